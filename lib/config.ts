@@ -1,0 +1,124 @@
+// Every app setting keyrotor reads, in one place. Validated once; a missing or bad setting fails at
+// start with a message that names it. Nothing else in lib/ or functions/ reads process.env.
+import { z } from "zod";
+import { Duration } from "luxon";
+
+const isoDuration = z.string().refine((s) => Duration.fromISO(s).isValid, "must be an ISO-8601 duration, e.g. PT1H");
+const tableName = z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, "must be a valid Table name (3-63 letters/digits)");
+const csv = z
+  .string()
+  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean));
+export interface VaultEndpoint {
+  /** The vault's name as it appears in keyIds and Event Grid's VaultName. */
+  name: string;
+  url: string;
+}
+const vaultEntry = z.string().transform((entry, ctx): VaultEndpoint => {
+  const eq = entry.indexOf("=");
+  const url = eq > 0 ? entry.slice(eq + 1) : entry;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `has an entry that is not a URL: "${entry}"` });
+    return z.NEVER;
+  }
+  const name = eq > 0 ? entry.slice(0, eq) : (parsed.hostname.split(".")[0] ?? "");
+  if (!/^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/.test(name)) {
+    ctx.addIssue({ code: "custom", message: `has an entry without a valid vault name: "${entry}"` });
+    return z.NEVER;
+  }
+  return { name, url: parsed.origin };
+});
+const flag = z.enum(["true", "false", "1", "0"]).transform((s) => s === "true" || s === "1");
+const fraction = z.coerce.number().gt(0).lte(1);
+const positiveInt = z.coerce.number().int().positive();
+
+/** Setting name → schema. The names are the contract with infra/ (a test holds the Bicep to it). */
+export const settingsSchema = {
+  /** Table endpoint, e.g. https://<account>.table.core.windows.net (identity-based access). */
+  KEYROTOR_TABLES_URL: z.url().optional(),
+  /** Alternative to the URL: a storage connection string (local development, Azurite). */
+  KEYROTOR_TABLES_CONNECTION: z.string().min(1).optional(),
+  KEYROTOR_TABLE_POLICIES: tableName.default("policies"),
+  KEYROTOR_TABLE_INVENTORY: tableName.default("inventory"),
+  KEYROTOR_TABLE_DEKS: tableName.default("deks"),
+  KEYROTOR_TABLE_LEDGER: tableName.default("rotationledger"),
+  KEYROTOR_TABLE_SEALS: tableName.default("ledgerseals"),
+  KEYROTOR_TABLE_APPROVALS: tableName.default("approvals"),
+  /** Comma-separated vaults keyrotor manages, each `https://<name>.vault.azure.net` or
+   * `<name>=<url>` (a vault behind another host name, e.g. the local peer). Event Grid events from
+   * other vaults are ignored. */
+  KEYROTOR_VAULT_URLS: csv.pipe(z.array(vaultEntry).min(1, "must list at least one vault URL")),
+  /** PEM CA bundle for a Key Vault with a private CA (only the local peer needs this). */
+  KEYROTOR_KEYVAULT_CA_FILE: z.string().min(1).optional(),
+  /** Key Vault key (full key id URL) that signs ledger seals. */
+  KEYROTOR_SEAL_KEY_ID: z.url().optional(),
+  /** Fully qualified Service Bus namespace, e.g. myns.servicebus.windows.net (identity-based). */
+  KEYROTOR_SERVICEBUS_NAMESPACE: z.string().min(1).optional(),
+  /** Alternative to the namespace: a connection string (local peer). */
+  KEYROTOR_SERVICEBUS_CONNECTION: z.string().min(1).optional(),
+  KEYROTOR_EVENTS_TOPIC: z.string().min(1).default("key-rotation-events"),
+  /** NCRONTAB (6 fields) for the policy timer. */
+  KEYROTOR_TIMER_SCHEDULE: z.string().regex(/^(\S+\s+){5}\S+$/, "must be a 6-field NCRONTAB expression").default("0 */15 * * * *"),
+  /** Share of Key Vault's documented per-vault limit keyrotor may use for a rewrap. */
+  KEYROTOR_VAULT_BUDGET_FRACTION: fraction.default(0.8),
+  KEYROTOR_REWRAP_BATCH_SIZE: positiveInt.max(1000).default(500),
+  KEYROTOR_EMERGENCY_APPROVAL_WINDOW: isoDuration.default("PT1H"),
+  KEYROTOR_LEDGER_RETENTION: isoDuration.default("P7Y"),
+  /** Print spans and metrics to the console (local host). */
+  KEYROTOR_TELEMETRY_CONSOLE: flag.default(false),
+  APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().min(1).optional(),
+  /** Client id of the user-assigned managed identity (Azure); DefaultAzureCredential reads it. */
+  AZURE_CLIENT_ID: z.string().min(1).optional(),
+} as const;
+
+const configSchema = z
+  .object(settingsSchema)
+  .refine((c) => c.KEYROTOR_TABLES_URL ?? c.KEYROTOR_TABLES_CONNECTION, {
+    message: "set KEYROTOR_TABLES_URL (identity) or KEYROTOR_TABLES_CONNECTION (connection string)",
+    path: ["KEYROTOR_TABLES_URL"],
+  })
+  .refine((c) => c.KEYROTOR_SERVICEBUS_NAMESPACE ?? c.KEYROTOR_SERVICEBUS_CONNECTION, {
+    message: "set KEYROTOR_SERVICEBUS_NAMESPACE (identity) or KEYROTOR_SERVICEBUS_CONNECTION (connection string)",
+    path: ["KEYROTOR_SERVICEBUS_NAMESPACE"],
+  });
+
+export type Config = z.output<typeof configSchema>;
+export const SETTING_NAMES = Object.keys(settingsSchema) as (keyof typeof settingsSchema)[];
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(`[keyrotor] [config] ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Validates the environment; throws ConfigError naming every bad or missing setting. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const picked: Record<string, string | undefined> = {};
+  for (const name of SETTING_NAMES) {
+    const v = env[name];
+    picked[name] = v === "" ? undefined : v;
+  }
+  const parsed = configSchema.safeParse(picked);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? "settings");
+      return picked[name] === undefined && i.code === "invalid_type" ? `${name} is missing` : `${name} ${i.message}`;
+    });
+    throw new ConfigError(`invalid settings: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+let cached: Config | undefined;
+/** The process-wide configuration, validated on first use. */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+/** For hosts and tests that change the environment between app instances. */
+export function resetConfig(): void {
+  cached = undefined;
+}

@@ -1,0 +1,108 @@
+// The four error families, and the one place that maps them to HTTP status codes and to retry
+// decisions. Everything else throws these (or lets an adapter translate into them).
+
+export type ErrorFamily = "invalidRequest" | "conflict" | "dependencyUnavailable" | "invariantViolation";
+
+abstract class KeyrotorError extends Error {
+  abstract readonly family: ErrorFamily;
+  /** Stable machine-readable code, e.g. "PolicyInvalid", "LockHeld". */
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The caller's fault: a 4xx, never retried, changes nothing. */
+export class InvalidRequestError extends KeyrotorError {
+  readonly family = "invalidRequest" as const;
+  /** The offending field, dotted path (e.g. "schedule.every"), when one field is to blame. */
+  readonly field: string | undefined;
+  /** HTTP status for this particular refusal (400 by default; 401/403/404/410/413 where apt). */
+  readonly status: number;
+  constructor(code: string, message: string, opts: { field?: string; status?: number; cause?: unknown } = {}) {
+    super(code, message, { cause: opts.cause });
+    this.field = opts.field;
+    this.status = opts.status ?? 400;
+  }
+}
+
+/** Someone else holds the lock, or the row changed under us (ETag). 409; retry after re-reading. */
+export class RotationConflictError extends KeyrotorError {
+  readonly family = "conflict" as const;
+  /** The rotation that holds the key, when the conflict is a held lock. */
+  readonly runningRotationId: string | undefined;
+  constructor(code: string, message: string, opts: { runningRotationId?: string; cause?: unknown } = {}) {
+    super(code, message, { cause: opts.cause });
+    this.runningRotationId = opts.runningRotationId;
+  }
+}
+
+/** A dependency is down, throttling or timing out: transient, retry with backoff. 503. */
+export class DependencyUnavailableError extends KeyrotorError {
+  readonly family = "dependencyUnavailable" as const;
+  /** Which dependency: "keyvault", "tables", "servicebus", ... */
+  readonly dependency: string;
+  /** Suggested wait before retrying, when the dependency said so. */
+  readonly retryAfterMs: number | undefined;
+  constructor(dependency: string, message: string, opts: { code?: string; retryAfterMs?: number; cause?: unknown } = {}) {
+    super(opts.code ?? "DependencyUnavailable", message, { cause: opts.cause });
+    this.dependency = dependency;
+    this.retryAfterMs = opts.retryAfterMs;
+  }
+}
+
+/** Something that must never happen happened: stop at once and alert. 500. Never retried. */
+export class InvariantViolationError extends KeyrotorError {
+  readonly family = "invariantViolation" as const;
+  constructor(code: string, message: string, opts: { cause?: unknown } = {}) {
+    super(code, message, opts);
+  }
+}
+
+export type KnownError = InvalidRequestError | RotationConflictError | DependencyUnavailableError | InvariantViolationError;
+
+export function isKnownError(err: unknown): err is KnownError {
+  return (
+    err instanceof InvalidRequestError ||
+    err instanceof RotationConflictError ||
+    err instanceof DependencyUnavailableError ||
+    err instanceof InvariantViolationError
+  );
+}
+
+export interface ErrorDisposition {
+  httpStatus: number;
+  /** Should an automatic retry (activity retry, message redelivery) be attempted? */
+  retry: boolean;
+  /** Should on-call be alerted? */
+  alert: boolean;
+}
+
+/** The single mapping from error to HTTP status and retry decision. Unknown errors are treated
+ * as transient internal faults: 500, retried (bounded by maxAttempts), alerted. */
+export function dispositionOf(err: unknown): ErrorDisposition {
+  if (err instanceof InvalidRequestError) return { httpStatus: err.status, retry: false, alert: false };
+  if (err instanceof RotationConflictError) return { httpStatus: 409, retry: true, alert: false };
+  if (err instanceof DependencyUnavailableError) return { httpStatus: 503, retry: true, alert: false };
+  if (err instanceof InvariantViolationError) return { httpStatus: 500, retry: false, alert: true };
+  return { httpStatus: 500, retry: true, alert: true };
+}
+
+/** The JSON error body every 4xx/5xx carries. Internal details of unknown errors are not leaked. */
+export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+  if (err instanceof InvalidRequestError) {
+    return { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
+  }
+  if (isKnownError(err)) return { error: { code: err.code, message: err.message } };
+  return { error: { code: "InternalError", message: "internal error; see logs for the invocation id" } };
+}
+
+/** Survives a trip through orchestration history (which only keeps name and message): activities
+ * throw errors whose message starts with the family tag, and the orchestrator reads it back. */
+export function familyTag(err: unknown): ErrorFamily | undefined {
+  const msg = err instanceof Error ? err.message : typeof err === "string" ? err : "";
+  const m = /\[(invalidRequest|conflict|dependencyUnavailable|invariantViolation)\]/.exec(msg);
+  return m ? (m[1] as ErrorFamily) : undefined;
+}

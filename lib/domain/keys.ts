@@ -1,0 +1,83 @@
+// Managed keys and their versions: the vocabulary of ARCHITECTURE.md as types.
+import { InvalidRequestError } from "./errors";
+
+export const KEY_KINDS = ["kek", "dek", "signing", "secret"] as const;
+export type KeyKind = (typeof KEY_KINDS)[number];
+
+/** primary: new wraps/encrypts/signs use it. secondary: decrypt/unwrap/verify only (dual-running).
+ * retired: no references left; disabled in the vault. revoked: compromised; disabled at once. */
+export const VERSION_STATES = ["primary", "secondary", "retired", "revoked"] as const;
+export type VersionState = (typeof VERSION_STATES)[number];
+
+export interface KeyVersion {
+  /** Key Vault version id (32 hex), or for DEKs a keyrotor-assigned version ("v1", "v2", ...). */
+  version: string;
+  state: VersionState;
+  /** ISO-8601 instants. */
+  createdAt: string;
+  expiresAt?: string;
+  /** The rotation that created this version. */
+  rotationId?: string;
+}
+
+export interface ManagedKey {
+  /** `<kind>:<scope>/<name>`, e.g. kek:demo-vault/tenant-kek, dek:contoso, secret:demo-vault/webhook. */
+  keyId: string;
+  kind: KeyKind;
+  tenant: string;
+  policyId?: string;
+  primaryVersion?: string;
+  versions: KeyVersion[];
+  lastRotatedAt?: string;
+  lastRotationId?: string;
+}
+
+export interface ParsedKeyId {
+  kind: KeyKind;
+  /** Vault name for kek/signing/secret; absent for dek. */
+  vault?: string;
+  /** Key or secret name in the vault; the tenant for dek. */
+  name: string;
+}
+
+const NAME = /^[A-Za-z0-9-]{1,127}$/;
+const VAULT = /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/;
+
+/** Parses and validates a keyId; throws InvalidRequestError naming `field`. */
+export function parseKeyId(keyId: string, field = "keyId"): ParsedKeyId {
+  const m = /^(kek|dek|signing|secret):(.+)$/.exec(keyId);
+  if (!m) throw new InvalidRequestError("KeyIdInvalid", `keyId must look like <kek|dek|signing|secret>:<scope>/<name>, got "${keyId}"`, { field });
+  const kind = m[1] as KeyKind;
+  const rest = m[2] ?? "";
+  if (kind === "dek") {
+    if (!NAME.test(rest)) throw new InvalidRequestError("KeyIdInvalid", `dek keyId must be dek:<tenant>, got "${keyId}"`, { field });
+    return { kind, name: rest };
+  }
+  const [vault, name, ...extra] = rest.split("/");
+  if (!vault || !name || extra.length > 0 || !VAULT.test(vault) || !NAME.test(name)) {
+    throw new InvalidRequestError("KeyIdInvalid", `${kind} keyId must be ${kind}:<vault>/<name>, got "${keyId}"`, { field });
+  }
+  return { kind, vault, name };
+}
+
+export function formatKeyId(p: ParsedKeyId): string {
+  return p.kind === "dek" ? `dek:${p.name}` : `${p.kind}:${p.vault}/${p.name}`;
+}
+
+export const ROTATION_TRIGGERS = ["schedule", "expiry-event", "manual", "emergency"] as const;
+export type RotationTrigger = (typeof ROTATION_TRIGGERS)[number];
+
+export const ROTATION_PHASES = [
+  "requested", "approved", "locked", "versionCreated", "promoted", "rewrapping", "rewrapped",
+  "completed", "failed", "aborted",
+] as const;
+export type RotationPhase = (typeof ROTATION_PHASES)[number];
+export const TERMINAL_PHASES: readonly RotationPhase[] = ["completed", "failed", "aborted"];
+
+/** Deterministic rotation ids: a trigger that repeats yields the same id, so it starts nothing new. */
+export const rotationIds = {
+  schedule: (keyId: string, slotIso: string) => `${keyId}@${slotIso}`,
+  expiry: (keyId: string, version: string) => `${keyId}@expiry:${version}`,
+  manual: (keyId: string, requestId: string) => `${keyId}@manual:${requestId}`,
+  emergency: (keyId: string, requestId: string) => `${keyId}@emergency:${requestId}`,
+};
