@@ -8,9 +8,9 @@ const adapters = {
   group: ["../stores/*", "../vault/*", "../ledger/*", "../events/*", "../orchestration/*", "../cli/*", "../config", "../telemetry/*"],
   message: "lib/domain imports no adapter.",
 };
-const notFunctions = { group: ["**/functions/*", "**/functions"], message: "lib never imports functions/." };
-const notDev = { group: ["**/dev/*", "**/dev/**"], message: "Production code never imports dev/." };
-const keyrotor = { group: ["**/lib/*", "**/lib/**", "**/functions/*"], message: "Peers stand for Azure: they import nothing of keyrotor." };
+const notFunctions = { regex: "^(\\.\\./)+functions(/|$)", message: "lib never imports functions/." };
+const notDev = { regex: "^(\\.\\./)+dev(/|$)", message: "Production code never imports dev/." };
+const keyrotor = { regex: "^(\\.\\./)+(lib|functions|test|bench)(/|$)", message: "Peers stand for Azure: they import nothing of keyrotor." };
 
 export default tseslint.config(
   { ignores: ["dist/**", "node_modules/**", ".keyrotor/**", "coverage/**", "**/*.mjs", "**/*.mts", "bin/**"] },
