@@ -52,6 +52,11 @@ export const settingsSchema = {
   KEYROTOR_VAULT_URLS: csv.pipe(z.array(vaultEntry).min(1, "must list at least one vault URL")),
   /** PEM CA bundle for a Key Vault with a private CA (only the local peer needs this). */
   KEYROTOR_KEYVAULT_CA_FILE: z.string().min(1).optional(),
+  /** How keyrotor authenticates to Key Vault: `default` = DefaultAzureCredential (managed identity
+   * in Azure, developer sign-in locally); `local-peer` = a fixed bearer token, which only the local
+   * Key Vault peer accepts (it also skips the challenge's resource check, as the peer is not
+   * vault.azure.net). */
+  KEYROTOR_KEYVAULT_CREDENTIAL: z.enum(["default", "local-peer"]).default("default"),
   /** Key Vault key (full key id URL) that signs ledger seals. */
   KEYROTOR_SEAL_KEY_ID: z.url().optional(),
   /** Fully qualified Service Bus namespace, e.g. myns.servicebus.windows.net (identity-based). */

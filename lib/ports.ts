@@ -52,6 +52,79 @@ export interface Ledger {
   entries(keyId: string): AsyncIterable<LedgerEntry>;
 }
 
+/** The head of one chain as a seal records it. */
+export interface SealHead {
+  keyId: string;
+  seq: number;
+  hash: string;
+}
+
+/** A signed record of the heads of all chains at one moment: cutting a chain's tail or deleting a
+ * chain after it is detected. Seals form their own hash chain (prevHash/hash, sealSeq). */
+export interface LedgerSeal {
+  sealSeq: number;
+  at: string;
+  /** Number of chains sealed (= heads.length). */
+  chains: number;
+  /** SHA-256 hex over the canonical encoding of the heads sorted by keyId. */
+  root: string;
+  heads: SealHead[];
+  prevHash: string;
+  /** SHA-256 hex of the canonical seal payload; the signature is over these 32 bytes. */
+  hash: string;
+  /** Identifier of the signing key (Key Vault: the versioned key URL). */
+  kid: string;
+  alg: string;
+  /** base64url */
+  signature: string;
+  reason?: string;
+  rotationId?: string;
+}
+
+export const LEDGER_PROBLEMS = ["hashMismatch", "gap", "reordered", "truncatedAfterSeal", "chainMissing", "badSealSignature"] as const;
+export type LedgerProblem = (typeof LEDGER_PROBLEMS)[number];
+
+/** Where verification found the ledger broken. Breaks in the seal chain use keyId = SEAL_CHAIN_ID
+ * and seq = the seal's sealSeq. */
+export interface LedgerBreak {
+  keyId: string;
+  seq: number;
+  problem: LedgerProblem;
+  detail?: string;
+}
+export const SEAL_CHAIN_ID = "(seals)";
+
+export interface LedgerVerification {
+  ok: boolean;
+  chains: number;
+  entries: number;
+  seals: number;
+  firstBreak?: LedgerBreak;
+  /** Every break found, in order (capped), for the operator who repairs or investigates. */
+  breaks?: LedgerBreak[];
+  verifiedAt: string;
+  latestSeal?: { sealSeq: number; at: string; root: string; kid: string };
+}
+
+export interface VerifyProgress {
+  phase: "seals" | "entries" | "done";
+  seals: number;
+  chains: number;
+  entries: number;
+  /** Entries the latest seal accounts for: a lower bound for a progress bar's total. */
+  expectedEntries?: number;
+}
+
+/** The ledger with its seals and its self-check (what the orchestrations, the API and the CLI use). */
+export interface VerifiableLedger extends Ledger {
+  /** Records and signs the heads of all chains (periodically, and at the end of every rotation). */
+  seal(opts?: { reason?: string; rotationId?: string; at?: string }): Promise<LedgerSeal>;
+  /** Seals in order, optionally only those with `at` in [from, to). */
+  seals(range?: { from?: string; to?: string }): AsyncIterable<LedgerSeal>;
+  /** Walks all chains and seals page by page. */
+  verify(opts?: { onProgress?: (p: VerifyProgress) => void }): Promise<LedgerVerification>;
+}
+
 // ---- Events -------------------------------------------------------------------------------------
 
 export const ROTATION_EVENT_TYPES = [

@@ -91,9 +91,12 @@ export function dispositionOf(err: unknown): ErrorDisposition {
 }
 
 /** The JSON error body every 4xx/5xx carries. Internal details of unknown errors are not leaked. */
-export function errorBody(err: unknown): { error: { code: string; message: string; field?: string } } {
+export function errorBody(err: unknown): { error: { code: string; message: string; field?: string; rotationId?: string } } {
   if (err instanceof InvalidRequestError) {
     return { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
+  }
+  if (err instanceof RotationConflictError && err.runningRotationId) {
+    return { error: { code: err.code, message: err.message, rotationId: err.runningRotationId } };
   }
   if (isKnownError(err)) return { error: { code: err.code, message: err.message } };
   return { error: { code: "InternalError", message: "internal error; see logs for the invocation id" } };

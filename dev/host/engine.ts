@@ -1,0 +1,992 @@
+// The durable part of the dev host: what the Durable extension and DurableTask.Core do around the
+// JavaScript replay engine. Orchestrator episodes (one at a time per instance), activities (bounded
+// concurrency, at-least-once), durable timers on the host clock, sub-orchestrations, continueAsNew,
+// entities (batched operations, state, signals, calls answered by EventRaised), external events,
+// termination, purge, and a crash that drops all in-memory work so the host resumes from the store.
+//
+// Persistence protocol (what makes crash+resume safe): an episode writes its new history rows, then
+// the instance row (the commit point: its historyLength says how much history is real), then
+// removes the consumed inbox rows, then dispatches work. Activity results, timer firings, entity
+// responses and sub-orchestration results are in-memory messages; after a crash they are recomputed
+// from history (activities without a result run again; timers are re-armed; finished children and
+// entity results are delivered again, deduplicated by id).
+import { randomUUID } from "node:crypto";
+import type { HostClock } from "./clock";
+import { ev, EventType, type HistoryEvent } from "./history";
+import { inputJson, parseRequest, replay, type OrchestratorAction } from "./replay";
+import { isTerminal, TERMINAL_STATUSES, type EntityRow, type HistoryStore, type InboxMessage, type InboxPayload, type InstanceRow, type RuntimeStatus } from "./store";
+import { coreRegistry } from "./functionsCore";
+import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson, type UserLog } from "./worker";
+
+export interface EngineOptions {
+  store: HistoryStore;
+  clock: HostClock;
+  maxConcurrentActivities: number;
+  log: (line: string) => void;
+  userLog: UserLog;
+  /** Largest timer the storage provider accepts before splitting (Azure Storage: 6 days). */
+  maximumShortTimerMs?: number;
+  /** Interval of the pieces of a split timer (3 days). */
+  longRunningTimerIntervalMs?: number;
+  /** Operations handed to an entity in one batch. */
+  maxEntityBatch?: number;
+}
+
+/** What getStatus returns (the extension's status payload, parsed). */
+export interface InstanceStatus {
+  name: string;
+  instanceId: string;
+  runtimeStatus: RuntimeStatus;
+  input: unknown;
+  output: unknown;
+  customStatus: unknown;
+  createdTime: string;
+  lastUpdatedTime: string;
+  historyEvents?: HistoryEvent[];
+}
+
+export class DurableApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DurableApiError";
+  }
+}
+
+interface PendingMessage {
+  /** Inbox key when the message is persisted. */
+  key?: string;
+  /** Execution the message belongs to (messages for an older execution are dropped). */
+  executionId?: string;
+  event?: HistoryEvent;
+  payload?: InboxPayload;
+}
+
+interface LiveInstance {
+  row: InstanceRow;
+  history: HistoryEvent[];
+  inbox: PendingMessage[];
+  running: boolean;
+  again: boolean;
+}
+
+interface LiveEntity {
+  row: EntityRow;
+  inbox: InboxMessage[];
+  keys: Set<string>;
+  running: boolean;
+  again: boolean;
+}
+
+const DAY = 24 * 3600 * 1000;
+const SCHEMA_V4 = 3;
+const PROCESSED_WINDOW = 2000;
+const OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:";
+
+/** Instance ids the Azure Storage provider accepts (its table keys forbid these characters). */
+export function validateInstanceId(id: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (!id || id.length > 256 || /[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id)) {
+    throw new DurableApiError(400, `Instance ID '${id}' is invalid: it must be 1-256 characters with no '/', '\\', '#', '?' or control characters.`);
+  }
+}
+
+export function entityInstanceId(name: string, key: string): string {
+  return `@${name.toLowerCase()}@${key}`;
+}
+
+function parseEntityInstanceId(id: string): { name: string; key: string } {
+  const pos = id.indexOf("@", 1);
+  return { name: id.substring(1, pos), key: id.substring(pos + 1) };
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  if (text === null || text === undefined || text === "") return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function semaphore(limit: number): { acquire(): Promise<() => void> } {
+  let active = 0;
+  const queue: Array<() => void> = [];
+  const release = (): void => {
+    active -= 1;
+    const next = queue.shift();
+    if (next) {
+      active += 1;
+      next();
+    }
+  };
+  return {
+    acquire: () =>
+      new Promise((resolve) => {
+        if (active < limit) {
+          active += 1;
+          resolve(release);
+        } else {
+          queue.push(() => resolve(release));
+        }
+      }),
+  };
+}
+
+export class DurableEngine {
+  private generation = 0;
+  private busy = 0;
+  private idleWaiters: Array<() => void> = [];
+  private readonly instances = new Map<string, Promise<LiveInstance | undefined>>();
+  private readonly entities = new Map<string, Promise<LiveEntity>>();
+  private readonly activitiesInFlight = new Set<string>();
+  private readonly timers = new Map<string, () => void>();
+  private readonly storeOps = new Set<Promise<unknown>>();
+  private readonly terminalWaiters = new Map<string, Set<(row: InstanceRow) => void>>();
+  private readonly maxHistory = new Map<string, number>();
+  private slots: { acquire(): Promise<() => void> };
+  private lastKey = "";
+  private keySeq = 0;
+  private readonly maximumShortTimerMs: number;
+  private readonly longRunningTimerIntervalMs: number;
+  private readonly maxEntityBatch: number;
+  /** Activity executions started, by name (for tests proving at-least-once). */
+  readonly activityExecutions = new Map<string, number>();
+
+  constructor(private readonly opts: EngineOptions) {
+    this.slots = semaphore(opts.maxConcurrentActivities);
+    this.maximumShortTimerMs = opts.maximumShortTimerMs ?? 6 * DAY;
+    this.longRunningTimerIntervalMs = opts.longRunningTimerIntervalMs ?? 3 * DAY;
+    this.maxEntityBatch = opts.maxEntityBatch ?? 50;
+  }
+
+  // ---- bookkeeping --------------------------------------------------------------------------
+
+  /** Runs background work, counted for idle(); work of a generation before a crash is not counted. */
+  private track(fn: () => Promise<void>): void {
+    const gen = this.generation;
+    this.busy += 1;
+    void fn()
+      .catch((err: unknown) => {
+        if (gen === this.generation) this.opts.log(`[keyrotor] [devhost] background work failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      })
+      .finally(() => {
+        if (gen !== this.generation) return;
+        this.busy -= 1;
+        if (this.busy === 0) {
+          // Let follow-up work scheduled in the same turn register before declaring idle.
+          setImmediate(() => {
+            if (this.busy === 0) for (const w of this.idleWaiters.splice(0)) w();
+          });
+        }
+      });
+  }
+
+  private async storeOp<T>(p: Promise<T>): Promise<T> {
+    this.storeOps.add(p);
+    try {
+      return await p;
+    } finally {
+      this.storeOps.delete(p);
+    }
+  }
+
+  private newKey(): string {
+    const t = Date.now().toString(36).padStart(10, "0");
+    this.keySeq += 1;
+    let key = `${t}-${this.keySeq.toString(36).padStart(8, "0")}`;
+    if (key <= this.lastKey) key = `${this.lastKey}~`;
+    this.lastKey = key;
+    return key;
+  }
+
+  /** Resolves when no episode, activity, entity batch or delivery is in progress (timers may be pending). */
+  idle(): Promise<void> {
+    if (this.busy === 0) return new Promise((resolve) => setImmediate(() => (this.busy === 0 ? resolve() : this.idleWaiters.push(resolve))));
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  historyEventCount(instanceId: string): number {
+    return this.maxHistory.get(`${instanceId}\u0000current`) ?? 0;
+  }
+
+  maxHistoryEventCount(instanceId: string): number {
+    return this.maxHistory.get(instanceId) ?? 0;
+  }
+
+  // ---- loading ------------------------------------------------------------------------------
+
+  private live(instanceId: string): Promise<LiveInstance | undefined> {
+    let p = this.instances.get(instanceId);
+    if (!p) {
+      p = this.loadInstance(instanceId);
+      this.instances.set(instanceId, p);
+      void p.then((l) => {
+        if (!l && this.instances.get(instanceId) === p) this.instances.delete(instanceId);
+      });
+    }
+    return p;
+  }
+
+  private async loadInstance(instanceId: string): Promise<LiveInstance | undefined> {
+    const row = await this.storeOp(this.opts.store.getInstance(instanceId));
+    if (!row) return undefined;
+    const history = await this.storeOp(this.opts.store.readHistory(instanceId, row.executionId, row.historyLength));
+    const stored = await this.storeOp(this.opts.store.readInbox(instanceId));
+    const leftovers = stored.filter((m) => row.lastConsumedKey !== undefined && m.key <= row.lastConsumedKey).map((m) => m.key);
+    if (leftovers.length) await this.storeOp(this.opts.store.dequeue(instanceId, leftovers));
+    const inbox: PendingMessage[] = stored.filter((m) => !leftovers.includes(m.key)).map((m) => ({ key: m.key, payload: m.payload, event: this.eventFromPayload(m) }));
+    this.noteHistory(instanceId, history.length);
+    return { row, history, inbox, running: false, again: false };
+  }
+
+  private noteHistory(instanceId: string, length: number): void {
+    this.maxHistory.set(`${instanceId}\u0000current`, length);
+    this.maxHistory.set(instanceId, Math.max(this.maxHistory.get(instanceId) ?? 0, length));
+  }
+
+  private entity(entityId: string): Promise<LiveEntity> {
+    let p = this.entities.get(entityId);
+    if (!p) {
+      p = (async () => {
+        const row = (await this.storeOp(this.opts.store.getEntity(entityId))) ?? { entityId, exists: false, state: null, processed: [], lastOperationTime: new Date(0).toISOString() };
+        const inbox = await this.storeOp(this.opts.store.readInbox(entityId));
+        return { row, inbox, keys: new Set(inbox.map((m) => m.key)), running: false, again: false };
+      })();
+      this.entities.set(entityId, p);
+    }
+    return p;
+  }
+
+  private eventFromPayload(m: InboxMessage): HistoryEvent | undefined {
+    if (m.payload.kind === "event") return ev(EventType.EventRaised, m.at, { Name: m.payload.name, Input: m.payload.input });
+    return undefined;
+  }
+
+  // ---- client operations ----------------------------------------------------------------------
+
+  async startNew(name: string, instanceId: string | undefined, input: string | null): Promise<string> {
+    const fn = findFunction(name);
+    if (!fn || triggerOf(fn).type !== "orchestrationTrigger") {
+      throw new DurableApiError(400, `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`);
+    }
+    const id = instanceId ?? randomUUID().replace(/-/g, "");
+    validateInstanceId(id);
+    const now = this.opts.clock.now().toISOString();
+    const row: InstanceRow = {
+      instanceId: id,
+      name,
+      executionId: randomUUID(),
+      runtimeStatus: "Pending",
+      input,
+      output: null,
+      customStatus: null,
+      createdTime: now,
+      lastUpdatedTime: now,
+      historyLength: 0,
+    };
+    await this.createAndRun(row);
+    return id;
+  }
+
+  /** Creates the instance (refusing a non-terminal existing one, as the extension does) and starts it. */
+  private async createAndRun(row: InstanceRow): Promise<void> {
+    const gen = this.generation;
+    const res = await this.storeOp(this.opts.store.createInstance(row, TERMINAL_STATUSES));
+    if (!res.created) {
+      throw new DurableApiError(409, `An Orchestration instance with the status ${res.existing.runtimeStatus} already exists.`);
+    }
+    if (gen !== this.generation) return;
+    if (res.replaced) {
+      const old = res.replaced;
+      await this.storeOp(this.opts.store.deleteHistory(old.instanceId, old.executionId));
+      const stale = await this.storeOp(this.opts.store.readInbox(old.instanceId));
+      if (stale.length) await this.storeOp(this.opts.store.dequeue(old.instanceId, stale.map((m) => m.key)));
+    }
+    const liveInstance: LiveInstance = { row, history: [], inbox: [], running: false, again: false };
+    const previous = this.instances.get(row.instanceId);
+    this.instances.set(row.instanceId, Promise.resolve(liveInstance));
+    if (previous) {
+      // A replaced instance may be mid-episode; its loop stops because the live object changed.
+      void previous.then((p) => {
+        if (p) p.again = false;
+      });
+    }
+    this.noteHistory(row.instanceId, 0);
+    this.kick(row.instanceId);
+  }
+
+  async getStatus(instanceId: string, opts: { showHistory?: boolean; showInput?: boolean } = {}): Promise<InstanceStatus | undefined> {
+    const loaded = this.instances.get(instanceId);
+    const liveRow = loaded ? (await loaded)?.row : undefined;
+    const row = liveRow ?? (await this.storeOp(this.opts.store.getInstance(instanceId)));
+    if (!row) return undefined;
+    const status: InstanceStatus = {
+      name: row.name,
+      instanceId: row.instanceId,
+      runtimeStatus: row.runtimeStatus,
+      input: opts.showInput === false ? null : parseJson(row.input),
+      output: parseJson(row.output),
+      customStatus: parseJson(row.customStatus),
+      createdTime: row.createdTime,
+      lastUpdatedTime: row.lastUpdatedTime,
+    };
+    if (opts.showHistory) status.historyEvents = await this.storeOp(this.opts.store.readHistory(row.instanceId, row.executionId, row.historyLength));
+    return status;
+  }
+
+  async listStatuses(filter: { runtimeStatus?: RuntimeStatus[] } = {}): Promise<InstanceStatus[]> {
+    const rows = await this.storeOp(this.opts.store.listInstances());
+    const out: InstanceStatus[] = [];
+    for (const r of rows) {
+      if (filter.runtimeStatus?.length && !filter.runtimeStatus.includes(r.runtimeStatus)) continue;
+      const s = await this.getStatus(r.instanceId);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  async raiseEvent(instanceId: string, eventName: string, input: string | null): Promise<void> {
+    await this.enqueueInstance(instanceId, { kind: "event", name: eventName, input });
+  }
+
+  async terminate(instanceId: string, reason: string | null): Promise<void> {
+    await this.enqueueInstance(instanceId, { kind: "terminate", reason });
+  }
+
+  private async enqueueInstance(instanceId: string, payload: InboxPayload): Promise<void> {
+    const live = await this.live(instanceId);
+    if (!live) throw new DurableApiError(404, `No instance with ID '${instanceId}' found.`);
+    if (isTerminal(live.row.runtimeStatus)) throw new DurableApiError(410, `The instance '${instanceId}' has already finished (${live.row.runtimeStatus}).`);
+    const message: InboxMessage = { key: this.newKey(), at: this.opts.clock.now().toISOString(), payload };
+    await this.storeOp(this.opts.store.enqueue(instanceId, message));
+    live.inbox.push({ key: message.key, payload, event: this.eventFromPayload(message) });
+    this.kick(instanceId);
+  }
+
+  /** Purges a finished instance: 404 when unknown, 412 when not in a terminal state. */
+  async purge(instanceId: string): Promise<number> {
+    const row = await this.storeOp(this.opts.store.getInstance(instanceId));
+    if (!row) return 0;
+    if (!isTerminal(row.runtimeStatus)) {
+      throw new DurableApiError(412, `Only orchestrations in a terminal state can be purged, but the orchestration with instance ID ${instanceId} has status ${row.runtimeStatus}`);
+    }
+    await this.storeOp(this.opts.store.deleteInstance(instanceId));
+    this.instances.delete(instanceId);
+    this.maxHistory.delete(instanceId);
+    this.maxHistory.delete(`${instanceId}\u0000current`);
+    return 1;
+  }
+
+  async signalEntity(name: string, key: string, operation: string, input: string | null): Promise<void> {
+    const id = randomUUID();
+    await this.enqueueEntity(entityInstanceId(name, key), { kind: "entityOp", dedupeId: id, requestId: id, op: operation, signal: true, input });
+  }
+
+  /** The entity's state, or undefined when it does not exist. */
+  async readEntity(name: string, key: string): Promise<{ exists: boolean; state: unknown }> {
+    const id = entityInstanceId(name, key);
+    const loaded = this.entities.get(id);
+    const row = loaded ? (await loaded).row : await this.storeOp(this.opts.store.getEntity(id));
+    if (!row || !row.exists) return { exists: false, state: undefined };
+    return { exists: true, state: parseJson(row.state) };
+  }
+
+  /** Resolves with the instance row once it reaches a terminal state. */
+  waitForTerminal(instanceId: string, timeoutMs: number): Promise<InstanceRow> {
+    return new Promise((resolve, reject) => {
+      let set = this.terminalWaiters.get(instanceId);
+      if (!set) {
+        set = new Set();
+        this.terminalWaiters.set(instanceId, set);
+      }
+      const waiters = set;
+      const timer = setTimeout(() => {
+        waiters.delete(done);
+        void this.getStatus(instanceId).then(
+          (s) => reject(new Error(`[keyrotor] [devhost] instance '${instanceId}' did not finish within ${timeoutMs} ms (status: ${s?.runtimeStatus ?? "unknown"})`)),
+          reject,
+        );
+      }, timeoutMs);
+      const done = (row: InstanceRow): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve(row);
+      };
+      waiters.add(done);
+      void this.storeOp(this.opts.store.getInstance(instanceId)).then((row) => {
+        if (row && isTerminal(row.runtimeStatus)) done(row);
+      });
+    });
+  }
+
+  // ---- orchestration episodes -------------------------------------------------------------------
+
+  private kick(instanceId: string): void {
+    this.track(() => this.drive(instanceId));
+  }
+
+  private async drive(instanceId: string): Promise<void> {
+    const gen = this.generation;
+    const live = await this.live(instanceId);
+    if (!live || gen !== this.generation) return;
+    if (live.running) {
+      live.again = true;
+      return;
+    }
+    live.running = true;
+    try {
+      for (;;) {
+        live.again = false;
+        if (gen !== this.generation || (await this.instances.get(instanceId)) !== live) return;
+        if (isTerminal(live.row.runtimeStatus)) {
+          const keys = live.inbox.splice(0).flatMap((m) => (m.key ? [m.key] : []));
+          if (keys.length) await this.storeOp(this.opts.store.dequeue(instanceId, keys));
+          return;
+        }
+        const needsStart = live.history.length === 0;
+        if (!needsStart && live.inbox.length === 0) return;
+        await this.episode(live, gen);
+      }
+    } finally {
+      live.running = false;
+      if (live.again && gen === this.generation) this.kick(instanceId);
+    }
+  }
+
+  private async episode(live: LiveInstance, gen: number): Promise<void> {
+    const row = live.row;
+    const now = this.opts.clock.now();
+    const taken = live.inbox.splice(0);
+    const messages = taken.filter((m) => !m.executionId || m.executionId === row.executionId);
+    const persistedKeys = taken.flatMap((m) => (m.key ? [m.key] : []));
+    const newEvents: HistoryEvent[] = [ev(EventType.OrchestratorStarted, now)];
+    if (live.history.length === 0) {
+      newEvents.push(
+        ev(EventType.ExecutionStarted, now, {
+          Name: row.name,
+          Version: "",
+          Input: row.input,
+          OrchestrationInstance: { InstanceId: row.instanceId, ExecutionId: row.executionId },
+          ...(row.parentInstanceId
+            ? { ParentInstance: { Name: "", TaskScheduleId: row.parentTaskId ?? -1, OrchestrationInstance: { InstanceId: row.parentInstanceId, ExecutionId: row.parentExecutionId ?? "" } } }
+            : {}),
+        }),
+      );
+    }
+    let status: RuntimeStatus = "Running";
+    let output: string | null = null;
+    let customStatus = row.customStatus;
+    let failureType: string | undefined;
+    let continueAsNew: { input: string | null } | undefined;
+    const terminate = messages.find((m) => m.payload?.kind === "terminate");
+    if (terminate && terminate.payload?.kind === "terminate") {
+      const reason = terminate.payload.reason;
+      newEvents.push(ev(EventType.ExecutionTerminated, now, { Input: reason === null ? null : JSON.stringify(reason) }));
+      status = "Terminated";
+      output = reason === null ? null : JSON.stringify(reason);
+    } else {
+      for (const m of messages) if (m.event) newEvents.push(m.event);
+      const result = await this.runOrchestrator(live, newEvents);
+      if (gen !== this.generation) return;
+      newEvents.push(...result.scheduled);
+      status = result.status;
+      output = result.output;
+      customStatus = result.customStatus;
+      failureType = result.failureType;
+      continueAsNew = result.continueAsNew;
+    }
+    if (isTerminal(status)) {
+      newEvents.push(ev(EventType.ExecutionCompleted, now, { OrchestrationStatus: status, Result: output }));
+    } else if (continueAsNew) {
+      newEvents.push(ev(EventType.ContinueAsNew, now, { Result: continueAsNew.input }));
+    }
+    newEvents.push(ev(EventType.OrchestratorCompleted, now));
+
+    const start = live.history.length;
+    await this.storeOp(this.opts.store.writeHistory(row.instanceId, row.executionId, start, newEvents));
+    if (gen !== this.generation) return;
+    const lastConsumedKey = persistedKeys.reduce<string | undefined>((max, k) => (max === undefined || k > max ? k : max), row.lastConsumedKey);
+    let next: InstanceRow = {
+      ...row,
+      runtimeStatus: status,
+      output,
+      customStatus,
+      lastUpdatedTime: now.toISOString(),
+      historyLength: start + newEvents.length,
+      ...(lastConsumedKey !== undefined ? { lastConsumedKey } : {}),
+      ...(failureType ? { failureType } : {}),
+    };
+    if (continueAsNew) {
+      next = { ...next, executionId: randomUUID(), input: continueAsNew.input, output: null, historyLength: 0, runtimeStatus: "Running" };
+    }
+    await this.storeOp(this.opts.store.putInstance(next));
+    if (gen !== this.generation) return;
+    live.row = next;
+    this.noteHistory(row.instanceId, start + newEvents.length);
+    if (continueAsNew) {
+      live.history = [];
+      this.noteHistory(row.instanceId, 0);
+      await this.storeOp(this.opts.store.deleteHistory(row.instanceId, row.executionId));
+    } else {
+      live.history.push(...newEvents);
+    }
+    if (persistedKeys.length) await this.storeOp(this.opts.store.dequeue(row.instanceId, persistedKeys));
+    if (gen !== this.generation) return;
+    // After continueAsNew only messages already sent (entity signals) still matter.
+    if (continueAsNew) await this.dispatch(row, newEvents.filter((e) => e.EventType === EventType.EventSent), gen);
+    else await this.dispatch(next, newEvents, gen);
+    if (isTerminal(status)) await this.finished(next);
+  }
+
+  private async runOrchestrator(
+    live: LiveInstance,
+    newEvents: HistoryEvent[],
+  ): Promise<{ scheduled: HistoryEvent[]; status: RuntimeStatus; output: string | null; customStatus: string | null; failureType?: string; continueAsNew?: { input: string | null } }> {
+    const row = live.row;
+    const fail = (type: string, message: string): { scheduled: HistoryEvent[]; status: RuntimeStatus; output: string; customStatus: string | null; failureType: string } => ({
+      scheduled: [],
+      status: "Failed",
+      output: JSON.stringify(`Orchestrator function '${row.name}' failed: ${message}`),
+      customStatus: row.customStatus,
+      failureType: type,
+    });
+    const fn = findFunction(row.name);
+    if (!fn || triggerOf(fn).type !== "orchestrationTrigger") {
+      return fail("FunctionNotFound", `The function '${row.name}' doesn't exist, is disabled, or is not an orchestrator function.`);
+    }
+    const all = [...live.history, ...newEvents];
+    let lastStarted = 0;
+    all.forEach((e, i) => {
+      if (e.EventType === EventType.OrchestratorStarted) lastStarted = i;
+    });
+    const history = all.map((e, i) => ({ ...e, IsPlayed: i < lastStarted }));
+    const payload = {
+      history,
+      input: row.input === null ? undefined : parseJson(row.input),
+      instanceId: row.instanceId,
+      isReplaying: live.history.length > 0,
+      parentInstanceId: row.parentInstanceId,
+      upperSchemaVersion: SCHEMA_V4,
+      upperSchemaVersionNew: SCHEMA_V4,
+      longRunningTimerIntervalDuration: "3.00:00:00",
+      maximumShortTimerDuration: "6.00:00:00",
+      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+    };
+    let state: { isDone?: boolean; actions?: OrchestratorAction[][]; output?: unknown; customStatus?: unknown } | undefined;
+    let errorMessage: string | undefined;
+    try {
+      const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data: { json: JSON.stringify(payload) } }] }, this.opts.userLog);
+      const json = typedDataToJson(resp.returnValue);
+      state = json ? (JSON.parse(json) as typeof state) : undefined;
+    } catch (err) {
+      if (!(err instanceof InvocationFailure)) throw err;
+      const at = err.message.lastIndexOf(OUT_OF_PROC_LABEL);
+      if (at >= 0) {
+        errorMessage = err.message.slice(0, at);
+        state = JSON.parse(err.message.slice(at + OUT_OF_PROC_LABEL.length)) as typeof state;
+      } else {
+        errorMessage = err.message;
+      }
+    }
+    const customStatus = state?.customStatus !== undefined && state.customStatus !== null ? JSON.stringify(state.customStatus) : null;
+    const actions = state?.actions?.[0] ?? [];
+    const outcome = replay(history, actions, {
+      instanceId: row.instanceId,
+      executionId: row.executionId,
+      maximumShortTimerMs: this.maximumShortTimerMs,
+      longRunningTimerIntervalMs: this.longRunningTimerIntervalMs,
+    });
+    if (outcome.violation) {
+      this.opts.log(`[keyrotor] [devhost] ${row.name} (${row.instanceId}): ${outcome.violation.type}: ${outcome.violation.message}`);
+      return { ...fail(outcome.violation.type, `${outcome.violation.type}: ${outcome.violation.message}`), customStatus };
+    }
+    if (errorMessage !== undefined) return { ...fail("Error", errorMessage), customStatus };
+    if (outcome.continueAsNew) return { scheduled: outcome.newEvents, status: "Running", output: null, customStatus, continueAsNew: outcome.continueAsNew };
+    if (state?.isDone) {
+      return { scheduled: outcome.newEvents, status: "Completed", output: state.output === undefined ? null : JSON.stringify(state.output), customStatus };
+    }
+    return { scheduled: outcome.newEvents, status: "Running", output: null, customStatus };
+  }
+
+  /** Starts the work that new scheduling events ask for. Idempotent: resume calls it again. */
+  private async dispatch(row: InstanceRow, events: HistoryEvent[], gen: number): Promise<void> {
+    for (const e of events) {
+      if (gen !== this.generation) return;
+      switch (e.EventType) {
+        case EventType.TaskScheduled:
+          this.startActivity(row, e);
+          break;
+        case EventType.TimerCreated:
+          this.armTimer(row, e);
+          break;
+        case EventType.SubOrchestrationInstanceCreated:
+          await this.startChild(row, e);
+          break;
+        case EventType.EventSent:
+          await this.sendEntityMessage(e);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private deliver(instanceId: string, executionId: string, event: HistoryEvent): void {
+    const gen = this.generation;
+    this.track(async () => {
+      const live = await this.live(instanceId);
+      if (!live || gen !== this.generation) return;
+      live.inbox.push({ executionId, event });
+      this.kick(instanceId);
+    });
+  }
+
+  private async finished(row: InstanceRow): Promise<void> {
+    for (const w of [...(this.terminalWaiters.get(row.instanceId) ?? [])]) w(row);
+    if (row.parentInstanceId && row.parentExecutionId && row.parentTaskId !== undefined) this.notifyParent(row);
+  }
+
+  private notifyParent(child: InstanceRow): void {
+    const at = this.opts.clock.now();
+    const event =
+      child.runtimeStatus === "Completed"
+        ? ev(EventType.SubOrchestrationInstanceCompleted, at, { TaskScheduledId: child.parentTaskId!, Result: child.output })
+        : ev(EventType.SubOrchestrationInstanceFailed, at, {
+            TaskScheduledId: child.parentTaskId!,
+            Reason: `Sub-orchestration '${child.name}' (${child.instanceId}) ${child.runtimeStatus === "Terminated" ? "was terminated" : "failed"}: ${String(parseJson(child.output) ?? "")}`,
+            Details: JSON.stringify({ instanceId: child.instanceId, runtimeStatus: child.runtimeStatus, failureType: child.failureType ?? null }),
+          });
+    this.deliver(child.parentInstanceId!, child.parentExecutionId!, event);
+  }
+
+  // ---- activities -----------------------------------------------------------------------------
+
+  private startActivity(row: InstanceRow, scheduled: HistoryEvent): void {
+    const key = `${row.instanceId}\u0000${row.executionId}\u0000${scheduled.EventId}`;
+    if (this.activitiesInFlight.has(key)) return;
+    this.activitiesInFlight.add(key);
+    const gen = this.generation;
+    const slots = this.slots;
+    this.track(async () => {
+      const release = await slots.acquire();
+      let event: HistoryEvent;
+      const name = scheduled.Name ?? "";
+      try {
+        if (gen !== this.generation) return;
+        this.activityExecutions.set(name, (this.activityExecutions.get(name) ?? 0) + 1);
+        event = await this.runActivity(name, scheduled);
+      } finally {
+        release();
+        if (gen === this.generation) this.activitiesInFlight.delete(key);
+      }
+      if (gen !== this.generation) return;
+      this.deliver(row.instanceId, row.executionId, event);
+    });
+  }
+
+  private async runActivity(name: string, scheduled: HistoryEvent): Promise<HistoryEvent> {
+    const fn = findFunction(name);
+    const failed = (reason: string, details: string): HistoryEvent =>
+      ev(EventType.TaskFailed, this.opts.clock.now(), { TaskScheduledId: scheduled.EventId, Reason: reason, Details: details });
+    if (!fn || triggerOf(fn).type !== "activityTrigger") {
+      return failed(`The function '${name}' doesn't exist, is disabled, or is not an activity function.`, "");
+    }
+    try {
+      const input = scheduled.Input;
+      const resp = await invoke(
+        fn,
+        { inputData: [{ name: triggerOf(fn).name, data: input === null || input === undefined ? null : { json: input } }] },
+        this.opts.userLog,
+      );
+      return ev(EventType.TaskCompleted, this.opts.clock.now(), { TaskScheduledId: scheduled.EventId, Result: typedDataToJson(resp.returnValue) });
+    } catch (err) {
+      if (!(err instanceof InvocationFailure)) throw err;
+      // The extension's shape: Reason is one line, Details the serialized exception.
+      return failed(
+        `Activity function '${name}' failed: ${err.message}`,
+        JSON.stringify({ $type: "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException", RemoteMessage: err.message, RemoteTypeName: err.remoteName, RemoteStackTrace: err.remoteStack ?? null }),
+      );
+    }
+  }
+
+  // ---- timers --------------------------------------------------------------------------------
+
+  private armTimer(row: InstanceRow, created: HistoryEvent): void {
+    const key = `${row.instanceId}\u0000${row.executionId}\u0000${created.EventId}`;
+    if (this.timers.has(key)) return;
+    const fireAt = created.FireAt ?? new Date(0).toISOString();
+    const gen = this.generation;
+    const cancel = this.opts.clock.schedule(new Date(fireAt), () => {
+      this.timers.delete(key);
+      if (gen !== this.generation) return;
+      this.deliver(row.instanceId, row.executionId, ev(EventType.TimerFired, this.opts.clock.now(), { TimerId: created.EventId, FireAt: fireAt }));
+    });
+    this.timers.set(key, cancel);
+  }
+
+  // ---- sub-orchestrations ------------------------------------------------------------------------
+
+  private async startChild(parent: InstanceRow, created: HistoryEvent): Promise<void> {
+    const childId = created.InstanceId ?? "";
+    const existing = await this.storeOp(this.opts.store.getInstance(childId));
+    const ours = existing && existing.parentInstanceId === parent.instanceId && existing.parentExecutionId === parent.executionId && existing.parentTaskId === created.EventId;
+    if (existing && ours) {
+      if (isTerminal(existing.runtimeStatus)) this.notifyParent(existing);
+      else this.kick(childId);
+      return;
+    }
+    const now = this.opts.clock.now().toISOString();
+    const row: InstanceRow = {
+      instanceId: childId,
+      name: created.Name ?? "",
+      executionId: randomUUID(),
+      runtimeStatus: "Pending",
+      input: created.Input ?? null,
+      output: null,
+      customStatus: null,
+      createdTime: now,
+      lastUpdatedTime: now,
+      historyLength: 0,
+      parentInstanceId: parent.instanceId,
+      parentExecutionId: parent.executionId,
+      parentTaskId: created.EventId,
+    };
+    try {
+      validateInstanceId(childId);
+      await this.createAndRun(row);
+    } catch (err) {
+      this.deliver(
+        parent.instanceId,
+        parent.executionId,
+        ev(EventType.SubOrchestrationInstanceFailed, this.opts.clock.now(), {
+          TaskScheduledId: created.EventId,
+          Reason: `Sub-orchestration '${row.name}' could not be started: ${err instanceof Error ? err.message : String(err)}`,
+          Details: "",
+        }),
+      );
+    }
+  }
+
+  // ---- entities -------------------------------------------------------------------------------
+
+  private async sendEntityMessage(sent: HistoryEvent): Promise<void> {
+    const msg = parseRequest(sent.Input);
+    if (!msg) return;
+    await this.enqueueEntity(sent.InstanceId ?? "", {
+      kind: "entityOp",
+      dedupeId: msg.id,
+      requestId: msg.id,
+      op: msg.op,
+      signal: msg.signal,
+      input: msg.input ?? null,
+      ...(msg.parent ? { parent: msg.parent } : {}),
+      ...(msg.parentExecution ? { parentExecution: msg.parentExecution } : {}),
+    });
+  }
+
+  private async enqueueEntity(entityId: string, payload: InboxPayload): Promise<void> {
+    const live = await this.entity(entityId);
+    const message: InboxMessage = { key: this.newKey(), at: this.opts.clock.now().toISOString(), payload };
+    await this.storeOp(this.opts.store.enqueue(entityId, message));
+    if (!live.keys.has(message.key)) {
+      live.keys.add(message.key);
+      live.inbox.push(message);
+    }
+    this.kickEntity(entityId);
+  }
+
+  private kickEntity(entityId: string): void {
+    this.track(() => this.driveEntity(entityId));
+  }
+
+  private async driveEntity(entityId: string): Promise<void> {
+    const gen = this.generation;
+    const live = await this.entity(entityId);
+    if (gen !== this.generation) return;
+    if (live.running) {
+      live.again = true;
+      return;
+    }
+    live.running = true;
+    try {
+      while (live.inbox.length > 0 && gen === this.generation) {
+        live.again = false;
+        await this.entityBatch(entityId, live, gen);
+      }
+    } finally {
+      live.running = false;
+      if (live.again && gen === this.generation && live.inbox.length > 0) this.kickEntity(entityId);
+    }
+  }
+
+  private async entityBatch(entityId: string, live: LiveEntity, gen: number): Promise<void> {
+    const batch = live.inbox.splice(0, this.maxEntityBatch);
+    const processed = new Map(live.row.processed);
+    const responses: Array<{ parent: string; parentExecution: string; requestId: string; response: string }> = [];
+    const fresh: Array<Extract<InboxPayload, { kind: "entityOp" }>> = [];
+    const seen = new Set<string>();
+    for (const m of batch) {
+      if (m.payload.kind !== "entityOp") continue;
+      const p = m.payload;
+      if (processed.has(p.dedupeId) || seen.has(p.dedupeId)) {
+        const cached = processed.get(p.dedupeId);
+        if (!p.signal && cached && p.parent && p.parentExecution) responses.push({ parent: p.parent, parentExecution: p.parentExecution, requestId: p.requestId, response: cached });
+        continue;
+      }
+      seen.add(p.dedupeId);
+      fresh.push(p);
+    }
+    let row = live.row;
+    if (fresh.length > 0) {
+      const { name, key } = parseEntityInstanceId(entityId);
+      const fn = [...coreRegistry().functions.values()].find((f) => f.metadata.name.toLowerCase() === name && triggerOf(f).type === "entityTrigger");
+      const results: Array<{ isError: boolean; result?: string }> = [];
+      let next: { exists: boolean; state: string | null } = { exists: row.exists, state: row.state };
+      const outgoing: Array<{ target: string; payload: InboxPayload }> = [];
+      if (!fn) {
+        for (let i = 0; i < fresh.length; i++) results.push({ isError: true, result: JSON.stringify(`The entity '${name}' is not registered`) });
+      } else {
+        try {
+          const resp = await invoke(
+            fn,
+            {
+              inputData: [
+                {
+                  name: triggerOf(fn).name,
+                  data: {
+                    json: JSON.stringify({
+                      self: { name, key },
+                      exists: row.exists,
+                      state: row.state ?? undefined,
+                      batch: fresh.map((p) => ({ id: p.requestId, name: p.op, signal: p.signal, input: p.input ?? undefined })),
+                    }),
+                  },
+                },
+              ],
+            },
+            this.opts.userLog,
+          );
+          const out = JSON.parse(typedDataToJson(resp.returnValue) ?? "{}") as {
+            entityExists?: boolean;
+            entityState?: string;
+            results?: Array<{ isError: boolean; result?: string }>;
+            signals?: Array<{ target: { name: string; key: string }; name: string; input?: string; requestId: string }>;
+          };
+          next = { exists: out.entityExists ?? false, state: out.entityExists ? (out.entityState ?? null) : null };
+          for (let i = 0; i < fresh.length; i++) results.push(out.results?.[i] ?? { isError: false });
+          const perRequest = new Map<string, number>();
+          for (const s of out.signals ?? []) {
+            const n = perRequest.get(s.requestId) ?? 0;
+            perRequest.set(s.requestId, n + 1);
+            const dedupeId = `${entityId}:${s.requestId}:${n}`;
+            outgoing.push({
+              target: entityInstanceId(s.target.name, s.target.key),
+              payload: { kind: "entityOp", dedupeId, requestId: randomUUID(), op: s.name, signal: true, input: s.input ? s.input : null },
+            });
+          }
+        } catch (err) {
+          if (!(err instanceof InvocationFailure)) throw err;
+          results.length = 0;
+          for (let i = 0; i < fresh.length; i++) results.push({ isError: true, result: JSON.stringify(err.message) });
+        }
+      }
+      if (gen !== this.generation) return;
+      for (const o of outgoing) await this.enqueueEntity(o.target, o.payload);
+      const newProcessed: Array<[string, string | null]> = [...row.processed];
+      fresh.forEach((p, i) => {
+        const r = results[i]!;
+        const response = JSON.stringify({ ...(r.result !== undefined ? { result: r.result } : {}), ...(r.isError ? { exceptionType: "Error" } : {}) });
+        newProcessed.push([p.dedupeId, p.signal ? null : response]);
+        if (!p.signal && p.parent && p.parentExecution) responses.push({ parent: p.parent, parentExecution: p.parentExecution, requestId: p.requestId, response });
+      });
+      row = { ...row, ...next, processed: newProcessed.slice(-PROCESSED_WINDOW), lastOperationTime: this.opts.clock.now().toISOString() };
+      await this.storeOp(this.opts.store.putEntity(row));
+      if (gen !== this.generation) return;
+      live.row = row;
+    }
+    const keys = batch.map((m) => m.key);
+    await this.storeOp(this.opts.store.dequeue(entityId, keys));
+    for (const k of keys) live.keys.delete(k);
+    if (gen !== this.generation) return;
+    for (const r of responses) this.deliver(r.parent, r.parentExecution, ev(EventType.EventRaised, this.opts.clock.now(), { Name: r.requestId, Input: r.response }));
+  }
+
+  // ---- crash and resume ----------------------------------------------------------------------
+
+  /** Drops all in-memory work as a process crash would; in-flight activities are abandoned. */
+  async crash(): Promise<void> {
+    this.generation += 1;
+    for (const cancel of this.timers.values()) cancel();
+    this.timers.clear();
+    this.instances.clear();
+    this.entities.clear();
+    this.activitiesInFlight.clear();
+    this.slots = semaphore(this.opts.maxConcurrentActivities);
+    this.busy = 0;
+    // Writes already handed to the store complete (they reached the disk); nothing new starts.
+    await Promise.allSettled([...this.storeOps]);
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Reloads every unfinished instance and entity inbox from the store and restarts their work. */
+  async resume(): Promise<void> {
+    const gen = this.generation;
+    const rows = await this.storeOp(this.opts.store.listInstances());
+    for (const r of rows) {
+      if (gen !== this.generation) return;
+      if (isTerminal(r.runtimeStatus)) continue;
+      const live = await this.live(r.instanceId);
+      if (!live) continue;
+      await this.redispatch(live, gen);
+      this.kick(r.instanceId);
+    }
+    for (const target of await this.storeOp(this.opts.store.inboxTargets())) {
+      if (target.startsWith("@")) this.kickEntity(target);
+      else this.kick(target);
+    }
+  }
+
+  /** Restarts whatever the committed history says is still outstanding. */
+  private async redispatch(live: LiveInstance, gen: number): Promise<void> {
+    const h = live.history;
+    const answered = new Set<number>();
+    const raised = new Set<string>();
+    let lastStarted = 0;
+    h.forEach((e, i) => {
+      if (e.EventType === EventType.TaskCompleted || e.EventType === EventType.TaskFailed) answered.add(e.TaskScheduledId ?? -1);
+      if (e.EventType === EventType.SubOrchestrationInstanceCompleted || e.EventType === EventType.SubOrchestrationInstanceFailed) answered.add(e.TaskScheduledId ?? -1);
+      if (e.EventType === EventType.TimerFired) answered.add(e.TimerId ?? -1);
+      if (e.EventType === EventType.EventRaised && e.Name) raised.add(e.Name);
+      if (e.EventType === EventType.OrchestratorStarted) lastStarted = i;
+    });
+    const outstanding = h.filter((e, i) => {
+      switch (e.EventType) {
+        case EventType.TaskScheduled:
+        case EventType.TimerCreated:
+        case EventType.SubOrchestrationInstanceCreated:
+          return !answered.has(e.EventId);
+        case EventType.EventSent: {
+          const msg = parseRequest(e.Input);
+          // Messages of the last episode may not have been sent; unanswered calls are re-sent (deduplicated).
+          return i > lastStarted || (msg !== undefined && !msg.signal && !raised.has(msg.id));
+        }
+        default:
+          return false;
+      }
+    });
+    await this.dispatch(live.row, outstanding, gen);
+  }
+
+  /** Stops timers; in-flight work is abandoned. */
+  async stop(): Promise<void> {
+    await this.crash();
+  }
+
+  /** Makes a JSON text out of a value for client APIs. */
+  static json(value: unknown): string | null {
+    return inputJson(value, false);
+  }
+}

@@ -1,0 +1,38 @@
+// `npm run peer:keyvault`: one Key Vault peer alone. PORT (default 8443), KEYVAULT_PEER_STATE
+// (state file; default .keyrotor/keyvault-peer.json), KEYVAULT_PEER_VAULT (vault name),
+// KEYVAULT_PEER_WEBHOOK (Event Grid webhook URL).
+import path from "node:path";
+import { startKeyVaultPeer } from "./index";
+
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 8443);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`[keyvault-peer] PORT must be a port number, got ${process.env.PORT}`);
+  const stateFile = process.env.KEYVAULT_PEER_STATE ?? path.resolve(".keyrotor", "keyvault-peer.json");
+  const peer = await startKeyVaultPeer({
+    port,
+    stateFile,
+    ...(process.env.KEYVAULT_PEER_VAULT ? { vaultName: process.env.KEYVAULT_PEER_VAULT } : {}),
+    ...(process.env.KEYVAULT_PEER_WEBHOOK ? { eventGridWebhook: process.env.KEYVAULT_PEER_WEBHOOK } : {}),
+  });
+  process.stdout.write(
+    [
+      `Key Vault peer "${peer.vaultName}" listening on ${peer.url}`,
+      `  vault URL:   ${peer.url}   (KeyClient/SecretClient vaultUrl)`,
+      `  CA file:     ${peer.caFile}   (trust it: tlsOptions: { ca }, or NODE_EXTRA_CA_CERTS=${peer.caFile})`,
+      `  state file:  ${stateFile}`,
+      `  admin API:   ${peer.url}/admin/stats (faults, throttle, time, events: see dev/peers/keyvault/admin.ts)`,
+      "  auth:        any bearer token is accepted (requests without one get Key Vault's 401 challenge)",
+      "",
+    ].join("\n"),
+  );
+  const shutdown = (): void => {
+    peer.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[keyvault-peer] failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

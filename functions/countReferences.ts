@@ -1,0 +1,10 @@
+// Activity countReferences: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function countReferences(input: unknown): Promise<unknown> {
+  return runActivity("countReferences", input);
+}
+
+df.app.activity(DURABLE.activities.countReferences, { handler: countReferences });

@@ -1,0 +1,10 @@
+// Activity createKeyVersion: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function createKeyVersion(input: unknown): Promise<unknown> {
+  return runActivity("createKeyVersion", input);
+}
+
+df.app.activity(DURABLE.activities.createKeyVersion, { handler: createKeyVersion });

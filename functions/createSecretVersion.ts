@@ -1,0 +1,10 @@
+// Activity createSecretVersion: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function createSecretVersion(input: unknown): Promise<unknown> {
+  return runActivity("createSecretVersion", input);
+}
+
+df.app.activity(DURABLE.activities.createSecretVersion, { handler: createSecretVersion });

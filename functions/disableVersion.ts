@@ -1,0 +1,10 @@
+// Activity disableVersion: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function disableVersion(input: unknown): Promise<unknown> {
+  return runActivity("disableVersion", input);
+}
+
+df.app.activity(DURABLE.activities.disableVersion, { handler: disableVersion });

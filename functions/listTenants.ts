@@ -1,0 +1,10 @@
+// Activity listTenants: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function listTenants(input: unknown): Promise<unknown> {
+  return runActivity("listTenants", input);
+}
+
+df.app.activity(DURABLE.activities.listTenants, { handler: listTenants });

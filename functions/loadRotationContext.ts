@@ -1,0 +1,10 @@
+// Activity loadRotationContext: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function loadRotationContext(input: unknown): Promise<unknown> {
+  return runActivity("loadRotationContext", input);
+}
+
+df.app.activity(DURABLE.activities.loadRotationContext, { handler: loadRotationContext });

@@ -1,0 +1,10 @@
+// Activity promoteVersion: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function promoteVersion(input: unknown): Promise<unknown> {
+  return runActivity("promoteVersion", input);
+}
+
+df.app.activity(DURABLE.activities.promoteVersion, { handler: promoteVersion });

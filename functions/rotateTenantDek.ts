@@ -1,0 +1,10 @@
+// Activity rotateTenantDek: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function rotateTenantDek(input: unknown): Promise<unknown> {
+  return runActivity("rotateTenantDek", input);
+}
+
+df.app.activity(DURABLE.activities.rotateTenantDek, { handler: rotateTenantDek });

@@ -1,0 +1,10 @@
+// Activity sealLedger: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function sealLedger(input: unknown): Promise<unknown> {
+  return runActivity("sealLedger", input);
+}
+
+df.app.activity(DURABLE.activities.sealLedger, { handler: sealLedger });

@@ -1,0 +1,10 @@
+// Activity setKeyOps: parse, one lib call, map (lib/orchestration/activities.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function setKeyOps(input: unknown): Promise<unknown> {
+  return runActivity("setKeyOps", input);
+}
+
+df.app.activity(DURABLE.activities.setKeyOps, { handler: setKeyOps });

@@ -1,0 +1,36 @@
+#!/bin/sh
+# Creates the Entra app registration Easy Auth validates tokens for, with keyrotor's app roles
+# (infra/auth/appRoles.json), once per azd environment. ARM/Bicep cannot create Entra objects, so
+# this runs as the signed-in `az` user (needs permission to register applications).
+# Idempotent: when AUTH_CLIENT_ID is already set in the azd environment it does nothing.
+set -eu
+
+if [ -n "${AUTH_CLIENT_ID:-}" ]; then
+  echo "[keyrotor] [preprovision] using app registration ${AUTH_CLIENT_ID}"
+  exit 0
+fi
+
+name="keyrotor-${AZURE_ENV_NAME}"
+echo "[keyrotor] [preprovision] creating app registration ${name}"
+app_id=$(az ad app create --display-name "$name" --sign-in-audience AzureADMyOrg \
+  --app-roles @infra/auth/appRoles.json --query appId -o tsv)
+object_id=$(az ad app show --id "$app_id" --query id -o tsv)
+az ad app update --id "$app_id" --identifier-uris "api://${app_id}"
+
+# A delegated scope so people can get a token for the API, and Azure CLI pre-authorized for it
+# (its public client id), so `az account get-access-token --scope api://<id>/.default` works
+# without a consent prompt. Two PATCHes: Graph refuses to pre-authorize a scope it has not stored.
+scope_id=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen)
+az rest --method PATCH --uri "https://graph.microsoft.com/v1.0/applications/${object_id}" \
+  --headers "Content-Type=application/json" \
+  --body "{\"api\":{\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[{\"id\":\"${scope_id}\",\"value\":\"user_impersonation\",\"type\":\"User\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Use keyrotor\",\"adminConsentDescription\":\"Call the keyrotor API with the roles assigned to you.\"}]}}"
+az rest --method PATCH --uri "https://graph.microsoft.com/v1.0/applications/${object_id}" \
+  --headers "Content-Type=application/json" \
+  --body "{\"api\":{\"preAuthorizedApplications\":[{\"appId\":\"04b07795-8ddb-461a-bbee-02f9e1bf7b46\",\"delegatedPermissionIds\":[\"${scope_id}\"]}]}}"
+
+# The enterprise application; only principals with an app role assignment may get a token at all.
+az ad sp create --id "$app_id" >/dev/null
+az ad sp update --id "$app_id" --set appRoleAssignmentRequired=true
+
+azd env set AUTH_CLIENT_ID "$app_id"
+echo "[keyrotor] [preprovision] AUTH_CLIENT_ID=${app_id}; assign app roles next (docs/deploy.md)"

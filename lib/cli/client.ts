@@ -1,0 +1,67 @@
+// The CLI's view of the keyrotor HTTP API. Every failure becomes a CliError carrying the exit code
+// of the contract: 1 when the service said "no", 2 for bad usage or an unreachable service.
+import { encodePrincipal } from "../http/principal";
+
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode: 1 | 2, readonly body?: unknown) {
+    super(message);
+  }
+}
+
+export interface Identity {
+  name: string;
+  roles: string[];
+}
+
+/** `--as alice:KeyRotation.Operator,KeyRotation.Auditor`, or KEYROTOR_AS in the environment. */
+export function parseIdentity(spec: string | undefined): Identity | undefined {
+  if (!spec) return undefined;
+  const [name, roles = ""] = spec.split(":", 2);
+  if (!name) throw new CliError(`--as must look like name:Role1,Role2 (got "${spec}")`, 2);
+  return {
+    name,
+    roles: roles
+      .split(",")
+      .map((r) => r.trim())
+      .filter(Boolean)
+      .map((r) => (r.includes(".") ? r : `KeyRotation.${r}`)),
+  };
+}
+
+export class ApiClient {
+  constructor(private readonly baseUrl: string, private readonly identity: Identity | undefined) {}
+
+  async request<T>(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.identity) headers["x-ms-client-principal"] = encodePrincipal(this.identity.name, this.identity.roles);
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.baseUrl), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      throw new CliError(`cannot reach keyrotor at ${this.baseUrl}: ${(err as Error).message}`, 2);
+    }
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    if (res.status >= 400) {
+      const e = (parsed as { error?: { code?: string; message?: string; rotationId?: string } } | undefined)?.error;
+      const detail = e ? `${e.code ?? "Error"}: ${e.message ?? ""}${e.rotationId ? ` (running: ${e.rotationId})` : ""}` : `HTTP ${res.status}`;
+      // 401/403/400 are the caller's mistake (usage); 409/410 and friends are the service saying no.
+      const exit = res.status === 400 || res.status === 401 || res.status === 403 || res.status >= 500 ? 2 : 1;
+      throw new CliError(`${method} ${path} → ${res.status} ${detail}`, exit, parsed);
+    }
+    return { status: res.status, body: parsed as T };
+  }
+
+  get<T>(path: string) {
+    return this.request<T>("GET", path).then((r) => r.body);
+  }
+  post<T>(path: string, body: unknown) {
+    return this.request<T>("POST", path, body);
+  }
+}

@@ -1,0 +1,19 @@
+// Human output: tables for lists, one line per fact for records.
+import Table from "cli-table3";
+
+export function table(head: string[], rows: (string | number | undefined)[][]): string {
+  const t = new Table({ head, style: { head: [], border: [] } });
+  for (const r of rows) t.push(r.map((c) => (c === undefined ? "" : String(c))));
+  return t.toString();
+}
+
+export function shortTime(iso: string | undefined): string | undefined {
+  return iso ? iso.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, "Z") : undefined;
+}
+
+export function record(obj: Record<string, unknown>): string {
+  return Object.entries(obj)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k.padEnd(14)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .join("\n");
+}

@@ -1,0 +1,162 @@
+// `keyrotor` — the operator and auditor CLI. Talks to the HTTP API (--url), except `ledger verify`
+// and `evidence`, which can also read Table Storage directly (--storage).
+import { Command, CommanderError } from "commander";
+import { SingleBar, Presets } from "cli-progress";
+import { ApiClient, CliError, parseIdentity } from "./client";
+import { record, shortTime, table } from "./format";
+import { storageCommands } from "./storage";
+
+const DEFAULT_URL = "http://127.0.0.1:7071";
+const TERMINAL = new Set(["Completed", "Failed", "Terminated", "completed", "failed", "aborted"]);
+
+interface Globals {
+  url: string;
+  as?: string;
+  json?: boolean;
+}
+
+function out(g: Globals, human: () => string, machine: unknown): void {
+  process.stdout.write(g.json ? `${JSON.stringify(machine, null, 2)}\n` : `${human()}\n`);
+}
+
+function client(cmd: Command): { api: ApiClient; g: Globals } {
+  const g = cmd.optsWithGlobals<Globals>();
+  return { api: new ApiClient(g.url, parseIdentity(g.as ?? process.env.KEYROTOR_AS)), g };
+}
+
+interface PlanItem {
+  keyId: string;
+  kind: string;
+  tenant: string;
+  reason: string;
+  dueAt?: string;
+  dueNow?: boolean;
+  expiresAt?: string;
+  warnings?: { threshold: string; at: string }[];
+}
+interface RotationView {
+  rotationId: string;
+  keyId?: string;
+  trigger?: string;
+  phase?: string;
+  runtimeStatus?: string;
+  progress?: { rewrapped: number; total: number; perSec?: number; throttled?: number; eta?: string };
+  createdAt?: string;
+  lastUpdatedAt?: string;
+  error?: unknown;
+}
+
+async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<RotationView> {
+  const bar = g.json ? undefined : new SingleBar({ format: "rewrap |{bar}| {value}/{total} DEKs  {perSec}/s  eta {eta_s}s  {phase}", hideCursor: true }, Presets.shades_classic);
+  let started = false;
+  for (;;) {
+    const v = await api.get<RotationView>(`/api/rotations/${encodeURIComponent(rotationId)}`);
+    const p = v.progress;
+    if (bar && p && p.total > 0) {
+      if (!started) bar.start(p.total, p.rewrapped, { perSec: 0, phase: v.phase ?? "" });
+      started = true;
+      bar.setTotal(p.total);
+      bar.update(p.rewrapped, { perSec: Math.round(p.perSec ?? 0), phase: v.phase ?? "" });
+    }
+    if (TERMINAL.has(v.runtimeStatus ?? "") || TERMINAL.has(v.phase ?? "")) {
+      bar?.stop();
+      return v;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("keyrotor")
+    .description("Operate and audit keyrotor: plans, rotations, approvals, ledger verification and evidence.")
+    .option("--url <url>", "keyrotor HTTP API base URL", process.env.KEYROTOR_URL ?? DEFAULT_URL)
+    .option("--as <name:roles>", "identity for the local host, e.g. alice:Operator,Auditor (or KEYROTOR_AS)")
+    .option("--json", "machine-readable output")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command("plan")
+    .description("upcoming rotations and expiry warnings (dry run)")
+    .option("--horizon <duration>", "ISO-8601 duration", "P90D")
+    .action(async (opts: { horizon: string }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const res = await api.get<{ items: PlanItem[] }>(`/api/plan?horizon=${encodeURIComponent(opts.horizon)}`);
+      out(g, () => table(["key", "kind", "tenant", "next due", "reason", "expiry", "warnings"], res.items.map((i) => [
+        i.keyId, i.kind, i.tenant, i.dueNow ? "now" : shortTime(i.dueAt), i.reason, shortTime(i.expiresAt), (i.warnings ?? []).map((w) => w.threshold).join(" "),
+      ])), res);
+    });
+
+  program
+    .command("keys")
+    .description("managed keys: policy, primary version, next due, expiry")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const res = await api.get<{ keys: { keyId: string; kind: string; tenant: string; policyId?: string; primaryVersion?: string; nextDue?: string; expiresAt?: string }[] }>("/api/keys");
+      out(g, () => table(["key", "kind", "tenant", "policy", "primary", "next due", "expiry"], res.keys.map((k) => [
+        k.keyId, k.kind, k.tenant, k.policyId, k.primaryVersion?.slice(0, 12), shortTime(k.nextDue), shortTime(k.expiresAt),
+      ])), res);
+    });
+
+  program
+    .command("rotate <keyId>")
+    .description("rotate now (Operator); --emergency needs a second person's approval")
+    .requiredOption("--reason <text>", "why (recorded in the ledger)")
+    .option("--emergency", "emergency rotation (two-person approval)")
+    .option("--revoke-old", "disable the compromised version once nothing references it")
+    .action(async (keyId: string, opts: { reason: string; emergency?: boolean; revokeOld?: boolean }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const body = { keyId, reason: opts.reason, mode: opts.emergency ? "emergency" : "manual", ...(opts.revokeOld ? { revokeOld: true } : {}) };
+      const res = await api.post<{ rotationId: string; status: string }>("/api/rotations", body);
+      out(g, () => `${res.body.status === "pendingApproval" ? "awaiting approval" : "started"}: ${res.body.rotationId}`, res.body);
+    });
+
+  program
+    .command("approve <rotationId>")
+    .description("approve an emergency rotation (Approver; not the requester)")
+    .action(async (rotationId: string, _o: unknown, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const res = await api.post<{ rotationId: string; status: string }>(`/api/rotations/${encodeURIComponent(rotationId)}/approve`, {});
+      out(g, () => `approved: ${res.body.rotationId} (${res.body.status})`, res.body);
+    });
+
+  program
+    .command("status [rotationId]")
+    .description("a rotation's phase and progress, or recent rotations")
+    .option("--watch", "follow a rotation until it ends, with a progress bar")
+    .option("--key <keyId>", "only rotations of this key")
+    .action(async (rotationId: string | undefined, opts: { watch?: boolean; key?: string }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      if (!rotationId) {
+        const res = await api.get<{ rotations: RotationView[] }>(`/api/rotations${opts.key ? `?keyId=${encodeURIComponent(opts.key)}` : ""}`);
+        out(g, () => table(["rotation", "trigger", "phase", "status", "updated"], res.rotations.map((r) => [r.rotationId, r.trigger, r.phase, r.runtimeStatus, shortTime(r.lastUpdatedAt)])), res);
+        return;
+      }
+      const v = opts.watch ? await watch(api, g, rotationId) : await api.get<RotationView>(`/api/rotations/${encodeURIComponent(rotationId)}`);
+      out(g, () => record({ ...v, progress: v.progress ? `${v.progress.rewrapped}/${v.progress.total}` : undefined }), v);
+      if (opts.watch && (v.runtimeStatus === "Failed" || v.phase === "failed")) throw new CliError(`rotation ${rotationId} failed`, 1);
+    });
+
+  storageCommands(program, { out, client });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit 0; every other parse problem is bad usage.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`keyrotor: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`keyrotor: ${(err as Error).message}\n`);
+    return 2;
+  }
+}
+

@@ -1,0 +1,268 @@
+// The rotation planner: for every managed key, when is it due and why. Pure and deterministic —
+// the same (now, keys, policies) always give the same answer, and the same key and slot always
+// give the same rotationId, so a timer that fires twice or a host that restarts never starts two
+// rotations (the orchestration starts an instance named by the rotationId, which it can do once).
+//
+// How a key's due time is found:
+//  1. slot: the next scheduled slot after the key's anchor (lastRotatedAt, else the primary
+//     version's createdAt). For `every` schedules slot k is anchor + k × every; for cron and
+//     presets it is the next cron occurrence. If slots passed while nobody looked, the slot is the
+//     LATEST passed one — due now, once — and the reason is "overdue" when more than one passed.
+//  2. rotateBefore: if the primary's expiry minus rotateBefore comes before that slot, that
+//     instant is the slot instead (reason "rotateBefore"). A primary already expired is "overdue".
+//  3. windows and freezes: a rotation may start only inside a maintenance window (when the policy
+//     has any) and never inside a freeze; dueAt is the first instant >= the slot that allows it
+//     (reasons "waitingForWindow" and "frozen"). The slot, and so the rotationId, do not move.
+import { rotationIds, type KeyKind, type KeyVersion, type ManagedKey } from "./keys";
+import { compilePolicy, DEFAULT_WARN_BEFORE, policyKey, type CompiledPolicy, type Policy } from "./policy";
+import { addDuration, freezeAt, iso, nextWindowTime, parseDuration, type Dur } from "./schedule";
+
+export const PLAN_REASONS = ["schedule", "rotateBefore", "overdue", "noPolicy", "policySuspended", "frozen", "waitingForWindow"] as const;
+export type PlanReason = (typeof PLAN_REASONS)[number];
+
+/** The slot of a key that has no version and was never rotated: its first rotation creates one. */
+export const INITIAL_SLOT = "initial";
+
+export interface ExpiryWarning {
+  /** Stable per (key, version, threshold): emit each exactly once (e.g. as the ledger entryId). */
+  warningId: string;
+  version: string;
+  /** The warnBefore duration this warning is for, e.g. "P7D". */
+  threshold: string;
+  /** When the warning is (or was) due: expiresAt − threshold. */
+  at: string;
+  expiresAt: string;
+  /** at <= now: emit it now. Of the thresholds already passed for a version only the most urgent
+   * is listed (after downtime one warning, not three). */
+  due: boolean;
+}
+
+export interface PlanItem {
+  keyId: string;
+  kind: KeyKind;
+  tenant: string;
+  policyId?: string;
+  reason: PlanReason;
+  /** The instant a (non-emergency) rotation may start. While dueNow it is the slot's time (in the
+   * past when the slot passed); otherwise it is >= now, inside a window and outside freezes.
+   * Absent for noPolicy and policySuspended, and when the schedule never fires again. */
+  dueAt?: string;
+  /** Start the rotation now: the slot has come and now is allowed (window open, no freeze). */
+  dueNow: boolean;
+  /** The due slot, an ISO instant (or "initial"); stable until the key is rotated. */
+  slot?: string;
+  /** rotationIds.schedule(keyId, slot). */
+  rotationId?: string;
+  /** dueNow, or dueAt within the horizon. */
+  withinHorizon: boolean;
+  /** The end of the freeze that holds this rotation back (reason "frozen"). */
+  frozenUntil?: string;
+  /** The primary version's expiry. */
+  expiresAt?: string;
+  /** Why noPolicy / why no dueAt, for people. */
+  detail?: string;
+  /** Expiry warnings due now or within the horizon, oldest first. */
+  warnings: ExpiryWarning[];
+}
+
+export type PolicySource = Iterable<Policy> | ReadonlyMap<string, Policy>;
+
+function* policiesOf(source: PolicySource): Iterable<Policy> {
+  yield* source instanceof Map ? (source as ReadonlyMap<string, Policy>).values() : (source as Iterable<Policy>);
+}
+
+function primaryOf(key: ManagedKey): KeyVersion | undefined {
+  const byPointer = key.primaryVersion === undefined ? undefined : key.versions.find((v) => v.version === key.primaryVersion);
+  return byPointer ?? key.versions.find((v) => v.state === "primary");
+}
+
+const defaultWarnBefore = DEFAULT_WARN_BEFORE.map((w) => parseDuration(w, "warnBefore"));
+
+/** A planner bound to one instant, one set of policies and one horizon; plans keys one at a time,
+ * so callers can stream the inventory page by page. */
+export class Planner {
+  readonly nowMs: number;
+  readonly horizonEndMs: number;
+  private readonly policies = new Map<string, CompiledPolicy>();
+
+  constructor(now: Date, policies: PolicySource, horizon: string | Dur = "P90D") {
+    this.nowMs = now.getTime();
+    this.horizonEndMs = addDuration(this.nowMs, typeof horizon === "string" ? parseDuration(horizon, "horizon") : horizon);
+    for (const p of policiesOf(policies)) this.policies.set(policyKey(p.tenant, p.policyId), compilePolicy(p, this.nowMs));
+  }
+
+  planKey(key: ManagedKey): PlanItem {
+    const primary = primaryOf(key);
+    const expiresMs = primary?.expiresAt === undefined ? undefined : Date.parse(primary.expiresAt);
+    const item: PlanItem = {
+      keyId: key.keyId,
+      kind: key.kind,
+      tenant: key.tenant,
+      ...(key.policyId !== undefined ? { policyId: key.policyId } : {}),
+      reason: "noPolicy",
+      dueNow: false,
+      withinHorizon: false,
+      ...(primary?.expiresAt !== undefined ? { expiresAt: primary.expiresAt } : {}),
+      warnings: [],
+    };
+    const c = key.policyId === undefined ? undefined : this.policies.get(policyKey(key.tenant, key.policyId));
+    item.warnings = this.warnings(key, c?.warnBefore ?? defaultWarnBefore);
+    if (key.policyId === undefined) {
+      item.detail = "no policy attached";
+      return item;
+    }
+    if (!c) {
+      item.detail = `policy "${key.policyId}" does not exist in tenant "${key.tenant}"`;
+      return item;
+    }
+    if (!c.policy.kinds.includes(key.kind)) {
+      item.detail = `policy "${key.policyId}" applies to ${c.policy.kinds.join(", ")}, not ${key.kind}`;
+      return item;
+    }
+    if (c.policy.status === "suspended") {
+      item.reason = "policySuspended";
+      return item;
+    }
+
+    // 1. The scheduled slot.
+    const anchorText = key.lastRotatedAt ?? primary?.createdAt;
+    let slotMs: number | undefined;
+    let reason: PlanReason = "schedule";
+    if (anchorText === undefined) {
+      reason = "overdue";
+    } else {
+      const found = this.scheduledSlot(c, Date.parse(anchorText));
+      if (found === undefined) {
+        item.reason = "schedule";
+        item.detail = "the schedule never fires again";
+      } else {
+        slotMs = found.slotMs;
+        if (found.missedMoreThanOne) reason = "overdue";
+      }
+    }
+    // 2. The safety window before the primary's expiry.
+    if (expiresMs !== undefined && anchorText !== undefined) {
+      const beforeExpiry = addDuration(expiresMs, c.rotateBefore, -1);
+      if (slotMs === undefined || beforeExpiry < slotMs) {
+        slotMs = beforeExpiry;
+        reason = "rotateBefore";
+      }
+      if (expiresMs <= this.nowMs) reason = "overdue";
+    }
+    if (slotMs === undefined && anchorText !== undefined) return item;
+
+    const slot = slotMs === undefined ? INITIAL_SLOT : iso(slotMs);
+    item.slot = slot;
+    item.rotationId = rotationIds.schedule(key.keyId, slot);
+    item.reason = reason;
+
+    // 3. Windows and freezes.
+    const from = slotMs === undefined ? this.nowMs : slotMs;
+    if (from <= this.nowMs && this.allowed(c, this.nowMs)) {
+      item.dueNow = true;
+      item.withinHorizon = true;
+      item.dueAt = iso(from);
+      return item;
+    }
+    const held = this.firstAllowed(c, Math.max(from, this.nowMs));
+    if (held.frozenUntil !== undefined) {
+      item.reason = "frozen";
+      item.frozenUntil = iso(held.frozenUntil);
+    } else if (held.byWindow) item.reason = "waitingForWindow";
+    if (held.at === undefined) {
+      item.detail = "no maintenance window opens again";
+      return item;
+    }
+    item.dueAt = iso(held.at);
+    item.withinHorizon = held.at <= this.horizonEndMs;
+    return item;
+  }
+
+  /** The due slot after `anchorMs`: the next one, or the latest one already passed. */
+  private scheduledSlot(c: CompiledPolicy, anchorMs: number): { slotMs: number; missedMoreThanOne: boolean } | undefined {
+    const now = this.nowMs;
+    if (c.schedule.type === "every") {
+      const every = c.schedule.every;
+      const first = addDuration(anchorMs, every, 1);
+      if (first > now) return { slotMs: first, missedMoreThanOne: false };
+      // Latest k with anchor + k × every <= now: estimate, then correct by whole steps.
+      const approxMs = every.years * 365.2425 * 86_400_000 + every.months * 30.436875 * 86_400_000 + every.ms;
+      let k = Math.max(1, Math.floor((now - anchorMs) / approxMs));
+      while (k > 1 && addDuration(anchorMs, every, k) > now) k--;
+      while (addDuration(anchorMs, every, k + 1) <= now) k++;
+      return { slotMs: addDuration(anchorMs, every, k), missedMoreThanOne: k > 1 };
+    }
+    const tl = c.schedule.timeline;
+    if (anchorMs < now) {
+      const passed = tl.slotsBetween(anchorMs, now);
+      if (passed.count > 0) return { slotMs: passed.latest!, missedMoreThanOne: passed.count > 1 };
+    }
+    const next = tl.nextAfter(Math.max(anchorMs, now));
+    return next === undefined ? undefined : { slotMs: next, missedMoreThanOne: false };
+  }
+
+  private allowed(c: CompiledPolicy, t: number): boolean {
+    if (freezeAt(c.freezes, t)) return false;
+    return c.windows.length === 0 || nextWindowTime(c.windows, t) === t;
+  }
+
+  /** The first instant >= t inside a window (if any) and outside every freeze. */
+  private firstAllowed(c: CompiledPolicy, t: number): { at?: number; frozenUntil?: number; byWindow: boolean } {
+    let at = t;
+    let frozenUntil: number | undefined;
+    let byWindow = false;
+    // Freezes are merged, so each pass leaves at least one behind: the loop ends.
+    for (let i = 0; i <= c.freezes.length; i++) {
+      if (c.windows.length > 0) {
+        const open = nextWindowTime(c.windows, at);
+        if (open === undefined) return { byWindow: true, ...(frozenUntil !== undefined ? { frozenUntil } : {}) };
+        if (open > at) byWindow = true;
+        at = open;
+      }
+      const f = freezeAt(c.freezes, at);
+      if (!f) break;
+      frozenUntil = f.toMs;
+      at = f.toMs;
+    }
+    return { at, byWindow, ...(frozenUntil !== undefined ? { frozenUntil } : {}) };
+  }
+
+  private warnings(key: ManagedKey, thresholds: readonly Dur[]): ExpiryWarning[] {
+    const out: ExpiryWarning[] = [];
+    for (const v of key.versions) {
+      if (v.expiresAt === undefined || (v.state !== "primary" && v.state !== "secondary")) continue;
+      const exp = Date.parse(v.expiresAt);
+      if (!(exp > this.nowMs)) continue;
+      let passed: { at: number; threshold: string } | undefined;
+      const upcoming: { at: number; threshold: string }[] = [];
+      for (const th of thresholds) {
+        const at = addDuration(exp, th, -1);
+        if (at <= this.nowMs) {
+          if (!passed || at > passed.at) passed = { at, threshold: th.iso };
+        } else if (at <= this.horizonEndMs) upcoming.push({ at, threshold: th.iso });
+      }
+      const list = passed ? [passed, ...upcoming] : upcoming;
+      for (const w of list) {
+        out.push({
+          warningId: `${key.keyId}@warn:${v.version}:${w.threshold}`,
+          version: v.version,
+          threshold: w.threshold,
+          at: iso(w.at),
+          expiresAt: v.expiresAt,
+          due: w.at <= this.nowMs,
+        });
+      }
+    }
+    return out.length > 1 ? out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)) : out;
+  }
+}
+
+/** Plans every key: one PlanItem per key, in input order. `policies` are matched to keys by
+ * (key.tenant, key.policyId) — a policy of another tenant never applies. `horizon` (default P90D)
+ * bounds withinHorizon and the warnings listed. */
+export function plan(now: Date, keys: Iterable<ManagedKey>, policies: PolicySource, horizon: string | Dur = "P90D"): PlanItem[] {
+  const planner = new Planner(now, policies, horizon);
+  const out: PlanItem[] = [];
+  for (const key of keys) out.push(planner.planKey(key));
+  return out;
+}

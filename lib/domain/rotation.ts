@@ -1,0 +1,220 @@
+// The rules of a rotation that need no I/O: the lease-lock protocol, phase transitions, retry
+// classification, the version bookkeeping of promote/rollback/retire, and the emergency-revoke
+// decision. Orchestrators and the lock entity call these; tests prove them without a host.
+import { familyTag, type ErrorFamily } from "./errors";
+import type { KeyKind, KeyVersion, RotationPhase, VersionState } from "./keys";
+
+// ---- Lease lock ---------------------------------------------------------------------------------
+
+export interface Lease {
+  /** The rotationId holding the key. */
+  owner: string;
+  /** ISO instants from the owner's deterministic clock. */
+  since: string;
+  leaseUntil: string;
+}
+
+/** State of one keyLock entity; `holder` is absent when free. */
+export interface LockState {
+  holder?: Lease;
+}
+
+export interface AcquireRequest {
+  owner: string;
+  /** The caller's current time (an orchestration's currentUtcDateTime): entities have no clock of
+   * their own that replays deterministically, so expiry is judged against the caller's time. */
+  now: string;
+  leaseUntil: string;
+}
+
+export type AcquireResult =
+  | { granted: true; lease: Lease; brokenFrom?: Lease }
+  | { granted: false; heldBy: Lease };
+
+const ms = (iso: string): number => Date.parse(iso);
+
+/** Grants the lock when it is free, already ours (re-entrant: a replayed or retried acquire must
+ * not lock its own owner out), or held by a lease that expired before `now` (a take-over, reported
+ * as brokenFrom so the new owner can audit it as LockBroken). */
+export function tryAcquire(state: LockState, req: AcquireRequest): { state: LockState; result: AcquireResult } {
+  const held = state.holder;
+  if (held && held.owner !== req.owner && ms(held.leaseUntil) > ms(req.now)) {
+    return { state, result: { granted: false, heldBy: held } };
+  }
+  const since = held && held.owner === req.owner ? held.since : req.now;
+  const lease: Lease = { owner: req.owner, since, leaseUntil: req.leaseUntil };
+  const brokenFrom = held && held.owner !== req.owner ? held : undefined;
+  return { state: { holder: lease }, result: brokenFrom ? { granted: true, lease, brokenFrom } : { granted: true, lease } };
+}
+
+/** Only the owner releases; releasing a free lock or one held by another changes nothing. */
+export function release(state: LockState, owner: string): { state: LockState; released: boolean } {
+  if (state.holder?.owner !== owner) return { state, released: false };
+  return { state: {}, released: true };
+}
+
+/** Extends the owner's lease. A lease that was taken over meanwhile is not renewed: the caller
+ * learns it lost the key and must stop. */
+export function renew(state: LockState, req: AcquireRequest): { state: LockState; renewed: boolean; heldBy?: Lease } {
+  const held = state.holder;
+  if (!held || held.owner !== req.owner) return held ? { state, renewed: false, heldBy: held } : { state, renewed: false };
+  return { state: { holder: { ...held, leaseUntil: req.leaseUntil } }, renewed: true };
+}
+
+/** Entity keys: keyIds use only [A-Za-z0-9-:/]; "/" is escaped so the key survives any store
+ * that treats it as a separator (Table row keys, URLs). */
+export function lockEntityKey(keyId: string): string {
+  return keyId.replace(/%/g, "%25").replace(/\//g, "%2F");
+}
+
+// ---- Phases -------------------------------------------------------------------------------------
+
+const NEXT: Record<RotationPhase, readonly RotationPhase[]> = {
+  requested: ["approved", "locked", "aborted", "failed"],
+  approved: ["locked", "aborted", "failed"],
+  locked: ["versionCreated", "aborted", "failed", "completed"],
+  versionCreated: ["promoted", "failed"],
+  promoted: ["rewrapping", "completed", "failed"],
+  rewrapping: ["rewrapped", "failed"],
+  rewrapped: ["completed", "failed"],
+  completed: [],
+  failed: [],
+  aborted: [],
+};
+
+export function canTransition(from: RotationPhase, to: RotationPhase): boolean {
+  return NEXT[from].includes(to);
+}
+
+/** What an operator can safely do after a failure in each phase; written into the Failed entry. */
+export function safeNextStep(phase: RotationPhase, kind: KeyKind): string {
+  switch (phase) {
+    case "requested":
+    case "approved":
+    case "locked":
+      return "nothing changed; fix the cause and start the rotation again";
+    case "versionCreated":
+      return "a new version exists but is not primary; starting the same rotation again reuses it";
+    case "promoted":
+    case "rewrapping":
+      return kind === "kek"
+        ? "the new version is primary and old versions stay enabled as secondary; every DEK is still readable; restart the rotation to finish the rewrap"
+        : "the new version is primary and the old one stays valid; restart the rotation to finish";
+    case "rewrapped":
+      return "all data is under the new version; old versions are still enabled; restart to finish or leave them for retirement";
+    default:
+      return "no action needed";
+  }
+}
+
+// ---- Retries ------------------------------------------------------------------------------------
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  firstRetryMs: number;
+  maxRetryMs: number;
+}
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, firstRetryMs: 1_000, maxRetryMs: 16_000 };
+
+/** Only transient failures are retried: a dependency that is down or throttling, or a row that
+ * changed under us (the activity re-reads). The caller's mistakes and broken invariants stop at
+ * once. Untagged errors count as transient internal faults, as dispositionOf() treats them. */
+export function isRetryable(family: ErrorFamily | undefined): boolean {
+  return family !== "invalidRequest" && family !== "invariantViolation";
+}
+
+/** `attempt` is the number of attempts made so far (1 after the first failure). Returns the wait
+ * before the next attempt, or undefined to give up. Exponential: 1, 2, 4, 8, 16 s (Key Vault's
+ * own guidance for 429s). */
+export function retryDelayMs(error: unknown, attempt: number, policy: RetryPolicy = DEFAULT_RETRY): number | undefined {
+  if (!isRetryable(familyTag(error))) return undefined;
+  if (attempt >= policy.maxAttempts) return undefined;
+  return Math.min(policy.firstRetryMs * 2 ** (attempt - 1), policy.maxRetryMs);
+}
+
+// ---- Versions -----------------------------------------------------------------------------------
+
+export interface VersionsChange {
+  versions: KeyVersion[];
+  primaryVersion: string;
+  /** The version that was primary before, if any and if different. */
+  previousPrimary?: string;
+  changed: boolean;
+}
+
+/** Makes `newVersion` primary and every other primary secondary; retired and revoked stay put.
+ * Idempotent: promoting the current primary changes nothing. */
+export function promote(versions: readonly KeyVersion[], newVersion: KeyVersion): VersionsChange {
+  const current = versions.find((v) => v.state === "primary");
+  if (current?.version === newVersion.version) {
+    return { versions: [...versions], primaryVersion: newVersion.version, changed: false };
+  }
+  const known = versions.some((v) => v.version === newVersion.version);
+  const next: KeyVersion[] = versions.map((v) => {
+    if (v.version === newVersion.version) return { ...v, state: "primary" };
+    if (v.state === "primary") return { ...v, state: "secondary" };
+    return { ...v };
+  });
+  if (!known) next.push({ ...newVersion, state: "primary" });
+  return { versions: next, primaryVersion: newVersion.version, ...(current ? { previousPrimary: current.version } : {}), changed: true };
+}
+
+/** The version a rollback re-promotes: the newest secondary created before the primary. */
+export function rollbackTarget(versions: readonly KeyVersion[]): KeyVersion | undefined {
+  const primary = versions.find((v) => v.state === "primary");
+  if (!primary) return undefined;
+  return versions
+    .filter((v) => v.state === "secondary" && ms(v.createdAt) <= ms(primary.createdAt) && v.version !== primary.version)
+    .sort((a, b) => ms(b.createdAt) - ms(a.createdAt))[0];
+}
+
+/** A rollback is allowed only while the primary is younger than the rollback window. */
+export function withinRollbackWindow(primaryCreatedAt: string, now: string, rollbackWindowMs: number): boolean {
+  return ms(now) - ms(primaryCreatedAt) <= rollbackWindowMs;
+}
+
+/** Secondary versions whose dual-running time is over: superseded (a newer version was created)
+ * at least `overlapMs` before `now`. Reference counts are checked separately, by the caller. */
+export function retirementCandidates(versions: readonly KeyVersion[], now: string, overlapMs: number): KeyVersion[] {
+  const sorted = [...versions].sort((a, b) => ms(a.createdAt) - ms(b.createdAt));
+  return sorted.filter((v, i) => {
+    if (v.state !== "secondary") return false;
+    const successor = sorted[i + 1];
+    return successor !== undefined && ms(now) - ms(successor.createdAt) >= overlapMs;
+  });
+}
+
+export function setState(versions: readonly KeyVersion[], version: string, state: VersionState): KeyVersion[] {
+  return versions.map((v) => (v.version === version ? { ...v, state } : { ...v }));
+}
+
+// ---- Emergency ----------------------------------------------------------------------------------
+
+export type RevokeDecision = { revoke: true; dataLossAcceptedBy?: string } | { revoke: false; reason: string };
+
+/** Invariant 2: a version is disabled only after a count proves nothing references it, unless a
+ * second person explicitly accepted the data loss. */
+export function revokeDecision(remainingReferences: number, dataLossAcceptedBy: string | undefined): RevokeDecision {
+  if (remainingReferences === 0) return { revoke: true };
+  if (dataLossAcceptedBy) return { revoke: true, dataLossAcceptedBy };
+  return { revoke: false, reason: `${remainingReferences} references remain; revoking would make data undecryptable` };
+}
+
+// ---- Fan-out ------------------------------------------------------------------------------------
+
+/** Splits `items` into consecutive chunks of at most `size` (size ≥ 1). */
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const n = Math.max(1, Math.floor(size));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
+  return out;
+}
+
+/** ISO-8601 durations the policies use (days, hours, minutes, seconds; weeks; no months/years
+ * beyond a 30/365-day approximation) to milliseconds, without luxon so the module stays tiny. */
+export function durationMs(iso: string): number {
+  const m = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(iso);
+  if (!m || iso === "P" || iso.endsWith("T")) throw new RangeError(`[keyrotor] [rotation] not an ISO-8601 duration: "${iso}"`);
+  const n = (i: number): number => Number(m[i] ?? 0);
+  return ((((n(1) * 365 + n(2) * 30 + n(3) * 7 + n(4)) * 24 + n(5)) * 60 + n(6)) * 60 + n(7)) * 1000;
+}

@@ -1,0 +1,5 @@
+// Envelope encryption for consumer services and the DEK workflow.
+export * from "./dekRecord";
+export * from "./kek";
+export * from "./resolver";
+export * from "./envelope";

@@ -1,0 +1,371 @@
+// Compliance evidence for a period, built from the ledger alone (plus the policies and inventory as
+// plain inputs): per key, its rotations (when, trigger, who asked, who approved, why, outcome) and
+// whether it was rotated within its policy's interval; emergency rotations with their approvals;
+// failures and how they ended; keys without a policy. The pack embeds verify() and the seals, so it
+// proves that the ledger it was built from is intact. evidenceFormat.ts renders it.
+import { DateTime, Duration } from "luxon";
+import type { LedgerEntry, LedgerSeal, LedgerVerification, VerifiableLedger } from "../ports";
+import type { RotationTrigger } from "../domain/keys";
+import { InvalidRequestError } from "../domain/errors";
+import { controlsFor, type ControlEvidence } from "./controls";
+
+// ---- inputs (deliberately minimal: callers map their policy and inventory records onto these) ----
+
+export interface EvidencePolicy {
+  policyId: string;
+  /** ISO-8601 duration between rotations, e.g. P90D, P3M, P1Y. */
+  interval?: string;
+  /** For schedules without a fixed interval (cron): when the next rotation is due after one at `last`. */
+  dueAfter?: (last: Date) => Date;
+  complianceTags?: string[];
+  name?: string;
+}
+
+export interface EvidenceKey {
+  keyId: string;
+  policyId?: string;
+  /** When the key came under management: the baseline while it has never been rotated. */
+  createdAt?: string;
+  tenant?: string;
+}
+
+export interface EvidencePeriod {
+  /** Inclusive ISO instant. */
+  from: string;
+  /** Exclusive ISO instant. */
+  to: string;
+  /** e.g. "2026-Q1". */
+  label?: string;
+}
+
+export interface EvidenceInput {
+  ledger: Pick<VerifiableLedger, "entries" | "seals" | "verify"> & { chainIds?(): AsyncIterable<string> };
+  period: EvidencePeriod;
+  policies: EvidencePolicy[];
+  keys: EvidenceKey[];
+  /** Generation time; compliance is judged as of min(period.to, now). Default: the current time. */
+  now?: Date;
+  /** The configured retention (KEYROTOR_LEDGER_RETENTION), stated in the pack. */
+  retention?: string;
+}
+
+// ---- outputs ----------------------------------------------------------------------------------
+
+export type RotationOutcome = "completed" | "failed" | "aborted" | "rolledBack" | "inProgress";
+
+export interface RotationRecord {
+  keyId: string;
+  rotationId: string;
+  trigger?: RotationTrigger;
+  requestedAt: string;
+  /** Who asked: the principal, or system:timer / system:eventgrid. */
+  requestedBy: string;
+  reason?: string;
+  approvals: { by: string; at: string }[];
+  endedAt?: string;
+  outcome: RotationOutcome;
+  versionBefore?: string;
+  versionAfter?: string;
+  revokedVersions: string[];
+  error?: { code: string; message: string; at: string };
+  /** Ledger sequence numbers of the rotation's entries. */
+  seqs: { first: number; last: number; count: number };
+}
+
+export type ComplianceStatus = "compliant" | "overdue" | "noBaseline" | "noPolicy" | "noSchedule";
+
+export interface KeyCompliance {
+  keyId: string;
+  policyId?: string;
+  complianceTags: string[];
+  status: ComplianceStatus;
+  interval?: string;
+  lastRotatedAt?: string;
+  lastRotationId?: string;
+  dueAt?: string;
+  /** Whole days past dueAt as of asOf (0 when compliant). */
+  daysOverdue: number;
+  /** Rotations in the period that completed after they were due. */
+  lateInPeriod: { rotationId: string; completedAt: string; dueAt: string; daysLate: number }[];
+  rotationsInPeriod: number;
+}
+
+export interface EmergencyRecord {
+  keyId: string;
+  rotationId: string;
+  requestedBy: string;
+  requestedAt: string;
+  reason?: string;
+  approvals: { by: string; at: string }[];
+  minutesToApproval?: number;
+  outcome: RotationOutcome;
+  revokedVersions: string[];
+  /** Problems an assessor should see: missing or self approval. */
+  exceptions: ("notApproved" | "selfApproved")[];
+}
+
+export type FailureResolution = "recoveredOnRetry" | "rolledBack" | "aborted" | "supersededByLaterRotation" | "unresolved";
+
+export interface FailureRecord {
+  keyId: string;
+  rotationId: string;
+  trigger?: RotationTrigger;
+  failedAt: string;
+  error: { code: string; message: string };
+  resolution: FailureResolution;
+  /** The rotation that fixed things, and when (recovery, rollback or a later successful rotation). */
+  resolvedBy?: { rotationId: string; at: string };
+}
+
+export interface EvidenceSummary {
+  keys: number;
+  keysWithPolicy: number;
+  compliant: number;
+  overdue: number;
+  rotations: number;
+  byTrigger: Partial<Record<RotationTrigger | "unknown", number>>;
+  byOutcome: Partial<Record<RotationOutcome, number>>;
+  emergencies: number;
+  failures: number;
+  unresolvedFailures: number;
+}
+
+export interface EvidencePack {
+  format: "keyrotor-evidence/1";
+  period: EvidencePeriod;
+  generatedAt: string;
+  asOf: string;
+  retention?: string;
+  summary: EvidenceSummary;
+  compliance: KeyCompliance[];
+  rotations: RotationRecord[];
+  emergencies: EmergencyRecord[];
+  failures: FailureRecord[];
+  keysWithoutPolicy: string[];
+  /** Chains in the ledger for keys the inventory does not list (deleted or never inventoried). */
+  keysNotInInventory: string[];
+  controls: ControlEvidence[];
+  verification: LedgerVerification;
+  /** Seals made in the period, and the latest seal if it is later. */
+  seals: LedgerSeal[];
+}
+
+// ---- building -----------------------------------------------------------------------------------
+
+const DAY_MS = 86_400_000;
+
+function checkPeriod(p: EvidencePeriod): void {
+  const from = Date.parse(p.from), to = Date.parse(p.to);
+  if (Number.isNaN(from) || Number.isNaN(to) || from >= to) {
+    throw new InvalidRequestError("PeriodInvalid", `[keyrotor] [evidence] the period must be two ISO instants, from < to (got ${p.from} .. ${p.to})`, { field: "period" });
+  }
+}
+
+function dueFn(policy: EvidencePolicy): ((last: Date) => Date) | undefined {
+  if (policy.dueAfter) return policy.dueAfter;
+  if (policy.interval === undefined) return undefined;
+  const d = Duration.fromISO(policy.interval);
+  if (!d.isValid) throw new InvalidRequestError("PolicyInvalid", `[keyrotor] [evidence] policy ${policy.policyId} has an interval that is not an ISO-8601 duration: ${policy.interval}`, { field: "interval" });
+  return (last) => DateTime.fromJSDate(last, { zone: "utc" }).plus(d).toJSDate();
+}
+
+class RotationAccumulator {
+  readonly rec: RotationRecord;
+  failure?: { at: string; error: { code: string; message: string } };
+  constructor(e: LedgerEntry, rotationId: string) {
+    this.rec = { keyId: e.keyId, rotationId, requestedAt: e.at, requestedBy: e.actor, approvals: [], outcome: "inProgress", revokedVersions: [], seqs: { first: e.seq, last: e.seq, count: 0 } };
+  }
+  add(e: LedgerEntry): void {
+    const r = this.rec;
+    r.seqs.last = e.seq;
+    r.seqs.count += 1;
+    if (e.trigger && !r.trigger) r.trigger = e.trigger;
+    if (e.versionBefore && !r.versionBefore) r.versionBefore = e.versionBefore;
+    switch (e.type) {
+      case "RotationRequested":
+      case "EmergencyRequested":
+        r.requestedAt = e.at;
+        r.requestedBy = e.actor;
+        if (e.type === "EmergencyRequested") r.trigger = "emergency";
+        if (e.reason !== undefined) r.reason = e.reason;
+        break;
+      case "Approved":
+        r.approvals.push({ by: e.actor, at: e.at });
+        break;
+      case "VersionCreated":
+      case "Promoted":
+        if (e.versionAfter) r.versionAfter = e.versionAfter;
+        break;
+      case "Revoked":
+        if (e.versionBefore) r.revokedVersions.push(e.versionBefore);
+        break;
+      case "Completed":
+        r.outcome = "completed";
+        r.endedAt = e.at;
+        if (e.versionAfter) r.versionAfter = e.versionAfter;
+        break;
+      case "Failed":
+        r.outcome = "failed";
+        r.endedAt = e.at;
+        this.failure = { at: e.at, error: e.error ?? { code: "Unknown", message: "the ledger entry carries no error" } };
+        r.error = { ...this.failure.error, at: e.at };
+        break;
+      case "Aborted":
+        r.outcome = "aborted";
+        r.endedAt = e.at;
+        break;
+      case "RolledBack":
+        r.outcome = "rolledBack";
+        r.endedAt = e.at;
+        break;
+      default:
+        break;
+    }
+    if (r.reason === undefined && e.reason !== undefined) r.reason = e.reason;
+  }
+}
+
+interface KeyHistory {
+  rotations: RotationAccumulator[];
+}
+
+async function historyOf(ledger: EvidenceInput["ledger"], keyId: string, until: string): Promise<KeyHistory> {
+  const byId = new Map<string, RotationAccumulator>();
+  for await (const e of ledger.entries(keyId)) {
+    if (e.at >= until) continue;
+    if (!e.rotationId) continue;
+    let acc = byId.get(e.rotationId);
+    if (!acc) {
+      acc = new RotationAccumulator(e, e.rotationId);
+      byId.set(e.rotationId, acc);
+    }
+    acc.add(e);
+  }
+  return { rotations: [...byId.values()].sort((a, b) => a.rec.seqs.first - b.rec.seqs.first) };
+}
+
+const touchesPeriod = (r: RotationRecord, p: EvidencePeriod) =>
+  (r.requestedAt >= p.from && r.requestedAt < p.to) || (r.endedAt !== undefined && r.endedAt >= p.from && r.endedAt < p.to);
+
+function resolve(acc: RotationAccumulator, later: RotationAccumulator[]): Pick<FailureRecord, "resolution" | "resolvedBy"> {
+  const r = acc.rec;
+  if (r.outcome === "completed") return { resolution: "recoveredOnRetry", resolvedBy: { rotationId: r.rotationId, at: r.endedAt! } };
+  if (r.outcome === "rolledBack") return { resolution: "rolledBack", resolvedBy: { rotationId: r.rotationId, at: r.endedAt! } };
+  if (r.outcome === "aborted") return { resolution: "aborted", resolvedBy: { rotationId: r.rotationId, at: r.endedAt! } };
+  const next = later.find((l) => l.rec.outcome === "completed" && (l.rec.endedAt ?? "") > (acc.failure?.at ?? ""));
+  return next ? { resolution: "supersededByLaterRotation", resolvedBy: { rotationId: next.rec.rotationId, at: next.rec.endedAt! } } : { resolution: "unresolved" };
+}
+
+function complianceOf(key: EvidenceKey, policy: EvidencePolicy | undefined, history: KeyHistory, period: EvidencePeriod, asOf: Date): KeyCompliance {
+  const completed = history.rotations.filter((r) => r.rec.outcome === "completed").map((r) => r.rec);
+  const inPeriod = history.rotations.filter((r) => touchesPeriod(r.rec, period)).length;
+  const base: KeyCompliance = { keyId: key.keyId, complianceTags: policy?.complianceTags ?? [], status: "noPolicy", daysOverdue: 0, lateInPeriod: [], rotationsInPeriod: inPeriod };
+  if (key.policyId !== undefined) base.policyId = key.policyId;
+  const last = completed.at(-1);
+  if (last) {
+    base.lastRotatedAt = last.endedAt!;
+    base.lastRotationId = last.rotationId;
+  }
+  if (!policy) return base;
+  if (policy.interval !== undefined) base.interval = policy.interval;
+  const due = dueFn(policy);
+  if (!due) return { ...base, status: "noSchedule" };
+
+  // Every completed rotation in the period is judged against the one before it (or the key's start).
+  let prev: string | undefined = key.createdAt;
+  for (const r of completed) {
+    const at = r.endedAt!;
+    if (at >= period.from && prev !== undefined) {
+      const dueAt = due(new Date(prev));
+      const late = Date.parse(at) - dueAt.getTime();
+      if (late > 0) base.lateInPeriod.push({ rotationId: r.rotationId, completedAt: at, dueAt: dueAt.toISOString(), daysLate: Math.ceil(late / DAY_MS) });
+    }
+    prev = at;
+  }
+  const baseline = last?.endedAt ?? key.createdAt;
+  if (baseline === undefined) return { ...base, status: "noBaseline" };
+  const dueAt = due(new Date(baseline));
+  const overdueMs = asOf.getTime() - dueAt.getTime();
+  return { ...base, dueAt: dueAt.toISOString(), status: overdueMs > 0 ? "overdue" : "compliant", daysOverdue: overdueMs > 0 ? Math.ceil(overdueMs / DAY_MS) : 0 };
+}
+
+function emergencyOf(r: RotationRecord): EmergencyRecord {
+  const exceptions: EmergencyRecord["exceptions"] = [];
+  if (r.approvals.length === 0 && (r.outcome === "completed" || r.seqs.count > 1)) exceptions.push("notApproved");
+  if (r.approvals.some((a) => a.by === r.requestedBy)) exceptions.push("selfApproved");
+  const first = r.approvals[0];
+  const out: EmergencyRecord = {
+    keyId: r.keyId, rotationId: r.rotationId, requestedBy: r.requestedBy, requestedAt: r.requestedAt, approvals: r.approvals, outcome: r.outcome,
+    revokedVersions: r.revokedVersions, exceptions,
+  };
+  if (r.reason !== undefined) out.reason = r.reason;
+  if (first) out.minutesToApproval = Math.round((Date.parse(first.at) - Date.parse(r.requestedAt)) / 60_000);
+  return out;
+}
+
+const count = <K extends string>(xs: K[]) => xs.reduce<Partial<Record<K, number>>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
+
+export async function buildEvidencePack(input: EvidenceInput): Promise<EvidencePack> {
+  const { period, ledger } = input;
+  checkPeriod(period);
+  const now = input.now ?? new Date();
+  const asOf = new Date(Math.min(now.getTime(), Date.parse(period.to)));
+  const asOfIso = asOf.toISOString();
+  const policies = new Map(input.policies.map((p) => [p.policyId, p]));
+
+  const compliance: KeyCompliance[] = [];
+  const rotations: RotationRecord[] = [];
+  const failures: FailureRecord[] = [];
+  const keysWithoutPolicy: string[] = [];
+  const keys = [...input.keys].sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
+  for (const key of keys) {
+    const policy = key.policyId !== undefined ? policies.get(key.policyId) : undefined;
+    if (!policy) keysWithoutPolicy.push(key.keyId);
+    // Entries up to asOf: history before the period sets the compliance baseline.
+    const history = await historyOf(ledger, key.keyId, asOfIso);
+    compliance.push(complianceOf(key, policy, history, period, asOf));
+    history.rotations.forEach((acc, i) => {
+      if (!touchesPeriod(acc.rec, period)) return;
+      rotations.push(acc.rec);
+      if (acc.failure) failures.push({ keyId: key.keyId, rotationId: acc.rec.rotationId, ...(acc.rec.trigger ? { trigger: acc.rec.trigger } : {}), failedAt: acc.failure.at, error: acc.failure.error, ...resolve(acc, history.rotations.slice(i + 1)) });
+    });
+  }
+  rotations.sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : 0));
+  const emergencies = rotations.filter((r) => r.trigger === "emergency").map(emergencyOf);
+
+  const inventory = new Set(keys.map((k) => k.keyId));
+  const keysNotInInventory: string[] = [];
+  if (ledger.chainIds) for await (const k of ledger.chainIds()) if (!inventory.has(k)) keysNotInInventory.push(k);
+  keysNotInInventory.sort();
+
+  const verification = await ledger.verify();
+  const seals: LedgerSeal[] = [];
+  let latest: LedgerSeal | undefined;
+  for await (const s of ledger.seals()) {
+    if (s.at >= period.from && s.at < period.to) seals.push(s);
+    latest = s;
+  }
+  if (latest && !seals.includes(latest) && latest.at >= period.to) seals.push(latest);
+
+  const summary: EvidenceSummary = {
+    keys: keys.length,
+    keysWithPolicy: keys.length - keysWithoutPolicy.length,
+    compliant: compliance.filter((c) => c.status === "compliant").length,
+    overdue: compliance.filter((c) => c.status === "overdue").length,
+    rotations: rotations.length,
+    byTrigger: count(rotations.map((r) => r.trigger ?? "unknown")),
+    byOutcome: count(rotations.map((r) => r.outcome)),
+    emergencies: emergencies.length,
+    failures: failures.length,
+    unresolvedFailures: failures.filter((f) => f.resolution === "unresolved").length,
+  };
+  const pack: EvidencePack = {
+    format: "keyrotor-evidence/1", period, generatedAt: now.toISOString(), asOf: asOfIso, summary, compliance, rotations, emergencies, failures,
+    keysWithoutPolicy, keysNotInInventory, controls: [], verification, seals,
+  };
+  if (input.retention !== undefined) pack.retention = input.retention;
+  pack.controls = controlsFor(pack, input.policies);
+  return pack;
+}
+
+export { writeEvidencePack, evidenceCsv, evidenceMarkdown } from "./evidenceFormat";

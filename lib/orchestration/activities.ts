@@ -1,0 +1,391 @@
+// The activities of the rotation workflows. Each one first checks whether its work is already
+// done (by rotationId), then does one kind of change, and returns ids and counts only: inputs and
+// results are persisted in orchestration history, so key material never enters or leaves here.
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import { InvalidRequestError, InvariantViolationError, isKnownError } from "../domain/errors";
+import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
+import { durationMs, promote, setState } from "../domain/rotation";
+import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
+import { guidanceFor } from "./guidance";
+import type { DekRewrite, RotationDeps, RotationPolicyView } from "./ports";
+
+// ---- shared -------------------------------------------------------------------------------------
+
+async function loadKey(deps: RotationDeps, keyId: string): Promise<{ key: ManagedKey; etag: string }> {
+  const row = await deps.inventory.get(keyId);
+  if (!row) throw new InvalidRequestError("KeyNotManaged", `[keyrotor] [rotation] ${keyId} is not in the inventory`, { status: 404 });
+  return row;
+}
+
+function vaultAndName(keyId: string): { kind: KeyKind; vault: string; name: string } {
+  const p = parseKeyId(keyId);
+  if (!p.vault) throw new InvalidRequestError("KeyIdInvalid", `[keyrotor] [rotation] ${keyId} has no vault`);
+  return { kind: p.kind, vault: p.vault, name: p.name };
+}
+
+function addIso(iso: string, duration: string | undefined): string | undefined {
+  return duration ? new Date(Date.parse(iso) + durationMs(duration)).toISOString() : undefined;
+}
+
+async function policyOf(deps: RotationDeps, key: ManagedKey): Promise<RotationPolicyView> {
+  const p = await deps.policies.policyFor(key);
+  if (!p) throw new InvalidRequestError("NoPolicy", `[keyrotor] [rotation] ${key.keyId} has no policy`);
+  return p;
+}
+
+const iso = z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO instant");
+const id = z.string().min(1).max(512);
+
+// ---- loadRotationContext ------------------------------------------------------------------------
+
+export const LoadContextInput = z.object({ keyId: id });
+export interface RotationContextView {
+  keyId: string;
+  kind: KeyKind;
+  tenant: string;
+  primaryVersion?: string;
+  versions: { version: string; state: VersionState; createdAt: string }[];
+  policy: { maxAttempts: number; overlapMs: number; retainForMs: number; rollbackWindowMs: number; revokeOld: boolean };
+}
+
+export async function loadRotationContext(deps: RotationDeps, input: z.infer<typeof LoadContextInput>): Promise<RotationContextView> {
+  const { key } = await loadKey(deps, input.keyId);
+  const policy = await policyOf(deps, key);
+  return {
+    keyId: key.keyId, kind: key.kind, tenant: key.tenant,
+    ...(key.primaryVersion ? { primaryVersion: key.primaryVersion } : {}),
+    versions: key.versions.map((v) => ({ version: v.version, state: v.state, createdAt: v.createdAt })),
+    policy: {
+      maxAttempts: policy.maxAttempts, overlapMs: durationMs(policy.overlap), retainForMs: durationMs(policy.retainFor),
+      rollbackWindowMs: durationMs(policy.rollbackWindow), revokeOld: policy.revokeOld,
+    },
+  };
+}
+
+// ---- recordStep: one ledger entry and its event -------------------------------------------------
+
+export const RecordStepInput = z.object({
+  rotationId: id,
+  keyId: id,
+  /** Unique within the rotation; entryId = rotationId#step, so a replayed step writes nothing twice. */
+  step: z.string().min(1).max(128),
+  type: z.enum(LEDGER_ENTRY_TYPES),
+  event: z.enum(ROTATION_EVENT_TYPES).optional(),
+  phase: z.string().optional(),
+  trigger: z.enum(["schedule", "expiry-event", "manual", "emergency"]).optional(),
+  actor: z.string().min(1),
+  reason: z.string().optional(),
+  versionBefore: z.string().optional(),
+  versionAfter: z.string().optional(),
+  counts: z.record(z.string(), z.number()).optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  at: iso,
+});
+export type RecordStep = z.infer<typeof RecordStepInput>;
+
+export function entryIdFor(rotationId: string, step: string): string {
+  return `${rotationId}#${step}`;
+}
+export function messageIdFor(rotationId: string, event: string, step: string): string {
+  return `${rotationId}#${event}#${step}`;
+}
+
+export async function recordStep(deps: RotationDeps, input: RecordStep): Promise<{ seq: number }> {
+  const entry = await deps.ledger.append({
+    keyId: input.keyId, entryId: entryIdFor(input.rotationId, input.step), type: input.type, rotationId: input.rotationId,
+    actor: input.actor, at: input.at,
+    ...(input.trigger ? { trigger: input.trigger } : {}),
+    ...(input.reason ? { reason: input.reason } : {}),
+    ...(input.versionBefore ? { versionBefore: input.versionBefore } : {}),
+    ...(input.versionAfter ? { versionAfter: input.versionAfter } : {}),
+    ...(input.counts ? { counts: input.counts } : {}),
+    ...(input.error ? { error: input.error } : {}),
+    ...(input.details || input.phase ? { details: { ...(input.details ?? {}), ...(input.phase ? { phase: input.phase } : {}) } } : {}),
+  });
+  if (input.event) {
+    const row = await deps.inventory.get(input.keyId);
+    const kind = parseKeyId(input.keyId).kind;
+    const { guidance, severity } = guidanceFor(input.event, kind);
+    await deps.events.publish({
+      type: input.event, keyId: input.keyId, kind, tenant: row?.key.tenant ?? "unknown", rotationId: input.rotationId,
+      ...(input.phase ? { phase: input.phase as RotationPhase } : {}),
+      severity, messageId: messageIdFor(input.rotationId, input.event, input.step),
+      keyState: row
+        ? { ...(row.key.primaryVersion ? { primaryVersion: row.key.primaryVersion } : {}), versions: row.key.versions.map((v) => ({ version: v.version, state: v.state })) }
+        : {},
+      guidance, at: input.at,
+      ...(input.details || input.counts ? { details: { ...(input.details ?? {}), ...(input.counts ?? {}) } } : {}),
+    });
+  }
+  return { seq: entry.seq };
+}
+
+// ---- createKeyVersion / createSecretVersion -----------------------------------------------------
+
+export const CreateVersionInput = z.object({ rotationId: id, keyId: id, at: iso });
+
+export async function createKeyVersion(deps: RotationDeps, input: z.infer<typeof CreateVersionInput>): Promise<{ version: string; reused: boolean }> {
+  const { kind, vault, name } = vaultAndName(input.keyId);
+  if (kind !== "kek" && kind !== "signing") throw new InvalidRequestError("WrongKind", `[keyrotor] [rotation] ${input.keyId} is not a Key Vault key`);
+  const { key } = await loadKey(deps, input.keyId);
+  const policy = await policyOf(deps, key);
+  // Check before act: a retried or replayed step finds the version it made before.
+  const existing = (await deps.vault.listKeyVersions(vault, name)).find((v) => v.tags.rotationId === input.rotationId);
+  if (existing) return { version: existing.version, reused: true };
+  const expiresOn = addIso(input.at, policy.expiresAfter);
+  return deps.vault.createKeyVersion(vault, name, { rotationId: input.rotationId, purpose: kind === "kek" ? "wrap" : "sign", ...(expiresOn ? { expiresOn } : {}) });
+}
+
+export async function createSecretVersion(deps: RotationDeps, input: z.infer<typeof CreateVersionInput>): Promise<{ version: string; reused: boolean; slot?: string }> {
+  const { kind, vault, name } = vaultAndName(input.keyId);
+  if (kind !== "secret") throw new InvalidRequestError("WrongKind", `[keyrotor] [rotation] ${input.keyId} is not a secret`);
+  const { key } = await loadKey(deps, input.keyId);
+  const policy = await policyOf(deps, key);
+  const versions = await deps.vault.listSecretVersions(vault, name);
+  const existing = versions.find((v) => v.tags.rotationId === input.rotationId);
+  if (existing) return { version: existing.version, reused: true, ...(existing.tags.slot ? { slot: existing.tags.slot } : {}) };
+  const spec = policy.secret ?? { generator: "base64url", length: 32 };
+  const expiresOn = addIso(input.at, policy.expiresAfter);
+  const generator = deps.secrets.generators[spec.generator];
+  const provider = deps.secrets.providers[spec.generator];
+  if (generator) {
+    const made = await deps.vault.setSecret(vault, name, generator.generate(spec.length), { rotationId: input.rotationId, ...(expiresOn ? { expiresOn } : {}) });
+    return made;
+  }
+  if (provider) {
+    const newest = [...versions].sort((a, b) => Date.parse(b.createdOn) - Date.parse(a.createdOn))[0];
+    const currentSlot = newest?.tags.slot;
+    const rotated = await provider.rotate({ vault, name, rotationId: input.rotationId, ...(currentSlot ? { currentSlot } : {}) });
+    const made = await deps.vault.setSecret(vault, name, rotated.value, { rotationId: input.rotationId, slot: rotated.slot, ...(expiresOn ? { expiresOn } : {}) });
+    return { ...made, slot: rotated.slot };
+  }
+  throw new InvalidRequestError("UnknownSecretGenerator", `[keyrotor] [rotation] no secret generator or provider named "${spec.generator}"`, { field: "secret.generator" });
+}
+
+// ---- promoteVersion -----------------------------------------------------------------------------
+
+export const PromoteInput = z.object({ rotationId: id, keyId: id, version: z.string().min(1), at: iso, rollback: z.boolean().optional() });
+
+/** Moves the primary pointer in one ETag-guarded write (the label move of the AWS template);
+ * the previous primary becomes secondary. Promoting the current primary changes nothing. */
+export async function promoteVersion(deps: RotationDeps, input: z.infer<typeof PromoteInput>): Promise<{ previousPrimary?: string; changed: boolean }> {
+  const { key, etag } = await loadKey(deps, input.keyId);
+  if (key.primaryVersion === input.version) {
+    const prev = input.rollback ? undefined : previousOf(key.versions, input.version);
+    return { changed: false, ...(prev ? { previousPrimary: prev } : {}) };
+  }
+  let newVersion: KeyVersion | undefined = key.versions.find((v) => v.version === input.version);
+  if (input.rollback && newVersion?.state !== "secondary") {
+    throw new InvalidRequestError("RollbackTargetUnavailable", `[keyrotor] [rotation] version ${input.version} of ${input.keyId} is ${newVersion?.state ?? "unknown"}, not secondary`);
+  }
+  if (!newVersion) {
+    const { kind, vault, name } = vaultAndName(input.keyId);
+    const list = kind === "secret" ? await deps.vault.listSecretVersions(vault, name) : await deps.vault.listKeyVersions(vault, name);
+    const v = list.find((x) => x.version === input.version);
+    if (!v) throw new InvariantViolationError("VersionMissing", `[keyrotor] [rotation] version ${input.version} of ${input.keyId} is not in the vault`);
+    newVersion = { version: v.version, state: "primary", createdAt: v.createdOn, rotationId: input.rotationId, ...(v.expiresOn ? { expiresAt: v.expiresOn } : {}) };
+  }
+  const change = promote(key.versions, newVersion);
+  const next: ManagedKey = {
+    ...key, versions: change.versions, primaryVersion: change.primaryVersion,
+    ...(input.rollback ? {} : { lastRotatedAt: input.at, lastRotationId: input.rotationId }),
+  };
+  await deps.inventory.put(next, etag);
+  return { changed: true, ...(change.previousPrimary ? { previousPrimary: change.previousPrimary } : {}) };
+}
+
+/** The newest version older than `version` that is not retired or revoked. */
+function previousOf(versions: readonly KeyVersion[], version: string): string | undefined {
+  const self = versions.find((v) => v.version === version);
+  if (!self) return undefined;
+  return versions
+    .filter((v) => v.version !== version && v.state === "secondary" && Date.parse(v.createdAt) <= Date.parse(self.createdAt))
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))[0]?.version;
+}
+
+// ---- rewrap -------------------------------------------------------------------------------------
+
+export const ListTenantsInput = z.object({});
+export async function listTenants(deps: RotationDeps): Promise<{ tenants: string[] }> {
+  return { tenants: await deps.deks.listTenants() };
+}
+
+export const RewrapRangeInput = z.object({
+  rotationId: id, kekKeyId: id, newVersion: z.string().min(1), tenant: z.string().min(1),
+  continuation: z.string().optional(), limit: z.number().int().min(1).max(1000),
+});
+export interface RewrapRangeResult {
+  scanned: number;
+  rewrapped: number;
+  skipped: number;
+  conflicts: number;
+  /** DEKs whose unwrap failed permanently (e.g. corrupt); they keep referencing the old version. */
+  unreadable: number;
+  /** Resume point for the next page of this tenant; absent with more=true means "from the start". */
+  continuation?: string;
+  more: boolean;
+}
+
+const TX = 100; // Table transactions hold at most 100 operations
+
+/** Re-wraps one page of a tenant's DEKs: unwrap remotely under the old version, wrap locally under
+ * the new one, write back If-Match. DEKs already under the new version are skipped, so a retried
+ * or resumed range redoes nothing. On a conflict the same page is returned for a re-read. */
+export async function rewrapRange(deps: RotationDeps, input: z.infer<typeof RewrapRangeInput>): Promise<RewrapRangeResult> {
+  const { vault, name } = vaultAndName(input.kekKeyId);
+  const page = await deps.deks.scanRange(input.tenant, { limit: input.limit, ...(input.continuation ? { continuation: input.continuation } : {}) });
+  const result: RewrapRangeResult = { scanned: page.records.length, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, more: false };
+  let pending: DekRewrite[] = [];
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const r = await deps.deks.rewrapBatch(input.tenant, pending);
+    result.rewrapped += r.written;
+    result.conflicts += r.conflicts.length;
+    pending = [];
+  };
+  for (const dek of page.records) {
+    if (dek.kekKeyId !== input.kekKeyId || dek.kekVersion === input.newVersion) {
+      result.skipped++;
+      continue;
+    }
+    let plaintext: Buffer;
+    try {
+      plaintext = await deps.vault.unwrapKey(vault, name, dek.kekVersion, Buffer.from(dek.wrapped, "base64"));
+    } catch (err) {
+      if (err instanceof InvalidRequestError) {
+        result.unreadable++;
+        continue;
+      }
+      throw err;
+    }
+    const wrapped = await deps.vault.wrapKey(vault, name, input.newVersion, plaintext);
+    plaintext.fill(0);
+    pending.push({ dekVersion: dek.dekVersion, etag: dek.etag, kekVersion: input.newVersion, wrapped: wrapped.toString("base64") });
+    if (pending.length === TX) await flush();
+  }
+  await flush();
+  // A conflict means a row changed under us: read the same page again (rewrapped rows are skipped).
+  if (result.conflicts > 0) return { ...result, more: true, ...(input.continuation ? { continuation: input.continuation } : {}) };
+  return page.continuation ? { ...result, more: true, continuation: page.continuation } : result;
+}
+
+export const CountReferencesInput = z.object({ kekKeyId: id, keepVersion: z.string().min(1) });
+/** The proof that nothing references old versions: DEKs of this KEK under any other version. */
+export async function countReferences(deps: RotationDeps, input: z.infer<typeof CountReferencesInput>): Promise<{ byVersion: Record<string, number>; other: number }> {
+  const byVersion = await deps.deks.countByKekVersion(input.kekKeyId);
+  const other = Object.entries(byVersion).filter(([v]) => v !== input.keepVersion).reduce((s, [, n]) => s + n, 0);
+  return { byVersion, other };
+}
+
+// ---- disableVersion (retire / revoke) -----------------------------------------------------------
+
+export const DisableVersionInput = z.object({ rotationId: id, keyId: id, version: z.string().min(1), state: z.enum(["retired", "revoked"]) });
+
+/** Disables a version in the vault and records its state in the inventory. Never the primary. */
+export async function disableVersion(deps: RotationDeps, input: z.infer<typeof DisableVersionInput>): Promise<{ changed: boolean }> {
+  const { key, etag } = await loadKey(deps, input.keyId);
+  if (key.primaryVersion === input.version) {
+    throw new InvariantViolationError("DisablePrimary", `[keyrotor] [rotation] cannot disable the primary version ${input.version} of ${input.keyId}`);
+  }
+  const current = key.versions.find((v) => v.version === input.version);
+  if (current?.state === input.state) return { changed: false };
+  const { kind, vault, name } = vaultAndName(input.keyId);
+  if (kind === "secret") await deps.vault.updateSecretVersion(vault, name, input.version, { enabled: false });
+  else await deps.vault.updateKeyVersion(vault, name, input.version, { enabled: false });
+  const versions = current
+    ? setState(key.versions, input.version, input.state)
+    : [...key.versions, { version: input.version, state: input.state, createdAt: new Date(0).toISOString() }];
+  await deps.inventory.put({ ...key, versions }, etag);
+  return { changed: true };
+}
+
+// ---- DEK ----------------------------------------------------------------------------------------
+
+export const RotateTenantDekInput = z.object({ rotationId: id, tenant: z.string().min(1), at: iso, kekKeyId: id.optional() });
+
+/** Generates the tenant's new DEK, wraps it under the KEK's primary version and stores it as the
+ * tenant's primary; the old one becomes secondary. The plaintext exists only inside this call. */
+export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof RotateTenantDekInput>): Promise<{ dekVersion: string; previous?: string; reused: boolean; kekVersion: string }> {
+  const deks = await deps.deks.tenantDeks(input.tenant);
+  const done = deks.find((d) => d.rotationId === input.rotationId);
+  const primary = deks.find((d) => d.state === "primary" && d.rotationId !== input.rotationId);
+  if (done) {
+    await recordDekInventory(deps, input.tenant, done.dekVersion, input);
+    return { dekVersion: done.dekVersion, reused: true, kekVersion: done.kekVersion, ...(primary ? { previous: primary.dekVersion } : {}) };
+  }
+  const kekKeyId = input.kekKeyId ?? primary?.kekKeyId;
+  if (!kekKeyId) throw new InvalidRequestError("NoKek", `[keyrotor] [rotation] tenant ${input.tenant} has no DEK yet; name the KEK to wrap it under`, { field: "kekKeyId" });
+  const { key: kek } = await loadKey(deps, kekKeyId);
+  if (!kek.primaryVersion) throw new InvariantViolationError("KekWithoutPrimary", `[keyrotor] [rotation] ${kekKeyId} has no primary version`);
+  const { vault, name } = vaultAndName(kekKeyId);
+  const n = deks.reduce((max, d) => Math.max(max, /^v(\d+)$/.test(d.dekVersion) ? Number(d.dekVersion.slice(1)) : 0), 0) + 1;
+  const dekVersion = `v${n}`;
+  const plaintext = randomBytes(32);
+  const wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
+  plaintext.fill(0);
+  await deps.deks.rotatePrimary(
+    input.tenant,
+    { tenant: input.tenant, dekVersion, state: "primary", kekKeyId, kekVersion: kek.primaryVersion, wrapped: wrapped.toString("base64"), createdAt: input.at, rotationId: input.rotationId },
+    primary ? { dekVersion: primary.dekVersion, etag: primary.etag } : undefined,
+  );
+  await recordDekInventory(deps, input.tenant, dekVersion, input);
+  return { dekVersion, reused: false, kekVersion: kek.primaryVersion, ...(primary ? { previous: primary.dekVersion } : {}) };
+}
+
+async function recordDekInventory(deps: RotationDeps, tenant: string, dekVersion: string, input: { rotationId: string; at: string }): Promise<void> {
+  const keyId = `dek:${tenant}`;
+  const row = await deps.inventory.get(keyId);
+  const key: ManagedKey = row?.key ?? { keyId, kind: "dek", tenant, versions: [] };
+  if (key.primaryVersion === dekVersion) return;
+  const change = promote(key.versions, { version: dekVersion, state: "primary", createdAt: input.at, rotationId: input.rotationId });
+  await deps.inventory.put({ ...key, versions: change.versions, primaryVersion: dekVersion, lastRotatedAt: input.at, lastRotationId: input.rotationId }, row?.etag);
+}
+
+// ---- signing ------------------------------------------------------------------------------------
+
+export const PublishJwksInput = z.object({ keyId: id, include: z.array(z.string()).optional() });
+
+/** JWKS = primary + retained (secondary) versions, plus any version named in `include` (a new
+ * version published before it signs, so verifiers already know it). */
+export async function publishJwks(deps: RotationDeps, input: z.infer<typeof PublishJwksInput>): Promise<{ keys: number }> {
+  const { vault, name } = vaultAndName(input.keyId);
+  const { key } = await loadKey(deps, input.keyId);
+  const live = key.versions.filter((v) => v.state === "primary" || v.state === "secondary").map((v) => v.version);
+  const versions = [...new Set([...(input.include ?? []), ...live])];
+  const keys = await Promise.all(versions.map((v) => deps.vault.publicJwk(vault, name, v)));
+  await deps.jwks.put(vault, name, { keys });
+  return { keys: keys.length };
+}
+
+export const SetKeyOpsInput = z.object({ keyId: id, version: z.string().min(1), keyOps: z.array(z.enum(["sign", "verify", "wrapKey", "unwrapKey", "encrypt", "decrypt"])).min(1) });
+export async function setKeyOps(deps: RotationDeps, input: z.infer<typeof SetKeyOpsInput>): Promise<{ changed: boolean }> {
+  const { vault, name } = vaultAndName(input.keyId);
+  const current = (await deps.vault.listKeyVersions(vault, name)).find((v) => v.version === input.version);
+  if (!current) throw new InvariantViolationError("VersionMissing", `[keyrotor] [rotation] version ${input.version} of ${input.keyId} is not in the vault`);
+  const same = current.keyOps && current.keyOps.length === input.keyOps.length && input.keyOps.every((o) => current.keyOps!.includes(o));
+  if (same) return { changed: false };
+  await deps.vault.updateKeyVersion(vault, name, input.version, { keyOps: input.keyOps });
+  return { changed: true };
+}
+
+// ---- ledger seal --------------------------------------------------------------------------------
+
+export const SealInput = z.object({});
+export async function sealLedger(deps: RotationDeps): Promise<{ sealed: boolean }> {
+  if (!deps.sealer) return { sealed: false };
+  await deps.sealer.seal();
+  return { sealed: true };
+}
+
+// ---- error tagging ------------------------------------------------------------------------------
+
+/** Activity errors cross history as a message only: prefix the family so the orchestrator can
+ * classify it (familyTag). Unknown errors stay untagged: treated as transient internal faults,
+ * retried within maxAttempts, as dispositionOf() does. */
+export function tagError(err: unknown): Error {
+  if (isKnownError(err)) return new Error(`[${err.family}] ${err.code}: ${err.message}`, { cause: err });
+  if (err instanceof Error) return err;
+  return new Error(`[keyrotor] [rotation] unexpected: ${String(err)}`);
+}

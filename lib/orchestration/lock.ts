@@ -1,0 +1,57 @@
+// The keyLock entity (one per keyId) and the orchestration side of the lease protocol. The rules
+// live in lib/domain/rotation.ts; this file only moves state in and out of the entity.
+import * as df from "durable-functions";
+import type { EntityContext, OrchestrationContext, Task } from "durable-functions";
+import { z } from "zod";
+import { InvalidRequestError } from "../domain/errors";
+import { lockEntityKey, release, renew, tryAcquire, type AcquireResult, type LockState } from "../domain/rotation";
+import { DURABLE, LOCK_OPS } from "./names";
+
+const AcquireInput = z.object({ owner: z.string().min(1), now: z.string().min(1), leaseUntil: z.string().min(1) });
+const ReleaseInput = z.object({ owner: z.string().min(1) });
+
+/** The entity's body: one operation against the persisted LockState. */
+export function keyLockOperation(context: EntityContext<LockState>): void {
+  const state = context.df.getState(() => ({})) ?? {};
+  const op = context.df.operationName;
+  if (op === LOCK_OPS.tryAcquire) {
+    const next = tryAcquire(state, AcquireInput.parse(context.df.getInput()));
+    context.df.setState(next.state);
+    context.df.return(next.result);
+  } else if (op === LOCK_OPS.renew) {
+    const next = renew(state, AcquireInput.parse(context.df.getInput()));
+    context.df.setState(next.state);
+    context.df.return({ renewed: next.renewed, ...(next.heldBy ? { heldBy: next.heldBy } : {}) });
+  } else if (op === LOCK_OPS.release) {
+    const next = release(state, ReleaseInput.parse(context.df.getInput()).owner);
+    context.df.setState(next.state);
+    context.df.return({ released: next.released });
+  } else if (op === "get") {
+    context.df.return(state);
+  } else {
+    throw new InvalidRequestError("UnknownLockOperation", `[keyrotor] [lock] unknown operation "${String(op)}"`);
+  }
+}
+
+export function lockEntityId(keyId: string): df.EntityId {
+  return new df.EntityId(DURABLE.entities.keyLock, lockEntityKey(keyId));
+}
+
+function leaseFrom(ctx: OrchestrationContext, leaseMs: number): { now: string; leaseUntil: string } {
+  const now = ctx.df.currentUtcDateTime;
+  return { now: now.toISOString(), leaseUntil: new Date(now.getTime() + leaseMs).toISOString() };
+}
+
+export function* acquireLock(ctx: OrchestrationContext, keyId: string, owner: string, leaseMs: number): Generator<Task, AcquireResult, unknown> {
+  return (yield ctx.df.callEntity(lockEntityId(keyId), LOCK_OPS.tryAcquire, { owner, ...leaseFrom(ctx, leaseMs) })) as AcquireResult;
+}
+
+export function* renewLock(ctx: OrchestrationContext, keyId: string, owner: string, leaseMs: number): Generator<Task, boolean, unknown> {
+  const r = (yield ctx.df.callEntity(lockEntityId(keyId), LOCK_OPS.renew, { owner, ...leaseFrom(ctx, leaseMs) })) as { renewed: boolean };
+  return r.renewed;
+}
+
+export function* releaseLock(ctx: OrchestrationContext, keyId: string, owner: string): Generator<Task, boolean, unknown> {
+  const r = (yield ctx.df.callEntity(lockEntityId(keyId), LOCK_OPS.release, { owner })) as { released: boolean };
+  return r.released;
+}

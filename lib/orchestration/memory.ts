@@ -1,0 +1,232 @@
+// In-memory adapters of the rotation ports, with real crypto (RSA-OAEP-256 wrap, ECDSA keys) so
+// that "every DEK unwraps to its original plaintext" means the same thing here as on the peer.
+import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import type { ManagedKey } from "../domain/keys";
+import type { EventPublisher, RotationEvent } from "../ports";
+import type {
+  DekRecord, DekRewrite, DekStorePort, InventoryPort, JwksDocument, JwksStore, PolicySource, PublicJwk,
+  RotationKeyVault, RotationPolicyView, StoredDek, VaultVersion,
+} from "./ports";
+
+const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
+
+interface MemKeyVersion extends VaultVersion {
+  privateKey?: KeyObject;
+  publicKey: KeyObject;
+}
+interface MemSecretVersion extends VaultVersion {
+  value: string;
+}
+
+function hexVersion(): string {
+  return randomUUID().replace(/-/g, "");
+}
+
+export class MemoryKeyVault implements RotationKeyVault {
+  readonly keys = new Map<string, MemKeyVersion[]>();
+  readonly secrets = new Map<string, MemSecretVersion[]>();
+  /** Counts remote calls, so tests can see what went to the "vault". */
+  readonly calls = { create: 0, unwrap: 0 };
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  private keyVersions(vault: string, name: string): MemKeyVersion[] {
+    const list = this.keys.get(`${vault}/${name}`);
+    if (!list) throw new InvalidRequestError("KeyNotFound", `[keyrotor] [vault] key ${vault}/${name} not found`, { status: 404 });
+    return list;
+  }
+  private keyVersion(vault: string, name: string, version: string): MemKeyVersion {
+    const v = this.keyVersions(vault, name).find((x) => x.version === version);
+    if (!v) throw new InvalidRequestError("KeyVersionNotFound", `[keyrotor] [vault] key ${vault}/${name}/${version} not found`, { status: 404 });
+    return v;
+  }
+
+  /** Test setup: a key with one version (no rotationId tag). */
+  seedKey(vault: string, name: string, purpose: "wrap" | "sign" = "wrap"): string {
+    const list = this.keys.get(`${vault}/${name}`) ?? [];
+    this.keys.set(`${vault}/${name}`, list);
+    const v = this.newKeyVersion(purpose, {}, undefined);
+    list.push(v);
+    return v.version;
+  }
+
+  private newKeyVersion(purpose: "wrap" | "sign", tags: Record<string, string>, expiresOn: string | undefined): MemKeyVersion {
+    const pair = purpose === "wrap"
+      ? generateKeyPairSync("rsa", { modulusLength: 2048 })
+      : generateKeyPairSync("ec", { namedCurve: "P-256" });
+    return {
+      version: hexVersion(), enabled: true, createdOn: this.now().toISOString(), tags,
+      keyOps: purpose === "wrap" ? ["wrapKey", "unwrapKey"] : ["sign", "verify"],
+      privateKey: pair.privateKey, publicKey: pair.publicKey,
+      ...(expiresOn ? { expiresOn } : {}),
+    };
+  }
+
+  async createKeyVersion(vault: string, name: string, opts: { rotationId: string; expiresOn?: string; purpose: "wrap" | "sign" }): Promise<{ version: string; reused: boolean }> {
+    const list = this.keyVersions(vault, name);
+    const latest = list[list.length - 1];
+    if (latest?.tags.rotationId === opts.rotationId) return { version: latest.version, reused: true };
+    this.calls.create++;
+    const v = this.newKeyVersion(opts.purpose, { rotationId: opts.rotationId }, opts.expiresOn);
+    list.push(v);
+    return { version: v.version, reused: false };
+  }
+  async listKeyVersions(vault: string, name: string): Promise<VaultVersion[]> {
+    return this.keyVersions(vault, name).map(({ privateKey: _p, publicKey: _k, ...v }) => ({ ...v, tags: { ...v.tags }, keyOps: [...(v.keyOps ?? [])] }));
+  }
+  async updateKeyVersion(vault: string, name: string, version: string, patch: { enabled?: boolean; keyOps?: string[] }): Promise<void> {
+    const v = this.keyVersion(vault, name, version);
+    if (patch.enabled !== undefined) v.enabled = patch.enabled;
+    if (patch.keyOps) v.keyOps = [...patch.keyOps];
+  }
+  async wrapKey(vault: string, name: string, version: string, plaintext: Buffer): Promise<Buffer> {
+    const v = this.keyVersion(vault, name, version);
+    return publicEncrypt({ key: v.publicKey, ...OAEP }, plaintext);
+  }
+  async unwrapKey(vault: string, name: string, version: string, wrapped: Buffer): Promise<Buffer> {
+    this.calls.unwrap++;
+    const v = this.keyVersion(vault, name, version);
+    if (!v.enabled || !v.privateKey) throw new InvalidRequestError("KeyDisabled", `[keyrotor] [vault] key ${vault}/${name}/${version} is disabled`, { status: 403 });
+    return privateDecrypt({ key: v.privateKey, ...OAEP }, wrapped);
+  }
+  async publicJwk(vault: string, name: string, version: string): Promise<PublicJwk> {
+    const v = this.keyVersion(vault, name, version);
+    const jwk = createPublicKey(v.publicKey).export({ format: "jwk" }) as Record<string, unknown>;
+    return { ...jwk, kty: String(jwk.kty), kid: `https://${vault}.vault.azure.net/keys/${name}/${version}` };
+  }
+  async setSecret(vault: string, name: string, value: string, opts: { rotationId: string; expiresOn?: string; slot?: string }): Promise<{ version: string; reused: boolean }> {
+    const list = this.secrets.get(`${vault}/${name}`) ?? [];
+    this.secrets.set(`${vault}/${name}`, list);
+    const latest = list[list.length - 1];
+    if (latest?.tags.rotationId === opts.rotationId) return { version: latest.version, reused: true };
+    const v: MemSecretVersion = { version: hexVersion(), enabled: true, createdOn: this.now().toISOString(), tags: { rotationId: opts.rotationId, ...(opts.slot ? { slot: opts.slot } : {}) }, value, ...(opts.expiresOn ? { expiresOn: opts.expiresOn } : {}) };
+    list.push(v);
+    return { version: v.version, reused: false };
+  }
+  async listSecretVersions(vault: string, name: string): Promise<VaultVersion[]> {
+    return (this.secrets.get(`${vault}/${name}`) ?? []).map(({ value: _v, ...v }) => ({ ...v, tags: { ...v.tags } }));
+  }
+  async updateSecretVersion(vault: string, name: string, version: string, patch: { enabled: boolean }): Promise<void> {
+    const v = (this.secrets.get(`${vault}/${name}`) ?? []).find((x) => x.version === version);
+    if (!v) throw new InvalidRequestError("SecretVersionNotFound", `[keyrotor] [vault] secret ${vault}/${name}/${version} not found`, { status: 404 });
+    v.enabled = patch.enabled;
+  }
+  /** Test helper: a secret's value (the scan test looks for these everywhere else). */
+  secretValue(vault: string, name: string, version: string): string | undefined {
+    return (this.secrets.get(`${vault}/${name}`) ?? []).find((x) => x.version === version)?.value;
+  }
+}
+
+export class MemoryInventory implements InventoryPort {
+  readonly rows = new Map<string, { key: ManagedKey; etag: string }>();
+  async get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined> {
+    const row = this.rows.get(keyId);
+    return row ? { key: structuredClone(row.key), etag: row.etag } : undefined;
+  }
+  async put(key: ManagedKey, etag: string | undefined): Promise<string> {
+    const row = this.rows.get(key.keyId);
+    if (etag === undefined && row) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [inventory] ${key.keyId} exists`);
+    if (etag !== undefined && row?.etag !== etag) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed (ETag)`);
+    const next = randomUUID();
+    this.rows.set(key.keyId, { key: structuredClone(key), etag: next });
+    return next;
+  }
+}
+
+export class MemoryDekStore implements DekStorePort {
+  /** tenant → dekVersion → row */
+  readonly partitions = new Map<string, Map<string, StoredDek>>();
+  private part(tenant: string): Map<string, StoredDek> {
+    let p = this.partitions.get(tenant);
+    if (!p) {
+      p = new Map<string, StoredDek>();
+      this.partitions.set(tenant, p);
+    }
+    return p;
+  }
+  /** Test setup. */
+  insert(record: DekRecord): void {
+    this.part(record.tenant).set(record.dekVersion, { ...record, etag: randomUUID() });
+  }
+  async listTenants(): Promise<string[]> {
+    return [...this.partitions.keys()].sort();
+  }
+  async scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }> {
+    const rows = [...this.part(tenant).values()].sort((a, b) => (a.dekVersion < b.dekVersion ? -1 : a.dekVersion > b.dekVersion ? 1 : 0));
+    const start = opts.continuation === undefined ? 0 : rows.findIndex((r) => r.dekVersion > opts.continuation!);
+    const page = start < 0 ? [] : rows.slice(start, start + opts.limit);
+    const last = page[page.length - 1];
+    const more = start >= 0 && start + opts.limit < rows.length;
+    return { records: page.map((r) => ({ ...r })), ...(more && last ? { continuation: last.dekVersion } : {}) };
+  }
+  async rewrapBatch(tenant: string, rewrites: DekRewrite[]): Promise<{ written: number; conflicts: string[] }> {
+    const p = this.part(tenant);
+    const conflicts = rewrites.filter((r) => p.get(r.dekVersion)?.etag !== r.etag).map((r) => r.dekVersion);
+    if (conflicts.length > 0) return { written: 0, conflicts }; // a transaction: all or nothing
+    for (const r of rewrites) {
+      const row = p.get(r.dekVersion)!;
+      p.set(r.dekVersion, { ...row, kekVersion: r.kekVersion, wrapped: r.wrapped, etag: randomUUID() });
+    }
+    return { written: rewrites.length, conflicts: [] };
+  }
+  async countByKekVersion(kekKeyId: string): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const p of this.partitions.values()) {
+      for (const r of p.values()) if (r.kekKeyId === kekKeyId) counts[r.kekVersion] = (counts[r.kekVersion] ?? 0) + 1;
+    }
+    return counts;
+  }
+  async tenantDeks(tenant: string): Promise<StoredDek[]> {
+    return [...this.part(tenant).values()].map((r) => ({ ...r }));
+  }
+  async rotatePrimary(tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined): Promise<void> {
+    const p = this.part(tenant);
+    if (p.has(next.dekVersion)) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [deks] ${tenant}/${next.dekVersion} exists`);
+    if (previous && p.get(previous.dekVersion)?.etag !== previous.etag) {
+      throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [deks] ${tenant}/${previous.dekVersion} changed (ETag)`);
+    }
+    if (previous) p.set(previous.dekVersion, { ...p.get(previous.dekVersion)!, state: "secondary", etag: randomUUID() });
+    p.set(next.dekVersion, { ...next, etag: randomUUID() });
+  }
+}
+
+export class MemoryPolicies implements PolicySource {
+  readonly byId = new Map<string, RotationPolicyView>();
+  constructor(readonly fallback: RotationPolicyView = DEFAULT_POLICY_VIEW) {}
+  async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
+    return (key.policyId ? this.byId.get(key.policyId) : undefined) ?? this.fallback;
+  }
+}
+
+export const DEFAULT_POLICY_VIEW: RotationPolicyView = {
+  policyId: "default", expiresAfter: "P365D", overlap: "P30D", revokeOld: false, retainFor: "P90D",
+  rollbackWindow: "P7D", maxAttempts: 5, secret: { generator: "base64url", length: 32 },
+};
+
+/** Keeps one copy per messageId, as Service Bus duplicate detection would. */
+export class MemoryEvents implements EventPublisher {
+  readonly published: RotationEvent[] = [];
+  async publish(event: RotationEvent): Promise<void> {
+    if (!this.published.some((e) => e.messageId === event.messageId)) this.published.push(structuredClone(event));
+  }
+}
+
+export class MemoryJwks implements JwksStore {
+  readonly docs = new Map<string, JwksDocument>();
+  async put(vault: string, key: string, jwks: JwksDocument): Promise<void> {
+    this.docs.set(`${vault}/${key}`, structuredClone(jwks));
+  }
+  async get(vault: string, key: string): Promise<JwksDocument | undefined> {
+    const d = this.docs.get(`${vault}/${key}`);
+    return d ? structuredClone(d) : undefined;
+  }
+}
+
+/** A storage account's key1/key2 in memory, for the dual-credential rotator. */
+export class MemoryStorageAccountKeys {
+  readonly keys: Record<"key1" | "key2", string> = { key1: randomBytes(32).toString("base64"), key2: randomBytes(32).toString("base64") };
+  regenerate(slot: "key1" | "key2"): string {
+    this.keys[slot] = randomBytes(32).toString("base64");
+    return this.keys[slot];
+  }
+}

@@ -1,0 +1,156 @@
+// The narrow ports the rotation activities need. The real adapters (lib/vault, lib/stores,
+// lib/ledger, lib/events) implement the wider APIs of their issues; deps.ts adapts them to these,
+// and memory.ts implements them in memory for tests and local reasoning.
+import type { Clock, EventPublisher, Ledger } from "../ports";
+import type { ManagedKey, VersionState } from "../domain/keys";
+
+// ---- Key Vault -----------------------------------------------------------------------------------
+
+export interface VaultVersion {
+  version: string;
+  enabled: boolean;
+  /** ISO instants. */
+  createdOn: string;
+  expiresOn?: string;
+  tags: Record<string, string>;
+  /** Keys only: permitted operations (wrapKey, unwrapKey, sign, verify, ...). */
+  keyOps?: string[];
+}
+
+/** Public JWK (never private members). */
+export interface PublicJwk {
+  kid: string;
+  kty: string;
+  [member: string]: unknown;
+}
+
+export interface RotationKeyVault {
+  /** Creates a new key version tagged `rotationId`; when the newest version already carries the
+   * tag, returns it instead (reused). */
+  createKeyVersion(vault: string, name: string, opts: { rotationId: string; expiresOn?: string; purpose: "wrap" | "sign" }): Promise<{ version: string; reused: boolean }>;
+  listKeyVersions(vault: string, name: string): Promise<VaultVersion[]>;
+  updateKeyVersion(vault: string, name: string, version: string, patch: { enabled?: boolean; keyOps?: string[] }): Promise<void>;
+  /** Local RSA-OAEP-256 wrap with the version's cached public key. */
+  wrapKey(vault: string, name: string, version: string, plaintext: Buffer): Promise<Buffer>;
+  /** Remote unwrap (the private key never leaves the vault). */
+  unwrapKey(vault: string, name: string, version: string, wrapped: Buffer): Promise<Buffer>;
+  publicJwk(vault: string, name: string, version: string): Promise<PublicJwk>;
+  /** New secret version tagged `rotationId` (and `slot` for dual-credential providers); reused when the newest already carries it. */
+  setSecret(vault: string, name: string, value: string, opts: { rotationId: string; expiresOn?: string; slot?: string }): Promise<{ version: string; reused: boolean }>;
+  listSecretVersions(vault: string, name: string): Promise<VaultVersion[]>;
+  updateSecretVersion(vault: string, name: string, version: string, patch: { enabled: boolean }): Promise<void>;
+}
+
+// ---- Inventory -----------------------------------------------------------------------------------
+
+export interface InventoryPort {
+  get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined>;
+  /** Creates when etag is undefined (409 → RotationConflictError), else replaces If-Match
+   * (412 → RotationConflictError). Returns the new etag. */
+  put(key: ManagedKey, etag: string | undefined): Promise<string>;
+}
+
+// ---- DEK store -----------------------------------------------------------------------------------
+
+export interface DekRecord {
+  tenant: string;
+  /** keyrotor-assigned DEK version ("v1", "v2", ...). */
+  dekVersion: string;
+  state: VersionState;
+  kekKeyId: string;
+  kekVersion: string;
+  /** base64 of the KEK-wrapped DEK. */
+  wrapped: string;
+  createdAt: string;
+  rotationId?: string;
+}
+
+export interface StoredDek extends DekRecord {
+  etag: string;
+}
+
+export interface DekRewrite {
+  dekVersion: string;
+  etag: string;
+  kekVersion: string;
+  wrapped: string;
+}
+
+export interface DekStorePort {
+  listTenants(): Promise<string[]>;
+  /** One page of a tenant's DEKs, in a stable order; `continuation` resumes after the last row. */
+  scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }>;
+  /** If-Match writes of re-wrapped DEKs in one tenant; rows changed meanwhile come back as
+   * conflicts (never overwritten). */
+  rewrapBatch(tenant: string, rewrites: DekRewrite[]): Promise<{ written: number; conflicts: string[] }>;
+  /** DEKs wrapped under each version of `kekKeyId`. */
+  countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
+  tenantDeks(tenant: string): Promise<StoredDek[]>;
+  /** One transaction in the tenant's partition: insert `next` as primary and, if given, demote
+   * `previous` (If-Match) to secondary. */
+  rotatePrimary(tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined): Promise<void>;
+}
+
+// ---- Policies, JWKS, secrets ---------------------------------------------------------------------
+
+/** The part of a policy a rotation reads (durations as ISO-8601). */
+export interface RotationPolicyView {
+  policyId: string;
+  expiresAfter?: string;
+  overlap: string;
+  revokeOld: boolean;
+  retainFor: string;
+  rollbackWindow: string;
+  maxAttempts: number;
+  secret?: { generator: string; length: number };
+}
+
+export interface PolicySource {
+  policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined>;
+}
+
+export interface JwksDocument {
+  keys: PublicJwk[];
+}
+export interface JwksStore {
+  put(vault: string, key: string, jwks: JwksDocument): Promise<void>;
+  get(vault: string, key: string): Promise<JwksDocument | undefined>;
+}
+
+/** Built-in generators make a value from nothing but a length. */
+export interface SecretGenerator {
+  generate(length: number): string;
+}
+
+/** Provider rotators regenerate a credential at its provider with the dual-credential pattern:
+ * the slot not in use is regenerated and becomes current, the other stays valid for `overlap`
+ * (e.g. storage account key1/key2). */
+export interface ProviderRotator {
+  rotate(req: { vault: string; name: string; rotationId: string; currentSlot?: string }): Promise<{ value: string; slot: string }>;
+}
+
+export interface SecretGenerators {
+  generators: Record<string, SecretGenerator>;
+  providers: Record<string, ProviderRotator>;
+}
+
+export interface LedgerSealer {
+  seal(): Promise<unknown>;
+}
+
+// ---- Everything together -------------------------------------------------------------------------
+
+export interface RotationDeps {
+  vault: RotationKeyVault;
+  inventory: InventoryPort;
+  deks: DekStorePort;
+  policies: PolicySource;
+  ledger: Ledger;
+  sealer?: LedgerSealer;
+  events: EventPublisher;
+  jwks: JwksStore;
+  secrets: SecretGenerators;
+  clock: Clock;
+  /** Diagnostic log; never given key material. */
+  log?: (line: string) => void;
+}

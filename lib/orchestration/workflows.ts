@@ -1,0 +1,468 @@
+// The rotation orchestrators, composed of small generators with yield*. They read time only from
+// context.df.currentUtcDateTime and carry ids and counts only: inputs, outputs and custom status
+// are persisted in history, so no key material ever passes through here.
+import type { OrchestrationContext, Task } from "durable-functions";
+import { z } from "zod";
+import { familyTag } from "../domain/errors";
+import { ROTATION_TRIGGERS, type KeyKind, type RotationPhase } from "../domain/keys";
+import {
+  chunk, durationMs, retirementCandidates, retryDelayMs, revokeDecision, rollbackTarget, safeNextStep, withinRollbackWindow,
+  DEFAULT_RETRY, type RetryPolicy,
+} from "../domain/rotation";
+import type { LedgerEntryType, RotationEventType } from "../ports";
+import type { RecordStep, RewrapRangeResult, RotationContextView } from "./activities";
+import { acquireLock, releaseLock, renewLock } from "./lock";
+import { DURABLE } from "./names";
+
+const A = DURABLE.activities;
+
+// ---- inputs -------------------------------------------------------------------------------------
+
+const duration = z.string().refine((s) => { try { durationMs(s); return true; } catch { return false; } }, "must be an ISO-8601 duration");
+
+export const RotationInputSchema = z.object({
+  rotationId: z.string().min(1).max(400),
+  keyId: z.string().min(1).max(300),
+  trigger: z.enum(ROTATION_TRIGGERS),
+  actor: z.string().min(1),
+  reason: z.string().max(500).optional(),
+  /** emergency: no propagation wait; with revokeOld the compromised version is disabled after the
+   * zero-reference proof. */
+  mode: z.enum(["normal", "emergency"]).default("normal"),
+  revokeOld: z.boolean().optional(),
+  /** A second approver who explicitly accepts data loss: only then is a version with references
+   * left revoked. */
+  dataLossAcceptedBy: z.string().min(1).optional(),
+  /** For a tenant's first DEK: the KEK to wrap it under. */
+  kekKeyId: z.string().optional(),
+  leaseDuration: duration.default("PT15M"),
+  /** Wait between publishing a new version and making it primary (skipped in emergencies). */
+  propagationDelay: duration.default("PT0S"),
+  batchSize: z.number().int().min(1).max(1000).default(500),
+  tenantsPerChunk: z.number().int().min(1).max(100).default(8),
+  chunkConcurrency: z.number().int().min(1).max(64).default(4),
+  /** Range activities per rewrap sub-orchestration episode before continueAsNew (bounded history). */
+  batchesPerEpisode: z.number().int().min(1).max(500).default(30),
+});
+export type RotationInput = z.output<typeof RotationInputSchema>;
+export type RotationRequest = z.input<typeof RotationInputSchema>;
+
+export interface RotationOutput {
+  rotationId: string;
+  keyId: string;
+  outcome: "completed" | "failed" | "refused";
+  phase: RotationPhase;
+  versionBefore?: string;
+  versionAfter?: string;
+  /** When refused: the rotation holding the key. */
+  heldBy?: string;
+  counts?: Record<string, number>;
+  error?: { code: string; message: string };
+}
+
+/** Custom status: ids and counts only. */
+export interface RotationStatus {
+  rotationId: string;
+  phase: RotationPhase;
+  lock: "pending" | "held" | "refused" | "released";
+  progress?: { rewrapped: number; scanned: number };
+}
+
+// ---- plumbing -----------------------------------------------------------------------------------
+
+interface Flow {
+  ctx: OrchestrationContext;
+  input: RotationInput;
+  phase: RotationPhase;
+  retry: RetryPolicy;
+  steps: number;
+}
+
+const nowIso = (ctx: OrchestrationContext): string => ctx.df.currentUtcDateTime.toISOString();
+
+/** An activity call with bounded, classified retries: only transient failures are retried, with
+ * exponential backoff on durable timers. */
+export function* act<T>(ctx: OrchestrationContext, name: string, input: unknown, retry: RetryPolicy = DEFAULT_RETRY): Generator<Task, T, unknown> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (yield ctx.df.callActivity(name, input)) as T;
+    } catch (err) {
+      const wait = retryDelayMs(err, attempt, retry);
+      if (wait === undefined) throw err;
+      yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + wait));
+    }
+  }
+}
+
+type RecordExtra = Partial<Omit<RecordStep, "rotationId" | "keyId" | "step" | "type" | "actor" | "at">>;
+
+function* rec(f: Flow, step: string, type: LedgerEntryType, event: RotationEventType | undefined, extra: RecordExtra = {}): Generator<Task, void, unknown> {
+  const i = f.input;
+  const entry: RecordStep = {
+    rotationId: i.rotationId, keyId: i.keyId, step, type, actor: i.actor, at: nowIso(f.ctx), phase: f.phase, trigger: i.trigger,
+    ...(i.reason ? { reason: i.reason } : {}), ...(event ? { event } : {}), ...extra,
+  };
+  yield* act(f.ctx, A.recordStep, entry, f.retry);
+}
+
+function setPhase(f: Flow, phase: RotationPhase, progress?: RotationStatus["progress"]): void {
+  f.phase = phase;
+  const status: RotationStatus = { rotationId: f.input.rotationId, phase, lock: "held", ...(progress ? { progress } : {}) };
+  f.ctx.df.setCustomStatus(status);
+}
+
+function errorOf(err: unknown): { code: string; message: string } {
+  const message = (err instanceof Error ? err.message : String(err)).slice(0, 500);
+  const code = /\[[a-zA-Z]+\] ([A-Za-z]+):/.exec(message)?.[1] ?? familyTag(err) ?? "Internal";
+  return { code, message };
+}
+
+/** Errors raised by the orchestrator itself carry a family tag like activity errors do. */
+function fail(family: "invariantViolation" | "invalidRequest", code: string, message: string): Error {
+  return new Error(`[${family}] ${code}: [keyrotor] [rotation] ${message}`);
+}
+
+function* waitPropagation(f: Flow): Generator<Task, void, unknown> {
+  const ms = durationMs(f.input.propagationDelay);
+  if (f.input.mode === "emergency" || ms === 0) return;
+  yield f.ctx.df.createTimer(new Date(f.ctx.df.currentUtcDateTime.getTime() + ms));
+}
+
+// ---- the lock frame shared by every workflow ----------------------------------------------------
+
+interface Locked<T> {
+  run: (f: Flow, kc: RotationContextView) => Generator<Task, T, unknown>;
+}
+
+/** lock → load context → body → Completed | Failed, releasing the lock in `finally`. */
+function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext, input: RotationInput, body: Locked<T>): Generator<Task, RotationOutput, unknown> {
+  const f: Flow = { ctx, input, phase: "requested", retry: DEFAULT_RETRY, steps: 0 };
+  const base = { rotationId: input.rotationId, keyId: input.keyId };
+  ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "requested", lock: "pending" } satisfies RotationStatus);
+  const lock = yield* acquireLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration));
+  if (!lock.granted) {
+    ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "aborted", lock: "refused" } satisfies RotationStatus);
+    return { ...base, outcome: "refused", phase: "aborted", heldBy: lock.heldBy.owner };
+  }
+  setPhase(f, "locked");
+  try {
+    if (lock.brokenFrom) {
+      yield* rec(f, "lockBroken", "LockBroken", "LockBroken", {
+        details: { previousOwner: lock.brokenFrom.owner, previousSince: lock.brokenFrom.since, previousLeaseUntil: lock.brokenFrom.leaseUntil },
+      });
+    }
+    yield* rec(f, "requested", input.mode === "emergency" ? "EmergencyRequested" : "RotationRequested", undefined);
+    yield* rec(f, "locked", "LockAcquired", "RotationStarted");
+    const kc = yield* act<RotationContextView>(ctx, A.loadRotationContext, { keyId: input.keyId }, f.retry);
+    f.retry = { ...DEFAULT_RETRY, maxAttempts: kc.policy.maxAttempts };
+    const result = yield* body.run(f, kc);
+    setPhase(f, "completed");
+    yield* rec(f, "completed", "Completed", "RotationCompleted", {
+      ...(result.versionBefore ? { versionBefore: result.versionBefore } : {}),
+      ...(result.versionAfter ? { versionAfter: result.versionAfter } : {}),
+      ...(result.counts ? { counts: result.counts } : {}),
+    });
+    yield* act(ctx, A.sealLedger, {}, f.retry);
+    return { ...base, ...result, outcome: "completed", phase: "completed" };
+  } catch (err) {
+    const failedIn = f.phase;
+    const error = errorOf(err);
+    const kind = (input.keyId.split(":")[0] ?? "kek") as KeyKind;
+    f.phase = "failed";
+    ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "failed", lock: "held" } satisfies RotationStatus);
+    yield* rec(f, "failed", "Failed", "RotationFailed", { error, details: { failedPhase: failedIn, safeNext: safeNextStep(failedIn, kind) } });
+    return { ...base, outcome: "failed", phase: failedIn, error };
+  } finally {
+    yield* releaseLock(ctx, input.keyId, input.rotationId);
+    yield* act(ctx, A.recordStep, {
+      rotationId: input.rotationId, keyId: input.keyId, step: "released", type: "LockReleased", actor: input.actor, at: nowIso(ctx), phase: f.phase,
+    } satisfies RecordStep, f.retry);
+    ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: f.phase, lock: "released" } satisfies RotationStatus);
+  }
+}
+
+// ---- KEK ----------------------------------------------------------------------------------------
+
+interface RewrapTotals {
+  scanned: number;
+  rewrapped: number;
+  skipped: number;
+  conflicts: number;
+  unreadable: number;
+}
+const zeroTotals = (): RewrapTotals => ({ scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0 });
+function addTotals(a: RewrapTotals, b: RewrapTotals): RewrapTotals {
+  return { scanned: a.scanned + b.scanned, rewrapped: a.rewrapped + b.rewrapped, skipped: a.skipped + b.skipped, conflicts: a.conflicts + b.conflicts, unreadable: a.unreadable + b.unreadable };
+}
+
+/** Fan-out over tenants: chunks of tenants each go to a rewrap sub-orchestration (its own bounded
+ * history), a few chunks at a time; the lease is renewed after every wave. */
+function* rewrapAll(f: Flow, newVersion: string, pass: number): Generator<Task, RewrapTotals, unknown> {
+  const { ctx, input } = f;
+  const { tenants } = yield* act<{ tenants: string[] }>(ctx, A.listTenants, {}, f.retry);
+  let totals = zeroTotals();
+  const chunks = chunk(tenants, input.tenantsPerChunk).map((c, i) => ({ c, i }));
+  for (const [w, wave] of chunk(chunks, input.chunkConcurrency).entries()) {
+    const tasks = wave.map(({ c, i }) =>
+      ctx.df.callSubOrchestrator(DURABLE.orchestrators.rewrap, {
+        rotationId: input.rotationId, kekKeyId: input.keyId, newVersion, tenants: c, batchSize: input.batchSize,
+        batchesPerEpisode: input.batchesPerEpisode, maxAttempts: f.retry.maxAttempts, cursor: { index: 0 }, totals: zeroTotals(),
+      } satisfies RewrapChunkInput, `${instanceIdFor(input.rotationId)}~rewrap~${pass}~${i}`),
+    );
+    if (tasks.length === 0) continue;
+    const results = (yield ctx.df.Task.all(tasks)) as RewrapTotals[];
+    for (const r of results) totals = addTotals(totals, r);
+    setPhase(f, "rewrapping", { rewrapped: totals.rewrapped, scanned: totals.scanned });
+    const stillOurs = yield* renewLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration));
+    if (!stillOurs) throw fail("invariantViolation", "LockLost", `the lease on ${input.keyId} was taken over during the rewrap`);
+    yield* rec(f, `rewrap:${pass}:${w}`, "RewrapProgress", "RewrapProgress", { counts: { ...totals } });
+  }
+  return totals;
+}
+
+function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<RotationOutput>, unknown> {
+  const { ctx, input } = f;
+  const created = yield* act<{ version: string; reused: boolean }>(ctx, A.createKeyVersion, { rotationId: input.rotationId, keyId: input.keyId, at: nowIso(ctx) }, f.retry);
+  setPhase(f, "versionCreated");
+  yield* rec(f, "versionCreated", "VersionCreated", "VersionCreated", { versionAfter: created.version, details: { reused: created.reused } });
+  yield* waitPropagation(f);
+  const promoted = yield* act<{ previousPrimary?: string }>(ctx, A.promoteVersion, { rotationId: input.rotationId, keyId: input.keyId, version: created.version, at: nowIso(ctx) }, f.retry);
+  const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
+  setPhase(f, "promoted");
+  yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
+  setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
+  let totals = zeroTotals();
+  let refs = { other: 0 };
+  // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
+  for (let pass = 1; pass <= 2; pass++) {
+    totals = addTotals(totals, yield* rewrapAll(f, created.version, pass));
+    refs = yield* act<{ other: number }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
+    if (refs.other === 0) break;
+  }
+  const counts = { ...totals, remainingOld: refs.other };
+  const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  if (refs.other > 0) {
+    const decision = revokeDecision(refs.other, input.dataLossAcceptedBy);
+    if (!(revoke && decision.revoke && versionBefore)) {
+      throw fail("invariantViolation", "ReferencesRemain", `${refs.other} DEKs still reference old versions of ${input.keyId}; nothing was disabled`);
+    }
+  }
+  setPhase(f, "rewrapped");
+  yield* rec(f, "rewrapped", "RewrapCompleted", undefined, { counts, versionAfter: created.version });
+  if (revoke && versionBefore) yield* revokeVersion(f, versionBefore, refs.other);
+  return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}), counts };
+}
+
+function* revokeVersion(f: Flow, version: string, remaining: number): Generator<Task, void, unknown> {
+  const decision = revokeDecision(remaining, f.input.dataLossAcceptedBy);
+  if (!decision.revoke) throw fail("invariantViolation", "ReferencesRemain", decision.reason);
+  yield* act(f.ctx, A.disableVersion, { rotationId: f.input.rotationId, keyId: f.input.keyId, version, state: "revoked" }, f.retry);
+  yield* rec(f, `revoked:${version}`, "Revoked", "Revoked", {
+    versionBefore: version, counts: { remainingReferences: remaining },
+    ...(decision.dataLossAcceptedBy ? { details: { dataLossAcceptedBy: decision.dataLossAcceptedBy } } : {}),
+  });
+}
+
+// ---- DEK, signing, secret -----------------------------------------------------------------------
+
+function* dekFlow(f: Flow): Generator<Task, Partial<RotationOutput>, unknown> {
+  const { ctx, input } = f;
+  const tenant = input.keyId.slice("dek:".length);
+  const r = yield* act<{ dekVersion: string; previous?: string; kekVersion: string; reused: boolean }>(ctx, A.rotateTenantDek, {
+    rotationId: input.rotationId, tenant, at: nowIso(ctx), ...(input.kekKeyId ? { kekKeyId: input.kekKeyId } : {}),
+  }, f.retry);
+  setPhase(f, "versionCreated");
+  yield* rec(f, "versionCreated", "VersionCreated", "VersionCreated", { versionAfter: r.dekVersion, details: { kekVersion: r.kekVersion } });
+  setPhase(f, "promoted");
+  yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: r.dekVersion, ...(r.previous ? { versionBefore: r.previous } : {}) });
+  return { versionAfter: r.dekVersion, ...(r.previous ? { versionBefore: r.previous } : {}) };
+}
+
+function* signingFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<RotationOutput>, unknown> {
+  const { ctx, input } = f;
+  const created = yield* act<{ version: string }>(ctx, A.createKeyVersion, { rotationId: input.rotationId, keyId: input.keyId, at: nowIso(ctx) }, f.retry);
+  setPhase(f, "versionCreated");
+  yield* rec(f, "versionCreated", "VersionCreated", "VersionCreated", { versionAfter: created.version });
+  // Verifiers learn the new public key before anything is signed with it.
+  yield* act(ctx, A.publishJwks, { keyId: input.keyId, include: [created.version] }, f.retry);
+  yield* waitPropagation(f);
+  const promoted = yield* act<{ previousPrimary?: string }>(ctx, A.promoteVersion, { rotationId: input.rotationId, keyId: input.keyId, version: created.version, at: nowIso(ctx) }, f.retry);
+  const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
+  setPhase(f, "promoted");
+  if (versionBefore) yield* act(ctx, A.setKeyOps, { keyId: input.keyId, version: versionBefore, keyOps: ["verify"] }, f.retry);
+  yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
+  const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  if (revoke && versionBefore) yield* revokeVersion(f, versionBefore, 0);
+  yield* act(ctx, A.publishJwks, { keyId: input.keyId }, f.retry);
+  return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) };
+}
+
+function* secretFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<RotationOutput>, unknown> {
+  const { ctx, input } = f;
+  const created = yield* act<{ version: string; slot?: string }>(ctx, A.createSecretVersion, { rotationId: input.rotationId, keyId: input.keyId, at: nowIso(ctx) }, f.retry);
+  setPhase(f, "versionCreated");
+  yield* rec(f, "versionCreated", "VersionCreated", "VersionCreated", { versionAfter: created.version, ...(created.slot ? { details: { slot: created.slot } } : {}) });
+  yield* waitPropagation(f);
+  const promoted = yield* act<{ previousPrimary?: string }>(ctx, A.promoteVersion, { rotationId: input.rotationId, keyId: input.keyId, version: created.version, at: nowIso(ctx) }, f.retry);
+  const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
+  setPhase(f, "promoted");
+  yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
+  const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  if (revoke && versionBefore) yield* revokeVersion(f, versionBefore, 0);
+  return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) };
+}
+
+// ---- orchestrators ------------------------------------------------------------------------------
+
+/** One workflow path for every trigger and every kind of key. */
+export function* rotationOrchestrator(ctx: OrchestrationContext): Generator<Task, RotationOutput, unknown> {
+  const input = RotationInputSchema.parse(ctx.df.getInput());
+  return yield* underLock(ctx, input, {
+    *run(f, kc) {
+      switch (kc.kind) {
+        case "kek": return yield* kekFlow(f, kc);
+        case "dek": return yield* dekFlow(f);
+        case "signing": return yield* signingFlow(f, kc);
+        case "secret": return yield* secretFlow(f, kc);
+      }
+    },
+  });
+}
+
+export const RewrapChunkSchema = z.object({
+  rotationId: z.string().min(1),
+  kekKeyId: z.string().min(1),
+  newVersion: z.string().min(1),
+  tenants: z.array(z.string().min(1)),
+  batchSize: z.number().int().min(1).max(1000),
+  batchesPerEpisode: z.number().int().min(1),
+  maxAttempts: z.number().int().min(1),
+  cursor: z.object({ index: z.number().int().min(0), continuation: z.string().optional() }),
+  totals: z.object({ scanned: z.number(), rewrapped: z.number(), skipped: z.number(), conflicts: z.number(), unreadable: z.number() }),
+});
+export type RewrapChunkInput = z.infer<typeof RewrapChunkSchema>;
+
+/** Re-wraps a chunk of tenants range by range. After `batchesPerEpisode` ranges it continues as
+ * new, carrying its cursor and totals, so its history never grows with the number of DEKs. */
+export function* rewrapOrchestrator(ctx: OrchestrationContext): Generator<Task, RewrapTotals | undefined, unknown> {
+  const input = RewrapChunkSchema.parse(ctx.df.getInput());
+  const retry = { ...DEFAULT_RETRY, maxAttempts: input.maxAttempts };
+  let { index, continuation } = input.cursor;
+  let totals: RewrapTotals = input.totals;
+  for (let batches = 0; index < input.tenants.length; batches++) {
+    if (batches >= input.batchesPerEpisode) {
+      ctx.df.continueAsNew({ ...input, cursor: { index, ...(continuation ? { continuation } : {}) }, totals } satisfies RewrapChunkInput);
+      return undefined;
+    }
+    const r = yield* act<RewrapRangeResult>(ctx, A.rewrapRange, {
+      rotationId: input.rotationId, kekKeyId: input.kekKeyId, newVersion: input.newVersion, tenant: input.tenants[index]!,
+      limit: input.batchSize, ...(continuation ? { continuation } : {}),
+    }, retry);
+    totals = addTotals(totals, r);
+    if (r.more) continuation = r.continuation;
+    else {
+      index++;
+      continuation = undefined;
+    }
+    ctx.df.setCustomStatus({ rewrapped: totals.rewrapped, scanned: totals.scanned, tenant: index });
+  }
+  return totals;
+}
+
+export const DekFanOutSchema = z.object({
+  /** Identifies this fan-out; each tenant's rotationId is `dek:<tenant>@<slot>`. */
+  slot: z.string().min(1),
+  trigger: z.enum(ROTATION_TRIGGERS).default("schedule"),
+  actor: z.string().min(1).default("system:timer"),
+  tenants: z.array(z.string().min(1)).optional(),
+  concurrency: z.number().int().min(1).max(64).default(8),
+});
+
+/** The quarterly DEK rotation of every tenant: one rotation per tenant (each under its own lock),
+ * at most `concurrency` at a time. */
+export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Task, Record<string, number>, unknown> {
+  const input = DekFanOutSchema.parse(ctx.df.getInput());
+  const tenants = input.tenants ?? (yield* act<{ tenants: string[] }>(ctx, A.listTenants, {})).tenants;
+  const counts: Record<string, number> = { tenants: tenants.length, completed: 0, failed: 0, refused: 0 };
+  for (const wave of chunk(tenants, input.concurrency)) {
+    const tasks = wave.map((t) => {
+      const rotationId = `dek:${t}@${input.slot}`;
+      return ctx.df.callSubOrchestrator(DURABLE.orchestrators.rotation, { rotationId, keyId: `dek:${t}`, trigger: input.trigger, actor: input.actor } satisfies RotationRequest, instanceIdFor(rotationId));
+    });
+    if (tasks.length === 0) continue;
+    for (const r of (yield ctx.df.Task.all(tasks)) as RotationOutput[]) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
+    ctx.df.setCustomStatus({ ...counts });
+  }
+  return counts;
+}
+
+export const MaintenanceInputSchema = z.object({
+  rotationId: z.string().min(1),
+  keyId: z.string().min(1),
+  actor: z.string().min(1),
+  reason: z.string().optional(),
+  trigger: z.enum(ROTATION_TRIGGERS).default("manual"),
+  leaseDuration: duration.default("PT15M"),
+});
+
+function maintenanceInput(raw: unknown): RotationInput {
+  const m = MaintenanceInputSchema.parse(raw);
+  return RotationInputSchema.parse({ ...m, mode: "normal" });
+}
+
+/** Disables secondary versions whose overlap (retainFor for signing keys) is over, each only with
+ * a zero-reference proof. Same lock as rotations. */
+export function* retirementOrchestrator(ctx: OrchestrationContext): Generator<Task, RotationOutput, unknown> {
+  const input = maintenanceInput(ctx.df.getInput());
+  return yield* underLock(ctx, input, {
+    *run(f, kc) {
+      const waitMs = kc.kind === "signing" ? kc.policy.retainForMs : kc.policy.overlapMs;
+      const candidates = kc.kind === "dek" ? [] : retirementCandidates(kc.versions, nowIso(ctx), waitMs);
+      const counts = { candidates: candidates.length, retired: 0, kept: 0 };
+      for (const v of candidates) {
+        const refs = kc.kind === "kek"
+          ? (yield* act<{ byVersion: Record<string, number> }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: kc.primaryVersion ?? "" }, f.retry)).byVersion[v.version] ?? 0
+          : 0;
+        if (refs > 0) {
+          counts.kept++;
+          continue;
+        }
+        yield* act(ctx, A.disableVersion, { rotationId: input.rotationId, keyId: input.keyId, version: v.version, state: "retired" }, f.retry);
+        yield* rec(f, `retired:${v.version}`, "Retired", "Retired", { versionBefore: v.version, counts: { references: 0 } });
+        counts.retired++;
+      }
+      if (kc.kind === "signing" && counts.retired > 0) yield* act(ctx, A.publishJwks, { keyId: input.keyId }, f.retry);
+      return { counts };
+    },
+  });
+}
+
+/** Re-promotes the previous version within the rollback window. The newer version stays enabled
+ * (secondary): nothing written under it becomes unreadable. */
+export function* rollbackOrchestrator(ctx: OrchestrationContext): Generator<Task, RotationOutput, unknown> {
+  const input = maintenanceInput(ctx.df.getInput());
+  return yield* underLock(ctx, input, {
+    *run(f, kc) {
+      const primary = kc.versions.find((v) => v.state === "primary");
+      const target = rollbackTarget(kc.versions);
+      if (!primary || !target) throw fail("invalidRequest", "NothingToRollBack", `${input.keyId} has no previous version to re-promote`);
+      if (!withinRollbackWindow(primary.createdAt, nowIso(ctx), kc.policy.rollbackWindowMs)) {
+        throw fail("invalidRequest", "RollbackWindowClosed", `the primary of ${input.keyId} is older than its rollback window`);
+      }
+      if (kc.kind === "signing") yield* act(ctx, A.setKeyOps, { keyId: input.keyId, version: target.version, keyOps: ["sign", "verify"] }, f.retry);
+      yield* act(ctx, A.promoteVersion, { rotationId: input.rotationId, keyId: input.keyId, version: target.version, at: nowIso(ctx), rollback: true }, f.retry);
+      if (kc.kind === "signing") {
+        yield* act(ctx, A.setKeyOps, { keyId: input.keyId, version: primary.version, keyOps: ["verify"] }, f.retry);
+        yield* act(ctx, A.publishJwks, { keyId: input.keyId }, f.retry);
+      }
+      setPhase(f, "promoted");
+      yield* rec(f, "rolledBack", "RolledBack", "RolledBack", { versionBefore: primary.version, versionAfter: target.version });
+      return { versionBefore: primary.version, versionAfter: target.version };
+    },
+  });
+}
+
+/** Durable instance ids may not contain / \ # ? (Azure Storage backend); rotationIds contain "/". */
+export function instanceIdFor(rotationId: string): string {
+  return rotationId.replace(/[%/\\#?]|\p{Cc}/gu, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
+}

@@ -1,0 +1,295 @@
+// The key inventory in Table Storage: one row per managed key (PartitionKey = escaped keyId,
+// RowKey = "key"), versions as JSON. Point reads by keyId are what rotations need; listing by
+// tenant filters on the tenant column. Every write is ETag-guarded: an explicit stale etag is a
+// RotationConflictError; the helpers (setPrimary, addVersion, ...) without an etag re-read and
+// retry, and are idempotent, so an activity can repeat them safely.
+import { odata, type TableClient } from "@azure/data-tables";
+import type { Config } from "../config";
+import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
+import { parseKeyId, VERSION_STATES, type KeyVersion, type ManagedKey, type VersionState } from "../domain/keys";
+import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
+import { policyStoreFromConfig, type PolicyStore } from "./policyStore";
+
+export interface StoredKey {
+  key: ManagedKey;
+  etag: string;
+}
+
+export interface KeyPage {
+  items: StoredKey[];
+  /** Opaque, JSON-safe; pass back for the next page. Undefined at the end. */
+  continuation: string | undefined;
+}
+
+const ROW = "key";
+const TENANT = /^[A-Za-z0-9-]{1,127}$/;
+/** A string property holds at most 32K UTF-16 characters; long version lists are split. */
+const CHUNK = 30_000;
+const MAX_CHUNKS = 15;
+
+type KeyEntity = {
+  partitionKey: string;
+  rowKey: string;
+  keyId: string;
+  kind: string;
+  tenant: string;
+  policyId?: string;
+  primaryVersion?: string;
+  lastRotatedAt?: string;
+  lastRotationId?: string;
+  versionChunks: number;
+} & Record<`versions${number}`, string>;
+
+function invalid(code: string, field: string, message: string): InvalidRequestError {
+  return new InvalidRequestError(code, `[keyrotor] [inventory] ${message}`, { field });
+}
+
+const isInstant = (s: unknown) => typeof s === "string" && !Number.isNaN(Date.parse(s));
+
+/** Refuses a key whose fields contradict each other, naming the field. */
+export function checkManagedKey(key: ManagedKey): void {
+  const parsed = parseKeyId(key.keyId);
+  if (parsed.kind !== key.kind) throw invalid("KeyInvalid", "kind", `${key.keyId} is a ${parsed.kind} keyId but kind is ${key.kind}`);
+  if (!TENANT.test(key.tenant ?? "")) throw invalid("KeyInvalid", "tenant", `tenant must be 1-127 letters, digits or '-', got "${key.tenant}"`);
+  if (parsed.kind === "dek" && parsed.name !== key.tenant) throw invalid("KeyInvalid", "tenant", `${key.keyId} is tenant ${parsed.name}'s DEK, not tenant ${key.tenant}'s`);
+  if (key.lastRotatedAt !== undefined && !isInstant(key.lastRotatedAt)) throw invalid("KeyInvalid", "lastRotatedAt", "must be an ISO instant");
+  const seen = new Set<string>();
+  let primaries = 0;
+  key.versions.forEach((v, i) => {
+    if (!v.version || seen.has(v.version)) throw invalid("KeyInvalid", `versions.${i}.version`, `version "${v.version}" is empty or repeated`);
+    seen.add(v.version);
+    if (!VERSION_STATES.includes(v.state)) throw invalid("KeyInvalid", `versions.${i}.state`, `state must be one of ${VERSION_STATES.join(", ")}`);
+    if (!isInstant(v.createdAt)) throw invalid("KeyInvalid", `versions.${i}.createdAt`, "must be an ISO instant");
+    if (v.expiresAt !== undefined && !isInstant(v.expiresAt)) throw invalid("KeyInvalid", `versions.${i}.expiresAt`, "must be an ISO instant");
+    if (v.state === "primary") {
+      primaries++;
+      if (key.primaryVersion !== v.version) throw invalid("KeyInvalid", "primaryVersion", `version ${v.version} is primary but primaryVersion is ${key.primaryVersion ?? "unset"}`);
+    }
+  });
+  if (primaries > 1) throw invalid("KeyInvalid", "versions", "more than one version is primary");
+  if (key.primaryVersion !== undefined && primaries === 0) throw invalid("KeyInvalid", "primaryVersion", `primaryVersion ${key.primaryVersion} is not a version in state primary`);
+}
+
+function toEntity(key: ManagedKey): KeyEntity {
+  const json = JSON.stringify(key.versions);
+  const chunks = Math.max(1, Math.ceil(json.length / CHUNK));
+  if (chunks > MAX_CHUNKS) throw invalid("KeyTooLarge", "versions", `${key.keyId} has too many versions to store (${key.versions.length}); retire and prune old ones`);
+  const e = {
+    partitionKey: escapeKey(key.keyId),
+    rowKey: ROW,
+    keyId: key.keyId,
+    kind: key.kind,
+    tenant: key.tenant,
+    versionChunks: chunks,
+    ...(key.policyId !== undefined ? { policyId: key.policyId } : {}),
+    ...(key.primaryVersion !== undefined ? { primaryVersion: key.primaryVersion } : {}),
+    ...(key.lastRotatedAt !== undefined ? { lastRotatedAt: key.lastRotatedAt } : {}),
+    ...(key.lastRotationId !== undefined ? { lastRotationId: key.lastRotationId } : {}),
+  } as KeyEntity;
+  for (let i = 0; i < chunks; i++) e[`versions${i}`] = json.slice(i * CHUNK, (i + 1) * CHUNK);
+  return e;
+}
+
+function fromEntity(e: KeyEntity & { etag?: string }): StoredKey {
+  let json = "";
+  for (let i = 0; i < e.versionChunks; i++) json += e[`versions${i}`] ?? "";
+  const key: ManagedKey = {
+    keyId: e.keyId,
+    kind: e.kind as ManagedKey["kind"],
+    tenant: e.tenant,
+    ...(e.policyId ? { policyId: e.policyId } : {}),
+    ...(e.primaryVersion ? { primaryVersion: e.primaryVersion } : {}),
+    versions: JSON.parse(json || "[]") as KeyVersion[],
+    ...(e.lastRotatedAt ? { lastRotatedAt: e.lastRotatedAt } : {}),
+    ...(e.lastRotationId ? { lastRotationId: e.lastRotationId } : {}),
+  };
+  return { key, etag: e.etag! };
+}
+
+export interface ModifyOptions {
+  /** Modify exactly this version of the row; if it changed → RotationConflictError. Without it
+   * the helper re-reads and retries on a conflict (up to `attempts`). */
+  etag?: string;
+  attempts?: number;
+}
+
+export class Inventory {
+  /** `policies` checks policy attachments (same tenant, existing, covering the key's kind);
+   * without it, attaching a policy is refused. */
+  constructor(private readonly table: TableClient, private readonly policies?: PolicyStore) {}
+
+  private async ready(): Promise<TableClient> {
+    try {
+      return await ensureTable(this.table);
+    } catch (err) {
+      return translateTableError(err, "inventory: create table");
+    }
+  }
+
+  async get(keyId: string): Promise<StoredKey | undefined> {
+    const table = await this.ready();
+    try {
+      return fromEntity(await table.getEntity<KeyEntity>(escapeKey(keyId), ROW));
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      return translateTableError(err, `inventory: get ${keyId}`);
+    }
+  }
+
+  /** One page of keys (optionally one tenant's), for HTTP paging. */
+  async page(opts: { tenant?: string; continuation?: string; pageSize?: number } = {}): Promise<KeyPage> {
+    const table = await this.ready();
+    const filter = opts.tenant === undefined ? undefined : odata`tenant eq ${opts.tenant}`;
+    try {
+      const pages = table.listEntities<KeyEntity>({ queryOptions: filter ? { filter } : {} }).byPage({
+        maxPageSize: opts.pageSize ?? 500,
+        ...(opts.continuation !== undefined ? { continuationToken: opts.continuation } : {}),
+      });
+      const { value } = await pages.next();
+      const page = (value ?? []) as (KeyEntity & { etag: string })[] & { continuationToken?: string };
+      return { items: page.map(fromEntity), continuation: page.continuationToken };
+    } catch (err) {
+      return translateTableError(err, "inventory: list");
+    }
+  }
+
+  /** Every key (optionally one tenant's), streamed page by page. */
+  async *list(opts: { tenant?: string; pageSize?: number } = {}): AsyncIterable<StoredKey> {
+    let continuation: string | undefined;
+    do {
+      const p = await this.page({ ...opts, ...(continuation !== undefined ? { continuation } : {}) });
+      yield* p.items;
+      continuation = p.continuation;
+    } while (continuation !== undefined);
+  }
+
+  /** Creates (etag undefined; exists → RotationConflictError) or replaces If-Match `etag`
+   * (changed → RotationConflictError). Returns the new etag. */
+  async put(key: ManagedKey, etag: string | undefined): Promise<string> {
+    const previous = etag !== undefined && key.policyId !== undefined ? (await this.get(key.keyId))?.key : undefined;
+    return this.write(key, etag, previous);
+  }
+
+  /** `previous`: the row as read, so an unchanged policy attachment is not re-verified (a rotation
+   * must be able to record its result even if its policy was deleted meanwhile). */
+  private async write(key: ManagedKey, etag: string | undefined, previous: ManagedKey | undefined): Promise<string> {
+    checkManagedKey(key);
+    if (key.policyId !== undefined && previous?.policyId !== key.policyId) await this.checkAttachment(key);
+    const table = await this.ready();
+    const entity = toEntity(key);
+    try {
+      const res = etag === undefined ? await table.createEntity(entity) : await table.updateEntity(entity, "Replace", { etag });
+      return res.etag!;
+    } catch (err) {
+      if (statusOf(err) === 404) throw new InvalidRequestError("KeyNotFound", `[keyrotor] [inventory] ${key.keyId} is not in the inventory`, { status: 404, cause: err });
+      return translateTableError(err, `inventory: put ${key.keyId}`);
+    }
+  }
+
+  async create(key: ManagedKey): Promise<StoredKey> {
+    return { key, etag: await this.put(key, undefined) };
+  }
+
+  async update(key: ManagedKey, etag: string): Promise<StoredKey> {
+    return { key, etag: await this.put(key, etag) };
+  }
+
+  /** Read, change, write under the read etag; on a conflict re-read and retry (unless the caller
+   * pinned an etag). `change` returns the new key, or undefined when nothing needs changing (the
+   * write is skipped: helpers are idempotent). */
+  async modify(keyId: string, change: (key: ManagedKey) => ManagedKey | undefined, opts: ModifyOptions = {}): Promise<StoredKey> {
+    const attempts = opts.etag !== undefined ? 1 : (opts.attempts ?? 5);
+    for (let attempt = 1; ; attempt++) {
+      const row = await this.get(keyId);
+      if (!row) throw new InvalidRequestError("KeyNotFound", `[keyrotor] [inventory] ${keyId} is not in the inventory`, { status: 404, field: "keyId" });
+      if (opts.etag !== undefined && row.etag !== opts.etag) {
+        throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${keyId} changed since it was read (ETag)`);
+      }
+      const next = change(structuredClone(row.key));
+      if (next === undefined) return row;
+      try {
+        return { key: next, etag: await this.write(next, row.etag, row.key) };
+      } catch (err) {
+        if (!(err instanceof RotationConflictError) || attempt >= attempts) throw err;
+      }
+    }
+  }
+
+  /** Adds a new version (secondary — it becomes primary only by setPrimary — or primary for a key
+   * that has none yet). Repeating the same addition is a no-op. */
+  addVersion(keyId: string, version: KeyVersion, opts: ModifyOptions = {}): Promise<StoredKey> {
+    return this.modify(keyId, (key) => {
+      const existing = key.versions.find((v) => v.version === version.version);
+      if (existing) {
+        if (existing.createdAt === version.createdAt && existing.rotationId === version.rotationId) return undefined;
+        throw new InvariantViolationError("VersionExists", `[keyrotor] [inventory] ${keyId} already has a different version ${version.version}`);
+      }
+      if (version.state === "primary") {
+        if (key.primaryVersion !== undefined) throw new InvariantViolationError("PrimaryExists", `[keyrotor] [inventory] cannot add ${version.version} as primary: ${keyId} has primary ${key.primaryVersion}; add it as secondary and promote it`);
+        return { ...key, primaryVersion: version.version, versions: [...key.versions, version] };
+      }
+      if (version.state !== "secondary") throw new InvariantViolationError("VersionState", `[keyrotor] [inventory] a new version must be secondary or the first primary, not ${version.state}`);
+      return { ...key, versions: [...key.versions, version] };
+    }, opts);
+  }
+
+  /** Moves the primary pointer: `version` becomes primary, the old primary secondary — one write.
+   * `rotated` also records the rotation (lastRotatedAt anchors the next scheduled slot). */
+  setPrimary(keyId: string, version: string, opts: ModifyOptions & { rotated?: { at: string; rotationId: string } } = {}): Promise<StoredKey> {
+    return this.modify(keyId, (key) => {
+      const target = key.versions.find((v) => v.version === version);
+      if (!target) throw new InvariantViolationError("VersionNotFound", `[keyrotor] [inventory] ${keyId} has no version ${version}`);
+      if (target.state === "retired" || target.state === "revoked") {
+        throw new InvariantViolationError("CannotPromote", `[keyrotor] [inventory] cannot promote ${keyId} version ${version}: it is ${target.state}`);
+      }
+      const recorded = !opts.rotated || (key.lastRotationId === opts.rotated.rotationId && key.lastRotatedAt === opts.rotated.at);
+      if (key.primaryVersion === version && target.state === "primary" && recorded) return undefined;
+      return {
+        ...key,
+        primaryVersion: version,
+        versions: key.versions.map((v): KeyVersion => (v.version === version ? { ...v, state: "primary" } : v.state === "primary" ? { ...v, state: "secondary" } : v)),
+        ...(opts.rotated ? { lastRotatedAt: opts.rotated.at, lastRotationId: opts.rotated.rotationId } : {}),
+      };
+    }, opts);
+  }
+
+  /** Sets a non-primary version's state (secondary, retired, revoked). Revoked is final; the
+   * primary's state changes only by promoting another version. */
+  setVersionState(keyId: string, version: string, state: Exclude<VersionState, "primary">, opts: ModifyOptions = {}): Promise<StoredKey> {
+    return this.modify(keyId, (key) => {
+      const target = key.versions.find((v) => v.version === version);
+      if (!target) throw new InvariantViolationError("VersionNotFound", `[keyrotor] [inventory] ${keyId} has no version ${version}`);
+      if (target.state === state) return undefined;
+      if ((state as VersionState) === "primary") throw new InvariantViolationError("UseSetPrimary", "[keyrotor] [inventory] promote with setPrimary");
+      if (target.state === "primary") throw new InvariantViolationError("CannotChangePrimary", `[keyrotor] [inventory] cannot make the primary version ${version} of ${keyId} ${state}; promote another version first`);
+      if (target.state === "revoked") throw new InvariantViolationError("VersionRevoked", `[keyrotor] [inventory] ${keyId} version ${version} is revoked; that is final`);
+      return { ...key, versions: key.versions.map((v) => (v.version === version ? { ...v, state } : v)) };
+    }, opts);
+  }
+
+  /** Attaches a policy of the key's own tenant (or detaches with undefined). */
+  attachPolicy(keyId: string, policyId: string | undefined, opts: ModifyOptions = {}): Promise<StoredKey> {
+    return this.modify(keyId, (key) => {
+      if (key.policyId === policyId) return undefined;
+      const { policyId: _old, ...rest } = key;
+      return policyId === undefined ? rest : { ...rest, policyId };
+    }, opts);
+  }
+
+  private async checkAttachment(key: ManagedKey): Promise<void> {
+    const policyId = key.policyId!;
+    if (!this.policies) throw new InvariantViolationError("NoPolicyStore", "[keyrotor] [inventory] cannot verify a policy attachment without the policy store");
+    const own = await this.policies.get(key.tenant, policyId);
+    if (own) {
+      if (!own.policy.kinds.includes(key.kind)) throw invalid("PolicyKindMismatch", "policyId", `policy ${policyId} applies to ${own.policy.kinds.join(", ")}, not ${key.kind}`);
+      return;
+    }
+    const elsewhere = await this.policies.tenantsWith(policyId);
+    if (elsewhere.length > 0) throw invalid("PolicyTenantMismatch", "policyId", `policy ${policyId} belongs to another tenant; a key of tenant ${key.tenant} can only use its own tenant's policies`);
+    throw invalid("PolicyNotFound", "policyId", `tenant ${key.tenant} has no policy ${policyId}`);
+  }
+}
+
+export function inventoryFromConfig(cfg: Config, policies: PolicyStore = policyStoreFromConfig(cfg)): Inventory {
+  return new Inventory(tableClient(cfg, "inventory"), policies);
+}

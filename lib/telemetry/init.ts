@@ -1,0 +1,75 @@
+// Telemetry start-up: Azure Monitor when a connection string is set, console exporters behind a
+// flag on the local host, otherwise nothing (the API's no-op providers).
+import { metrics, trace } from "@opentelemetry/api";
+import { ManagedIdentityCredential } from "@azure/identity";
+import { shutdownAzureMonitor, useAzureMonitor } from "@azure/monitor-opentelemetry";
+import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
+import type { Config } from "../config";
+import { rebindRotationMetrics } from "./metrics";
+
+export type TelemetryMode = "azure-monitor" | "console" | "none";
+
+export type TelemetrySettings = Pick<Config, "APPLICATIONINSIGHTS_CONNECTION_STRING" | "KEYROTOR_TELEMETRY_CONSOLE" | "AZURE_CLIENT_ID">;
+
+export interface TelemetryHandle {
+  mode: TelemetryMode;
+  /** Flushes and stops the exporters (hosts call it on SIGTERM). */
+  shutdown(): Promise<void>;
+}
+
+/** Which exporter the settings select. Azure Monitor wins when both are set: in Azure the console
+ * goes to the same place as the exporter, and printing twice helps nobody. */
+export function telemetryMode(s: TelemetrySettings): TelemetryMode {
+  if (s.APPLICATIONINSIGHTS_CONNECTION_STRING) return "azure-monitor";
+  if (s.KEYROTOR_TELEMETRY_CONSOLE) return "console";
+  return "none";
+}
+
+let active: TelemetryHandle | undefined;
+
+/** Starts telemetry once per process; later calls return the first handle. */
+export function initTelemetry(s: TelemetrySettings, opts: { metricIntervalMs?: number } = {}): TelemetryHandle {
+  if (active) return active;
+  const mode = telemetryMode(s);
+  if (mode === "azure-monitor") {
+    useAzureMonitor({
+      azureMonitorExporterOptions: {
+        connectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
+        // With local authentication disabled on Application Insights (infra/ does that) the
+        // exporter must present an Entra token: the user-assigned identity's.
+        ...(s.AZURE_CLIENT_ID ? { credential: new ManagedIdentityCredential({ clientId: s.AZURE_CLIENT_ID }) } : {}),
+      },
+    });
+    rebindRotationMetrics();
+    active = { mode, shutdown: () => shutdownAzureMonitor() };
+  } else if (mode === "console") {
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new ConsoleSpanExporter())] });
+    const meterProvider = new MeterProvider({
+      readers: [new PeriodicExportingMetricReader({ exporter: new ConsoleMetricExporter(), exportIntervalMillis: opts.metricIntervalMs ?? 60_000 })],
+    });
+    trace.setGlobalTracerProvider(tracerProvider);
+    metrics.setGlobalMeterProvider(meterProvider);
+    rebindRotationMetrics();
+    active = {
+      mode,
+      shutdown: async () => {
+        await meterProvider.shutdown();
+        await tracerProvider.shutdown();
+      },
+    };
+  } else {
+    active = { mode, shutdown: async () => undefined };
+  }
+  return active;
+}
+
+/** For tests and hosts that restart the app in one process: stops and forgets the handle. */
+export async function resetTelemetry(): Promise<void> {
+  const h = active;
+  active = undefined;
+  await h?.shutdown();
+  trace.disable();
+  metrics.disable();
+  rebindRotationMetrics();
+}

@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import { HashChainLedger, ephemeralSealSigner, memoryLedger } from "../../../lib/ledger";
+import { MemoryRowStore } from "../../../lib/ledger/rowStore";
+import { ledgerContract, step } from "./ledgerContract";
+
+ledgerContract("memory", async () => {
+  const entries = new MemoryRowStore();
+  const seals = new MemoryRowStore();
+  const signer = ephemeralSealSigner();
+  return { writers: (n) => Array.from({ length: n }, () => new HashChainLedger({ entries, seals, signer })) };
+});
+
+describe("memory ledger", () => {
+  it("refuses to seal without a signer, naming the setting", async () => {
+    const ledger = memoryLedger();
+    await ledger.append(step("dek:a", 1));
+    await expect(ledger.seal()).rejects.toThrow(/KEYROTOR_SEAL_KEY_ID/);
+  });
+
+  it("stamps entries with the clock when the writer gives no time", async () => {
+    const ledger = memoryLedger({ clock: { now: () => new Date("2026-03-01T00:00:00Z") } });
+    expect((await ledger.append(step("dek:a", 1))).at).toBe("2026-03-01T00:00:00.000Z");
+  });
+});

@@ -1,0 +1,127 @@
+// A minimal in-process driver for orchestrator generators: it resolves each yielded task at once
+// by running the real activity handlers, the real keyLock entity operation and sub-orchestrations.
+// It does not replay (the dev host does that); it proves the workflow logic and the activities.
+import type { OrchestrationContext } from "durable-functions";
+import type { LockState } from "../../../lib/domain/rotation";
+import { runActivity } from "../../../lib/orchestration/handlers";
+import { keyLockOperation } from "../../../lib/orchestration/lock";
+import { DURABLE } from "../../../lib/orchestration/names";
+import type { RotationDeps } from "../../../lib/orchestration/ports";
+import * as wf from "../../../lib/orchestration/workflows";
+
+type Desc =
+  | { t: "activity"; name: string; input: unknown }
+  | { t: "entity"; key: string; op: string; input: unknown }
+  | { t: "sub"; name: string; input: unknown; instanceId?: string }
+  | { t: "timer"; at: Date }
+  | { t: "all"; tasks: Desc[] };
+
+type Orchestrator = (ctx: OrchestrationContext) => Generator<unknown, unknown, unknown>;
+const ORCHESTRATORS: Record<string, Orchestrator> = {
+  [DURABLE.orchestrators.rotation]: wf.rotationOrchestrator as Orchestrator,
+  [DURABLE.orchestrators.rewrap]: wf.rewrapOrchestrator as Orchestrator,
+  [DURABLE.orchestrators.dekFanOut]: wf.dekFanOutOrchestrator as Orchestrator,
+  [DURABLE.orchestrators.retirement]: wf.retirementOrchestrator as Orchestrator,
+  [DURABLE.orchestrators.rollback]: wf.rollbackOrchestrator as Orchestrator,
+};
+const ACTIVITY_KEYS = Object.fromEntries(Object.entries(DURABLE.activities).map(([k, v]) => [v, k])) as Record<string, keyof typeof DURABLE.activities>;
+
+export interface DriverTrace {
+  activities: { name: string; input: unknown; output?: unknown }[];
+  statuses: unknown[];
+  continuedAsNew: number;
+  timers: Date[];
+}
+
+export class Driver {
+  readonly locks = new Map<string, LockState>();
+  readonly trace: DriverTrace = { activities: [], statuses: [], continuedAsNew: 0, timers: [] };
+  /** Called before each activity runs; throw to inject a failure. */
+  beforeActivity: (name: string, input: unknown) => void = () => {};
+  constructor(readonly deps: RotationDeps, public now: Date = new Date("2026-03-01T00:00:00Z")) {}
+
+  async run(name: string, input: unknown, instanceId = "i"): Promise<unknown> {
+    let current = input;
+    for (;;) {
+      let next: { input: unknown } | undefined;
+      const ctx = this.context(instanceId, current, (i) => (next = { input: i }));
+      const out = await this.drive(ORCHESTRATORS[name]!(ctx));
+      if (!next) return out;
+      this.trace.continuedAsNew++;
+      current = next.input;
+    }
+  }
+
+  private context(instanceId: string, input: unknown, onContinue: (i: unknown) => void): OrchestrationContext {
+    const df = {
+      instanceId,
+      get currentUtcDateTime() { return driver.now; },
+      isReplaying: false,
+      getInput: () => input,
+      callActivity: (name: string, i: unknown): Desc => ({ t: "activity", name, input: i }),
+      callEntity: (id: { name: string; key: string }, op: string, i: unknown): Desc => ({ t: "entity", key: id.key, op, input: i }),
+      callSubOrchestrator: (name: string, i: unknown, iid?: string): Desc => ({ t: "sub", name, input: i, ...(iid ? { instanceId: iid } : {}) }),
+      createTimer: (at: Date): Desc => ({ t: "timer", at }),
+      continueAsNew: (i: unknown) => onContinue(i),
+      setCustomStatus: (s: unknown) => this.trace.statuses.push(structuredClone(s)),
+      Task: { all: (tasks: Desc[]): Desc => ({ t: "all", tasks }) },
+    };
+    const driver = this;
+    return { df } as unknown as OrchestrationContext;
+  }
+
+  private async drive(gen: Generator<unknown, unknown, unknown>): Promise<unknown> {
+    let step = gen.next();
+    while (!step.done) {
+      let value: unknown;
+      let failed: unknown;
+      let ok = true;
+      try {
+        value = await this.resolve(step.value as Desc);
+      } catch (err) {
+        ok = false;
+        failed = err;
+      }
+      step = ok ? gen.next(value) : gen.throw(failed);
+    }
+    return step.value;
+  }
+
+  private async resolve(d: Desc): Promise<unknown> {
+    switch (d.t) {
+      case "activity": {
+        this.beforeActivity(d.name, d.input);
+        const output = await runActivity(ACTIVITY_KEYS[d.name]!, structuredClone(d.input), this.deps);
+        this.trace.activities.push({ name: d.name, input: d.input, output });
+        return structuredClone(output);
+      }
+      case "entity": return this.entity(d.key, d.op, d.input);
+      case "sub": return this.run(d.name, structuredClone(d.input), d.instanceId);
+      case "timer":
+        this.trace.timers.push(d.at);
+        if (d.at > this.now) this.now = d.at;
+        return undefined;
+      case "all": {
+        const out: unknown[] = [];
+        for (const t of d.tasks) out.push(await this.resolve(t));
+        return out;
+      }
+    }
+  }
+
+  entity(key: string, op: string, input: unknown): unknown {
+    let state = this.locks.get(key) ?? {};
+    let result: unknown;
+    keyLockOperation({
+      df: {
+        operationName: op,
+        getState: (init?: () => LockState) => state ?? init?.(),
+        setState: (s: LockState) => (state = s),
+        getInput: () => structuredClone(input),
+        return: (r: unknown) => (result = r),
+      },
+    } as never);
+    this.locks.set(key, state);
+    return structuredClone(result);
+  }
+}
