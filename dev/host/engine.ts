@@ -575,7 +575,7 @@ export class DurableEngine {
       maximumShortTimerDuration: "6.00:00:00",
       defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
     };
-    let state: { isDone?: boolean; actions?: OrchestratorAction[][]; output?: unknown; customStatus?: unknown } | undefined;
+    let state: { isDone?: boolean; actions?: OrchestratorAction[][]; output?: unknown; customStatus?: unknown; error?: unknown } | undefined;
     let errorMessage: string | undefined;
     try {
       const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data: { json: JSON.stringify(payload) } }] }, this.opts.userLog);
@@ -585,8 +585,9 @@ export class DurableEngine {
       if (!(err instanceof InvocationFailure)) throw err;
       const at = err.message.lastIndexOf(OUT_OF_PROC_LABEL);
       if (at >= 0) {
-        errorMessage = err.message.slice(0, at);
         state = JSON.parse(err.message.slice(at + OUT_OF_PROC_LABEL.length)) as typeof state;
+        // durable-functions puts the orchestrator's error in the state (the message prefix is not it).
+        errorMessage = typeof state?.error === "string" ? state.error : err.message.slice(0, at);
       } else {
         errorMessage = err.message;
       }

@@ -8,11 +8,11 @@ param deadLetterStorageId string
 param deadLetterContainer string
 param eventGridIdentityId string
 
-resource topic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' existing = {
+resource topic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: systemTopicName
 }
 
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: topic
   name: 'keyrotor-keyvault-events'
   properties: {

@@ -56,7 +56,7 @@ resource consumerCryptoUser 'Microsoft.Authorization/roleAssignments@2022-04-01'
 // The vault's system topic. Its user-assigned identity is the Event Grid identity, which may only
 // write to the dead-letter container (hostStorage.bicep). The subscription to the function is
 // created after the code is deployed (eventSubscription.bicep, postdeploy hook).
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = {
+resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
   name: systemTopicName
   location: location
   tags: tags

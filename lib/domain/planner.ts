@@ -92,19 +92,15 @@ export class Planner {
   }
 
   planKey(key: ManagedKey): PlanItem {
+    // Hot path (100k keys per timer run): fields are assigned, not spread, to keep garbage low.
     const primary = primaryOf(key);
-    const expiresMs = primary?.expiresAt === undefined ? undefined : Date.parse(primary.expiresAt);
-    const item: PlanItem = {
-      keyId: key.keyId,
-      kind: key.kind,
-      tenant: key.tenant,
-      ...(key.policyId !== undefined ? { policyId: key.policyId } : {}),
-      reason: "noPolicy",
-      dueNow: false,
-      withinHorizon: false,
-      ...(primary?.expiresAt !== undefined ? { expiresAt: primary.expiresAt } : {}),
-      warnings: [],
-    };
+    const item: PlanItem = { keyId: key.keyId, kind: key.kind, tenant: key.tenant, reason: "noPolicy", dueNow: false, withinHorizon: false, warnings: [] };
+    if (key.policyId !== undefined) item.policyId = key.policyId;
+    let expiresMs: number | undefined;
+    if (primary?.expiresAt !== undefined) {
+      item.expiresAt = primary.expiresAt;
+      expiresMs = Date.parse(primary.expiresAt);
+    }
     const c = key.policyId === undefined ? undefined : this.policies.get(policyKey(key.tenant, key.policyId));
     item.warnings = this.warnings(key, c?.warnBefore ?? defaultWarnBefore);
     if (key.policyId === undefined) {
@@ -151,7 +147,7 @@ export class Planner {
     }
     if (slotMs === undefined && anchorText !== undefined) return item;
 
-    const slot = slotMs === undefined ? INITIAL_SLOT : iso(slotMs);
+    const slot = slotMs === undefined ? INITIAL_SLOT : this.iso(slotMs);
     item.slot = slot;
     item.rotationId = rotationIds.schedule(key.keyId, slot);
     item.reason = reason;
@@ -161,21 +157,33 @@ export class Planner {
     if (from <= this.nowMs && this.allowed(c, this.nowMs)) {
       item.dueNow = true;
       item.withinHorizon = true;
-      item.dueAt = iso(from);
+      item.dueAt = this.iso(from);
       return item;
     }
-    const held = this.firstAllowed(c, Math.max(from, this.nowMs));
+    const held = this.firstAllowed(c, from > this.nowMs ? from : this.nowMs);
     if (held.frozenUntil !== undefined) {
       item.reason = "frozen";
-      item.frozenUntil = iso(held.frozenUntil);
+      item.frozenUntil = this.iso(held.frozenUntil);
     } else if (held.byWindow) item.reason = "waitingForWindow";
     if (held.at === undefined) {
       item.detail = "no maintenance window opens again";
       return item;
     }
-    item.dueAt = iso(held.at);
+    item.dueAt = this.iso(held.at);
     item.withinHorizon = held.at <= this.horizonEndMs;
     return item;
+  }
+
+  /** Slots, window openings and freeze ends repeat across thousands of keys: format each once. */
+  private readonly isoCache = new Map<number, string>();
+  private iso(ms: number): string {
+    let s = this.isoCache.get(ms);
+    if (s === undefined) {
+      if (this.isoCache.size > 50_000) this.isoCache.clear();
+      s = iso(ms);
+      this.isoCache.set(ms, s);
+    }
+    return s;
   }
 
   /** The due slot after `anchorMs`: the next one, or the latest one already passed. */
@@ -233,27 +241,25 @@ export class Planner {
       if (v.expiresAt === undefined || (v.state !== "primary" && v.state !== "secondary")) continue;
       const exp = Date.parse(v.expiresAt);
       if (!(exp > this.nowMs)) continue;
-      let passed: { at: number; threshold: string } | undefined;
-      const upcoming: { at: number; threshold: string }[] = [];
+      // Of the thresholds already passed only the most urgent (latest `at`) is listed.
+      let passedAt = -Infinity;
+      let passed: Dur | undefined;
       for (const th of thresholds) {
         const at = addDuration(exp, th, -1);
         if (at <= this.nowMs) {
-          if (!passed || at > passed.at) passed = { at, threshold: th.iso };
-        } else if (at <= this.horizonEndMs) upcoming.push({ at, threshold: th.iso });
+          if (at > passedAt) {
+            passedAt = at;
+            passed = th;
+          }
+        } else if (at <= this.horizonEndMs) out.push(this.warning(key.keyId, v, th, at, false));
       }
-      const list = passed ? [passed, ...upcoming] : upcoming;
-      for (const w of list) {
-        out.push({
-          warningId: `${key.keyId}@warn:${v.version}:${w.threshold}`,
-          version: v.version,
-          threshold: w.threshold,
-          at: iso(w.at),
-          expiresAt: v.expiresAt,
-          due: w.at <= this.nowMs,
-        });
-      }
+      if (passed) out.push(this.warning(key.keyId, v, passed, passedAt, true));
     }
     return out.length > 1 ? out.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0)) : out;
+  }
+
+  private warning(keyId: string, v: KeyVersion, th: Dur, at: number, due: boolean): ExpiryWarning {
+    return { warningId: `${keyId}@warn:${v.version}:${th.iso}`, version: v.version, threshold: th.iso, at: iso(at), expiresAt: v.expiresAt!, due };
   }
 }
 

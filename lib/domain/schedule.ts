@@ -325,6 +325,30 @@ export function longestWindowWait(windows: readonly CompiledWindow[], fromMs: nu
   return worst;
 }
 
+const TWO_DIGITS = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0"));
+const YEAR_4_DIGITS = { min: Date.UTC(1000, 0, 1), max: Date.UTC(10000, 0, 1) };
+
+/** Date#toISOString without the Date: the planner formats a few hundred thousand instants per
+ * run and this is about twice as fast (days → civil date after H. Hinnant's days_from_civil). */
 export function iso(ms: number): string {
-  return new Date(ms).toISOString();
+  if (!(ms >= YEAR_4_DIGITS.min && ms < YEAR_4_DIGITS.max) || !Number.isInteger(ms)) return new Date(ms).toISOString();
+  const days = Math.floor(ms / DAY);
+  let rest = ms - days * DAY;
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const h = Math.floor(rest / HOUR);
+  rest -= h * HOUR;
+  const min = Math.floor(rest / MINUTE);
+  rest -= min * MINUTE;
+  const sec = Math.floor(rest / 1000);
+  const milli = rest - sec * 1000;
+  const mmm = milli < 10 ? `00${milli}` : milli < 100 ? `0${milli}` : `${milli}`;
+  return `${year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[h]}:${TWO_DIGITS[min]}:${TWO_DIGITS[sec]}.${mmm}Z`;
 }

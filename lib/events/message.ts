@@ -1,12 +1,16 @@
 // How a RotationEvent travels on Service Bus: subject = type, filterable application properties, a
 // JSON body with the rotation, phase, key state and responder guidance, and a deterministic
 // messageId so duplicate detection drops replays (orchestrations replay; Event Grid redelivers).
+import { createHash } from "node:crypto";
 import type { RotationEvent, RotationEventType } from "../ports";
 
 /** Deterministic message id: the same (rotation, type, seq) always yields the same id. `seq`
  * tells apart events of one type within a rotation (e.g. the n-th RewrapProgress). */
 export function eventMessageId(rotationId: string, type: RotationEventType, seq: number | string): string {
-  return `${rotationId}:${type}:${seq}`;
+  const id = `${rotationId}:${type}:${seq}`;
+  if (id.length <= MAX_MESSAGE_ID) return id;
+  // Long keyIds and request ids: keep a readable prefix, stay unique and deterministic.
+  return `${id.slice(0, MAX_MESSAGE_ID - 41)}~${createHash("sha256").update(id).digest("hex").slice(0, 40)}`;
 }
 
 export type EventProperties = Record<string, string>;

@@ -50,7 +50,11 @@ export interface RotationContextView {
 }
 
 export async function loadRotationContext(deps: RotationDeps, input: z.infer<typeof LoadContextInput>): Promise<RotationContextView> {
-  const { key } = await loadKey(deps, input.keyId);
+  const parsed = parseKeyId(input.keyId);
+  // A tenant's DEK enters the inventory with its first rotation.
+  const key = parsed.kind === "dek"
+    ? ((await deps.inventory.get(input.keyId))?.key ?? { keyId: input.keyId, kind: "dek" as const, tenant: parsed.name, versions: [] })
+    : (await loadKey(deps, input.keyId)).key;
   const policy = await policyOf(deps, key);
   return {
     keyId: key.keyId, kind: key.kind, tenant: key.tenant,
@@ -155,8 +159,7 @@ export async function createSecretVersion(deps: RotationDeps, input: z.infer<typ
     return made;
   }
   if (provider) {
-    const newest = [...versions].sort((a, b) => Date.parse(b.createdOn) - Date.parse(a.createdOn))[0];
-    const currentSlot = newest?.tags.slot;
+    const currentSlot = versions.find((v) => v.version === key.primaryVersion)?.tags.slot;
     const rotated = await provider.rotate({ vault, name, rotationId: input.rotationId, ...(currentSlot ? { currentSlot } : {}) });
     const made = await deps.vault.setSecret(vault, name, rotated.value, { rotationId: input.rotationId, slot: rotated.slot, ...(expiresOn ? { expiresOn } : {}) });
     return { ...made, slot: rotated.slot };

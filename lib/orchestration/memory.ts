@@ -1,6 +1,6 @@
 // In-memory adapters of the rotation ports, with real crypto (RSA-OAEP-256 wrap, ECDSA keys) so
 // that "every DEK unwraps to its original plaintext" means the same thing here as on the peer.
-import { constants, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import type { EventPublisher, RotationEvent } from "../ports";
@@ -87,11 +87,16 @@ export class MemoryKeyVault implements RotationKeyVault {
     this.calls.unwrap++;
     const v = this.keyVersion(vault, name, version);
     if (!v.enabled || !v.privateKey) throw new InvalidRequestError("KeyDisabled", `[keyrotor] [vault] key ${vault}/${name}/${version} is disabled`, { status: 403 });
-    return privateDecrypt({ key: v.privateKey, ...OAEP }, wrapped);
+    try {
+      return privateDecrypt({ key: v.privateKey, ...OAEP }, wrapped);
+    } catch (err) {
+      // Key Vault answers 400 BadParameter for a ciphertext that does not decrypt.
+      throw new InvalidRequestError("UnwrapFailed", `[keyrotor] [vault] unwrap under ${vault}/${name}/${version} failed`, { cause: err });
+    }
   }
   async publicJwk(vault: string, name: string, version: string): Promise<PublicJwk> {
     const v = this.keyVersion(vault, name, version);
-    const jwk = createPublicKey(v.publicKey).export({ format: "jwk" }) as Record<string, unknown>;
+    const jwk = v.publicKey.export({ format: "jwk" }) as Record<string, unknown>;
     return { ...jwk, kty: String(jwk.kty), kid: `https://${vault}.vault.azure.net/keys/${name}/${version}` };
   }
   async setSecret(vault: string, name: string, value: string, opts: { rotationId: string; expiresOn?: string; slot?: string }): Promise<{ version: string; reused: boolean }> {

@@ -1,8 +1,7 @@
 // Telemetry start-up: Azure Monitor when a connection string is set, console exporters behind a
 // flag on the local host, otherwise nothing (the API's no-op providers).
 import { metrics, trace } from "@opentelemetry/api";
-import { ManagedIdentityCredential } from "@azure/identity";
-import { shutdownAzureMonitor, useAzureMonitor } from "@azure/monitor-opentelemetry";
+import { createRequire } from "node:module";
 import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import type { Config } from "../config";
@@ -27,12 +26,17 @@ export function telemetryMode(s: TelemetrySettings): TelemetryMode {
 }
 
 let active: TelemetryHandle | undefined;
+const loadModule = createRequire(__filename);
 
 /** Starts telemetry once per process; later calls return the first handle. */
 export function initTelemetry(s: TelemetrySettings, opts: { metricIntervalMs?: number } = {}): TelemetryHandle {
   if (active) return active;
   const mode = telemetryMode(s);
   if (mode === "azure-monitor") {
+    // Loaded only here: the distro takes ~2 s to load, which every importer of withSpan or
+    // rotationMetrics (and every test) would otherwise pay on cold start.
+    const { useAzureMonitor, shutdownAzureMonitor } = loadModule("@azure/monitor-opentelemetry") as typeof import("@azure/monitor-opentelemetry");
+    const { ManagedIdentityCredential } = loadModule("@azure/identity") as typeof import("@azure/identity");
     useAzureMonitor({
       azureMonitorExporterOptions: {
         connectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -96,7 +96,7 @@ export function attributesOut(attrs: Attributes): Record<string, unknown> {
 }
 
 /** One page of `items` per Key Vault's paging (maxresults 1..25, $skiptoken, absolute nextLink). */
-export function page<T>(ctx: VaultContext, req: HandlerRequest, path: string, items: T[]): { value: T[]; nextLink: string | null } {
+export function page<T>(ctx: VaultContext, req: HandlerRequest, path: string, items: T[]): { value: T[]; nextLink?: string } {
   const max = req.query.get("maxresults");
   let size = ctx.pageSize();
   if (max !== null && max !== "") {
@@ -112,7 +112,8 @@ export function page<T>(ctx: VaultContext, req: HandlerRequest, path: string, it
   }
   const value = items.slice(start, start + size);
   const next = start + size;
-  if (next >= items.length) return { value, nextLink: null };
+  // The last page has no nextLink (the REST spec types it as a string, never null).
+  if (next >= items.length) return { value };
   const q = new URLSearchParams({ "api-version": req.apiVersion, $skiptoken: Buffer.from(String(next)).toString("base64url"), maxresults: String(size) });
   return { value, nextLink: `${ctx.url}${path}?${q.toString()}` };
 }

@@ -83,12 +83,8 @@ export async function createKey(ctx: VaultContext, req: HandlerRequest): Promise
   checkName("key", req.name);
   if (ctx.store.deletedKeys.has(nameKey(req.name))) throw deletedButRecoverable("key", req.name);
   const body = asObject(req.body);
-  const existing = ctx.store.keys.get(nameKey(req.name));
   const v = await newKeyVersion(ctx, body);
-  if (existing && existing.versions[0] && existing.versions[0].kty !== v.kty) {
-    throw badParameter(`Key ${req.name} already exists with key type ${existing.versions[0].kty}; a new version must have the same key type.`);
-  }
-  // Checked again after the await: another create may have finished meanwhile.
+  // Looked up after the await: another create of the same name may have finished meanwhile.
   const entry = ctx.store.keys.get(nameKey(req.name)) ?? keyEntry(req.name);
   ctx.store.keys.set(nameKey(req.name), entry);
   addVersion(ctx, entry, v);

@@ -34,17 +34,40 @@ interface RheaMessageCodec {
   encode(msg: unknown): Buffer;
   decode(buf: Buffer): AmqpMessage;
   accepted(): { described(): unknown };
-  rejected(fields: { error: { condition: string; description: string } }): { described(): unknown };
+  released(): { described(): unknown };
+  modified(fields: Record<string, unknown>): { described(): unknown };
+  rejected(fields: { error?: { condition: string; description: string } }): { described(): unknown };
 }
 const codec = rheaMessage as unknown as RheaMessageCodec;
 interface LinkInternals {
   local: { attach: Record<string, unknown> };
   remote: { attach?: { source?: { address?: string } | null; target?: { address?: string } | null; snd_settle_mode?: number; rcv_settle_mode?: number } };
-  session: { outgoing: { next_pending_delivery: number } };
+  session: { outgoing: { next_pending_delivery: number; available(): number } };
   credit: number;
   set_drained(drained: boolean): void;
 }
 const internals = (link: Sender | Receiver): LinkInternals => link as unknown as LinkInternals;
+
+function finalSettle(delivery: Delivery): void {
+  const state = delivery.remote_state;
+  const described = !state
+    ? undefined
+    : rheaMessage.is_accepted(state)
+      ? codec.accepted().described()
+      : rheaMessage.is_rejected(state)
+        ? codec.rejected({}).described()
+        : rheaMessage.is_modified(state)
+          ? codec.modified({ delivery_failed: state["delivery_failed"], undeliverable_here: state["undeliverable_here"] }).described()
+          : codec.released().described();
+  delivery.update(true, described);
+  markSettledByClient(delivery);
+}
+
+/** rhea clients in rcv-settle-mode second never send the final settled disposition; without this
+ * the delivery would occupy the session's fixed-size buffer forever. */
+function markSettledByClient(delivery: Delivery): void {
+  (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
+}
 
 export interface AmqpServerOptions {
   port: number;
@@ -93,7 +116,8 @@ class Outlet implements Consumer {
   private budget(): number {
     const nextPending = internals(this.sender).session.outgoing.next_pending_delivery;
     while (this.unsentIds.length > 0 && (this.unsentIds[0] ?? 0) < nextPending) this.unsentIds.shift();
-    return internals(this.sender).credit - this.unsentIds.length;
+    // rhea keeps unsettled deliveries in a fixed-size session buffer: never overfill it.
+    return Math.min(internals(this.sender).credit - this.unsentIds.length, internals(this.sender).session.outgoing.available());
   }
 }
 
@@ -216,17 +240,18 @@ export async function startAmqpServer(ns: Namespace, opts: AmqpServerOptions): P
   // ---- dispositions from peek-lock receivers --------------------------------------------------
   const settle = (ctx: EventContext, act: (lock: Lock) => void): void => {
     const delivery = ctx.delivery!;
-    const lock = locks.get(delivery);
-    if (!lock) return;
+    const outcome = locks.get(delivery);
+    if (!outcome) return;
     locks.delete(delivery);
     try {
-      act(lock);
-      // Settling with the client's own outcome would read as a failure for a dead-letter (a
-      // rejected outcome carries an error): acknowledge with accepted, or with no outcome at all.
-      delivery.update(true, ctx.delivery?.remote_state && rheaMessage.is_accepted(ctx.delivery.remote_state) ? codec.accepted().described() : undefined);
+      act(outcome);
+      // Settle with the client's outcome, minus a dead-letter's error (the SDK would read it as a
+      // failed settlement).
+      finalSettle(delivery);
     } catch (err) {
       const e = err instanceof PeerError ? err : new PeerError("amqp:internal-error", String(err));
       delivery.update(true, codec.rejected({ error: { condition: e.condition, description: e.message } }).described());
+      markSettledByClient(delivery);
     }
   };
   container.on("accepted", (ctx: EventContext) => settle(ctx, ({ store, lockToken }) => store.complete(lockToken)));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../../lib/domain/errors";
-import { addDuration, cronTimeline, durationBounds, mergeFreezes, parseDuration, parseInstant } from "../../../lib/domain/schedule";
+import fc from "fast-check";
+import { addDuration, cronTimeline, durationBounds, iso as formatIso, mergeFreezes, parseDuration, parseInstant } from "../../../lib/domain/schedule";
 
 const ms = (s: string) => Date.parse(s);
 const iso = (n: number | undefined) => (n === undefined ? undefined : new Date(n).toISOString());
@@ -102,5 +103,14 @@ describe("cron timelines", () => {
 
   it("are shared per pattern and time zone", () => {
     expect(cronTimeline("0 2 1 1,4,7,10 *", "UTC", "x")).toBe(tl);
+  });
+});
+
+describe("instant formatting", () => {
+  it("matches Date#toISOString for every instant", () => {
+    fc.assert(fc.property(fc.integer({ min: -8.64e15, max: 8.64e15 }), (t) => formatIso(t) === new Date(t).toISOString()), { numRuns: 2000 });
+    for (const t of [0, Date.UTC(1000, 0, 1), Date.UTC(2000, 1, 29, 23, 59, 59, 999), Date.UTC(2100, 2, 1), Date.UTC(9999, 11, 31, 23, 59, 59, 999)]) {
+      expect(formatIso(t)).toBe(new Date(t).toISOString());
+    }
   });
 });

@@ -18,11 +18,11 @@ type Desc =
 
 type Orchestrator = (ctx: OrchestrationContext) => Generator<unknown, unknown, unknown>;
 const ORCHESTRATORS: Record<string, Orchestrator> = {
-  [DURABLE.orchestrators.rotation]: wf.rotationOrchestrator as Orchestrator,
-  [DURABLE.orchestrators.rewrap]: wf.rewrapOrchestrator as Orchestrator,
-  [DURABLE.orchestrators.dekFanOut]: wf.dekFanOutOrchestrator as Orchestrator,
-  [DURABLE.orchestrators.retirement]: wf.retirementOrchestrator as Orchestrator,
-  [DURABLE.orchestrators.rollback]: wf.rollbackOrchestrator as Orchestrator,
+  [DURABLE.orchestrators.rotation]: wf.rotationOrchestrator,
+  [DURABLE.orchestrators.rewrap]: wf.rewrapOrchestrator,
+  [DURABLE.orchestrators.dekFanOut]: wf.dekFanOutOrchestrator,
+  [DURABLE.orchestrators.retirement]: wf.retirementOrchestrator,
+  [DURABLE.orchestrators.rollback]: wf.rollbackOrchestrator,
 };
 const ACTIVITY_KEYS = Object.fromEntries(Object.entries(DURABLE.activities).map(([k, v]) => [v, k])) as Record<string, keyof typeof DURABLE.activities>;
 
@@ -53,9 +53,10 @@ export class Driver {
   }
 
   private context(instanceId: string, input: unknown, onContinue: (i: unknown) => void): OrchestrationContext {
+    const clock = (): Date => this.now;
     const df = {
       instanceId,
-      get currentUtcDateTime() { return driver.now; },
+      get currentUtcDateTime() { return clock(); },
       isReplaying: false,
       getInput: () => input,
       callActivity: (name: string, i: unknown): Desc => ({ t: "activity", name, input: i }),
@@ -66,7 +67,6 @@ export class Driver {
       setCustomStatus: (s: unknown) => this.trace.statuses.push(structuredClone(s)),
       Task: { all: (tasks: Desc[]): Desc => ({ t: "all", tasks }) },
     };
-    const driver = this;
     return { df } as unknown as OrchestrationContext;
   }
 

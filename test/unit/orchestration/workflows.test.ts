@@ -144,7 +144,7 @@ describe("emergency rotation", () => {
     const emergency = req(seeded.keyId, { rotationId: `${seeded.keyId}@emergency:e1`, trigger: "emergency", mode: "emergency", revokeOld: true });
     const out = (await new Driver(deps).run(O.rotation, emergency)) as RotationOutput;
     expect(out.outcome).toBe("failed");
-    expect(out.error?.code).toBe("ReferencesRemain");
+    expect(out.error?.code, out.error?.message).toBe("ReferencesRemain");
     expect((await deps.vault.listKeyVersions(VAULT, "tenant-kek")).find((v) => v.version === seeded.v1)?.enabled).toBe(true);
     expect(deps.events.published.find((e) => e.type === "RotationFailed")?.severity).toBe("critical");
 

@@ -1,0 +1,117 @@
+// `npm run bench -- ledger [--one-chain 2000] [--writers 8] [--chains 100] [--per-chain 20] [--verify-entries 60000]`
+// Appends per second on one chain (one writer, then N racing writers), over 100 chains, the cost
+// of a seal, and verify() throughput over a bulk-loaded ledger. Runs its own in-memory Azurite.
+import { TableClient, type TransactionAction } from "@azure/data-tables";
+import { startAzuriteTables } from "../dev/peers/azurite/launcher";
+import { ephemeralSealSigner, tableLedger, GENESIS_HASH, type HashChainLedger } from "../lib/ledger";
+import { buildEntry, entryToRow, seqRowKey } from "../lib/ledger/entry";
+import { escapeKey } from "../lib/stores/tables";
+import type { LedgerAppend } from "../lib/ports";
+
+function opt(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(args[i + 1]) : dflt;
+  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a number`);
+  return v;
+}
+
+const log = (s: string) => process.stderr.write(`[bench ledger] ${s}\n`);
+const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
+const step = (keyId: string, n: number): LedgerAppend => ({
+  keyId, entryId: `${keyId}@bench#${n}`, type: "RewrapProgress", rotationId: `${keyId}@bench`, trigger: "schedule", actor: "system:orchestrator", counts: { rewrapped: n * 500, total: 1_000_000 },
+});
+
+/** Writes valid chains straight into the table (100-operation transactions, chains in parallel). */
+async function bulkLoad(table: TableClient, chains: number, perChain: number): Promise<void> {
+  await Promise.all(Array.from({ length: chains }, async (_, c) => {
+    const keyId = `dek:bulk-${c}`;
+    const pk = escapeKey(keyId);
+    let prev = GENESIS_HASH;
+    let batch: TransactionAction[] = [];
+    for (let seq = 1; seq <= perChain; seq++) {
+      const e = buildEntry(step(keyId, seq), seq, prev, new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString());
+      prev = e.hash;
+      batch.push(["create", { partitionKey: pk, rowKey: seqRowKey(seq), ...entryToRow(e) }], ["create", { partitionKey: pk, rowKey: `id:${escapeKey(e.entryId)}`, seq }]);
+      if (batch.length >= 98 || seq === perChain) {
+        if (seq === perChain) batch.push(["create", { partitionKey: pk, rowKey: "head", keyId, seq, hash: prev, at: e.at }]);
+        await table.submitTransaction(batch);
+        batch = [];
+      }
+    }
+  }));
+}
+
+export async function run(args: string[]): Promise<Record<string, unknown>> {
+  const oneChain = opt(args, "one-chain", 2000);
+  const writers = opt(args, "writers", 8);
+  const chains = opt(args, "chains", 100);
+  const perChain = opt(args, "per-chain", 20);
+  const verifyEntries = opt(args, "verify-entries", 60_000);
+  const azurite = await startAzuriteTables();
+  try {
+    const table = (name: string) => TableClient.fromConnectionString(azurite.connectionString, name, { allowInsecureConnection: true });
+    const signer = ephemeralSealSigner();
+    const ledgerOn = (entries: string, seals: string): HashChainLedger => tableLedger({ entries: table(entries), seals: table(seals), signer });
+
+    log(`one chain, one writer: ${oneChain} appends`);
+    const solo = ledgerOn("benchone", "benchoneseals");
+    await solo.append(step("kek:bench/warmup", 0));
+    let t0 = performance.now();
+    for (let i = 1; i <= oneChain; i++) await solo.append(step("kek:bench/solo", i));
+    const appendsPerSecOneChain = rate(oneChain, performance.now() - t0);
+    log(`  ${appendsPerSecOneChain}/s`);
+
+    log(`one chain, ${writers} racing writers: ${oneChain} appends`);
+    const racers = Array.from({ length: writers }, () => ledgerOn("benchone", "benchoneseals"));
+    const each = Math.ceil(oneChain / writers);
+    t0 = performance.now();
+    await Promise.all(racers.map(async (w, wi) => {
+      for (let i = 0; i < each; i++) await w.append(step("kek:bench/raced", wi * each + i));
+    }));
+    const appendsPerSecOneChainRacing = rate(each * writers, performance.now() - t0);
+    log(`  ${appendsPerSecOneChainRacing}/s`);
+
+    log(`${chains} chains × ${perChain} appends, one writer per chain`);
+    const many = ledgerOn("benchmany", "benchmanyseals");
+    t0 = performance.now();
+    await Promise.all(Array.from({ length: chains }, async (_, c) => {
+      for (let i = 1; i <= perChain; i++) await many.append(step(`dek:tenant-${c}`, i));
+    }));
+    const appendsPerSecHundredChains = rate(chains * perChain, performance.now() - t0);
+    log(`  ${appendsPerSecHundredChains}/s`);
+
+    t0 = performance.now();
+    const seal = await many.seal({ reason: "bench" });
+    const sealMsHundredChains = Math.round(performance.now() - t0);
+
+    const bulkChains = 50;
+    const bulkPer = Math.max(1, Math.ceil(verifyEntries / bulkChains));
+    log(`bulk-loading ${bulkChains * bulkPer} entries for verify`);
+    await table("benchmany").createTable();
+    t0 = performance.now();
+    await bulkLoad(table("benchmany"), bulkChains, bulkPer);
+    const bulkLoadRowsPerSec = rate(bulkChains * bulkPer * 2, performance.now() - t0);
+
+    log("verify");
+    t0 = performance.now();
+    const result = await many.verify({ onProgress: (p) => { if (p.entries % 20_000 === 0 && p.entries > 0) log(`  verified ${p.entries}`); } });
+    const verifyMs = performance.now() - t0;
+    if (!result.ok) throw new Error(`[keyrotor] [bench] the bench ledger does not verify: ${JSON.stringify(result.firstBreak)}`);
+
+    return {
+      appendsPerSecOneChain,
+      appendsPerSecOneChainRacing,
+      racingWriters: writers,
+      appendsPerSecHundredChains,
+      sealMsHundredChains,
+      sealedChains: seal.chains,
+      verifyEntriesPerSec: rate(result.entries, verifyMs),
+      verifiedEntries: result.entries,
+      verifiedChains: result.chains,
+      bulkLoadRowsPerSec,
+      backend: "azurite 3.35 in-memory (loopback)",
+    };
+  } finally {
+    await azurite.stop();
+  }
+}

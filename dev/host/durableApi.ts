@@ -1,0 +1,139 @@
+// The Durable extension's HTTP API (the one durable-functions' DurableClient calls), served on the
+// host's loopback URL. The client input binding points `rpcBaseUrl` here, so the app's unchanged
+// client calls (startNew, getStatus, raiseEvent, terminate, purge, signalEntity, readEntityState)
+// land in the engine. Status codes follow the extension's HttpApiHandler (409 on a duplicate start,
+// 410 on a finished instance, 412 when purging a running one).
+import { DurableApiError, type DurableEngine } from "./engine";
+import type { RuntimeStatus } from "./store";
+import type { HttpInput, HttpResult } from "./triggers";
+
+export const TASK_HUB = "devhost";
+export const WEBHOOK_PATH = "/runtime/webhooks/durabletask";
+const CODE = "code=devhost";
+
+/** The JSON the extension hands a function's durableClient input binding. */
+export function durableClientInputData(baseUrl: string): Record<string, unknown> {
+  const base = `${baseUrl}${WEBHOOK_PATH}`;
+  const q = `taskHub=${TASK_HUB}&connection=Storage&${CODE}`;
+  const instance = `${base}/instances/INSTANCEID`;
+  return {
+    taskHubName: TASK_HUB,
+    creationUrls: {
+      createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?${CODE}`,
+      createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&${CODE}`,
+    },
+    managementUrls: managementUrls(instance, q, "INSTANCEID"),
+    baseUrl: base,
+    requiredQueryStringParameters: CODE,
+    rpcBaseUrl: `${base}/`,
+  };
+}
+
+function managementUrls(instance: string, q: string, id: string): Record<string, string> {
+  return {
+    id,
+    statusQueryGetUri: `${instance}?${q}`,
+    sendEventPostUri: `${instance}/raiseEvent/{eventName}?${q}`,
+    terminatePostUri: `${instance}/terminate?reason={text}&${q}`,
+    rewindPostUri: `${instance}/rewind?reason={text}&${q}`,
+    purgeHistoryDeleteUri: `${instance}?${q}`,
+    restartPostUri: `${instance}/restart?${q}`,
+    suspendPostUri: `${instance}/suspend?reason={text}&${q}`,
+    resumePostUri: `${instance}/resume?reason={text}&${q}`,
+  };
+}
+
+const json = (status: number, value: unknown, headers: Record<string, string> = {}): HttpResult => ({
+  status,
+  headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  body: Buffer.from(JSON.stringify(value)),
+});
+
+const empty = (status: number): HttpResult => ({ status, headers: {}, body: Buffer.alloc(0) });
+
+function bodyJson(req: HttpInput): string | null {
+  const text = req.body.toString("utf8");
+  if (text.trim() === "") return null;
+  JSON.parse(text);
+  return text;
+}
+
+export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string): Promise<HttpResult> {
+  const url = new URL(req.url, baseUrl);
+  const rest = url.pathname.slice(WEBHOOK_PATH.length).split("/").filter((p) => p.length > 0).map(decodeURIComponent);
+  const method = req.method.toUpperCase();
+  try {
+    const [controller, a, b, c] = rest;
+    if (controller === "orchestrators" && a && rest.length <= 3) {
+      if (method !== "POST") return empty(404);
+      let input: string | null;
+      try {
+        input = bodyJson(req);
+      } catch {
+        return json(400, { Message: "Invalid JSON content" });
+      }
+      const id = await engine.startNew(a, b, input);
+      const urls = managementUrls(`${baseUrl}${WEBHOOK_PATH}/instances/${encodeURIComponent(id)}`, `taskHub=${TASK_HUB}&connection=Storage&${CODE}`, id);
+      return json(202, urls, { location: urls.statusQueryGetUri ?? "" });
+    }
+    if (controller === "instances") {
+      if (!a) {
+        if (method !== "GET") return empty(method === "DELETE" ? 501 : 404);
+        const statuses = url.searchParams.get("runtimeStatus")?.split(",").filter(Boolean) as RuntimeStatus[] | undefined;
+        return json(200, await engine.listStatuses(statuses ? { runtimeStatus: statuses } : {}));
+      }
+      if (!b) {
+        if (method === "GET") {
+          const status = await engine.getStatus(a, { showHistory: url.searchParams.get("showHistory") === "true", showInput: url.searchParams.get("showInput") !== "false" });
+          if (!status) return empty(404);
+          const running = status.runtimeStatus === "Running" || status.runtimeStatus === "Pending";
+          return json(running ? 202 : 200, status, running ? { location: url.href, "retry-after": "5" } : {});
+        }
+        if (method === "DELETE") {
+          const deleted = await engine.purge(a);
+          return deleted === 0 ? empty(404) : json(200, { instancesDeleted: deleted });
+        }
+        return empty(404);
+      }
+      if (method !== "POST") return empty(404);
+      if (b === "terminate") {
+        await engine.terminate(a, url.searchParams.get("reason"));
+        return empty(202);
+      }
+      if (b === "raiseEvent" && c) {
+        let input: string | null;
+        try {
+          input = bodyJson(req);
+        } catch {
+          return json(400, { Message: "Invalid JSON content" });
+        }
+        await engine.raiseEvent(a, c, input);
+        return empty(202);
+      }
+      return json(501, { Message: `The dev host does not implement '${b}'` });
+    }
+    if (controller === "entities" && a && b) {
+      if (method === "GET") {
+        const r = await engine.readEntity(a, b);
+        return r.exists ? json(200, r.state) : empty(404);
+      }
+      if (method === "POST" || method === "DELETE") {
+        const op = url.searchParams.get("op") ?? (method === "DELETE" ? "delete" : "");
+        let input: string | null;
+        try {
+          input = bodyJson(req);
+        } catch {
+          return json(400, { Message: "Invalid JSON content" });
+        }
+        await engine.signalEntity(a, b, op, input);
+        return empty(202);
+      }
+    }
+    return empty(404);
+  } catch (err) {
+    if (err instanceof DurableApiError) {
+      return json(err.status, { Message: err.message });
+    }
+    return json(500, { Message: "Something went wrong while processing your request", ExceptionMessage: err instanceof Error ? err.message : String(err) });
+  }
+}

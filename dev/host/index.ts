@@ -1,0 +1,269 @@
+// The in-process Functions host: loads the app the way the worker does, serves its HTTP, Event
+// Grid, timer and durable functions, and exposes a client and test controls. See README.md.
+import "./functionsCore";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Cron } from "croner";
+import { ManualClock, RealClock, type HostClock } from "./clock";
+import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
+import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
+import { coreRegistry, type RegisteredFunction } from "./functionsCore";
+import { MemoryHistoryStore, type HistoryStore } from "./store";
+import { fireTimerFunction, functionsByTrigger, handleEventGrid, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
+import { triggerOf } from "./worker";
+
+export { ManualClock, RealClock, type HostClock } from "./clock";
+export { MemoryHistoryStore, type HistoryStore, type InstanceRow, type RuntimeStatus } from "./store";
+export { TableHistoryStore } from "./tableStore";
+export type { InstanceStatus } from "./engine";
+
+export interface StartHostOptions {
+  /** Absolute paths of the app's modules (e.g. every functions/*.ts file), imported in order. */
+  entry: string[];
+  /** Where history lives: memory (default) or a store such as `new TableHistoryStore(tableClient)`. */
+  store?: "memory" | HistoryStore;
+  /** "real" (default) or a ManualClock that tests advance. */
+  clock?: "real" | ManualClock;
+  /** Port on 127.0.0.1; 0 (default) picks a free one. */
+  port?: number;
+  /** Like maxConcurrentActivityFunctions (default 16). */
+  maxConcurrentActivities?: number;
+  /** Host and app log lines (default: dropped). */
+  log?: (line: string) => void;
+  /** Run timer functions on their NCRONTAB schedules (default: true with the real clock). */
+  runSchedules?: boolean;
+}
+
+export interface FunctionInfo {
+  name: string;
+  trigger: string;
+  route?: string;
+  methods?: string[];
+  schedule?: string;
+}
+
+export interface HostClient {
+  startNew(orchestrator: string, opts?: { instanceId?: string; input?: unknown }): Promise<string>;
+  getStatus(instanceId: string, opts?: { showHistory?: boolean }): Promise<InstanceStatus | undefined>;
+  /** Resolves with the final status; rejects after timeoutMs (default 30 s). */
+  waitForCompletion(instanceId: string, opts?: { timeoutMs?: number }): Promise<InstanceStatus>;
+  raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void>;
+  terminate(instanceId: string, reason?: string): Promise<void>;
+  purge(instanceId: string): Promise<number>;
+  signalEntity(entity: { name: string; key: string }, operation: string, input?: unknown): Promise<void>;
+  readEntity<T = unknown>(entity: { name: string; key: string }): Promise<{ exists: boolean; state: T | undefined }>;
+}
+
+export interface DevHost {
+  /** http://127.0.0.1:<port> */
+  readonly url: string;
+  readonly functions: FunctionInfo[];
+  readonly client: HostClient;
+  readonly clock: HostClock;
+  readonly store: HistoryStore;
+  /** Runs a timer function now (as if its schedule fired). */
+  fireTimer(name: string, opts?: { isPastDue?: boolean }): Promise<void>;
+  /** Sends a request through the host's router without a socket. */
+  invokeHttp(method: string, path: string, opts?: { headers?: Record<string, string>; body?: unknown }): Promise<{ status: number; headers: Record<string, string | string[]>; body: string; json(): unknown }>;
+  /** Drops all in-memory work (in-flight activities are abandoned); the store keeps what was committed. */
+  crash(): Promise<void>;
+  /** Resumes every unfinished orchestration and entity from the store. */
+  resume(): Promise<void>;
+  /** Resolves when nothing is running (pending durable timers do not count). */
+  idle(): Promise<void>;
+  /** History events of the instance's current execution. */
+  historyEventCount(instanceId: string): number;
+  /** Largest history any execution of the instance reached (continueAsNew resets the current one). */
+  maxHistoryEventCount(instanceId: string): number;
+  /** Activity executions started in this host, by activity name (at-least-once shows up here). */
+  activityExecutions(name: string): number;
+  stop(): Promise<void>;
+}
+
+function describe(fn: RegisteredFunction): FunctionInfo {
+  const t = triggerOf(fn);
+  return {
+    name: fn.metadata.name,
+    trigger: t.type,
+    ...(typeof t.route === "string" ? { route: t.route } : {}),
+    ...(Array.isArray(t.methods) ? { methods: t.methods as string[] } : {}),
+    ...(typeof t.schedule === "string" ? { schedule: t.schedule } : {}),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function headersOf(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) out[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : v;
+  return out;
+}
+
+/** `%NAME%` app-setting references, as the Functions host resolves them in binding properties. */
+function resolveSetting(value: string): string {
+  return value.replace(/%([^%]+)%/g, (_, name: string) => {
+    const v = process.env[name];
+    if (v === undefined) throw new Error(`[keyrotor] [devhost] app setting ${name} (referenced as %${name}%) is not set`);
+    return v;
+  });
+}
+
+export async function startHost(options: StartHostOptions): Promise<DevHost> {
+  const log = options.log ?? (() => {});
+  const reg = coreRegistry();
+  reg.systemLog = (level, category, message) => {
+    if (level === "error" || level === "warning" || level === "critical") log(`[${category}] ${level}: ${message}`);
+  };
+  for (const entry of options.entry) await import(entry);
+  if (!reg.model || reg.functions.size === 0) {
+    throw new Error(
+      "[keyrotor] [devhost] the app registered no functions: import dev/host before anything that imports @azure/functions, or check the entry paths",
+    );
+  }
+  const clock: HostClock = options.clock && options.clock !== "real" ? options.clock : new RealClock();
+  const store: HistoryStore = options.store && options.store !== "memory" ? options.store : new MemoryHistoryStore();
+  let baseUrl = "http://127.0.0.1:0";
+  const ctx: TriggerContext = {
+    baseUrl: () => baseUrl,
+    log,
+    userLog: (fn, _id, level, message) => log(`[${fn}] ${level}: ${message}`),
+  };
+  const engine = new DurableEngine({ store, clock, maxConcurrentActivities: options.maxConcurrentActivities ?? 16, log, userLog: ctx.userLog });
+
+  const route = async (req: HttpInput): Promise<HttpResult> => {
+    const pathname = new URL(req.url, baseUrl).pathname;
+    if (pathname === WEBHOOK_PATH || pathname.startsWith(`${WEBHOOK_PATH}/`)) return handleDurableApi(req, engine, baseUrl);
+    if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid") return handleEventGrid(req, ctx);
+    const admin = /^\/admin\/functions\/([^/]+)$/.exec(pathname);
+    if (admin && req.method.toUpperCase() === "POST") return adminInvoke(decodeURIComponent(admin[1]!), req);
+    if (/^\/api(\/|$)/i.test(pathname)) return invokeHttpFunction(req, ctx);
+    return { status: 404, headers: {}, body: Buffer.alloc(0) };
+  };
+
+  // POST /admin/functions/<name> {"input": ...}: how the Functions host runs a non-HTTP function by hand.
+  const adminInvoke = async (name: string, req: HttpInput): Promise<HttpResult> => {
+    const fn = reg.functions.get(name);
+    if (!fn) return { status: 404, headers: {}, body: Buffer.alloc(0) };
+    const type = triggerOf(fn).type;
+    try {
+      if (type === "timerTrigger") await fireTimerFunction(fn, false, ctx);
+      else {
+        const body = req.body.length ? (JSON.parse(req.body.toString("utf8")) as { input?: unknown }) : {};
+        await invokeTrigger(fn, body.input === undefined ? null : { json: JSON.stringify(body.input) }, ctx);
+      }
+      return { status: 202, headers: {}, body: Buffer.alloc(0) };
+    } catch (err) {
+      log(`[keyrotor] [devhost] admin invocation of '${name}' failed: ${err instanceof Error ? err.message : String(err)}`);
+      return { status: 500, headers: {}, body: Buffer.alloc(0) };
+    }
+  };
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      try {
+        const result = await route({ method: req.method ?? "GET", url: req.url ?? "/", headers: headersOf(req), body: await readBody(req) });
+        res.writeHead(result.status, result.headers);
+        res.end(result.body);
+      } catch (err) {
+        log(`[keyrotor] [devhost] request ${req.method} ${req.url} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      }
+    })();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
+  });
+  const addr = server.address();
+  baseUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+
+  for (const hook of reg.hooks.get("appStart") ?? []) await hook({ hookData: {}, functionAppDirectory: process.cwd() });
+
+  const crons: Cron[] = [];
+  const runSchedules = options.runSchedules ?? (options.clock === undefined || options.clock === "real");
+  if (runSchedules) {
+    for (const fn of functionsByTrigger("timerTrigger")) {
+      const t = triggerOf(fn);
+      const schedule = resolveSetting(String(t.schedule ?? ""));
+      const name = fn.metadata.name;
+      const job = new Cron(schedule, { protect: true }, async () => {
+        try {
+          await fireTimerFunction(fn, false, ctx, new Date(), job.nextRun() ?? undefined);
+        } catch (err) {
+          log(`[keyrotor] [devhost] timer function '${name}' failed: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      });
+      crons.push(job);
+      if (t.runOnStartup === true) void job.trigger();
+    }
+  }
+
+  const toStatus = async (id: string): Promise<InstanceStatus> => {
+    const s = await engine.getStatus(id);
+    if (!s) throw new Error(`[keyrotor] [devhost] no instance '${id}'`);
+    return s;
+  };
+
+  const client: HostClient = {
+    startNew: (name, opts = {}) => engine.startNew(name, opts.instanceId, DurableEngine.json(opts.input)),
+    getStatus: (id, opts = {}) => engine.getStatus(id, opts),
+    waitForCompletion: async (id, opts = {}) => {
+      await engine.waitForTerminal(id, opts.timeoutMs ?? 30_000);
+      return toStatus(id);
+    },
+    raiseEvent: (id, name, data) => engine.raiseEvent(id, name, DurableEngine.json(data)),
+    terminate: (id, reason) => engine.terminate(id, reason ?? null),
+    purge: (id) => engine.purge(id),
+    signalEntity: (e, op, input) => engine.signalEntity(e.name, e.key, op, DurableEngine.json(input)),
+    readEntity: async <T>(e: { name: string; key: string }) => {
+      const r = await engine.readEntity(e.name, e.key);
+      return { exists: r.exists, state: r.state as T | undefined };
+    },
+  };
+
+  let stopped = false;
+  const host: DevHost = {
+    get url() {
+      return baseUrl;
+    },
+    functions: [...reg.functions.values()].map(describe),
+    client,
+    clock,
+    store,
+    fireTimer: async (name, opts = {}) => {
+      const fn = reg.functions.get(name);
+      if (!fn || triggerOf(fn).type !== "timerTrigger") throw new Error(`[keyrotor] [devhost] no timer function '${name}'`);
+      await fireTimerFunction(fn, opts.isPastDue ?? false, ctx);
+    },
+    invokeHttp: async (method, path, opts = {}) => {
+      const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts.headers ?? {})) headers[k.toLowerCase()] = v;
+      if (opts.body !== undefined && typeof opts.body !== "string" && !Buffer.isBuffer(opts.body)) headers["content-type"] ??= "application/json";
+      const r = await route({ method, url: path, headers, body });
+      const text = r.body.toString("utf8");
+      return { status: r.status, headers: r.headers, body: text, json: () => JSON.parse(text) as unknown };
+    },
+    crash: () => engine.crash(),
+    resume: () => engine.resume(),
+    idle: () => engine.idle(),
+    historyEventCount: (id) => engine.historyEventCount(id),
+    maxHistoryEventCount: (id) => engine.maxHistoryEventCount(id),
+    activityExecutions: (name) => engine.activityExecutions.get(name) ?? 0,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      for (const c of crons) c.stop();
+      for (const hook of reg.hooks.get("appTerminate") ?? []) await hook({ hookData: {} });
+      await engine.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return host;
+}
+
+export { DurableApiError };

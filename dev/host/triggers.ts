@@ -1,0 +1,218 @@
+// Trigger plumbing shared by the HTTP server and the in-process API: builds the binding data the
+// Functions host would send for HTTP, timer and Event Grid triggers (plus the durable client input
+// binding), and converts HTTP responses back.
+import { durableClientInputData } from "./durableApi";
+import type { RegisteredFunction, RpcHttpData, RpcParameterBinding, RpcTypedData } from "./functionsCore";
+import { coreRegistry } from "./functionsCore";
+import { invoke, triggerOf, type UserLog } from "./worker";
+
+export interface HttpInput {
+  method: string;
+  /** Path and query, e.g. /api/rotations?x=1 */
+  url: string;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+export interface TriggerContext {
+  baseUrl: () => string;
+  userLog: UserLog;
+  log: (line: string) => void;
+}
+
+const warnedInputs = new Set<string>();
+
+/** The extra input bindings the host fills: the durable client. Others are not supported (logged). */
+function extraInputData(fn: RegisteredFunction, ctx: TriggerContext): RpcParameterBinding[] {
+  const out: RpcParameterBinding[] = [];
+  for (const [name, b] of Object.entries(fn.metadata.bindings)) {
+    if (b.direction !== "in" || (typeof b.type === "string" && /trigger$/i.test(b.type))) continue;
+    if (b.type === "durableClient" || b.type === "orchestrationClient") {
+      out.push({ name, data: { string: JSON.stringify(durableClientInputData(ctx.baseUrl())) } });
+    } else if (!warnedInputs.has(`${fn.metadata.name}/${name}`)) {
+      warnedInputs.add(`${fn.metadata.name}/${name}`);
+      ctx.log(`[keyrotor] [devhost] input binding '${name}' (${String(b.type)}) of '${fn.metadata.name}' is not supported by the dev host; it receives undefined`);
+    }
+  }
+  return out;
+}
+
+export async function invokeTrigger(fn: RegisteredFunction, data: RpcTypedData | null, ctx: TriggerContext, triggerMetadata?: Record<string, RpcTypedData>) {
+  const trigger = triggerOf(fn);
+  return invoke(fn, { inputData: [{ name: trigger.name, data }, ...extraInputData(fn, ctx)], ...(triggerMetadata ? { triggerMetadata } : {}) }, ctx.userLog);
+}
+
+export function functionsByTrigger(type: string): RegisteredFunction[] {
+  return [...coreRegistry().functions.values()].filter((f) => triggerOf(f).type.toLowerCase() === type.toLowerCase());
+}
+
+// ---- HTTP functions ---------------------------------------------------------------------------
+
+interface RouteSegment {
+  literal?: string;
+  param?: string;
+  optional?: boolean;
+  catchAll?: boolean;
+}
+
+function parseRoute(route: string): RouteSegment[] {
+  return route
+    .split("/")
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const m = /^\{(\*)?([A-Za-z0-9_]+)(?::[^}?]*)?(\?)?\}$/.exec(s);
+      if (!m) return { literal: s.toLowerCase() };
+      return { param: m[2]!, optional: m[3] === "?", catchAll: m[1] === "*" };
+    });
+}
+
+function matchRoute(segments: RouteSegment[], parts: string[]): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  let i = 0;
+  for (const seg of segments) {
+    if (seg.catchAll) {
+      params[seg.param!] = parts.slice(i).join("/");
+      return params;
+    }
+    const part = parts[i];
+    if (part === undefined) {
+      if (seg.optional) continue;
+      return undefined;
+    }
+    if (seg.literal !== undefined) {
+      if (part.toLowerCase() !== seg.literal) return undefined;
+    } else {
+      params[seg.param!] = part;
+    }
+    i += 1;
+  }
+  return i === parts.length ? params : undefined;
+}
+
+/** Finds the HTTP function for a request under /api (literal segments win over parameters). */
+export function routeHttp(method: string, pathname: string): { fn: RegisteredFunction; params: Record<string, string> } | undefined {
+  const parts = pathname.replace(/^\/api\/?/i, "").split("/").filter((p) => p.length > 0).map(decodeURIComponent);
+  let best: { fn: RegisteredFunction; params: Record<string, string>; score: number } | undefined;
+  for (const fn of functionsByTrigger("httpTrigger")) {
+    const t = triggerOf(fn);
+    const methods = (t.methods as string[] | undefined)?.map((m) => m.toUpperCase());
+    if (methods && methods.length > 0 && !methods.includes(method.toUpperCase())) continue;
+    const segments = parseRoute(typeof t.route === "string" && t.route ? t.route : fn.metadata.name);
+    const params = matchRoute(segments, parts);
+    if (!params) continue;
+    const score = segments.filter((s) => s.literal !== undefined).length * 10 - segments.filter((s) => s.catchAll).length;
+    if (!best || score > best.score) best = { fn, params, score };
+  }
+  return best ? { fn: best.fn, params: best.params } : undefined;
+}
+
+function serializeCookie(c: Record<string, unknown>): string {
+  const v = (x: unknown): unknown => (x && typeof x === "object" && "value" in x ? (x as { value: unknown }).value : x);
+  let s = `${String(c.name)}=${String(c.value)}`;
+  if (v(c.domain)) s += `; Domain=${String(v(c.domain))}`;
+  if (v(c.path)) s += `; Path=${String(v(c.path))}`;
+  if (v(c.maxAge) !== undefined && v(c.maxAge) !== null) s += `; Max-Age=${String(v(c.maxAge))}`;
+  if (v(c.secure)) s += "; Secure";
+  if (v(c.httpOnly)) s += "; HttpOnly";
+  return s;
+}
+
+export async function invokeHttpFunction(req: HttpInput, ctx: TriggerContext): Promise<HttpResult> {
+  const url = new URL(req.url, ctx.baseUrl());
+  const routed = routeHttp(req.method, url.pathname);
+  if (!routed) return { status: 404, headers: {}, body: Buffer.alloc(0) };
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = v;
+  const http: RpcHttpData = {
+    method: req.method.toUpperCase(),
+    url: url.href,
+    headers: req.headers,
+    query,
+    params: routed.params,
+    ...(req.body.length > 0 ? { body: { bytes: req.body } } : {}),
+  };
+  const triggerMetadata: Record<string, RpcTypedData> = {};
+  for (const [k, v] of Object.entries(routed.params)) triggerMetadata[k] = { string: v };
+  let resp;
+  try {
+    resp = await invokeTrigger(routed.fn, { http }, ctx, triggerMetadata);
+  } catch (err) {
+    ctx.log(`[keyrotor] [devhost] http function '${routed.fn.metadata.name}' failed: ${err instanceof Error ? err.message : String(err)}`);
+    return { status: 500, headers: {}, body: Buffer.alloc(0) };
+  }
+  const out = resp.returnValue?.http ?? resp.outputData?.find((o) => o.data?.http)?.data?.http;
+  if (!out) return { status: 204, headers: {}, body: Buffer.alloc(0) };
+  const headers: Record<string, string | string[]> = { ...(out.headers ?? {}) };
+  if (out.cookies?.length) headers["set-cookie"] = out.cookies.map(serializeCookie);
+  const body = out.body?.bytes ? Buffer.from(out.body.bytes) : out.body?.string ? Buffer.from(out.body.string) : Buffer.alloc(0);
+  return { status: Number(out.statusCode ?? 200), headers, body };
+}
+
+// ---- timers ------------------------------------------------------------------------------------
+
+export async function fireTimerFunction(fn: RegisteredFunction, isPastDue: boolean, ctx: TriggerContext, last?: Date, next?: Date): Promise<void> {
+  const now = new Date().toISOString();
+  const timerInfo = {
+    Schedule: { AdjustForDST: true },
+    ScheduleStatus: { Last: (last ?? new Date(0)).toISOString(), Next: (next ?? new Date(0)).toISOString(), LastUpdated: now },
+    IsPastDue: isPastDue,
+  };
+  await invokeTrigger(fn, { json: JSON.stringify(timerInfo) }, ctx);
+}
+
+// ---- Event Grid ---------------------------------------------------------------------------------
+
+const json = (status: number, value: unknown): HttpResult => ({
+  status,
+  headers: { "content-type": "application/json; charset=utf-8" },
+  body: Buffer.from(JSON.stringify(value)),
+});
+
+/** POST/OPTIONS /runtime/webhooks/eventgrid?functionName=<name>, as the Event Grid extension serves it. */
+export async function handleEventGrid(req: HttpInput, ctx: TriggerContext): Promise<HttpResult> {
+  const url = new URL(req.url, ctx.baseUrl());
+  const name = url.searchParams.get("functionName") ?? "";
+  const fn = functionsByTrigger("eventGridTrigger").find((f) => f.metadata.name.toLowerCase() === name.toLowerCase());
+  if (!fn) return json(404, { error: `No Event Grid function named '${name}'` });
+  const method = req.method.toUpperCase();
+  if (method === "OPTIONS") {
+    // CloudEvents webhook abuse protection handshake.
+    const origin = req.headers["webhook-request-origin"];
+    if (!origin) return { status: 400, headers: {}, body: Buffer.alloc(0) };
+    return { status: 200, headers: { "webhook-allowed-origin": origin, "webhook-allowed-rate": "*", allow: "POST" }, body: Buffer.alloc(0) };
+  }
+  if (method !== "POST") return { status: 405, headers: {}, body: Buffer.alloc(0) };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(req.body.toString("utf8"));
+  } catch {
+    return json(400, { error: "The request body is not JSON" });
+  }
+  const events = (Array.isArray(parsed) ? parsed : [parsed]) as Array<Record<string, unknown>>;
+  const kind = (req.headers["aeg-event-type"] ?? "Notification").toLowerCase();
+  if (kind === "subscriptionvalidation") {
+    const validation = events.find((e) => e.eventType === "Microsoft.EventGrid.SubscriptionValidationEvent");
+    const code = (validation?.data as { validationCode?: unknown } | undefined)?.validationCode;
+    if (typeof code !== "string") return json(400, { error: "No SubscriptionValidationEvent with a validationCode" });
+    return json(200, { validationResponse: code });
+  }
+  if (kind === "unsubscribe") return { status: 202, headers: {}, body: Buffer.alloc(0) };
+  if (kind !== "notification") return json(400, { error: `Unknown aeg-event-type '${kind}'` });
+  for (const event of events) {
+    const metadata: Record<string, RpcTypedData> = {};
+    for (const [k, v] of Object.entries(event)) metadata[k] = typeof v === "string" ? { string: v } : { json: JSON.stringify(v) };
+    try {
+      await invokeTrigger(fn, { json: JSON.stringify(event) }, ctx, metadata);
+    } catch (err) {
+      ctx.log(`[keyrotor] [devhost] event grid function '${fn.metadata.name}' failed: ${err instanceof Error ? err.message : String(err)}`);
+      return { status: 500, headers: {}, body: Buffer.alloc(0) };
+    }
+  }
+  return { status: 202, headers: {}, body: Buffer.alloc(0) };
+}

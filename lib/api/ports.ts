@@ -1,0 +1,84 @@
+// What the HTTP API, the policy timer and the Event Grid trigger need, as narrow ports. The real
+// adapters (lib/stores, lib/ledger, lib/events, lib/vault) fit them as they are; memory.ts has
+// in-memory ones for tests. apiServices(cfg) in services.ts wires either set.
+import type { EmergencyRequest } from "../domain/approval";
+import type { ManagedKey } from "../domain/keys";
+import type { Policy } from "../domain/policy";
+import type { RotationStarterClient } from "../orchestration/start";
+import type { PublicJwk, VaultVersion } from "../orchestration/ports";
+import type { Clock, EventPublisher, LedgerEntry, VerifiableLedger } from "../ports";
+import type { NotificationHealth } from "../events";
+import type { StoredPolicy } from "../stores/policyStore";
+import type { StoredEmergency } from "../stores/approvals";
+
+/** The inventory as the API reads it (lib/stores/inventory.ts Inventory fits). */
+export interface KeyCatalog {
+  get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined>;
+  list(): AsyncIterable<{ key: ManagedKey }>;
+}
+
+/** Policies as data (lib/stores/policyStore.ts PolicyStore fits). `expected`: undefined = create
+ * only, an etag = replace that version only, "*" = create or replace. */
+export interface PolicyCatalog {
+  get(tenant: string, policyId: string): Promise<StoredPolicy | undefined>;
+  list(tenant?: string): AsyncIterable<StoredPolicy>;
+  all(): Promise<Policy[]>;
+  put(input: unknown, expected: string | undefined): Promise<StoredPolicy>;
+}
+
+/** Emergency requests (lib/stores/approvals.ts ApprovalStore fits). */
+export interface ApprovalPort {
+  create(req: EmergencyRequest): Promise<StoredEmergency>;
+  get(rotationId: string): Promise<StoredEmergency | undefined>;
+  update(req: EmergencyRequest, etag: string): Promise<StoredEmergency>;
+}
+
+/** The ledger with the reads the API serves (HashChainLedger fits). */
+export interface ApiLedger extends VerifiableLedger {
+  chainIds(): AsyncIterable<string>;
+  byEntryId(keyId: string, entryId: string): Promise<LedgerEntry | undefined>;
+}
+
+/** The vault reads the API and the Event Grid trigger need (the rotation KeyVault port fits). */
+export interface VaultReader {
+  listKeyVersions(vault: string, name: string): Promise<VaultVersion[]>;
+  listSecretVersions(vault: string, name: string): Promise<VaultVersion[]>;
+  publicJwk(vault: string, name: string, version: string): Promise<PublicJwk>;
+}
+
+export interface ApiSettings {
+  /** Lower-cased vault names of KEYROTOR_VAULT_URLS: events from other vaults are ignored. */
+  managedVaults: ReadonlySet<string>;
+  approvalWindow: string;
+  ledgerRetention: string;
+  /** Tenants whose DEKs one timer run rotates at once (the fan-out's concurrency). */
+  dekConcurrency: number;
+}
+
+export interface ComponentHealth {
+  status: "ok" | "degraded" | "down";
+  detail?: string;
+}
+
+export interface ApiServices {
+  settings: ApiSettings;
+  clock: Clock;
+  inventory: KeyCatalog;
+  policies: PolicyCatalog;
+  approvals: ApprovalPort;
+  ledger: ApiLedger;
+  events: EventPublisher;
+  vault: VaultReader;
+  /** Delivery health of the event publisher (lib/events). */
+  notificationHealth(): NotificationHealth;
+  /** Extra component probes shown by /api/health (name → probe). */
+  probes: Record<string, () => Promise<ComponentHealth>>;
+}
+
+/** The durable client as the API uses it: startRotation's needs plus what status reads show.
+ * durable-functions' DurableClient fits. */
+export interface RotationClient extends RotationStarterClient {
+  getStatus(instanceId: string): Promise<{
+    runtimeStatus?: string; customStatus?: unknown; output?: unknown; input?: unknown; createdTime?: Date | string; lastUpdatedTime?: Date | string;
+  } | undefined>;
+}

@@ -1,0 +1,201 @@
+// The read side of the API (keys, plan, policies, ledger, evidence, JWKS, health) and policy writes.
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { parseKeyId } from "../domain/keys";
+import { Planner, type PlanItem } from "../domain/planner";
+import { compilePolicy, type Policy } from "../domain/policy";
+import { durationBounds, parseDuration } from "../domain/schedule";
+import { buildEvidencePack, type EvidencePack, type EvidencePolicy } from "../ledger/evidence";
+import type { LedgerEntry, LedgerVerification } from "../ports";
+import type { Principal } from "../http/principal";
+import type { ApiServices, ComponentHealth } from "./ports";
+
+// ---- keys and plan ------------------------------------------------------------------------------
+
+export interface KeyView {
+  keyId: string;
+  kind: string;
+  tenant: string;
+  policyId?: string;
+  primaryVersion?: string;
+  versions: { version: string; state: string; createdAt: string; expiresAt?: string }[];
+  lastRotatedAt?: string;
+  lastRotationId?: string;
+  nextDue?: string;
+  dueNow: boolean;
+  planReason: string;
+  expiresAt?: string;
+}
+
+export async function listKeys(s: ApiServices): Promise<KeyView[]> {
+  const planner = new Planner(s.clock.now(), await s.policies.all(), "P1D");
+  const out: KeyView[] = [];
+  for await (const { key } of s.inventory.list()) {
+    const p = planner.planKey(key);
+    out.push({
+      keyId: key.keyId, kind: key.kind, tenant: key.tenant, ...(key.policyId ? { policyId: key.policyId } : {}),
+      ...(key.primaryVersion ? { primaryVersion: key.primaryVersion } : {}),
+      versions: key.versions.map((v) => ({ version: v.version, state: v.state, createdAt: v.createdAt, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}) })),
+      ...(key.lastRotatedAt ? { lastRotatedAt: key.lastRotatedAt } : {}), ...(key.lastRotationId ? { lastRotationId: key.lastRotationId } : {}),
+      ...(p.dueAt ? { nextDue: p.dueAt } : {}), dueNow: p.dueNow, planReason: p.reason, ...(p.expiresAt ? { expiresAt: p.expiresAt } : {}),
+    });
+  }
+  return out;
+}
+
+const MAX_HORIZON_MS = 5 * 366 * 86_400_000;
+
+export const PlanQuery = z.strictObject({ horizon: z.string().max(64).default("P90D") });
+
+export async function getPlan(s: ApiServices, horizon: string): Promise<{ generatedAt: string; horizon: string; items: PlanItem[] }> {
+  const dur = parseDuration(horizon, "horizon");
+  const b = durationBounds(dur);
+  if (b.minMs <= 0 || b.maxMs > MAX_HORIZON_MS) throw new InvalidRequestError("HorizonInvalid", "horizon must be longer than zero and at most five years", { field: "horizon" });
+  const now = s.clock.now();
+  const planner = new Planner(now, await s.policies.all(), dur);
+  const items: PlanItem[] = [];
+  for await (const { key } of s.inventory.list()) items.push(planner.planKey(key));
+  return { generatedAt: now.toISOString(), horizon, items };
+}
+
+// ---- policies -----------------------------------------------------------------------------------
+
+export const POLICY_ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "must be 1-64 letters, digits, '.', '_' or '-'");
+export const TENANT = z.string().regex(/^[A-Za-z0-9-]{1,127}$/, "must be 1-127 letters, digits or '-'");
+export const PoliciesQuery = z.strictObject({ tenant: TENANT.optional() });
+
+export interface PolicyView {
+  policy: Policy;
+  etag: string;
+  updatedAt: string;
+}
+
+export async function listPolicies(s: ApiServices, tenant?: string): Promise<PolicyView[]> {
+  const out: PolicyView[] = [];
+  for await (const p of s.policies.list(tenant)) out.push({ policy: p.policy, etag: p.etag, updatedAt: p.updatedAt });
+  return out.sort((a, b) => `${a.policy.tenant}/${a.policy.policyId}`.localeCompare(`${b.policy.tenant}/${b.policy.policyId}`));
+}
+
+export async function getPolicy(s: ApiServices, policyId: string, tenant?: string): Promise<PolicyView> {
+  const matches = (await listPolicies(s, tenant)).filter((p) => p.policy.policyId === policyId);
+  if (matches.length === 0) throw new InvalidRequestError("PolicyNotFound", `no policy ${policyId}${tenant ? ` in tenant ${tenant}` : ""}`, { status: 404, field: "policyId" });
+  if (matches.length > 1) throw new InvalidRequestError("TenantRequired", `policy ${policyId} exists in several tenants; add ?tenant=`, { field: "tenant" });
+  return matches[0]!;
+}
+
+/** PUT /api/policies/{policyId}: no If-Match creates (409 if it exists), If-Match: * creates or
+ * replaces, If-Match: <etag> replaces that version only (412 if it changed). */
+export async function putPolicy(s: ApiServices, who: Principal, policyId: string, body: unknown, ifMatch: string | undefined): Promise<{ created: boolean; view: PolicyView }> {
+  if (!body || typeof body !== "object" || Array.isArray(body)) throw new InvalidRequestError("ValidationFailed", "the body must be a policy object", { field: "policy" });
+  const input = body as Record<string, unknown>;
+  if (input.policyId !== undefined && input.policyId !== policyId) {
+    throw new InvalidRequestError("ValidationFailed", `policyId: the body names ${String(input.policyId).slice(0, 64)} but the URL names ${policyId}`, { field: "policyId" });
+  }
+  const expected = ifMatch === undefined || ifMatch === "" ? undefined : ifMatch;
+  let stored;
+  try {
+    stored = await s.policies.put({ ...input, policyId }, expected);
+  } catch (err) {
+    if (err instanceof RotationConflictError && expected !== undefined) {
+      throw new InvalidRequestError("PreconditionFailed", `policy ${policyId} changed since it was read (If-Match ${expected.slice(0, 80)}); read it again`, { status: 412, cause: err });
+    }
+    throw err;
+  }
+  const p = stored.policy;
+  await s.ledger.append({
+    keyId: `policy:${p.tenant}/${p.policyId}`, entryId: `PolicyChanged:${createHash("sha256").update(stored.etag).digest("hex").slice(0, 32)}`, type: "PolicyChanged",
+    actor: who.name, at: stored.updatedAt, details: { tenant: p.tenant, policyId: p.policyId, status: p.status, created: expected === undefined },
+  });
+  return { created: expected === undefined, view: { policy: p, etag: stored.etag, updatedAt: stored.updatedAt } };
+}
+
+// ---- ledger and evidence ------------------------------------------------------------------------
+
+export const CHAIN_ID = z.string().min(3).max(300).regex(/^[a-z]+:[A-Za-z0-9@:./_-]+$/, "must be a keyId such as kek:<vault>/<key>");
+export const LedgerQuery = z.strictObject({
+  fromSeq: z.coerce.number().int().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+export async function ledgerEntries(s: ApiServices, keyId: string, q: z.output<typeof LedgerQuery>): Promise<{ keyId: string; entries: LedgerEntry[]; nextSeq?: number }> {
+  const entries: LedgerEntry[] = [];
+  let nextSeq: number | undefined;
+  for await (const e of s.ledger.entries(keyId)) {
+    if (q.fromSeq !== undefined && e.seq < q.fromSeq) continue;
+    if (entries.length >= q.limit) {
+      nextSeq = e.seq;
+      break;
+    }
+    entries.push(e);
+  }
+  if (entries.length === 0 && q.fromSeq === undefined && !(await s.inventory.get(keyId))) {
+    throw new InvalidRequestError("NotFound", `no ledger chain for ${keyId}`, { status: 404, field: "keyId" });
+  }
+  return { keyId, entries, ...(nextSeq !== undefined ? { nextSeq } : {}) };
+}
+
+export function verifyLedger(s: ApiServices): Promise<LedgerVerification> {
+  return s.ledger.verify();
+}
+
+const instant = z.string().max(64).refine((v) => !Number.isNaN(Date.parse(v)), "must be an ISO-8601 instant");
+export const EvidenceQuery = z.strictObject({ from: instant, to: instant, label: z.string().max(64).optional() });
+
+function evidencePolicy(p: Policy): EvidencePolicy {
+  const base = { policyId: p.policyId, complianceTags: p.complianceTags, ...(p.description ? { name: p.description.slice(0, 100) } : {}) };
+  if (p.schedule.every) return { ...base, interval: p.schedule.every };
+  const c = compilePolicy(p);
+  if (c.schedule.type !== "cron") return base;
+  const timeline = c.schedule.timeline;
+  return { ...base, dueAfter: (last) => new Date(timeline.nextAfter(last.getTime()) ?? Number.MAX_SAFE_INTEGER) };
+}
+
+export async function evidence(s: ApiServices, q: z.output<typeof EvidenceQuery>): Promise<EvidencePack> {
+  const from = new Date(q.from).toISOString();
+  const to = new Date(q.to).toISOString();
+  if (to <= from) throw new InvalidRequestError("PeriodInvalid", "to must be after from", { field: "to" });
+  const keys = [];
+  for await (const { key } of s.inventory.list()) {
+    keys.push({ keyId: key.keyId, tenant: key.tenant, ...(key.policyId ? { policyId: key.policyId } : {}), ...(key.versions[0] ? { createdAt: key.versions[0].createdAt } : {}) });
+  }
+  const policies = (await s.policies.all()).map(evidencePolicy);
+  return buildEvidencePack({
+    ledger: s.ledger, period: { from, to, ...(q.label ? { label: q.label } : {}) }, policies, keys, now: s.clock.now(), retention: s.settings.ledgerRetention,
+  });
+}
+
+// ---- JWKS ---------------------------------------------------------------------------------------
+
+export const JWKS_PART = z.string().regex(/^[A-Za-z0-9-]{1,127}$/, "must be letters, digits or '-'");
+
+/** Public keys of a managed signing key: the primary and every version still verifying (secondary). */
+export async function jwks(s: ApiServices, vault: string, name: string): Promise<{ keys: Record<string, unknown>[] }> {
+  const keyId = `signing:${vault}/${name}`;
+  parseKeyId(keyId);
+  const key = (await s.inventory.get(keyId))?.key;
+  if (!key) throw new InvalidRequestError("NotFound", `${keyId} is not a managed signing key`, { status: 404, field: "key" });
+  const versions = key.versions.filter((v) => v.state === "primary" || v.state === "secondary").sort((a) => (a.state === "primary" ? -1 : 1));
+  const keys = [];
+  for (const v of versions) {
+    const jwk = await s.vault.publicJwk(vault, name, v.version);
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, k: _k, ...pub } = jwk as Record<string, unknown>;
+    keys.push({ ...pub, use: "sig" });
+  }
+  return { keys };
+}
+
+// ---- health -------------------------------------------------------------------------------------
+
+export async function health(s: ApiServices): Promise<{ status: "ok" | "degraded" | "down"; at: string; components: Record<string, ComponentHealth & Record<string, unknown>> }> {
+  const n = s.notificationHealth();
+  const components: Record<string, ComponentHealth & Record<string, unknown>> = {
+    notifications: { status: n.ok ? "ok" : "degraded", failures: n.failures, ...(n.lastFailureAt ? { lastFailureAt: n.lastFailureAt } : {}), ...(n.lastSuccessAt ? { lastSuccessAt: n.lastSuccessAt } : {}) },
+  };
+  await Promise.all(Object.entries(s.probes).map(async ([name, probe]) => {
+    components[name] = await probe();
+  }));
+  const statuses = Object.values(components).map((c) => c.status);
+  const status = statuses.includes("down") ? "down" : statuses.includes("degraded") ? "degraded" : "ok";
+  return { status, at: s.clock.now().toISOString(), components };
+}

@@ -1,0 +1,286 @@
+// Rotations through the API: manual rotations start at once; emergencies are recorded and wait for
+// a second person (lib/domain/approval.ts); status and history for operators and auditors.
+//
+// History (GET /api/rotations) is read from the ledger, not from durable instances: the ledger is
+// the permanent, hash-chained record (instances are purged, and a pending emergency has no
+// instance yet), and it already carries trigger, actor, reason and outcome per rotationId.
+import { createHash, randomBytes } from "node:crypto";
+import { z } from "zod";
+import { approve, openEmergency, type EmergencyRequest } from "../domain/approval";
+import { InvalidRequestError } from "../domain/errors";
+import { parseKeyId, rotationIds, TERMINAL_PHASES, type RotationPhase, type RotationTrigger } from "../domain/keys";
+import { entryIdFor } from "../orchestration/activities";
+import { startRotation, type StartOptions } from "../orchestration/start";
+import { instanceIdFor, type RotationOutput, type RotationRequest, type RotationStatus } from "../orchestration/workflows";
+import type { LedgerEntry } from "../ports";
+import type { Principal } from "../http/principal";
+import { notify } from "./notify";
+import type { ApiServices, RotationClient } from "./ports";
+import { approvalWindowMs } from "./services";
+
+const keyIdField = z.string().min(1).max(300);
+const reasonField = z.string().min(1).max(500);
+
+export const RotationRequestBody = z.strictObject({
+  keyId: keyIdField,
+  reason: reasonField,
+  mode: z.enum(["manual", "emergency"]),
+  revokeOld: z.boolean().optional(),
+});
+export type RotationRequestBody = z.output<typeof RotationRequestBody>;
+
+export const CompromiseBody = z.strictObject({
+  keyId: keyIdField,
+  /** What the external system saw (a ticket URL, a detector's finding); never key material. */
+  evidence: z.string().min(1).max(4000),
+  reason: reasonField,
+  /** Default true: a compromised version is disabled once nothing references it. */
+  revokeOld: z.boolean().optional(),
+});
+export type CompromiseBody = z.output<typeof CompromiseBody>;
+
+/** Approve takes no fields; an empty body or {} is accepted. */
+export const ApproveBody = z.strictObject({}).optional();
+
+export const ROTATION_ID = z.string().min(3).max(400).regex(/^[^\p{Cc}]+$/u, "must not contain control characters");
+
+export interface Accepted {
+  rotationId: string;
+  status: "running" | "pendingApproval";
+  statusUrl: string;
+  approveBy?: string;
+  approvedBy?: string;
+}
+
+/** Unique per request; sortable by time so ids read in order. */
+function requestId(now: Date): string {
+  return `${now.toISOString().replace(/[-:.]/g, "").slice(0, 15)}-${randomBytes(4).toString("hex")}`;
+}
+
+export function statusUrl(rotationId: string): string {
+  return `/api/rotations/${encodeURIComponent(rotationId)}`;
+}
+
+/** The key must be managed (a tenant's first DEK enters the inventory with its first rotation). */
+async function managedKey(s: ApiServices, keyId: string): Promise<void> {
+  const parsed = parseKeyId(keyId);
+  if (parsed.kind !== "dek" && !(await s.inventory.get(keyId))) {
+    throw new InvalidRequestError("KeyNotManaged", `${keyId} is not in keyrotor's inventory`, { status: 404, field: "keyId" });
+  }
+}
+
+export async function requestRotation(s: ApiServices, client: RotationClient, who: Principal, body: RotationRequestBody, opts: StartOptions = {}): Promise<Accepted> {
+  await managedKey(s, body.keyId);
+  if (body.mode === "emergency") return requestEmergency(s, who, { ...body, source: "api" });
+  const rotationId = rotationIds.manual(body.keyId, requestId(s.clock.now()));
+  const request: RotationRequest = {
+    rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal",
+    ...(body.revokeOld !== undefined ? { revokeOld: body.revokeOld } : {}),
+  };
+  await startRotation(client, request, opts);
+  return { rotationId, status: "running", statusUrl: statusUrl(rotationId) };
+}
+
+export async function reportCompromise(s: ApiServices, who: Principal, body: CompromiseBody): Promise<Accepted> {
+  await managedKey(s, body.keyId);
+  return requestEmergency(s, who, { keyId: body.keyId, reason: body.reason, revokeOld: body.revokeOld ?? true, source: "compromise-signal", evidence: body.evidence });
+}
+
+async function requestEmergency(
+  s: ApiServices,
+  who: Principal,
+  r: { keyId: string; reason: string; revokeOld?: boolean; source: EmergencyRequest["source"]; evidence?: string },
+): Promise<Accepted> {
+  const now = s.clock.now();
+  const rotationId = rotationIds.emergency(r.keyId, requestId(now));
+  const req = openEmergency({
+    rotationId, keyId: r.keyId, requestedBy: who.name, reason: r.reason, revokeOld: r.revokeOld ?? false, now, windowMs: approvalWindowMs(s.settings),
+    source: r.source, ...(r.evidence ? { evidence: r.evidence } : {}),
+  });
+  await s.approvals.create(req);
+  // Same entryId as the orchestration's own "requested" step, so the rotation does not record it twice.
+  await s.ledger.append({
+    keyId: r.keyId, entryId: entryIdFor(rotationId, "requested"), type: "EmergencyRequested", rotationId, trigger: "emergency",
+    actor: who.name, reason: req.reason, at: req.requestedAt,
+    details: {
+      revokeOld: req.revokeOld, approveBy: req.approveBy, source: req.source,
+      ...(r.evidence ? { evidenceSha256: createHash("sha256").update(r.evidence).digest("hex"), evidence: r.evidence.slice(0, 1000) } : {}),
+    },
+  });
+  await notify(s, { type: "EmergencyRequested", keyId: r.keyId, occurrenceId: rotationId, rotationId, details: { requestedBy: who.name, approveBy: req.approveBy, source: req.source } });
+  return { rotationId, status: "pendingApproval", statusUrl: statusUrl(rotationId), approveBy: req.approveBy };
+}
+
+export async function approveRotation(s: ApiServices, client: RotationClient, who: Principal, rotationId: string, opts: StartOptions = {}): Promise<Accepted> {
+  const stored = await s.approvals.get(rotationId);
+  if (!stored) throw new InvalidRequestError("NotFound", `no emergency request ${rotationId}`, { status: 404, field: "rotationId" });
+  const now = s.clock.now();
+  const next = approve(stored.request, who.name, now);
+  if (next !== stored.request) await s.approvals.update(next, stored.etag);
+  await s.ledger.append({
+    keyId: next.keyId, entryId: entryIdFor(rotationId, "approved"), type: "Approved", rotationId, trigger: "emergency",
+    actor: who.name, reason: next.reason, at: next.approvedAt ?? now.toISOString(), details: { requestedBy: next.requestedBy, revokeOld: next.revokeOld },
+  });
+  await notify(s, { type: "EmergencyApproved", keyId: next.keyId, occurrenceId: rotationId, rotationId, details: { requestedBy: next.requestedBy, approvedBy: who.name } });
+  await startRotation(client, {
+    rotationId, keyId: next.keyId, trigger: "emergency", actor: next.requestedBy, reason: next.reason, mode: "emergency", revokeOld: next.revokeOld,
+  }, opts);
+  return { rotationId, status: "running", statusUrl: statusUrl(rotationId), approvedBy: who.name };
+}
+
+// ---- status -------------------------------------------------------------------------------------
+
+export interface RotationProgress {
+  rewrapped: number;
+  /** DEKs to re-wrap; while the rewrap is still scanning this is the number seen so far. */
+  total: number;
+  perSec: number;
+  throttled: number;
+  /** Estimated completion, when a rate is known and work remains. */
+  eta?: string;
+}
+
+export interface RotationView {
+  rotationId: string;
+  keyId?: string;
+  trigger?: RotationTrigger;
+  actor?: string;
+  reason?: string;
+  phase: RotationPhase;
+  /** Durable runtime status, or pendingApproval / approvalExpired before an emergency starts. */
+  runtimeStatus: string;
+  lock?: RotationStatus["lock"];
+  progress?: RotationProgress;
+  createdAt?: string;
+  lastUpdatedAt?: string;
+  versionBefore?: string;
+  versionAfter?: string;
+  counts?: Record<string, number>;
+  error?: { code: string; message: string };
+  approval?: { requestedBy: string; approveBy: string; approvedBy?: string; approvedAt?: string };
+}
+
+const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : new Date(d).toISOString());
+
+async function durableStatus(client: RotationClient, instanceId: string): Promise<Awaited<ReturnType<RotationClient["getStatus"]>>> {
+  try {
+    const st = await client.getStatus(instanceId);
+    return st?.runtimeStatus ? st : undefined;
+  } catch (err) {
+    if (/404|not found/i.test((err as Error).message ?? "")) return undefined;
+    throw err;
+  }
+}
+
+function progressOf(p: Record<string, unknown> | undefined, createdAt: string | undefined, updatedAt: string | undefined, done: boolean): RotationProgress | undefined {
+  if (!p || typeof p.rewrapped !== "number") return undefined;
+  const rewrapped = p.rewrapped;
+  const total = typeof p.total === "number" ? p.total : typeof p.scanned === "number" ? Math.max(p.scanned, rewrapped) : rewrapped;
+  const seconds = createdAt && updatedAt ? (Date.parse(updatedAt) - Date.parse(createdAt)) / 1000 : 0;
+  const perSec = seconds > 0 ? Math.round((rewrapped / seconds) * 10) / 10 : 0;
+  const remaining = total - rewrapped;
+  return {
+    rewrapped, total, perSec, throttled: typeof p.throttled === "number" ? p.throttled : 0,
+    ...(!done && perSec > 0 && remaining > 0 && updatedAt ? { eta: new Date(Date.parse(updatedAt) + (remaining / perSec) * 1000).toISOString() } : {}),
+  };
+}
+
+export async function getRotation(s: ApiServices, client: RotationClient, rotationId: string): Promise<RotationView> {
+  const [st, approval] = await Promise.all([durableStatus(client, instanceIdFor(rotationId)), s.approvals.get(rotationId)]);
+  const a = approval?.request;
+  const approvalView = a ? { approval: { requestedBy: a.requestedBy, approveBy: a.approveBy, ...(a.approvedBy ? { approvedBy: a.approvedBy, approvedAt: a.approvedAt } : {}) } } : {};
+  if (!st) {
+    if (!a) throw new InvalidRequestError("NotFound", `no rotation ${rotationId}`, { status: 404, field: "rotationId" });
+    const expired = a.status === "pendingApproval" && s.clock.now().getTime() > Date.parse(a.approveBy);
+    return {
+      rotationId, keyId: a.keyId, trigger: "emergency", actor: a.requestedBy, reason: a.reason, phase: a.status === "approved" ? "approved" : "requested",
+      runtimeStatus: expired ? "approvalExpired" : a.status, createdAt: a.requestedAt, lastUpdatedAt: a.approvedAt ?? a.requestedAt, ...approvalView,
+    };
+  }
+  const input = (st.input ?? {}) as Partial<RotationRequest>;
+  const custom = (st.customStatus ?? undefined) as (Partial<RotationStatus> & { progress?: Record<string, unknown> }) | undefined;
+  const out = (st.output ?? undefined) as Partial<RotationOutput> | undefined;
+  const createdAt = iso(st.createdTime);
+  const lastUpdatedAt = iso(st.lastUpdatedTime);
+  const terminal = ["Completed", "Failed", "Terminated"].includes(st.runtimeStatus ?? "");
+  const phase: RotationPhase = out?.outcome === "completed" ? "completed" : out?.outcome === "failed" ? "failed" : out?.outcome === "refused" ? "aborted"
+    : st.runtimeStatus === "Failed" || st.runtimeStatus === "Terminated" ? "aborted" : (custom?.phase ?? "requested");
+  const progress = progressOf(custom?.progress ?? (out?.counts as Record<string, unknown> | undefined), createdAt, lastUpdatedAt, terminal);
+  return {
+    rotationId, keyId: input.keyId ?? out?.keyId ?? a?.keyId, ...(input.trigger ? { trigger: input.trigger } : {}),
+    ...(input.actor ? { actor: input.actor } : {}), ...(input.reason ? { reason: input.reason } : {}),
+    phase, runtimeStatus: st.runtimeStatus ?? "Unknown", ...(custom?.lock ? { lock: custom.lock } : {}),
+    ...(progress ? { progress } : {}), ...(createdAt ? { createdAt } : {}), ...(lastUpdatedAt ? { lastUpdatedAt } : {}),
+    ...(out?.versionBefore ? { versionBefore: out.versionBefore } : {}), ...(out?.versionAfter ? { versionAfter: out.versionAfter } : {}),
+    ...(out?.counts ? { counts: out.counts } : {}),
+    ...(out?.error ? { error: out.error } : out?.outcome === "refused" ? { error: { code: "LockHeld", message: `${out.keyId ?? "the key"} was held by ${out.heldBy ?? "another rotation"}` } } : {}),
+    ...approvalView,
+  };
+}
+
+// ---- history (from the ledger) -----------------------------------------------------------------
+
+export interface RotationSummary {
+  rotationId: string;
+  keyId: string;
+  trigger?: RotationTrigger;
+  requestedBy: string;
+  reason?: string;
+  requestedAt: string;
+  lastUpdatedAt: string;
+  phase: RotationPhase;
+  /** running | pendingApproval | completed | failed | aborted */
+  status: string;
+  approvedBy?: string;
+  versionBefore?: string;
+  versionAfter?: string;
+}
+
+const PHASE_OF: Partial<Record<LedgerEntry["type"], RotationPhase>> = {
+  RotationRequested: "requested", EmergencyRequested: "requested", Approved: "approved", LockAcquired: "locked",
+  VersionCreated: "versionCreated", Promoted: "promoted", RewrapProgress: "rewrapping", RewrapCompleted: "rewrapped",
+  Completed: "completed", Failed: "failed", Aborted: "aborted",
+};
+/** Chains that are not managed keys: the Event Grid trigger's and the policy audit trails. */
+export const SYSTEM_CHAIN = /^(system|policy):/;
+
+function summarize(entries: LedgerEntry[]): RotationSummary[] {
+  const byId = new Map<string, RotationSummary>();
+  for (const e of entries) {
+    if (!e.rotationId) continue;
+    const phase = PHASE_OF[e.type];
+    let r = byId.get(e.rotationId);
+    if (!r) {
+      if (phase === undefined) continue;
+      r = { rotationId: e.rotationId, keyId: e.keyId, requestedBy: e.actor, requestedAt: e.at, lastUpdatedAt: e.at, phase, status: "running" };
+      byId.set(e.rotationId, r);
+    }
+    if (e.trigger && !r.trigger) r.trigger = e.trigger;
+    if (e.reason && !r.reason) r.reason = e.reason;
+    r.lastUpdatedAt = e.at;
+    if (e.type === "Approved") r.approvedBy = e.actor;
+    if (e.versionBefore) r.versionBefore = e.versionBefore;
+    if (e.versionAfter) r.versionAfter = e.versionAfter;
+    if (phase !== undefined && !TERMINAL_PHASES.includes(r.phase)) r.phase = phase;
+    if (e.type === "EmergencyRequested" && r.phase === "requested") r.status = "pendingApproval";
+  }
+  for (const r of byId.values()) {
+    if (TERMINAL_PHASES.includes(r.phase)) r.status = r.phase;
+    else if (r.phase !== "requested") r.status = "running";
+  }
+  return [...byId.values()];
+}
+
+export async function listRotations(s: ApiServices, opts: { keyId?: string; limit: number }): Promise<RotationSummary[]> {
+  const chains: string[] = [];
+  if (opts.keyId !== undefined) chains.push(opts.keyId);
+  else for await (const k of s.ledger.chainIds()) if (!SYSTEM_CHAIN.test(k)) chains.push(k);
+  const all: RotationSummary[] = [];
+  for (const keyId of chains) {
+    const entries: LedgerEntry[] = [];
+    for await (const e of s.ledger.entries(keyId)) entries.push(e);
+    all.push(...summarize(entries));
+  }
+  all.sort((a, b) => (a.requestedAt < b.requestedAt ? 1 : a.requestedAt > b.requestedAt ? -1 : a.rotationId < b.rotationId ? 1 : -1));
+  return all.slice(0, opts.limit);
+}

@@ -1,0 +1,130 @@
+// Composition root of the API, the policy timer and the Event Grid trigger: apiServices(cfg) wires
+// the real adapters (Table Storage, Key Vault, Service Bus); memoryApiServices() wires in-memory ones
+// that share state with lib/orchestration's memory rotation deps, so a test (or the dev host) sees
+// one inventory, one ledger, one vault and one event stream. Handlers reach the process-wide
+// instance through services(); hosts and tests may install their own with setApiServices().
+import { Duration } from "luxon";
+import { config, type Config } from "../config";
+import { createServiceBusEventPublisher, MemoryEventPublisher } from "../events";
+import { ephemeralSealSigner, tableLedger } from "../ledger";
+import { KeyVaultRotationAdapter, memoryRotationDeps, type MemoryRotationDeps } from "../orchestration/deps";
+import { systemClock, type Clock } from "../ports";
+import { ApprovalStore } from "../stores/approvals";
+import { Inventory } from "../stores/inventory";
+import { PolicyStore } from "../stores/policyStore";
+import { ensureTable, tableClient } from "../stores/tables";
+import { keyVaultFor } from "../vault/keyVault";
+import { MemoryApprovals, MemoryKeyCatalog, MemoryPolicyCatalog } from "./memory";
+import type { ApiServices, ApiSettings, ComponentHealth } from "./ports";
+
+export const DEFAULT_DEK_CONCURRENCY = 8;
+
+export function settingsFrom(cfg: Pick<Config, "KEYROTOR_VAULT_URLS" | "KEYROTOR_EMERGENCY_APPROVAL_WINDOW" | "KEYROTOR_LEDGER_RETENTION">): ApiSettings {
+  return {
+    managedVaults: new Set(cfg.KEYROTOR_VAULT_URLS.map((v) => v.name.toLowerCase())),
+    approvalWindow: cfg.KEYROTOR_EMERGENCY_APPROVAL_WINDOW,
+    ledgerRetention: cfg.KEYROTOR_LEDGER_RETENTION,
+    dekConcurrency: DEFAULT_DEK_CONCURRENCY,
+  };
+}
+
+export function approvalWindowMs(settings: ApiSettings): number {
+  return Duration.fromISO(settings.approvalWindow).as("milliseconds");
+}
+
+async function probe(name: string, fn: () => Promise<unknown>): Promise<ComponentHealth> {
+  try {
+    await fn();
+    return { status: "ok" };
+  } catch (err) {
+    return { status: "down", detail: `[keyrotor] [health] ${name}: ${(err as Error).message}`.slice(0, 300) };
+  }
+}
+
+/** The real adapters from configuration. */
+export async function apiServices(cfg: Config, clock: Clock = systemClock): Promise<ApiServices> {
+  const policies = new PolicyStore(tableClient(cfg, "policies"), () => clock.now());
+  const inventoryTable = tableClient(cfg, "inventory");
+  const ledger = tableLedger({
+    entries: await ensureTable(tableClient(cfg, "ledger")),
+    seals: await ensureTable(tableClient(cfg, "seals")),
+    signer: ephemeralSealSigner(),
+    clock,
+  });
+  const { publisher } = createServiceBusEventPublisher(cfg, ledger, { clock });
+  return {
+    settings: settingsFrom(cfg),
+    clock,
+    inventory: new Inventory(inventoryTable, policies),
+    policies: { get: (t, p) => policies.get(t, p), list: (t) => policies.list(t), all: () => policies.all(), put: (input, expected) => policies.put(input, expected) },
+    approvals: new ApprovalStore(tableClient(cfg, "approvals")),
+    ledger,
+    events: publisher,
+    vault: new KeyVaultRotationAdapter((vault) => keyVaultFor(cfg, vault)),
+    notificationHealth: () => publisher.notificationHealth(),
+    probes: {
+      tables: () => probe("tables", () => ensureTable(inventoryTable)),
+    },
+  };
+}
+
+export interface MemoryApi {
+  services: ApiServices;
+  /** The rotation engine's deps over the same state (install with setRotationDeps). */
+  rotation: MemoryRotationDeps;
+  events: MemoryEventPublisher;
+  policies: MemoryPolicyCatalog;
+  approvals: MemoryApprovals;
+}
+
+/** In-memory adapters sharing state with memoryRotationDeps(). */
+export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; approvalWindow?: string; dekConcurrency?: number } = {}): MemoryApi {
+  const clock = opts.clock ?? systemClock;
+  const rotation = memoryRotationDeps({ clock });
+  const events = new MemoryEventPublisher(rotation.ledger, { clock, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } });
+  rotation.events = events as unknown as MemoryRotationDeps["events"];
+  const policies = new MemoryPolicyCatalog(() => clock.now());
+  const approvals = new MemoryApprovals();
+  // The rotation engine reads policies through its own port: answer from the same catalog.
+  rotation.policies.policyFor = async (key) => {
+    if (!key.policyId) return rotation.policies.fallback;
+    const row = await policies.get(key.tenant, key.policyId);
+    if (!row) return rotation.policies.fallback;
+    const p = row.policy;
+    return {
+      policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
+      maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
+      ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
+    };
+  };
+  const services: ApiServices = {
+    settings: {
+      managedVaults: new Set((opts.vaults ?? ["demo-vault"]).map((v) => v.toLowerCase())),
+      approvalWindow: opts.approvalWindow ?? "PT1H",
+      ledgerRetention: "P7Y",
+      dekConcurrency: opts.dekConcurrency ?? DEFAULT_DEK_CONCURRENCY,
+    },
+    clock,
+    inventory: new MemoryKeyCatalog(rotation.inventory),
+    policies,
+    approvals,
+    ledger: rotation.ledger,
+    events,
+    vault: rotation.vault,
+    notificationHealth: () => events.notificationHealth(),
+    probes: {},
+  };
+  return { services, rotation, events, policies, approvals };
+}
+
+let installed: ApiServices | Promise<ApiServices> | undefined;
+
+export function setApiServices(s: ApiServices | undefined): void {
+  installed = s;
+}
+
+/** The process-wide services; built from configuration on first use when none were installed. */
+export async function services(): Promise<ApiServices> {
+  installed ??= apiServices(config());
+  return installed;
+}
