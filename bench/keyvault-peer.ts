@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { request } from "node:https";
 import path from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
@@ -138,7 +139,9 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const warmup = option(args, "warmup", 1);
   const inProcess = args.includes("--in-process");
 
-  log(`starting the peer (${inProcess ? "in process" : "child process"})`);
+  // The figures depend on what else the machine runs; the load average goes into the result.
+  const loadBefore = loadavg()[0]!;
+  log(`starting the peer (${inProcess ? "in process" : "child process"}), load average ${loadBefore.toFixed(2)}`);
   const peer = inProcess ? await inProcessPeer() : await childPeer();
   try {
     const options = { tlsOptions: { ca: peer.caPem }, disableChallengeResourceVerification: true };
@@ -175,6 +178,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       keyType: "RSA-2048",
       algorithm: "RSA-OAEP-256",
       peer: inProcess ? "in-process" : "child-process",
+      loadAverage1m: { before: Math.round(loadBefore * 100) / 100, after: Math.round(loadavg()[0]! * 100) / 100 },
     };
   } finally {
     await peer.stop();

@@ -28,7 +28,7 @@ function rng(seed: number): () => number {
 const ZONES = ["UTC", "Europe/London", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney", "America/Los_Angeles"];
 
 /** Policy templates by name: what a tenant's admin would set up. */
-function templates(tenant: string, r: () => number): Record<string, Record<string, unknown>> {
+function templates(r: () => number): Record<string, Record<string, unknown>> {
   const tz = ZONES[Math.floor(r() * ZONES.length)]!;
   const freezes = r() < 0.5 ? [{ from: "2026-12-18", to: "2027-01-04", reason: "year-end change freeze" }] : [];
   const windows = r() < 0.4 ? [{ cron: "0 22 * * 6", timeZone: tz, duration: "PT6H" }, { cron: "0 2 * * 0", timeZone: tz, duration: "PT4H" }] : [];
@@ -50,7 +50,7 @@ function makeInventory(keyCount: number, tenantCount: number, now: Date): { keys
   const DAY = 86_400_000;
   for (let t = 0; t < tenantCount && keys.length < keyCount; t++) {
     const tenant = `tenant-${t}`;
-    const tpl = templates(tenant, r);
+    const tpl = templates(r);
     for (const [policyId, body] of Object.entries(tpl)) policies.push(validatePolicy({ policyId, tenant, ...body }, { now }));
     const plan: [KeyKind, string][] = [["dek", "dek-quarterly"], ["kek", "kek-annual"], ["kek", "kek-annual"], ["signing", "signing-monthly"]];
     while (plan.length < perTenant) plan.push(["secret", r() < 0.7 ? "secrets-30d" : "secrets-weekly"]);
@@ -126,6 +126,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     runs,
     dueNow,
     warnings,
-    reasons: reasons as Record<PlanReason, number>,
+    reasons: reasons,
   };
 }

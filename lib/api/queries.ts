@@ -193,7 +193,7 @@ export async function health(s: ApiServices): Promise<{ status: "ok" | "degraded
     notifications: { status: n.ok ? "ok" : "degraded", failures: n.failures, ...(n.lastFailureAt ? { lastFailureAt: n.lastFailureAt } : {}), ...(n.lastSuccessAt ? { lastSuccessAt: n.lastSuccessAt } : {}) },
   };
   await Promise.all(Object.entries(s.probes).map(async ([name, probe]) => {
-    components[name] = await probe();
+    components[name] = { ...(await probe()) };
   }));
   const statuses = Object.values(components).map((c) => c.status);
   const status = statuses.includes("down") ? "down" : statuses.includes("degraded") ? "degraded" : "ok";

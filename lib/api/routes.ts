@@ -30,7 +30,7 @@ export const ROUTES = {
   verifyLedger: { name: "verifyLedger", method: "GET", route: "ledger/verify", role: ROLES.auditor, summary: "Verify every hash chain and seal of the ledger" },
   getLedger: { name: "getLedger", method: "GET", route: "ledger/{*keyId}", role: ROLES.auditor, summary: "Ledger entries of one key" },
   getEvidence: { name: "getEvidence", method: "GET", route: "evidence", role: ROLES.auditor, summary: "Compliance evidence for a period (from the ledger, with its verification)" },
-  postCompromise: { name: "postCompromise", method: "POST", route: "events/compromise", role: ROLES.operator, summary: "A compromise signal: opens an emergency request that still needs approval", durableClient: true },
+  postCompromise: { name: "postCompromise", method: "POST", route: "events/compromise", role: ROLES.operator, summary: "A compromise signal: opens an emergency request that still needs approval" },
 } as const satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -56,7 +56,7 @@ export class PolicyStore {
     const table = await this.ready();
     const filter = tenant === undefined ? undefined : odata`PartitionKey eq ${escapeKey(tenant)}`;
     try {
-      for await (const e of table.listEntities<PolicyEntity>({ queryOptions: filter ? { filter } : {} })) yield this.read(e as PolicyEntity & { etag: string });
+      for await (const e of table.listEntities<PolicyEntity>({ queryOptions: filter ? { filter } : {} })) yield this.read(e);
     } catch (err) {
       translateTableError(err, `policies: list ${tenant ?? "all"}`);
     }
@@ -75,7 +75,7 @@ export class PolicyStore {
     const out: string[] = [];
     try {
       const iter = table.listEntities<PolicyEntity>({ queryOptions: { filter: odata`RowKey eq ${escapeKey(policyId)}`, select: ["PartitionKey"] } });
-      for await (const e of iter) out.push(e.partitionKey!);
+      for await (const e of iter) out.push(e.partitionKey);
     } catch (err) {
       translateTableError(err, `policies: find ${policyId}`);
     }

@@ -9,7 +9,7 @@ let client: ServiceBusClient;
 
 beforeAll(async () => {
   peer = await startTestServiceBus({
-    queues: ["orders", "batches", "locks", "dlq-demo", "rad", "peeks", "dups", "sched"],
+    queues: ["orders", "many", "batches", "locks", "dlq-demo", "rad", "peeks", "dups", "sched"],
     topics: { events: ["audit", "ops"] },
     duplicateDetectionWindowMs: 60_000,
   });
@@ -87,6 +87,23 @@ describe("Service Bus peer with the real ServiceBusClient", () => {
     const sender = client.createSender("orders");
     await expect(sender.sendMessages({ body: "x".repeat(300 * 1024) })).rejects.toMatchObject({ code: "MessageSizeExceeded" });
     await sender.close();
+  });
+
+  it("keeps delivering peek-lock messages past the 2,048 unsettled deliveries a session buffer holds", async () => {
+    const sender = client.createSender("many");
+    let batch = await sender.createMessageBatch();
+    for (let i = 0; i < 2_100; i++) {
+      if (!batch.tryAddMessage({ body: i })) {
+        await sender.sendMessages(batch);
+        batch = await sender.createMessageBatch();
+        batch.tryAddMessage({ body: i });
+      }
+    }
+    await sender.sendMessages(batch);
+    await sender.close();
+    const got = await receiveAll("many", 2_100);
+    expect(got).toHaveLength(2_100);
+    expect(got.at(-1)?.body).toBe(2_099);
   });
 
   it("removes messages on receive-and-delete", async () => {

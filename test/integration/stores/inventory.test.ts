@@ -45,7 +45,7 @@ describe("Inventory on Table Storage", () => {
     const v1 = await inv.create(kek());
     const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => inv.update({ ...v1.key, lastRotationId: `r${i}` }, v1.etag)));
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    expect(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason instanceof RotationConflictError)).toBe(true);
+    expect(results.filter((r) => r.status === "rejected").every((r) => (r).reason instanceof RotationConflictError)).toBe(true);
   });
 
   it("helpers without an etag re-read and retry, so concurrent additions all land", async () => {

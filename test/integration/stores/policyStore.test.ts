@@ -45,7 +45,7 @@ describe("PolicyStore on Table Storage", () => {
     const v1 = await s.put(input(), undefined);
     const results = await Promise.allSettled([1, 2, 3, 4, 5, 6].map((n) => s.put(input({ maxAttempts: n }), v1.etag)));
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    for (const r of results.filter((r) => r.status === "rejected")) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(RotationConflictError);
+    for (const r of results.filter((r) => r.status === "rejected")) expect((r).reason).toBeInstanceOf(RotationConflictError);
   });
 
   it("refuses to create over an existing policy, and to update one that does not exist", async () => {

@@ -92,11 +92,11 @@ describe("plan() properties", () => {
     fc.assert(
       fc.property(caseArb, (c) => {
         fc.pre(c !== undefined);
-        for (const item of plan(new Date(c!.nowMs), c!.keys, [c!.policy])) {
-          const startsAt = item.dueNow ? c!.nowMs : item.dueAt === undefined ? undefined : Date.parse(item.dueAt);
+        for (const item of plan(new Date(c.nowMs), c.keys, [c.policy])) {
+          const startsAt = item.dueNow ? c.nowMs : item.dueAt === undefined ? undefined : Date.parse(item.dueAt);
           if (startsAt === undefined) continue;
-          expect(frozen(c!.policy, startsAt), `${item.keyId} starts in a freeze at ${new Date(startsAt).toISOString()}`).toBe(false);
-          expect(inWindow(c!.policy, startsAt), `${item.keyId} starts outside windows at ${new Date(startsAt).toISOString()}`).toBe(true);
+          expect(frozen(c.policy, startsAt), `${item.keyId} starts in a freeze at ${new Date(startsAt).toISOString()}`).toBe(false);
+          expect(inWindow(c.policy, startsAt), `${item.keyId} starts outside windows at ${new Date(startsAt).toISOString()}`).toBe(true);
         }
       }),
       settings,
@@ -107,9 +107,9 @@ describe("plan() properties", () => {
     fc.assert(
       fc.property(caseArb, (c) => {
         fc.pre(c !== undefined);
-        for (const item of plan(new Date(c!.nowMs), c!.keys, [c!.policy])) {
-          if (!item.dueNow && item.dueAt !== undefined) expect(Date.parse(item.dueAt)).toBeGreaterThanOrEqual(c!.nowMs);
-          if (item.slot && item.slot !== "initial" && Date.parse(item.slot) > c!.nowMs) {
+        for (const item of plan(new Date(c.nowMs), c.keys, [c.policy])) {
+          if (!item.dueNow && item.dueAt !== undefined) expect(Date.parse(item.dueAt)).toBeGreaterThanOrEqual(c.nowMs);
+          if (item.slot && item.slot !== "initial" && Date.parse(item.slot) > c.nowMs) {
             expect(item.dueNow).toBe(false);
             expect(Date.parse(item.dueAt!)).toBeGreaterThanOrEqual(Date.parse(item.slot));
           }
@@ -123,10 +123,10 @@ describe("plan() properties", () => {
     fc.assert(
       fc.property(caseArb, (c) => {
         fc.pre(c !== undefined);
-        const now = new Date(c!.nowMs);
-        const first = plan(now, c!.keys, [c!.policy]);
-        expect(plan(now, c!.keys, [c!.policy])).toEqual(first);
-        expect(plan(now, c!.keys, [validatePolicy(JSON.parse(JSON.stringify(c!.policy)), { now })])).toEqual(first);
+        const now = new Date(c.nowMs);
+        const first = plan(now, c.keys, [c.policy]);
+        expect(plan(now, c.keys, [c.policy])).toEqual(first);
+        expect(plan(now, c.keys, [validatePolicy(JSON.parse(JSON.stringify(c.policy)), { now })])).toEqual(first);
       }),
       settings,
     );
@@ -136,11 +136,11 @@ describe("plan() properties", () => {
     fc.assert(
       fc.property(caseArb, fc.double({ min: 0, max: 0.999, noNaN: true }), (c, fraction) => {
         fc.pre(c !== undefined);
-        const items = plan(new Date(c!.nowMs), c!.keys, [c!.policy]);
+        const items = plan(new Date(c.nowMs), c.keys, [c.policy]);
         items.forEach((item, i) => {
-          if (!item.slot || item.slot === "initial" || Date.parse(item.slot) <= c!.nowMs) return;
-          const later = c!.nowMs + Math.floor((Date.parse(item.slot) - c!.nowMs) * fraction);
-          expect(plan(new Date(later), [c!.keys[i]!], [c!.policy])[0]!.rotationId).toBe(item.rotationId);
+          if (!item.slot || item.slot === "initial" || Date.parse(item.slot) <= c.nowMs) return;
+          const later = c.nowMs + Math.floor((Date.parse(item.slot) - c.nowMs) * fraction);
+          expect(plan(new Date(later), [c.keys[i]!], [c.policy])[0]!.rotationId).toBe(item.rotationId);
         });
       }),
       settings,

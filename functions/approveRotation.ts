@@ -1,0 +1,18 @@
+// POST /api/rotations/{rotationId}/approve: the second person approves an emergency rotation and it
+// starts (403 self-approval, 410 after the approval window, 409 approved by someone else).
+import { app } from "@azure/functions";
+import { z } from "zod";
+import { httpOptions, rotationClient } from "../lib/api/http";
+import { approveRotation as approve, ApproveBody, ROTATION_ID } from "../lib/api/rotations";
+import { ROUTES } from "../lib/api/routes";
+import { services } from "../lib/api/services";
+import { api, json, readBody, validate } from "../lib/http/api";
+
+export const approveRotation = api({ role: ROUTES.approveRotation.role }, async ({ req, ctx, principal }) => {
+  const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), req.params);
+  await readBody(req, ApproveBody);
+  const accepted = await approve(await services(), rotationClient(ctx), principal!, rotationId);
+  return json(202, accepted, { location: accepted.statusUrl });
+});
+
+app.http(ROUTES.approveRotation.name, httpOptions(ROUTES.approveRotation, approveRotation));

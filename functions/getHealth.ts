@@ -1,0 +1,14 @@
+// GET /api/health: components' status, including notification delivery (lib/api/queries.ts).
+import { app } from "@azure/functions";
+import { httpOptions } from "../lib/api/http";
+import { health } from "../lib/api/queries";
+import { ROUTES } from "../lib/api/routes";
+import { services } from "../lib/api/services";
+import { api, json } from "../lib/http/api";
+
+export const getHealth = api({ role: ROUTES.getHealth.role }, async () => {
+  const h = await health(await services());
+  return json(h.status === "down" ? 503 : 200, h);
+});
+
+app.http(ROUTES.getHealth.name, httpOptions(ROUTES.getHealth, getHealth));

@@ -1,0 +1,15 @@
+// GET /api/keys: the inventory with each key's policy, primary version, next due time and expiry.
+import { app } from "@azure/functions";
+import { z } from "zod";
+import { httpOptions, queryOf } from "../lib/api/http";
+import { listKeys } from "../lib/api/queries";
+import { ROUTES } from "../lib/api/routes";
+import { services } from "../lib/api/services";
+import { api, json, validate } from "../lib/http/api";
+
+export const getKeys = api({ role: ROUTES.getKeys.role }, async ({ req }) => {
+  validate(z.strictObject({}), queryOf(req));
+  return json(200, { keys: await listKeys(await services()) });
+});
+
+app.http(ROUTES.getKeys.name, httpOptions(ROUTES.getKeys, getKeys));

@@ -1,0 +1,16 @@
+// POST /api/rotations: a manual rotation starts at once (202 running, 409 with the running
+// rotationId); an emergency is recorded and waits for a second person (202 pendingApproval).
+import { app } from "@azure/functions";
+import { httpOptions, rotationClient } from "../lib/api/http";
+import { requestRotation, RotationRequestBody } from "../lib/api/rotations";
+import { ROUTES } from "../lib/api/routes";
+import { services } from "../lib/api/services";
+import { api, json, readBody } from "../lib/http/api";
+
+export const postRotation = api({ role: ROUTES.postRotation.role }, async ({ req, ctx, principal }) => {
+  const body = await readBody(req, RotationRequestBody);
+  const accepted = await requestRotation(await services(), rotationClient(ctx), principal!, body);
+  return json(202, accepted, { location: accepted.statusUrl });
+});
+
+app.http(ROUTES.postRotation.name, httpOptions(ROUTES.postRotation, postRotation));

@@ -1,0 +1,29 @@
+// Registration options of an HTTP function from its route spec, and the durable client of an
+// invocation. Keeps every functions/ file to parse → one lib call → map.
+import type { HttpFunctionOptions, HttpHandler, InvocationContext } from "@azure/functions";
+import * as df from "durable-functions";
+import type { RotationClient } from "./ports";
+import type { RouteSpec } from "./routes";
+
+export function httpOptions(spec: RouteSpec, handler: HttpHandler): HttpFunctionOptions {
+  return {
+    route: spec.route,
+    methods: [spec.method],
+    // Easy Auth (App Service Authentication) authenticates; lib/http/api.ts authorizes by role.
+    authLevel: "anonymous",
+    ...(spec.durableClient ? { extraInputs: [df.input.durableClient()] } : {}),
+    handler,
+  };
+}
+
+/** The durable client bound to this invocation (the route must declare durableClient). */
+export function rotationClient(ctx: InvocationContext): RotationClient {
+  return df.getClient(ctx);
+}
+
+/** Query parameters as a plain object (for zod validation of the whole query). */
+export function queryOf(req: { query: URLSearchParams }): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of req.query) out[k] = v;
+  return out;
+}

@@ -1,0 +1,138 @@
+// The OpenAPI 3.1 document of the HTTP API, written from lib/api/routes.ts and the zod schemas the
+// handlers validate with, so the document cannot drift from what the functions accept. A test holds
+// it to the functions that are actually registered.
+import { z } from "zod";
+import { CompromiseBody, RotationRequestBody } from "../api/rotations";
+import { ROUTE_LIST, type RouteSpec } from "../api/routes";
+
+type Json = Record<string, unknown>;
+
+/** "policies/{policyId?}" → ["/api/policies", "/api/policies/{policyId}"]; "{*keyId}" → "{keyId}". */
+export function openApiPaths(route: string): string[] {
+  const clean = route.replace(/\{\*/g, "{").replace(/:[^}]+\}/g, "}");
+  const optional = /\/\{([A-Za-z0-9_]+)\?\}$/.exec(clean);
+  if (optional) return [`/api/${clean.slice(0, optional.index)}`, `/api/${clean.slice(0, optional.index)}/{${optional[1]}}`];
+  return [`/api/${clean}`];
+}
+
+const schema = (s: z.ZodType): Json => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: "input", unrepresentable: "any" }) as Json;
+  return rest;
+};
+
+const errorBody: Json = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        field: { type: "string", description: "The offending field, as a dotted path" },
+        rotationId: { type: "string", description: "The running rotation (409 on a held key)" },
+      },
+    },
+  },
+};
+
+const accepted: Json = {
+  type: "object",
+  required: ["rotationId", "status", "statusUrl"],
+  properties: {
+    rotationId: { type: "string" },
+    status: { enum: ["running", "pendingApproval"] },
+    statusUrl: { type: "string" },
+    approveBy: { type: "string", format: "date-time" },
+    approvedBy: { type: "string" },
+  },
+};
+
+const anyObject: Json = { type: "object" };
+
+const BODIES: Partial<Record<string, Json>> = {
+  postRotation: schema(RotationRequestBody),
+  postCompromise: schema(CompromiseBody),
+  approveRotation: { type: "object", additionalProperties: false },
+  putPolicy: { type: "object", description: "A rotation policy (see docs/policies.md); unknown fields are refused" },
+};
+
+const QUERIES: Partial<Record<string, { name: string; schema: Json; required?: boolean; description?: string }[]>> = {
+  getPlan: [{ name: "horizon", schema: { type: "string", default: "P90D" }, description: "ISO-8601 duration" }],
+  listRotations: [{ name: "keyId", schema: { type: "string" } }, { name: "limit", schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } }],
+  getPolicies: [{ name: "tenant", schema: { type: "string" } }],
+  getLedger: [{ name: "fromSeq", schema: { type: "integer", minimum: 1 } }, { name: "limit", schema: { type: "integer", minimum: 1, maximum: 1000, default: 200 } }],
+  getEvidence: [
+    { name: "from", schema: { type: "string", format: "date-time" }, required: true },
+    { name: "to", schema: { type: "string", format: "date-time" }, required: true },
+    { name: "label", schema: { type: "string" } },
+  ],
+};
+
+const SUCCESS: Partial<Record<string, [string, Json]>> = {
+  postRotation: ["202", accepted],
+  approveRotation: ["202", accepted],
+  postCompromise: ["202", accepted],
+  putPolicy: ["200", anyObject],
+};
+
+function operation(spec: RouteSpec, path: string): Json {
+  const params = [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+  const query = (QUERIES[spec.name] ?? []).map((q) => ({ name: q.name, in: "query", required: q.required ?? false, schema: q.schema, ...(q.description ? { description: q.description } : {}) }));
+  const headers = spec.name === "putPolicy" ? [{ name: "If-Match", in: "header", required: false, schema: { type: "string" }, description: "ETag read before; absent = create only, * = create or replace" }] : [];
+  const [code, body] = SUCCESS[spec.name] ?? ["200", anyObject];
+  const err = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
+  const responses: Json = {
+    [code]: { description: "Success", content: { "application/json": { schema: body } } },
+    "400": err("Invalid request (the field is named)"),
+  };
+  if (spec.name === "putPolicy") {
+    responses["201"] = { description: "Created", content: { "application/json": { schema: anyObject } } };
+    responses["409"] = err("The policy exists (create without If-Match)");
+    responses["412"] = err("The policy changed since it was read");
+  }
+  if (spec.role !== "none") {
+    responses["401"] = err("Missing or garbled x-ms-client-principal");
+    responses["403"] = err(`The principal lacks ${spec.role}`);
+  }
+  if (spec.method !== "GET") responses["413"] = err("Body larger than 64 KiB");
+  if (spec.name === "postRotation") responses["409"] = err("Another rotation holds the key (error.rotationId names it)");
+  if (spec.name === "approveRotation") {
+    responses["409"] = err("Already approved by someone else");
+    responses["410"] = err("The approval window has closed");
+  }
+  if (/\{/.test(path) || spec.name === "postRotation" || spec.name === "postCompromise") responses["404"] = err("Not found");
+  return {
+    operationId: path === openApiPaths(spec.route)[0] ? spec.name : `${spec.name}ById`,
+    summary: spec.summary,
+    ...(spec.role !== "none" ? { security: [{ easyAuthPrincipal: [] }], "x-keyrotor-role": spec.role } : { security: [] }),
+    parameters: [...params, ...query, ...headers],
+    ...(BODIES[spec.name] ? { requestBody: { required: spec.name !== "approveRotation", content: { "application/json": { schema: BODIES[spec.name] } } } } : {}),
+    responses,
+  };
+}
+
+export function openApiDocument(): Json {
+  const paths: Record<string, Json> = {};
+  for (const spec of ROUTE_LIST) {
+    for (const path of openApiPaths(spec.route)) {
+      paths[path] = { ...(paths[path] ?? {}), [spec.method.toLowerCase()]: operation(spec, path) };
+    }
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "keyrotor",
+      version: "0.1.0",
+      description: "Automated, auditable key rotation. Reads accept any KeyRotation.* role; changes need the exact role. Emergency rotations need a second person.",
+    },
+    paths,
+    components: {
+      schemas: { Error: errorBody },
+      securitySchemes: {
+        easyAuthPrincipal: { type: "apiKey", in: "header", name: "x-ms-client-principal", description: "Base64 JSON principal set by App Service Authentication (Easy Auth)" },
+      },
+    },
+  };
+}
