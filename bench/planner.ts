@@ -5,7 +5,7 @@
 import { loadavg } from "node:os";
 import type { KeyKind, ManagedKey } from "../lib/domain/keys";
 import { validatePolicy, type Policy } from "../lib/domain/policy";
-import { plan, type PlanReason } from "../lib/domain/planner";
+import { plan } from "../lib/domain/planner";
 
 function arg(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(`--${name}`);

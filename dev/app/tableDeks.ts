@@ -186,7 +186,7 @@ export class TableDekPort implements DekStorePort {
     const t = await this.table();
     const pk = escapeKey(tenant);
     const entity = toEntity(next);
-    const actions: TransactionAction[] = [["create", entity]];
+    const actions: TransactionAction[] = [["create", { ...entity }]];
     if (previous) actions.push(["update", { partitionKey: pk, rowKey: dekIdFor(versionNumber(previous.dekVersion)), state: "secondary" }, "Merge", { etag: previous.etag }]);
     actions.push(["upsert", { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: entity.rowKey, primaryVersion: entity.dekVersion }, "Replace"]);
     try {

@@ -476,8 +476,8 @@ export class DurableEngine {
         }),
       );
     }
-    let status: RuntimeStatus = "Running";
-    let output: string | null = null;
+    let status: RuntimeStatus;
+    let output: string | null;
     let customStatus = row.customStatus;
     let failureType: string | undefined;
     let continueAsNew: { input: string | null } | undefined;
@@ -657,7 +657,7 @@ export class DurableEngine {
         ? ev(EventType.SubOrchestrationInstanceCompleted, at, { TaskScheduledId: child.parentTaskId!, Result: child.output })
         : ev(EventType.SubOrchestrationInstanceFailed, at, {
             TaskScheduledId: child.parentTaskId!,
-            Reason: `Sub-orchestration '${child.name}' (${child.instanceId}) ${child.runtimeStatus === "Terminated" ? "was terminated" : "failed"}: ${String(parseJson(child.output) ?? "")}`,
+            Reason: `Sub-orchestration '${child.name}' (${child.instanceId}) ${child.runtimeStatus === "Terminated" ? "was terminated" : "failed"}: ${child.output === null ? "" : JSON.stringify(parseJson(child.output)).replace(/^"|"$/g, "")}`,
             Details: JSON.stringify({ instanceId: child.instanceId, runtimeStatus: child.runtimeStatus, failureType: child.failureType ?? null }),
           });
     this.deliver(child.parentInstanceId!, child.parentExecutionId!, event);

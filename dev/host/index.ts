@@ -188,7 +188,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   if (runSchedules) {
     for (const fn of functionsByTrigger("timerTrigger")) {
       const t = triggerOf(fn);
-      const schedule = resolveSetting(String(t.schedule ?? ""));
+      const schedule = resolveSetting(typeof t.schedule === "string" ? t.schedule : "");
       const name = fn.metadata.name;
       const job = new Cron(schedule, { protect: true }, async () => {
         try {

@@ -215,7 +215,7 @@ class Simulation {
     const byRequest = this.waitingByRequest.get(name);
     if (byRequest) {
       this.waitingByRequest.delete(name);
-      let ok = true;
+      let ok: boolean;
       try {
         const payload = JSON.parse(e.Input ?? "{}") as { exceptionType?: unknown };
         ok = typeof payload.exceptionType !== "string";

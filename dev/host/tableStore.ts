@@ -33,7 +33,10 @@ function pack(value: unknown): Record<string, string | number> {
 function unpack<T>(row: Record<string, unknown>): T {
   const n = Number(row.n ?? 0);
   let text = "";
-  for (let i = 0; i < n; i++) text += String(row[`d${i}`] ?? "");
+  for (let i = 0; i < n; i++) {
+    const part = row[`d${i}`];
+    text += typeof part === "string" ? part : "";
+  }
   return JSON.parse(text) as T;
 }
 

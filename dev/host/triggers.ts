@@ -112,12 +112,14 @@ export function routeHttp(method: string, pathname: string): { fn: RegisteredFun
   return best ? { fn: best.fn, params: best.params } : undefined;
 }
 
+const str = (x: unknown): string => (typeof x === "string" ? x : JSON.stringify(x) ?? "");
+
 function serializeCookie(c: Record<string, unknown>): string {
-  const v = (x: unknown): unknown => (x && typeof x === "object" && "value" in x ? (x as { value: unknown }).value : x);
-  let s = `${String(c.name)}=${String(c.value)}`;
-  if (v(c.domain)) s += `; Domain=${String(v(c.domain))}`;
-  if (v(c.path)) s += `; Path=${String(v(c.path))}`;
-  if (v(c.maxAge) !== undefined && v(c.maxAge) !== null) s += `; Max-Age=${String(v(c.maxAge))}`;
+  const v = (x: unknown): unknown => (x && typeof x === "object" && "value" in x ? x.value : x);
+  let s = `${str(c.name)}=${str(c.value)}`;
+  if (v(c.domain)) s += `; Domain=${str(v(c.domain))}`;
+  if (v(c.path)) s += `; Path=${str(v(c.path))}`;
+  if (v(c.maxAge) !== undefined && v(c.maxAge) !== null) s += `; Max-Age=${str(v(c.maxAge))}`;
   if (v(c.secure)) s += "; Secure";
   if (v(c.httpOnly)) s += "; HttpOnly";
   return s;

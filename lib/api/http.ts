@@ -16,9 +16,16 @@ export function httpOptions(spec: RouteSpec, handler: HttpHandler): HttpFunction
   };
 }
 
-/** The durable client bound to this invocation (the route must declare durableClient). */
+/** The durable client bound to this invocation (the function must declare the durableClient
+ * input). durable-functions' DurableClient pastes instance ids into request URLs unencoded, and the
+ * extension URL-decodes the path: instanceIdFor()'s "%2F" escapes would arrive as "/" and be
+ * refused. Encoding the id once here makes it arrive exactly as instanceIdFor() made it. */
 export function rotationClient(ctx: InvocationContext): RotationClient {
-  return df.getClient(ctx);
+  const client = df.getClient(ctx);
+  return {
+    startNew: (name, opts) => client.startNew(name, { input: opts.input, instanceId: encodeURIComponent(opts.instanceId) }),
+    getStatus: (instanceId) => client.getStatus(encodeURIComponent(instanceId)),
+  };
 }
 
 /** Query parameters as a plain object (for zod validation of the whole query). */

@@ -78,7 +78,14 @@ export interface ApiServices {
 /** The durable client as the API uses it: startRotation's needs plus what status reads show.
  * durable-functions' DurableClient fits. */
 export interface RotationClient extends RotationStarterClient {
-  getStatus(instanceId: string): Promise<{
-    runtimeStatus?: string; customStatus?: unknown; output?: unknown; input?: unknown; createdTime?: Date | string; lastUpdatedTime?: Date | string;
-  } | undefined>;
+  getStatus(instanceId: string): Promise<DurableStatusView | undefined>;
+}
+
+export interface DurableStatusView {
+  runtimeStatus?: string;
+  customStatus?: unknown;
+  output?: unknown;
+  input?: unknown;
+  createdTime?: Date | string;
+  lastUpdatedTime?: Date | string;
 }

@@ -90,7 +90,7 @@ export async function putPolicy(s: ApiServices, who: Principal, policyId: string
   if (!body || typeof body !== "object" || Array.isArray(body)) throw new InvalidRequestError("ValidationFailed", "the body must be a policy object", { field: "policy" });
   const input = body as Record<string, unknown>;
   if (input.policyId !== undefined && input.policyId !== policyId) {
-    throw new InvalidRequestError("ValidationFailed", `policyId: the body names ${String(input.policyId).slice(0, 64)} but the URL names ${policyId}`, { field: "policyId" });
+    throw new InvalidRequestError("ValidationFailed", `policyId: the body names ${JSON.stringify(input.policyId).slice(0, 64)} but the URL names ${policyId}`, { field: "policyId" });
   }
   const expected = ifMatch === undefined || ifMatch === "" ? undefined : ifMatch;
   let stored;

@@ -15,7 +15,7 @@ import { instanceIdFor, type RotationOutput, type RotationRequest, type Rotation
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
 import { notify } from "./notify";
-import type { ApiServices, RotationClient } from "./ports";
+import type { ApiServices, DurableStatusView, RotationClient } from "./ports";
 import { approvalWindowMs } from "./services";
 
 const keyIdField = z.string().min(1).max(300);
@@ -162,7 +162,7 @@ export interface RotationView {
 
 const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : new Date(d).toISOString());
 
-async function durableStatus(client: RotationClient, instanceId: string): Promise<Awaited<ReturnType<RotationClient["getStatus"]>>> {
+async function durableStatus(client: RotationClient, instanceId: string): Promise<DurableStatusView | undefined> {
   try {
     const st = await client.getStatus(instanceId);
     return st?.runtimeStatus ? st : undefined;
@@ -198,14 +198,14 @@ export async function getRotation(s: ApiServices, client: RotationClient, rotati
     };
   }
   const input = (st.input ?? {}) as Partial<RotationRequest>;
-  const custom = (st.customStatus ?? undefined) as (Partial<RotationStatus> & { progress?: Record<string, unknown> }) | undefined;
-  const out = (st.output ?? undefined) as Partial<RotationOutput> | undefined;
+  const custom = st.customStatus as (Partial<RotationStatus> & { progress?: Record<string, unknown> }) | undefined;
+  const out = st.output as Partial<RotationOutput> | undefined;
   const createdAt = iso(st.createdTime);
   const lastUpdatedAt = iso(st.lastUpdatedTime);
   const terminal = ["Completed", "Failed", "Terminated"].includes(st.runtimeStatus ?? "");
   const phase: RotationPhase = out?.outcome === "completed" ? "completed" : out?.outcome === "failed" ? "failed" : out?.outcome === "refused" ? "aborted"
     : st.runtimeStatus === "Failed" || st.runtimeStatus === "Terminated" ? "aborted" : (custom?.phase ?? "requested");
-  const progress = progressOf(custom?.progress ?? (out?.counts as Record<string, unknown> | undefined), createdAt, lastUpdatedAt, terminal);
+  const progress = progressOf(custom?.progress ?? out?.counts, createdAt, lastUpdatedAt, terminal);
   return {
     rotationId, keyId: input.keyId ?? out?.keyId ?? a?.keyId, ...(input.trigger ? { trigger: input.trigger } : {}),
     ...(input.actor ? { actor: input.actor } : {}), ...(input.reason ? { reason: input.reason } : {}),

@@ -53,7 +53,8 @@ export class ApiClient {
       const detail = e ? `${e.code ?? "Error"}: ${e.message ?? ""}${e.rotationId ? ` (running: ${e.rotationId})` : ""}` : `HTTP ${res.status}`;
       // 401/403/400 are the caller's mistake (usage); 409/410 and friends are the service saying no.
       const exit = res.status === 400 || res.status === 401 || res.status === 403 || res.status >= 500 ? 2 : 1;
-      throw new CliError(`${method} ${path} → ${res.status} ${detail}`, exit, parsed);
+      const hint = res.status === 401 && !this.identity ? " (say who you are: --as name:Role1,Role2 or KEYROTOR_AS)" : "";
+      throw new CliError(`${method} ${path} → ${res.status} ${detail}${hint}`, exit, parsed);
     }
     return { status: res.status, body: parsed as T };
   }

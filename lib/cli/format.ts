@@ -2,7 +2,8 @@
 import Table from "cli-table3";
 
 export function table(head: string[], rows: (string | number | undefined)[][]): string {
-  const t = new Table({ head, style: { head: [], border: [] } });
+  // Compact: no rule between rows, so a 20-tenant plan fits a screen.
+  const t = new Table({ head, style: { head: [], border: [] }, chars: { mid: "", "left-mid": "", "mid-mid": "", "right-mid": "" } });
   for (const r of rows) t.push(r.map((c) => (c === undefined ? "" : String(c))));
   return t.toString();
 }

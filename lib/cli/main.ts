@@ -7,7 +7,9 @@ import { record, shortTime, table } from "./format";
 import { storageCommands } from "./storage";
 
 const DEFAULT_URL = "http://127.0.0.1:7071";
-const TERMINAL = new Set(["Completed", "Failed", "Terminated", "completed", "failed", "aborted"]);
+const TERMINAL_STATUS = new Set(["Completed", "Failed", "Terminated", "approvalExpired"]);
+const TERMINAL_PHASE = new Set(["completed", "failed", "aborted"]);
+const POLL_MS = 1000;
 
 interface Globals {
   url: string;
@@ -46,9 +48,26 @@ interface RotationView {
   error?: unknown;
 }
 
+interface RotationSummaryView {
+  rotationId: string;
+  keyId: string;
+  trigger?: string;
+  requestedBy?: string;
+  phase?: string;
+  status?: string;
+  lastUpdatedAt?: string;
+}
+
+const isTerminal = (v: RotationView) => TERMINAL_STATUS.has(v.runtimeStatus ?? "") || TERMINAL_PHASE.has(v.phase ?? "");
+
+/** Follows a rotation until it ends; while DEKs are re-wrapped, a progress bar with rate and ETA. */
 async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<RotationView> {
-  const bar = g.json ? undefined : new SingleBar({ format: "rewrap |{bar}| {value}/{total} DEKs  {perSec}/s  eta {eta_s}s  {phase}", hideCursor: true }, Presets.shades_classic);
+  const tty = !g.json && process.stderr.isTTY;
+  const bar = tty
+    ? new SingleBar({ format: "rewrap |{bar}| {value}/{total} DEKs  {perSec}/s  eta {eta_formatted}  {phase}", hideCursor: true, stream: process.stderr }, Presets.shades_classic)
+    : undefined;
   let started = false;
+  let lastPhase = "";
   for (;;) {
     const v = await api.get<RotationView>(`/api/rotations/${encodeURIComponent(rotationId)}`);
     const p = v.progress;
@@ -57,12 +76,16 @@ async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<Ro
       started = true;
       bar.setTotal(p.total);
       bar.update(p.rewrapped, { perSec: Math.round(p.perSec ?? 0), phase: v.phase ?? "" });
+    } else if (!g.json && !started && v.phase && v.phase !== lastPhase) {
+      process.stderr.write(`${rotationId}: ${v.phase} (${v.runtimeStatus ?? ""})\n`);
     }
-    if (TERMINAL.has(v.runtimeStatus ?? "") || TERMINAL.has(v.phase ?? "")) {
+    lastPhase = v.phase ?? lastPhase;
+    if (isTerminal(v)) {
+      if (started && p) bar?.update(p.rewrapped);
       bar?.stop();
       return v;
     }
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
@@ -128,13 +151,13 @@ export function buildProgram(): Command {
     .action(async (rotationId: string | undefined, opts: { watch?: boolean; key?: string }, cmd: Command) => {
       const { api, g } = client(cmd);
       if (!rotationId) {
-        const res = await api.get<{ rotations: RotationView[] }>(`/api/rotations${opts.key ? `?keyId=${encodeURIComponent(opts.key)}` : ""}`);
-        out(g, () => table(["rotation", "trigger", "phase", "status", "updated"], res.rotations.map((r) => [r.rotationId, r.trigger, r.phase, r.runtimeStatus, shortTime(r.lastUpdatedAt)])), res);
+        const res = await api.get<{ rotations: RotationSummaryView[] }>(`/api/rotations${opts.key ? `?keyId=${encodeURIComponent(opts.key)}` : ""}`);
+        out(g, () => table(["rotation", "trigger", "by", "phase", "status", "updated"], res.rotations.map((r) => [r.rotationId, r.trigger, r.requestedBy, r.phase, r.status, shortTime(r.lastUpdatedAt)])), res);
         return;
       }
       const v = opts.watch ? await watch(api, g, rotationId) : await api.get<RotationView>(`/api/rotations/${encodeURIComponent(rotationId)}`);
       out(g, () => record({ ...v, progress: v.progress ? `${v.progress.rewrapped}/${v.progress.total}` : undefined }), v);
-      if (opts.watch && (v.runtimeStatus === "Failed" || v.phase === "failed")) throw new CliError(`rotation ${rotationId} failed`, 1);
+      if (opts.watch && !["completed"].includes(v.phase ?? "")) throw new CliError(`rotation ${rotationId} ended ${v.phase ?? ""} (${v.runtimeStatus ?? ""})${v.error ? `: ${JSON.stringify(v.error)}` : ""}`, 1);
     });
 
   storageCommands(program, { out, client });

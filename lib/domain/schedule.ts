@@ -71,7 +71,7 @@ export function addDuration(atMs: number, d: Dur, k = 1): number {
   return moved + k * d.ms;
 }
 
-/** The ISO form of a Date or epoch ms, for policies' string fields. */
+/** at + an ISO-8601 duration, e.g. a new version's expiry: createdAt + policy.expiresAfter. */
 export function addIsoDuration(at: Date, iso: string, field = "duration"): Date {
   return new Date(addDuration(at.getTime(), parseDuration(iso, field)));
 }
@@ -146,8 +146,20 @@ export class CronTimeline {
     return true;
   }
 
+  /** Covers everything after t. Walks forward from t to lo: croner's nextRun is ~20× cheaper
+   * than previousRuns, which matters for dense patterns (hourly windows) and old anchors. */
   private extendBackwardTo(t: number): void {
-    while (this.lo >= t && this.stepBack());
+    if (this.lo < t) return;
+    const newLo = Math.floor(t / 1000) * 1000 - 500;
+    const found: number[] = [];
+    for (let cursor = newLo; ; ) {
+      const next = this.cron.nextRun(new Date(cursor));
+      if (!next || next.getTime() > this.lo) break;
+      found.push(next.getTime());
+      cursor = next.getTime();
+    }
+    this.times = found.concat(this.times);
+    this.lo = newLo;
   }
 
   /** Index of the first time > t in `times`. */
@@ -200,14 +212,12 @@ const MAX_TIMELINES = 5_000;
 
 /** The shared timeline of a (pattern, time zone). Throws InvalidRequestError naming `field` for a
  * pattern croner cannot parse or a zone that is not IANA. */
-export function cronTimeline(pattern: string, timeZone: string, field: string, nowMs = Date.now()): CronTimeline {
+export function cronTimeline(pattern: string, timeZone: string, field: string, nowMs = Date.now(), timeZoneField = field.replace(/\.[^.]+$/, ".timeZone")): CronTimeline {
   const id = `${timeZone} ${pattern}`;
   let tl = timelines.get(id);
   if (tl) return tl;
   if (!isValidTimeZone(timeZone)) {
-    throw new InvalidRequestError("TimeZoneInvalid", `${field.replace(/\.cron$/, "")}.timeZone must be an IANA time zone such as Europe/London, got "${timeZone}"`, {
-      field: field.replace(/\.cron$/, ".timeZone"),
-    });
+    throw new InvalidRequestError("TimeZoneInvalid", `${timeZoneField} must be an IANA time zone such as Europe/London, got "${timeZone}"`, { field: timeZoneField });
   }
   if (pattern.trim().split(/\s+/).length !== 5) {
     throw new InvalidRequestError("CronInvalid", `${field} must be a 5-field cron expression (minute hour day-of-month month day-of-week), got "${pattern}"`, { field });

@@ -56,8 +56,33 @@ function hashedFields(e: Omit<LedgerEntry, "hash">): CanonicalValue {
   };
 }
 
+/** canonicalJson(hashedFields(e)), written out field by field in sorted order: verify() spends most
+ * of its CPU here. A property test holds it equal to the generic encoder. */
+export function canonicalEntry(e: Omit<LedgerEntry, "hash">): string {
+  const q = JSON.stringify;
+  let s = `{"actor":${q(e.actor)},"at":${q(e.at)}`;
+  if (e.counts !== undefined) s += `,"counts":${canonicalJson(e.counts)}`;
+  if (e.details !== undefined) s += `,"details":${canonicalJson(e.details)}`;
+  s += `,"entryId":${q(e.entryId)}`;
+  if (e.error !== undefined) s += `,"error":${canonicalJson(e.error)}`;
+  s += `,"keyId":${q(e.keyId)},"prevHash":${q(e.prevHash)}`;
+  if (e.reason !== undefined) s += `,"reason":${q(e.reason)}`;
+  if (e.rotationId !== undefined) s += `,"rotationId":${q(e.rotationId)}`;
+  s += `,"seq":${canonicalJson(e.seq)}`;
+  if (e.trigger !== undefined) s += `,"trigger":${q(e.trigger)}`;
+  s += `,"type":${q(e.type)}`;
+  if (e.versionAfter !== undefined) s += `,"versionAfter":${q(e.versionAfter)}`;
+  if (e.versionBefore !== undefined) s += `,"versionBefore":${q(e.versionBefore)}`;
+  return `${s}}`;
+}
+
+/** The reference encoding (what docs/ledger.md describes). */
+export function canonicalEntryReference(e: Omit<LedgerEntry, "hash">): string {
+  return canonicalJson(hashedFields(e));
+}
+
 export function entryHash(e: Omit<LedgerEntry, "hash">): string {
-  return sha256Hex(canonicalJson(hashedFields(e)));
+  return sha256Hex(canonicalEntry(e));
 }
 
 export function buildEntry(a: LedgerAppend, seq: number, prevHash: string, at: string): LedgerEntry {

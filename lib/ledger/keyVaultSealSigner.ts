@@ -37,6 +37,15 @@ function parseKid(kid: string): ParsedKid {
   return { vaultUrl: url.origin, name, version: version || undefined };
 }
 
+/** Throttling, timeouts and outages are transient (retry); anything else (403: the identity lacks
+ * keys/sign; 404: wrong key id) is a configuration fault and must not be retried as if transient. */
+function vaultError(err: unknown, what: string): Error {
+  const status = (err as { statusCode?: number } | undefined)?.statusCode;
+  const message = `[keyrotor] [ledger] ${what}: ${(err as Error).message}`;
+  if (status === undefined || status === 408 || status === 429 || status >= 500) return new DependencyUnavailableError("keyvault", message, { cause: err });
+  return new Error(message, { cause: err });
+}
+
 const b64u = (b: Uint8Array | undefined) => (b ? Buffer.from(b).toString("base64url") : undefined);
 
 function publicKeyOf(key: KeyVaultKey): KeyObject {
@@ -57,7 +66,7 @@ export async function keyVaultSealSigner(opts: KeyVaultSealSignerOptions): Promi
     try {
       return await keys.getKey(name, v ? { version: v } : {});
     } catch (err) {
-      throw new DependencyUnavailableError("keyvault", `[keyrotor] [ledger] could not read the seal key ${name}${v ? `/${v}` : ""}: ${(err as Error).message}`, { cause: err });
+      throw vaultError(err, `could not read the seal key ${name}${v ? `/${v}` : ""}`);
     }
   };
   const current = await fetchKey(version);
@@ -89,7 +98,7 @@ export async function keyVaultSealSigner(opts: KeyVaultSealSignerOptions): Promi
         const res = await crypto.sign(alg, sha256(digest));
         return res.result;
       } catch (err) {
-        throw new DependencyUnavailableError("keyvault", `[keyrotor] [ledger] Key Vault could not sign the seal: ${(err as Error).message}`, { cause: err });
+        throw vaultError(err, "Key Vault could not sign the seal");
       }
     },
     async verify(digest, signature, sealKid, sigAlg) {
@@ -97,7 +106,8 @@ export async function keyVaultSealSigner(opts: KeyVaultSealSignerOptions): Promi
       try {
         key = await publicKeyFor(sealKid);
       } catch (err) {
-        if (err instanceof DependencyUnavailableError && (err.cause as { statusCode?: number } | undefined)?.statusCode === 404) return false;
+        // A seal naming a version the vault does not have was not signed by our key.
+        if ((err as Error).cause instanceof Error && ((err as Error).cause as { statusCode?: number }).statusCode === 404) return false;
         throw err;
       }
       return key ? verifyLocally(key, sigAlg, digest, signature) : false;

@@ -159,8 +159,13 @@ export class HashChainLedger implements VerifiableLedger {
     return typeof seal === "object" ? seal : undefined;
   }
 
-  verify(opts: { onProgress?: (p: VerifyProgress) => void } = {}): Promise<LedgerVerification> {
-    return verifyLedger({ entries: this.opts.entries, seals: this.opts.seals, verifier: this.opts.signer, now: () => this.clock.now(), onProgress: opts.onProgress });
+  async verify(opts: { onProgress?: (p: VerifyProgress) => void; concurrency?: number } = {}): Promise<LedgerVerification> {
+    const shardHints: string[] = [];
+    for await (const keyId of this.chainIds()) shardHints.push(escapeKey(keyId));
+    return verifyLedger({
+      entries: this.opts.entries, seals: this.opts.seals, verifier: this.opts.signer, now: () => this.clock.now(), onProgress: opts.onProgress,
+      shardHints, concurrency: opts.concurrency,
+    });
   }
 }
 

@@ -20,6 +20,10 @@ export type CommitResult = { ok: true; headEtag: string } | { ok: false };
 
 export interface ListRange {
   partitionKey?: string;
+  /** Inclusive lower bound of PartitionKey (when partitionKey is not given). */
+  partitionKeyFrom?: string;
+  /** Exclusive upper bound of PartitionKey. */
+  partitionKeyBelow?: string;
   /** Inclusive lower bound of RowKey. */
   rowKeyFrom?: string;
   /** Exclusive upper bound of RowKey. */
@@ -71,7 +75,9 @@ export class MemoryRowStore implements RowStore {
   }
 
   async *list(range: ListRange): AsyncIterable<StoredRow> {
-    const pks = range.partitionKey !== undefined ? [range.partitionKey] : [...this.partitions.keys()].sort();
+    const pks = range.partitionKey !== undefined
+      ? [range.partitionKey]
+      : [...this.partitions.keys()].sort().filter((pk) => (range.partitionKeyFrom === undefined || pk >= range.partitionKeyFrom) && (range.partitionKeyBelow === undefined || pk < range.partitionKeyBelow));
     for (const pk of pks) {
       const part = this.partitions.get(pk);
       if (!part) continue;

@@ -67,6 +67,8 @@ export class TableRowStore implements RowStore {
     const t = await this.table();
     const clauses: string[] = [];
     if (range.partitionKey !== undefined) clauses.push(odata`PartitionKey eq ${range.partitionKey}`);
+    if (range.partitionKeyFrom !== undefined) clauses.push(odata`PartitionKey ge ${range.partitionKeyFrom}`);
+    if (range.partitionKeyBelow !== undefined) clauses.push(odata`PartitionKey lt ${range.partitionKeyBelow}`);
     if (range.rowKeyFrom !== undefined) clauses.push(odata`RowKey ge ${range.rowKeyFrom}`);
     if (range.rowKeyBelow !== undefined) clauses.push(odata`RowKey lt ${range.rowKeyBelow}`);
     const pages = t

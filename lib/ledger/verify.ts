@@ -14,6 +14,7 @@ import { rowToSeal, sealDigest, sealRoot, type SealSigner } from "./seals";
 export const SEAL_PARTITION = "seal";
 const MAX_BREAKS = 1_000;
 const PROGRESS_EVERY = 2_000;
+const DEFAULT_CONCURRENCY = 4;
 
 export interface VerifyDeps {
   entries: RowStore;
@@ -21,6 +22,10 @@ export interface VerifyDeps {
   verifier: Pick<SealSigner, "verify"> | undefined;
   now: () => Date;
   onProgress?: ((p: VerifyProgress) => void) | undefined;
+  /** PartitionKeys of known chains, used to split the scan into parallel ranges. */
+  shardHints?: string[];
+  /** Ranges scanned in parallel (default 4). */
+  concurrency?: number;
 }
 
 interface Claim {
@@ -119,69 +124,80 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   deps.onProgress?.({ ...progress });
 
   const seen = new Set<string>();
-  let chain: { pk: string; keyId: string; expected: number; prevHash: string; headSeq?: number; resync: boolean } | undefined;
 
-  const finish = () => {
-    if (!chain) return;
-    const last = chain.expected - 1;
-    if (last > 0) {
-      seen.add(chain.keyId);
-      progress.chains += 1;
+  /** Verifies every chain whose PartitionKey is in [from, below); ranges run in parallel. */
+  const scanRange = async (from: string | undefined, below: string | undefined) => {
+    let chain: { pk: string; keyId: string; expected: number; prevHash: string; headSeq?: number; resync: boolean } | undefined;
+    const finish = () => {
+      if (!chain) return;
+      const last = chain.expected - 1;
+      if (last > 0) {
+        seen.add(chain.keyId);
+        progress.chains += 1;
+      }
+      const top = maxClaim.get(chain.keyId);
+      if (last === 0) {
+        if (top) found.chain(chain.keyId, 1, "chainMissing", `seal ${top.sealSeq} recorded ${top.seq} entries; none remain`);
+      } else if (top && top.seq > last) {
+        found.chain(chain.keyId, last + 1, "truncatedAfterSeal", `seal ${top.sealSeq} recorded ${top.seq} entries; the chain ends at ${last}`);
+      } else if (chain.headSeq !== undefined && chain.headSeq > last) {
+        found.chain(chain.keyId, last + 1, "gap", `the head row says ${chain.headSeq} entries; the chain ends at ${last}`);
+      }
+    };
+    // RowKey < "i": the links ("000…1" …) and the "head" row, not the "id:…" index rows.
+    for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, rowKeyBelow: "i" })) {
+      if (!chain || chain.pk !== row.partitionKey) {
+        finish();
+        chain = { pk: row.partitionKey, keyId: unescapeKey(row.partitionKey), expected: 1, prevHash: GENESIS_HASH, resync: false };
+      }
+      if (row.rowKey === HEAD_ROW_KEY) {
+        if (typeof row.props.seq === "number") chain.headSeq = row.props.seq;
+        continue;
+      }
+      if (!isSeqRowKey(row.rowKey)) continue;
+      const at = Number(row.rowKey);
+      progress.entries += 1;
+      if (progress.entries % PROGRESS_EVERY === 0) deps.onProgress?.({ ...progress });
+      if (at > chain.expected) {
+        found.chain(chain.keyId, chain.expected, "gap", `entries ${chain.expected}..${at - 1} are missing`);
+        chain.resync = true;
+      }
+      chain.expected = at + 1;
+      const entry = rowToEntry(row.props);
+      if (typeof entry === "string") {
+        found.chain(chain.keyId, at, "hashMismatch", `row is malformed: ${entry}`);
+        chain.prevHash = typeof row.props.hash === "string" ? row.props.hash : "";
+        chain.resync = true;
+        continue;
+      }
+      const claim = claims.get(chain.keyId)?.get(at);
+      let broken = true;
+      if (entry.seq !== at || entry.keyId !== chain.keyId) {
+        found.chain(chain.keyId, at, "reordered", entry.seq !== at ? `row ${at} holds entry ${entry.seq}` : `row holds an entry of ${entry.keyId}`);
+      } else if (entryHash(entry) !== entry.hash) {
+        found.chain(chain.keyId, at, "hashMismatch", "the entry's fields do not match its hash");
+      } else if (!chain.resync && entry.prevHash !== chain.prevHash) {
+        found.chain(chain.keyId, at, "hashMismatch", "prevHash does not match the previous entry");
+      } else if (claim && claim.hash !== entry.hash) {
+        found.chain(chain.keyId, at, "hashMismatch", `seal ${claim.sealSeq} recorded another hash for this entry`);
+      } else {
+        broken = false;
+      }
+      // After a break, check the next link against this row as stored: one tampered row is reported
+      // once, not as a cascade down the rest of the chain.
+      chain.prevHash = entry.hash;
+      chain.resync = broken;
     }
-    const top = maxClaim.get(chain.keyId);
-    if (last === 0) {
-      if (top) found.chain(chain.keyId, 1, "chainMissing", `seal ${top.sealSeq} recorded ${top.seq} entries; none remain`);
-    } else if (top && top.seq > last) {
-      found.chain(chain.keyId, last + 1, "truncatedAfterSeal", `seal ${top.sealSeq} recorded ${top.seq} entries; the chain ends at ${last}`);
-    } else if (chain.headSeq !== undefined && chain.headSeq > last) {
-      found.chain(chain.keyId, last + 1, "gap", `the head row says ${chain.headSeq} entries; the chain ends at ${last}`);
-    }
+    finish();
   };
 
-  for await (const row of deps.entries.list({ rowKeyBelow: "i" })) {
-    if (!chain || chain.pk !== row.partitionKey) {
-      finish();
-      chain = { pk: row.partitionKey, keyId: unescapeKey(row.partitionKey), expected: 1, prevHash: GENESIS_HASH, resync: false };
-    }
-    if (row.rowKey === HEAD_ROW_KEY) {
-      if (typeof row.props.seq === "number") chain.headSeq = row.props.seq;
-      continue;
-    }
-    if (!isSeqRowKey(row.rowKey)) continue;
-    const at = Number(row.rowKey);
-    progress.entries += 1;
-    if (progress.entries % PROGRESS_EVERY === 0) deps.onProgress?.({ ...progress });
-    if (at > chain.expected) {
-      found.chain(chain.keyId, chain.expected, "gap", `entries ${chain.expected}..${at - 1} are missing`);
-      chain.resync = true;
-    }
-    chain.expected = at + 1;
-    const entry = rowToEntry(row.props);
-    if (typeof entry === "string") {
-      found.chain(chain.keyId, at, "hashMismatch", `row is malformed: ${entry}`);
-      chain.prevHash = typeof row.props.hash === "string" ? row.props.hash : "";
-      chain.resync = true;
-      continue;
-    }
-    const claim = claims.get(chain.keyId)?.get(at);
-    let broken = true;
-    if (entry.seq !== at || entry.keyId !== chain.keyId) {
-      found.chain(chain.keyId, at, "reordered", entry.seq !== at ? `row ${at} holds entry ${entry.seq}` : `row holds an entry of ${entry.keyId}`);
-    } else if (entryHash(entry) !== entry.hash) {
-      found.chain(chain.keyId, at, "hashMismatch", "the entry's fields do not match its hash");
-    } else if (!chain.resync && entry.prevHash !== chain.prevHash) {
-      found.chain(chain.keyId, at, "hashMismatch", "prevHash does not match the previous entry");
-    } else if (claim && claim.hash !== entry.hash) {
-      found.chain(chain.keyId, at, "hashMismatch", `seal ${claim.sealSeq} recorded another hash for this entry`);
-    } else {
-      broken = false;
-    }
-    // After a break, check the next link against this row as stored: one tampered row is reported
-    // once, not as a cascade down the rest of the chain.
-    chain.prevHash = entry.hash;
-    chain.resync = broken;
-  }
-  finish();
+  // Split the key space at known chains (hints only: the ranges always cover every key).
+  const hints = [...new Set(deps.shardHints ?? [])].sort();
+  const shards = Math.max(1, Math.min(deps.concurrency ?? DEFAULT_CONCURRENCY, Math.floor(hints.length / 2)));
+  const bounds: (string | undefined)[] = [undefined];
+  for (let i = 1; i < shards; i++) bounds.push(hints[Math.floor((i * hints.length) / shards)]);
+  bounds.push(undefined);
+  await Promise.all(bounds.slice(0, -1).map((from, i) => scanRange(from, bounds[i + 1])));
 
   for (const [keyId, top] of maxClaim) {
     if (!seen.has(keyId) && !found.chainBreaks.some((b) => b.keyId === keyId && b.problem === "chainMissing")) {

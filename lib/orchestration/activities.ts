@@ -5,9 +5,11 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { InvalidRequestError, InvariantViolationError, isKnownError } from "../domain/errors";
 import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
+import { familyTag } from "../domain/errors";
+import { responderGuidance } from "../domain/guidance";
 import { durationMs, promote, setState } from "../domain/rotation";
+import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
-import { guidanceFor } from "./guidance";
 import type { DekRewrite, RotationDeps, RotationPolicyView } from "./ports";
 
 // ---- shared -------------------------------------------------------------------------------------
@@ -92,9 +94,6 @@ export type RecordStep = z.infer<typeof RecordStepInput>;
 export function entryIdFor(rotationId: string, step: string): string {
   return `${rotationId}#${step}`;
 }
-export function messageIdFor(rotationId: string, event: string, step: string): string {
-  return `${rotationId}#${event}#${step}`;
-}
 
 export async function recordStep(deps: RotationDeps, input: RecordStep): Promise<{ seq: number }> {
   const entry = await deps.ledger.append({
@@ -111,11 +110,20 @@ export async function recordStep(deps: RotationDeps, input: RecordStep): Promise
   if (input.event) {
     const row = await deps.inventory.get(input.keyId);
     const kind = parseKeyId(input.keyId).kind;
-    const { guidance, severity } = guidanceFor(input.event, kind);
+    const phase = (input.type === "Failed" ? input.details?.failedPhase : input.phase) as RotationPhase | undefined;
+    const family = input.error ? familyTag(new Error(input.error.message)) : undefined;
+    // A broken lock is about the rotation that died holding it; the one that broke it is named.
+    const previousOwner = input.event === "LockBroken" ? input.details?.previousOwner : undefined;
+    const { guidance, severity } = responderGuidance({
+      type: input.event, keyId: input.keyId, kind, rotationId: typeof previousOwner === "string" ? previousOwner : input.rotationId, ...(phase ? { phase } : {}),
+      ...(input.error ? { error: { code: input.error.code, ...(family ? { family } : {}) } } : {}),
+      details: { ...(input.details ?? {}), ...(input.counts ?? {}), ...(previousOwner !== undefined ? { brokenBy: input.rotationId } : {}) },
+    });
     await deps.events.publish({
       type: input.event, keyId: input.keyId, kind, tenant: row?.key.tenant ?? "unknown", rotationId: input.rotationId,
       ...(input.phase ? { phase: input.phase as RotationPhase } : {}),
-      severity, messageId: messageIdFor(input.rotationId, input.event, input.step),
+      // The step is unique within the rotation, so a replayed or retried step yields the same id.
+      severity, messageId: eventMessageId(input.rotationId, input.event, input.step),
       keyState: row
         ? { ...(row.key.primaryVersion ? { primaryVersion: row.key.primaryVersion } : {}), versions: row.key.versions.map((v) => ({ version: v.version, state: v.state })) }
         : {},

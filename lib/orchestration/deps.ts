@@ -1,17 +1,26 @@
-// Composition roots for the rotation activities: createRotationDeps(cfg) builds the real adapters
+// Composition roots for the rotation activities: createRotationDeps(cfg) builds every real adapter
 // from configuration; memoryRotationDeps() builds in-memory ones for tests. Function handlers reach
 // the process-wide instance through rotationDeps(); hosts and tests may install their own.
 import { config, type Config } from "../config";
 import { InvalidRequestError } from "../domain/errors";
-import { ephemeralSealSigner, memoryLedger, tableLedger, type HashChainLedger } from "../ledger";
+import type { ManagedKey } from "../domain/keys";
+import type { Policy } from "../domain/policy";
+import { createServiceBusEventPublisher } from "../events";
+import { keyVaultClientOptions, keyVaultCredential, vaultUrlFor } from "../identity";
+import { ephemeralSealSigner, HashChainLedger, memoryLedger, tableLedger, type SealSigner } from "../ledger";
+import { keyVaultSealSigner } from "../ledger/keyVaultSealSigner";
 import { systemClock, type Clock } from "../ports";
+import { Inventory } from "../stores/inventory";
+import { jwksStoreFromConfig } from "../stores/jwksStore";
+import { PolicyStore } from "../stores/policyStore";
 import { ensureTable, tableClient } from "../stores/tables";
-import { keyVaultFor, type KeyVaultAdapter } from "../vault/keyVault";
+import { KeyVaultAdapter } from "../vault/keyVault";
 import {
   MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies,
 } from "./memory";
-import type { PublicJwk, RotationDeps, RotationKeyVault, VaultVersion } from "./ports";
+import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
+import { TableDekRotationPort } from "./tableDeks";
 
 export type * from "./ports";
 
@@ -66,31 +75,82 @@ export class KeyVaultRotationAdapter implements RotationKeyVault {
   }
 }
 
-/** Stores not yet available as real adapters in this build must be supplied by the caller. */
+/** Replacements for single adapters (tests, hosts that share one ledger with the API). */
 export type RotationDepsOverrides = Partial<RotationDeps>;
 
-/** Real adapters from configuration: Key Vault through lib/vault, the hash-chained ledger on Table
- * Storage. The inventory, DEK store, policy source, event publisher and JWKS store come from
- * `overrides` (their Table/Service Bus adapters are wired here as they land). */
-export async function createRotationDeps(cfg: Config, overrides: RotationDepsOverrides = {}): Promise<RotationDeps> {
-  const ledger: HashChainLedger = tableLedger({
+/** Real rotation deps plus the connections they hold open. */
+export interface ConfiguredRotationDeps extends RotationDeps {
+  ledger: HashChainLedger;
+  /** Closes the Service Bus sender and client. */
+  close(): Promise<void>;
+}
+
+/** Policies as the rotation engine reads them. A key without an attached policy is governed by
+ * nothing, except a tenant's DEK, which enters the inventory with its first rotation: it follows
+ * its tenant's policy for DEKs. */
+export function policySourceFrom(store: PolicyStore): PolicySource {
+  const view = (p: Policy): RotationPolicyView => ({
+    policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
+    maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
+    ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
+  });
+  return {
+    async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
+      if (key.policyId !== undefined) {
+        const p = await store.policyFor(key);
+        return p ? view(p) : undefined;
+      }
+      if (key.kind !== "dek") return undefined;
+      for await (const s of store.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return view(s.policy);
+      return undefined;
+    },
+  };
+}
+
+/** The ledger's seal signer: the Key Vault key KEYROTOR_SEAL_KEY_ID names (seals then verify in
+ * every process), else an ephemeral key (seals verify only in the process that made them). */
+export async function sealSignerFor(cfg: Config): Promise<SealSigner> {
+  if (!cfg.KEYROTOR_SEAL_KEY_ID) return ephemeralSealSigner();
+  return keyVaultSealSigner({ keyId: cfg.KEYROTOR_SEAL_KEY_ID, credential: keyVaultCredential(cfg), clientOptions: keyVaultClientOptions(cfg) });
+}
+
+/** Every adapter from configuration: Key Vault (lib/vault), the hash-chained, sealed ledger, the
+ * inventory, policy and DEK stores and the JWKS table (Table Storage), and the Service Bus
+ * publisher (retries, then NotificationFailed in the ledger). `overrides` replace single adapters. */
+export async function createRotationDeps(cfg: Config, overrides: RotationDepsOverrides = {}): Promise<ConfiguredRotationDeps> {
+  const ledger = overrides.ledger instanceof HashChainLedger ? overrides.ledger : tableLedger({
     entries: await ensureTable(tableClient(cfg, "ledger")),
     seals: await ensureTable(tableClient(cfg, "seals")),
-    signer: ephemeralSealSigner(),
+    signer: await sealSignerFor(cfg),
   });
-  const missing = (["inventory", "deks", "policies", "events", "jwks"] as const).filter((k) => overrides[k] === undefined);
-  if (missing.length > 0) {
-    throw new Error(`[keyrotor] [rotation] createRotationDeps: no real adapter yet for ${missing.join(", ")}; pass them in overrides`);
-  }
+  const policies = new PolicyStore(tableClient(cfg, "policies"));
+  const vaults = new Map<string, KeyVaultAdapter>();
+  // One adapter per vault and deps instance (its public-key cache is worth keeping).
+  const vaultFor = (vault: string): KeyVaultAdapter => {
+    let a = vaults.get(vault.toLowerCase());
+    if (!a) {
+      a = new KeyVaultAdapter({ vaultName: vault, vaultUrl: vaultUrlFor(cfg, vault), credential: keyVaultCredential(cfg), clientOptions: keyVaultClientOptions(cfg) });
+      vaults.set(vault.toLowerCase(), a);
+    }
+    return a;
+  };
+  const bus = overrides.events ? undefined : createServiceBusEventPublisher(cfg, ledger);
   return {
-    vault: new KeyVaultRotationAdapter((vault) => keyVaultFor(cfg, vault)),
+    vault: new KeyVaultRotationAdapter(vaultFor),
+    inventory: new Inventory(tableClient(cfg, "inventory"), policies),
+    deks: new TableDekRotationPort(tableClient(cfg, "deks")),
+    policies: policySourceFrom(policies),
     ledger,
     sealer: ledger,
+    events: bus ? bus.publisher : overrides.events!,
+    jwks: jwksStoreFromConfig(cfg),
     secrets: secretGenerators(),
     clock: systemClock,
-    ...(overrides as Required<Pick<RotationDeps, (typeof missing)[number]>>),
     ...overrides,
-  };
+    close: async () => {
+      await bus?.close();
+    },
+  } as ConfiguredRotationDeps;
 }
 
 export interface MemoryRotationDeps extends RotationDeps {

@@ -3,9 +3,12 @@
 import { randomBytes } from "node:crypto";
 import type { ProviderRotator, SecretGenerator, SecretGenerators } from "./ports";
 
-/** `length` is the number of random bytes (the policy's secret length). */
+/** `length` is the number of random bytes (the policy's secret length); the name is the policy's
+ * secret encoding ("random" is hex, kept for older policies). */
 export const builtInGenerators: Record<string, SecretGenerator> = {
   random: { generate: (length) => randomBytes(length).toString("hex") },
+  hex: { generate: (length) => randomBytes(length).toString("hex") },
+  base64: { generate: (length) => randomBytes(length).toString("base64") },
   base64url: { generate: (length) => randomBytes(length).toString("base64url") },
 };
 

@@ -65,7 +65,8 @@ export interface RotationStatus {
   rotationId: string;
   phase: RotationPhase;
   lock: "pending" | "held" | "refused" | "released";
-  progress?: { rewrapped: number; scanned: number };
+  /** total: DEKs that referenced older versions when the rewrap began. */
+  progress?: { rewrapped: number; scanned: number; total?: number };
 }
 
 // ---- plumbing -----------------------------------------------------------------------------------
@@ -76,6 +77,8 @@ interface Flow {
   phase: RotationPhase;
   retry: RetryPolicy;
   steps: number;
+  /** DEKs to rewrap, counted before the rewrap starts (progress reporting). */
+  total?: number;
 }
 
 const nowIso = (ctx: OrchestrationContext): string => ctx.df.currentUtcDateTime.toISOString();
@@ -107,7 +110,9 @@ function* rec(f: Flow, step: string, type: LedgerEntryType, event: RotationEvent
 
 function setPhase(f: Flow, phase: RotationPhase, progress?: RotationStatus["progress"]): void {
   f.phase = phase;
-  const status: RotationStatus = { rotationId: f.input.rotationId, phase, lock: "held", ...(progress ? { progress } : {}) };
+  const status: RotationStatus = {
+    rotationId: f.input.rotationId, phase, lock: "held", ...(progress ? { progress: { ...progress, ...(f.total !== undefined ? { total: f.total } : {}) } } : {}),
+  };
   f.ctx.df.setCustomStatus(status);
 }
 
@@ -230,6 +235,7 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
   setPhase(f, "promoted");
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
+  f.total = (yield* act<{ other: number }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: created.version }, f.retry)).other;
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
   let totals = zeroTotals();
   let refs = { other: 0 };
@@ -239,7 +245,7 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
     refs = yield* act<{ other: number }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
     if (refs.other === 0) break;
   }
-  const counts = { ...totals, remainingOld: refs.other };
+  const counts = { ...totals, total: f.total, remainingOld: refs.other };
   const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
   if (refs.other > 0) {
     const decision = revokeDecision(refs.other, input.dataLossAcceptedBy);

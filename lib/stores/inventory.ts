@@ -145,8 +145,8 @@ export class Inventory {
         maxPageSize: opts.pageSize ?? 500,
         ...(opts.continuation !== undefined ? { continuationToken: opts.continuation } : {}),
       });
-      const { value } = await pages.next();
-      const page = (value ?? []) as (KeyEntity & { etag: string })[] & { continuationToken?: string };
+      const first = await pages.next();
+      const page = (first.done === true ? [] : first.value) as (KeyEntity & { etag: string })[] & { continuationToken?: string };
       return { items: page.map(fromEntity), continuation: page.continuationToken };
     } catch (err) {
       return translateTableError(err, "inventory: list");

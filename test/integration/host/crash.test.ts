@@ -23,7 +23,8 @@ async function crashWhileActivityInFlight(store: "memory" | HistoryStore, run: s
   await gate(`${run}/gate`).entered;
   await host.crash();
   await host.resume();
-  await host.idle();
+  // The re-run of step 2 reaches the (still closed) gate before it opens.
+  while ((fixture.stepRuns.get(`${run}/2`) ?? 0) < 2) await new Promise((r) => setTimeout(r, 5));
   expect((await host.client.getStatus(id))!.runtimeStatus).toBe("Running");
   gate(`${run}/gate`).open();
   const s = await host.client.waitForCompletion(id, { timeoutMs: 20_000 });

@@ -135,4 +135,16 @@ describe("ledger tamper detection", () => {
     expect(e.seq).toBe(4);
     expect((await ledger.verify()).ok).toBe(true);
   });
+
+  it("verifies in parallel key ranges and still sees every chain, and breaks in any range, in key order", async () => {
+    const { ledger, entries } = await world();
+    const keyIds = Array.from({ length: 12 }, (_, i) => `dek:tenant-${String(i).padStart(2, "0")}`);
+    for (const k of keyIds) for (let i = 1; i <= 3; i++) await ledger.append(step(k, i));
+    await ledger.seal();
+    expect(await ledger.verify({ concurrency: 4 })).toMatchObject({ ok: true, chains: 14, entries: 13 + 36 });
+    await entries.deleteEntity(escapeKey("dek:tenant-11"), rk(2));
+    await entries.deleteEntity(escapeKey("dek:tenant-01"), rk(3));
+    const result = await ledger.verify({ concurrency: 4 });
+    expect(result.breaks?.map((b) => [b.keyId, b.seq, b.problem])).toEqual([["dek:tenant-01", 3, "truncatedAfterSeal"], ["dek:tenant-11", 2, "gap"]]);
+  });
 });

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { KeyVaultPeer } from "../../../dev/peers/keyvault";
+import type { KeyVaultEventGridEvent, KeyVaultPeer } from "../../../dev/peers/keyvault";
 import { cryptoClient, keyClient, rawRequest, secretClient, startTestVault, startWebhookSink, type WebhookSink } from "../../support/keyvault";
 
 const DAY = 86_400_000;
@@ -26,7 +26,7 @@ afterEach(() => {
   peer.admin.resetTime();
 });
 
-const eventsFor = (name: string): any[] => sink.events.filter((e) => e.subject === name);
+const eventsFor = (name: string): KeyVaultEventGridEvent[] => sink.events.filter((e) => e.subject === name);
 
 /** Deliveries are asynchronous: wait (up to 10 s) until the sink has what the test expects. */
 async function eventually(done: () => boolean): Promise<void> {
@@ -44,7 +44,7 @@ describe("Key Vault peer Event Grid events", () => {
     const secret = unique("nvs");
     await secretClient(peer).setSecret(secret, "v");
     await eventually(() => eventsFor(name).length >= 1 && eventsFor(secret).length >= 1);
-    const [event] = eventsFor(name);
+    const event = eventsFor(name)[0]!;
     expect(event).toMatchObject({
       subject: name,
       eventType: "Microsoft.KeyVault.KeyNewVersionCreated",

@@ -27,6 +27,10 @@ function wrapLocally(key: KeyVaultKey, dek: Buffer): Buffer {
   return publicEncrypt({ key: publicKeyOf(key), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, dek);
 }
 
+/** The innererror code of a Key Vault error body (the SDK names it innerError). */
+const innerCode = (err: RestError): string | undefined =>
+  (err.details as { error?: { innerError?: { code?: string } } } | undefined)?.error?.innerError?.code;
+
 async function restError(p: Promise<unknown>): Promise<RestError> {
   try {
     await p;
@@ -268,7 +272,7 @@ describe("Key Vault peer cryptography", () => {
     expect(err.statusCode).toBe(403);
     expect(err.code).toBe("Forbidden");
     expect(err.message).toBe("Operation unwrapKey is not allowed on a disabled key.");
-    expect((err.details as any).error.innerError.code).toBe("KeyDisabled");
+    expect(innerCode(err)).toBe("KeyDisabled");
     expect(Buffer.from((await cryptoClient(peer, current.id!).unwrapKey("RSA-OAEP-256", wrappedNew)).result).equals(dek)).toBe(true);
   });
 
@@ -282,7 +286,7 @@ describe("Key Vault peer cryptography", () => {
     try {
       const cc = cryptoClient(peer, expired.id!);
       const err = await restError(cc.wrapKey("RSA-OAEP-256", dek));
-      expect([err.statusCode, err.code, (err.details as any).error.innerError.code]).toEqual([403, "Forbidden", "KeyExpired"]);
+      expect([err.statusCode, err.code, innerCode(err)]).toEqual([403, "Forbidden", "KeyExpired"]);
       expect(Buffer.from((await cc.unwrapKey("RSA-OAEP-256", wrappedBefore.result)).result).equals(dek)).toBe(true);
     } finally {
       peer.admin.resetTime();

@@ -96,6 +96,7 @@ describe("validatePolicy refuses, naming the field", () => {
     expect(fieldOf({ ...base, schedule: { cron: "@monthly", timeZone: "UTC" } })).toBe("schedule.cron");
     expect(fieldOf({ ...base, schedule: { cron: "0 2 1 * *", timeZone: "Mars/Olympus" } })).toBe("schedule.timeZone");
     expect(fieldOf({ ...base, schedule: { cron: "0 2 1 * *" } })).toBe("schedule.timeZone");
+    expect(fieldOf({ ...base, schedule: { preset: "quarterly", timeZone: "Europe/Londres" } })).toBe("schedule.timeZone");
     expect(fieldOf({ ...base, windows: [{ cron: "0 25 * * *", timeZone: "UTC", duration: "PT1H" }] })).toBe("windows.0.cron");
     expect(fieldOf({ ...base, windows: [{ cron: "0 1 * * *", timeZone: "Nowhere", duration: "PT1H" }] })).toBe("windows.0.timeZone");
   });

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { GENESIS_HASH, canonicalJson, entryHash } from "../../../lib/ledger";
-import { buildEntry, entryToRow, rowToEntry } from "../../../lib/ledger/entry";
+import { buildEntry, canonicalEntry, canonicalEntryReference, entryToRow, rowToEntry } from "../../../lib/ledger/entry";
+import { LEDGER_ENTRY_TYPES } from "../../../lib/ports";
+import { ROTATION_TRIGGERS } from "../../../lib/domain/keys";
+import fc from "fast-check";
 
 describe("canonical encoding", () => {
   it("sorts keys at every level, omits undefined and has no whitespace", () => {
@@ -27,5 +30,19 @@ describe("canonical encoding", () => {
     const e = buildEntry({ keyId: "dek:c", entryId: "x", type: "Completed", actor: "a", details: { ok: true, n: 2 } }, 1, GENESIS_HASH, "2026-01-01T00:00:00.000Z");
     expect(rowToEntry(entryToRow(e))).toEqual(e);
     expect(rowToEntry({ ...entryToRow(e), details: "{not json" })).toBe("details is not JSON");
+  });
+});
+
+describe("the fast entry encoder", () => {
+  it("produces exactly the reference canonical encoding for any entry", () => {
+    const text = fc.string();
+    const opt = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
+    const entry = fc.record({
+      keyId: text, entryId: text, type: fc.constantFrom(...LEDGER_ENTRY_TYPES), actor: text, at: text, prevHash: text, seq: fc.nat(),
+      rotationId: opt(text), trigger: opt(fc.constantFrom(...ROTATION_TRIGGERS)), reason: opt(text), versionBefore: opt(text), versionAfter: opt(text),
+      counts: opt(fc.dictionary(text, fc.integer())), error: opt(fc.record({ code: text, message: text })),
+      details: opt(fc.dictionary(text, fc.oneof(text, fc.integer(), fc.boolean(), fc.double({ noNaN: true, noDefaultInfinity: true })))),
+    });
+    fc.assert(fc.property(entry, (e) => canonicalEntry(e) === canonicalEntryReference(e)), { numRuns: 500 });
   });
 });

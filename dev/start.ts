@@ -1,0 +1,180 @@
+// `npm start`: the whole app on one machine. Azurite (tables, persisted), the Key Vault peer and
+// the Service Bus peer stand in for Azure — each only when its setting is not already given, so the
+// same host runs against real Azure from a laptop — and the in-process host serves every function
+// on http://127.0.0.1:7071. The first start seeds a demo (dev/seed); a restart keeps all state.
+// SIGINT/SIGTERM stop everything and free the ports.
+//
+// Dev-only overrides (the defaults are the contract): PORT (7071), KEYROTOR_AZURITE_PORT (10002),
+// KEYROTOR_KEYVAULT_PEER_PORT (8443), KEYROTOR_SERVICEBUS_PEER_PORT (5672), KEYROTOR_STATE_DIR
+// (.keyrotor), KEYROTOR_SEED (set to "false" to start without the demo seed).
+import "./host"; // FIRST: installs @azure/functions-core before anything loads @azure/functions
+import path from "node:path";
+import { startHost, TableHistoryStore, type DevHost } from "./host";
+import { startAzuriteTables, type AzuriteTables } from "./peers/azurite/launcher";
+import { startKeyVaultPeer, type KeyVaultPeer } from "./peers/keyvault";
+import { startServiceBusPeer, type ServiceBusPeer } from "./peers/servicebus";
+import { loadConfig, resetConfig, type Config } from "../lib/config";
+import { encodePrincipal } from "../lib/http/principal";
+import { installLocalApp } from "./app/composition";
+import { functionModules } from "./app/functions";
+import { HISTORY_TABLE, hostTable } from "./app/tables";
+import { demoKeyIds, seedDemo, type SeedResult } from "./seed";
+
+const env = process.env;
+const DEMO_VAULT = "demo-vault";
+const LOCAL_TIMER_SCHEDULE = "0 * * * * *";
+
+function portSetting(name: string, fallback: number): number {
+  const raw = env[name];
+  const port = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`[keyrotor] [start] ${name} must be a port number, got "${raw}"`);
+  return port;
+}
+
+const stamp = () => new Date().toISOString().slice(11, 19);
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const logLine = (line: string) => process.stdout.write(`${stamp()} ${line}\n`);
+
+interface Running {
+  azurite?: AzuriteTables;
+  keyVault?: KeyVaultPeer;
+  serviceBus?: ServiceBusPeer;
+  host?: DevHost;
+}
+
+const running: Running = {};
+let stopping: Promise<void> | undefined;
+
+/** Stops what runs, the host first (no new work), then the stand-ins. Each stop is bounded. */
+function stopAll(): Promise<void> {
+  stopping ??= (async () => {
+    const bounded = (what: string, p: Promise<void> | undefined) =>
+      p
+        ? Promise.race([p, new Promise<void>((r) => setTimeout(r, 5_000).unref())]).catch((err: unknown) => logLine(`[keyrotor] [start] stopping ${what}: ${(err as Error).message}`))
+        : Promise.resolve();
+    await bounded("host", running.host?.stop());
+    await Promise.all([bounded("Service Bus peer", running.serviceBus?.stop()), bounded("Key Vault peer", running.keyVault?.stop())]);
+    await bounded("Azurite", running.azurite?.stop());
+  })();
+  return stopping;
+}
+
+function onSignals(): void {
+  const handler = (signal: NodeJS.Signals) => {
+    logLine(`${signal}: stopping keyrotor…`);
+    void stopAll().then(() => {
+      logLine("stopped");
+      process.exit(0);
+    });
+  };
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  const fatal = (err: unknown) => {
+    process.stderr.write(`[keyrotor] [start] fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    void stopAll().then(() => process.exit(1));
+  };
+  process.on("uncaughtException", fatal);
+  process.on("unhandledRejection", fatal);
+}
+
+/** Starts each stand-in whose real service is not configured, and points the settings at it. */
+async function startStandIns(stateDir: string, hostPort: number): Promise<string[]> {
+  const notes: string[] = [];
+  if (!env.KEYROTOR_TABLES_URL && !env.KEYROTOR_TABLES_CONNECTION) {
+    running.azurite = await startAzuriteTables({ port: portSetting("KEYROTOR_AZURITE_PORT", 10002), location: path.join(stateDir, "azurite") });
+    env.KEYROTOR_TABLES_CONNECTION = running.azurite.connectionString;
+    notes.push(`Table Storage  Azurite ${running.azurite.url} (devstoreaccount1, state in ${path.join(stateDir, "azurite")})`);
+  } else {
+    notes.push(`Table Storage  ${env.KEYROTOR_TABLES_URL ?? "connection string from KEYROTOR_TABLES_CONNECTION"} (given; no Azurite)`);
+  }
+  if (!env.KEYROTOR_VAULT_URLS) {
+    running.keyVault = await startKeyVaultPeer({
+      port: portSetting("KEYROTOR_KEYVAULT_PEER_PORT", 8443),
+      vaultName: DEMO_VAULT,
+      stateFile: path.join(stateDir, "keyvault-peer.json"),
+      eventGridWebhook: `http://127.0.0.1:${hostPort}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
+    });
+    env.KEYROTOR_VAULT_URLS = `${DEMO_VAULT}=${running.keyVault.url}`;
+    env.KEYROTOR_KEYVAULT_CA_FILE = running.keyVault.caFile;
+    env.KEYROTOR_KEYVAULT_CREDENTIAL = "local-peer";
+    notes.push(`Key Vault      peer ${running.keyVault.url} (vault ${DEMO_VAULT}, CA ${running.keyVault.caFile}; Event Grid events → the host)`);
+  } else {
+    notes.push(`Key Vault      ${env.KEYROTOR_VAULT_URLS} (given; no peer)`);
+  }
+  if (!env.KEYROTOR_SERVICEBUS_NAMESPACE && !env.KEYROTOR_SERVICEBUS_CONNECTION) {
+    running.serviceBus = await startServiceBusPeer({ port: portSetting("KEYROTOR_SERVICEBUS_PEER_PORT", 5672), autoCreate: true });
+    env.KEYROTOR_SERVICEBUS_CONNECTION = running.serviceBus.connectionString;
+    notes.push(`Service Bus    peer amqp://127.0.0.1:${running.serviceBus.port} (topic ${env.KEYROTOR_EVENTS_TOPIC ?? "key-rotation-events"})`);
+  } else {
+    notes.push(`Service Bus    ${env.KEYROTOR_SERVICEBUS_NAMESPACE ?? "connection string from KEYROTOR_SERVICEBUS_CONNECTION"} (given; no peer)`);
+  }
+  env.KEYROTOR_TIMER_SCHEDULE ||= LOCAL_TIMER_SCHEDULE;
+  return notes;
+}
+
+function banner(url: string, cfg: Config, notes: string[], seed: SeedResult | undefined, stateDir: string): string {
+  const vault = cfg.KEYROTOR_VAULT_URLS[0]!.name;
+  const ids = demoKeyIds(vault);
+  const operator = encodePrincipal("alice", ["KeyRotation.Operator", "KeyRotation.Auditor"]);
+  const seedLine = !seed
+    ? "demo seed      skipped (KEYROTOR_SEED=false)"
+    : seed.seeded
+      ? `demo seed      seeded now: ${seed.marker.keys} keys, ${seed.marker.deks} DEKs, ${seed.marker.policies} policies`
+      : `demo seed      kept from ${seed.marker.seededAt} (state in ${stateDir}; delete it to start over)`;
+  return [
+    "",
+    "keyrotor — automated, auditable key rotation (local host)",
+    "",
+    `HTTP API       ${url}/api  (health: ${url}/api/health, OpenAPI: ${url}/api/openapi.json)`,
+    `Event Grid     ${url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
+    ...notes,
+    `policy timer   ${cfg.KEYROTOR_TIMER_SCHEDULE} (NCRONTAB; ran once at start)`,
+    seedLine,
+    "",
+    "What it is doing: the policy timer plans every key each minute and starts what is due — the demo's",
+    `signing key ${ids.signing} is overdue, so a rotation runs right away. Every step lands in the`,
+    "hash-chained ledger and goes out as a Service Bus event.",
+    "",
+    "Identity: the API reads the App Service Authentication header x-ms-client-principal (base64 JSON).",
+    "Try it:",
+    `  curl -s ${url}/api/plan -H 'x-ms-client-principal: ${operator}'`,
+    `  npx keyrotor plan --as alice:Operator,Auditor`,
+    `  npx keyrotor rotate ${ids.kek} --reason "demo" --as alice:Operator,Auditor`,
+    `  npx keyrotor status <rotationId> --watch --as alice:Auditor`,
+    `  npx keyrotor rotate ${ids.secret} --emergency --reason "leaked" --as alice:Operator`,
+    `  npx keyrotor approve <rotationId> --as bob:Approver`,
+    `  npx keyrotor ledger verify --as carol:Auditor`,
+    `  npx keyrotor evidence --from 2026-01-01 --to 2027-01-01 --out ./evidence --as carol:Auditor`,
+    "",
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  onSignals();
+  const stateDir = path.resolve(env.KEYROTOR_STATE_DIR || ".keyrotor");
+  const port = portSetting("PORT", 7071);
+  logLine(`starting keyrotor (state in ${stateDir})…`);
+  const notes = await startStandIns(stateDir, port);
+  resetConfig();
+  const cfg = loadConfig();
+
+  const seed = env.KEYROTOR_SEED === "false" ? undefined : await seedDemo(cfg, { log: (l) => logLine(`[seed] ${l}`) });
+  await installLocalApp(cfg, stateDir, logLine);
+  running.host = await startHost({
+    entry: functionModules(),
+    port,
+    store: new TableHistoryStore(hostTable(cfg, HISTORY_TABLE)),
+    log: logLine,
+  });
+  // Orchestrations a previous run left unfinished carry on (the durable store kept their history).
+  await running.host.resume();
+  say(banner(running.host.url, cfg, notes, seed, stateDir));
+  say(`keyrotor ready on ${running.host.url}`);
+  // Like runOnStartup: plan once now, so what is due does not wait for the next minute.
+  running.host.fireTimer("policyTimer").catch((err: unknown) => logLine(`[keyrotor] [start] first timer run: ${(err as Error).message}`));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[keyrotor] [start] failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  void stopAll().then(() => process.exit(1));
+});

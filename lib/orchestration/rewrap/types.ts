@@ -1,0 +1,177 @@
+// The rewrap's durable surface: inputs, results and carried state. Everything here crosses
+// orchestration history, so it holds ids, continuations and counts only — never key material.
+import { z } from "zod";
+
+const id = z.string().min(1).max(512);
+
+/** Where one tenant's rewrap stands: the partition plus the scan continuation to resume from. */
+export const CursorSchema = z.object({
+  tenant: z.string().min(1),
+  continuation: z.string().optional(),
+  /** Failed attempts of this tenant's current range (transient errors), for the retry limit. */
+  attempts: z.number().int().min(0).optional(),
+});
+export type Cursor = z.infer<typeof CursorSchema>;
+
+export const TotalsSchema = z.object({
+  scanned: z.number(),
+  rewrapped: z.number(),
+  skipped: z.number(),
+  conflicts: z.number(),
+  unreadable: z.number(),
+  /** Remote unwrap calls made (429-answered ones included). */
+  unwrapCalls: z.number(),
+  /** 429 answers met (each one backed off and retried within its activity). */
+  throttled: z.number(),
+  /** Range activities run. */
+  ranges: z.number(),
+});
+export type RewrapTotals = z.infer<typeof TotalsSchema>;
+
+export const zeroTotals = (): RewrapTotals => ({ scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, ranges: 0 });
+export function addTotals(a: RewrapTotals, b: Partial<RewrapTotals>): RewrapTotals {
+  const out = { ...a };
+  for (const k of Object.keys(out) as (keyof RewrapTotals)[]) out[k] += b[k] ?? 0;
+  return out;
+}
+
+/** Tuning of one rewrap; every field has a default fit for Key Vault + Table Storage. */
+export const RewrapOptionsSchema = z.object({
+  /** Most range activities in flight (the AIMD ceiling); the vault budget is split in this many slots. */
+  maxSlots: z.number().int().min(1).max(64).default(16),
+  /** Most DEKs one range activity handles (~500–1,000: one tenant partition page + continuation). */
+  dekBatch: z.number().int().min(1).max(1000).default(1000),
+  /** Wall-clock time slice of a range activity: it paces its share for this long, then returns its
+   * continuation. Activities of one wave share the slice, so they end together. */
+  sliceMs: z.number().int().min(100).max(60_000).default(3000),
+  /** Range activities per orchestration execution before continueAsNew (bounded history). */
+  rangesPerEpisode: z.number().int().min(1).max(500).default(64),
+  /** Tenants handed to one range activity at most (it moves on when a partition runs out). */
+  tenantsPerRange: z.number().int().min(1).max(100).default(8),
+  /** Tenants read from the index per page (the only tenant list held, carried in the state). */
+  tenantPage: z.number().int().min(1).max(1000).default(200),
+  /** The parent wakes (custom status, ledger, lease) about this many times per pass... */
+  targetLegs: z.number().int().min(1).max(1000).default(16),
+  /** ...but at least every maxLegMs (the lease must be renewed) and at most every minLegMs. */
+  minLegMs: z.number().int().min(0).default(15_000),
+  maxLegMs: z.number().int().min(1000).default(300_000),
+  /** A RewrapProgress ledger entry every this many legs (and at the end of the pass). */
+  ledgerEveryLegs: z.number().int().min(1).default(1),
+  /** Transient failures of one tenant's range before the rewrap fails. */
+  maxAttempts: z.number().int().min(1).default(5),
+});
+export type RewrapOptions = z.output<typeof RewrapOptionsSchema>;
+export type RewrapOptionsInput = z.input<typeof RewrapOptionsSchema>;
+
+/** The AIMD controller's state between executions. */
+export const AimdStateSchema = z.object({ level: z.number().min(1) });
+
+export const RewrapStateSchema = z.object({
+  /** Tenants to do (or to continue), in order; never more than a tenant page plus the ones in flight. */
+  queue: z.array(CursorSchema),
+  /** Continuation into the tenants index; absent with `tenantsDone` false = from the start. */
+  tenantsContinuation: z.string().optional(),
+  tenantsDone: z.boolean(),
+  totals: TotalsSchema,
+  aimd: AimdStateSchema,
+  /** Range activities whose slots were throttled in the last wave (diagnostics). */
+  lastWave: z.object({ slots: z.number(), sharePerSec: z.number(), throttled: z.number() }).optional(),
+});
+export type RewrapState = z.infer<typeof RewrapStateSchema>;
+
+/** Input of one rewrap orchestration execution ("leg" = one or more executions chained by continueAsNew). */
+export const RewrapLegSchema = z.object({
+  rotationId: id,
+  kekKeyId: id,
+  newVersion: z.string().min(1),
+  /** Unwraps per second this rewrap may spend on the vault; 0 = unpaced (no known limit). */
+  budgetPerSec: z.number().min(0),
+  options: RewrapOptionsSchema,
+  state: RewrapStateSchema,
+  /** ISO instant: at the first episode boundary after it the leg returns to the parent. */
+  legEndsAt: z.string(),
+});
+export type RewrapLegInput = z.infer<typeof RewrapLegSchema>;
+export interface RewrapLegOutput {
+  state: RewrapState;
+  done: boolean;
+}
+
+// ---- the activity's three operations ----------------------------------------------------------
+
+export const PlanOpSchema = z.object({
+  op: z.literal("plan"),
+  kekKeyId: id,
+  newVersion: z.string().min(1),
+  /** Already counted by the caller: skip the count. */
+  total: z.number().int().min(0).optional(),
+});
+export const TenantsOpSchema = z.object({
+  op: z.literal("tenants"),
+  continuation: z.string().optional(),
+  limit: z.number().int().min(1).max(1000),
+});
+export const RangeOpSchema = z.object({
+  op: z.literal("range"),
+  rotationId: id,
+  kekKeyId: id,
+  newVersion: z.string().min(1),
+  cursors: z.array(CursorSchema).min(1),
+  /** This activity's share of the vault budget (unwraps/s); 0 = unpaced. */
+  sharePerSec: z.number().min(0),
+  sliceMs: z.number().int().min(1),
+  maxDeks: z.number().int().min(1).max(1000),
+});
+/** One activity name (rewrapRange) carries the three steps, so the durable surface of the rewrap
+ * stays one orchestrator and one activity. A bare range input (no `op`) is read as "range". */
+export const RewrapRangeInput = z.preprocess(
+  (raw) => (raw && typeof raw === "object" && !("op" in raw) ? { ...raw, op: "range" } : raw),
+  z.discriminatedUnion("op", [PlanOpSchema, TenantsOpSchema, RangeOpSchema]),
+);
+export type RewrapRangeRequest = z.output<typeof RewrapRangeInput>;
+export type PlanOp = z.infer<typeof PlanOpSchema>;
+export type TenantsOp = z.infer<typeof TenantsOpSchema>;
+export type RangeOp = z.infer<typeof RangeOpSchema>;
+
+export interface RewrapPlan {
+  /** DEKs of the KEK not yet under the new version when the pass began. */
+  total: number;
+  /** Unwraps/s this rewrap may spend: fraction × the vault's limit for the key's shape; 0 = unpaced. */
+  budgetPerSec: number;
+  /** The limit it was derived from (transactions per 10 s); 0 = none known (unpaced). */
+  limitPer10s: number;
+  /** e.g. "RSA-2048 software". */
+  keyShape: string;
+  budgetFraction: number;
+}
+
+export interface TenantsPage {
+  tenants: string[];
+  continuation?: string;
+}
+
+export interface RangeResult extends Omit<RewrapTotals, "ranges"> {
+  /** Tenants not finished (the current one with its continuation, then the untouched ones). */
+  cursors: Cursor[];
+  /** Tenants finished by this activity. */
+  tenantsDone: number;
+  missing: number;
+  elapsedMs: number;
+  /** A transient failure stopped the activity early; its cursors resume where it stopped. */
+  failed?: { code: string; message: string };
+}
+
+export type RewrapRangeOutput = RewrapPlan | TenantsPage | RangeResult;
+
+/** The progress the rotation shows as custom status (GET /api/rotations/{id}). */
+export interface RewrapProgress {
+  rewrapped: number;
+  total: number;
+  /** Average since the pass began. */
+  perSec: number;
+  /** 429 answers met so far. */
+  throttled: number;
+  /** ISO instant the pass should end at the current rate; absent until there is a rate. */
+  eta?: string;
+  scanned: number;
+}

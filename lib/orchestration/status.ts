@@ -1,0 +1,111 @@
+// What GET /api/rotations/{rotationId} shows, from the durable status of the rotation's instance.
+// A failed rotation ends as runtime status Completed with output.outcome "failed" (see README.md:
+// it handled its failure — Failed ledger entry, alert, lock released); this view reports it as
+// phase "failed" with the error, so callers need not know that detail.
+import { ROTATION_PHASES, ROTATION_TRIGGERS, type RotationPhase, type RotationTrigger } from "../domain/keys";
+import type { RotationOutput, RotationStatus } from "./workflows";
+
+/** The durable status as durable-functions' DurableClient.getStatus and the dev host return it. */
+export interface DurableInstanceStatus {
+  instanceId?: string;
+  runtimeStatus?: string;
+  input?: unknown;
+  output?: unknown;
+  customStatus?: unknown;
+  createdTime?: Date | string;
+  lastUpdatedTime?: Date | string;
+}
+
+export interface RotationProgressView {
+  rewrapped: number;
+  /** DEKs that referenced older versions when the rewrap began (at least `rewrapped`). */
+  total: number;
+  /** Average since the rotation started. */
+  perSec: number;
+  /** Key Vault throttling (429) answers met so far. */
+  throttled: number;
+  /** ISO instant; only while running and moving. */
+  eta?: string;
+}
+
+export interface RotationStatusView {
+  rotationId: string;
+  keyId?: string;
+  trigger?: RotationTrigger;
+  phase: RotationPhase;
+  /** The durable runtime status (Running, Completed, Failed, Terminated, ...). */
+  runtimeStatus: string;
+  /** How a finished rotation ended; absent while it runs. */
+  outcome?: RotationOutput["outcome"] | "terminated" | "crashed";
+  progress?: RotationProgressView;
+  createdAt?: string;
+  lastUpdatedAt?: string;
+  versionBefore?: string;
+  versionAfter?: string;
+  /** When refused: the rotation that holds the key. */
+  heldBy?: string;
+  error?: { code: string; message: string };
+}
+
+const iso = (d: Date | string | undefined): string | undefined => {
+  if (d === undefined) return undefined;
+  const t = new Date(d);
+  return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
+};
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+function progressOf(p: Record<string, unknown> | undefined, createdAt: string | undefined, updatedAt: string | undefined, running: boolean): RotationProgressView | undefined {
+  const rewrapped = num(p?.rewrapped);
+  if (rewrapped === undefined) return undefined;
+  const total = Math.max(num(p?.total) ?? num(p?.scanned) ?? rewrapped, rewrapped);
+  const seconds = createdAt && updatedAt ? (Date.parse(updatedAt) - Date.parse(createdAt)) / 1000 : 0;
+  const perSec = seconds > 0 ? Math.round((rewrapped / seconds) * 10) / 10 : 0;
+  const remaining = total - rewrapped;
+  return {
+    rewrapped, total, perSec, throttled: num(p?.throttled) ?? 0,
+    ...(running && perSec > 0 && remaining > 0 && updatedAt ? { eta: new Date(Date.parse(updatedAt) + (remaining / perSec) * 1000).toISOString() } : {}),
+  };
+}
+
+/** Maps a rotation instance's durable status to the API's view. `rotationId` is the one asked for
+ * (the instance id is its encoded form). */
+export function rotationStatusView(rotationId: string, st: DurableInstanceStatus): RotationStatusView {
+  const input = obj(st.input) ?? {};
+  const custom = obj(st.customStatus) as (Partial<RotationStatus> & Record<string, unknown>) | undefined;
+  const out = obj(st.output) as Partial<RotationOutput> | undefined;
+  const runtimeStatus = st.runtimeStatus ?? "Unknown";
+  const running = ["Pending", "Running", "ContinuedAsNew", "Suspended"].includes(runtimeStatus);
+  const createdAt = iso(st.createdTime);
+  const lastUpdatedAt = iso(st.lastUpdatedTime);
+  const trigger = typeof input.trigger === "string" && (ROTATION_TRIGGERS as readonly string[]).includes(input.trigger) ? (input.trigger as RotationTrigger) : undefined;
+  const keyId = typeof input.keyId === "string" ? input.keyId : out?.keyId;
+
+  let phase: RotationPhase;
+  let outcome: RotationStatusView["outcome"];
+  let error: RotationStatusView["error"];
+  if (running) {
+    phase = custom?.phase && (ROTATION_PHASES as readonly string[]).includes(custom.phase) ? custom.phase : "requested";
+  } else if (runtimeStatus === "Completed" && out?.outcome) {
+    outcome = out.outcome;
+    phase = out.outcome === "completed" ? "completed" : out.outcome === "failed" ? "failed" : "aborted";
+    error = out.error ?? (out.outcome === "refused" ? { code: "LockHeld", message: `${keyId ?? "the key"} is being rotated by ${out.heldBy ?? "another rotation"}` } : undefined);
+  } else if (runtimeStatus === "Terminated") {
+    outcome = "terminated";
+    phase = "aborted";
+    error = { code: "Terminated", message: typeof st.output === "string" ? st.output.slice(0, 500) : "terminated" };
+  } else {
+    // Failed: the orchestrator itself faulted (a bug, not a handled rotation failure).
+    outcome = "crashed";
+    phase = "failed";
+    error = { code: "OrchestratorFailed", message: (typeof st.output === "string" ? st.output : JSON.stringify(st.output ?? null)).slice(0, 500) };
+  }
+  const progress = progressOf(obj(custom?.progress) ?? (out?.counts as Record<string, unknown> | undefined), createdAt, lastUpdatedAt, running);
+  return {
+    rotationId, ...(keyId ? { keyId } : {}), ...(trigger ? { trigger } : {}), phase, runtimeStatus,
+    ...(outcome ? { outcome } : {}), ...(progress ? { progress } : {}),
+    ...(createdAt ? { createdAt } : {}), ...(lastUpdatedAt ? { lastUpdatedAt } : {}),
+    ...(out?.versionBefore ? { versionBefore: out.versionBefore } : {}), ...(out?.versionAfter ? { versionAfter: out.versionAfter } : {}),
+    ...(out?.heldBy ? { heldBy: out.heldBy } : {}), ...(error ? { error } : {}),
+  };
+}

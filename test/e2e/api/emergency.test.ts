@@ -1,0 +1,124 @@
+// Two-person emergency rotation through the HTTP API on the host, down to the vault.
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { APPROVER, chain, OPERATOR, seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { instanceIdFor } from "../../../lib/orchestration/workflows";
+
+let h: ApiHost | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+async function seedDeks(api: ApiHost, keyId: string, v1: string, tenants: number, perTenant: number): Promise<Map<string, Buffer>> {
+  const plaintexts = new Map<string, Buffer>();
+  for (let t = 0; t < tenants; t++) {
+    for (let i = 0; i < perTenant; i++) {
+      const plaintext = randomBytes(32);
+      const dekVersion = `d${String(i).padStart(4, "0")}`;
+      plaintexts.set(`tenant${t}/${dekVersion}`, plaintext);
+      const wrapped = await api.mem.rotation.vault.wrapKey(VAULT, "tenant-kek", v1, plaintext);
+      api.mem.rotation.deks.insert({ tenant: `tenant${t}`, dekVersion, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+    }
+  }
+  return plaintexts;
+}
+
+describe("emergency rotation (two-person rule)", () => {
+  it("an emergency request is recorded and announced, and waits: nothing changes in the vault", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "key material leaked in a log", mode: "emergency", revokeOld: true } });
+    expect(r.status, r.body).toBe(202);
+    const { rotationId, status } = r.json();
+    expect(status).toBe("pendingApproval");
+    expect(rotationId).toMatch(/^kek:demo-vault\/tenant-kek@emergency:/);
+    expect((await chain(h.mem, keyId)).map((e) => e.type)).toEqual(["EmergencyRequested"]);
+    expect(h.mem.events.messages.map((m) => m.subject)).toEqual(["EmergencyRequested"]);
+    expect(h.mem.events.messages[0]!.body.guidance.recommendedAction).toMatch(/Approver other than olivia/);
+    expect(await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(1);
+    const view = await h.call("GET", `/api/rotations/${encodeURIComponent(rotationId)}`, { as: OPERATOR });
+    expect(view.json()).toMatchObject({ runtimeStatus: "pendingApproval", phase: "requested", approval: { requestedBy: "olivia" } });
+  });
+
+  it("refuses a reason shorter than 10 characters, naming the field", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "leak", mode: "emergency" } });
+    expect(r.status).toBe(400);
+    expect(r.json().error).toMatchObject({ code: "ReasonTooShort", field: "reason" });
+  });
+
+  it("refuses self-approval with 403, even when the requester also holds the Approver role", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const both: [string, ...string[]] = ["olivia", OPERATOR[1], APPROVER[1]];
+    const { rotationId } = (await h.call("POST", "/api/rotations", { as: both, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
+    const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: both, body: {} });
+    expect(r.status).toBe(403);
+    expect(r.json().error.code).toBe("SelfApproval");
+    expect(await h.host.client.getStatus(instanceIdFor(rotationId))).toBeUndefined();
+  });
+
+  it("refuses a late approval with 410 after the approval window (1 h)", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const { rotationId } = (await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
+    h.clock.advance(61 * 60_000);
+    const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER });
+    expect(r.status).toBe(410);
+    expect(r.json().error.code).toBe("ApprovalExpired");
+    expect(await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(1);
+    expect((await h.call("GET", `/api/rotations/${encodeURIComponent(rotationId)}`, { as: APPROVER })).json().runtimeStatus).toBe("approvalExpired");
+  });
+
+  it("a compromise signal opens an emergency request that still needs approval", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const r = await h.call("POST", "/api/events/compromise", { as: OPERATOR, body: { keyId, reason: "detector flagged exfiltration", evidence: "SIEM alert 4711" } });
+    expect(r.status, r.body).toBe(202);
+    expect(r.json().status).toBe("pendingApproval");
+    const stored = await h.mem.approvals.get(r.json().rotationId);
+    expect(stored?.request).toMatchObject({ source: "compromise-signal", revokeOld: true, evidence: "SIEM alert 4711", status: "pendingApproval" });
+    expect(await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(1);
+    const unknown = await h.call("POST", "/api/events/compromise", { as: OPERATOR, body: { keyId, reason: "detector flagged exfiltration", evidence: "x", extra: 1 } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json().error.field).toBe("extra");
+  });
+
+  it("an approved emergency rotation of a KEK with 1,000 DEKs completes and the compromised version ends disabled", async () => {
+    h = await startApiHost();
+    const { keyId, v1 } = await seedKey(h.mem, "kek", "tenant-kek");
+    const plaintexts = await seedDeks(h, keyId, v1, 4, 250);
+    const { rotationId } = (await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "private key exposure suspected", mode: "emergency", revokeOld: true } })).json();
+    const ok = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: {} });
+    expect(ok.status, ok.body).toBe(202);
+    expect(ok.json()).toMatchObject({ rotationId, status: "running", approvedBy: "adam" });
+    const done = await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 120_000 });
+    expect(done.runtimeStatus).toBe("Completed");
+    const versions = await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek");
+    expect(versions).toHaveLength(2);
+    expect(versions.find((v) => v.version === v1)?.enabled).toBe(false);
+    const fresh = versions.find((v) => v.version !== v1)!;
+    let readable = 0;
+    for (const t of await h.mem.rotation.deks.listTenants()) {
+      for (const d of await h.mem.rotation.deks.tenantDeks(t)) {
+        expect(d.kekVersion).toBe(fresh.version);
+        const plain = await h.mem.rotation.vault.unwrapKey(VAULT, "tenant-kek", d.kekVersion, Buffer.from(d.wrapped, "base64"));
+        if (plain.equals(plaintexts.get(`${t}/${d.dekVersion}`)!)) readable++;
+      }
+    }
+    expect(readable).toBe(1000);
+    const types = (await chain(h.mem, keyId)).map((e) => e.type);
+    expect(types.filter((t) => t === "EmergencyRequested")).toHaveLength(1);
+    expect(types).toContain("Approved");
+    expect(types).toContain("Revoked");
+    expect(types).toContain("Completed");
+    expect(h.mem.events.messages.map((m) => m.subject)).toContain("EmergencyApproved");
+    const view = (await h.call("GET", `/api/rotations/${encodeURIComponent(rotationId)}`, { as: OPERATOR })).json();
+    expect(view).toMatchObject({ phase: "completed", runtimeStatus: "Completed", trigger: "emergency", versionBefore: v1, approval: { approvedBy: "adam" } });
+    const history = (await h.call("GET", `/api/rotations?keyId=${encodeURIComponent(keyId)}`, { as: OPERATOR })).json();
+    expect(history.rotations[0]).toMatchObject({ rotationId, status: "completed", approvedBy: "adam", trigger: "emergency" });
+    expect((await h.call("GET", "/api/ledger/verify", { as: OPERATOR })).json().ok).toBe(true);
+  });
+});

@@ -1,0 +1,82 @@
+// Runs the whole app (every functions/ file) on the in-process host with in-memory adapters shared
+// by the API and the rotation engine, and a ManualClock the tests move.
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { ManualClock, startHost, type DevHost } from "../../../dev/host";
+import { memoryApiServices, setApiServices, type MemoryApi } from "../../../lib/api/services";
+import type { ManagedKey } from "../../../lib/domain/keys";
+import { encodePrincipal, ROLES } from "../../../lib/http/principal";
+import { setRotationDeps } from "../../../lib/orchestration/deps";
+import type { LedgerEntry } from "../../../lib/ports";
+
+const FUNCTIONS_DIR = path.resolve(__dirname, "../../../functions");
+export const ALL_FUNCTIONS = readdirSync(FUNCTIONS_DIR).filter((f) => f.endsWith(".ts")).sort().map((f) => path.join(FUNCTIONS_DIR, f));
+export const VAULT = "demo-vault";
+export const T0 = "2026-03-01T00:00:00.000Z";
+
+export interface ApiHost {
+  host: DevHost;
+  mem: MemoryApi;
+  clock: ManualClock;
+  call(method: string, path: string, opts?: { as?: [string, ...string[]] | "none" | string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: string; json(): any; headers: Record<string, string | string[]> }>;
+  stop(): Promise<void>;
+}
+
+export const OPERATOR = ["olivia", ROLES.operator] as [string, ...string[]];
+export const APPROVER = ["adam", ROLES.approver] as [string, ...string[]];
+export const AUDITOR = ["audrey", ROLES.auditor] as [string, ...string[]];
+export const ADMIN = ["ada", ROLES.admin] as [string, ...string[]];
+
+export async function startApiHost(opts: { at?: string; vaults?: string[] } = {}): Promise<ApiHost> {
+  const clock = new ManualClock(opts.at ?? T0);
+  const mem = memoryApiServices({ clock: { now: () => clock.now() }, vaults: opts.vaults ?? [VAULT] });
+  setApiServices(mem.services);
+  setRotationDeps(mem.rotation);
+  process.env.KEYROTOR_TIMER_SCHEDULE ??= "0 */15 * * * *";
+  const host = await startHost({ entry: ALL_FUNCTIONS, clock, ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(l) } : {}) });
+  return {
+    host, mem, clock,
+    call: async (method, p, o = {}) => {
+      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      if (Array.isArray(o.as)) headers["x-ms-client-principal"] = encodePrincipal(o.as[0], o.as.slice(1));
+      else if (typeof o.as === "string" && o.as !== "none") headers["x-ms-client-principal"] = o.as;
+      return host.invokeHttp(method, p, { headers, ...(o.body !== undefined ? { body: o.body } : {}) });
+    },
+    stop: async () => {
+      await host.stop();
+      setApiServices(undefined);
+      setRotationDeps(undefined);
+    },
+  };
+}
+
+/** A managed KEK (or signing key) with one version in the memory vault and the inventory. */
+export async function seedKey(mem: MemoryApi, kind: "kek" | "signing", name: string, extra: Partial<ManagedKey> = {}, expiresAt?: string): Promise<{ keyId: string; v1: string }> {
+  const v1 = mem.rotation.vault.seedKey(VAULT, name, kind === "kek" ? "wrap" : "sign");
+  const keyId = `${kind}:${VAULT}/${name}`;
+  await mem.rotation.inventory.put({
+    keyId, kind, tenant: "platform", primaryVersion: v1, versions: [{ version: v1, state: "primary", createdAt: T0, ...(expiresAt ? { expiresAt } : {}) }], ...extra,
+  }, undefined);
+  return { keyId, v1 };
+}
+
+export async function chain(mem: MemoryApi, keyId: string): Promise<LedgerEntry[]> {
+  const out: LedgerEntry[] = [];
+  for await (const e of mem.services.ledger.entries(keyId)) out.push(e);
+  return out;
+}
+
+/** Everything that must not change when a request is refused: every ledger chain of a managed key,
+ * the inventory, the vault's versions and the approvals. */
+export async function snapshot(mem: MemoryApi): Promise<string> {
+  const chains: Record<string, string[]> = {};
+  for await (const k of mem.services.ledger.chainIds()) {
+    if (k.startsWith("system:")) continue;
+    chains[k] = (await chain(mem, k)).map((e) => e.hash);
+  }
+  const inventory = [...mem.rotation.inventory.rows.entries()].map(([k, v]) => [k, v.etag]);
+  const vault = [...mem.rotation.vault.keys.entries()].map(([k, vs]) => [k, vs.map((v) => `${v.version}:${v.enabled}`)]);
+  const secrets = [...mem.rotation.vault.secrets.entries()].map(([k, vs]) => [k, vs.map((v) => `${v.version}:${v.enabled}`)]);
+  const approvals = [...mem.approvals.rows.entries()].map(([k, v]) => [k, v.etag]);
+  return JSON.stringify({ chains, inventory, vault, secrets, approvals, policies: [...mem.policies.rows.values()].map((p) => p.etag) });
+}
