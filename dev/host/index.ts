@@ -1,7 +1,9 @@
 // The in-process Functions host: loads the app the way the worker does, serves its HTTP, Event
 // Grid, timer and durable functions, and exposes a client and test controls. See README.md.
 import "./functionsCore";
+import { readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import path from "node:path";
 import { Cron } from "croner";
 import { ManualClock, RealClock, type HostClock } from "./clock";
 import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
@@ -77,6 +79,14 @@ export interface DevHost {
   /** Activity executions started in this host, by activity name (at-least-once shows up here). */
   activityExecutions(name: string): number;
   stop(): Promise<void>;
+}
+
+/** The app's function modules in a folder (e.g. functions/): *.ts and *.js files, tests excluded, sorted. */
+export function functionFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => /\.(ts|js)$/.test(f) && !/\.(test|spec|d)\.(ts|js)$/.test(f))
+    .sort()
+    .map((f) => path.resolve(dir, f));
 }
 
 function describe(fn: RegisteredFunction): FunctionInfo {

@@ -123,13 +123,14 @@ export async function seedDemo(cfg: Config, opts: { now?: Date; log?: (line: str
   log(`seeding ${tenants.length} tenants × ${DEMO.deksPerTenant} DEKs wrapped under ${ids.kek} (local RSA-OAEP-256 wrap with the cached public key)`);
   const wrapper = kekFromVaults((name) => keyVaultFor(cfg, name));
   const deks = new DekStore(tableClient(cfg, "deks"));
-  // Each tenant's DEK chain: v1 … v50, one a month; v50 is primary, the older ones still decrypt.
-  const monthly = 30 * DAY;
+  // Each tenant's DEK chain: v1 … v50, imported an hour apart 30 days ago; v50 is primary, the older
+  // ones still decrypt. (Recent, so the evidence pack does not call them overdue for want of history.)
+  const step = 3_600_000;
   const primaryAt = now - 30 * DAY;
   for (const tenant of tenants) {
     const older: DekRecord[] = [];
     for (let n = 1; n < DEMO.deksPerTenant; n++) {
-      older.push(await createWrappedDek({ tenant, dekVersion: n, kekKeyId: ids.kek, kekVersion: kek.key.version, state: "secondary" }, wrapper, new Date(primaryAt - (DEMO.deksPerTenant - n) * monthly)));
+      older.push(await createWrappedDek({ tenant, dekVersion: n, kekKeyId: ids.kek, kekVersion: kek.key.version, state: "secondary" }, wrapper, new Date(primaryAt - (DEMO.deksPerTenant - n) * step)));
     }
     await deks.putMany(older);
     const last = DEMO.deksPerTenant;
@@ -137,7 +138,7 @@ export async function seedDemo(cfg: Config, opts: { now?: Date; log?: (line: str
       await deks.addPrimary(await createWrappedDek({ tenant, dekVersion: last, kekKeyId: ids.kek, kekVersion: kek.key.version }, wrapper, new Date(primaryAt)));
     }
     const versions: KeyVersion[] = Array.from({ length: last }, (_, i) => ({
-      version: `v${i + 1}`, state: i + 1 === last ? "primary" : "secondary", createdAt: iso(primaryAt - (last - i - 1) * monthly),
+      version: `v${i + 1}`, state: i + 1 === last ? "primary" : "secondary", createdAt: iso(primaryAt - (last - i - 1) * step),
     }));
     await createIfAbsent(inventory, { keyId: `dek:${tenant}`, kind: "dek", tenant, policyId: "dek-quarterly", primaryVersion: `v${last}`, versions, lastRotatedAt: iso(primaryAt) });
   }

@@ -61,10 +61,11 @@ export function statusUrl(rotationId: string): string {
   return `/api/rotations/${encodeURIComponent(rotationId)}`;
 }
 
-/** The key must be managed (a tenant's first DEK enters the inventory with its first rotation). */
+/** The key must be in the inventory (a tenant's first DEK is created by onboarding, which names
+ * its KEK, not by this API). */
 async function managedKey(s: ApiServices, keyId: string): Promise<void> {
-  const parsed = parseKeyId(keyId);
-  if (parsed.kind !== "dek" && !(await s.inventory.get(keyId))) {
+  parseKeyId(keyId);
+  if (!(await s.inventory.get(keyId))) {
     throw new InvalidRequestError("KeyNotManaged", `${keyId} is not in keyrotor's inventory`, { status: 404, field: "keyId" });
   }
 }

@@ -51,8 +51,9 @@ export class ApiClient {
     if (res.status >= 400) {
       const e = (parsed as { error?: { code?: string; message?: string; rotationId?: string } } | undefined)?.error;
       const detail = e ? `${e.code ?? "Error"}: ${e.message ?? ""}${e.rotationId ? ` (running: ${e.rotationId})` : ""}` : `HTTP ${res.status}`;
-      // 401/403/400 are the caller's mistake (usage); 409/410 and friends are the service saying no.
-      const exit = res.status === 400 || res.status === 401 || res.status === 403 || res.status >= 500 ? 2 : 1;
+      // 400/401 are the caller's mistake (usage) and 5xx means the service could not answer: 2.
+      // 403 (not allowed, e.g. approving one's own request), 404, 409 and friends are the service saying no: 1.
+      const exit = res.status === 400 || res.status === 401 || res.status >= 500 ? 2 : 1;
       const hint = res.status === 401 && !this.identity ? " (say who you are: --as name:Role1,Role2 or KEYROTOR_AS)" : "";
       throw new CliError(`${method} ${path} → ${res.status} ${detail}${hint}`, exit, parsed);
     }

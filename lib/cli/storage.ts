@@ -37,6 +37,7 @@ interface StorageOptions {
 
 /** The table settings for a connection string: names from the environment (KEYROTOR_TABLE_*) or defaults. */
 function storageConfig(connection: string): Config {
+  if (!connection.trim()) throw new CliError("--storage needs a storage connection string", 2);
   try {
     return loadConfig({
       ...process.env,
@@ -168,7 +169,7 @@ export function storageCommands(program: Command, ctx: CliContext): void {
   ).action(async (opts: StorageOptions, cmd: Command) => {
     const { api, g } = ctx.client(cmd);
     let v: LedgerVerification;
-    if (opts.storage) {
+    if (opts.storage !== undefined) {
       const cfg = storageConfig(opts.storage);
       const bar = progressBar(g.json);
       try {
@@ -197,7 +198,7 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const from = instant("from", opts.from);
     const to = instant("to", opts.to);
     if (to <= from) throw new CliError("--to must be after --from", 2);
-    const pack = opts.storage
+    const pack = opts.storage !== undefined
       ? await fromStorage("evidence", () => storageEvidence(storageConfig(opts.storage!), opts, from, to, opts.label))
       : await api.get<EvidencePack>(`/api/evidence?${new URLSearchParams({ from, to, ...(opts.label ? { label: opts.label } : {}) }).toString()}`);
     let written: { files: string[]; manifest: Record<string, string> };

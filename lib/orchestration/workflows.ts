@@ -10,9 +10,13 @@ import {
   DEFAULT_RETRY, type RetryPolicy,
 } from "../domain/rotation";
 import type { LedgerEntryType, RotationEventType } from "../ports";
-import type { RecordStep, RewrapRangeResult, RotationContextView } from "./activities";
+import type { RecordStep, RotationContextView } from "./activities";
 import { acquireLock, releaseLock, renewLock } from "./lock";
 import { DURABLE } from "./names";
+import { addTotals, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
+
+// The rewrap lives in ./rewrap (rate-controlled fan-out, bounded history); re-exported for callers.
+export { rewrapOrchestrator, RewrapLegSchema, type RewrapLegInput } from "./rewrap";
 
 const A = DURABLE.activities;
 
@@ -66,7 +70,7 @@ export interface RotationStatus {
   phase: RotationPhase;
   lock: "pending" | "held" | "refused" | "released";
   /** total: DEKs that referenced older versions when the rewrap began. */
-  progress?: { rewrapped: number; scanned: number; total?: number };
+  progress?: Partial<RewrapProgress> & { rewrapped: number };
 }
 
 // ---- plumbing -----------------------------------------------------------------------------------
@@ -188,40 +192,20 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
 
 // ---- KEK ----------------------------------------------------------------------------------------
 
-interface RewrapTotals {
-  scanned: number;
-  rewrapped: number;
-  skipped: number;
-  conflicts: number;
-  unreadable: number;
-}
-const zeroTotals = (): RewrapTotals => ({ scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0 });
-function addTotals(a: RewrapTotals, b: RewrapTotals): RewrapTotals {
-  return { scanned: a.scanned + b.scanned, rewrapped: a.rewrapped + b.rewrapped, skipped: a.skipped + b.skipped, conflicts: a.conflicts + b.conflicts, unreadable: a.unreadable + b.unreadable };
-}
-
-/** Fan-out over tenants: chunks of tenants each go to a rewrap sub-orchestration (its own bounded
- * history), a few chunks at a time; the lease is renewed after every wave. */
-function* rewrapAll(f: Flow, newVersion: string, pass: number): Generator<Task, RewrapTotals, unknown> {
+/** One rewrap pass of the KEK (./rewrap): progress as this rotation's custom status, RewrapProgress
+ * ledger entries, and the lease renewed between legs. */
+function* rewrapPass(f: Flow, newVersion: string, pass: number): Generator<Task, RewrapTotals, unknown> {
   const { ctx, input } = f;
-  const { tenants } = yield* act<{ tenants: string[] }>(ctx, A.listTenants, {}, f.retry);
-  let totals = zeroTotals();
-  const chunks = chunk(tenants, input.tenantsPerChunk).map((c, i) => ({ c, i }));
-  for (const [w, wave] of chunk(chunks, input.chunkConcurrency).entries()) {
-    const tasks = wave.map(({ c, i }) =>
-      ctx.df.callSubOrchestrator(DURABLE.orchestrators.rewrap, {
-        rotationId: input.rotationId, kekKeyId: input.keyId, newVersion, tenants: c, batchSize: input.batchSize,
-        batchesPerEpisode: input.batchesPerEpisode, maxAttempts: f.retry.maxAttempts, cursor: { index: 0 }, totals: zeroTotals(),
-      } satisfies RewrapChunkInput, `${instanceIdFor(input.rotationId)}~rewrap~${pass}~${i}`),
-    );
-    if (tasks.length === 0) continue;
-    const results = (yield ctx.df.Task.all(tasks)) as RewrapTotals[];
-    for (const r of results) totals = addTotals(totals, r);
-    setPhase(f, "rewrapping", { rewrapped: totals.rewrapped, scanned: totals.scanned });
-    const stillOurs = yield* renewLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration));
-    if (!stillOurs) throw fail("invariantViolation", "LockLost", `the lease on ${input.keyId} was taken over during the rewrap`);
-    yield* rec(f, `rewrap:${pass}:${w}`, "RewrapProgress", "RewrapProgress", { counts: { ...totals } });
-  }
+  const r = yield* rewrapAll(ctx, {
+    rotationId: input.rotationId, kekKeyId: input.keyId, newVersion, pass,
+    ...(pass === 1 && f.total !== undefined ? { total: f.total } : {}),
+    options: { dekBatch: input.batchSize, rangesPerEpisode: input.batchesPerEpisode, maxAttempts: f.retry.maxAttempts },
+  }, {
+    progress: (p) => setPhase(f, "rewrapping", p),
+    checkpoint: (step, counts) => rec(f, step, "RewrapProgress", "RewrapProgress", { counts }),
+    renewLease: () => renewLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration)),
+  });
+  const { total: _total, budgetPerSec: _budget, ...totals } = r;
   return totals;
 }
 
@@ -241,7 +225,7 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   let refs = { other: 0 };
   // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
   for (let pass = 1; pass <= 2; pass++) {
-    totals = addTotals(totals, yield* rewrapAll(f, created.version, pass));
+    totals = addTotals(totals, yield* rewrapPass(f, created.version, pass));
     refs = yield* act<{ other: number }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
     if (refs.other === 0) break;
   }
@@ -333,46 +317,6 @@ export function* rotationOrchestrator(ctx: OrchestrationContext): Generator<Task
       }
     },
   });
-}
-
-export const RewrapChunkSchema = z.object({
-  rotationId: z.string().min(1),
-  kekKeyId: z.string().min(1),
-  newVersion: z.string().min(1),
-  tenants: z.array(z.string().min(1)),
-  batchSize: z.number().int().min(1).max(1000),
-  batchesPerEpisode: z.number().int().min(1),
-  maxAttempts: z.number().int().min(1),
-  cursor: z.object({ index: z.number().int().min(0), continuation: z.string().optional() }),
-  totals: z.object({ scanned: z.number(), rewrapped: z.number(), skipped: z.number(), conflicts: z.number(), unreadable: z.number() }),
-});
-export type RewrapChunkInput = z.infer<typeof RewrapChunkSchema>;
-
-/** Re-wraps a chunk of tenants range by range. After `batchesPerEpisode` ranges it continues as
- * new, carrying its cursor and totals, so its history never grows with the number of DEKs. */
-export function* rewrapOrchestrator(ctx: OrchestrationContext): Generator<Task, RewrapTotals | undefined, unknown> {
-  const input = RewrapChunkSchema.parse(ctx.df.getInput());
-  const retry = { ...DEFAULT_RETRY, maxAttempts: input.maxAttempts };
-  let { index, continuation } = input.cursor;
-  let totals: RewrapTotals = input.totals;
-  for (let batches = 0; index < input.tenants.length; batches++) {
-    if (batches >= input.batchesPerEpisode) {
-      ctx.df.continueAsNew({ ...input, cursor: { index, ...(continuation ? { continuation } : {}) }, totals } satisfies RewrapChunkInput);
-      return undefined;
-    }
-    const r = yield* act<RewrapRangeResult>(ctx, A.rewrapRange, {
-      rotationId: input.rotationId, kekKeyId: input.kekKeyId, newVersion: input.newVersion, tenant: input.tenants[index]!,
-      limit: input.batchSize, ...(continuation ? { continuation } : {}),
-    }, retry);
-    totals = addTotals(totals, r);
-    if (r.more) continuation = r.continuation;
-    else {
-      index++;
-      continuation = undefined;
-    }
-    ctx.df.setCustomStatus({ rewrapped: totals.rewrapped, scanned: totals.scanned, tenant: index });
-  }
-  return totals;
 }
 
 export const DekFanOutSchema = z.object({

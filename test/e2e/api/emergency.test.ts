@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { APPROVER, chain, OPERATOR, seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
+import { ROLES } from "../../../lib/http/principal";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -52,7 +53,7 @@ describe("emergency rotation (two-person rule)", () => {
   it("refuses self-approval with 403, even when the requester also holds the Approver role", async () => {
     h = await startApiHost();
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
-    const both: [string, ...string[]] = ["olivia", OPERATOR[1], APPROVER[1]];
+    const both: [string, ...string[]] = ["olivia", ROLES.operator, ROLES.approver];
     const { rotationId } = (await h.call("POST", "/api/rotations", { as: both, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
     const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: both, body: {} });
     expect(r.status).toBe(403);

@@ -1,112 +1,220 @@
-// The rotation workflows on the in-process durable host (real durable-functions replay engine,
-// determinism checks, crash/resume), with the memory adapters of the rotation ports.
-import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { ManualClock, startHost, type DevHost } from "../../../dev/host";
+// The KEK workflow on real parts: in-process durable host with its history in Azurite, the Key
+// Vault peer and the Service Bus peer through the real SDK clients, every adapter built by
+// createRotationDeps(cfg) from settings.
+import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { app, type PostInvocationContext, type PreInvocationContext } from "@azure/functions";
+import { ManualClock } from "../../../dev/host";
 import { RotationConflictError } from "../../../lib/domain/errors";
 import { lockEntityKey } from "../../../lib/domain/rotation";
-import { setRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
-import { startRotation } from "../../../lib/orchestration/start";
+import { startRotation, type StartedRotation } from "../../../lib/orchestration/start";
+import { rotationStatusView } from "../../../lib/orchestration/status";
 import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
-import { assertAllReadable, freshDeps, seedKekWithDeks, VAULT } from "../../unit/orchestration/fixtures";
+import { checkDeks, drainEvents, encodings, historyText, ledgerEntries, seedKekWithDeks, startPeers, startStack, VAULT, type Peers, type Stack } from "./stack";
 
-const FUNCTIONS = ["rotationOrchestrator", "rewrapOrchestrator", "dekFanOutOrchestrator", "retirementOrchestrator", "rollbackOrchestrator", "keyLock",
-  ...Object.values(DURABLE.activities)].map((f) => path.resolve(__dirname, "../../../functions", `${f}.ts`));
-
-let host: DevHost | undefined;
+let peers: Peers;
+let stack: Stack | undefined;
+beforeAll(async () => {
+  peers = await startPeers();
+});
+afterAll(async () => {
+  await peers.stop();
+});
 afterEach(async () => {
-  await host?.stop();
-  host = undefined;
-  setRotationDeps(undefined);
+  await stack?.stop();
+  stack = undefined;
 });
 
-async function ledgerTypes(deps: ReturnType<typeof freshDeps>, keyId: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of deps.ledger.entries(keyId)) out.push(`${e.entryId}`);
-  return out;
+const ACTIVITIES = new Set<string>(Object.values(DURABLE.activities));
+
+async function vaultVersions(s: Stack, name: string): Promise<string[]> {
+  return (await s.deps.vault.listKeyVersions(VAULT, name)).map((v) => v.version);
 }
 
-describe("KEK rotation on the durable host", () => {
-  it("rotates 5 tenants x 200 DEKs: one new version, every DEK readable under it, ledger verifies", async () => {
-    const deps = freshDeps();
-    const seeded = await seedKekWithDeks(deps, 5, 200);
-    setRotationDeps(deps);
-    host = await startHost({ entry: FUNCTIONS, clock: new ManualClock("2026-03-01T00:00:00Z") });
-    const started = await startRotation(host.client, { rotationId: `${seeded.keyId}@manual:r1`, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
-    const done = await host.client.waitForCompletion(started.instanceId, { timeoutMs: 60_000 });
+async function expectCleanEnd(s: Stack, seeded: Awaited<ReturnType<typeof seedKekWithDeks>>, out: RotationOutput): Promise<void> {
+  expect(out.outcome, JSON.stringify(out)).toBe("completed");
+  expect(await vaultVersions(s, seeded.name)).toHaveLength(2);
+  const check = await checkDeks(s, seeded);
+  expect(check.mismatches).toBe(0);
+  expect([...check.versions]).toEqual([out.versionAfter]);
+  const ids = (await ledgerEntries(s, seeded.keyId)).map((e) => e.entryId);
+  expect(new Set(ids).size).toBe(ids.length);
+  const v = await s.deps.ledger.verify();
+  expect(v, JSON.stringify(v.firstBreak)).toMatchObject({ ok: true });
+  expect(v.seals).toBeGreaterThan(0);
+  expect((await s.host.client.readEntity({ name: DURABLE.entities.keyLock, key: lockEntityKey(seeded.keyId) })).state).toEqual({});
+}
+
+describe("KEK rotation on the durable host with Azurite, the Key Vault peer and the Service Bus peer", () => {
+  it("rotates 5 tenants x 200 DEKs: one new version, every DEK unwraps to its plaintext under it, the sealed ledger verifies, and nothing persisted, logged or published holds a plaintext", async () => {
+    stack = await startStack(peers);
+    const seeded = await seedKekWithDeks(stack, peers, 5, 200);
+    const rotationId = `${seeded.keyId}@manual:r1`;
+    const started = await startRotation(stack.host.client, { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
+    const done = await stack.host.client.waitForCompletion(started.instanceId, { timeoutMs: 60_000 });
     const out = done.output as RotationOutput;
-    expect(out.outcome, JSON.stringify(out)).toBe("completed");
-    expect(await deps.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(2);
-    const check = await assertAllReadable(deps, seeded);
-    expect(check.mismatches).toBe(0);
-    expect([...check.versions]).toEqual([out.versionAfter]);
-    expect((await deps.ledger.verify()).ok).toBe(true);
+    await expectCleanEnd(stack, seeded, out);
+    expect(out.counts).toMatchObject({ rewrapped: 1000, total: 1000, remainingOld: 0 });
+    expect((await stack.deps.inventory.get(seeded.keyId))?.key).toMatchObject({ primaryVersion: out.versionAfter });
+
+    const view = rotationStatusView(rotationId, done);
+    expect(view).toMatchObject({ rotationId, keyId: seeded.keyId, trigger: "manual", phase: "completed", runtimeStatus: "Completed", outcome: "completed", progress: { rewrapped: 1000, total: 1000 } });
+
+    const events = await drainEvents(stack);
+    const types = events.map((e) => (e.body as { type: string }).type);
+    expect(types).toEqual(expect.arrayContaining(["RotationStarted", "VersionCreated", "Promoted", "RewrapProgress", "RotationCompleted"]));
+    expect(new Set(events.map((e) => e.messageId)).size).toBe(events.length);
+    for (const e of events) expect((e.body as { guidance: { recommendedAction: string } }).guidance.recommendedAction).toMatch(/\w/);
+
+    const haystack = [
+      JSON.stringify(await stack.host.client.getStatus(started.instanceId, { showHistory: true })),
+      await historyText(stack),
+      stack.logs.join("\n"),
+      JSON.stringify(events),
+      JSON.stringify(await ledgerEntries(stack, seeded.keyId)),
+    ].join("\n");
+    expect(haystack).toContain(rotationId); // the scan reads what it should
+    let leaks = 0;
+    for (const mine of seeded.plaintexts.values()) for (const p of mine.values()) for (const enc of encodings(p)) if (haystack.includes(enc)) leaks++;
+    expect(leaks).toBe(0);
   });
 
-  it("20 simultaneous starts from different triggers: exactly one runs, the others are refused with its rotationId", async () => {
-    const deps = freshDeps();
-    const seeded = await seedKekWithDeks(deps, 1, 5);
-    setRotationDeps(deps);
-    host = await startHost({ entry: FUNCTIONS, clock: new ManualClock("2026-03-01T00:00:00Z") });
+  it("20 simultaneous starts for one key from different triggers: exactly one runs, every other is refused with its rotationId", async () => {
+    stack = await startStack(peers);
+    const seeded = await seedKekWithDeks(stack, peers, 1, 5, "race-kek");
     const triggers = ["manual", "schedule", "expiry-event", "emergency"] as const;
+    const s = stack;
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
-      startRotation(host!.client, { rotationId: `${seeded.keyId}@${triggers[i % 4]}:${i}`, keyId: seeded.keyId, trigger: triggers[i % 4]!, actor: "system" })));
-    const ok = results.filter((r) => r.status === "fulfilled");
+      startRotation(s.host.client, { rotationId: `${seeded.keyId}@${triggers[i % 4]}:${i}`, keyId: seeded.keyId, trigger: triggers[i % 4]!, actor: "system" })));
+    const ok = results.filter((r): r is PromiseFulfilledResult<StartedRotation> => r.status === "fulfilled");
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     expect(ok).toHaveLength(1);
-    const winner = (ok[0] as PromiseFulfilledResult<{ rotationId: string; instanceId: string }>).value;
     expect(refused).toHaveLength(19);
     for (const r of refused) {
       expect(r.reason).toBeInstanceOf(RotationConflictError);
-      expect((r.reason as RotationConflictError).runningRotationId).toBe(winner.rotationId);
+      expect((r.reason as RotationConflictError).runningRotationId).toBe(ok[0]!.value.rotationId);
     }
-    await host.client.waitForCompletion(winner.instanceId);
-    expect(await deps.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(2);
+    const done = await s.host.client.waitForCompletion(ok[0]!.value.instanceId, { timeoutMs: 30_000 });
+    await expectCleanEnd(s, seeded, done.output as RotationOutput);
   });
 
-  it("crashes and resumes at activity boundaries and ends in the same state", async () => {
-    const deps = freshDeps();
-    const seeded = await seedKekWithDeks(deps, 3, 50);
-    setRotationDeps(deps);
-    host = await startHost({ entry: FUNCTIONS, clock: new ManualClock("2026-03-01T00:00:00Z") });
-    const rotationId = `${seeded.keyId}@manual:crash`;
-    await host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(rotationId), input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 10 } });
-    for (let i = 0; i < 8; i++) {
-      await new Promise((r) => setTimeout(r, 15));
-      await host.crash();
-      await host.resume();
+  it("crashes before and after EVERY activity of the KEK workflow (each one once) and ends as without a crash", async () => {
+    stack = await startStack(peers);
+    const s = stack;
+    const seeded = await seedKekWithDeks(s, peers, 2, 30, "crash-kek");
+    const seenStart = new Set<string>();
+    const seenEnd = new Set<string>();
+    const crashes: string[] = [];
+    const crashNow = async (why: string): Promise<void> => {
+      crashes.push(why);
+      await s.host.crash();
+      setImmediate(() => void s.host.resume());
+    };
+    const keyOf = (c: PreInvocationContext | PostInvocationContext): string | undefined => {
+      const name = c.invocationContext.functionName;
+      return ACTIVITIES.has(name) ? `${name}:${JSON.stringify(c.inputs)}` : undefined;
+    };
+    // Hooks are how the Functions worker lets an app wrap invocations; the host runs them as it would.
+    const pre = app.hook.preInvocation(async (c) => {
+      const key = keyOf(c);
+      if (!key || seenStart.has(key)) return;
+      seenStart.add(key);
+      await crashNow(`before ${key}`);
+      c.functionHandler = () => null; // the process died: the activity never runs
+    });
+    const post = app.hook.postInvocation(async (c) => {
+      const key = keyOf(c);
+      if (!key || seenEnd.has(key) || c.error) return;
+      seenEnd.add(key);
+      await crashNow(`after ${key}`); // the work is done, its result is lost
+    });
+    try {
+      const rotationId = `${seeded.keyId}@manual:crash`;
+      await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(rotationId), input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 25, tenantsPerChunk: 1 } });
+      const done = await s.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
+      await expectCleanEnd(s, seeded, done.output as RotationOutput);
+      // Every distinct activity invocation was crashed before it ran and after it did its work.
+      expect(seenStart.size).toBeGreaterThanOrEqual(15);
+      expect([...seenStart].sort()).toEqual([...seenEnd].sort());
+      expect(crashes).toHaveLength(seenStart.size * 2);
+      for (const a of ["loadRotationContext", "createKeyVersion", "promoteVersion", "listTenants", "rewrapRange", "countReferences", "sealLedger", "recordStep"]) {
+        expect([...seenEnd].some((k) => k.startsWith(`${a}:`)), a).toBe(true);
+      }
+    } finally {
+      pre.dispose();
+      post.dispose();
     }
-    const done = await host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
-    expect((done.output as RotationOutput).outcome).toBe("completed");
-    expect(await deps.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(2);
-    const ids = await ledgerTypes(deps, seeded.keyId);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect((await assertAllReadable(deps, seeded)).mismatches).toBe(0);
-    expect((await host.client.readEntity({ name: DURABLE.entities.keyLock, key: lockEntityKey(seeded.keyId) })).state).toEqual({});
   });
 
-  it("a terminated rotation's lease expires: after leaseUntil a new rotation proceeds and LockBroken is in the ledger", async () => {
-    const deps = freshDeps();
-    const seeded = await seedKekWithDeks(deps, 2, 50);
-    setRotationDeps(deps);
-    const clock = new ManualClock("2026-03-01T00:00:00Z");
-    host = await startHost({ entry: FUNCTIONS, clock });
+  it("crashes at random points inside the rewrap (between Key Vault unwraps and between Table transactions) and ends as without a crash", async () => {
+    let seed = Number(process.env.KEYROTOR_CRASH_SEED ?? Date.now() % 100_000);
+    const random = (): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const initialSeed = seed;
+    let unwraps = 0;
+    let batches = 0;
+    const crashAt = new Set(Array.from({ length: 4 }, () => 1 + Math.floor(random() * 500)));
+    const batchCrash = 1 + Math.floor(random() * 5);
+    let s!: Stack;
+    const crash = async (): Promise<never> => {
+      await s.host.crash();
+      setImmediate(() => void s.host.resume());
+      throw new Error("[test] process died");
+    };
+    stack = await startStack(peers, {
+      wrapDeps: (d) => {
+        const vault = d.vault;
+        const unwrapKey = vault.unwrapKey.bind(vault);
+        vault.unwrapKey = async (...a) => {
+          const r = await unwrapKey(...a);
+          if (crashAt.has(++unwraps)) return crash();
+          return r;
+        };
+        const deks = d.deks;
+        const rewrapBatch = deks.rewrapBatch.bind(deks);
+        deks.rewrapBatch = async (...a) => {
+          const r = await rewrapBatch(...a);
+          if (++batches === batchCrash) return crash(); // committed, result lost
+          return r;
+        };
+      },
+    });
+    s = stack;
+    const seeded = await seedKekWithDeks(s, peers, 2, 300, "random-kek");
+    const rotationId = `${seeded.keyId}@manual:random`;
+    await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(rotationId), input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 250, tenantsPerChunk: 1 } });
+    const done = await s.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
+    expect(unwraps, `seed ${initialSeed}`).toBeGreaterThanOrEqual(600);
+    await expectCleanEnd(s, seeded, done.output as RotationOutput);
+  });
+
+  it("an orchestration terminated while holding the lock: starts are refused until leaseUntil, then a new rotation proceeds and LockBroken is in the ledger", async () => {
+    const clock = new ManualClock(new Date().toISOString());
+    stack = await startStack(peers, { clock });
+    const s = stack;
+    const seeded = await seedKekWithDeks(s, peers, 2, 20, "lease-kek");
     // A propagation wait on the manual clock keeps it holding the lock until it is terminated.
-    const first = await startRotation(host.client, { rotationId: `${seeded.keyId}@manual:dies`, keyId: seeded.keyId, trigger: "manual", actor: "alice", propagationDelay: "PT1H" });
-    await host.idle();
-    await host.client.terminate(first.instanceId, "simulated death");
-    await host.idle();
-    await expect(startRotation(host.client, { rotationId: `${seeded.keyId}@manual:early`, keyId: seeded.keyId, trigger: "manual", actor: "bob" }))
+    const first = await startRotation(s.host.client, { rotationId: `${seeded.keyId}@manual:dies`, keyId: seeded.keyId, trigger: "manual", actor: "alice", propagationDelay: "PT1H" });
+    await s.host.idle();
+    await s.host.client.terminate(first.instanceId, "simulated death");
+    await s.host.idle();
+    await expect(startRotation(s.host.client, { rotationId: `${seeded.keyId}@manual:early`, keyId: seeded.keyId, trigger: "manual", actor: "bob" }))
       .rejects.toMatchObject({ runningRotationId: `${seeded.keyId}@manual:dies` });
     clock.advance(16 * 60_000);
-    const second = await startRotation(host.client, { rotationId: `${seeded.keyId}@manual:after`, keyId: seeded.keyId, trigger: "manual", actor: "bob" });
-    const done = await host.client.waitForCompletion(second.instanceId, { timeoutMs: 60_000 });
-    expect((done.output as RotationOutput).outcome).toBe("completed");
-    const broken = [];
-    for await (const e of deps.ledger.entries(seeded.keyId)) if (e.type === "LockBroken") broken.push(e);
+    const second = await startRotation(s.host.client, { rotationId: `${seeded.keyId}@manual:after`, keyId: seeded.keyId, trigger: "manual", actor: "bob" });
+    const done = await s.host.client.waitForCompletion(second.instanceId, { timeoutMs: 60_000 });
+    const out = done.output as RotationOutput;
+    expect(out.outcome, JSON.stringify(out)).toBe("completed");
+    const broken = (await ledgerEntries(s, seeded.keyId)).filter((e) => e.type === "LockBroken");
     expect(broken).toHaveLength(1);
     expect(broken[0]!.details?.previousOwner).toBe(`${seeded.keyId}@manual:dies`);
-    expect((await assertAllReadable(deps, seeded)).mismatches).toBe(0);
+    // The dead rotation made a version before it died; the new one made its own: no DEK is lost.
+    const check = await checkDeks(s, seeded);
+    expect(check.mismatches).toBe(0);
+    expect([...check.versions]).toEqual([out.versionAfter]);
+    expect((await s.deps.ledger.verify()).ok).toBe(true);
   });
 });

@@ -1,0 +1,51 @@
+// Pure decisions of the rewrap orchestrator (deterministic, so replay-safe): how a wave is made,
+// how the vault budget is shared, how long a leg runs, what progress says.
+import type { Cursor, RewrapOptions, RewrapProgress, RewrapTotals } from "./types";
+
+export interface Wave {
+  /** Cursors per range activity of this wave (one tenant is never in two activities). */
+  ranges: Cursor[][];
+  rest: Cursor[];
+}
+
+/** Up to `slots` range activities, each with up to `tenantsPerRange` tenants, taken from the front. */
+export function planWave(queue: readonly Cursor[], slots: number, tenantsPerRange: number): Wave {
+  const n = Math.min(Math.max(1, slots), queue.length);
+  if (n === 0) return { ranges: [], rest: [] };
+  const k = Math.min(tenantsPerRange, Math.ceil(queue.length / n));
+  const ranges: Cursor[][] = [];
+  for (let i = 0; i < n; i++) ranges.push(queue.slice(i * k, (i + 1) * k));
+  return { ranges: ranges.filter((r) => r.length > 0), rest: queue.slice(n * k) };
+}
+
+/** The rate the rewrap may spend now: the budget split in `maxSlots` slots, `level` of them open
+ * (the AIMD level). 0 = unpaced. */
+export function currentRate(budgetPerSec: number, level: number, maxSlots: number): number {
+  return budgetPerSec > 0 ? (budgetPerSec * Math.min(level, maxSlots)) / maxSlots : 0;
+}
+
+/** Each activity of a wave gets an equal share of the current rate; in the tail (fewer tenants
+ * than slots) the few left get the whole rate. */
+export function sharePerRange(rate: number, ranges: number): number {
+  return rate > 0 ? rate / Math.max(1, ranges) : 0;
+}
+
+/** Unpaced rewraps are assumed to run at about this rate when sizing legs. */
+const UNPACED_RATE_GUESS = 2000;
+
+/** How long a leg runs before the parent wakes (custom status, ledger, lease): about `targetLegs`
+ * legs per pass whatever the number of DEKs, within [minLegMs, maxLegMs]. */
+export function legDurationMs(total: number, budgetPerSec: number, o: Pick<RewrapOptions, "targetLegs" | "minLegMs" | "maxLegMs">): number {
+  const expectedMs = (total / (budgetPerSec > 0 ? budgetPerSec : UNPACED_RATE_GUESS)) * 1000;
+  return Math.round(Math.min(o.maxLegMs, Math.max(o.minLegMs, expectedMs / o.targetLegs)));
+}
+
+export function progressOf(totals: RewrapTotals, total: number, startedMs: number, nowMs: number): RewrapProgress {
+  const seconds = (nowMs - startedMs) / 1000;
+  const perSec = seconds > 0 ? Math.round((totals.rewrapped / seconds) * 10) / 10 : 0;
+  const left = Math.max(0, total - totals.rewrapped);
+  return {
+    rewrapped: totals.rewrapped, total: Math.max(total, totals.rewrapped), perSec, throttled: totals.throttled, scanned: totals.scanned,
+    ...(perSec > 0 ? { eta: new Date(nowMs + (left / perSec) * 1000).toISOString() } : {}),
+  };
+}

@@ -1,0 +1,209 @@
+// The rewrap activity: plan (count + budget), a page of the tenants index, and the range worker.
+// A range worker re-wraps the DEKs of a few tenants' partitions for one time slice at its share of
+// the vault budget: a token bucket paces the remote unwraps, which run concurrently up to what the
+// share needs; the wrap is local; writes go back in ≤100-entity If-Match transactions. It returns
+// counts and the continuation to resume from — never key material.
+import { DependencyUnavailableError, InvalidRequestError, isKnownError, InvariantViolationError } from "../../domain/errors";
+import { acquire, keyVaultBackoffMs, TokenBucket } from "../../domain/rateControl";
+import { keyShapeOf, vaultBudgetPerSecond, vaultLimitPer10s } from "../../domain/vaultLimits";
+import type { RotationDeps } from "../ports";
+import { rewrapDeps, type RewrapDeps, type RewrapDek, type RewrapTarget, type RewrapVault } from "./deps";
+import type { Cursor, PlanOp, RangeOp, RangeResult, RewrapPlan, RewrapRangeOutput, RewrapRangeRequest, TenantsOp, TenantsPage } from "./types";
+
+const TX = 100; // Table transactions hold at most 100 operations
+
+export async function rewrapRange(fallback: RotationDeps | undefined, input: RewrapRangeRequest): Promise<RewrapRangeOutput> {
+  const deps = await rewrapDeps(fallback);
+  switch (input.op) {
+    case "plan": return planRewrap(deps, input);
+    case "tenants": return tenantsPage(deps, input);
+    case "range": return rewrapCursors(deps, input);
+  }
+}
+
+// ---- plan ---------------------------------------------------------------------------------------
+
+export async function planRewrap(deps: RewrapDeps, input: PlanOp): Promise<RewrapPlan> {
+  const total = input.total ?? (await deps.store.countPending(input.kekKeyId, input.newVersion));
+  const shape = await deps.vaultFor(input.kekKeyId).shape(input.newVersion);
+  const { shape: s, protection } = keyShapeOf(shape.kty, shape.bits);
+  const keyShape = `${s.kty}${s.kty === "RSA" ? `-${s.size}` : ""} ${protection}`;
+  const limitPer10s = deps.vaultLimitPer10s ?? vaultLimitPer10s(s, protection);
+  const budgetPerSec = limitPer10s === 0 ? 0 : vaultBudgetPerSecond(limitPer10s, deps.budgetFraction);
+  return { total, budgetPerSec, limitPer10s, keyShape, budgetFraction: deps.budgetFraction };
+}
+
+export async function tenantsPage(deps: RewrapDeps, input: TenantsOp): Promise<TenantsPage> {
+  return deps.store.tenantsPage({ limit: input.limit, ...(input.continuation ? { continuation: input.continuation } : {}) });
+}
+
+// ---- range --------------------------------------------------------------------------------------
+
+interface Meter {
+  unwrapCalls: number;
+  throttled: number;
+  unreadable: number;
+}
+
+/** Unwrap (remote, paced, 429 → back off and retry this DEK) then wrap locally. undefined = the
+ * DEK cannot be unwrapped (corrupt or its version is gone): it keeps its old version, counted. */
+async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBucket | undefined, dek: RewrapDek, newVersion: string, m: Meter): Promise<Uint8Array | undefined> {
+  let plaintext: Buffer | undefined;
+  for (let attempt = 0; plaintext === undefined; attempt++) {
+    if (bucket) await acquire(bucket, deps.now, deps.sleep);
+    m.unwrapCalls++;
+    try {
+      plaintext = await vault.unwrap(dek.kekVersion, dek.wrapped);
+    } catch (err) {
+      if (err instanceof DependencyUnavailableError && err.code === "Throttled") {
+        m.throttled++;
+        // Key Vault often sends no Retry-After; the SDK then does not retry: back off 1, 2, 4, 8, 16 s.
+        const wait = keyVaultBackoffMs(attempt, deps.random(), err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {});
+        if (wait === undefined) throw err;
+        await deps.sleep(wait);
+        continue;
+      }
+      if (err instanceof InvalidRequestError) {
+        m.unreadable++;
+        return undefined;
+      }
+      throw err;
+    }
+  }
+  try {
+    return await vault.wrap(newVersion, plaintext);
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  });
+  await Promise.all(workers);
+}
+
+/** Concurrent unwraps needed to sustain `share`/s when one takes up to ~100 ms, plus spares for
+ * DEKs sleeping in a 429 backoff; unpaced: enough to keep the vault and the table busy. */
+export function unwrapConcurrency(sharePerSec: number): number {
+  if (sharePerSec <= 0) return 32;
+  return Math.min(64, Math.max(2, Math.ceil(sharePerSec * 0.1) + 2));
+}
+
+export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<RangeResult> {
+  const started = deps.now();
+  const deadline = started + input.sliceMs;
+  const target: RewrapTarget = { kekKeyId: input.kekKeyId, kekVersion: input.newVersion };
+  const vault = deps.vaultFor(input.kekKeyId);
+  const share = input.sharePerSec;
+  // Burst of 100 ms: the activities of a wave together never exceed the budget by more than that.
+  const bucket = share > 0 ? new TokenBucket({ ratePerSecond: share, burst: Math.max(1, share / 10) }) : undefined;
+  bucket?.available(started); // the bucket fills from now, while the first page is read
+  const concurrency = unwrapConcurrency(share);
+  const m: Meter = { unwrapCalls: 0, throttled: 0, unreadable: 0 };
+  const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
+  let budget = input.maxDeks;
+  const timeLeft = () => deadline - deps.now();
+  const recompute = async (dek: RewrapDek): Promise<Uint8Array> => {
+    const w = await rewrapOne(deps, vault, bucket, dek, input.newVersion, m);
+    if (!w) throw new InvariantViolationError("DekUnreadable", `[keyrotor] [rewrap] DEK ${dek.tenant}/${dek.id} changed during the rewrap and can no longer be unwrapped`);
+    return w;
+  };
+
+  const queue = [...input.cursors];
+  try {
+    while (queue.length > 0) {
+      const cur = queue[0]!;
+      if (budget <= 0 || timeLeft() <= 0) break;
+      let continuation = cur.continuation;
+      let finished = false;
+      let stop = false;
+      while (!stop) {
+        const page = await deps.store.scan(cur.tenant, { limit: Math.min(1000, Math.max(budget, 1)), notUnder: target, ...(continuation ? { continuation } : {}) });
+        r.scanned += page.deks.length;
+        const todo = page.deks.filter((d) => {
+          const ours = d.kekKeyId === target.kekKeyId && d.kekVersion !== target.kekVersion;
+          if (!ours) r.skipped++;
+          return ours;
+        });
+        const done = await rewrapPage(todo);
+        if (done.reread || done.processed < todo.length) {
+          // Stopped inside the page (slice over, batch full, or a row changed): resume at its start;
+          // rows already rewrapped are skipped there.
+          stop = true;
+        } else if (page.continuation) {
+          continuation = page.continuation;
+          stop = budget <= 0 || timeLeft() <= 0;
+        } else {
+          finished = true;
+          stop = true;
+        }
+      }
+      if (finished) {
+        queue.shift();
+        r.tenantsDone++;
+      } else {
+        queue[0] = { tenant: cur.tenant, ...(continuation ? { continuation } : {}), ...(cur.attempts ? { attempts: cur.attempts } : {}) };
+        break;
+      }
+    }
+  } catch (err) {
+    // Transient trouble (Table or vault unavailable, 429s beyond the backoff schedule): report what
+    // was done and where to resume, so the orchestrator's wave keeps its other results.
+    if (!(err instanceof DependencyUnavailableError || (isKnownError(err) && err.family === "conflict"))) throw err;
+    r.failed = { code: err.code, message: err.message.slice(0, 300) };
+  }
+  r.cursors = queue;
+  r.unwrapCalls = m.unwrapCalls;
+  r.throttled = m.throttled;
+  r.unreadable = m.unreadable;
+  r.elapsedMs = deps.now() - started;
+  return r;
+
+  /** Re-wraps a page's DEKs in transactions; the next chunk's unwraps overlap the previous commit. */
+  async function rewrapPage(todo: RewrapDek[]): Promise<{ processed: number; reread: boolean }> {
+    let processed = 0;
+    let reread = false;
+    let committing: Promise<void> | undefined;
+    const commit = (chunk: RewrapDek[], wrapped: Map<string, Uint8Array>): Promise<void> =>
+      deps.store.commit(tenantOf(chunk), chunk, target, wrapped, recompute).then((c) => {
+        r.rewrapped += c.rewrapped;
+        r.skipped += c.skipped;
+        r.conflicts += c.conflicts;
+        r.missing += c.missing;
+        if (c.reread) reread = true;
+      });
+    try {
+      while (processed < todo.length && budget > 0) {
+        const left = timeLeft();
+        if (left <= 0) break;
+        // Size the chunk to what the share can do in the time left, so the slice is kept.
+        const affordable = share > 0 ? Math.max(1, Math.floor((share * left) / 1000)) : TX;
+        const size = Math.min(TX, affordable, budget, todo.length - processed);
+        const chunk = todo.slice(processed, processed + size);
+        processed += size;
+        budget -= size;
+        const wrapped = new Map<string, Uint8Array>();
+        await forEachLimited(chunk, concurrency, async (d) => {
+          const w = await rewrapOne(deps, vault, bucket, d, target.kekVersion, m);
+          if (w) wrapped.set(d.id, w);
+        });
+        const writable = chunk.filter((d) => wrapped.has(d.id));
+        if (committing) await committing;
+        committing = writable.length > 0 ? commit(writable, wrapped) : undefined;
+      }
+      if (committing) await committing;
+    } catch (err) {
+      if (committing) await committing.catch(() => undefined);
+      throw err;
+    }
+    return { processed, reread };
+  }
+}
+
+const tenantOf = (chunk: RewrapDek[]): string => chunk[0]!.tenant;
+
+export type { Cursor };
