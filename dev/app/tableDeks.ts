@@ -100,7 +100,7 @@ export class TableDekPort implements DekStorePort {
       for await (const page of t.listEntities<DekEntity>({ queryOptions: { filter } }).byPage({ maxPageSize: Math.min(opts.limit, 1000) })) {
         for (const e of page) {
           if (records.length >= opts.limit) break;
-          records.push(fromEntity(e as DekEntity & { etag: string }));
+          records.push(fromEntity(e));
           lastRowKey = e.rowKey;
         }
         if (records.length >= opts.limit) break;
@@ -152,7 +152,7 @@ export class TableDekPort implements DekStorePort {
 
   private async get(t: TableClient, pk: string, rowKey: string): Promise<(DekEntity & { etag: string }) | undefined> {
     try {
-      return (await t.getEntity<DekEntity>(pk, rowKey)) as DekEntity & { etag: string };
+      return (await t.getEntity<DekEntity>(pk, rowKey));
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       return translateTableError(err, `read DEK ${pk}/${rowKey}`);

@@ -28,6 +28,16 @@ export function parseIdentity(spec: string | undefined): Identity | undefined {
   };
 }
 
+/** JSON when it is JSON, else the text as it came (a proxy's HTML error page, say). */
+function parseBody(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 export class ApiClient {
   constructor(private readonly baseUrl: string, private readonly identity: Identity | undefined) {}
 
@@ -42,12 +52,7 @@ export class ApiClient {
       throw new CliError(`cannot reach keyrotor at ${this.baseUrl}: ${(err as Error).message}`, 2);
     }
     const text = await res.text();
-    let parsed: unknown = undefined;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
+    const parsed = parseBody(text);
     if (res.status >= 400) {
       const e = (parsed as { error?: { code?: string; message?: string; rotationId?: string } } | undefined)?.error;
       const detail = e ? `${e.code ?? "Error"}: ${e.message ?? ""}${e.rotationId ? ` (running: ${e.rotationId})` : ""}` : `HTTP ${res.status}`;

@@ -15,6 +15,6 @@ export function shortTime(iso: string | undefined): string | undefined {
 export function record(obj: Record<string, unknown>): string {
   return Object.entries(obj)
     .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k.padEnd(14)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k.padEnd(14)} ${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join("\n");
 }

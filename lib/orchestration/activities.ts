@@ -10,7 +10,7 @@ import { responderGuidance } from "../domain/guidance";
 import { durationMs, promote, setState } from "../domain/rotation";
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
-import type { DekRewrite, RotationDeps, RotationPolicyView } from "./ports";
+import type { RotationDeps, RotationPolicyView } from "./ports";
 
 // ---- shared -------------------------------------------------------------------------------------
 
@@ -223,64 +223,8 @@ export async function listTenants(deps: RotationDeps): Promise<{ tenants: string
   return { tenants: await deps.deks.listTenants() };
 }
 
-export const RewrapRangeInput = z.object({
-  rotationId: id, kekKeyId: id, newVersion: z.string().min(1), tenant: z.string().min(1),
-  continuation: z.string().optional(), limit: z.number().int().min(1).max(1000),
-});
-export interface RewrapRangeResult {
-  scanned: number;
-  rewrapped: number;
-  skipped: number;
-  conflicts: number;
-  /** DEKs whose unwrap failed permanently (e.g. corrupt); they keep referencing the old version. */
-  unreadable: number;
-  /** Resume point for the next page of this tenant; absent with more=true means "from the start". */
-  continuation?: string;
-  more: boolean;
-}
-
-const TX = 100; // Table transactions hold at most 100 operations
-
-/** Re-wraps one page of a tenant's DEKs: unwrap remotely under the old version, wrap locally under
- * the new one, write back If-Match. DEKs already under the new version are skipped, so a retried
- * or resumed range redoes nothing. On a conflict the same page is returned for a re-read. */
-export async function rewrapRange(deps: RotationDeps, input: z.infer<typeof RewrapRangeInput>): Promise<RewrapRangeResult> {
-  const { vault, name } = vaultAndName(input.kekKeyId);
-  const page = await deps.deks.scanRange(input.tenant, { limit: input.limit, ...(input.continuation ? { continuation: input.continuation } : {}) });
-  const result: RewrapRangeResult = { scanned: page.records.length, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, more: false };
-  let pending: DekRewrite[] = [];
-  const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    const r = await deps.deks.rewrapBatch(input.tenant, pending);
-    result.rewrapped += r.written;
-    result.conflicts += r.conflicts.length;
-    pending = [];
-  };
-  for (const dek of page.records) {
-    if (dek.kekKeyId !== input.kekKeyId || dek.kekVersion === input.newVersion) {
-      result.skipped++;
-      continue;
-    }
-    let plaintext: Buffer;
-    try {
-      plaintext = await deps.vault.unwrapKey(vault, name, dek.kekVersion, Buffer.from(dek.wrapped, "base64"));
-    } catch (err) {
-      if (err instanceof InvalidRequestError) {
-        result.unreadable++;
-        continue;
-      }
-      throw err;
-    }
-    const wrapped = await deps.vault.wrapKey(vault, name, input.newVersion, plaintext);
-    plaintext.fill(0);
-    pending.push({ dekVersion: dek.dekVersion, etag: dek.etag, kekVersion: input.newVersion, wrapped: wrapped.toString("base64") });
-    if (pending.length === TX) await flush();
-  }
-  await flush();
-  // A conflict means a row changed under us: read the same page again (rewrapped rows are skipped).
-  if (result.conflicts > 0) return { ...result, more: true, ...(input.continuation ? { continuation: input.continuation } : {}) };
-  return page.continuation ? { ...result, more: true, continuation: page.continuation } : result;
-}
+// The rewrap range activity lives in ./rewrap (paced by its share of the vault budget).
+export { RewrapRangeInput, rewrapRange, type RangeResult as RewrapRangeResult } from "./rewrap";
 
 export const CountReferencesInput = z.object({ kekKeyId: id, keepVersion: z.string().min(1) });
 /** The proof that nothing references old versions: DEKs of this KEK under any other version. */

@@ -14,11 +14,15 @@ export const ALL_FUNCTIONS = readdirSync(FUNCTIONS_DIR).filter((f) => f.endsWith
 export const VAULT = "demo-vault";
 export const T0 = "2026-03-01T00:00:00.000Z";
 
+/** A parsed JSON body the tests walk freely (a mismatch fails the assertion that reads it). */
+export type Loose = { [k: string]: Loose } & string & number & boolean & Loose[];
+
 export interface ApiHost {
   host: DevHost;
   mem: MemoryApi;
   clock: ManualClock;
-  call(method: string, path: string, opts?: { as?: [string, ...string[]] | "none" | string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: string; json(): any; headers: Record<string, string | string[]> }>;
+  /** `as`: [name, ...roles], a raw header value, or "none" for no principal. */
+  call(method: string, path: string, opts?: { as?: [string, ...string[]] | string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: string; json(): Loose; headers: Record<string, string | string[]> }>;
   stop(): Promise<void>;
 }
 
@@ -40,7 +44,8 @@ export async function startApiHost(opts: { at?: string; vaults?: string[] } = {}
       const headers: Record<string, string> = { ...(o.headers ?? {}) };
       if (Array.isArray(o.as)) headers["x-ms-client-principal"] = encodePrincipal(o.as[0], o.as.slice(1));
       else if (typeof o.as === "string" && o.as !== "none") headers["x-ms-client-principal"] = o.as;
-      return host.invokeHttp(method, p, { headers, ...(o.body !== undefined ? { body: o.body } : {}) });
+      const r = await host.invokeHttp(method, p, { headers, ...(o.body !== undefined ? { body: o.body } : {}) });
+      return { ...r, json: () => r.json() as Loose };
     },
     stop: async () => {
       await host.stop();
