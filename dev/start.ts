@@ -60,15 +60,18 @@ function stopAll(): Promise<void> {
 }
 
 function onSignals(): void {
+  // process.on, not once: Ctrl-C reaches every process of the group, and tsx relays it too, so a
+  // second SIGINT may arrive while stopping; it must not cut the clean stop short.
   const handler = (signal: NodeJS.Signals) => {
+    if (stopping) return;
     logLine(`${signal}: stopping keyrotor…`);
     void stopAll().then(() => {
       logLine("stopped");
       process.exit(0);
     });
   };
-  process.once("SIGINT", handler);
-  process.once("SIGTERM", handler);
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
   const fatal = (err: unknown) => {
     process.stderr.write(`[keyrotor] [start] fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     void stopAll().then(() => process.exit(1));

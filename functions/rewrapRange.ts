@@ -1,10 +1,10 @@
-// Activity rewrapRange: parse, one lib call, map (lib/orchestration/activities.ts).
+// Activity rewrapRange: plan, tenants page, or one paced range (lib/orchestration/rewrap/range.ts).
 import * as df from "durable-functions";
-import { runActivity } from "../lib/orchestration/handlers";
 import { DURABLE } from "../lib/orchestration/names";
+import { runRewrapRange } from "../lib/orchestration/rewrap";
 
 export async function rewrapRange(input: unknown): Promise<unknown> {
-  return runActivity("rewrapRange", input);
+  return runRewrapRange(input);
 }
 
 df.app.activity(DURABLE.activities.rewrapRange, { handler: rewrapRange });

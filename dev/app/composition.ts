@@ -7,15 +7,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { apiServices, setApiServices } from "../../lib/api/services";
 import type { Config } from "../../lib/config";
-import type { ManagedKey } from "../../lib/domain/keys";
 import { nodeSealSigner, tableLedger, type HashChainLedger, type SealSigner } from "../../lib/ledger";
-import { createRotationDeps, setRotationDeps } from "../../lib/orchestration/deps";
-import type { JwksDocument, JwksStore, PolicySource, RotationDeps, RotationPolicyView } from "../../lib/orchestration/ports";
-import { Inventory } from "../../lib/stores/inventory";
-import { PolicyStore } from "../../lib/stores/policyStore";
+import { createRotationDeps, setRotationDeps, type RotationDeps } from "../../lib/orchestration/deps";
 import { ensureTable, tableClient } from "../../lib/stores/tables";
 import type { ApiServices } from "../../lib/api/ports";
-import { TableDekPort } from "./tableDeks";
 
 export const LOCAL_SEAL_KID = "local:keyrotor-dev-seal";
 
@@ -28,36 +23,6 @@ export function localSealSigner(stateDir: string): SealSigner {
     writeFileSync(file, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
   }
   return nodeSealSigner({ kid: LOCAL_SEAL_KID, privateKey: createPrivateKey(readFileSync(file, "utf8")) });
-}
-
-/** Policies as the rotation engine reads them, from the policy table. */
-export function policySource(store: PolicyStore): PolicySource {
-  return {
-    async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
-      const p = await store.policyFor(key);
-      if (!p) return undefined;
-      return {
-        policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
-        maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
-        ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
-      };
-    },
-  };
-}
-
-/** Published JWKS documents as files (GET /api/jwks reads the vault; this is the publication). */
-export function fileJwks(dir: string): JwksStore {
-  const fileOf = (vault: string, key: string) => path.join(dir, `${vault}--${key}.json`);
-  return {
-    async put(vault: string, key: string, jwks: JwksDocument): Promise<void> {
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(fileOf(vault, key), `${JSON.stringify(jwks, null, 2)}\n`);
-    },
-    async get(vault: string, key: string): Promise<JwksDocument | undefined> {
-      const f = fileOf(vault, key);
-      return existsSync(f) ? (JSON.parse(readFileSync(f, "utf8")) as JwksDocument) : undefined;
-    },
-  };
 }
 
 export interface LocalApp {
@@ -76,17 +41,9 @@ export async function installLocalApp(cfg: Config, stateDir: string, log: (line:
   });
   const base = await apiServices(cfg);
   const services: ApiServices = { ...base, ledger };
-  const policies = new PolicyStore(tableClient(cfg, "policies"));
-  const rotation = await createRotationDeps(cfg, {
-    ledger,
-    sealer: ledger,
-    inventory: new Inventory(tableClient(cfg, "inventory"), policies),
-    deks: new TableDekPort(tableClient(cfg, "deks")),
-    policies: policySource(policies),
-    events: base.events,
-    jwks: fileJwks(path.join(stateDir, "jwks")),
-    log,
-  });
+  // The engine's own adapters from configuration (lib/orchestration/deps.ts), sharing this ledger
+  // (and so its seal key) and the API's event publisher.
+  const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events: base.events, log });
   setApiServices(services);
   setRotationDeps(rotation);
   return { services, rotation, ledger };

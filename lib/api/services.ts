@@ -15,7 +15,7 @@ import { PolicyStore } from "../stores/policyStore";
 import { ensureTable, tableClient } from "../stores/tables";
 import { keyVaultFor } from "../vault/keyVault";
 import { MemoryApprovals, MemoryKeyCatalog, MemoryPolicyCatalog } from "./memory";
-import type { ApiServices, ApiSettings, ComponentHealth } from "./ports";
+import type { ApiLedger, ApiServices, ApiSettings, ComponentHealth } from "./ports";
 
 export const DEFAULT_DEK_CONCURRENCY = 8;
 
@@ -41,11 +41,13 @@ async function probe(name: string, fn: () => Promise<unknown>): Promise<Componen
   }
 }
 
-/** The real adapters from configuration. */
-export async function apiServices(cfg: Config, clock: Clock = systemClock): Promise<ApiServices> {
+/** The real adapters from configuration. `ledger`: a ledger built elsewhere (e.g. with a persistent
+ * seal key), which the event publisher then also records NotificationFailed in. */
+export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: ApiLedger } = {}): Promise<ApiServices> {
+  const clock = opts.clock ?? systemClock;
   const policies = new PolicyStore(tableClient(cfg, "policies"), () => clock.now());
   const inventoryTable = tableClient(cfg, "inventory");
-  const ledger = tableLedger({
+  const ledger = opts.ledger ?? tableLedger({
     entries: await ensureTable(tableClient(cfg, "ledger")),
     seals: await ensureTable(tableClient(cfg, "seals")),
     signer: ephemeralSealSigner(),

@@ -14,6 +14,7 @@ const POLL_MS = 1000;
 interface Globals {
   url: string;
   as?: string;
+  token?: string;
   json?: boolean;
 }
 
@@ -23,7 +24,8 @@ function out(g: Globals, human: () => string, machine: unknown): void {
 
 function client(cmd: Command): { api: ApiClient; g: Globals } {
   const g = cmd.optsWithGlobals<Globals>();
-  return { api: new ApiClient(g.url, parseIdentity(g.as ?? process.env.KEYROTOR_AS)), g };
+  const token = g.token ?? process.env.KEYROTOR_TOKEN;
+  return { api: new ApiClient(g.url, parseIdentity(g.as ?? process.env.KEYROTOR_AS), token || undefined), g };
 }
 
 interface PlanItem {
@@ -94,6 +96,7 @@ export function buildProgram(): Command {
     .description("Operate and audit keyrotor: plans, rotations, approvals, ledger verification and evidence.")
     .option("--url <url>", "keyrotor HTTP API base URL", process.env.KEYROTOR_URL ?? DEFAULT_URL)
     .option("--as <name:roles>", "identity for the local host, e.g. alice:Operator,Auditor (or KEYROTOR_AS)")
+    .option("--token <bearer>", "bearer token for a deployed app (App Service Authentication), or KEYROTOR_TOKEN")
     .option("--json", "machine-readable output")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

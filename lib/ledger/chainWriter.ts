@@ -36,6 +36,7 @@ export interface AppendOptions<T> {
   maxAttempts?: number;
 }
 
+const MAX_BACKOFF_MS = 250;
 const EMPTY: Head = { seq: 0, hash: GENESIS_HASH, etag: undefined };
 
 export class ChainWriter {
@@ -84,10 +85,16 @@ export class ChainWriter {
       if (head.etag === undefined) lostWithoutHead += 1;
       this.heads.delete(pk);
       head = undefined;
-      const existing = await opts.alreadyWritten?.();
-      if (existing !== undefined) return existing;
-      // Full jitter: racing writers spread out instead of colliding again in lockstep.
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** Math.min(attempt, 6))));
+      // Lost on the link row (index 0) or the head (last): another writer took this seq. Lost on
+      // another created row (e.g. the entryId index), or unknown: maybe our write is already there.
+      const i = committed.failedIndex;
+      if (i === undefined || (i > 0 && i < link.creates.length)) {
+        const existing = await opts.alreadyWritten?.();
+        if (existing !== undefined) return existing;
+      }
+      // Exponential backoff with full jitter: the more often a writer loses, the more the racers
+      // spread out, so a crowded chain spends its requests on commits rather than on collisions.
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(MAX_BACKOFF_MS, 4 * 2 ** Math.min(attempt, 10))));
     }
     throw new RotationConflictError("LedgerContended", `[keyrotor] [${this.what}] gave up appending to ${pk} after ${maxAttempts} lost races`);
   }

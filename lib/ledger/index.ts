@@ -3,3 +3,5 @@ export { HashChainLedger, memoryLedger, tableLedger, type LedgerOptions, type Ta
 export { GENESIS_HASH, canonicalJson } from "./canonical";
 export { entryHash } from "./entry";
 export { ephemeralSealSigner, nodeSealSigner, sealDigest, sealRoot, type NodeSealSignerOptions, type SealAlgorithm, type SealSigner } from "./seals";
+export { buildEvidencePack, writeEvidencePack, evidenceCsv, evidenceMarkdown, type EvidenceInput, type EvidencePack, type EvidencePolicy, type EvidenceKey, type EvidencePeriod } from "./evidence";
+export { keyVaultSealSigner, type KeyVaultSealSignerOptions } from "./keyVaultSealSigner";

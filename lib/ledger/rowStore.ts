@@ -16,7 +16,9 @@ export interface HeadWrite {
   etag: string | undefined;
 }
 
-export type CommitResult = { ok: true; headEtag: string } | { ok: false };
+/** On conflict, `failedIndex` is the operation that failed (creates first, the head write last),
+ * when the store can tell. */
+export type CommitResult = { ok: true; headEtag: string } | { ok: false; failedIndex?: number };
 
 export interface ListRange {
   partitionKey?: string;
@@ -58,9 +60,10 @@ export class MemoryRowStore implements RowStore {
 
   async commit(pk: string, creates: { rowKey: string; props: RowProps }[], head: HeadWrite): Promise<CommitResult> {
     const part = this.partitions.get(pk) ?? new Map<string, { props: Record<string, unknown>; etag: string }>();
-    if (creates.some((c) => part.has(c.rowKey))) return { ok: false };
+    const existing = creates.findIndex((c) => part.has(c.rowKey));
+    if (existing >= 0) return { ok: false, failedIndex: existing };
     const current = part.get(head.rowKey);
-    if (head.etag === undefined ? current !== undefined : current?.etag !== head.etag) return { ok: false };
+    if (head.etag === undefined ? current !== undefined : current?.etag !== head.etag) return { ok: false, failedIndex: creates.length };
     for (const c of creates) part.set(c.rowKey, { props: { ...c.props }, etag: this.nextEtag() });
     const headEtag = this.nextEtag();
     part.set(head.rowKey, { props: { ...head.props }, etag: headEtag });

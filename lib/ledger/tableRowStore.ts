@@ -49,7 +49,11 @@ export class TableRowStore implements RowStore {
       return { ok: true, headEtag };
     } catch (err) {
       const status = statusOf(err);
-      if (status === 409 || status === 412) return { ok: false };
+      if (status === 409 || status === 412) {
+        // The service names the failed operation as "<index>:<message>".
+        const m = /^(\d+):/.exec((err as Error).message);
+        return m ? { ok: false, failedIndex: Number(m[1]) } : { ok: false };
+      }
       return translateTableError(err, `[${this.what}] commit to ${pk}`);
     }
   }

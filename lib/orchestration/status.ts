@@ -3,7 +3,7 @@
 // it handled its failure — Failed ledger entry, alert, lock released); this view reports it as
 // phase "failed" with the error, so callers need not know that detail.
 import { ROTATION_PHASES, ROTATION_TRIGGERS, type RotationPhase, type RotationTrigger } from "../domain/keys";
-import type { RotationOutput, RotationStatus } from "./workflows";
+import type { RotationOutput } from "./workflows";
 
 /** The durable status as durable-functions' DurableClient.getStatus and the dev host return it. */
 export interface DurableInstanceStatus {
@@ -72,7 +72,7 @@ function progressOf(p: Record<string, unknown> | undefined, createdAt: string | 
  * (the instance id is its encoded form). */
 export function rotationStatusView(rotationId: string, st: DurableInstanceStatus): RotationStatusView {
   const input = obj(st.input) ?? {};
-  const custom = obj(st.customStatus) as (Partial<RotationStatus> & Record<string, unknown>) | undefined;
+  const custom = obj(st.customStatus);
   const out = obj(st.output) as Partial<RotationOutput> | undefined;
   const runtimeStatus = st.runtimeStatus ?? "Unknown";
   const running = ["Pending", "Running", "ContinuedAsNew", "Suspended"].includes(runtimeStatus);
@@ -85,7 +85,8 @@ export function rotationStatusView(rotationId: string, st: DurableInstanceStatus
   let outcome: RotationStatusView["outcome"];
   let error: RotationStatusView["error"];
   if (running) {
-    phase = custom?.phase && (ROTATION_PHASES as readonly string[]).includes(custom.phase) ? custom.phase : "requested";
+    const p = custom?.phase;
+    phase = typeof p === "string" && (ROTATION_PHASES as readonly string[]).includes(p) ? (p as RotationPhase) : "requested";
   } else if (runtimeStatus === "Completed" && out?.outcome) {
     outcome = out.outcome;
     phase = out.outcome === "completed" ? "completed" : out.outcome === "failed" ? "failed" : "aborted";
@@ -100,7 +101,7 @@ export function rotationStatusView(rotationId: string, st: DurableInstanceStatus
     phase = "failed";
     error = { code: "OrchestratorFailed", message: (typeof st.output === "string" ? st.output : JSON.stringify(st.output ?? null)).slice(0, 500) };
   }
-  const progress = progressOf(obj(custom?.progress) ?? (out?.counts as Record<string, unknown> | undefined), createdAt, lastUpdatedAt, running);
+  const progress = progressOf(obj(custom?.progress) ?? (out?.counts), createdAt, lastUpdatedAt, running);
   return {
     rotationId, ...(keyId ? { keyId } : {}), ...(trigger ? { trigger } : {}), phase, runtimeStatus,
     ...(outcome ? { outcome } : {}), ...(progress ? { progress } : {}),

@@ -10,7 +10,7 @@ import { parseKeyId } from "../../domain/keys";
 import { InvalidRequestError } from "../../domain/errors";
 import { DekStore, type RewrapTarget, type StoredDek as TableDek } from "../../stores/dekStore";
 import { keyVaultFor, type KeyVaultAdapter } from "../../vault/keyVault";
-import { rotationDeps } from "../deps";
+import { KeyVaultRotationAdapter, rotationDeps } from "../deps";
 import type { RotationDeps, StoredDek as PortDek } from "../ports";
 
 export type { RewrapTarget };
@@ -179,6 +179,8 @@ export function fromRotationDeps(deps: RotationDeps, budgetFraction = 0.8): Rewr
       };
     },
     budgetFraction,
+    // Only Key Vault has Key Vault's limits: an in-memory vault is not paced.
+    ...(deps.vault instanceof KeyVaultRotationAdapter ? {} : { vaultLimitPer10s: 0 }),
     ...runtime,
   };
 }

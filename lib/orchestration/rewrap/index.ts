@@ -1,6 +1,6 @@
 // The KEK rewrap: orchestrators, the range activity, its dependencies and its durable types.
 export { rewrapAll, rewrapOrchestrator, type RewrapHooks, type RewrapPassResult, type RewrapRequest } from "./orchestrator";
-export { rewrapRange, planRewrap, tenantsPage, rewrapCursors, unwrapConcurrency } from "./range";
+export { rewrapRange, runRewrapRange, planRewrap, tenantsPage, rewrapCursors, unwrapConcurrency } from "./range";
 export {
   dekStoreRewrapStore, fromRotationDeps, keyVaultRewrapVault, realRewrapDeps, rewrapDeps, setRewrapDeps,
   type RewrapDeps, type RewrapDek, type RewrapStore, type RewrapVault,

@@ -92,6 +92,7 @@ export function* rewrapOrchestrator(ctx: OrchestrationContext): Generator<Task, 
       const wait = retryDelayMs(failure("RangeFailed", "transient"), failedAttempts, retry) ?? retry.firstRetryMs;
       yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + wait));
     }
+    if (ctx.df.currentUtcDateTime.getTime() >= Date.parse(input.legEndsAt)) break;
   }
   const done = state.queue.length === 0 && state.tenantsDone;
   if (done || ctx.df.currentUtcDateTime.getTime() >= Date.parse(input.legEndsAt)) return { state, done };
@@ -143,7 +144,7 @@ export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks:
     const progress = progressOf(state.totals, plan.total, startedMs, ctx.df.currentUtcDateTime.getTime());
     hooks.progress(progress);
     if (out.done || (leg + 1) % options.ledgerEveryLegs === 0) {
-      yield* hooks.checkpoint(`rewrap:${req.pass}:${leg}`, { ...state.totals, total: progress.total, perSec: progress.perSec, slots: state.aimd.level });
+      yield* hooks.checkpoint(`rewrap:${req.pass}:${leg}`, { ...state.totals, total: progress.total, perSec: Math.round(progress.perSec), slots: state.aimd.level });
     }
     if (!(yield* hooks.renewLease())) {
       throw new Error(`[invariantViolation] LockLost: [keyrotor] [rewrap] the lease on ${req.kekKeyId} was taken over during the rewrap`);

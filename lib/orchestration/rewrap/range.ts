@@ -8,9 +8,25 @@ import { acquire, keyVaultBackoffMs, TokenBucket } from "../../domain/rateContro
 import { keyShapeOf, vaultBudgetPerSecond, vaultLimitPer10s } from "../../domain/vaultLimits";
 import type { RotationDeps } from "../ports";
 import { rewrapDeps, type RewrapDeps, type RewrapDek, type RewrapTarget, type RewrapVault } from "./deps";
-import type { Cursor, PlanOp, RangeOp, RangeResult, RewrapPlan, RewrapRangeOutput, RewrapRangeRequest, TenantsOp, TenantsPage } from "./types";
+import { RewrapRangeInput, type Cursor, type PlanOp, type RangeOp, type RangeResult, type RewrapPlan, type RewrapRangeOutput, type RewrapRangeRequest, type TenantsOp, type TenantsPage } from "./types";
 
 const TX = 100; // Table transactions hold at most 100 operations
+
+/** The activity handler: parse, run, and tag errors with their family (only the message crosses
+ * history; the orchestrator classifies it with familyTag). Needs no rotation deps when the rewrap's
+ * own are installed. */
+export async function runRewrapRange(raw: unknown): Promise<RewrapRangeOutput> {
+  try {
+    const parsed = RewrapRangeInput.safeParse(raw ?? {});
+    if (!parsed.success) {
+      throw new InvalidRequestError("ActivityInputInvalid", `[keyrotor] [rewrap] rewrapRange: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
+    }
+    return await rewrapRange(undefined, parsed.data);
+  } catch (err) {
+    if (isKnownError(err)) throw new Error(`[${err.family}] ${err.code}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
 
 export async function rewrapRange(fallback: RotationDeps | undefined, input: RewrapRangeRequest): Promise<RewrapRangeOutput> {
   const deps = await rewrapDeps(fallback);
@@ -50,7 +66,7 @@ interface Meter {
 async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBucket | undefined, dek: RewrapDek, newVersion: string, m: Meter): Promise<Uint8Array | undefined> {
   let plaintext: Buffer | undefined;
   for (let attempt = 0; plaintext === undefined; attempt++) {
-    if (bucket) await acquire(bucket, deps.now, deps.sleep);
+    if (bucket) await acquire(bucket, () => deps.now(), (ms) => deps.sleep(ms));
     m.unwrapCalls++;
     try {
       plaintext = await vault.unwrap(dek.kekVersion, dek.wrapped);

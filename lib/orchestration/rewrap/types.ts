@@ -51,10 +51,10 @@ export const RewrapOptionsSchema = z.object({
   /** Tenants read from the index per page (the only tenant list held, carried in the state). */
   tenantPage: z.number().int().min(1).max(1000).default(200),
   /** The parent wakes (custom status, ledger, lease) about this many times per pass... */
-  targetLegs: z.number().int().min(1).max(1000).default(16),
+  targetLegs: z.number().int().min(1).max(1000).default(20),
   /** ...but at least every maxLegMs (the lease must be renewed) and at most every minLegMs. */
-  minLegMs: z.number().int().min(0).default(15_000),
-  maxLegMs: z.number().int().min(1000).default(300_000),
+  minLegMs: z.number().int().min(0).default(2000),
+  maxLegMs: z.number().int().min(1000).default(120_000),
   /** A RewrapProgress ledger entry every this many legs (and at the end of the pass). */
   ledgerEveryLegs: z.number().int().min(1).default(1),
   /** Transient failures of one tenant's range before the rewrap fails. */

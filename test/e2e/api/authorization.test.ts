@@ -81,7 +81,7 @@ describe("OpenAPI document", () => {
   it("is served at GET /api/openapi.json and every operation has a 400 error body", async () => {
     const r = await h.call("GET", "/api/openapi.json");
     expect(r.status).toBe(200);
-    const doc = r.json() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const doc = r.json() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
     for (const ops of Object.values(doc.paths)) for (const op of Object.values(ops)) expect(op.responses["400"]).toBeDefined();
     expect(doc.paths["/api/rotations"]?.post).toBeDefined();
     expect(doc.paths["/api/events/compromise"]?.post).toBeDefined();

@@ -14,15 +14,24 @@ export const ALL_FUNCTIONS = readdirSync(FUNCTIONS_DIR).filter((f) => f.endsWith
 export const VAULT = "demo-vault";
 export const T0 = "2026-03-01T00:00:00.000Z";
 
-/** A parsed JSON body the tests walk freely (a mismatch fails the assertion that reads it). */
-export type Loose = { [k: string]: Loose } & string & number & boolean & Loose[];
+/** The fields of the API's JSON bodies the tests read (a body without them fails the assertion). */
+export interface ApiJson {
+  error: { code: string; message: string; field?: string; rotationId?: string };
+  rotationId: string;
+  status: string;
+  runtimeStatus: string;
+  rotations: Record<string, unknown>[];
+  items: Record<string, unknown>[];
+  ok: boolean;
+  [k: string]: unknown;
+}
 
 export interface ApiHost {
   host: DevHost;
   mem: MemoryApi;
   clock: ManualClock;
   /** `as`: [name, ...roles], a raw header value, or "none" for no principal. */
-  call(method: string, path: string, opts?: { as?: [string, ...string[]] | string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: string; json(): Loose; headers: Record<string, string | string[]> }>;
+  call(method: string, path: string, opts?: { as?: [string, ...string[]] | string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: string; json(): ApiJson; headers: Record<string, string | string[]> }>;
   stop(): Promise<void>;
 }
 
@@ -45,7 +54,7 @@ export async function startApiHost(opts: { at?: string; vaults?: string[] } = {}
       if (Array.isArray(o.as)) headers["x-ms-client-principal"] = encodePrincipal(o.as[0], o.as.slice(1));
       else if (typeof o.as === "string" && o.as !== "none") headers["x-ms-client-principal"] = o.as;
       const r = await host.invokeHttp(method, p, { headers, ...(o.body !== undefined ? { body: o.body } : {}) });
-      return { ...r, json: () => r.json() as Loose };
+      return { ...r, json: () => r.json() as ApiJson };
     },
     stop: async () => {
       await host.stop();

@@ -142,7 +142,9 @@ export async function seedKekWithDeks(s: Stack, peers: Peers, tenants: number, p
       });
     }
   }
-  await s.dekStore.putMany(records);
+  // The tenant's newest DEK is its primary, through the store's pointer as in production.
+  await s.dekStore.putMany(records.filter((r) => r.state !== "primary"));
+  for (const r of records) if (r.state === "primary") await s.dekStore.addPrimary(r);
   return { keyId, name, v1, plaintexts };
 }
 

@@ -1,0 +1,250 @@
+// The keyrotor CLI's arguments, output and exit codes, against a tiny HTTP server that plays the
+// API (loopback, port 0): 0 ok, 1 the answer is no, 2 bad usage or unreachable, one line on stderr.
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../../lib/cli/main";
+import { parseIdentity } from "../../../lib/cli/client";
+import { memoryLedger } from "../../../lib/ledger";
+import { buildEvidencePack } from "../../../lib/ledger/evidence";
+
+interface Seen {
+  method: string;
+  url: string;
+  principal?: { name?: string; roles: string[] };
+  body?: unknown;
+}
+
+type Reply = { status: number; body?: unknown };
+let routes: Record<string, (seen: Seen) => Reply> = {};
+const seen: Seen[] = [];
+let server: Server;
+let url = "";
+
+function decodePrincipal(req: IncomingMessage): Seen["principal"] {
+  const h = req.headers["x-ms-client-principal"];
+  if (typeof h !== "string") return undefined;
+  const p = JSON.parse(Buffer.from(h, "base64").toString("utf8")) as { claims: { typ: string; val: string }[] };
+  return { name: p.claims.find((c) => c.typ === "name")?.val, roles: p.claims.filter((c) => c.typ === "roles").map((c) => c.val) };
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const text = Buffer.concat(chunks).toString("utf8");
+      const s: Seen = { method: req.method ?? "", url: req.url ?? "", principal: decodePrincipal(req), ...(text ? { body: JSON.parse(text) as unknown } : {}) };
+      seen.push(s);
+      const route = routes[`${s.method} ${s.url.split("?")[0]}`];
+      const reply = route ? route(s) : { status: 404, body: { error: { code: "NotFound", message: "no such route" } } };
+      res.writeHead(reply.status, { "content-type": "application/json" });
+      res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const addr = server.address();
+  url = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterEach(() => {
+  routes = {};
+  seen.length = 0;
+  vi.restoreAllMocks();
+  delete process.env.KEYROTOR_AS;
+});
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  const code = await main(["--url", url, ...args]);
+  vi.restoreAllMocks();
+  return { code, stdout, stderr };
+}
+
+const auditor = ["--as", "carol:Auditor"];
+
+describe("identity", () => {
+  it("parses name:roles and expands short role names to KeyRotation.*", () => {
+    expect(parseIdentity("alice:Operator, KeyRotation.Auditor")).toEqual({ name: "alice", roles: ["KeyRotation.Operator", "KeyRotation.Auditor"] });
+    expect(parseIdentity("bob")).toEqual({ name: "bob", roles: [] });
+    expect(parseIdentity(undefined)).toBeUndefined();
+  });
+
+  it("sends the Easy Auth principal header built from --as", async () => {
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    const r = await run("keys", "--as", "alice:Operator,Auditor");
+    expect(r.code).toBe(0);
+    expect(seen[0]?.principal).toEqual({ name: "alice", roles: ["KeyRotation.Operator", "KeyRotation.Auditor"] });
+  });
+
+  it("takes the identity from KEYROTOR_AS when --as is absent", async () => {
+    process.env.KEYROTOR_AS = "dave:Auditor";
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    expect((await run("keys")).code).toBe(0);
+    expect(seen[0]?.principal?.name).toBe("dave");
+  });
+
+  it("sends --token (or KEYROTOR_TOKEN) as a bearer token for a deployed app", async () => {
+    let auth: string | undefined;
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    const onRequest = (req: IncomingMessage) => (auth = req.headers.authorization);
+    server.on("request", onRequest);
+    try {
+      expect((await run("--token", "abc.def", "keys")).code).toBe(0);
+    } finally {
+      server.off("request", onRequest);
+    }
+    expect(auth).toBe("Bearer abc.def");
+    expect(seen[0]?.principal).toBeUndefined();
+  });
+
+  it("without any identity a 401 exits 2 with a hint on one stderr line", async () => {
+    routes["GET /api/keys"] = () => ({ status: 401, body: { error: { code: "Unauthenticated", message: "missing x-ms-client-principal header" } } });
+    const r = await run("keys");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/401 Unauthenticated.*--as name:Role1,Role2 or KEYROTOR_AS/);
+  });
+});
+
+describe("usage errors exit 2", () => {
+  it.each([
+    [["rotate", "kek:demo-vault/k"], /reason/],
+    [["frobnicate"], /unknown command/],
+    [["plan", "--nope"], /unknown option/],
+    [["evidence", "--from", "2026-01-01", "--to", "2027-01-01"], /--out/],
+  ])("%j", async (args, message) => {
+    const r = await run(...auditor, ...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("--help exits 0 and lists every verb", async () => {
+    const r = await run("--help");
+    expect(r.code).toBe(0);
+    for (const verb of ["plan", "keys", "rotate", "approve", "status", "ledger", "evidence"]) expect(r.stdout).toContain(verb);
+  });
+
+  it("an unreachable service exits 2", async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
+    const addr = closed.address();
+    const port = typeof addr === "object" && addr ? addr.port : 0;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const r = await run("--url", `http://127.0.0.1:${port}`, ...auditor, "keys");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot reach keyrotor/);
+  });
+
+  it("a 5xx exits 2 (the service could not answer)", async () => {
+    routes["GET /api/keys"] = () => ({ status: 503, body: { error: { code: "DependencyUnavailable", message: "tables down" } } });
+    expect((await run(...auditor, "keys")).code).toBe(2);
+  });
+
+  it("evidence refuses dates that are not dates, or a period that ends before it starts", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "kr-ev-"));
+    expect((await run(...auditor, "evidence", "--from", "yesterday", "--to", "2027-01-01", "--out", out)).code).toBe(2);
+    expect((await run(...auditor, "evidence", "--from", "2027-01-01", "--to", "2026-01-01", "--out", out)).code).toBe(2);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("--storage with an empty connection string is bad usage", async () => {
+    const r = await run("ledger", "verify", "--storage", "");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--storage needs a storage connection string/);
+  });
+});
+
+describe("the service saying no exits 1", () => {
+  it("rotate refused because another rotation holds the key names the running rotation", async () => {
+    routes["POST /api/rotations"] = () => ({ status: 409, body: { error: { code: "LockHeld", message: "kek:v/k is rotating", rotationId: "kek:v/k@manual:1" } } });
+    const r = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "why");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("running: kek:v/k@manual:1");
+  });
+
+  it("approving one's own emergency (403) exits 1", async () => {
+    routes["POST /api/rotations/x%40emergency%3A1/approve"] = () => ({ status: 403, body: { error: { code: "SelfApproval", message: "a different person must approve" } } });
+    const r = await run("--as", "alice:Approver", "approve", "x@emergency:1");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/SelfApproval/);
+  });
+
+  it("ledger verify exits 1 and prints the break when the ledger does not verify", async () => {
+    routes["GET /api/ledger/verify"] = () => ({
+      status: 200,
+      body: { ok: false, chains: 2, entries: 9, seals: 1, verifiedAt: "2026-11-22T00:00:00Z", firstBreak: { keyId: "kek:v/k", seq: 4, problem: "hashMismatch", detail: "entry 4 was changed" } },
+    });
+    const r = await run(...auditor, "ledger", "verify");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("does NOT verify");
+    expect(r.stdout).toContain("break: kek:v/k seq 4: hashMismatch (entry 4 was changed)");
+    expect(r.stderr).toMatch(/ledger does not verify: kek:v\/k seq 4/);
+  });
+});
+
+describe("successful verbs", () => {
+  it("rotate sends the request body and prints the rotationId; --emergency asks for approval", async () => {
+    routes["POST /api/rotations"] = (s) => ({ status: 202, body: { rotationId: "r1", status: (s.body as { mode: string }).mode === "emergency" ? "pendingApproval" : "running" } });
+    const manual = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "demo");
+    expect(manual).toMatchObject({ code: 0, stdout: "started: r1\n" });
+    expect(seen[0]?.body).toEqual({ keyId: "kek:v/k", reason: "demo", mode: "manual" });
+    const emergency = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "leak", "--emergency", "--revoke-old");
+    expect(emergency.stdout).toBe("awaiting approval: r1\n");
+    expect(seen[1]?.body).toEqual({ keyId: "kek:v/k", reason: "leak", mode: "emergency", revokeOld: true });
+  });
+
+  it("plan --json prints the API's answer and passes the horizon", async () => {
+    const body = { items: [{ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "schedule", dueNow: true, warnings: [] }] };
+    routes["GET /api/plan"] = () => ({ status: 200, body });
+    const r = await run(...auditor, "--json", "plan", "--horizon", "P30D");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(body);
+    expect(seen[0]?.url).toBe("/api/plan?horizon=P30D");
+  });
+
+  it("plan prints a table with the key, its next due time and reason", async () => {
+    routes["GET /api/plan"] = () => ({ status: 200, body: { items: [{ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "overdue", dueNow: true, warnings: [{ threshold: "P7D", at: "x" }] }] } });
+    const r = await run(...auditor, "plan");
+    expect(r.stdout).toMatch(/kek:v\/k.*kek.*t.*now.*overdue.*P7D/);
+  });
+
+  it("status --watch follows a rotation until it completes, then exits 0", async () => {
+    let calls = 0;
+    routes["GET /api/rotations/r1"] = () => {
+      calls++;
+      return calls < 2
+        ? { status: 200, body: { rotationId: "r1", phase: "rewrapping", runtimeStatus: "Running", progress: { rewrapped: 10, total: 20, perSec: 5 } } }
+        : { status: 200, body: { rotationId: "r1", phase: "completed", runtimeStatus: "Completed", progress: { rewrapped: 20, total: 20, perSec: 5 } } };
+    };
+    const r = await run(...auditor, "--json", "status", "r1", "--watch");
+    expect(r.code).toBe(0);
+    expect(calls).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ phase: "completed", progress: { rewrapped: 20, total: 20 } });
+  });
+
+  it("status --watch exits 1 when the rotation fails", async () => {
+    routes["GET /api/rotations/r2"] = () => ({ status: 200, body: { rotationId: "r2", phase: "failed", runtimeStatus: "Completed", error: { code: "X", message: "vault down" } } });
+    const r = await run(...auditor, "status", "r2", "--watch");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/r2 ended failed.*vault down/);
+  });
+
+  it("evidence writes the pack and its manifest to --out", async () => {
+    // A real (empty) pack, as the API would build it.
+    const pack = await buildEvidencePack({ ledger: memoryLedger(), period: { from: "2026-01-01T00:00:00.000Z", to: "2027-01-01T00:00:00.000Z" }, policies: [], keys: [], now: new Date("2026-11-22T00:00:00Z") });
+    routes["GET /api/evidence"] = () => ({ status: 200, body: pack });
+    const out = path.join(mkdtempSync(path.join(tmpdir(), "kr-ev-")), "q");
+    const r = await run(...auditor, "evidence", "--from", "2026-01-01", "--to", "2027-01-01", "--out", out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(seen[0]?.url).toBe(`/api/evidence?from=${encodeURIComponent("2026-01-01T00:00:00.000Z")}&to=${encodeURIComponent("2027-01-01T00:00:00.000Z")}`);
+    expect(readdirSync(out).sort()).toEqual(["compliance.csv", "evidence.json", "manifest.json", "rotations.csv", "summary.md"]);
+    expect(JSON.parse(readFileSync(path.join(out, "evidence.json"), "utf8"))).toMatchObject({ format: "keyrotor-evidence/1" });
+  });
+});
