@@ -196,7 +196,11 @@ export async function handleEventGrid(req: HttpInput, ctx: TriggerContext): Prom
   } catch {
     return json(400, { error: "The request body is not JSON" });
   }
-  const events = (Array.isArray(parsed) ? parsed : [parsed]) as Array<Record<string, unknown>>;
+  const batch: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
+  // The extension cannot bind a non-object event; it refuses the delivery (400 is not retried by
+  // Event Grid, so a garbage batch goes to dead-lettering instead of 24 hours of retries).
+  if (batch.some((e) => e === null || typeof e !== "object" || Array.isArray(e))) return json(400, { error: "Every event must be a JSON object" });
+  const events = batch as Array<Record<string, unknown>>;
   const kind = (req.headers["aeg-event-type"] ?? "Notification").toLowerCase();
   if (kind === "subscriptionvalidation") {
     const validation = events.find((e) => e.eventType === "Microsoft.EventGrid.SubscriptionValidationEvent");

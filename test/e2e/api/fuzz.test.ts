@@ -70,15 +70,13 @@ describe("fuzzing", () => {
       Version: fc.oneof(fc.stringMatching(/^[0-9a-f]{32}$/), json), NBF: fc.oneof(json, fc.integer()), EXP: fc.oneof(json, fc.integer()),
     }, { requiredKeys: [] });
     const type = fc.oneof(fc.constantFrom("Microsoft.KeyVault.KeyNearExpiry", "Microsoft.KeyVault.KeyExpired", "Microsoft.KeyVault.SecretNearExpiry", "Microsoft.KeyVault.KeyNewVersionCreated", "Microsoft.KeyVault.VaultAccessPolicyChanged", "Microsoft.Storage.BlobCreated"), fc.string());
-    // null elements are left out: dev/host's Event Grid endpoint cannot build trigger metadata for
-    // them (Object.entries(null) throws before the function runs) — reported to the host's owner.
     const event = fc.oneof(
-      json.filter((v) => v !== null),
+      json,
       fc.record({ id: fc.oneof(fc.string(), json), eventType: type, subject: fc.string(), eventTime: fc.oneof(fc.string(), fc.date({ noInvalidDate: true }).map((d) => d.toISOString())), data: fc.oneof(data, json), dataVersion: fc.string() }, { requiredKeys: [] }),
       fc.record({ specversion: fc.oneof(fc.constant("1.0"), fc.string()), id: fc.string(), type, source: fc.string(), time: fc.string(), data: fc.oneof(data, json) }, { requiredKeys: [] }),
     );
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.array(event, { minLength: 1, maxLength: 3 }), event).filter((p) => p !== null && !(Array.isArray(p) && (p as unknown[]).includes(null))), async (payload) => {
+      fc.asyncProperty(fc.oneof(fc.array(event, { minLength: 1, maxLength: 3 }), event), async (payload) => {
         const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify(payload) });
         expect(r.status, JSON.stringify(payload).slice(0, 300)).toBeLessThan(500);
       }),

@@ -138,9 +138,11 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
       expect(seenStart.size).toBeGreaterThanOrEqual(15);
       expect([...seenStart].sort()).toEqual([...seenEnd].sort());
       expect(crashes).toHaveLength(seenStart.size * 2);
-      for (const a of ["loadRotationContext", "createKeyVersion", "promoteVersion", "listTenants", "rewrapRange", "countReferences", "sealLedger", "recordStep"]) {
+      for (const a of ["loadRotationContext", "createKeyVersion", "promoteVersion", "countReferences", "sealLedger", "recordStep"]) {
         expect([...seenEnd].some((k) => k.startsWith(`${a}:`)), a).toBe(true);
       }
+      // The rewrap's own activities (whatever issue 6 names them) were crashed too.
+      expect([...seenEnd].filter((k) => /^rewrap/i.test(k)).length).toBeGreaterThanOrEqual(2);
     } finally {
       pre.dispose();
       post.dispose();

@@ -111,6 +111,14 @@ describe("Event Grid trigger", () => {
     expect(bad.status).toBe(500);
     expect((await call("POST", "/runtime/webhooks/eventgrid?functionName=nope", [event])).status).toBe(404);
   });
+
+  it("refuses a batch holding a non-object event with 400, invoking nothing", async () => {
+    const before = fixture.gridEvents.length;
+    for (const batch of [[null], [{ id: "ok", eventType: "x", data: {} }, 42], "text"]) {
+      expect((await call("POST", path, batch, { "aeg-event-type": "Notification" })).status).toBe(400);
+    }
+    expect(fixture.gridEvents.length).toBe(before);
+  });
 });
 
 describe("timer trigger", () => {
