@@ -36,7 +36,7 @@ export interface AppendOptions<T> {
   maxAttempts?: number;
 }
 
-const MAX_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 1_000;
 const EMPTY: Head = { seq: 0, hash: GENESIS_HASH, etag: undefined };
 
 export class ChainWriter {

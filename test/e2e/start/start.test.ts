@@ -4,10 +4,10 @@
 // a free ephemeral one (PORT and the KEYROTOR_*_PORT overrides), state in a temporary directory.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../../dev/peers/azurite/launcher";
 import { encodePrincipal } from "../../../lib/http/principal";
 
@@ -150,6 +150,8 @@ afterEach(async () => {
   await app.exited;
   clearTimeout(timer);
 });
+
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 describe("npm start", () => {
   let secretChainBefore: LedgerEntry[] = [];
