@@ -31,9 +31,20 @@ function portSetting(name: string, fallback: number): number {
   return port;
 }
 
+// When whoever reads our output goes away (a closed pipe), keep running quietly instead of dying
+// on EPIPE half-way through a rotation (or, worse, looping on the error while stopping).
+let outputOpen = true;
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", () => {
+    outputOpen = false;
+  });
+}
+const write = (text: string) => {
+  if (outputOpen) process.stdout.write(text);
+};
 const stamp = () => new Date().toISOString().slice(11, 19);
-const say = (line: string) => process.stdout.write(`${line}\n`);
-const logLine = (line: string) => process.stdout.write(`${stamp()} ${line}\n`);
+const say = (line: string) => write(`${line}\n`);
+const logLine = (line: string) => write(`${stamp()} ${line}\n`);
 
 interface Running {
   azurite?: AzuriteTables;
@@ -72,8 +83,10 @@ function onSignals(): void {
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  process.on("SIGHUP", handler); // the terminal went away
   const fatal = (err: unknown) => {
-    process.stderr.write(`[keyrotor] [start] fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    if (stopping) return;
+    if (outputOpen) process.stderr.write(`[keyrotor] [start] fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     void stopAll().then(() => process.exit(1));
   };
   process.on("uncaughtException", fatal);
@@ -178,6 +191,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`[keyrotor] [start] failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (outputOpen) process.stderr.write(`[keyrotor] [start] failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   void stopAll().then(() => process.exit(1));
 });

@@ -75,6 +75,7 @@ var tables = {
   ledger: 'rotationledger'
   seals: 'ledgerseals'
   approvals: 'approvals'
+  jwks: 'jwks'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -125,7 +126,7 @@ module ledgerStorage 'modules/ledgerStorage.bicep' = {
     location: location
     tags: allTags
     accountName: 'stkr${resourceToken}'
-    tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals ]
+    tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals, tables.jwks ]
     appPrincipalId: identity.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
   }

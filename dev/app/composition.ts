@@ -39,11 +39,11 @@ export async function installLocalApp(cfg: Config, stateDir: string, log: (line:
     seals: await ensureTable(tableClient(cfg, "seals")),
     signer,
   });
-  const base = await apiServices(cfg);
-  const services: ApiServices = { ...base, ledger };
+  // Passing the ledger in: the API's event publisher records NotificationFailed in this one too.
+  const services: ApiServices = await apiServices(cfg, { ledger });
   // The engine's own adapters from configuration (lib/orchestration/deps.ts), sharing this ledger
   // (and so its seal key) and the API's event publisher.
-  const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events: base.events, log });
+  const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events: services.events, log });
   setApiServices(services);
   setRotationDeps(rotation);
   return { services, rotation, ledger };

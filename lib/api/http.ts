@@ -2,6 +2,8 @@
 // invocation. Keeps every functions/ file to parse → one lib call → map.
 import type { HttpFunctionOptions, HttpHandler, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
+import { lockEntityKey, type LockState } from "../domain/rotation";
+import { DURABLE } from "../orchestration/names";
 import type { RotationClient } from "./ports";
 import type { RouteSpec } from "./routes";
 
@@ -25,6 +27,11 @@ export function rotationClient(ctx: InvocationContext): RotationClient {
   return {
     startNew: (name, opts) => client.startNew(name, { input: opts.input, instanceId: encodeURIComponent(opts.instanceId) }),
     getStatus: (instanceId) => client.getStatus(encodeURIComponent(instanceId)),
+    // The entity key goes into the URL path the same unencoded way: encode it once here too.
+    readLockState: async (keyId) => {
+      const r = await client.readEntityState<LockState>(new df.EntityId(DURABLE.entities.keyLock, encodeURIComponent(lockEntityKey(keyId))));
+      return r.entityExists ? r.entityState : undefined;
+    },
   };
 }
 

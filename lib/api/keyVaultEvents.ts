@@ -17,6 +17,7 @@ import { isHandledKeyVaultEventType } from "../domain/keyVaultEventTypes";
 import { rotationIds } from "../domain/keys";
 import { canonicalJson, type CanonicalValue } from "../ledger/canonical";
 import { startRotation, type StartOptions } from "../orchestration/start";
+import { createLogger, type StructuredLogger } from "../telemetry";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
 
@@ -50,6 +51,9 @@ function safeJson(raw: unknown): string {
 function printable(v: unknown, max = 200): string | undefined {
   return typeof v === "string" ? v.replace(/[^\x20-\x7e]/g, "?").slice(0, max) : undefined;
 }
+
+/** Structured lines (rotationId, keyId, phase) through the handler's log function. */
+const events = (log: (l: string) => void): StructuredLogger => createLogger("eventgrid", {}, (_level, line) => log(line));
 
 async function reject(s: ApiServices, raw: unknown, err: InvalidRequestError, log: (l: string) => void): Promise<EventOutcome> {
   const digest = createHash("sha256").update(safeJson(raw)).digest("hex").slice(0, 40);
@@ -118,12 +122,12 @@ export async function handleKeyVaultEvent(s: ApiServices, client: RotationClient
       const rotationId = rotationIds.expiry(keyId, action.version);
       try {
         const r = await startRotation(client, { rotationId, keyId, trigger: "expiry-event", actor: EVENTGRID_ACTOR, reason: `${ev.shortType} for version ${action.version}` }, opts.start);
-        log(`[keyrotor] [eventgrid] ${ev.shortType}: ${rotationId} ${r.status}`);
+        events(log).info(`${ev.shortType}: ${r.status}`, { rotationId, keyId, phase: "requested", trigger: "expiry-event", version: action.version });
         return { outcome: r.status === "started" ? "rotationStarted" : "rotationAlreadyStarted", rotationId };
       } catch (err) {
         if (!(err instanceof RotationConflictError)) throw err;
         // Another rotation of the key is running: it replaces the expiring version anyway.
-        log(`[keyrotor] [eventgrid] ${ev.shortType}: ${rotationId} not started: ${err.message}`);
+        events(log).warn(`${ev.shortType}: not started: ${err.message}`, { rotationId, keyId, phase: "aborted", errorCode: err.code, heldBy: err.runningRotationId });
         return { outcome: "rotationConflict", rotationId, ...(err.runningRotationId ? { heldBy: err.runningRotationId } : {}) };
       }
     }

@@ -3,6 +3,7 @@
 // in-memory ones for tests. apiServices(cfg) in services.ts wires either set.
 import type { EmergencyRequest } from "../domain/approval";
 import type { ManagedKey } from "../domain/keys";
+import type { LockState } from "../domain/rotation";
 import type { Policy } from "../domain/policy";
 import type { RotationStarterClient } from "../orchestration/start";
 import type { PublicJwk, VaultVersion } from "../orchestration/ports";
@@ -79,6 +80,9 @@ export interface ApiServices {
  * durable-functions' DurableClient fits. */
 export interface RotationClient extends RotationStarterClient {
   getStatus(instanceId: string): Promise<DurableStatusView | undefined>;
+  /** The keyLock entity's state for a key (undefined when the entity does not exist). Optional:
+   * the policy timer reports locks held past their lease only where the client can read it. */
+  readLockState?(keyId: string): Promise<LockState | undefined>;
 }
 
 export interface DurableStatusView {

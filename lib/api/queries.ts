@@ -9,6 +9,7 @@ import { durationBounds, parseDuration } from "../domain/schedule";
 import { buildEvidencePack, type EvidencePack, type EvidencePolicy } from "../ledger/evidence";
 import type { LedgerEntry, LedgerVerification } from "../ports";
 import type { Principal } from "../http/principal";
+import { rotationMetrics } from "../telemetry";
 import type { ApiServices, ComponentHealth } from "./ports";
 
 // ---- keys and plan ------------------------------------------------------------------------------
@@ -135,8 +136,12 @@ export async function ledgerEntries(s: ApiServices, keyId: string, q: z.output<t
   return { keyId, entries, ...(nextSeq !== undefined ? { nextSeq } : {}) };
 }
 
-export function verifyLedger(s: ApiServices): Promise<LedgerVerification> {
-  return s.ledger.verify();
+/** Verifies the whole ledger; the outcome feeds the keyrotor.ledger.verified gauge (the alert on
+ * a ledger that does not verify reads it). */
+export async function verifyLedger(s: ApiServices): Promise<LedgerVerification> {
+  const v = await s.ledger.verify();
+  rotationMetrics().setLedgerVerified(v.ok);
+  return v;
 }
 
 const instant = z.string().max(64).refine((v) => !Number.isNaN(Date.parse(v)), "must be an ISO-8601 instant");

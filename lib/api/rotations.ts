@@ -11,6 +11,7 @@ import { InvalidRequestError } from "../domain/errors";
 import { parseKeyId, rotationIds, TERMINAL_PHASES, type RotationPhase, type RotationTrigger } from "../domain/keys";
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
+import { rotationStatusView, type RotationStatusView } from "../orchestration/status";
 import { instanceIdFor, type RotationOutput, type RotationRequest, type RotationStatus } from "../orchestration/workflows";
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
@@ -131,37 +132,18 @@ export async function approveRotation(s: ApiServices, client: RotationClient, wh
 
 // ---- status -------------------------------------------------------------------------------------
 
-export interface RotationProgress {
-  rewrapped: number;
-  /** DEKs to re-wrap; while the rewrap is still scanning this is the number seen so far. */
-  total: number;
-  perSec: number;
-  throttled: number;
-  /** Estimated completion, when a rate is known and work remains. */
-  eta?: string;
-}
-
-export interface RotationView {
-  rotationId: string;
-  keyId?: string;
-  trigger?: RotationTrigger;
-  actor?: string;
-  reason?: string;
-  phase: RotationPhase;
+/** GET /api/rotations/{id}: the durable status mapped once (lib/orchestration/status.ts
+ * rotationStatusView: phase, outcome, progress, error), plus who asked and why, the lock, the final
+ * counts and, for emergencies, the approval. */
+export interface RotationView extends Omit<RotationStatusView, "runtimeStatus"> {
   /** Durable runtime status, or pendingApproval / approvalExpired before an emergency starts. */
   runtimeStatus: string;
+  actor?: string;
+  reason?: string;
   lock?: RotationStatus["lock"];
-  progress?: RotationProgress;
-  createdAt?: string;
-  lastUpdatedAt?: string;
-  versionBefore?: string;
-  versionAfter?: string;
   counts?: Record<string, number>;
-  error?: { code: string; message: string };
   approval?: { requestedBy: string; approveBy: string; approvedBy?: string; approvedAt?: string };
 }
-
-const iso = (d: Date | string | undefined): string | undefined => (d === undefined ? undefined : new Date(d).toISOString());
 
 async function durableStatus(client: RotationClient, instanceId: string): Promise<DurableStatusView | undefined> {
   try {
@@ -171,19 +153,6 @@ async function durableStatus(client: RotationClient, instanceId: string): Promis
     if (/404|not found/i.test((err as Error).message ?? "")) return undefined;
     throw err;
   }
-}
-
-function progressOf(p: Record<string, unknown> | undefined, createdAt: string | undefined, updatedAt: string | undefined, done: boolean): RotationProgress | undefined {
-  if (!p || typeof p.rewrapped !== "number") return undefined;
-  const rewrapped = p.rewrapped;
-  const total = typeof p.total === "number" ? p.total : typeof p.scanned === "number" ? Math.max(p.scanned, rewrapped) : rewrapped;
-  const seconds = createdAt && updatedAt ? (Date.parse(updatedAt) - Date.parse(createdAt)) / 1000 : 0;
-  const perSec = seconds > 0 ? Math.round((rewrapped / seconds) * 10) / 10 : 0;
-  const remaining = total - rewrapped;
-  return {
-    rewrapped, total, perSec, throttled: typeof p.throttled === "number" ? p.throttled : 0,
-    ...(!done && perSec > 0 && remaining > 0 && updatedAt ? { eta: new Date(Date.parse(updatedAt) + (remaining / perSec) * 1000).toISOString() } : {}),
-  };
 }
 
 export async function getRotation(s: ApiServices, client: RotationClient, rotationId: string): Promise<RotationView> {
@@ -198,23 +167,14 @@ export async function getRotation(s: ApiServices, client: RotationClient, rotati
       runtimeStatus: expired ? "approvalExpired" : a.status, createdAt: a.requestedAt, lastUpdatedAt: a.approvedAt ?? a.requestedAt, ...approvalView,
     };
   }
+  const view = rotationStatusView(rotationId, st);
   const input = (st.input ?? {}) as Partial<RotationRequest>;
-  const custom = st.customStatus as (Partial<RotationStatus> & { progress?: Record<string, unknown> }) | undefined;
+  const custom = st.customStatus as Partial<RotationStatus> | undefined;
   const out = st.output as Partial<RotationOutput> | undefined;
-  const createdAt = iso(st.createdTime);
-  const lastUpdatedAt = iso(st.lastUpdatedTime);
-  const terminal = ["Completed", "Failed", "Terminated"].includes(st.runtimeStatus ?? "");
-  const phase: RotationPhase = out?.outcome === "completed" ? "completed" : out?.outcome === "failed" ? "failed" : out?.outcome === "refused" ? "aborted"
-    : st.runtimeStatus === "Failed" || st.runtimeStatus === "Terminated" ? "aborted" : (custom?.phase ?? "requested");
-  const progress = progressOf(custom?.progress ?? out?.counts, createdAt, lastUpdatedAt, terminal);
   return {
-    rotationId, keyId: input.keyId ?? out?.keyId ?? a?.keyId, ...(input.trigger ? { trigger: input.trigger } : {}),
+    ...view, ...(view.keyId === undefined && a?.keyId ? { keyId: a.keyId } : {}),
     ...(input.actor ? { actor: input.actor } : {}), ...(input.reason ? { reason: input.reason } : {}),
-    phase, runtimeStatus: st.runtimeStatus ?? "Unknown", ...(custom?.lock ? { lock: custom.lock } : {}),
-    ...(progress ? { progress } : {}), ...(createdAt ? { createdAt } : {}), ...(lastUpdatedAt ? { lastUpdatedAt } : {}),
-    ...(out?.versionBefore ? { versionBefore: out.versionBefore } : {}), ...(out?.versionAfter ? { versionAfter: out.versionAfter } : {}),
-    ...(out?.counts ? { counts: out.counts } : {}),
-    ...(out?.error ? { error: out.error } : out?.outcome === "refused" ? { error: { code: "LockHeld", message: `${out.keyId ?? "the key"} was held by ${out.heldBy ?? "another rotation"}` } } : {}),
+    ...(custom?.lock ? { lock: custom.lock } : {}), ...(out?.counts ? { counts: out.counts } : {}),
     ...approvalView,
   };
 }

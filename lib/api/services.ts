@@ -6,13 +6,13 @@
 import { Duration } from "luxon";
 import { config, type Config } from "../config";
 import { createServiceBusEventPublisher, MemoryEventPublisher } from "../events";
-import { ephemeralSealSigner, tableLedger } from "../ledger";
-import { KeyVaultRotationAdapter, memoryRotationDeps, type MemoryRotationDeps } from "../orchestration/deps";
+import { createLedger, KeyVaultRotationAdapter, memoryRotationDeps, type MemoryRotationDeps } from "../orchestration/deps";
 import { systemClock, type Clock } from "../ports";
 import { ApprovalStore } from "../stores/approvals";
 import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
 import { ensureTable, tableClient } from "../stores/tables";
+import { ensureTelemetry } from "../telemetry";
 import { keyVaultFor } from "../vault/keyVault";
 import { MemoryApprovals, MemoryKeyCatalog, MemoryPolicyCatalog } from "./memory";
 import type { ApiLedger, ApiServices, ApiSettings, ComponentHealth } from "./ports";
@@ -41,18 +41,15 @@ async function probe(name: string, fn: () => Promise<unknown>): Promise<Componen
   }
 }
 
-/** The real adapters from configuration. `ledger`: a ledger built elsewhere (e.g. with a persistent
- * seal key), which the event publisher then also records NotificationFailed in. */
+/** The real adapters from configuration. The ledger is built as the rotation engine builds it
+ * (createLedger: sealed with the KEYROTOR_SEAL_KEY_ID key), so seals the API process writes verify
+ * everywhere. `ledger`: a ledger built elsewhere (e.g. the local host's, with its file seal key),
+ * which the event publisher then also records NotificationFailed in. */
 export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: ApiLedger } = {}): Promise<ApiServices> {
   const clock = opts.clock ?? systemClock;
   const policies = new PolicyStore(tableClient(cfg, "policies"), () => clock.now());
   const inventoryTable = tableClient(cfg, "inventory");
-  const ledger = opts.ledger ?? tableLedger({
-    entries: await ensureTable(tableClient(cfg, "ledger")),
-    seals: await ensureTable(tableClient(cfg, "seals")),
-    signer: ephemeralSealSigner(),
-    clock,
-  });
+  const ledger = opts.ledger ?? (await createLedger(cfg, { clock }));
   const { publisher } = createServiceBusEventPublisher(cfg, ledger, { clock });
   return {
     settings: settingsFrom(cfg),
@@ -127,6 +124,8 @@ export function setApiServices(s: ApiServices | undefined): void {
 
 /** The process-wide services; built from configuration on first use when none were installed. */
 export async function services(): Promise<ApiServices> {
+  // The HTTP, timer and Event Grid functions all start here: the app's first load starts telemetry.
+  ensureTelemetry();
   installed ??= apiServices(config());
   return installed;
 }

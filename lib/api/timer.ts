@@ -4,7 +4,9 @@
 // nothing new: a rotationId names one durable instance, and a warning's ledger entryId is its
 // warningId. Tenants' DEKs go through the fan-out orchestrator, a bounded number at a time.
 import { RotationConflictError } from "../domain/errors";
-import { Planner, type PlanItem } from "../domain/planner";
+import type { ManagedKey } from "../domain/keys";
+import { INITIAL_SLOT, Planner, type PlanItem } from "../domain/planner";
+import { createLogger, rotationMetrics, type KeyHealth, type LockPastLease } from "../telemetry";
 import { DURABLE } from "../orchestration/names";
 import { startRotation } from "../orchestration/start";
 import { instanceIdFor, type DekFanOutSchema } from "../orchestration/workflows";
@@ -50,17 +52,80 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
+/** A key due this long and still not rotated is overdue: the timer starts a due rotation at once
+ * and promotion (which moves lastRotatedAt) comes minutes later, so an hour means it is stuck. */
+export const OVERDUE_GRACE_MS = 3_600_000;
+
+/** The key's health as the gauges show it, from the plan the timer computed anyway. */
+export function keyHealthOf(key: ManagedKey, item: PlanItem, now: Date): KeyHealth {
+  const nowMs = now.getTime();
+  const expiresMs = item.expiresAt ? Date.parse(item.expiresAt) : undefined;
+  const dueMs = item.dueAt ? Date.parse(item.dueAt) : undefined;
+  const slotMs = item.slot && item.slot !== INITIAL_SLOT ? Date.parse(item.slot) : undefined;
+  // A rotation is due when one starts now or is scheduled before the primary expires.
+  const rotationDue = item.dueNow || (dueMs !== undefined && (expiresMs === undefined || dueMs < expiresMs));
+  const overdue = item.reason === "overdue"
+    || (slotMs !== undefined && slotMs <= nowMs && !item.dueNow)
+    || (item.dueNow && dueMs !== undefined && nowMs - dueMs > OVERDUE_GRACE_MS);
+  return {
+    keyId: key.keyId, kind: key.kind, rotationDue, overdue,
+    ...(expiresMs !== undefined ? { daysToExpiry: (expiresMs - nowMs) / 86_400_000 } : {}),
+    // Tenants' DEKs keep their secondaries by design (data stays encrypted under them), and one
+    // series per tenant would swamp the metric: only vault keys and secrets report it.
+    ...(key.kind !== "dek" ? { oldestSecondaryAgeSeconds: oldestSecondaryAge(key, nowMs) } : {}),
+  };
+}
+
+/** Seconds since the oldest secondary version was superseded (by the next newer version). A
+ * secondary is a version not yet proven unreferenced (retirement needs that proof), so this is the
+ * inventory's view of old-key usage; 0 when no secondary is left. */
+function oldestSecondaryAge(key: ManagedKey, nowMs: number): number {
+  const created = key.versions.map((v) => Date.parse(v.createdAt)).filter((t) => !Number.isNaN(t));
+  let oldest = 0;
+  for (const v of key.versions) {
+    if (v.state !== "secondary") continue;
+    const t = Date.parse(v.createdAt);
+    const supersededAt = Math.min(...created.filter((c) => c > t));
+    if (Number.isFinite(supersededAt)) oldest = Math.max(oldest, (nowMs - supersededAt) / 1000);
+  }
+  return Math.max(0, oldest);
+}
+
+/** Locks held past their lease, read from the keyLock entities when the client can. DEKs are left
+ * out (one read per tenant per run would cost more than it tells: the tenant's next rotation takes
+ * a stale lock over, audited as LockBroken). A failed read is logged, never fatal. */
+async function locksPastLease(client: RotationClient, keyIds: string[], now: Date, warn: (msg: string, keyId: string) => void): Promise<LockPastLease[] | undefined> {
+  const read = client.readLockState?.bind(client);
+  if (!read) return undefined;
+  const out: LockPastLease[] = [];
+  await pool(keyIds, START_CONCURRENCY * 2, async (keyId) => {
+    try {
+      const lease = (await read(keyId))?.holder;
+      const past = lease ? (now.getTime() - Date.parse(lease.leaseUntil)) / 1000 : 0;
+      if (past > 0) out.push({ keyId, secondsPastLease: past });
+    } catch (err) {
+      warn(`could not read the lock: ${(err as Error).message}`.slice(0, 300), keyId);
+    }
+  });
+  return out;
+}
+
 export async function runPolicyTimer(s: ApiServices, client: RotationClient, opts: TimerOptions = {}): Promise<TimerReport> {
-  const log = opts.log ?? (() => {});
+  const sink = opts.log;
+  const logger = createLogger("timer", {}, sink ? (_level, line) => sink(line) : () => {});
   const now = s.clock.now();
   const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], failures: [] };
-  if (report.isPastDue) log("[keyrotor] [timer] past-due run: planning as of now, as any other run");
+  if (report.isPastDue) logger.info("past-due run: planning as of now, as any other run");
   const planner = new Planner(now, await s.policies.all(), "P1D");
   const due: PlanItem[] = [];
   const dekBySlot = new Map<string, string[]>();
+  const health: KeyHealth[] = [];
+  const lockable: string[] = [];
   for await (const { key } of s.inventory.list()) {
     report.keys++;
     const item = planner.planKey(key);
+    health.push(keyHealthOf(key, item, now));
+    if (key.kind !== "dek") lockable.push(key.keyId);
     for (const w of item.warnings.filter((x) => x.due)) {
       try {
         if (await emitWarning(s, item, w)) report.warnings.push(w.warningId);
@@ -83,7 +148,7 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
     } catch (err) {
       if (err instanceof RotationConflictError) {
         report.conflicts.push({ rotationId, ...(err.runningRotationId ? { heldBy: err.runningRotationId } : {}) });
-        log(`[keyrotor] [timer] ${rotationId} not started: ${err.message}`);
+        logger.warn(`not started: ${err.message}`, { rotationId, keyId: item.keyId, phase: "aborted", errorCode: err.code, heldBy: err.runningRotationId });
       } else {
         report.failures.push({ keyId: item.keyId, message: (err as Error).message });
       }
@@ -108,7 +173,15 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
       report.failures.push({ keyId: `dek:*@${slot}`, message: (err as Error).message });
     }
   }
-  log(`[keyrotor] [timer] ${report.keys} keys: started ${report.started.length}, already started ${report.alreadyStarted.length}, conflicts ${report.conflicts.length}, warnings ${report.warnings.length}, DEK fan-outs ${report.dekFanOuts.length}, failures ${report.failures.length}`);
+  rotationMetrics().setKeyHealth(health);
+  const locks = await locksPastLease(client, lockable, now, (msg, keyId) => logger.warn(msg, { keyId }));
+  if (locks) rotationMetrics().setLocksPastLease(locks);
+  for (const l of locks ?? []) logger.warn("lock held past its lease", { keyId: l.keyId, secondsPastLease: Math.round(l.secondsPastLease) });
+  for (const started of report.started) logger.info("rotation started", { rotationId: started, phase: "requested", trigger: "schedule" });
+  for (const f of report.failures) logger.error(`failed: ${f.message}`.slice(0, 500), { keyId: f.keyId });
+  logger.info(`${report.keys} keys: started ${report.started.length}, already started ${report.alreadyStarted.length}, conflicts ${report.conflicts.length}, warnings ${report.warnings.length}, DEK fan-outs ${report.dekFanOuts.length}, failures ${report.failures.length}`, {
+    keys: report.keys, overdue: health.filter((h) => h.overdue).length, started: report.started.length, failures: report.failures.length,
+  });
   return report;
 }
 

@@ -60,7 +60,9 @@ interface RotationSummaryView {
   lastUpdatedAt?: string;
 }
 
-const isTerminal = (v: RotationView) => TERMINAL_STATUS.has(v.runtimeStatus ?? "") || TERMINAL_PHASE.has(v.phase ?? "");
+// The durable runtime status decides: the phase reads "completed" a moment before the orchestration
+// has sealed the ledger and returned. Without an instance (a pending emergency) only these count.
+const isTerminal = (v: RotationView) => TERMINAL_STATUS.has(v.runtimeStatus ?? "") || (!v.runtimeStatus && TERMINAL_PHASE.has(v.phase ?? ""));
 
 /** Follows a rotation until it ends; while DEKs are re-wrapped, a progress bar with rate and ETA. */
 async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<RotationView> {

@@ -5,6 +5,7 @@
 // failure cannot even be recorded, publish throws.
 import { DependencyUnavailableError } from "../domain/errors";
 import { systemClock, type Clock, type EventPublisher, type Ledger, type RotationEvent } from "../ports";
+import { rotationMetrics } from "../telemetry";
 import { toEventMessage, type EventMessage } from "./message";
 
 /** Sends one message or throws. */
@@ -99,6 +100,7 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
     const at = this.clock.now().toISOString();
     this.failures++;
     this.lastFailureAt = at;
+    rotationMetrics().notificationFailed(event.type);
     const error = describeError(err);
     this.log(`[keyrotor] [events] ${event.type} ${event.messageId} for ${event.keyId} not delivered after ${attempts} attempt(s): ${error.code}: ${error.message}`);
     try {

@@ -10,6 +10,7 @@ import { keyVaultClientOptions, keyVaultCredential, vaultUrlFor } from "../ident
 import { ephemeralSealSigner, HashChainLedger, memoryLedger, tableLedger, type SealSigner } from "../ledger";
 import { keyVaultSealSigner } from "../ledger/keyVaultSealSigner";
 import { systemClock, type Clock } from "../ports";
+import { ensureTelemetry } from "../telemetry";
 import { Inventory } from "../stores/inventory";
 import { jwksStoreFromConfig } from "../stores/jwksStore";
 import { PolicyStore } from "../stores/policyStore";
@@ -114,15 +115,23 @@ export async function sealSignerFor(cfg: Config): Promise<SealSigner> {
   return keyVaultSealSigner({ keyId: cfg.KEYROTOR_SEAL_KEY_ID, credential: keyVaultCredential(cfg), clientOptions: keyVaultClientOptions(cfg) });
 }
 
+/** The one place the real ledger is built: the entries and seals tables, sealed with
+ * sealSignerFor(cfg). The API (lib/api/services.ts) and the rotation engine both use it, so seals
+ * either process writes verify in the other. */
+export async function createLedger(cfg: Config, opts: { clock?: Clock } = {}): Promise<HashChainLedger> {
+  return tableLedger({
+    entries: await ensureTable(tableClient(cfg, "ledger")),
+    seals: await ensureTable(tableClient(cfg, "seals")),
+    signer: await sealSignerFor(cfg),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
+}
+
 /** Every adapter from configuration: Key Vault (lib/vault), the hash-chained, sealed ledger, the
  * inventory, policy and DEK stores and the JWKS table (Table Storage), and the Service Bus
  * publisher (retries, then NotificationFailed in the ledger). `overrides` replace single adapters. */
 export async function createRotationDeps(cfg: Config, overrides: RotationDepsOverrides = {}): Promise<ConfiguredRotationDeps> {
-  const ledger = overrides.ledger instanceof HashChainLedger ? overrides.ledger : tableLedger({
-    entries: await ensureTable(tableClient(cfg, "ledger")),
-    seals: await ensureTable(tableClient(cfg, "seals")),
-    signer: await sealSignerFor(cfg),
-  });
+  const ledger = overrides.ledger instanceof HashChainLedger ? overrides.ledger : await createLedger(cfg);
   const policies = new PolicyStore(tableClient(cfg, "policies"));
   const vaults = new Map<string, KeyVaultAdapter>();
   // One adapter per vault and deps instance (its public-key cache is worth keeping).
@@ -189,6 +198,8 @@ export function setRotationDeps(deps: RotationDeps | undefined): void {
 
 /** The process-wide dependencies; built from configuration on first use when none were installed. */
 export async function rotationDeps(): Promise<RotationDeps> {
+  // The first use of the engine's deps is where an activity-only worker first loads the app.
+  ensureTelemetry();
   if (!installed) {
     installed = createRotationDeps(config());
   }

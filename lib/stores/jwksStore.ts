@@ -34,10 +34,9 @@ const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
 type JwksEntity = { partitionKey: string; rowKey: string; chunks: number; updatedAt: string } & Record<`doc${number}`, string>;
 
-/** The table the JWKS documents live in: `<inventory table>jwks` (e.g. "inventoryjwks"), so it
- * needs no setting of its own; it is created on first use. */
-export function jwksTableName(cfg: Pick<Config, "KEYROTOR_TABLE_INVENTORY">): string {
-  return `${cfg.KEYROTOR_TABLE_INVENTORY}jwks`;
+/** The table the JWKS documents live in (KEYROTOR_TABLE_JWKS, default "jwks"); created on first use. */
+export function jwksTableName(cfg: Pick<Config, "KEYROTOR_TABLE_JWKS">): string {
+  return cfg.KEYROTOR_TABLE_JWKS;
 }
 
 export class JwksStore {
@@ -92,6 +91,5 @@ export class JwksStore {
 }
 
 export function jwksStoreFromConfig(cfg: Config): JwksStore {
-  // tableClient() knows how to reach the account (connection string or identity); only the name differs.
-  return new JwksStore(tableClient({ ...cfg, KEYROTOR_TABLE_INVENTORY: jwksTableName(cfg) }, "inventory"));
+  return new JwksStore(tableClient(cfg, "jwks"));
 }

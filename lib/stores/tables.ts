@@ -5,7 +5,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import type { Config } from "../config";
 import { DependencyUnavailableError, RotationConflictError } from "../domain/errors";
 
-export type TableRole = "policies" | "inventory" | "deks" | "ledger" | "seals" | "approvals";
+export type TableRole = "policies" | "inventory" | "deks" | "ledger" | "seals" | "approvals" | "jwks";
 
 export function tableNameFor(cfg: Config, role: TableRole): string {
   switch (role) {
@@ -15,6 +15,7 @@ export function tableNameFor(cfg: Config, role: TableRole): string {
     case "ledger": return cfg.KEYROTOR_TABLE_LEDGER;
     case "seals": return cfg.KEYROTOR_TABLE_SEALS;
     case "approvals": return cfg.KEYROTOR_TABLE_APPROVALS;
+    case "jwks": return cfg.KEYROTOR_TABLE_JWKS;
   }
 }
 

@@ -1,10 +1,11 @@
 // Telemetry start-up: Azure Monitor when a connection string is set, console exporters behind a
 // flag on the local host, otherwise nothing (the API's no-op providers).
-import { metrics, trace } from "@opentelemetry/api";
+import { metrics, trace, type TracerProvider } from "@opentelemetry/api";
 import { createRequire } from "node:module";
 import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import type { Config } from "../config";
+import type { MeterProvider as MeterProviderApi } from "@opentelemetry/api";
+import { settingsSchema, type Config } from "../config";
 import { rebindRotationMetrics } from "./metrics";
 
 export type TelemetryMode = "azure-monitor" | "console" | "none";
@@ -76,4 +77,43 @@ export async function resetTelemetry(): Promise<void> {
   trace.disable();
   metrics.disable();
   rebindRotationMetrics();
+}
+
+/** The three telemetry settings read straight from the environment: telemetry must start even in a
+ * process whose other settings are missing or wrong (config() reports those where they are used). */
+export function telemetrySettingsFromEnv(env: Record<string, string | undefined> = process.env): TelemetrySettings {
+  const text = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  const consoleFlag = settingsSchema.KEYROTOR_TELEMETRY_CONSOLE.safeParse(text("KEYROTOR_TELEMETRY_CONSOLE"));
+  return {
+    APPLICATIONINSIGHTS_CONNECTION_STRING: text("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+    KEYROTOR_TELEMETRY_CONSOLE: consoleFlag.success ? consoleFlag.data : false,
+    AZURE_CLIENT_ID: text("AZURE_CLIENT_ID"),
+  };
+}
+
+/** Starts telemetry from the environment on first call (the composition roots and the activity
+ * wrapper call it, so whichever function the worker runs first starts it); cheap afterwards. A
+ * failing exporter set-up never takes the app down: it is reported and telemetry stays off. */
+export function ensureTelemetry(env: Record<string, string | undefined> = process.env): TelemetryHandle {
+  if (active) return active;
+  try {
+    return initTelemetry(telemetrySettingsFromEnv(env));
+  } catch (err) {
+    console.error(`[keyrotor] [telemetry] could not start (${(err as Error).message}); continuing without telemetry`);
+    active = { mode: "none", shutdown: async () => undefined };
+    return active;
+  }
+}
+
+/** Test hook: registers the given providers (e.g. with in-memory exporters) as the process-wide
+ * ones and rebinds the instruments, as initTelemetry does; later initTelemetry/ensureTelemetry calls
+ * return this handle. Undo with resetTelemetry(). */
+export function installTelemetryProviders(p: { tracerProvider?: TracerProvider; meterProvider?: MeterProviderApi }): TelemetryHandle {
+  trace.disable();
+  metrics.disable();
+  if (p.tracerProvider) trace.setGlobalTracerProvider(p.tracerProvider);
+  if (p.meterProvider) metrics.setGlobalMeterProvider(p.meterProvider);
+  rebindRotationMetrics();
+  active = { mode: "console", shutdown: async () => undefined };
+  return active;
 }

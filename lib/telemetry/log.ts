@@ -49,6 +49,13 @@ const consoleSink: LogSink = (level, line) => {
   else console.log(line);
 };
 
+let defaultSink: LogSink = consoleSink;
+
+/** Where loggers created without a sink write (console unless a host or test installs another). */
+export function setDefaultLogSink(sink: LogSink | undefined): void {
+  defaultSink = sink ?? consoleSink;
+}
+
 export interface StructuredLogger {
   log(level: LogLevel, msg: string, extra?: Record<string, LogValue | undefined>): void;
   debug(msg: string, extra?: Record<string, LogValue | undefined>): void;
@@ -61,10 +68,10 @@ export interface StructuredLogger {
 
 /** A logger bound to a component and a rotation context. In Azure Functions pass a sink that
  * writes through the InvocationContext (its lines land in Application Insights' traces). */
-export function createLogger(component: string, ctx: LogContext = {}, sink: LogSink = consoleSink): StructuredLogger {
+export function createLogger(component: string, ctx: LogContext = {}, sink?: LogSink): StructuredLogger {
   const log = (level: LogLevel, msg: string, extra: Record<string, LogValue | undefined> = {}) => {
     const fields: Record<string, LogValue> = { msg, level, component, ...logFields(ctx, extra) };
-    sink(level, JSON.stringify(fields));
+    (sink ?? defaultSink)(level, JSON.stringify(fields));
   };
   return {
     log,

@@ -3,6 +3,7 @@
 // must become a transient error the caller backs off from, never "not found" or a hard failure.
 import { isRestError } from "@azure/core-rest-pipeline";
 import { DependencyUnavailableError, InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
+import { rotationMetrics } from "../telemetry";
 
 interface KeyVaultErrorBody {
   error?: { code?: string; message?: string; innererror?: { code?: string } };
@@ -35,9 +36,21 @@ export function isKeyVaultNotFound(err: unknown): boolean {
   return isRestError(err) && err.statusCode === 404;
 }
 
+/** The vault a failed request went to: the adapter's name for it, else the first label of the
+ * request's host (<vault>.vault.azure.net). */
+function vaultOf(err: { request?: { url?: string } }, vault: string | undefined): string {
+  if (vault) return vault;
+  try {
+    return new URL(err.request?.url ?? "").hostname.split(".")[0] || "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 /** Translates an SDK failure of `what` (e.g. "unwrap kek-1/3f2a…") and throws it. The message
- * names the object, never any key material. Errors that are already keyrotor's pass through. */
-export function translateKeyVaultError(err: unknown, what: string): never {
+ * names the object, never any key material. Errors that are already keyrotor's pass through.
+ * A 429 is counted (keyrotor.keyvault.throttled, by vault and the operation: `what`'s first word). */
+export function translateKeyVaultError(err: unknown, what: string, vault?: string): never {
   if (!isRestError(err)) {
     if (err instanceof Error && /ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|socket hang up|EAI_AGAIN|aborted/i.test(`${(err as NodeJS.ErrnoException).code ?? ""} ${err.message}`)) {
       throw new DependencyUnavailableError("keyvault", `[keyrotor] [keyvault] ${what}: network error (${err.message})`, { cause: err });
@@ -51,6 +64,7 @@ export function translateKeyVaultError(err: unknown, what: string): never {
     throw new DependencyUnavailableError("keyvault", msg, { code: status === undefined ? "NetworkError" : "KeyVaultUnavailable", retryAfterMs: retryAfterMsOf(err), cause: err });
   }
   if (status === 429) {
+    rotationMetrics().keyVaultThrottled(vaultOf(err, vault), what.split(" ")[0] ?? what);
     throw new DependencyUnavailableError("keyvault", msg, { code: "Throttled", retryAfterMs: retryAfterMsOf(err), cause: err });
   }
   if (status === 401 || status === 403) {
@@ -68,10 +82,10 @@ export function translateKeyVaultError(err: unknown, what: string): never {
 }
 
 /** Runs one SDK call and translates its failure. */
-export async function kv<T>(what: string, call: () => Promise<T>): Promise<T> {
+export async function kv<T>(what: string, call: () => Promise<T>, vault?: string): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    translateKeyVaultError(err, what);
+    translateKeyVaultError(err, what, vault);
   }
 }

@@ -146,10 +146,15 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
     this.secrets = new SecretClient(this.vaultUrl, this.credential, this.clientOptions);
   }
 
+  /** One SDK call, its failure translated with this vault's name (429s are counted per vault). */
+  private kv<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return kv(what, call, this.vaultName);
+  }
+
   // ---- keys -------------------------------------------------------------------------------------
 
   async getKey(name: string, version?: string): Promise<KeyVersionInfo> {
-    const key = await kv(`get key ${name}${version ? `/${version}` : ""}`, () => this.keys.getKey(name, version ? { version } : {}));
+    const key = await this.kv(`get key ${name}${version ? `/${version}` : ""}`, () => this.keys.getKey(name, version ? { version } : {}));
     return keyInfo(key);
   }
 
@@ -159,7 +164,7 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
         for (const p of page) yield propertiesInfo(p);
       }
     } catch (err) {
-      translateKeyVaultError(err, `list versions of key ${name}`);
+      translateKeyVaultError(err, `list versions of key ${name}`, this.vaultName);
     }
   }
 
@@ -182,7 +187,7 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
     const kty = opts.kty ?? (current?.kty as CreateKeyVersionOptions["kty"]) ?? "RSA";
     const isRsa = kty.startsWith("RSA");
     const keyOps = (opts.keyOps ?? current?.keyOps ?? (isRsa ? ["wrapKey", "unwrapKey"] : ["sign", "verify"]));
-    const created = await kv(`create version of key ${name}`, () =>
+    const created = await this.kv(`create version of key ${name}`, () =>
       this.keys.createKey(name, kty, {
         keyOps,
         expiresOn: opts.expiresOn,
@@ -194,7 +199,7 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
   }
 
   async updateVersion(name: string, version: string, patch: { enabled?: boolean; keyOps?: string[]; expiresOn?: Date }): Promise<KeyVersionInfo> {
-    const updated = await kv(`update key ${name}/${version}`, () =>
+    const updated = await this.kv(`update key ${name}/${version}`, () =>
       this.keys.updateKeyProperties(name, version, {
         ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
         ...(patch.keyOps ? { keyOps: patch.keyOps } : {}),
@@ -211,7 +216,7 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
     let entry = this.versions.get(cacheKey);
     if (!entry) {
       entry = (async () => {
-        const key = await kv(`get key ${cacheKey}`, () => this.keys.getKey(name, { version }));
+        const key = await this.kv(`get key ${cacheKey}`, () => this.keys.getKey(name, { version }));
         if (!key.key) throw new InvalidRequestError("KeyMaterialMissing", `[keyrotor] [keyvault] key ${cacheKey} came back without public key material`);
         const publicKey = createPublicKey({ key: publicJwkForNode(key.key), format: "jwk" });
         // The SDK refuses any operation on an expired key locally, before asking the vault; but
@@ -231,20 +236,20 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
     if (alg === "RSA-OAEP-256") {
       return publicEncrypt({ key: m.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, dek);
     }
-    const r = await kv(`wrap with ${name}/${version}`, () => m.crypto.wrapKey(alg as KeyWrapAlgorithm, dek));
+    const r = await this.kv(`wrap with ${name}/${version}`, () => m.crypto.wrapKey(alg as KeyWrapAlgorithm, dek));
     return Buffer.from(r.result);
   }
 
   async unwrap(name: string, version: string, wrapped: Uint8Array, alg: WrapAlgorithm = "RSA-OAEP-256"): Promise<Buffer> {
     const m = await this.material(name, version);
-    const r = await kv(`unwrap with ${name}/${version}`, () => m.crypto.unwrapKey(alg as KeyWrapAlgorithm, wrapped));
+    const r = await this.kv(`unwrap with ${name}/${version}`, () => m.crypto.unwrapKey(alg as KeyWrapAlgorithm, wrapped));
     return Buffer.from(r.result);
   }
 
   async sign(name: string, version: string, data: Uint8Array, alg: SigningAlgorithm = "RS256"): Promise<Buffer> {
     const m = await this.material(name, version);
     const digest = createHash(HASH_OF[alg]).update(data).digest();
-    const r = await kv(`sign with ${name}/${version}`, () => m.crypto.sign(alg as SignatureAlgorithm, digest));
+    const r = await this.kv(`sign with ${name}/${version}`, () => m.crypto.sign(alg as SignatureAlgorithm, digest));
     return Buffer.from(r.result);
   }
 
@@ -273,7 +278,7 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
   // ---- secrets ----------------------------------------------------------------------------------
 
   async setSecret(name: string, value: string, opts: SetSecretOptions = {}): Promise<SecretVersionInfo> {
-    const s = await kv(`set secret ${name}`, () =>
+    const s = await this.kv(`set secret ${name}`, () =>
       this.secrets.setSecret(name, value, { expiresOn: opts.expiresOn, contentType: opts.contentType, tags: opts.tags }),
     );
     return secretInfo(s.properties);
@@ -292,7 +297,7 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
   }
 
   async getSecret(name: string, version?: string): Promise<{ info: SecretVersionInfo; value: string }> {
-    const s = await kv(`get secret ${name}${version ? `/${version}` : ""}`, () => this.secrets.getSecret(name, version ? { version } : {}));
+    const s = await this.kv(`get secret ${name}${version ? `/${version}` : ""}`, () => this.secrets.getSecret(name, version ? { version } : {}));
     return { info: secretInfo(s.properties), value: s.value ?? "" };
   }
 
@@ -306,12 +311,12 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
         for (const p of page) yield secretInfo(p);
       }
     } catch (err) {
-      translateKeyVaultError(err, `list versions of secret ${name}`);
+      translateKeyVaultError(err, `list versions of secret ${name}`, this.vaultName);
     }
   }
 
   async updateSecretVersion(name: string, version: string, patch: { enabled?: boolean; expiresOn?: Date; tags?: Record<string, string> }): Promise<SecretVersionInfo> {
-    const p = await kv(`update secret ${name}/${version}`, () =>
+    const p = await this.kv(`update secret ${name}/${version}`, () =>
       this.secrets.updateSecretProperties(name, version, {
         ...(patch.enabled !== undefined ? { enabled: patch.enabled } : {}),
         ...(patch.expiresOn ? { expiresOn: patch.expiresOn } : {}),

@@ -85,7 +85,9 @@ export async function startAzuriteTables(opts: AzuriteOptions = {}): Promise<Azu
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once("exit", () => resolve());
-        child.kill("SIGTERM");
+        // SIGINT, not SIGTERM: Azurite saves its database (autosave runs only every 5 s) on SIGINT
+        // alone; SIGTERM ends it at once and loses the last seconds of writes of a persisted run.
+        child.kill("SIGINT");
         setTimeout(() => child.kill("SIGKILL"), 3_000).unref();
       }),
   };

@@ -17,7 +17,7 @@ df.app.activity("rewrapTestCheckpoint", {
 df.app.activity("rewrapTestLease", { handler: () => true });
 
 df.app.orchestration(PARENT, function* (ctx: OrchestrationContext) {
-  const req = ctx.df.getInput() as RewrapRequest;
+  const req = ctx.df.getInput<RewrapRequest>();
   return yield* rewrapAll(ctx, req, {
     progress: (progress) => ctx.df.setCustomStatus({ phase: "rewrapping", progress }),
     *checkpoint(step, counts) {
