@@ -67,7 +67,10 @@ export async function startAzuriteTables(opts: AzuriteOptions = {}): Promise<Azu
   } else {
     args.push("--inMemoryPersistence");
   }
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
+  // Its own process group: a terminal's Ctrl-C must not reach Azurite directly. It handles only the
+  // first SIGINT gracefully (saving its database); the second one, from stop(), would kill it
+  // half-way through that save. stop() alone ends it, after the app has made its last writes.
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
   try {

@@ -36,6 +36,9 @@ export interface CommitResult {
 }
 
 export interface RewrapStore {
+  /** commit() re-reads and retries 412s itself (never `reread`): the caller may move on before a
+   * commit settles. */
+  readonly resolvesConflicts: boolean;
   tenantsPage(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }>;
   /** DEKs of the KEK under any version but `newVersion`. */
   countPending(kekKeyId: string, newVersion: string): Promise<number>;
@@ -80,6 +83,7 @@ function vaultAndName(kekKeyId: string): { vault: string; name: string } {
 export function dekStoreRewrapStore(store: DekStore, opts: { concurrency?: number } = {}): RewrapStore {
   const toDek = (d: TableDek): RewrapDek => ({ tenant: d.tenant, id: d.dekId, kekKeyId: d.kekKeyId, kekVersion: d.kekVersion, etag: d.etag, wrapped: Buffer.from(d.wrapped, "base64url"), source: d });
   return {
+    resolvesConflicts: true,
     async tenantsPage(o) {
       const page = await store.listTenants({ limit: o.limit, ...(o.continuation ? { continuation: o.continuation } : {}) });
       return { tenants: page.items, ...(page.continuation ? { continuation: page.continuation } : {}) };
@@ -139,6 +143,7 @@ export function realRewrapDeps(cfg: Config, opts: { vaultLimitPer10s?: number } 
 export function fromRotationDeps(deps: RotationDeps, budgetFraction = 0.8): RewrapDeps {
   const toDek = (d: PortDek): RewrapDek => ({ tenant: d.tenant, id: d.dekVersion, kekKeyId: d.kekKeyId, kekVersion: d.kekVersion, etag: d.etag, wrapped: Buffer.from(d.wrapped, "base64"), source: d });
   const store: RewrapStore = {
+    resolvesConflicts: false,
     async tenantsPage(o) {
       // The port lists every tenant at once; page over it by offset.
       const all = await deps.deks.listTenants();

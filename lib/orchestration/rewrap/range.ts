@@ -129,6 +129,38 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
     return w;
   };
 
+  type Page = Awaited<ReturnType<RewrapDeps["store"]["scan"]>>;
+  // The next page is read while this one's unwraps run, and a chunk's commit overlaps the next
+  // chunk's unwraps (across pages and tenants when the store resolves its own conflicts), so the
+  // vault share is spent without pauses for Table round trips.
+  let prefetched: { key: string; page: Promise<Page> } | undefined;
+  const scan = (tenant: string, continuation: string | undefined): Promise<Page> => {
+    const key = `${tenant}\u0000${continuation ?? ""}`;
+    const hit = prefetched?.key === key ? prefetched.page : undefined;
+    prefetched = undefined;
+    return hit ?? deps.store.scan(tenant, { limit: Math.min(1000, Math.max(budget, 1)), notUnder: target, ...(continuation ? { continuation } : {}) });
+  };
+  const prefetch = (tenant: string, continuation: string | undefined): void => {
+    const page = deps.store.scan(tenant, { limit: 1000, notUnder: target, ...(continuation ? { continuation } : {}) });
+    page.catch(() => undefined); // an unused prefetch may fail unobserved; a used one rethrows
+    prefetched = { key: `${tenant}\u0000${continuation ?? ""}`, page };
+  };
+  let committing: Promise<void> | undefined;
+  let reread = false;
+  const commit = (chunk: RewrapDek[], wrapped: Map<string, Uint8Array>): Promise<void> =>
+    deps.store.commit(tenantOf(chunk), chunk, target, wrapped, recompute).then((c) => {
+      r.rewrapped += c.rewrapped;
+      r.skipped += c.skipped;
+      r.conflicts += c.conflicts;
+      r.missing += c.missing;
+      if (c.reread) reread = true;
+    });
+  const settle = async (): Promise<void> => {
+    const c = committing;
+    committing = undefined;
+    if (c) await c;
+  };
+
   const queue = [...input.cursors];
   try {
     while (queue.length > 0) {
@@ -138,15 +170,19 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
       let finished = false;
       let stop = false;
       while (!stop) {
-        const page = await deps.store.scan(cur.tenant, { limit: Math.min(1000, Math.max(budget, 1)), notUnder: target, ...(continuation ? { continuation } : {}) });
+        const page = await scan(cur.tenant, continuation);
         r.scanned += page.deks.length;
         const todo = page.deks.filter((d) => {
           const ours = d.kekKeyId === target.kekKeyId && d.kekVersion !== target.kekVersion;
           if (!ours) r.skipped++;
           return ours;
         });
-        const done = await rewrapPage(todo);
-        if (done.reread || done.processed < todo.length) {
+        if (page.continuation) prefetch(cur.tenant, page.continuation);
+        else if (queue[1]) prefetch(queue[1].tenant, queue[1].continuation);
+        const processed = await rewrapPage(todo);
+        // A store that leaves conflicts to us: see this page's outcome before moving past it.
+        if (!deps.store.resolvesConflicts) await settle();
+        if (reread || processed < todo.length) {
           // Stopped inside the page (slice over, batch full, or a row changed): resume at its start;
           // rows already rewrapped are skipped there.
           stop = true;
@@ -166,7 +202,9 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
         break;
       }
     }
+    await settle();
   } catch (err) {
+    await settle().catch(() => undefined); // its outcome is in the counts or irrelevant: we fail anyway
     // Transient trouble (Table or vault unavailable, 429s beyond the backoff schedule): report what
     // was done and where to resume, so the orchestrator's wave keeps its other results.
     if (!(err instanceof DependencyUnavailableError || (isKnownError(err) && err.family === "conflict"))) throw err;
@@ -179,44 +217,28 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   r.elapsedMs = deps.now() - started;
   return r;
 
-  /** Re-wraps a page's DEKs in transactions; the next chunk's unwraps overlap the previous commit. */
-  async function rewrapPage(todo: RewrapDek[]): Promise<{ processed: number; reread: boolean }> {
+  /** Re-wraps a page's DEKs in transactions of ≤100; returns how many of them it took on. */
+  async function rewrapPage(todo: RewrapDek[]): Promise<number> {
     let processed = 0;
-    let reread = false;
-    let committing: Promise<void> | undefined;
-    const commit = (chunk: RewrapDek[], wrapped: Map<string, Uint8Array>): Promise<void> =>
-      deps.store.commit(tenantOf(chunk), chunk, target, wrapped, recompute).then((c) => {
-        r.rewrapped += c.rewrapped;
-        r.skipped += c.skipped;
-        r.conflicts += c.conflicts;
-        r.missing += c.missing;
-        if (c.reread) reread = true;
+    while (processed < todo.length && budget > 0) {
+      const left = timeLeft();
+      if (left <= 0) break;
+      // Size the chunk to what the share can do in the time left, so the slice is kept.
+      const affordable = share > 0 ? Math.max(1, Math.floor((share * left) / 1000)) : TX;
+      const size = Math.min(TX, affordable, budget, todo.length - processed);
+      const chunk = todo.slice(processed, processed + size);
+      processed += size;
+      budget -= size;
+      const wrapped = new Map<string, Uint8Array>();
+      await forEachLimited(chunk, concurrency, async (d) => {
+        const w = await rewrapOne(deps, vault, bucket, d, target.kekVersion, m);
+        if (w) wrapped.set(d.id, w);
       });
-    try {
-      while (processed < todo.length && budget > 0) {
-        const left = timeLeft();
-        if (left <= 0) break;
-        // Size the chunk to what the share can do in the time left, so the slice is kept.
-        const affordable = share > 0 ? Math.max(1, Math.floor((share * left) / 1000)) : TX;
-        const size = Math.min(TX, affordable, budget, todo.length - processed);
-        const chunk = todo.slice(processed, processed + size);
-        processed += size;
-        budget -= size;
-        const wrapped = new Map<string, Uint8Array>();
-        await forEachLimited(chunk, concurrency, async (d) => {
-          const w = await rewrapOne(deps, vault, bucket, d, target.kekVersion, m);
-          if (w) wrapped.set(d.id, w);
-        });
-        const writable = chunk.filter((d) => wrapped.has(d.id));
-        if (committing) await committing;
-        committing = writable.length > 0 ? commit(writable, wrapped) : undefined;
-      }
-      if (committing) await committing;
-    } catch (err) {
-      if (committing) await committing.catch(() => undefined);
-      throw err;
+      const writable = chunk.filter((d) => wrapped.has(d.id));
+      await settle();
+      if (writable.length > 0) committing = commit(writable, wrapped);
     }
-    return { processed, reread };
+    return processed;
   }
 }
 

@@ -43,7 +43,7 @@ export const RewrapOptionsSchema = z.object({
   dekBatch: z.number().int().min(1).max(1000).default(1000),
   /** Wall-clock time slice of a range activity: it paces its share for this long, then returns its
    * continuation. Activities of one wave share the slice, so they end together. */
-  sliceMs: z.number().int().min(100).max(60_000).default(3000),
+  sliceMs: z.number().int().min(100).max(60_000).default(5000),
   /** Range activities per orchestration execution before continueAsNew (bounded history). */
   rangesPerEpisode: z.number().int().min(1).max(500).default(64),
   /** Tenants handed to one range activity at most (it moves on when a partition runs out). */
