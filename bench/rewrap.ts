@@ -292,7 +292,12 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const rotationId = `${kekKeyId}@bench:${Date.now()}`;
     const instanceId = instanceIdFor(rotationId);
     let ourPeak = 0;
-    const sampler = setInterval(() => { ourPeak = Math.max(ourPeak, process.memoryUsage().rss); }, 200);
+    let heapPeak = 0;
+    const sampler = setInterval(() => {
+      const mu = process.memoryUsage();
+      ourPeak = Math.max(ourPeak, mu.rss);
+      heapPeak = Math.max(heapPeak, mu.heapUsed);
+    }, 200);
     const t0 = performance.now();
     await host.client.startNew(DURABLE.orchestrators.rotation, {
       instanceId,
@@ -340,7 +345,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       ratioToPeerLimit: vaultRate > 0 ? round(deksPerSec / vaultRate, 3) : null,
       ratioDefinition: "ratioToVaultRate = deksPerSec / (budgetFraction × vaultRate): the achieved share of the rate the orchestrator may spend (vault limit told to it = vaultRate); ratioToPeerLimit = deksPerSec / vaultRate",
       throttled429: stats.throttled429, unwrapCalls: stats.unwrapCalls, throttledShare: stats.unwrapCalls > 0 ? round(stats.throttled429 / stats.unwrapCalls, 4) : 0,
-      peakRssMb: peakRssMb("self"), rewrapPeakRssMb: Math.round(ourPeak / 1048576),
+      peakRssMb: peakRssMb("self"), rewrapPeakRssMb: Math.round(ourPeak / 1048576), rewrapPeakHeapUsedMb: Math.round(heapPeak / 1048576),
+      maxOldSpaceMb: /--max-old-space-size=(\d+)/.exec(`${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`)?.[1] ?? null,
       peerPeakRssMb: peakRssMb(peer.pid) ?? null, azuritePeakRssMb: azPids.map((p) => peakRssMb(p)).find((x) => x !== undefined) ?? null,
       rssIncludes: "peakRssMb: this process only (durable host, orchestrations, activities, SDK clients, seeding); the Key Vault peer and Azurite run in their own processes (peerPeakRssMb, azuritePeakRssMb)",
       maxHistoryEvents, instances,

@@ -16,16 +16,16 @@ const at = (ms: number) => new Date(NOW.getTime() + ms).toISOString();
 
 describe("the activity wrapper's rotation context", () => {
   it("takes rotationId, keyId, kind and the phase an activity works towards from its input", () => {
-    expect(activityTelemetryContext("createKeyVersion", { rotationId: "r1", keyId: "kek:v/k", at: NOW.toISOString() })).toEqual({
-      rotationId: "r1", keyId: "kek:v/k", kind: "kek", phase: "versionCreated",
+    expect(activityTelemetryContext("createKeyVersion", { rotationId: "r1", keyId: "kek:demo-vault/k", at: NOW.toISOString() })).toEqual({
+      rotationId: "r1", keyId: "kek:demo-vault/k", kind: "kek", phase: "versionCreated",
     });
-    expect(activityTelemetryContext("countReferences", { kekKeyId: "kek:v/k", keepVersion: "2" })).toEqual({ keyId: "kek:v/k", kind: "kek", phase: "rewrapping" });
+    expect(activityTelemetryContext("countReferences", { kekKeyId: "kek:demo-vault/k", keepVersion: "2" })).toEqual({ keyId: "kek:demo-vault/k", kind: "kek", phase: "rewrapping" });
     expect(activityTelemetryContext("rotateTenantDek", { rotationId: "r2", tenant: "contoso" })).toMatchObject({ keyId: "dek:contoso", kind: "dek" });
   });
 
   it("takes recordStep's phase and the key state its entry implies, and disableVersion's target state", () => {
-    expect(activityTelemetryContext("recordStep", { rotationId: "r1", keyId: "secret:v/s", type: "Promoted", phase: "promoted" })).toMatchObject({ phase: "promoted", keyState: "primary", kind: "secret" });
-    expect(activityTelemetryContext("disableVersion", { rotationId: "r1", keyId: "kek:v/k", version: "1", state: "revoked" })).toMatchObject({ phase: "revoked", keyState: "revoked" });
+    expect(activityTelemetryContext("recordStep", { rotationId: "r1", keyId: "secret:demo-vault/s", type: "Promoted", phase: "promoted" })).toMatchObject({ phase: "promoted", keyState: "primary", kind: "secret" });
+    expect(activityTelemetryContext("disableVersion", { rotationId: "r1", keyId: "kek:demo-vault/k", version: "1", state: "revoked" })).toMatchObject({ phase: "revoked", keyState: "revoked" });
   });
 
   it("copies nothing else of the input, and ignores values that are not short strings", () => {
@@ -36,8 +36,8 @@ describe("the activity wrapper's rotation context", () => {
 });
 
 describe("key health from the timer's plan", () => {
-  const key = (versions: ManagedKey["versions"], kind: ManagedKey["kind"] = "kek"): ManagedKey => ({ keyId: `${kind}:v/k`, kind, tenant: "t", versions });
-  const plan = (p: Partial<PlanItem>): PlanItem => ({ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "schedule", dueNow: false, withinHorizon: false, warnings: [], ...p });
+  const key = (versions: ManagedKey["versions"], kind: ManagedKey["kind"] = "kek"): ManagedKey => ({ keyId: kind === "dek" ? "dek:contoso" : `${kind}:demo-vault/k`, kind, tenant: "t", versions });
+  const plan = (p: Partial<PlanItem>): PlanItem => ({ keyId: "kek:demo-vault/k", kind: "kek", tenant: "t", reason: "schedule", dueNow: false, withinHorizon: false, warnings: [], ...p });
 
   it("reports days to expiry, and a rotation due only when one is scheduled before the expiry", () => {
     expect(keyHealthOf(key([]), plan({ expiresAt: at(10 * DAY), dueAt: at(3 * DAY), slot: at(3 * DAY) }), NOW)).toMatchObject({ daysToExpiry: 10, rotationDue: true, overdue: false });
