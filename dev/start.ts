@@ -19,6 +19,7 @@ import { installLocalApp } from "./app/composition";
 import { functionModules } from "./app/functions";
 import { HISTORY_TABLE, hostTable } from "./app/tables";
 import { demoKeyIds, seedDemo, type SeedResult } from "./seed";
+import { ensureTelemetry } from "../lib/telemetry";
 
 const env = process.env;
 const DEMO_VAULT = "demo-vault";
@@ -64,6 +65,8 @@ function stopAll(): Promise<void> {
         ? Promise.race([p, new Promise<void>((r) => setTimeout(r, 5_000).unref())]).catch((err: unknown) => logLine(`[keyrotor] [start] stopping ${what}: ${(err as Error).message}`))
         : Promise.resolve();
     await bounded("host", running.host?.stop());
+    // Flushes the last spans and metrics (console exporters print them now, not a minute later).
+    await bounded("telemetry", ensureTelemetry().shutdown());
     await Promise.all([bounded("Service Bus peer", running.serviceBus?.stop()), bounded("Key Vault peer", running.keyVault?.stop())]);
     await bounded("Azurite", running.azurite?.stop());
   })();

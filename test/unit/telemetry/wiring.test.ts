@@ -88,7 +88,7 @@ describe("Key Vault throttling", () => {
     expect(() => translateKeyVaultError(restError(429, "https://prod-kv.vault.azure.net/keys/k"), "get key k")).toThrow();
     expect(() => translateKeyVaultError(restError(404, "https://prod-kv.vault.azure.net/keys/k"), "get key k")).toThrow();
     await reader.forceFlush();
-    const points = exporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics)).filter((m) => m.descriptor.name === METRIC_NAMES.keyVaultThrottled).flatMap((m) => m.dataPoints);
+    const points = exporter.getMetrics().flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics)).filter((m) => m.descriptor.name === METRIC_NAMES.keyVaultThrottled).flatMap((m) => [...m.dataPoints] as { attributes: unknown; value: unknown }[]);
     expect(points.map((p) => [p.attributes, p.value])).toEqual(expect.arrayContaining([
       [{ vault: "demo-vault", operation: "unwrap" }, 1],
       [{ vault: "prod-kv", operation: "get" }, 1],
