@@ -327,10 +327,10 @@ export async function setKeyOps(deps: RotationDeps, input: z.infer<typeof SetKey
 
 // ---- ledger seal --------------------------------------------------------------------------------
 
-export const SealInput = z.object({});
-export async function sealLedger(deps: RotationDeps): Promise<{ sealed: boolean }> {
+export const SealInput = z.object({ rotationId: z.string().optional() });
+export async function sealLedger(deps: RotationDeps, input: z.infer<typeof SealInput> = {}): Promise<{ sealed: boolean }> {
   if (!deps.sealer) return { sealed: false };
-  await deps.sealer.seal();
+  await deps.sealer.seal({ reason: "rotation", ...(input.rotationId ? { rotationId: input.rotationId } : {}) });
   return { sealed: true };
 }
 

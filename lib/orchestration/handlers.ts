@@ -34,7 +34,7 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   rotateTenantDek: entry(a.RotateTenantDekInput, a.rotateTenantDek),
   publishJwks: entry(a.PublishJwksInput, a.publishJwks),
   setKeyOps: entry(a.SetKeyOpsInput, a.setKeyOps),
-  sealLedger: entry(a.SealInput, (d) => a.sealLedger(d)),
+  sealLedger: entry(a.SealInput, (d, i) => a.sealLedger(d, i)),
 };
 
 /** Runs one activity by its key in DURABLE.activities. */

@@ -135,7 +135,7 @@ export interface SecretGenerators {
 }
 
 export interface LedgerSealer {
-  seal(): Promise<unknown>;
+  seal(opts?: { reason?: string; rotationId?: string }): Promise<unknown>;
 }
 
 // ---- Everything together -------------------------------------------------------------------------

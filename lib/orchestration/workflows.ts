@@ -162,7 +162,7 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
     }
     yield* rec(f, "requested", input.mode === "emergency" ? "EmergencyRequested" : "RotationRequested", undefined);
     yield* rec(f, "locked", "LockAcquired", "RotationStarted");
-    const kc = yield* act<RotationContextView>(ctx, A.loadRotationContext, { keyId: input.keyId }, f.retry);
+    const kc = yield* act<RotationContextView>(ctx, A.loadRotationContext, { keyId: input.keyId, rotationId: input.rotationId }, f.retry);
     f.retry = { ...DEFAULT_RETRY, maxAttempts: kc.policy.maxAttempts };
     const result = yield* body.run(f, kc);
     setPhase(f, "completed");
@@ -171,7 +171,7 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
       ...(result.versionAfter ? { versionAfter: result.versionAfter } : {}),
       ...(result.counts ? { counts: result.counts } : {}),
     });
-    yield* act(ctx, A.sealLedger, {}, f.retry);
+    yield* act(ctx, A.sealLedger, { rotationId: input.rotationId }, f.retry);
     return { ...base, ...result, outcome: "completed", phase: "completed" };
   } catch (err) {
     const failedIn = f.phase;
@@ -219,14 +219,14 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
   setPhase(f, "promoted");
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
-  f.total = (yield* act<{ other: number }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: created.version }, f.retry)).other;
+  f.total = (yield* act<{ other: number }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry)).other;
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
   let totals = zeroTotals();
   let refs = { other: 0 };
   // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
   for (let pass = 1; pass <= 2; pass++) {
     totals = addTotals(totals, yield* rewrapPass(f, created.version, pass));
-    refs = yield* act<{ other: number }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
+    refs = yield* act<{ other: number }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
     if (refs.other === 0) break;
   }
   const counts = { ...totals, total: f.total, remainingOld: refs.other };
@@ -371,7 +371,7 @@ export function* retirementOrchestrator(ctx: OrchestrationContext): Generator<Ta
       const counts = { candidates: candidates.length, retired: 0, kept: 0 };
       for (const v of candidates) {
         const refs = kc.kind === "kek"
-          ? (yield* act<{ byVersion: Record<string, number> }>(ctx, A.countReferences, { kekKeyId: input.keyId, keepVersion: kc.primaryVersion ?? "" }, f.retry)).byVersion[v.version] ?? 0
+          ? (yield* act<{ byVersion: Record<string, number> }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: kc.primaryVersion ?? "" }, f.retry)).byVersion[v.version] ?? 0
           : 0;
         if (refs > 0) {
           counts.kept++;
