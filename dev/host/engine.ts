@@ -87,8 +87,7 @@ const OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:";
 
 /** Instance ids the Azure Storage provider accepts (its table keys forbid these characters). */
 export function validateInstanceId(id: string): void {
-  // eslint-disable-next-line no-control-regex
-  if (!id || id.length > 256 || /[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id)) {
+  if (!id || id.length > 256 || /[/\\#?]|\p{Cc}/u.test(id)) {
     throw new DurableApiError(400, `Instance ID '${id}' is invalid: it must be 1-256 characters with no '/', '\\', '#', '?' or control characters.`);
   }
 }

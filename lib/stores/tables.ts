@@ -42,7 +42,7 @@ export async function ensureTable(client: TableClient): Promise<TableClient> {
 /** Table keys may not contain / \ # ? or control characters; keyIds contain "/" and ":".
  * Percent-style escaping keeps keys readable and ordering stable. */
 export function escapeKey(s: string): string {
-  return s.replace(/[%/\\#?\u0000-\u001f\u007f-\u009f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return s.replace(/[%/\\#?]|\p{Cc}/gu, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 export function unescapeKey(s: string): string {
   return s.replace(/%([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));

@@ -6,4 +6,4 @@ export {
   type RewrapDeps, type RewrapDek, type RewrapStore, type RewrapVault,
 } from "./deps";
 export * from "./types";
-export { currentRate, legDurationMs, planWave, progressOf, sharePerRange } from "./plan";
+export { currentRate, legSize, planWave, progressOf, sharePerRange } from "./plan";

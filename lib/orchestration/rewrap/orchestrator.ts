@@ -13,7 +13,7 @@ import type { OrchestrationContext, Task } from "durable-functions";
 import { AimdController } from "../../domain/rateControl";
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from "../../domain/rotation";
 import { DURABLE } from "../names";
-import { currentRate, legDurationMs, planWave, progressOf, sharePerRange } from "./plan";
+import { currentRate, legSize, planWave, progressOf, sharePerRange } from "./plan";
 import {
   addTotals, RewrapLegSchema, RewrapOptionsSchema, zeroTotals,
   type Cursor, type RangeOp, type RangeResult, type RewrapLegInput, type RewrapLegOutput, type RewrapOptionsInput, type RewrapPlan,
@@ -49,6 +49,7 @@ export function* rewrapOrchestrator(ctx: OrchestrationContext): Generator<Task, 
   const state: RewrapState = structuredClone(input.state);
   // Within a wave window every 429 is a fresh signal (the wave ran at the level the last one set).
   const aimd = new AimdController({ min: 1, max: o.maxSlots, initial: state.aimd.level, increase: 1, decreaseFactor: 0.5, cooldownMs: 0 });
+  const legOver = (): boolean => ctx.df.currentUtcDateTime.getTime() >= Date.parse(input.legEndsAt) || state.totals.rewrapped >= input.legUntilRewrapped;
   let ranges = 0;
   while (ranges < o.rangesPerEpisode) {
     if (!state.tenantsDone && state.queue.length < aimd.current * o.tenantsPerRange) {
@@ -92,10 +93,10 @@ export function* rewrapOrchestrator(ctx: OrchestrationContext): Generator<Task, 
       const wait = retryDelayMs(failure("RangeFailed", "transient"), failedAttempts, retry) ?? retry.firstRetryMs;
       yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + wait));
     }
-    if (ctx.df.currentUtcDateTime.getTime() >= Date.parse(input.legEndsAt)) break;
+    if (legOver()) break;
   }
   const done = state.queue.length === 0 && state.tenantsDone;
-  if (done || ctx.df.currentUtcDateTime.getTime() >= Date.parse(input.legEndsAt)) return { state, done };
+  if (done || legOver()) return { state, done };
   ctx.df.continueAsNew({ ...input, state } satisfies RewrapLegInput);
   return undefined;
 }
@@ -132,13 +133,14 @@ export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks:
   const retry: RetryPolicy = { ...DEFAULT_RETRY, maxAttempts: options.maxAttempts };
   const plan = yield* act<RewrapPlan>(ctx, { op: "plan", kekKeyId: req.kekKeyId, newVersion: req.newVersion, ...(req.total !== undefined ? { total: req.total } : {}) }, retry);
   const startedMs = ctx.df.currentUtcDateTime.getTime();
-  const legMs = legDurationMs(plan.total, plan.budgetPerSec, options);
+  const legDeks = legSize(plan.total, options.targetLegs);
   let state: RewrapState = { queue: [], tenantsDone: false, totals: zeroTotals(), aimd: { level: options.maxSlots } };
   hooks.progress(progressOf(state.totals, plan.total, startedMs, startedMs));
   for (let leg = 0; ; leg++) {
-    const legEndsAt = new Date(ctx.df.currentUtcDateTime.getTime() + legMs).toISOString();
+    const legEndsAt = new Date(ctx.df.currentUtcDateTime.getTime() + options.maxLegMs).toISOString();
     const out = (yield ctx.df.callSubOrchestrator(DURABLE.orchestrators.rewrap, {
       rotationId: req.rotationId, kekKeyId: req.kekKeyId, newVersion: req.newVersion, budgetPerSec: plan.budgetPerSec, options, state, legEndsAt,
+      legUntilRewrapped: state.totals.rewrapped + legDeks,
     } satisfies RewrapLegInput, `${ctx.df.instanceId}~rewrap~${req.pass}~${leg}`)) as RewrapLegOutput;
     state = out.state;
     const progress = progressOf(state.totals, plan.total, startedMs, ctx.df.currentUtcDateTime.getTime());

@@ -1,6 +1,6 @@
 // Pure decisions of the rewrap orchestrator (deterministic, so replay-safe): how a wave is made,
 // how the vault budget is shared, how long a leg runs, what progress says.
-import type { Cursor, RewrapOptions, RewrapProgress, RewrapTotals } from "./types";
+import type { Cursor, RewrapProgress, RewrapTotals } from "./types";
 
 export interface Wave {
   /** Cursors per range activity of this wave (one tenant is never in two activities). */
@@ -30,14 +30,10 @@ export function sharePerRange(rate: number, ranges: number): number {
   return rate > 0 ? rate / Math.max(1, ranges) : 0;
 }
 
-/** Unpaced rewraps are assumed to run at about this rate when sizing legs. */
-const UNPACED_RATE_GUESS = 2000;
-
-/** How long a leg runs before the parent wakes (custom status, ledger, lease): about `targetLegs`
- * legs per pass whatever the number of DEKs, within [minLegMs, maxLegMs]. */
-export function legDurationMs(total: number, budgetPerSec: number, o: Pick<RewrapOptions, "targetLegs" | "minLegMs" | "maxLegMs">): number {
-  const expectedMs = (total / (budgetPerSec > 0 ? budgetPerSec : UNPACED_RATE_GUESS)) * 1000;
-  return Math.round(Math.min(o.maxLegMs, Math.max(o.minLegMs, expectedMs / o.targetLegs)));
+/** DEKs per leg: the parent wakes about `targetLegs` times per pass whatever the number of DEKs
+ * (and on the leg's time cap), so its history stays the same size for 20k or 20M DEKs. */
+export function legSize(total: number, targetLegs: number): number {
+  return Math.max(1, Math.ceil(total / Math.max(1, targetLegs)));
 }
 
 export function progressOf(totals: RewrapTotals, total: number, startedMs: number, nowMs: number): RewrapProgress {

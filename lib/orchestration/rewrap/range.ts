@@ -134,14 +134,18 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   // chunk's unwraps (across pages and tenants when the store resolves its own conflicts), so the
   // vault share is spent without pauses for Table round trips.
   let prefetched: { key: string; page: Promise<Page> } | undefined;
+  // Read no more than the share can rewrap in the slice left: what is read and not done is read again.
+  const pageLimit = (): number => Math.max(1, Math.min(1000, budget, share > 0 ? Math.ceil((share * Math.max(0, timeLeft())) / 1000) + 10 : 1000));
   const scan = (tenant: string, continuation: string | undefined): Promise<Page> => {
     const key = `${tenant}\u0000${continuation ?? ""}`;
     const hit = prefetched?.key === key ? prefetched.page : undefined;
     prefetched = undefined;
-    return hit ?? deps.store.scan(tenant, { limit: Math.min(1000, Math.max(budget, 1)), notUnder: target, ...(continuation ? { continuation } : {}) });
+    return hit ?? deps.store.scan(tenant, { limit: pageLimit(), notUnder: target, ...(continuation ? { continuation } : {}) });
   };
-  const prefetch = (tenant: string, continuation: string | undefined): void => {
-    const page = deps.store.scan(tenant, { limit: 1000, notUnder: target, ...(continuation ? { continuation } : {}) });
+  const prefetch = (tenant: string, continuation: string | undefined, after: number): void => {
+    const limit = Math.max(1, Math.min(1000, budget - after, share > 0 ? Math.ceil((share * Math.max(0, timeLeft())) / 1000) - after + 10 : 1000));
+    if (budget - after <= 0) return;
+    const page = deps.store.scan(tenant, { limit, notUnder: target, ...(continuation ? { continuation } : {}) });
     page.catch(() => undefined); // an unused prefetch may fail unobserved; a used one rethrows
     prefetched = { key: `${tenant}\u0000${continuation ?? ""}`, page };
   };
@@ -177,8 +181,8 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
           if (!ours) r.skipped++;
           return ours;
         });
-        if (page.continuation) prefetch(cur.tenant, page.continuation);
-        else if (queue[1]) prefetch(queue[1].tenant, queue[1].continuation);
+        if (page.continuation) prefetch(cur.tenant, page.continuation, todo.length);
+        else if (queue[1]) prefetch(queue[1].tenant, queue[1].continuation, todo.length);
         const processed = await rewrapPage(todo);
         // A store that leaves conflicts to us: see this page's outcome before moving past it.
         if (!deps.store.resolvesConflicts) await settle();

@@ -50,10 +50,10 @@ export const RewrapOptionsSchema = z.object({
   tenantsPerRange: z.number().int().min(1).max(100).default(8),
   /** Tenants read from the index per page (the only tenant list held, carried in the state). */
   tenantPage: z.number().int().min(1).max(1000).default(200),
-  /** The parent wakes (custom status, ledger, lease) about this many times per pass... */
-  targetLegs: z.number().int().min(1).max(1000).default(20),
-  /** ...but at least every maxLegMs (the lease must be renewed) and at most every minLegMs. */
-  minLegMs: z.number().int().min(0).default(2000),
+  /** The parent wakes (custom status, ledger, lease) after every 1/targetLegs of the DEKs, so its
+   * history does not grow with their number... */
+  targetLegs: z.number().int().min(1).max(1000).default(12),
+  /** ...and at least every maxLegMs (the lease must be renewed; progress must show). */
   maxLegMs: z.number().int().min(1000).default(120_000),
   /** A RewrapProgress ledger entry every this many legs (and at the end of the pass). */
   ledgerEveryLegs: z.number().int().min(1).default(1),
@@ -88,8 +88,10 @@ export const RewrapLegSchema = z.object({
   budgetPerSec: z.number().min(0),
   options: RewrapOptionsSchema,
   state: RewrapStateSchema,
-  /** ISO instant: at the first episode boundary after it the leg returns to the parent. */
+  /** The leg returns to the parent after the first wave that ends past this instant... */
   legEndsAt: z.string(),
+  /** ...or that brings the rewrapped total to this many. */
+  legUntilRewrapped: z.number().int().min(0),
 });
 export type RewrapLegInput = z.infer<typeof RewrapLegSchema>;
 export interface RewrapLegOutput {
