@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // Activity and host logs are useful when a test fails and noise when it passes.
+    silent: "passed-only",
     // The machine has 2 cores; integration tests start peers of their own.
     maxWorkers: 2,
   },

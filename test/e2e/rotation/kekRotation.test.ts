@@ -65,7 +65,16 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
     const types = events.map((e) => (e.body as { type: string }).type);
     expect(types).toEqual(expect.arrayContaining(["RotationStarted", "VersionCreated", "Promoted", "RewrapProgress", "RotationCompleted"]));
     expect(new Set(events.map((e) => e.messageId)).size).toBe(events.length);
-    for (const e of events) expect((e.body as { guidance: { recommendedAction: string } }).guidance.recommendedAction).toMatch(/\w/);
+    // A consumer sees the lifecycle in order (Service Bus keeps publish order on one topic).
+    const lifecycle = types.filter((t) => ["RotationStarted", "VersionCreated", "Promoted", "RewrapProgress", "RotationCompleted"].includes(t));
+    expect(lifecycle.join(" ")).toMatch(/^RotationStarted VersionCreated Promoted( RewrapProgress)+ RotationCompleted$/);
+    for (const e of events) {
+      const g = (e.body as { guidance: Record<string, unknown> }).guidance;
+      expect(g).toEqual({
+        encryptionImpacted: expect.any(Boolean), decryptionValid: expect.any(Boolean), customerActionRequired: expect.any(Boolean),
+        manualInterventionSafe: expect.any(Boolean), recommendedAction: expect.stringMatching(/\w/),
+      });
+    }
 
     const haystack = [
       JSON.stringify(await stack.host.client.getStatus(started.instanceId, { showHistory: true })),
