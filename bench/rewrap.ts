@@ -15,7 +15,7 @@
 //   the peer's and Azurite's peaks are reported apart (Azurite holds every entity in memory).
 // - maxHistoryEvents: the largest history of any orchestration instance (any execution).
 // - ceilings measured in the same run before the rotation: Table batch writes/s on Azurite
-//   (100-entity transactions, 16 at once over the tenants' partitions) and local unwrap+wrap/s (node:crypto, one core).
+//   (100-entity transactions, as many at once as the rewrap's slots, over the tenants' partitions) and local unwrap+wrap/s (node:crypto, one core).
 import "../dev/host"; // first: installs @azure/functions-core for the host
 import { spawn, type ChildProcess } from "node:child_process";
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from "node:crypto";
@@ -34,7 +34,7 @@ import { KeyVaultRotationAdapter, setRotationDeps } from "../lib/orchestration/d
 import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicies } from "../lib/orchestration/memory";
 import { DURABLE } from "../lib/orchestration/names";
 import type { DekStorePort, RotationDeps } from "../lib/orchestration/ports";
-import { dekStoreRewrapStore, keyVaultRewrapVault, setRewrapDeps } from "../lib/orchestration/rewrap";
+import { dekStoreRewrapStore, keyVaultRewrapVault, RewrapOptionsSchema, setRewrapDeps } from "../lib/orchestration/rewrap";
 import { secretGenerators } from "../lib/orchestration/secrets";
 import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/orchestration/workflows";
 import { systemClock } from "../lib/ports";
@@ -247,7 +247,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const bits = ({ rsa2048: 2048, rsa3072: 3072, rsa4096: 4096 } as Record<string, number>)[keyKind];
   if (!bits) throw new Error("[keyrotor] [bench] --key must be rsa2048, rsa3072 or rsa4096");
   const budgetFraction = numberOption(args, "budget-fraction", 0.8);
-  const maxSlots = 16; // the rewrap's default slots; the ceiling is measured at the same concurrency
+  const maxSlots = RewrapOptionsSchema.parse({}).maxSlots; // the ceiling is measured at the rewrap's concurrency
 
   const az = await startAzuriteTables();
   const peer = await childPeer("bench-vault");

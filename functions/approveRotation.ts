@@ -1,5 +1,6 @@
 // POST /api/rotations/{rotationId}/approve: the second person approves an emergency rotation and it
-// starts (403 self-approval, 410 after the approval window, 409 approved by someone else).
+// starts (403 self-approval, 410 after the approval window, 409 approved by someone else). Body
+// {acceptDataLoss: true} lets an emergency revoke proceed with references left (the approver's call).
 import { app } from "@azure/functions";
 import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";
@@ -10,8 +11,8 @@ import { api, json, readBody, validate } from "../lib/http/api";
 
 export const approveRotation = api({ role: ROUTES.approveRotation.role }, async ({ req, ctx, principal }) => {
   const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), req.params);
-  await readBody(req, ApproveBody);
-  const accepted = await approve(await services(), rotationClient(ctx), principal!, rotationId);
+  const body = await readBody(req, ApproveBody);
+  const accepted = await approve(await services(), rotationClient(ctx), principal!, rotationId, {}, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

@@ -3,7 +3,7 @@
 import type { HttpFunctionOptions, HttpHandler, InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { lockEntityKey, type LockState } from "../domain/rotation";
-import { DURABLE } from "../orchestration/names";
+import { DURABLE, LOCK_OPS } from "../orchestration/names";
 import type { RotationClient } from "./ports";
 import type { RouteSpec } from "./routes";
 
@@ -32,6 +32,8 @@ export function rotationClient(ctx: InvocationContext): RotationClient {
       const r = await client.readEntityState<LockState>(new df.EntityId(DURABLE.entities.keyLock, encodeURIComponent(lockEntityKey(keyId))));
       return r.entityExists ? r.entityState : undefined;
     },
+    forceReleaseLock: (keyId, expectedOwner, actor) =>
+      client.signalEntity(new df.EntityId(DURABLE.entities.keyLock, encodeURIComponent(lockEntityKey(keyId))), LOCK_OPS.forceRelease, { expectedOwner, actor }),
   };
 }
 

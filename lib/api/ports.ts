@@ -74,6 +74,14 @@ export interface ApiServices {
   notificationHealth(): NotificationHealth;
   /** Extra component probes shown by /api/health (name → probe). */
   probes: Record<string, () => Promise<ComponentHealth>>;
+  /** DEKs per KEK version (the DEK store's count). Optional: without it the policy timer leaves the
+   * zero-reference proof to the retirement workflow alone. */
+  references?: ReferenceCounter;
+}
+
+/** lib/orchestration's DekStorePort fits. */
+export interface ReferenceCounter {
+  countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
 }
 
 /** The durable client as the API uses it: startRotation's needs plus what status reads show.
@@ -83,6 +91,9 @@ export interface RotationClient extends RotationStarterClient {
   /** The keyLock entity's state for a key (undefined when the entity does not exist). Optional:
    * the policy timer reports locks held past their lease only where the client can read it. */
   readLockState?(keyId: string): Promise<LockState | undefined>;
+  /** Signals the keyLock entity to clear the lock if `expectedOwner` still holds it (one-way: read
+   * the state again to learn the outcome). Optional like readLockState; breaking a lock needs it. */
+  forceReleaseLock?(keyId: string, expectedOwner: string, actor: string): Promise<void>;
 }
 
 export interface DurableStatusView {

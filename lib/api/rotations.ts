@@ -40,8 +40,12 @@ export const CompromiseBody = z.strictObject({
 });
 export type CompromiseBody = z.output<typeof CompromiseBody>;
 
-/** Approve takes no fields; an empty body or {} is accepted. */
-export const ApproveBody = z.strictObject({}).optional();
+/** An empty body or {} approves. `acceptDataLoss: true` (an emergency with revokeOld only) is the
+ * approver's explicit acceptance that a version with references left is revoked anyway: without it
+ * such a revoke stops as failed (invariant 2). */
+export const ApproveFields = z.strictObject({ acceptDataLoss: z.literal(true).optional() });
+export const ApproveBody = ApproveFields.optional();
+export type ApproveBody = z.output<typeof ApproveBody>;
 
 export const ROTATION_ID = z.string().min(3).max(400).regex(/^[^\p{Cc}]+$/u, "must not contain control characters");
 
@@ -113,19 +117,25 @@ async function requestEmergency(
   return { rotationId, status: "pendingApproval", statusUrl: statusUrl(rotationId), approveBy: req.approveBy };
 }
 
-export async function approveRotation(s: ApiServices, client: RotationClient, who: Principal, rotationId: string, opts: StartOptions = {}): Promise<Accepted> {
+export async function approveRotation(s: ApiServices, client: RotationClient, who: Principal, rotationId: string, opts: StartOptions = {}, body: ApproveBody = {}): Promise<Accepted> {
   const stored = await s.approvals.get(rotationId);
   if (!stored) throw new InvalidRequestError("NotFound", `no emergency request ${rotationId}`, { status: 404, field: "rotationId" });
+  const acceptDataLoss = body?.acceptDataLoss === true;
+  if (acceptDataLoss && !stored.request.revokeOld) {
+    throw new InvalidRequestError("DataLossNotApplicable", "acceptDataLoss applies only to an emergency rotation with revokeOld", { field: "acceptDataLoss" });
+  }
   const now = s.clock.now();
   const next = approve(stored.request, who.name, now);
   if (next !== stored.request) await s.approvals.update(next, stored.etag);
   await s.ledger.append({
     keyId: next.keyId, entryId: entryIdFor(rotationId, "approved"), type: "Approved", rotationId, trigger: "emergency",
-    actor: who.name, reason: next.reason, at: next.approvedAt ?? now.toISOString(), details: { requestedBy: next.requestedBy, revokeOld: next.revokeOld },
+    actor: who.name, reason: next.reason, at: next.approvedAt ?? now.toISOString(), details: { requestedBy: next.requestedBy, revokeOld: next.revokeOld, ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}) },
   });
-  await notify(s, { type: "EmergencyApproved", keyId: next.keyId, occurrenceId: rotationId, rotationId, details: { requestedBy: next.requestedBy, approvedBy: who.name } });
+  await notify(s, { type: "EmergencyApproved", keyId: next.keyId, occurrenceId: rotationId, rotationId, details: { requestedBy: next.requestedBy, approvedBy: who.name, ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}) } });
+  // The approver is never the requester (approve() refuses that), so the acceptance is a second person's.
   await startRotation(client, {
     rotationId, keyId: next.keyId, trigger: "emergency", actor: next.requestedBy, reason: next.reason, mode: "emergency", revokeOld: next.revokeOld,
+    ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}),
   }, opts);
   return { rotationId, status: "running", statusUrl: statusUrl(rotationId), approvedBy: who.name };
 }

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from "../ports";
 import { ApprovalStore } from "../stores/approvals";
 import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
+import { TableDekRotationPort } from "../orchestration/tableDeks";
 import { ensureTable, tableClient } from "../stores/tables";
 import { ensureTelemetry } from "../telemetry";
 import { keyVaultFor } from "../vault/keyVault";
@@ -64,6 +65,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     probes: {
       tables: () => probe("tables", () => ensureTable(inventoryTable)),
     },
+    references: new TableDekRotationPort(tableClient(cfg, "deks")),
   };
 }
 
@@ -112,6 +114,7 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
     vault: rotation.vault,
     notificationHealth: () => events.notificationHealth(),
     probes: {},
+    references: rotation.deks,
   };
   return { services, rotation, events, policies, approvals };
 }

@@ -6,6 +6,7 @@
 import { RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import { INITIAL_SLOT, Planner, type PlanItem } from "../domain/planner";
+import { policyKey, type Policy } from "../domain/policy";
 import { createLogger, rotationMetrics, type KeyHealth, type LockPastLease } from "../telemetry";
 import { DURABLE } from "../orchestration/names";
 import { startRotation } from "../orchestration/start";
@@ -13,6 +14,7 @@ import { instanceIdFor, type DekFanOutSchema } from "../orchestration/workflows"
 import type { z } from "zod";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
+import { eligibleForRetirement, policyOf, retirementId } from "./retirement";
 
 export const TIMER_ACTOR = "system:timer";
 /** Rotations started at once by one run (each start waits for its lock decision). */
@@ -30,6 +32,9 @@ export interface TimerReport {
   conflicts: { rotationId: string; heldBy?: string }[];
   warnings: string[];
   dekFanOuts: { instanceId: string; tenants: number; status: "started" | "alreadyRunning" }[];
+  /** Retirements of old versions past their overlap (signing: retainFor) with no references left;
+   * refused ones (a rotation holds the key) are in `conflicts` and start again on a later run. */
+  retirements: { rotationId: string; keyId: string; versions: string[]; status: "started" | "alreadyRunning" | "alreadyCompleted" }[];
   failures: { keyId: string; message: string }[];
 }
 
@@ -114,10 +119,13 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   const sink = opts.log;
   const logger = createLogger("timer", {}, sink ? (_level, line) => sink(line) : () => {});
   const now = s.clock.now();
-  const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], failures: [] };
+  const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], retirements: [], failures: [] };
   if (report.isPastDue) logger.info("past-due run: planning as of now, as any other run");
-  const planner = new Planner(now, await s.policies.all(), "P1D");
+  const policies = await s.policies.all();
+  const planner = new Planner(now, policies, "P1D");
+  const policyByKey = new Map(policies.map((p) => [policyKey(p.tenant, p.policyId), p]));
   const due: PlanItem[] = [];
+  const retire: { key: ManagedKey; policy: Policy }[] = [];
   const dekBySlot = new Map<string, string[]>();
   const health: KeyHealth[] = [];
   const lockable: string[] = [];
@@ -133,6 +141,9 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
         report.failures.push({ keyId: key.keyId, message: (err as Error).message });
       }
     }
+    const policy = policyOf(key, policyByKey);
+    // A key due for rotation now retires on a later run: the rotation would hold its lock anyway.
+    if (policy?.status === "active" && !item.dueNow && key.kind !== "dek") retire.push({ key, policy });
     if (!item.dueNow || !item.rotationId || !item.slot) continue;
     if (key.kind === "dek") dekBySlot.set(item.slot, [...(dekBySlot.get(item.slot) ?? []), key.tenant]);
     else due.push(item);
@@ -152,6 +163,14 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
       } else {
         report.failures.push({ keyId: item.keyId, message: (err as Error).message });
       }
+    }
+  });
+
+  await pool(retire, START_CONCURRENCY, async ({ key, policy }) => {
+    try {
+      await startRetirement(s, client, key, policy, now, report, opts, logger);
+    } catch (err) {
+      report.failures.push({ keyId: key.keyId, message: (err as Error).message });
     }
   });
 
@@ -179,10 +198,38 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   for (const l of locks ?? []) logger.warn("lock held past its lease", { keyId: l.keyId, secondsPastLease: Math.round(l.secondsPastLease) });
   for (const started of report.started) logger.info("rotation started", { rotationId: started, phase: "requested", trigger: "schedule" });
   for (const f of report.failures) logger.error(`failed: ${f.message}`.slice(0, 500), { keyId: f.keyId });
-  logger.info(`${report.keys} keys: started ${report.started.length}, already started ${report.alreadyStarted.length}, conflicts ${report.conflicts.length}, warnings ${report.warnings.length}, DEK fan-outs ${report.dekFanOuts.length}, failures ${report.failures.length}`, {
+  for (const r of report.retirements.filter((x) => x.status === "started")) logger.info("retirement started", { rotationId: r.rotationId, keyId: r.keyId, versions: r.versions.join(" ") });
+  logger.info(`${report.keys} keys: started ${report.started.length}, already started ${report.alreadyStarted.length}, conflicts ${report.conflicts.length}, warnings ${report.warnings.length}, DEK fan-outs ${report.dekFanOuts.length}, retirements ${report.retirements.length}, failures ${report.failures.length}`, {
     keys: report.keys, overdue: health.filter((h) => h.overdue).length, started: report.started.length, failures: report.failures.length,
   });
   return report;
+}
+
+/** Starts the retirement of the key's old versions whose overlap is over and whose references are
+ * zero, through the rotations' start path (deterministic instance id, lock decision awaited). It is
+ * named after the newest eligible version: the workflow retires every eligible version under one
+ * lock, and a version that becomes eligible later gets a retirement of its own. */
+async function startRetirement(
+  s: ApiServices, client: RotationClient, key: ManagedKey, policy: Policy, now: Date, report: TimerReport, opts: TimerOptions,
+  logger: ReturnType<typeof createLogger>,
+): Promise<void> {
+  if (eligibleForRetirement(key, policy, now).length === 0) return; // the common case: no count needed
+  const references = key.kind === "kek" && s.references ? await s.references.countByKekVersion(key.keyId) : undefined;
+  const versions = eligibleForRetirement(key, policy, now, references);
+  const newest = versions.at(-1);
+  if (!newest) return;
+  const rotationId = retirementId(key.keyId, newest);
+  try {
+    const r = await startRotation(client, {
+      rotationId, keyId: key.keyId, trigger: "schedule", actor: TIMER_ACTOR,
+      reason: `retire ${versions.join(", ")}: ${key.kind === "signing" ? "retainFor" : "overlap"} is over and no references remain`,
+    }, { orchestrator: DURABLE.orchestrators.retirement, ...(opts.decisionTimeoutMs !== undefined ? { decisionTimeoutMs: opts.decisionTimeoutMs } : {}) });
+    report.retirements.push({ rotationId, keyId: key.keyId, versions, status: r.status });
+  } catch (err) {
+    if (!(err instanceof RotationConflictError)) throw err;
+    report.conflicts.push({ rotationId, ...(err.runningRotationId ? { heldBy: err.runningRotationId } : {}) });
+    logger.warn(`retirement not started: ${err.message}`, { rotationId, keyId: key.keyId, phase: "aborted", errorCode: err.code, heldBy: err.runningRotationId });
+  }
 }
 
 /** Records and announces one expiry warning unless it was already recorded. Returns whether it was new. */

@@ -142,10 +142,33 @@ export function buildProgram(): Command {
   program
     .command("approve <rotationId>")
     .description("approve an emergency rotation (Approver; not the requester)")
-    .action(async (rotationId: string, _o: unknown, cmd: Command) => {
+    .option("--accept-data-loss", "revoke even if references remain (emergency with --revoke-old only; recorded in the ledger)")
+    .action(async (rotationId: string, opts: { acceptDataLoss?: boolean }, cmd: Command) => {
       const { api, g } = client(cmd);
-      const res = await api.post<{ rotationId: string; status: string }>(`/api/rotations/${encodeURIComponent(rotationId)}/approve`, {});
+      const res = await api.post<{ rotationId: string; status: string }>(`/api/rotations/${encodeURIComponent(rotationId)}/approve`, opts.acceptDataLoss ? { acceptDataLoss: true } : {});
       out(g, () => `approved: ${res.body.rotationId} (${res.body.status})`, res.body);
+    });
+
+  program
+    .command("rollback <rotationId>")
+    .description("re-promote the version a rotation replaced, within its policy's rollback window (Operator)")
+    .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
+    .action(async (rotationId: string, opts: { reason: string }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const res = await api.post<{ rotationId: string; status: string; versionAfter?: string }>(`/api/rotations/${encodeURIComponent(rotationId)}/rollback`, { reason: opts.reason });
+      out(g, () => `rolling back: ${res.body.rotationId}${res.body.versionAfter ? ` (re-promoting ${res.body.versionAfter})` : ""}`, res.body);
+    });
+
+  program
+    .command("lock")
+    .description("key locks (Admin)")
+    .command("break <keyId>")
+    .description("clear a dead lock (lease expired or its orchestration ended); audited as LockBroken; a live lock is refused")
+    .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
+    .action(async (keyId: string, opts: { reason: string }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const res = await api.post<{ previousOwner: string; because: string; confirmed: boolean }>(`/api/locks/${encodeURIComponent(keyId)}/break`, { reason: opts.reason });
+      out(g, () => `lock of ${keyId} broken (${res.body.because}; held by ${res.body.previousOwner})${res.body.confirmed ? "" : ", not yet confirmed"}`, res.body);
     });
 
   program

@@ -53,6 +53,15 @@ export function release(state: LockState, owner: string): { state: LockState; re
   return { state: {}, released: true };
 }
 
+/** Clears a lock by hand, only if `expectedOwner` still holds it: compare-and-clear, so a lease
+ * taken over (or re-acquired) since the caller judged it dead is never stolen. Whether the holder
+ * is dead (lease expired, orchestration terminal) is the caller's judgement, audited by it. */
+export function forceRelease(state: LockState, expectedOwner: string): { state: LockState; released: boolean; holder?: Lease } {
+  if (!state.holder) return { state, released: false };
+  if (state.holder.owner !== expectedOwner) return { state, released: false, holder: state.holder };
+  return { state: {}, released: true, holder: state.holder };
+}
+
 /** Extends the owner's lease. A lease that was taken over meanwhile is not renewed: the caller
  * learns it lost the key and must stop. */
 export function renew(state: LockState, req: AcquireRequest): { state: LockState; renewed: boolean; heldBy?: Lease } {

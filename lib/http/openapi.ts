@@ -2,7 +2,9 @@
 // handlers validate with, so the document cannot drift from what the functions accept. A test holds
 // it to the functions that are actually registered.
 import { z } from "zod";
-import { CompromiseBody, RotationRequestBody } from "../api/rotations";
+import { ApproveFields, CompromiseBody, RotationRequestBody } from "../api/rotations";
+import { BreakLockBody } from "../api/locks";
+import { RollbackBody } from "../api/rollback";
 import { ROUTE_LIST, type RouteSpec } from "../api/routes";
 
 type Json = Record<string, unknown>;
@@ -51,10 +53,38 @@ const accepted: Json = {
 
 const anyObject: Json = { type: "object" };
 
+const lockBroken: Json = {
+  type: "object",
+  required: ["keyId", "previousOwner", "previousSince", "previousLeaseUntil", "because", "confirmed"],
+  properties: {
+    keyId: { type: "string" },
+    previousOwner: { type: "string", description: "The rotationId that held the lock" },
+    previousSince: { type: "string", format: "date-time" },
+    previousLeaseUntil: { type: "string", format: "date-time" },
+    because: { enum: ["leaseExpired", "ownerTerminal", "ownerGone"] },
+    confirmed: { type: "boolean", description: "false (with 202): the entity has not confirmed yet" },
+  },
+};
+
+const rollbackAccepted: Json = {
+  type: "object",
+  required: ["rotationId", "rollbackOf", "status", "statusUrl", "versionBefore", "versionAfter"],
+  properties: {
+    rotationId: { type: "string", description: "The rollback's own rotationId" },
+    rollbackOf: { type: "string" },
+    status: { enum: ["running"] },
+    statusUrl: { type: "string" },
+    versionBefore: { type: "string", description: "The primary the rotation made (stays enabled, secondary)" },
+    versionAfter: { type: "string", description: "The version re-promoted" },
+  },
+};
+
 const BODIES: Partial<Record<string, Json>> = {
   postRotation: schema(RotationRequestBody),
   postCompromise: schema(CompromiseBody),
-  approveRotation: { type: "object", additionalProperties: false },
+  approveRotation: schema(ApproveFields),
+  rollbackRotation: schema(RollbackBody),
+  breakLock: schema(BreakLockBody),
   putPolicy: { type: "object", description: "A rotation policy (see docs/policies.md); unknown fields are refused" },
 };
 
@@ -73,6 +103,8 @@ const QUERIES: Partial<Record<string, { name: string; schema: Json; required?: b
 const SUCCESS: Partial<Record<string, [string, Json]>> = {
   postRotation: ["202", accepted],
   approveRotation: ["202", accepted],
+  rollbackRotation: ["202", rollbackAccepted],
+  breakLock: ["200", lockBroken],
   postCompromise: ["202", accepted],
   putPolicy: ["200", anyObject],
 };
@@ -101,6 +133,14 @@ function operation(spec: RouteSpec, path: string): Json {
   if (spec.name === "approveRotation") {
     responses["409"] = err("Already approved by someone else");
     responses["410"] = err("The approval window has closed");
+  }
+  if (spec.name === "rollbackRotation") {
+    responses["409"] = err("A later rotation superseded it, or the key is locked (error.rotationId names the holder)");
+    responses["410"] = err("The rollback window has closed");
+  }
+  if (spec.name === "breakLock") {
+    responses["202"] = { description: "Recorded and signalled; the entity has not confirmed yet", content: { "application/json": { schema: lockBroken } } };
+    responses["409"] = err("The holder is alive (lease not expired, orchestration running); error.rotationId names it");
   }
   if (/\{/.test(path) || spec.name === "postRotation" || spec.name === "postCompromise") responses["404"] = err("Not found");
   return {

@@ -4,11 +4,13 @@ import * as df from "durable-functions";
 import type { EntityContext, OrchestrationContext, Task } from "durable-functions";
 import { z } from "zod";
 import { InvalidRequestError } from "../domain/errors";
-import { lockEntityKey, release, renew, tryAcquire, type AcquireResult, type LockState } from "../domain/rotation";
+import { forceRelease, lockEntityKey, release, renew, tryAcquire, type AcquireResult, type LockState } from "../domain/rotation";
 import { DURABLE, LOCK_OPS } from "./names";
 
 const AcquireInput = z.object({ owner: z.string().min(1), now: z.string().min(1), leaseUntil: z.string().min(1) });
 const ReleaseInput = z.object({ owner: z.string().min(1) });
+/** A hand-broken lock (POST /api/locks/{keyId}/break): `actor` is who broke it, for the record. */
+export const ForceReleaseInput = z.object({ expectedOwner: z.string().min(1), actor: z.string().min(1) });
 
 /** The entity's body: one operation against the persisted LockState. */
 export function keyLockOperation(context: EntityContext<LockState>): void {
@@ -26,6 +28,10 @@ export function keyLockOperation(context: EntityContext<LockState>): void {
     const next = release(state, ReleaseInput.parse(context.df.getInput()).owner);
     context.df.setState(next.state);
     context.df.return({ released: next.released });
+  } else if (op === LOCK_OPS.forceRelease) {
+    const next = forceRelease(state, ForceReleaseInput.parse(context.df.getInput()).expectedOwner);
+    context.df.setState(next.state);
+    context.df.return({ released: next.released, ...(next.holder ? { holder: next.holder } : {}) });
   } else if (op === "get") {
     context.df.return(state);
   } else {

@@ -30,4 +30,4 @@ export const DURABLE = {
 } as const;
 
 /** Lock entity operations. */
-export const LOCK_OPS = { tryAcquire: "tryAcquire", release: "release", renew: "renew" } as const;
+export const LOCK_OPS = { tryAcquire: "tryAcquire", release: "release", renew: "renew", forceRelease: "forceRelease" } as const;

@@ -38,7 +38,7 @@ export function addTotals(a: RewrapTotals, b: Partial<RewrapTotals>): RewrapTota
 /** Tuning of one rewrap; every field has a default fit for Key Vault + Table Storage. */
 export const RewrapOptionsSchema = z.object({
   /** Most range activities in flight (the AIMD ceiling); the vault budget is split in this many slots. */
-  maxSlots: z.number().int().min(1).max(64).default(16),
+  maxSlots: z.number().int().min(1).max(64).default(8),
   /** Most DEKs one range activity handles (~500–1,000: one tenant partition page + continuation). */
   dekBatch: z.number().int().min(1).max(1000).default(1000),
   /** Wall-clock time slice of a range activity: it paces its share for this long, then returns its
@@ -52,7 +52,7 @@ export const RewrapOptionsSchema = z.object({
   tenantPage: z.number().int().min(1).max(1000).default(200),
   /** The parent wakes (custom status, ledger, lease) after every 1/targetLegs of the DEKs, so its
    * history does not grow with their number... */
-  targetLegs: z.number().int().min(1).max(1000).default(12),
+  targetLegs: z.number().int().min(1).max(1000).default(6),
   /** ...and at least every maxLegMs (the lease must be renewed; progress must show). */
   maxLegMs: z.number().int().min(1000).default(120_000),
   /** A RewrapProgress ledger entry every this many legs (and at the end of the pass). */

@@ -18,7 +18,8 @@ const PARAMS: Record<string, string> = {
 };
 function pathOf(spec: RouteSpec): string {
   const p = openApiPaths(spec.route).at(-1)!;
-  const filled = p.replace(/\{([A-Za-z0-9_]+)\}/g, (_m, name: string) => PARAMS[name] ?? "x");
+  // {keyId} in the middle of a route is one path segment: the key's "/" travels encoded.
+  const filled = p.replace(/\{([A-Za-z0-9_]+)\}/g, (_m, name: string) => (name === "keyId" && !p.endsWith("{keyId}") ? encodeURIComponent(PARAMS[name]!) : PARAMS[name] ?? "x"));
   return spec.name === "getEvidence" ? `${filled}?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z` : filled;
 }
 /** A role that is not enough: Auditor for changes, no keyrotor role at all for reads. */
@@ -31,6 +32,8 @@ const BODIES: Record<string, unknown> = {
   postCompromise: { keyId: "kek:demo-vault/tenant-kek", reason: "authorization matrix", evidence: "ticket 1" },
   putPolicy: { tenant: "platform", kinds: ["kek"], schedule: { preset: "quarterly" }, expiresAfter: "P200D" },
   approveRotation: {},
+  rollbackRotation: { reason: "authorization matrix" },
+  breakLock: { reason: "authorization matrix" },
 };
 
 describe("authorization matrix", () => {

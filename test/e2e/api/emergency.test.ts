@@ -1,7 +1,7 @@
 // Two-person emergency rotation through the HTTP API on the host, down to the vault.
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
-import { APPROVER, chain, OPERATOR, seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
 import { ROLES } from "../../../lib/http/principal";
 
@@ -85,6 +85,58 @@ describe("emergency rotation (two-person rule)", () => {
     const unknown = await h.call("POST", "/api/events/compromise", { as: OPERATOR, body: { keyId, reason: "detector flagged exfiltration", evidence: "x", extra: 1 } });
     expect(unknown.status).toBe(400);
     expect(unknown.json().error.field).toBe("extra");
+  });
+
+  /** A KEK with DEKs, one of which the rewrap cannot move (its bytes do not unwrap): it keeps
+   * referencing v1. Returns a function that opens an emergency revoke request. */
+  async function kekWithStraggler(api: ApiHost): Promise<{ keyId: string; v1: string; request: () => Promise<string> }> {
+    const { keyId, v1 } = await seedKey(api.mem, "kek", "tenant-kek");
+    await seedDeks(api, keyId, v1, 1, 3);
+    api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: "corrupt", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1).toString("base64"), createdAt: T0 });
+    const request = async () => (await api.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "private key exposure suspected", mode: "emergency", revokeOld: true } })).json().rotationId;
+    return { keyId, v1, request };
+  }
+
+  it("an emergency revoke with a reference left stops as failed without an acceptance of data loss: the version stays enabled", async () => {
+    h = await startApiHost();
+    const { keyId, v1, request } = await kekWithStraggler(h);
+    const rotationId = await request();
+    expect((await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: {} })).status).toBe(202);
+    const failed = await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
+    expect(failed.output).toMatchObject({ outcome: "failed", error: { code: "ReferencesRemain" } });
+    expect((await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).find((v) => v.version === v1)?.enabled).toBe(true);
+    const entries = await chain(h.mem, keyId);
+    expect(entries.filter((e) => e.type === "Revoked")).toHaveLength(0);
+    expect(entries.find((e) => e.type === "Approved")?.details?.dataLossAcceptedBy).toBeUndefined();
+  });
+
+  it("an emergency revoke with a reference left proceeds when the second person accepts the data loss, and the ledger names them", async () => {
+    h = await startApiHost();
+    const { keyId, v1, request } = await kekWithStraggler(h);
+    const rotationId = await request();
+    const ok = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: { acceptDataLoss: true } });
+    expect(ok.status, ok.body).toBe(202);
+    const done = await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
+    expect(done.output).toMatchObject({ outcome: "completed" });
+    expect((await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).find((v) => v.version === v1)?.enabled).toBe(false);
+    const entries = await chain(h.mem, keyId);
+    expect(entries.find((e) => e.type === "Approved")).toMatchObject({ actor: "adam", details: { dataLossAcceptedBy: "adam", requestedBy: "olivia" } });
+    expect(entries.find((e) => e.type === "Revoked")).toMatchObject({ rotationId, versionBefore: v1, details: { dataLossAcceptedBy: "adam" }, counts: { remainingReferences: 1 } });
+  });
+
+  it("refuses acceptDataLoss on an emergency without revokeOld, or with any value but true, and changes nothing", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const { rotationId } = (await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
+    const before = await snapshot(h.mem);
+    const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: { acceptDataLoss: true } });
+    expect(r.status).toBe(400);
+    expect(r.json().error).toMatchObject({ code: "DataLossNotApplicable", field: "acceptDataLoss" });
+    const falsy = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: { acceptDataLoss: false } });
+    expect(falsy.status).toBe(400);
+    expect(falsy.json().error.field).toBe("acceptDataLoss");
+    expect(await snapshot(h.mem)).toBe(before);
+    expect(await h.host.client.getStatus(instanceIdFor(rotationId))).toBeUndefined();
   });
 
   it("an approved emergency rotation of a KEK with 1,000 DEKs completes and the compromised version ends disabled", async () => {

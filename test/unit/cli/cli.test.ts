@@ -200,6 +200,41 @@ describe("successful verbs", () => {
     expect(seen[1]?.body).toEqual({ keyId: "kek:v/k", reason: "leak", mode: "emergency", revokeOld: true });
   });
 
+  it("approve --accept-data-loss sends acceptDataLoss: true; without it the body is empty", async () => {
+    routes["POST /api/rotations/x%40emergency%3A1/approve"] = () => ({ status: 202, body: { rotationId: "x@emergency:1", status: "running" } });
+    expect(await run("--as", "bob:Approver", "approve", "x@emergency:1")).toMatchObject({ code: 0, stdout: "approved: x@emergency:1 (running)\n" });
+    expect(seen[0]?.body).toEqual({});
+    expect((await run("--as", "bob:Approver", "approve", "x@emergency:1", "--accept-data-loss")).code).toBe(0);
+    expect(seen[1]?.body).toEqual({ acceptDataLoss: true });
+  });
+
+  it("rollback posts the reason to the rotation's rollback route and prints the rollback's id", async () => {
+    routes["POST /api/rotations/kek%3Av%2Fk%40manual%3A1/rollback"] = () => ({ status: 202, body: { rotationId: "kek:v/k@rollback:manual:1", status: "running", versionAfter: "v1" } });
+    const r = await run("--as", "olivia:Operator", "rollback", "kek:v/k@manual:1", "--reason", "consumer broke on v2");
+    expect(r).toMatchObject({ code: 0, stdout: "rolling back: kek:v/k@rollback:manual:1 (re-promoting v1)\n" });
+    expect(seen[0]).toMatchObject({ method: "POST", body: { reason: "consumer broke on v2" }, principal: { name: "olivia", roles: ["KeyRotation.Operator"] } });
+  });
+
+  it("rollback without --reason is bad usage and sends nothing; a closed window (410) exits 1", async () => {
+    expect((await run("--as", "olivia:Operator", "rollback", "kek:v/k@manual:1")).code).toBe(2);
+    expect(seen).toHaveLength(0);
+    routes["POST /api/rotations/kek%3Av%2Fk%40manual%3A1/rollback"] = () => ({ status: 410, body: { error: { code: "RollbackWindowClosed", message: "the rollback window closed" } } });
+    const late = await run("--as", "olivia:Operator", "rollback", "kek:v/k@manual:1", "--reason", "consumer broke on v2");
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/RollbackWindowClosed/);
+  });
+
+  it("lock break posts the reason and reports the old owner; a live lock (409) exits 1 naming it", async () => {
+    routes["POST /api/locks/kek%3Av%2Fk/break"] = () => ({ status: 200, body: { keyId: "kek:v/k", previousOwner: "kek:v/k@manual:1", because: "ownerTerminal", confirmed: true } });
+    const r = await run("--as", "ada:Admin", "lock", "break", "kek:v/k", "--reason", "terminated in incident 7");
+    expect(r).toMatchObject({ code: 0, stdout: "lock of kek:v/k broken (ownerTerminal; held by kek:v/k@manual:1)\n" });
+    expect(seen[0]?.body).toEqual({ reason: "terminated in incident 7" });
+    routes["POST /api/locks/kek%3Av%2Fk/break"] = () => ({ status: 409, body: { error: { code: "LockLive", message: "held by a running rotation", rotationId: "kek:v/k@manual:2" } } });
+    const live = await run("--as", "ada:Admin", "lock", "break", "kek:v/k", "--reason", "terminated in incident 7");
+    expect(live.code).toBe(1);
+    expect(live.stderr).toContain("kek:v/k@manual:2");
+  });
+
   it("plan --json prints the API's answer and passes the horizon", async () => {
     const body = { items: [{ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "schedule", dueNow: true, warnings: [] }] };
     routes["GET /api/plan"] = () => ({ status: 200, body });

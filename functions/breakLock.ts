@@ -1,0 +1,18 @@
+// POST /api/locks/{keyId}/break (Admin): clears a dead lock by hand, audited as LockBroken
+// (200 cleared, 202 signalled but not yet confirmed, 404 not locked, 409 the holder is alive).
+import { app } from "@azure/functions";
+import { z } from "zod";
+import { httpOptions, rotationClient } from "../lib/api/http";
+import { breakLock as breakKeyLock, BreakLockBody } from "../lib/api/locks";
+import { ROUTES } from "../lib/api/routes";
+import { services } from "../lib/api/services";
+import { api, json, readBody, validate } from "../lib/http/api";
+
+export const breakLock = api({ role: ROUTES.breakLock.role }, async ({ req, ctx, principal }) => {
+  const { keyId } = validate(z.object({ keyId: z.string().min(1).max(300) }), req.params);
+  const body = await readBody(req, BreakLockBody);
+  const broken = await breakKeyLock(await services(), rotationClient(ctx), principal!, keyId, body);
+  return json(broken.confirmed ? 200 : 202, broken);
+});
+
+app.http(ROUTES.breakLock.name, httpOptions(ROUTES.breakLock, breakLock));
