@@ -131,10 +131,20 @@ function fail(family: "invariantViolation" | "invalidRequest", code: string, mes
   return new Error(`[${family}] ${code}: [keyrotor] [rotation] ${message}`);
 }
 
+/** Waits for consumers to pick up the new version. The wait may outlast the lease, so it runs in
+ * legs of half a lease with a renewal before each: the lock must never lapse while we hold the key. */
 function* waitPropagation(f: Flow): Generator<Task, void, unknown> {
   const ms = durationMs(f.input.propagationDelay);
   if (f.input.mode === "emergency" || ms === 0) return;
-  yield f.ctx.df.createTimer(new Date(f.ctx.df.currentUtcDateTime.getTime() + ms));
+  const { ctx, input } = f;
+  const leaseMs = durationMs(input.leaseDuration);
+  const until = ctx.df.currentUtcDateTime.getTime() + ms;
+  for (let now = ctx.df.currentUtcDateTime.getTime(); now < until; now = ctx.df.currentUtcDateTime.getTime()) {
+    const stillOurs = yield* renewLock(ctx, input.keyId, input.rotationId, leaseMs);
+    if (!stillOurs) throw fail("invariantViolation", "LockLost", `the lease on ${input.keyId} was taken over during the propagation wait`);
+    yield ctx.df.createTimer(new Date(now + Math.min(until - now, Math.max(1_000, Math.floor(leaseMs / 2)))));
+  }
+  yield* renewLock(ctx, input.keyId, input.rotationId, leaseMs);
 }
 
 // ---- the lock frame shared by every workflow ----------------------------------------------------

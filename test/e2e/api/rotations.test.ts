@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startRotation } from "../../../lib/orchestration/start";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
-import { ADMIN, AUDITOR, OPERATOR, seedKey, startApiHost, VAULT, type ApiHost } from "./support";
+import { ADMIN, AUDITOR, chain, OPERATOR, seedKey, startApiHost, VAULT, type ApiHost } from "./support";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -34,6 +34,24 @@ describe("manual rotation", () => {
     const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine", mode: "manual" } });
     expect(r.status).toBe(409);
     expect(r.json().error).toMatchObject({ code: "LockHeld", rotationId: running.rotationId });
+  });
+
+  it("keeps the lock through a propagation wait longer than the lease, and then completes", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const slow = await startRotation(h.host.client, { rotationId: `${keyId}@manual:slow`, keyId, trigger: "manual", actor: "bob", propagationDelay: "PT1H", leaseDuration: "PT15M" });
+    for (let minutes = 5; minutes <= 50; minutes += 5) {
+      h.clock.advance(5 * 60_000);
+      await h.host.idle();
+    }
+    // 50 minutes in: three leases would have lapsed without renewal, yet the key is still held.
+    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine", mode: "manual" } });
+    expect(r.status).toBe(409);
+    expect(r.json().error).toMatchObject({ code: "LockHeld", rotationId: slow.rotationId });
+    h.clock.advance(15 * 60_000);
+    await h.host.idle();
+    expect((await h.host.client.waitForCompletion(slow.instanceId, { timeoutMs: 30_000 })).runtimeStatus).toBe("Completed");
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "LockBroken")).toEqual([]);
   });
 
   it("refuses unknown fields, bad modes, unmanaged keys and bodies over 64 KiB, naming the field", async () => {
