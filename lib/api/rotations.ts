@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { approve, openEmergency, type EmergencyRequest } from "../domain/approval";
 import { InvalidRequestError } from "../domain/errors";
-import { parseKeyId, rotationIds, TERMINAL_PHASES, type RotationPhase, type RotationTrigger } from "../domain/keys";
+import { parseKeyId, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
 import { rotationStatusView, type RotationStatusView } from "../orchestration/status";
@@ -27,6 +27,8 @@ export const RotationRequestBody = z.strictObject({
   reason: reasonField,
   mode: z.enum(["manual", "emergency"]),
   revokeOld: z.boolean().optional(),
+  /** emergency only: the compromised version (default: the current primary). */
+  version: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a version id").optional(),
 });
 export type RotationRequestBody = z.output<typeof RotationRequestBody>;
 
@@ -37,6 +39,8 @@ export const CompromiseBody = z.strictObject({
   reason: reasonField,
   /** Default true: a compromised version is disabled once nothing references it. */
   revokeOld: z.boolean().optional(),
+  /** The compromised version (default: the current primary). */
+  version: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a version id").optional(),
 });
 export type CompromiseBody = z.output<typeof CompromiseBody>;
 
@@ -68,16 +72,24 @@ export function statusUrl(rotationId: string): string {
 
 /** The key must be in the inventory (a tenant's first DEK is created by onboarding, which names
  * its KEK, not by this API). */
-async function managedKey(s: ApiServices, keyId: string): Promise<void> {
+async function managedKey(s: ApiServices, keyId: string): Promise<ManagedKey> {
   parseKeyId(keyId);
-  if (!(await s.inventory.get(keyId))) {
+  const found = await s.inventory.get(keyId);
+  if (!found) {
     throw new InvalidRequestError("KeyNotManaged", `${keyId} is not in keyrotor's inventory`, { status: 404, field: "keyId" });
   }
+  return found.key;
 }
 
 export async function requestRotation(s: ApiServices, client: RotationClient, who: Principal, body: RotationRequestBody, opts: StartOptions = {}): Promise<Accepted> {
-  await managedKey(s, body.keyId);
-  if (body.mode === "emergency") return requestEmergency(s, who, { ...body, source: "api" });
+  const key = await managedKey(s, body.keyId);
+  if (body.version !== undefined && body.mode !== "emergency") {
+    throw new InvalidRequestError("VersionNotApplicable", "version names a compromised version: emergency mode only", { field: "version" });
+  }
+  if (body.mode === "emergency") {
+    const { version, ...rest } = body;
+    return requestEmergency(s, who, { ...rest, source: "api", ...compromised(key, version) });
+  }
   const rotationId = rotationIds.manual(body.keyId, requestId(s.clock.now()));
   const request: RotationRequest = {
     rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal",
@@ -88,20 +100,32 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
 }
 
 export async function reportCompromise(s: ApiServices, who: Principal, body: CompromiseBody): Promise<Accepted> {
-  await managedKey(s, body.keyId);
-  return requestEmergency(s, who, { keyId: body.keyId, reason: body.reason, revokeOld: body.revokeOld ?? true, source: "compromise-signal", evidence: body.evidence });
+  const key = await managedKey(s, body.keyId);
+  return requestEmergency(s, who, { keyId: body.keyId, reason: body.reason, revokeOld: body.revokeOld ?? true, source: "compromise-signal", evidence: body.evidence, ...compromised(key, body.version) });
+}
+
+/** What an emergency reports as compromised: the named version, else the one in use when it was
+ * reported. A named version must be one of the key's, and not already revoked. */
+function compromised(key: ManagedKey, named?: string): { compromisedVersion?: string } {
+  if (named !== undefined) {
+    const v = key.versions.find((x) => x.version === named);
+    if (!v) throw new InvalidRequestError("VersionUnknown", `${key.keyId} has no version ${named}`, { status: 404, field: "version" });
+    if (v.state === "revoked") throw new InvalidRequestError("VersionRevoked", `${key.keyId} version ${named} is already revoked`, { status: 409, field: "version" });
+    return { compromisedVersion: named };
+  }
+  return key.primaryVersion ? { compromisedVersion: key.primaryVersion } : {};
 }
 
 async function requestEmergency(
   s: ApiServices,
   who: Principal,
-  r: { keyId: string; reason: string; revokeOld?: boolean; source: EmergencyRequest["source"]; evidence?: string },
+  r: { keyId: string; reason: string; revokeOld?: boolean; source: EmergencyRequest["source"]; evidence?: string; compromisedVersion?: string },
 ): Promise<Accepted> {
   const now = s.clock.now();
   const rotationId = rotationIds.emergency(r.keyId, requestId(now));
   const req = openEmergency({
     rotationId, keyId: r.keyId, requestedBy: who.name, reason: r.reason, revokeOld: r.revokeOld ?? false, now, windowMs: approvalWindowMs(s.settings),
-    source: r.source, ...(r.evidence ? { evidence: r.evidence } : {}),
+    source: r.source, ...(r.evidence ? { evidence: r.evidence } : {}), ...(r.compromisedVersion ? { compromisedVersion: r.compromisedVersion } : {}),
   });
   await s.approvals.create(req);
   // Same entryId as the orchestration's own "requested" step, so the rotation does not record it twice.
@@ -109,7 +133,7 @@ async function requestEmergency(
     keyId: r.keyId, entryId: entryIdFor(rotationId, "requested"), type: "EmergencyRequested", rotationId, trigger: "emergency",
     actor: who.name, reason: req.reason, at: req.requestedAt,
     details: {
-      revokeOld: req.revokeOld, approveBy: req.approveBy, source: req.source,
+      revokeOld: req.revokeOld, approveBy: req.approveBy, source: req.source, ...(req.compromisedVersion ? { compromisedVersion: req.compromisedVersion } : {}),
       ...(r.evidence ? { evidenceSha256: createHash("sha256").update(r.evidence).digest("hex"), evidence: r.evidence.slice(0, 1000) } : {}),
     },
   });
@@ -136,6 +160,7 @@ export async function approveRotation(s: ApiServices, client: RotationClient, wh
   await startRotation(client, {
     rotationId, keyId: next.keyId, trigger: "emergency", actor: next.requestedBy, reason: next.reason, mode: "emergency", revokeOld: next.revokeOld,
     ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}),
+    ...(next.compromisedVersion ? { compromisedVersion: next.compromisedVersion } : {}),
   }, opts);
   return { rotationId, status: "running", statusUrl: statusUrl(rotationId), approvedBy: who.name };
 }

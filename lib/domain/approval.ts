@@ -15,6 +15,9 @@ export interface EmergencyRequest {
   /** Where the request came from: the API, or an external compromise signal. */
   source: "api" | "compromise-signal";
   evidence?: string;
+  /** The version reported compromised: the key's primary when the emergency was requested. The
+   * rotation revokes exactly this one, even if other rotations promoted newer versions meanwhile. */
+  compromisedVersion?: string;
   /** Approval deadline (requestedAt + window). */
   approveBy: string;
   status: ApprovalStatus;
@@ -26,7 +29,7 @@ export const MIN_REASON_LENGTH = 10;
 
 export function openEmergency(args: {
   rotationId: string; keyId: string; requestedBy: string; reason: string; revokeOld: boolean; now: Date; windowMs: number;
-  source?: EmergencyRequest["source"]; evidence?: string;
+  source?: EmergencyRequest["source"]; evidence?: string; compromisedVersion?: string;
 }): EmergencyRequest {
   if (args.reason.trim().length < MIN_REASON_LENGTH) {
     throw new InvalidRequestError("ReasonTooShort", `reason must be at least ${MIN_REASON_LENGTH} characters`, { field: "reason" });
@@ -40,6 +43,7 @@ export function openEmergency(args: {
     revokeOld: args.revokeOld,
     source: args.source ?? "api",
     ...(args.evidence ? { evidence: args.evidence } : {}),
+    ...(args.compromisedVersion ? { compromisedVersion: args.compromisedVersion } : {}),
     approveBy: new Date(args.now.getTime() + args.windowMs).toISOString(),
     status: "pendingApproval",
   };

@@ -37,6 +37,10 @@ export const RotationInputSchema = z.object({
   /** A second approver who explicitly accepts data loss: only then is a version with references
    * left revoked. */
   dataLossAcceptedBy: z.string().min(1).optional(),
+  /** emergency: the version to revoke (the primary when the compromise was reported). Without it,
+   * the primary this rotation replaces. Pinning it means a retried emergency, after another
+   * rotation promoted a clean version, still revokes the compromised one and not the clean one. */
+  compromisedVersion: z.string().min(1).max(64).optional(),
   /** For a tenant's first DEK: the KEK to wrap it under. */
   kekKeyId: z.string().optional(),
   leaseDuration: duration.default("PT15M"),
@@ -232,24 +236,27 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   f.total = (yield* act<{ other: number }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry)).other;
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
   let totals = zeroTotals();
-  let refs = { other: 0 };
+  let refs: { other: number; byVersion: Record<string, number> } = { other: 0, byVersion: {} };
   // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
   for (let pass = 1; pass <= 2; pass++) {
     totals = addTotals(totals, yield* rewrapPass(f, created.version, pass));
-    refs = yield* act<{ other: number }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
+    refs = yield* act<{ other: number; byVersion: Record<string, number> }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
     if (refs.other === 0) break;
   }
   const counts = { ...totals, total: f.total, remainingOld: refs.other };
   const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  const target = input.compromisedVersion ?? versionBefore;
+  if (target === created.version) throw fail("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${target}, is the one this rotation just promoted`);
+  const targetRefs = target ? (refs.byVersion[target] ?? 0) : 0;
   if (refs.other > 0) {
-    const decision = revokeDecision(refs.other, input.dataLossAcceptedBy);
-    if (!(revoke && decision.revoke && versionBefore)) {
+    const decision = revokeDecision(targetRefs, input.dataLossAcceptedBy);
+    if (!(revoke && decision.revoke && target)) {
       throw fail("invariantViolation", "ReferencesRemain", `${refs.other} DEKs still reference old versions of ${input.keyId}; nothing was disabled`);
     }
   }
   setPhase(f, "rewrapped");
   yield* rec(f, "rewrapped", "RewrapCompleted", undefined, { counts, versionAfter: created.version });
-  if (revoke && versionBefore) yield* revokeVersion(f, versionBefore, refs.other);
+  if (revoke && target) yield* revokeVersion(f, target, targetRefs);
   return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}), counts };
 }
 
@@ -292,7 +299,8 @@ function* signingFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial
   if (versionBefore) yield* act(ctx, A.setKeyOps, { keyId: input.keyId, version: versionBefore, keyOps: ["verify"] }, f.retry);
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
   const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
-  if (revoke && versionBefore) yield* revokeVersion(f, versionBefore, 0);
+  const target = f.input.compromisedVersion ?? versionBefore;
+  if (revoke && target) yield* revokeVersion(f, target, 0);
   yield* act(ctx, A.publishJwks, { keyId: input.keyId }, f.retry);
   return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) };
 }
@@ -308,7 +316,8 @@ function* secretFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<
   setPhase(f, "promoted");
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
   const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
-  if (revoke && versionBefore) yield* revokeVersion(f, versionBefore, 0);
+  const target = f.input.compromisedVersion ?? versionBefore;
+  if (revoke && target) yield* revokeVersion(f, target, 0);
   return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) };
 }
 

@@ -124,6 +124,30 @@ describe("emergency rotation (two-person rule)", () => {
     expect(entries.find((e) => e.type === "Revoked")).toMatchObject({ rotationId, versionBefore: v1, details: { dataLossAcceptedBy: "adam" }, counts: { remainingReferences: 1 } });
   });
 
+  it("a retried emergency names the compromised version and revokes it, not the clean version the failed attempt promoted", async () => {
+    h = await startApiHost();
+    const { keyId, v1, request } = await kekWithStraggler(h);
+    const first = await request();
+    await h.call("POST", `/api/rotations/${encodeURIComponent(first)}/approve`, { as: APPROVER, body: {} });
+    expect((await h.host.client.waitForCompletion(instanceIdFor(first), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "failed" });
+    const v2 = (await h.mem.rotation.inventory.get(keyId))!.key.primaryVersion!;
+    expect(v2).not.toBe(v1);
+    h.clock.advance(1_000);
+    const again = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "retry: revoke the leaked version", mode: "emergency", revokeOld: true, version: v1 } });
+    expect(again.status, again.body).toBe(202);
+    const second = again.json().rotationId;
+    expect((await h.call("POST", `/api/rotations/${encodeURIComponent(second)}/approve`, { as: APPROVER, body: { acceptDataLoss: true } })).status).toBe(202);
+    expect((await h.host.client.waitForCompletion(instanceIdFor(second), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
+    const versions = await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek");
+    expect(versions.find((v) => v.version === v1)?.enabled).toBe(false);
+    expect(versions.find((v) => v.version === v2)?.enabled).toBe(true);
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "Revoked").map((e) => e.versionBefore)).toEqual([v1]);
+    const bad = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine rotation here", mode: "manual", version: v2 } });
+    expect(bad.json().error).toMatchObject({ field: "version" });
+    const unknown = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "unknown version here", mode: "emergency", version: "nope" } });
+    expect(unknown.status).toBe(404);
+  });
+
   it("refuses acceptDataLoss on an emergency without revokeOld, or with any value but true, and changes nothing", async () => {
     h = await startApiHost();
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
