@@ -301,7 +301,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const t0 = performance.now();
     await host.client.startNew(DURABLE.orchestrators.rotation, {
       instanceId,
-      input: { rotationId, keyId: kekKeyId, trigger: "manual", actor: "bench", batchSize: 1000, batchesPerEpisode: 64 },
+      input: { rotationId, keyId: kekKeyId, trigger: "manual", actor: "bench", batchSize: 1000, batchesPerEpisode: 16 },
     });
     let rewrapStart: number | undefined;
     let rewrapEnd: number | undefined;

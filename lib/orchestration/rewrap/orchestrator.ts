@@ -133,7 +133,7 @@ export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks:
   const retry: RetryPolicy = { ...DEFAULT_RETRY, maxAttempts: options.maxAttempts };
   const plan = yield* act<RewrapPlan>(ctx, { op: "plan", kekKeyId: req.kekKeyId, newVersion: req.newVersion, ...(req.total !== undefined ? { total: req.total } : {}) }, retry);
   const startedMs = ctx.df.currentUtcDateTime.getTime();
-  const legDeks = legSize(plan.total, options.targetLegs);
+  const legDeks = legSize(plan.total, options.targetLegs, options.minLegDeks);
   let state: RewrapState = { queue: [], tenantsDone: false, totals: zeroTotals(), aimd: { level: options.maxSlots } };
   hooks.progress(progressOf(state.totals, plan.total, startedMs, startedMs));
   for (let leg = 0; ; leg++) {

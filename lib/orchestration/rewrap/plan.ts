@@ -32,8 +32,8 @@ export function sharePerRange(rate: number, ranges: number): number {
 
 /** DEKs per leg: the parent wakes about `targetLegs` times per pass whatever the number of DEKs
  * (and on the leg's time cap), so its history stays the same size for 20k or 20M DEKs. */
-export function legSize(total: number, targetLegs: number): number {
-  return Math.max(1, Math.ceil(total / Math.max(1, targetLegs)));
+export function legSize(total: number, targetLegs: number, minLegDeks = 1): number {
+  return Math.max(1, minLegDeks, Math.ceil(total / Math.max(1, targetLegs)));
 }
 
 export function progressOf(totals: RewrapTotals, total: number, startedMs: number, nowMs: number): RewrapProgress {

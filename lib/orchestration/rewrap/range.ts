@@ -102,11 +102,12 @@ async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: 
   await Promise.all(workers);
 }
 
-/** Concurrent unwraps needed to sustain `share`/s when one takes up to ~100 ms, plus spares for
- * DEKs sleeping in a 429 backoff; unpaced: enough to keep the vault and the table busy. */
+/** Concurrent unwraps needed to sustain `share`/s when one takes up to ~250 ms (a loaded vault or
+ * host), plus spares for DEKs sleeping in a 429 backoff; the token bucket, not this, sets the rate.
+ * Unpaced: enough to keep the vault and the table busy. */
 export function unwrapConcurrency(sharePerSec: number): number {
   if (sharePerSec <= 0) return 32;
-  return Math.min(64, Math.max(2, Math.ceil(sharePerSec * 0.1) + 2));
+  return Math.min(64, Math.ceil(sharePerSec * 0.25) + 4);
 }
 
 export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<RangeResult> {
