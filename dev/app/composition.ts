@@ -9,6 +9,7 @@ import { apiServices, setApiServices } from "../../lib/api/services";
 import type { Config } from "../../lib/config";
 import { nodeSealSigner, tableLedger, type HashChainLedger, type SealSigner } from "../../lib/ledger";
 import { createRotationDeps, setRotationDeps, type RotationDeps } from "../../lib/orchestration/deps";
+import { realRewrapDeps, setRewrapDeps } from "../../lib/orchestration/rewrap";
 import { ensureTable, tableClient } from "../../lib/stores/tables";
 import type { ApiServices } from "../../lib/api/ports";
 
@@ -46,5 +47,6 @@ export async function installLocalApp(cfg: Config, stateDir: string, log: (line:
   const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events: services.events, log });
   setApiServices(services);
   setRotationDeps(rotation);
+  setRewrapDeps(realRewrapDeps(cfg));
   return { services, rotation, ledger };
 }

@@ -22,6 +22,7 @@ import {
 import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { TableDekRotationPort } from "./tableDeks";
+import { realRewrapDeps, setRewrapDeps } from "./rewrap/deps";
 
 export type * from "./ports";
 
@@ -202,6 +203,9 @@ export async function rotationDeps(): Promise<RotationDeps> {
   ensureTelemetry();
   if (!installed) {
     installed = createRotationDeps(config());
+    // The rewrap reads the DEK store and the vault directly (SDK retries off, so every 429 reaches
+    // its pacing) rather than through the rotation ports.
+    setRewrapDeps(realRewrapDeps(config()));
   }
   return installed;
 }

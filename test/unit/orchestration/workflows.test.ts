@@ -148,11 +148,14 @@ describe("emergency rotation", () => {
     expect((await deps.vault.listKeyVersions(VAULT, "tenant-kek")).find((v) => v.version === seeded.v1)?.enabled).toBe(true);
     expect(deps.events.published.find((e) => e.type === "RotationFailed")?.severity).toBe("critical");
 
-    const approved = (await new Driver(deps).run(O.rotation, { ...emergency, rotationId: `${seeded.keyId}@emergency:e2`, dataLossAcceptedBy: "bob" })) as RotationOutput;
+    // The retry names the compromised version: the failed attempt already promoted a clean one.
+    const approved = (await new Driver(deps).run(O.rotation, { ...emergency, rotationId: `${seeded.keyId}@emergency:e2`, dataLossAcceptedBy: "bob", compromisedVersion: seeded.v1 })) as RotationOutput;
     expect(approved.outcome).toBe("completed");
-    const revoked = (await ledgerOf(deps, seeded.keyId)).find((e) => e.type === "Revoked");
-    expect(revoked?.details?.dataLossAcceptedBy).toBe("bob");
-    expect(revoked?.counts?.remainingReferences).toBe(1);
+    const revoked = (await ledgerOf(deps, seeded.keyId)).filter((e) => e.type === "Revoked");
+    expect(revoked.map((e) => e.versionBefore)).toEqual([seeded.v1]);
+    expect(revoked[0]?.details?.dataLossAcceptedBy).toBe("bob");
+    expect(revoked[0]?.counts?.remainingReferences).toBe(1);
+    expect((await deps.vault.listKeyVersions(VAULT, "tenant-kek")).filter((v) => !v.enabled).map((v) => v.version)).toEqual([seeded.v1]);
   });
 });
 
