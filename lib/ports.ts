@@ -14,7 +14,7 @@ export const LEDGER_ENTRY_TYPES = [
   "RotationRequested", "EmergencyRequested", "Approved", "LockAcquired", "LockReleased", "LockBroken",
   "VersionCreated", "Promoted", "RewrapProgress", "RewrapCompleted", "Retired", "Revoked", "RolledBack",
   "Completed", "Failed", "Aborted", "PolicyChanged", "ExpiryWarning", "NotificationFailed",
-  "UnmanagedVersionDetected", "EventRejected",
+  "UnmanagedVersionDetected", "EventRejected", "KeyRegistered",
 ] as const;
 export type LedgerEntryType = (typeof LEDGER_ENTRY_TYPES)[number];
 

@@ -24,6 +24,9 @@ export class MemoryKeyCatalog implements KeyCatalog {
       if (row) yield row;
     }
   }
+  async create(key: ManagedKey): Promise<{ key: ManagedKey; etag: string }> {
+    return { key: structuredClone(key), etag: await this.rows.put(key, undefined) };
+  }
 }
 
 export class MemoryPolicyCatalog implements PolicyCatalog {

@@ -16,6 +16,9 @@ import type { StoredEmergency } from "../stores/approvals";
 export interface KeyCatalog {
   get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined>;
   list(): AsyncIterable<{ key: ManagedKey }>;
+  /** Creates a new entry (exists → RotationConflictError). The Table Storage inventory also checks
+   * the policy attachment (same tenant, existing, covering the kind). */
+  create(key: ManagedKey): Promise<{ key: ManagedKey; etag: string }>;
 }
 
 /** Policies as data (lib/stores/policyStore.ts PolicyStore fits). `expected`: undefined = create

@@ -20,6 +20,7 @@ export const ROUTES = {
   getOpenApi: { name: "getOpenApi", method: "GET", route: "openapi.json", role: "none", summary: "This API's OpenAPI 3.1 document" },
   getJwks: { name: "getJwks", method: "GET", route: "jwks/{vault}/{key}", role: "none", summary: "JWKS of a managed signing key: the primary and the versions that still verify" },
   getKeys: { name: "getKeys", method: "GET", route: "keys", role: ROLES.auditor, summary: "Inventory: policy, primary version, next due, expiry" },
+  putKey: { name: "putKey", method: "PUT", route: "keys/{*keyId}", role: ROLES.admin, summary: "Register a key or secret of a managed vault in the inventory with its policy (versions read from the vault); the same registration again answers 200" },
   getPlan: { name: "getPlan", method: "GET", route: "plan", role: ROLES.auditor, summary: "Upcoming rotations and expiry warnings (dry run)" },
   postRotation: { name: "postRotation", method: "POST", route: "rotations", role: ROLES.operator, summary: "Start a manual rotation, or request an emergency rotation (needs a second person's approval)", durableClient: true },
   approveRotation: { name: "approveRotation", method: "POST", route: "rotations/{rotationId}/approve", role: ROLES.approver, summary: "Approve an emergency rotation (a different person than the requester, within the approval window)", durableClient: true },

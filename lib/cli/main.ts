@@ -127,6 +127,21 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("register <keyId>")
+    .description("register a key or secret of a managed vault in the inventory with its policy (Admin); versions are read from the vault")
+    .requiredOption("--policy <policyId>", "the policy to attach (one of the tenant's own, covering the key's kind)")
+    .requiredOption("--tenant <tenant>", "the tenant the key belongs to")
+    .action(async (keyId: string, opts: { policy: string; tenant: string }, cmd: Command) => {
+      const { api, g } = client(cmd);
+      const res = await api.request<{ key: { keyId: string; policyId?: string; primaryVersion?: string; versions: unknown[] }; keyTypeChecked?: boolean }>(
+        "PUT", `/api/keys/${encodeURIComponent(keyId)}`, { policyId: opts.policy, tenant: opts.tenant },
+      );
+      const k = res.body.key;
+      const how = res.status === 201 ? "registered" : "already registered";
+      out(g, () => `${how}: ${k.keyId} (policy ${k.policyId ?? "-"}, primary ${k.primaryVersion ?? "-"}, ${k.versions.length} versions)${res.body.keyTypeChecked === false ? "; the vault could not tell whether it is RSA" : ""}`, res.body);
+    });
+
+  program
     .command("rotate <keyId>")
     .description("rotate now (Operator); --emergency needs a second person's approval")
     .requiredOption("--reason <text>", "why (recorded in the ledger)")

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { ApproveFields, CompromiseBody, RotationRequestBody } from "../api/rotations";
 import { BreakLockBody } from "../api/locks";
+import { RegisterKeyBody } from "../api/registration";
 import { RollbackBody } from "../api/rollback";
 import { ROUTE_LIST, type RouteSpec } from "../api/routes";
 
@@ -79,7 +80,17 @@ const rollbackAccepted: Json = {
   },
 };
 
+const registeredKey: Json = {
+  type: "object",
+  required: ["key"],
+  properties: {
+    key: { type: "object", description: "The inventory entry: keyId, kind, tenant, policyId, primaryVersion, versions (state, createdAt, expiresAt)" },
+    keyTypeChecked: { type: "boolean", description: "kek only: false when the vault could not tell whether the key is RSA, so that check was skipped" },
+  },
+};
+
 const BODIES: Partial<Record<string, Json>> = {
+  putKey: schema(RegisterKeyBody),
   postRotation: schema(RotationRequestBody),
   postCompromise: schema(CompromiseBody),
   approveRotation: schema(ApproveFields),
@@ -107,6 +118,7 @@ const SUCCESS: Partial<Record<string, [string, Json]>> = {
   breakLock: ["200", lockBroken],
   postCompromise: ["202", accepted],
   putPolicy: ["200", anyObject],
+  putKey: ["200", registeredKey],
 };
 
 function operation(spec: RouteSpec, path: string): Json {
@@ -133,6 +145,10 @@ function operation(spec: RouteSpec, path: string): Json {
   if (spec.name === "approveRotation") {
     responses["409"] = err("Already approved by someone else");
     responses["410"] = err("The approval window has closed");
+  }
+  if (spec.name === "putKey") {
+    responses["201"] = { description: "Registered", content: { "application/json": { schema: registeredKey } } };
+    responses["409"] = err("The key is registered already with another policy or tenant (error.field names which)");
   }
   if (spec.name === "rollbackRotation") {
     responses["409"] = err("A later rotation superseded it, or the key is locked (error.rotationId names the holder)");

@@ -34,6 +34,7 @@ const BODIES: Record<string, unknown> = {
   approveRotation: {},
   rollbackRotation: { reason: "authorization matrix" },
   breakLock: { reason: "authorization matrix" },
+  putKey: { policyId: "quarterly", tenant: "platform" },
 };
 
 describe("authorization matrix", () => {

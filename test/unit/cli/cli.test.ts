@@ -235,6 +235,22 @@ describe("successful verbs", () => {
     expect(live.stderr).toContain("kek:v/k@manual:2");
   });
 
+  it("register PUTs the policy and tenant to the key's URL-encoded route; 201 and 200 print what happened, 409 exits 1", async () => {
+    const key = { keyId: "kek:v/k", policyId: "q", primaryVersion: "abc", versions: [{}, {}] };
+    routes["PUT /api/keys/kek%3Av%2Fk"] = () => ({ status: 201, body: { key, keyTypeChecked: true } });
+    const r = await run("--as", "ada:Admin", "register", "kek:v/k", "--policy", "q", "--tenant", "contoso");
+    expect(r).toMatchObject({ code: 0, stdout: "registered: kek:v/k (policy q, primary abc, 2 versions)\n" });
+    expect(seen[0]).toMatchObject({ method: "PUT", body: { policyId: "q", tenant: "contoso" }, principal: { name: "ada", roles: ["KeyRotation.Admin"] } });
+    routes["PUT /api/keys/kek%3Av%2Fk"] = () => ({ status: 200, body: { key } });
+    expect((await run("--as", "ada:Admin", "register", "kek:v/k", "--policy", "q", "--tenant", "contoso")).stdout).toBe("already registered: kek:v/k (policy q, primary abc, 2 versions)\n");
+    routes["PUT /api/keys/kek%3Av%2Fk"] = () => ({ status: 409, body: { error: { code: "KeyAlreadyRegistered", message: "registered with policy q", field: "policyId" } } });
+    const other = await run("--as", "ada:Admin", "register", "kek:v/k", "--policy", "other", "--tenant", "contoso");
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/KeyAlreadyRegistered/);
+    expect((await run("--as", "ada:Admin", "register", "kek:v/k", "--tenant", "contoso")).code).toBe(2);
+    expect(seen).toHaveLength(3);
+  });
+
   it("plan --json prints the API's answer and passes the horizon", async () => {
     const body = { items: [{ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "schedule", dueNow: true, warnings: [] }] };
     routes["GET /api/plan"] = () => ({ status: 200, body });

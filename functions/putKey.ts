@@ -1,0 +1,19 @@
+// PUT /api/keys/{keyId} (Admin): registers a key or secret of a managed vault in the inventory with
+// its policy (201 created, 200 the same registration again, 404 unknown vault or object, 409 the
+// key is registered differently). The keyId travels URL-encoded: kek%3Ademo-vault%2Ftenant-kek.
+import { app } from "@azure/functions";
+import { z } from "zod";
+import { httpOptions } from "../lib/api/http";
+import { registerKey, RegisterKeyBody } from "../lib/api/registration";
+import { ROUTES } from "../lib/api/routes";
+import { services } from "../lib/api/services";
+import { api, json, readBody, validate } from "../lib/http/api";
+
+export const putKey = api({ role: ROUTES.putKey.role }, async ({ req, principal }) => {
+  const { keyId } = validate(z.object({ keyId: z.string().min(1).max(300) }), req.params);
+  const body = await readBody(req, RegisterKeyBody);
+  const r = await registerKey(await services(), principal!, keyId, body);
+  return json(r.created ? 201 : 200, { key: r.key, ...(r.keyTypeChecked !== undefined ? { keyTypeChecked: r.keyTypeChecked } : {}) });
+});
+
+app.http(ROUTES.putKey.name, httpOptions(ROUTES.putKey, putKey));
