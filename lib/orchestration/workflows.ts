@@ -185,7 +185,7 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
       ...(result.versionAfter ? { versionAfter: result.versionAfter } : {}),
       ...(result.counts ? { counts: result.counts } : {}),
     });
-    yield* act(ctx, A.sealLedger, { rotationId: input.rotationId }, f.retry);
+    yield* act(ctx, A.sealLedger, { rotationId: input.rotationId, keyId: input.keyId }, f.retry);
     return { ...base, ...result, outcome: "completed", phase: "completed" };
   } catch (err) {
     const failedIn = f.phase;
