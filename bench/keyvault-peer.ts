@@ -4,15 +4,12 @@
 // peer throttled to --rate unwraps/s for --duration seconds, where the achieved rate must stay
 // within ±5% of the target. By default the peer runs in its own process (as Key Vault is remote),
 // so client and peer each get a core.
-import { spawn, type ChildProcess } from "node:child_process";
 import { constants, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { request } from "node:https";
-import path from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { startKeyVaultPeer, type KeyVaultThrottleOptions } from "../dev/peers/keyvault";
+import { startChildPeer } from "./_childPeer";
 
 interface PeerHandle {
   url: string;
@@ -40,54 +37,16 @@ const log = (msg: string): void => {
   process.stderr.write(`[keyvault-peer bench] ${msg}\n`);
 };
 
-function admin(url: string, ca: string, method: string, route: string, body?: unknown): Promise<ReturnType<typeof JSON.parse>> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(route, url), { method, ca, headers: payload ? { "content-type": "application/json" } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        if ((res.statusCode ?? 500) >= 300) return reject(new Error(`[keyrotor] [bench] admin ${method} ${route}: ${res.statusCode} ${text}`));
-        resolve(text ? JSON.parse(text) : undefined);
-      });
-    });
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
 async function childPeer(): Promise<PeerHandle> {
-  const main = path.resolve(__dirname, "..", "dev", "peers", "keyvault", "main.ts");
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", main], {
-    env: { ...process.env, PORT: "0", KEYVAULT_PEER_STATE: "memory" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const { url, caFile } = await new Promise<{ url: string; caFile: string }>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("[keyrotor] [bench] the Key Vault peer did not start within 30 s")), 30_000);
-    child.once("exit", (code) => reject(new Error(`[keyrotor] [bench] the Key Vault peer exited with ${code}`)));
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const u = /listening on (https:\/\/\S+)/.exec(out);
-      const c = /CA file:\s+(\S+)/.exec(out);
-      if (u && c) {
-        clearTimeout(timer);
-        resolve({ url: u[1]!, caFile: c[1]! });
-      }
-    });
-  });
-  const caPem = readFileSync(caFile, "utf8");
+  const peer = await startChildPeer();
   return {
-    url,
-    caPem,
-    setThrottle: (t) => admin(url, caPem, "PUT", "/admin/throttle", t),
-    stats: () => admin(url, caPem, "GET", "/admin/stats"),
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-    }),
+    url: peer.url,
+    caPem: peer.caPem,
+    setThrottle: async (t) => {
+      await peer.admin("PUT", "/admin/throttle", t);
+    },
+    stats: () => peer.admin("GET", "/admin/stats"),
+    stop: () => peer.stop(),
   };
 }
 

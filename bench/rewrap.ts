@@ -17,10 +17,8 @@
 // - ceilings measured in the same run before the rotation: Table batch writes/s on Azurite
 //   (100-entity transactions, as many at once as the rewrap's slots, over the tenants' partitions) and local unwrap+wrap/s (node:crypto, one core).
 import "../dev/host"; // first: installs @azure/functions-core for the host
-import { spawn, type ChildProcess } from "node:child_process";
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { request } from "node:https";
 import path from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { AzureNamedKeyCredential, TableClient, type TransactionAction } from "@azure/data-tables";
@@ -40,6 +38,7 @@ import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/
 import { systemClock } from "../lib/ports";
 import { DekStore } from "../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../lib/vault/keyVault";
+import { startChildPeer, type ChildPeer } from "./_childPeer";
 
 const log = (msg: string): void => {
   process.stderr.write(`[rewrap bench] ${msg}\n`);
@@ -63,60 +62,10 @@ const credential: TokenCredential = {
 
 // ---- out-of-process peers ---------------------------------------------------------------------
 
-interface PeerHandle {
-  url: string;
-  caPem: string;
-  vaultName: string;
-  pid: number;
-  admin(method: string, route: string, body?: unknown): Promise<ReturnType<typeof JSON.parse>>;
-  stop(): Promise<void>;
-}
+type PeerHandle = ChildPeer & { vaultName: string };
 
 async function childPeer(vaultName: string): Promise<PeerHandle> {
-  const main = path.resolve(__dirname, "..", "dev", "peers", "keyvault", "main.ts");
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", main], {
-    env: { ...process.env, PORT: "0", KEYVAULT_PEER_STATE: "memory", KEYVAULT_PEER_VAULT: vaultName },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const { url, caFile } = await new Promise<{ url: string; caFile: string }>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("[keyrotor] [bench] the Key Vault peer did not start within 30 s")), 30_000);
-    child.once("exit", (code) => reject(new Error(`[keyrotor] [bench] the Key Vault peer exited with ${code}`)));
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const u = /listening on (https:\/\/\S+)/.exec(out);
-      const c = /CA file:\s+(\S+)/.exec(out);
-      if (u && c) {
-        clearTimeout(timer);
-        resolve({ url: u[1]!, caFile: c[1]! });
-      }
-    });
-  });
-  const caPem = readFileSync(caFile, "utf8");
-  const admin = (method: string, route: string, body?: unknown): Promise<ReturnType<typeof JSON.parse>> => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = request(new URL(route, url), { method, ca: caPem, headers: payload ? { "content-type": "application/json" } : {} }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          const text = Buffer.concat(chunks).toString("utf8");
-          if ((res.statusCode ?? 500) >= 300) return reject(new Error(`[keyrotor] [bench] peer admin ${method} ${route}: ${res.statusCode} ${text}`));
-          resolve(text ? JSON.parse(text) : undefined);
-        });
-      });
-      req.on("error", reject);
-      req.end(payload);
-    });
-  };
-  return {
-    url, caPem, vaultName, pid: child.pid ?? 0, admin,
-    stop: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-    }),
-  };
+  return { ...(await startChildPeer({ KEYVAULT_PEER_VAULT: vaultName })), vaultName };
 }
 
 /** Peak resident set (VmHWM) of a process, in MB; undefined when it cannot be read. */
