@@ -74,6 +74,11 @@ export interface AimdOptions {
   /** After a decrease, further 429s within this time are echoes of the same overload and do not
    * decrease again (the vault counts over 10 s, so a burst of 429s is one signal, not many). */
   cooldownMs?: number;
+  /** A window whose throttled share of calls is at most this holds the level instead of
+   * decreasing it: a few 429s from requests bunched in transit (e.g. while connections are being
+   * opened) are not a sign of overload, and halving on them costs far more than they do. 0 (the
+   * default) = any 429 decreases. */
+  tolerance?: number;
 }
 
 /** Additive-increase / multiplicative-decrease controller for a concurrency (or rate) level. */
@@ -85,6 +90,7 @@ export class AimdController {
   readonly increase: number;
   readonly decreaseFactor: number;
   readonly cooldownMs: number;
+  readonly tolerance: number;
 
   constructor(opts: AimdOptions) {
     if (!(opts.min >= 1 && opts.max >= opts.min)) throw new RangeError(`[keyrotor] [rateControl] need 1 <= min <= max, got ${opts.min}..${opts.max}`);
@@ -94,6 +100,8 @@ export class AimdController {
     this.decreaseFactor = opts.decreaseFactor ?? 0.5;
     if (!(this.decreaseFactor > 0 && this.decreaseFactor < 1)) throw new RangeError(`[keyrotor] [rateControl] decreaseFactor must be in (0, 1)`);
     this.cooldownMs = opts.cooldownMs ?? 10_000;
+    this.tolerance = opts.tolerance ?? 0;
+    if (!(this.tolerance >= 0 && this.tolerance < 1)) throw new RangeError(`[keyrotor] [rateControl] tolerance must be in [0, 1)`);
     this.level = clamp(opts.initial, this.min, this.max);
   }
 
@@ -104,6 +112,7 @@ export class AimdController {
 
   /** Feeds one observation window: how many calls, how many of them were throttled. Returns the new level. */
   report(window: { calls: number; throttled: number }, nowMs: number): number {
+    if (window.throttled > 0 && window.throttled <= window.calls * this.tolerance) return this.current; // hold
     if (window.throttled > 0) {
       const cooling = this.lastDecreaseMs !== undefined && nowMs - this.lastDecreaseMs < this.cooldownMs;
       if (!cooling) {

@@ -11,6 +11,7 @@ import { rewrapDeps, type RewrapDeps, type RewrapDek, type RewrapTarget, type Re
 import { RewrapRangeInput, type Cursor, type PlanOp, type RangeOp, type RangeResult, type RewrapPlan, type RewrapRangeOutput, type RewrapRangeRequest, type TenantsOp, type TenantsPage } from "./types";
 
 const TX = 100; // Table transactions hold at most 100 operations
+const INITIAL_LANES = 4;
 
 /** The activity handler: parse, run, and tag errors with their family (only the message crosses
  * history; the orchestrator classifies it with familyTag). Needs no rotation deps when the rewrap's
@@ -93,13 +94,38 @@ async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBuck
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` at once. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/** How many unwraps a range runs at once: it starts with a few lanes and opens another (up to
+ * `max`) whenever the bucket overflows — tokens going unspent because every lane is waiting on the
+ * vault. Opening all lanes at once would open as many connections at once: their handshakes stall
+ * the first calls, the paced calls pile up behind them and reach the vault as one burst of 429s. */
+interface Lanes {
+  open: number;
+  readonly max: number;
+  /** true = tokens are being lost for want of a free lane. */
+  starved(): boolean;
+}
+
+/** Runs `fn` over `items` on `lanes.open` workers, adding workers while the lanes are starved. */
+async function forEachOnLanes<T>(items: readonly T[], lanes: Lanes, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  const workers = Array.from({ length: Math.min(Math.max(1, limit), items.length) }, async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  });
-  await Promise.all(workers);
+  const workers: Promise<void>[] = [];
+  const start = (): void => {
+    const w = worker();
+    w.catch(() => undefined); // observed now, rethrown below: a later lane's failure is no unhandled rejection
+    workers.push(w);
+  };
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      if (lanes.open < lanes.max && workers.length < items.length - next && lanes.starved()) {
+        lanes.open++;
+        start();
+      }
+      await fn(items[next++] as T);
+    }
+  };
+  for (let i = 0; i < Math.min(Math.max(1, lanes.open), items.length); i++) start();
+  // Workers added while awaiting are awaited too.
+  for (let i = 0; i < workers.length; i++) await workers[i];
 }
 
 /** Concurrent unwraps needed to sustain `share`/s when one takes up to ~250 ms (a loaded vault or
@@ -120,6 +146,11 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   const bucket = share > 0 ? new TokenBucket({ ratePerSecond: share, burst: Math.max(1, share / 10) }) : undefined;
   bucket?.available(started); // the bucket fills from now, while the first page is read
   const concurrency = unwrapConcurrency(share);
+  const lanes: Lanes = {
+    open: bucket ? Math.min(concurrency, INITIAL_LANES) : concurrency,
+    max: concurrency,
+    starved: () => bucket !== undefined && bucket.available(deps.now()) >= bucket.burst,
+  };
   const m: Meter = { unwrapCalls: 0, throttled: 0, unreadable: 0 };
   const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
   let budget = input.maxDeks;
@@ -235,7 +266,7 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
       processed += size;
       budget -= size;
       const wrapped = new Map<string, Uint8Array>();
-      await forEachLimited(chunk, concurrency, async (d) => {
+      await forEachOnLanes(chunk, lanes, async (d) => {
         const w = await rewrapOne(deps, vault, bucket, d, target.kekVersion, m);
         if (w) wrapped.set(d.id, w);
       });

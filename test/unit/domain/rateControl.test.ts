@@ -82,6 +82,18 @@ describe("AimdController", () => {
     expect(c.report({ calls: 10, throttled: 3 }, 10_000)).toBe(8);
   });
 
+  it("holds its level on a window whose throttled share is within the tolerance, and halves beyond it", () => {
+    const c = new AimdController({ min: 1, max: 8, initial: 8, cooldownMs: 0, tolerance: 0.02 });
+    expect(c.report({ calls: 1000, throttled: 20 }, 0)).toBe(8);
+    expect(c.report({ calls: 1000, throttled: 21 }, 1)).toBe(4);
+    expect(c.report({ calls: 1000, throttled: 0 }, 2)).toBe(5);
+  });
+
+  it("rejects a tolerance outside [0, 1)", () => {
+    expect(() => new AimdController({ min: 1, max: 8, initial: 8, tolerance: 1 })).toThrow(RangeError);
+    expect(() => new AimdController({ min: 1, max: 8, initial: 8, tolerance: -0.1 })).toThrow(RangeError);
+  });
+
   it("does not grow on idle windows", () => {
     const c = new AimdController({ min: 1, max: 10, initial: 3 });
     expect(c.report({ calls: 0, throttled: 0 }, 0)).toBe(3);
