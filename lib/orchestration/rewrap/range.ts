@@ -98,7 +98,7 @@ async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBuck
  * `max`) whenever the bucket overflows — tokens going unspent because every lane is waiting on the
  * vault. Opening all lanes at once would open as many connections at once: their handshakes stall
  * the first calls, the paced calls pile up behind them and reach the vault as one burst of 429s. */
-interface Lanes {
+export interface Lanes {
   open: number;
   readonly max: number;
   /** true = tokens are being lost for want of a free lane. */
@@ -106,7 +106,7 @@ interface Lanes {
 }
 
 /** Runs `fn` over `items` on `lanes.open` workers, adding workers while the lanes are starved. */
-async function forEachOnLanes<T>(items: readonly T[], lanes: Lanes, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachOnLanes<T>(items: readonly T[], lanes: Lanes, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const workers: Promise<void>[] = [];
   const start = (): void => {
@@ -116,14 +116,18 @@ async function forEachOnLanes<T>(items: readonly T[], lanes: Lanes, fn: (item: T
   };
   const worker = async (): Promise<void> => {
     while (next < items.length) {
-      if (lanes.open < lanes.max && workers.length < items.length - next && lanes.starved()) {
+      // Take this lane's item first: a lane opened below starts at once and takes the next one.
+      const item = items[next++] as T;
+      if (next < items.length && lanes.open < lanes.max && lanes.starved()) {
         lanes.open++;
         start();
       }
-      await fn(items[next++] as T);
+      await fn(item);
     }
   };
-  for (let i = 0; i < Math.min(Math.max(1, lanes.open), items.length); i++) start();
+  // Counted once: lanes opened by the first workers (synchronously, as they start) are their own.
+  const initial = Math.min(Math.max(1, lanes.open), items.length);
+  for (let i = 0; i < initial; i++) start();
   // Workers added while awaiting are awaited too.
   for (let i = 0; i < workers.length; i++) await workers[i];
 }
