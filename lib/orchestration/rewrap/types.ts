@@ -54,7 +54,7 @@ export const RewrapOptionsSchema = z.object({
    * history does not grow with their number... */
   targetLegs: z.number().int().min(1).max(1000).default(6),
   /** ...but not for fewer DEKs than this (a small rewrap needs no legs)... */
-  minLegDeks: z.number().int().min(1).default(5000),
+  minLegDeks: z.number().int().min(1).default(1000),
   /** ...and at least every maxLegMs (the lease must be renewed; progress must show). */
   maxLegMs: z.number().int().min(1000).default(120_000),
   /** A RewrapProgress ledger entry every this many legs (and at the end of the pass). */
