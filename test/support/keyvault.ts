@@ -3,6 +3,7 @@
 import { createServer as createHttpServer } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import type { RestError } from "@azure/core-rest-pipeline";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 import { SecretClient } from "@azure/keyvault-secrets";
 import { startKeyVaultPeer, type KeyVaultEventGridEvent, type KeyVaultPeer, type KeyVaultPeerOptions } from "../../dev/peers/keyvault";
@@ -124,4 +125,14 @@ export async function startWebhookSink(): Promise<WebhookSink> {
       server.closeAllConnections();
     }),
   };
+}
+
+/** The error a call to the peer must fail with; a call that succeeds fails the test. */
+export async function restError(p: Promise<unknown>): Promise<RestError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as RestError;
+  }
+  throw new Error("[test] expected the call to fail");
 }

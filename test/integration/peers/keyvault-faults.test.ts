@@ -2,9 +2,8 @@
 // without Retry-After) and injected faults (status, latency, dropped connections).
 import { constants, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { RestError } from "@azure/core-rest-pipeline";
 import type { KeyVaultPeer } from "../../../dev/peers/keyvault";
-import { cryptoClient, keyClient, rawRequest, secretClient, startTestVault } from "../../support/keyvault";
+import { cryptoClient, keyClient, rawRequest, secretClient, startTestVault, restError } from "../../support/keyvault";
 
 let peer: KeyVaultPeer;
 let seq = 0;
@@ -21,15 +20,6 @@ beforeEach(() => {
   peer.admin.clearFaults();
   peer.admin.resetStats();
 });
-
-async function restError(p: Promise<unknown>): Promise<RestError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RestError;
-  }
-  throw new Error("[test] expected the call to fail");
-}
 
 describe("Key Vault peer throttling", () => {
   it("is off by default", async () => {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RestError } from "@azure/core-rest-pipeline";
 import type { KeyVaultKey } from "@azure/keyvault-keys";
 import type { KeyVaultPeer } from "../../../dev/peers/keyvault";
-import { cryptoClient, keyClient, rawRequest, secretClient, startTestVault } from "../../support/keyvault";
+import { cryptoClient, keyClient, rawRequest, secretClient, startTestVault, restError } from "../../support/keyvault";
 
 let peer: KeyVaultPeer;
 let seq = 0;
@@ -30,15 +30,6 @@ function wrapLocally(key: KeyVaultKey, dek: Buffer): Buffer {
 /** The innererror code of a Key Vault error body (the SDK names it innerError). */
 const innerCode = (err: RestError): string | undefined =>
   (err.details as { error?: { innerError?: { code?: string } } } | undefined)?.error?.innerError?.code;
-
-async function restError(p: Promise<unknown>): Promise<RestError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RestError;
-  }
-  throw new Error("[test] expected the call to fail");
-}
 
 describe("Key Vault peer authentication", () => {
   it("answers a request without a token with 401 and Key Vault's Bearer challenge", async () => {
