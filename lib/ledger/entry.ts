@@ -104,6 +104,11 @@ function pick(a: LedgerAppend): LedgerAppend {
   return out;
 }
 
+/** Every property an entry row can hold (what verify() reads). */
+export const ENTRY_ROW_FIELDS = [
+  "keyId", "seq", "entryId", "type", "actor", "at", "prevHash", "hash", "rotationId", "trigger", "reason", "versionBefore", "versionAfter", "counts", "error", "details",
+] as const;
+
 export type RowProps = Record<string, string | number | boolean>;
 
 export function entryToRow(e: LedgerEntry): RowProps {

@@ -30,6 +30,8 @@ export interface ListRange {
   rowKeyFrom?: string;
   /** Exclusive upper bound of RowKey. */
   rowKeyBelow?: string;
+  /** Only these properties are needed (a store may return more). */
+  select?: readonly string[];
 }
 
 export interface RowStore {

@@ -2,16 +2,23 @@
 // (one partition, all or nothing); a conflict is 409 EntityAlreadyExists (a row we create exists)
 // or 412 UpdateConditionNotSatisfied (the head row's ETag changed).
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
+import { queryPages, type RawEntity } from "../stores/tableQuery";
 import { ensureTable, statusOf, translateTableError } from "../stores/tables";
 import type { RowProps } from "./entry";
 import type { CommitResult, HeadWrite, ListRange, RowStore, StoredRow } from "./rowStore";
 
 const SYSTEM_PROPS = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.metadata", "odata.etag"]);
-const PAGE_SIZE = 1000;
+const RAW_SYSTEM_PROPS = new Set(["PartitionKey", "RowKey", "Timestamp", "odata.etag"]);
 
 function propsOf(entity: TableEntityResult<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entity)) if (!SYSTEM_PROPS.has(k)) out[k] = v;
+  return out;
+}
+
+function rawPropsOf(entity: RawEntity): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in entity) if (!RAW_SYSTEM_PROPS.has(k)) out[k] = entity[k];
   return out;
 }
 
@@ -75,9 +82,9 @@ export class TableRowStore implements RowStore {
     if (range.partitionKeyBelow !== undefined) clauses.push(odata`PartitionKey lt ${range.partitionKeyBelow}`);
     if (range.rowKeyFrom !== undefined) clauses.push(odata`RowKey ge ${range.rowKeyFrom}`);
     if (range.rowKeyBelow !== undefined) clauses.push(odata`RowKey lt ${range.rowKeyBelow}`);
-    const pages = t
-      .listEntities<Record<string, unknown>>(clauses.length ? { queryOptions: { filter: clauses.join(" and ") } } : {})
-      .byPage({ maxPageSize: PAGE_SIZE });
+    // Raw pages (no per-entity SDK deserialization): ledger rows hold only strings and 32-bit
+    // integers, which need no type annotations.
+    const pages = queryPages(t, { ...(clauses.length ? { filter: clauses.join(" and ") } : {}), ...(range.select ? { select: range.select } : {}) });
     // Fetch the next page while the caller works on this one (verify hashes as pages arrive).
     const nextPage = async () => {
       try {
@@ -92,7 +99,7 @@ export class TableRowStore implements RowStore {
         const page = await pending;
         if (page.done) return;
         pending = nextPage();
-        for (const e of page.value) yield { partitionKey: e.partitionKey ?? "", rowKey: e.rowKey ?? "", props: propsOf(e) };
+        for (const e of page.value) yield { partitionKey: e.PartitionKey, rowKey: e.RowKey, props: rawPropsOf(e) };
       }
     } finally {
       // A caller that stops early leaves one prefetch in flight; its failure is of no interest.

@@ -9,7 +9,7 @@ import {
 import { escapeKey, unescapeKey } from "../stores/tables";
 import { GENESIS_HASH } from "./canonical";
 import { HEAD_ROW_KEY } from "./chainWriter";
-import { entryHash, isSeqRowKey, rowToEntry } from "./entry";
+import { ENTRY_ROW_FIELDS, entryHash, isSeqRowKey, rowToEntry } from "./entry";
 import type { RowStore } from "./rowStore";
 import { rowToSeal, sealDigest, sealRoot, type SealSigner } from "./seals";
 
@@ -147,7 +147,7 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
       }
     };
     // RowKey < "i": the links ("000…1" …) and the "head" row, not the "id:…" index rows.
-    for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, rowKeyBelow: "i" })) {
+    for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, rowKeyBelow: "i", select: ENTRY_ROW_FIELDS })) {
       if (!chain || chain.pk !== row.partitionKey) {
         finish();
         chain = { pk: row.partitionKey, keyId: unescapeKey(row.partitionKey), expected: 1, prevHash: GENESIS_HASH, resync: false };

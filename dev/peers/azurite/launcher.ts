@@ -15,6 +15,8 @@ export interface AzuriteTables {
   readonly url: string;
   readonly port: number;
   readonly connectionString: string;
+  /** The Azurite process (benchmarks read its CPU time and peak memory). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ export async function startAzuriteTables(opts: AzuriteOptions = {}): Promise<Azu
   return {
     url,
     port,
+    pid: child.pid,
     connectionString: `DefaultEndpointsProtocol=http;AccountName=${DEVSTORE_ACCOUNT};AccountKey=${DEVSTORE_KEY};TableEndpoint=${url};`,
     stop: () =>
       new Promise<void>((resolve) => {
