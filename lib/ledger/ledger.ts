@@ -10,7 +10,7 @@ import { escapeKey } from "../stores/tables";
 import { ChainWriter, HEAD_ROW_KEY } from "./chainWriter";
 import { buildEntry, entryToRow, rowToEntry, seqRowKey, validateAppend } from "./entry";
 import { MemoryRowStore, type RowStore } from "./rowStore";
-import { rowToSeal, sealDigest, sealRoot, sealToRow, type SealSigner } from "./seals";
+import { headsPartition, readSeal, sealDigest, sealRoot, sealToRows, type SealSigner } from "./seals";
 import { TableRowStore } from "./tableRowStore";
 import { SEAL_PARTITION, verifyLedger } from "./verify";
 
@@ -28,6 +28,8 @@ export interface LedgerOptions {
   clock?: Clock;
   /** Lost races tolerated per append before giving up with RotationConflictError. */
   maxAttempts?: number;
+  /** Heads text up to this size stays in the seal row (default INLINE_HEADS_CHARS; tests lower it). */
+  inlineHeadsChars?: number;
 }
 
 export class HashChainLedger implements VerifiableLedger {
@@ -125,6 +127,7 @@ export class HashChainLedger implements VerifiableLedger {
     if (!signer) throw new Error("[keyrotor] [ledger] seal() needs a SealSigner (set KEYROTOR_SEAL_KEY_ID)");
     const heads = await this.heads();
     const root = sealRoot(heads);
+    let headsWritten = false;
     return this.sealChain.append<LedgerSeal>(SEAL_PARTITION, {
       maxAttempts: this.opts.maxAttempts,
       build: async (prev) => {
@@ -136,14 +139,21 @@ export class HashChainLedger implements VerifiableLedger {
         const digest = sealDigest(payload);
         const signature = Buffer.from(await signer.sign(digest)).toString("base64url");
         const seal: LedgerSeal = { ...payload, heads, hash: digest.toString("hex"), signature };
-        return { creates: [{ rowKey: seqRowKey(seal.sealSeq), props: sealToRow(seal) }], headProps: { at: seal.at }, hash: seal.hash, result: seal };
+        const rows = sealToRows(seal, this.opts.inlineHeadsChars);
+        // Too many chains for one entity: the heads go first into rows addressed by their root (the
+        // same for every attempt of this seal), then the seal row that refers to them.
+        if (rows.headsRows.length > 0 && !headsWritten) {
+          for (const r of rows.headsRows) await this.opts.seals.upsert(headsPartition(root), r.rowKey, r.props);
+          headsWritten = true;
+        }
+        return { creates: [{ rowKey: seqRowKey(seal.sealSeq), props: rows.seal }], headProps: { at: seal.at }, hash: seal.hash, result: seal };
       },
     });
   }
 
   async *seals(range: { from?: string; to?: string } = {}): AsyncIterable<LedgerSeal> {
     for await (const row of this.opts.seals.list({ partitionKey: SEAL_PARTITION, rowKeyBelow: HEAD_ROW_KEY })) {
-      const seal = rowToSeal(row.props);
+      const seal = await readSeal(this.opts.seals, row.props);
       if (typeof seal === "string") throw new InvariantViolationError("LedgerCorrupt", `[keyrotor] [ledger] seal row ${row.rowKey}: ${seal}; run ledger verify`);
       if (range.from !== undefined && seal.at < range.from) continue;
       if (range.to !== undefined && seal.at >= range.to) continue;
@@ -155,7 +165,7 @@ export class HashChainLedger implements VerifiableLedger {
     const head = await this.sealChain.readHead(SEAL_PARTITION);
     if (head.seq === 0) return undefined;
     const row = await this.opts.seals.get(SEAL_PARTITION, seqRowKey(head.seq));
-    const seal = row ? rowToSeal(row.props) : undefined;
+    const seal = row ? await readSeal(this.opts.seals, row.props) : undefined;
     return typeof seal === "object" ? seal : undefined;
   }
 
@@ -177,12 +187,13 @@ export interface TableLedgerOptions {
   signer?: SealSigner;
   clock?: Clock;
   maxAttempts?: number;
+  inlineHeadsChars?: number;
 }
 
 export function tableLedger(o: TableLedgerOptions): HashChainLedger {
   return new HashChainLedger({ ...o, entries: new TableRowStore(o.entries, "ledger"), seals: new TableRowStore(o.seals, "ledger seals") });
 }
 
-export function memoryLedger(o: { signer?: SealSigner; clock?: Clock } = {}): HashChainLedger {
+export function memoryLedger(o: { signer?: SealSigner; clock?: Clock; inlineHeadsChars?: number } = {}): HashChainLedger {
   return new HashChainLedger({ ...o, entries: new MemoryRowStore(), seals: new MemoryRowStore() });
 }

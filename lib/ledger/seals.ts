@@ -8,6 +8,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as cryptoS
 import type { LedgerSeal, SealHead } from "../ports";
 import { canonicalJson, sha256, sha256Hex } from "./canonical";
 import type { RowProps } from "./entry";
+import type { RowStore } from "./rowStore";
 
 export interface SealSigner {
   /** Identifier of the key that signs new seals (stored on each seal). */
@@ -41,37 +42,99 @@ export function sealDigest(p: SealPayload): Buffer {
 
 // Table string properties hold at most 32K UTF-16 characters: the heads are split into parts.
 const HEADS_PART = 30_000;
-// An entity holds at most 1 MiB; keep well clear of it.
-const MAX_HEADS_CHARS = 400_000;
+// An entity holds at most 1 MiB: heads up to this size live in the seal row itself (a few thousand
+// chains); larger ones in heads rows of their own (below).
+export const INLINE_HEADS_CHARS = 400_000;
+// Parts per heads row (4 × 30,000 characters, well under the entity limit).
+const PARTS_PER_HEADS_ROW = 4;
 
-export function sealToRow(s: LedgerSeal): RowProps {
-  const heads = JSON.stringify(s.heads.map((h) => [h.keyId, h.seq, h.hash]));
-  if (heads.length > MAX_HEADS_CHARS) {
-    throw new Error(`[keyrotor] [ledger] a seal of ${s.heads.length} chains does not fit one Table entity (${heads.length} characters of heads)`);
-  }
-  const row: RowProps = {
-    sealSeq: s.sealSeq, at: s.at, chains: s.chains, root: s.root, prevHash: s.prevHash, hash: s.hash, kid: s.kid, alg: s.alg,
-    signature: s.signature, headsParts: Math.ceil(heads.length / HEADS_PART),
-  };
-  for (let i = 0; i * HEADS_PART < heads.length; i++) row[`heads${i}`] = heads.slice(i * HEADS_PART, (i + 1) * HEADS_PART);
-  if (s.reason !== undefined) row.reason = s.reason;
-  if (s.rotationId !== undefined) row.rotationId = s.rotationId;
-  return row;
+/** Heads rows live in the seals table, partition `heads:<root>`: content-addressed (the root is the
+ * hash of exactly this list), so writing them before the seal is idempotent, a crash leaves only
+ * an unreferenced copy, and any change to them no longer hashes to the signed root. */
+export const headsPartition = (root: string): string => `heads:${root}`;
+
+export interface HeadsRow {
+  rowKey: string;
+  props: RowProps;
 }
 
-export function rowToSeal(row: Record<string, unknown>): LedgerSeal | string {
+export interface SealRows {
+  seal: RowProps;
+  /** Rows to write (under headsPartition(root)) before the seal row; empty when the heads are inline. */
+  headsRows: HeadsRow[];
+}
+
+function splitParts(text: string, into: RowProps): number {
+  let parts = 0;
+  for (let i = 0; i * HEADS_PART < text.length; i++, parts++) into[`heads${i}`] = text.slice(i * HEADS_PART, (i + 1) * HEADS_PART);
+  return parts;
+}
+
+export function sealToRows(s: LedgerSeal, inlineHeadsChars = INLINE_HEADS_CHARS): SealRows {
+  const heads = JSON.stringify(s.heads.map((h) => [h.keyId, h.seq, h.hash]));
+  const seal: RowProps = {
+    sealSeq: s.sealSeq, at: s.at, chains: s.chains, root: s.root, prevHash: s.prevHash, hash: s.hash, kid: s.kid, alg: s.alg,
+    signature: s.signature,
+  };
+  if (s.reason !== undefined) seal.reason = s.reason;
+  if (s.rotationId !== undefined) seal.rotationId = s.rotationId;
+  if (heads.length <= inlineHeadsChars) {
+    seal.headsParts = splitParts(heads, seal);
+    return { seal, headsRows: [] };
+  }
+  const rowChars = HEADS_PART * PARTS_PER_HEADS_ROW;
+  const headsRows: HeadsRow[] = [];
+  for (let i = 0; i * rowChars < heads.length; i++) {
+    const props: RowProps = {};
+    props.headsParts = splitParts(heads.slice(i * rowChars, (i + 1) * rowChars), props);
+    headsRows.push({ rowKey: String(i).padStart(6, "0"), props });
+  }
+  seal.headsParts = 0;
+  seal.headsRows = headsRows.length;
+  return { seal, headsRows };
+}
+
+/** The text of a row's `heads0..headsN` parts, or a reason why it cannot be read. */
+function joinParts(row: Record<string, unknown>): string | { problem: string } {
+  const parts = row.headsParts;
+  if (typeof parts !== "number") return { problem: "headsParts is missing" };
+  let text = "";
+  for (let i = 0; i < parts; i++) {
+    const part = row[`heads${i}`];
+    if (typeof part !== "string") return { problem: `heads part ${i} is missing` };
+    text += part;
+  }
+  return text;
+}
+
+/** How many heads rows a seal row refers to (0: its heads are inline). */
+export function headsRowsOf(row: Record<string, unknown>): number {
+  return typeof row.headsRows === "number" && row.headsRows > 0 ? row.headsRows : 0;
+}
+
+/** Reads a seal row back. `headsRows` are the rows of headsPartition(root), in RowKey order, when the
+ * seal row refers to them. Returns a reason string instead of throwing when anything is malformed. */
+export function rowToSeal(row: Record<string, unknown>, headsRows: Record<string, unknown>[] = []): LedgerSeal | string {
   const str = (k: string) => (typeof row[k] === "string" ? row[k] : undefined);
   const num = (k: string) => (typeof row[k] === "number" ? row[k] : undefined);
-  const sealSeq = num("sealSeq"), chains = num("chains"), parts = num("headsParts");
+  const sealSeq = num("sealSeq"), chains = num("chains");
   const at = str("at"), root = str("root"), prevHash = str("prevHash"), hash = str("hash"), kid = str("kid"), alg = str("alg"), signature = str("signature");
-  if (sealSeq === undefined || chains === undefined || parts === undefined || !at || !root || !prevHash || !hash || !kid || !alg || signature === undefined) {
+  if (sealSeq === undefined || chains === undefined || !at || !root || !prevHash || !hash || !kid || !alg || signature === undefined) {
     return "a required field is missing or has the wrong type";
   }
   let text = "";
-  for (let i = 0; i < parts; i++) {
-    const part = str(`heads${i}`);
-    if (part === undefined) return `heads part ${i} is missing`;
-    text += part;
+  const external = headsRowsOf(row);
+  if (external === 0) {
+    const inline = joinParts(row);
+    if (typeof inline !== "string") return inline.problem;
+    text = inline;
+  } else {
+    if (headsRows.length !== external) return `the seal refers to ${external} heads rows; ${headsRows.length} exist`;
+    for (const [i, r] of headsRows.entries()) {
+      const part = joinParts(r);
+      if (typeof part !== "string") return `heads row ${i}: ${part.problem}`;
+      text += part;
+    }
   }
   let heads: SealHead[];
   try {
@@ -89,6 +152,15 @@ export function rowToSeal(row: Record<string, unknown>): LedgerSeal | string {
   if (reason !== undefined) seal.reason = reason;
   if (rotationId !== undefined) seal.rotationId = rotationId;
   return seal;
+}
+
+/** A seal row with its heads rows read from the store when it refers to them. */
+export async function readSeal(store: RowStore, row: Record<string, unknown>): Promise<LedgerSeal | string> {
+  if (headsRowsOf(row) === 0) return rowToSeal(row);
+  if (typeof row.root !== "string") return "a required field is missing or has the wrong type";
+  const headsRows: Record<string, unknown>[] = [];
+  for await (const r of store.list({ partitionKey: headsPartition(row.root) })) headsRows.push(r.props);
+  return rowToSeal(row, headsRows);
 }
 
 // ---- node:crypto signer ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { GENESIS_HASH } from "./canonical";
 import { HEAD_ROW_KEY } from "./chainWriter";
 import { ENTRY_ROW_FIELDS, entryHash, isSeqRowKey, rowToEntry } from "./entry";
 import type { RowStore } from "./rowStore";
-import { rowToSeal, sealDigest, sealRoot, type SealSigner } from "./seals";
+import { readSeal, sealDigest, sealRoot, type SealSigner } from "./seals";
 
 export const SEAL_PARTITION = "seal";
 const MAX_BREAKS = 1_000;
@@ -71,7 +71,7 @@ async function verifySeals(deps: VerifyDeps, found: Findings, progress: VerifyPr
     if (!isSeqRowKey(row.rowKey)) continue;
     const at = Number(row.rowKey);
     progress.seals += 1;
-    const seal = rowToSeal(row.props);
+    const seal = await readSeal(deps.seals, row.props);
     let resync = false;
     if (at > expected) {
       found.seal(expected, "gap", `seals ${expected}..${at - 1} are missing`);

@@ -147,4 +147,50 @@ describe("ledger tamper detection", () => {
     const result = await ledger.verify({ concurrency: 4 });
     expect(result.breaks?.map((b) => [b.keyId, b.seq, b.problem])).toEqual([["dek:tenant-01", 3, "truncatedAfterSeal"], ["dek:tenant-11", 2, "gap"]]);
   });
+
+  describe("seals over more chains than one entity holds (heads in rows of their own)", () => {
+    /** world(), with seals whose heads always go to heads rows. */
+    async function bigSealWorld(): Promise<World> {
+      const entries = await freshTable("ledger");
+      const seals = await freshTable("seals");
+      const ledger = tableLedger({ entries, seals, signer: ephemeralSealSigner(), inlineHeadsChars: 10 });
+      for (let i = 1; i <= 4; i++) await ledger.append(step(A, i));
+      for (let i = 1; i <= 3; i++) await ledger.append(step(B, i));
+      return { ledger, entries, seals };
+    }
+    const headsRowsOf = async (seals: TableClient, root: string) => {
+      const rows: { rowKey: string }[] = [];
+      for await (const r of seals.listEntities({ queryOptions: { filter: `PartitionKey eq 'heads:${root}'` } })) rows.push({ rowKey: r.rowKey ?? "" });
+      return rows;
+    };
+
+    it("stores the heads under the seal's root, reads them back, and verifies", async () => {
+      const { ledger, seals } = await bigSealWorld();
+      const seal = await ledger.seal();
+      expect(await headsRowsOf(seals, seal.root)).toHaveLength(1);
+      expect((await ledger.latestSeal())?.heads).toEqual(seal.heads);
+      await ledger.append(step(A, 5));
+      await ledger.seal();
+      expect(await ledger.verify()).toMatchObject({ ok: true, chains: 2, entries: 8, seals: 2 });
+    });
+
+    it("a rewritten heads row no longer matches the signed root", async () => {
+      const { ledger, seals } = await bigSealWorld();
+      const seal = await ledger.seal();
+      const heads = seal.heads.map((h) => [h.keyId, h.keyId === A ? 2 : h.seq, h.hash]);
+      await seals.updateEntity({ partitionKey: `heads:${seal.root}`, rowKey: "000000", heads0: JSON.stringify(heads) }, "Merge");
+      expect((await ledger.verify()).firstBreak).toMatchObject({ keyId: SEAL_CHAIN_ID, seq: 1, problem: "hashMismatch" });
+    });
+
+    it("a deleted heads row is reported at its seal, and later seals still catch a cut tail", async () => {
+      const { ledger, seals, entries } = await bigSealWorld();
+      const first = await ledger.seal();
+      await ledger.append(step(A, 5));
+      await ledger.seal();
+      await seals.deleteEntity(`heads:${first.root}`, "000000");
+      await entries.deleteEntity(escapeKey(A), rk(5));
+      const result = await ledger.verify();
+      expect(result.breaks?.map((b) => [b.keyId, b.seq, b.problem])).toEqual([[SEAL_CHAIN_ID, 1, "hashMismatch"], [A, 5, "truncatedAfterSeal"]]);
+    });
+  });
 });
