@@ -1,44 +1,46 @@
 // `npm run bench -- rewrap --deks N --tenants T --vault-rate R [--key rsa2048|rsa3072|rsa4096]
-//   [--budget-fraction F]`
+//   [--budget-fraction F] [--node-flags "<V8/node flags of the measured process>"]`
 // Runs a real KEK rotation (rotationOrchestrator → rewrapAll → rewrapOrchestrator → rewrapRange)
 // on the in-process durable host, against Azurite (Tables, own process) and the Key Vault peer (own
 // process, as Key Vault is remote) throttled at R unwraps/s (R = 0: unthrottled). The orchestrator is
 // told the vault's limit is R/s (10·R per 10 s; R = 0: no limit, unpaced) and spends F of it
 // (default 0.8, the app's KEYROTOR_VAULT_BUDGET_FRACTION default).
 //
+// Processes: this one (under tsx) is the harness — it starts Azurite and the peer, measures the
+// ceilings, seeds the DEKs (setup, not the system under test) and checks the result. The rotation
+// itself — host, orchestrations, activities, SDK clients — runs in its own process
+// (bench/_rewrapRotation.ts), compiled to JavaScript and run by plain `node` (bench/_compile.ts):
+// tsx's loader thread and transpiled sources are dev tooling, not part of what is measured.
+//
 // Figures:
 // - seconds: the rewrapping phase (first custom status "rewrapping" → "rewrapped"), which includes
 //   the zero-reference count that proves the pass; deksPerSec = deks / seconds.
 // - ratioToVaultRate = deksPerSec / (F·R): the share of the rate the orchestrator may spend on the
 //   vault that it achieved; ratioToPeerLimit = deksPerSec / R.
-// - peakRssMb: this process (host, orchestrations, activities, SDK clients, seeding) — VmHWM;
-//   the peer's and Azurite's peaks are reported apart (Azurite holds every entity in memory).
+// - peakRssMb: the rotation's process (host, orchestrations, activities, SDK clients) — its VmHWM
+//   over its whole life; the harness's (seeding), the peer's and Azurite's peaks are reported apart
+//   (harnessPeakRssMb, peerPeakRssMb, azuritePeakRssMb; Azurite holds every entity in memory).
+//   The process runs with the heap sizing V8 picks on a 1.5 GB instance (DEFAULT_NODE_FLAGS below
+//   says why); liveHeapMb is its heap after a full GC before and after the rotation.
 // - maxHistoryEvents: the largest history of any orchestration instance (any execution).
 // - ceilings measured in the same run before the rotation: Table batch writes/s on Azurite
 //   (100-entity transactions, as many at once as the rewrap's slots, over the tenants' partitions) and local unwrap+wrap/s (node:crypto, one core).
-import "../dev/host"; // first: installs @azure/functions-core for the host
+import { fork } from "node:child_process";
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { AzureNamedKeyCredential, TableClient, type TransactionAction } from "@azure/data-tables";
 import { KeyClient } from "@azure/keyvault-keys";
-import { startHost, type DevHost } from "../dev/host";
 import { DEVSTORE_ACCOUNT, DEVSTORE_KEY, startAzuriteTables, type AzuriteTables } from "../dev/peers/azurite/launcher";
-import type { ManagedKey } from "../lib/domain/keys";
 import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../lib/envelope/dekRecord";
-import { ephemeralSealSigner, memoryLedger } from "../lib/ledger";
-import { KeyVaultRotationAdapter, setRotationDeps } from "../lib/orchestration/deps";
-import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicies } from "../lib/orchestration/memory";
-import { DURABLE } from "../lib/orchestration/names";
-import type { DekStorePort, RotationDeps } from "../lib/orchestration/ports";
-import { dekStoreRewrapStore, keyVaultRewrapVault, RewrapOptionsSchema, setRewrapDeps } from "../lib/orchestration/rewrap";
-import { secretGenerators } from "../lib/orchestration/secrets";
-import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/orchestration/workflows";
-import { systemClock } from "../lib/ports";
+import { RewrapOptionsSchema } from "../lib/orchestration/rewrap/types";
 import { DekStore } from "../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../lib/vault/keyVault";
 import { startChildPeer, type ChildPeer } from "./_childPeer";
+import { compileForNode, type CompiledTree } from "./_compile";
+import { rotationFunctionFiles } from "./_rewrapApp";
+import type { RotationMessage, RotationRunConfig, RotationRunResult } from "./_rewrapRotation";
 
 const log = (msg: string): void => {
   process.stderr.write(`[rewrap bench] ${msg}\n`);
@@ -137,7 +139,7 @@ function localCryptoCeiling(bits: number): number {
   return Math.round(n / ((performance.now() - started) / 1000));
 }
 
-// ---- seeding ----------------------------------------------------------------------------------
+// ---- seeding (setup, in this process) ---------------------------------------------------------
 
 async function seed(store: DekStore, adapter: KeyVaultAdapter, keyName: string, kekKeyId: string, version: string, deks: number, tenants: number): Promise<void> {
   const started = performance.now();
@@ -171,20 +173,46 @@ async function seed(store: DekStore, adapter: KeyVaultAdapter, keyName: string, 
   log(`seeded ${done} DEKs in ${tenants} tenants in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** The rotation's reference count over the DEK table (the only DekStorePort call a KEK rotation makes
- * besides the rewrap, which has its own port). */
-function countingDekPort(store: DekStore): DekStorePort {
-  const unused = (): never => {
-    throw new Error("[keyrotor] [bench] not used by a KEK rotation");
-  };
-  return {
-    countByKekVersion: (kekKeyId) => store.countsByKekVersion(kekKeyId),
-    listTenants: unused, scanRange: unused, rewrapBatch: unused, tenantDeks: unused, rotatePrimary: unused,
-  };
-}
+// ---- the measured process -----------------------------------------------------------------------
 
-const FUNCTIONS = ["rotationOrchestrator", "rewrapOrchestrator", "keyLock", ...Object.values(DURABLE.activities)]
-  .map((f) => path.resolve(__dirname, "..", "functions", `${f}.ts`));
+/** Node/V8 flags of the rotation's process (override with --node-flags).
+ * - --max-old-space-size=768: the heap limit V8 itself picks on a 1.5 GB machine such as a Functions
+ *   Consumption-plan instance (a quarter of the memory, ×2 on 64-bit). V8 scales how far it lets
+ *   garbage pile up past the live data with that limit: on this 24 GB machine (4 GB limit) up to 4×
+ *   the live set before a full GC, at 768 MB ~1.5×. The rotation's live heap is ~50–70 MB (see
+ *   liveHeapMb), so that is 10× headroom, not a squeeze: measured at 20k DEKs, 1,000/s, peak RSS
+ *   255 → 169 MB with ratioToVaultRate 0.926 → 0.923 (noise).
+ * - --expose-gc: only so the process can report its live heap (a full GC before and after the
+ *   rotation, outside the measured phase). */
+const DEFAULT_NODE_FLAGS: string[] = ["--max-old-space-size=768", "--expose-gc"];
+
+const ROTATION_ENTRY = path.resolve(__dirname, "_rewrapRotation.ts");
+
+/** Runs the rotation in its own `node` process (compiled, without tsx) and returns what it measured.
+ * Its progress lines come out on our stderr; the app's log lines (its stdout) too, so our stdout
+ * keeps only the final JSON line. */
+function runMeasured(tree: CompiledTree, config: RotationRunConfig, nodeFlags: string[]): Promise<RotationRunResult & { pid: number }> {
+  const child = fork(tree.outPath(ROTATION_ENTRY), [], {
+    execPath: process.execPath,
+    execArgv: nodeFlags, // not ours: ours load tsx
+    env: { ...process.env, NODE_PATH: [tree.nodePath, process.env.NODE_PATH].filter(Boolean).join(path.delimiter) },
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
+  });
+  child.stdout!.pipe(process.stderr, { end: false });
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    child.once("message", (m: RotationMessage) => {
+      answered = true;
+      if (m.type === "result") resolve({ ...m.result, pid: child.pid ?? 0 });
+      else reject(new Error(`[keyrotor] [bench] the rotation process failed: ${m.message}`));
+    });
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      if (!answered) reject(new Error(`[keyrotor] [bench] the rotation process exited (${signal ?? code}) without a result`));
+    });
+    child.send({ type: "run", config });
+  });
+}
 
 // ---- the run ----------------------------------------------------------------------------------
 
@@ -196,11 +224,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const bits = ({ rsa2048: 2048, rsa3072: 3072, rsa4096: 4096 } as Record<string, number>)[keyKind];
   if (!bits) throw new Error("[keyrotor] [bench] --key must be rsa2048, rsa3072 or rsa4096");
   const budgetFraction = numberOption(args, "budget-fraction", 0.8);
+  const nodeFlags = option(args, "node-flags", DEFAULT_NODE_FLAGS.join(" ")).split(/\s+/).filter(Boolean);
   const maxSlots = RewrapOptionsSchema.parse({}).maxSlots; // the ceiling is measured at the rewrap's concurrency
 
+  // Compiling takes a few seconds: it runs while the ceilings are measured and the DEKs seeded.
+  const compiling = compileForNode([ROTATION_ENTRY, ...rotationFunctionFiles(".ts")]);
+  compiling.catch(() => undefined); // observed below; a failure before that must not go unhandled
   const az = await startAzuriteTables();
   const peer = await childPeer("bench-vault");
-  let host: DevHost | undefined;
   try {
     log(`azurite ${az.url}, Key Vault peer ${peer.url} (pid ${peer.pid}); measuring ceilings`);
     const ceilingEntities = Math.min(Math.max(deks, 5000), 20_000);
@@ -213,100 +244,44 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const created = await new KeyClient(peer.url, credential, clientOptions).createRsaKey(keyName, { keySize: bits, keyOps: ["wrapKey", "unwrapKey"] });
     const v1 = created.properties.version!;
     const kekKeyId = `kek:${peer.vaultName}/${keyName}`;
-    // The rewrap's adapter: SDK retries off, so every 429 reaches the pacing.
-    const rewrapAdapter = new KeyVaultAdapter({ vaultName: peer.vaultName, vaultUrl: peer.url, credential, clientOptions: { ...clientOptions, retryOptions: { maxRetries: 0 } } });
-    const rotationAdapter = new KeyVaultAdapter({ vaultName: peer.vaultName, vaultUrl: peer.url, credential, clientOptions });
-    const dekTable = new TableClient(az.url, "deks", new AzureNamedKeyCredential(DEVSTORE_ACCOUNT, DEVSTORE_KEY), { allowInsecureConnection: true });
-    const store = new DekStore(dekTable);
-    await seed(store, rewrapAdapter, keyName, kekKeyId, v1, deks, tenants);
+    const dekTable = "deks";
+    const store = new DekStore(new TableClient(az.url, dekTable, new AzureNamedKeyCredential(DEVSTORE_ACCOUNT, DEVSTORE_KEY), { allowInsecureConnection: true }));
+    const seedAdapter = new KeyVaultAdapter({ vaultName: peer.vaultName, vaultUrl: peer.url, credential, clientOptions });
+    await seed(store, seedAdapter, keyName, kekKeyId, v1, deks, tenants);
 
-    const inventory = new MemoryInventory();
-    const key: ManagedKey = { keyId: kekKeyId, kind: "kek", tenant: "platform", primaryVersion: v1, versions: [{ version: v1, state: "primary", createdAt: new Date().toISOString() }] };
-    await inventory.put(key, undefined);
-    const ledger = memoryLedger({ signer: ephemeralSealSigner(), clock: systemClock });
-    const deps: RotationDeps = {
-      vault: new KeyVaultRotationAdapter(() => rotationAdapter), inventory, deks: countingDekPort(store), policies: new MemoryPolicies(),
-      ledger, sealer: ledger, events: new MemoryEvents(), jwks: new MemoryJwks(), secrets: secretGenerators(), clock: systemClock,
-    };
-    setRotationDeps(deps);
-    setRewrapDeps({
-      store: dekStoreRewrapStore(store), vaultFor: keyVaultRewrapVault(() => rewrapAdapter),
-      budgetFraction, vaultLimitPer10s: vaultRate * 10,
-      now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random(),
-    });
     await peer.admin("PUT", "/admin/throttle", vaultRate > 0 ? { ratePerSecond: vaultRate } : { enabled: false });
     await peer.admin("POST", "/admin/stats/reset");
+    const tree = await compiling;
+    log(`rotation process: node ${nodeFlags.join(" ")} (compiled)`);
+    const measured = await runMeasured(tree, {
+      azuriteUrl: az.url, dekTable, peerUrl: peer.url, caPem: peer.caPem, vaultName: peer.vaultName, keyName, kekKeyId, version: v1, vaultRate, budgetFraction,
+    }, nodeFlags);
 
-    host = await startHost({ entry: FUNCTIONS, maxConcurrentActivities: Math.max(16, maxSlots + 4), log: () => undefined });
-    const rotationId = `${kekKeyId}@bench:${Date.now()}`;
-    const instanceId = instanceIdFor(rotationId);
-    let ourPeak = 0;
-    let heapPeak = 0;
-    const sampler = setInterval(() => {
-      const mu = process.memoryUsage();
-      ourPeak = Math.max(ourPeak, mu.rss);
-      heapPeak = Math.max(heapPeak, mu.heapUsed);
-    }, 200);
-    const t0 = performance.now();
-    await host.client.startNew(DURABLE.orchestrators.rotation, {
-      instanceId,
-      input: { rotationId, keyId: kekKeyId, trigger: "manual", actor: "bench", batchSize: 1000, batchesPerEpisode: 16 },
-    });
-    let rewrapStart: number | undefined;
-    let rewrapEnd: number | undefined;
-    let lastLog = 0;
-    for (;;) {
-      const st = await host.client.getStatus(instanceId);
-      const cs = st?.customStatus as RotationStatus | undefined;
-      const now = performance.now();
-      if (cs?.phase === "rewrapping" && rewrapStart === undefined) rewrapStart = now;
-      if (rewrapStart !== undefined && rewrapEnd === undefined && cs && cs.phase !== "rewrapping") rewrapEnd = now;
-      if (now - lastLog > 2000) {
-        lastLog = now;
-        const p = cs?.progress;
-        log(`${((now - t0) / 1000).toFixed(1)} s phase=${cs?.phase ?? "?"}${p ? ` rewrapped=${p.rewrapped}/${p.total ?? "?"} perSec=${p.perSec ?? "?"} throttled=${p.throttled ?? 0}${p.eta ? ` eta=${p.eta}` : ""}` : ""} rss=${Math.round(process.memoryUsage().rss / 1048576)}MB`);
-      }
-      if (st && ["Completed", "Failed", "Terminated"].includes(String(st.runtimeStatus))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    clearInterval(sampler);
-    const end = performance.now();
-    rewrapEnd ??= end;
-    const done = await host.client.getStatus(instanceId);
-    const out = done?.output as RotationOutput | undefined;
     const stats = (await peer.admin("GET", "/admin/stats")) as { unwrapCalls: number; throttled429: number };
     const counts = await store.countsByKekVersion(kekKeyId);
-    const underNew = out?.versionAfter ? (counts[out.versionAfter] ?? 0) : 0;
-    let maxHistoryEvents = 0;
-    let instances = 0;
-    for (const row of await host.store.listInstances()) {
-      instances++;
-      maxHistoryEvents = Math.max(maxHistoryEvents, host.maxHistoryEventCount(row.instanceId));
-    }
-    const seconds = ((rewrapEnd - (rewrapStart ?? t0)) / 1000);
+    const underNew = measured.versionAfter ? (counts[measured.versionAfter] ?? 0) : 0;
+    const seconds = measured.seconds;
     const deksPerSec = deks / seconds;
     const budgetPerSec = vaultRate * budgetFraction;
     const azPids = childPids("azurite");
     return {
-      deks, tenants, key: keyKind, outcome: out?.outcome ?? String(done?.runtimeStatus), seconds: round(seconds, 2), totalSeconds: round((end - t0) / 1000, 2),
+      deks, tenants, key: keyKind, outcome: measured.outcome, seconds: round(seconds, 2), totalSeconds: round(measured.totalSeconds, 2),
       deksPerSec: round(deksPerSec, 1), vaultRate, budgetFraction, budgetPerSec: vaultRate > 0 ? budgetPerSec : null,
       ratioToVaultRate: vaultRate > 0 ? round(deksPerSec / budgetPerSec, 3) : null,
       ratioToPeerLimit: vaultRate > 0 ? round(deksPerSec / vaultRate, 3) : null,
       ratioDefinition: "ratioToVaultRate = deksPerSec / (budgetFraction × vaultRate): the achieved share of the rate the orchestrator may spend (vault limit told to it = vaultRate); ratioToPeerLimit = deksPerSec / vaultRate",
       throttled429: stats.throttled429, unwrapCalls: stats.unwrapCalls, throttledShare: stats.unwrapCalls > 0 ? round(stats.throttled429 / stats.unwrapCalls, 4) : 0,
-      peakRssMb: peakRssMb("self"), rewrapPeakRssMb: Math.round(ourPeak / 1048576), rewrapPeakHeapUsedMb: Math.round(heapPeak / 1048576),
-      maxOldSpaceMb: /--max-old-space-size=(\d+)/.exec(`${process.env.NODE_OPTIONS ?? ""} ${process.execArgv.join(" ")}`)?.[1] ?? null,
-      peerPeakRssMb: peakRssMb(peer.pid) ?? null, azuritePeakRssMb: azPids.map((p) => peakRssMb(p)).find((x) => x !== undefined) ?? null,
-      rssIncludes: "peakRssMb: this process only (durable host, orchestrations, activities, SDK clients, seeding); the Key Vault peer and Azurite run in their own processes (peerPeakRssMb, azuritePeakRssMb)",
-      maxHistoryEvents, instances,
-      failed: deks - underNew, counts: out?.counts ?? null, ...(out?.error ? { error: out.error } : {}),
+      peakRssMb: measured.peakRssMb, rewrapPeakRssMb: measured.rewrapPeakRssMb, rewrapPeakHeapUsedMb: measured.rewrapPeakHeapUsedMb, liveHeapMb: measured.liveHeapMb,
+      nodeFlags: nodeFlags.join(" "), measuredProcess: { runtime: "node (compiled, no tsx)", ...measured.runtime },
+      harnessPeakRssMb: peakRssMb("self") ?? null, peerPeakRssMb: peakRssMb(peer.pid) ?? null, azuritePeakRssMb: azPids.map((p) => peakRssMb(p)).find((x) => x !== undefined) ?? null,
+      rssIncludes: "peakRssMb: the rotation's process only, over its whole life (durable host, orchestrations, activities, SDK clients); the harness (ceilings, seeding, final check), the Key Vault peer and Azurite are reported apart (harnessPeakRssMb, peerPeakRssMb, azuritePeakRssMb)",
+      maxHistoryEvents: measured.maxHistoryEvents, instances: measured.instances,
+      failed: deks - underNew, counts: measured.counts, ...(measured.error ? { error: measured.error } : {}),
       tableBatchWritesPerSec, localUnwrapWrapPerSec,
       ratioToTableCeiling: round(deksPerSec / tableBatchWritesPerSec, 3),
     };
   } finally {
-    await host?.stop();
-    setRewrapDeps(undefined);
-    setRotationDeps(undefined);
+    await compiling.then((t) => t.remove(), () => undefined);
     await peer.stop();
     await az.stop();
   }
