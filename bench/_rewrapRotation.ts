@@ -57,6 +57,8 @@ export interface RotationRunResult {
   liveHeapMb: { beforeRotation: number; afterRotation: number } | null;
   maxHistoryEvents: number;
   instances: number;
+  /** CPU time (user + system) this process spent from the start of the rotation to its end, ms. */
+  cpuMs: number;
   runtime: { execArgv: string[]; threads: number | null; tsx: boolean };
 }
 
@@ -138,6 +140,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
       heapPeak = Math.max(heapPeak, mu.heapUsed);
     }, 200);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     await host.client.startNew(DURABLE.orchestrators.rotation, {
       instanceId,
       input: { rotationId, keyId: c.kekKeyId, trigger: "manual", actor: "bench", batchSize: 1000, batchesPerEpisode: 16 },
@@ -162,6 +165,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
     }
     clearInterval(sampler);
     const end = performance.now();
+    const cpu = process.cpuUsage(cpu0);
     rewrapEnd ??= end;
     const done = await host.client.getStatus(instanceId);
     const out = done?.output as RotationOutput | undefined;
@@ -184,7 +188,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
       rewrapPeakRssMb: Math.round(ourPeak / 1048576),
       rewrapPeakHeapUsedMb: Math.round(heapPeak / 1048576),
       liveHeapMb: liveBefore !== undefined && liveAfter !== undefined ? { beforeRotation: liveBefore, afterRotation: liveAfter } : null,
-      maxHistoryEvents, instances,
+      maxHistoryEvents, instances, cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       runtime: { execArgv: process.execArgv, threads: procStatus("Threads"), tsx: Object.keys(require.cache).some((k) => k.includes(`${path.sep}tsx${path.sep}`)) },
     };
   } finally {

@@ -1,9 +1,9 @@
 // `npm run bench -- ledger [--one-chain 2000] [--writers 8] [--chains 100] [--per-chain 20] [--verify-entries 60000]`
 // Appends per second on one chain (one writer, then N racing writers), over 100 chains, the cost
 // of a seal, and verify() throughput over a bulk-loaded ledger. Runs its own in-memory Azurite.
-import { readFileSync } from "node:fs";
 import { TableClient, type TransactionAction } from "@azure/data-tables";
 import { startAzuriteTables } from "../dev/peers/azurite/launcher";
+import { cpuMsOf } from "./_proc";
 import { ephemeralSealSigner, memoryLedger, tableLedger, GENESIS_HASH, type HashChainLedger } from "../lib/ledger";
 import { buildEntry, entryHash, entryToRow, rowToEntry, seqRowKey } from "../lib/ledger/entry";
 import { escapeKey } from "../lib/stores/tables";
@@ -15,20 +15,6 @@ function opt(args: string[], name: string, dflt: number): number {
   if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} must be a number`);
   return v;
 }
-
-/** CPU time (user + system) of a process so far, from /proc; undefined where it cannot be read. */
-function cpuMsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return Number.isFinite(ticks) ? ticks * (1000 / CLOCK_TICKS_PER_SEC) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-/** USER_HZ: 100 on every Linux the bench runs on. */
-const CLOCK_TICKS_PER_SEC = 100;
 
 const log = (s: string) => process.stderr.write(`[bench ledger] ${s}\n`);
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);

@@ -37,6 +37,7 @@ import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../lib/envelope/dek
 import { RewrapOptionsSchema } from "../lib/orchestration/rewrap/types";
 import { DekStore } from "../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../lib/vault/keyVault";
+import { cpuMsOf } from "./_proc";
 import { startChildPeer, type ChildPeer } from "./_childPeer";
 import { compileForNode, type CompiledTree } from "./_compile";
 import { rotationFunctionFiles } from "./_rewrapApp";
@@ -253,10 +254,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await peer.admin("POST", "/admin/stats/reset");
     const tree = await compiling;
     log(`rotation process: node ${nodeFlags.join(" ")} (compiled)`);
+    const peerCpu0 = cpuMsOf(peer.pid);
+    const azCpu0 = cpuMsOf(az.pid);
     const measured = await runMeasured(tree, {
       azuriteUrl: az.url, dekTable, peerUrl: peer.url, caPem: peer.caPem, vaultName: peer.vaultName, keyName, kekKeyId, version: v1, vaultRate, budgetFraction,
     }, nodeFlags);
 
+    const peerCpuMs = delta(cpuMsOf(peer.pid), peerCpu0);
+    const azuriteCpuMs = delta(cpuMsOf(az.pid), azCpu0);
     const stats = (await peer.admin("GET", "/admin/stats")) as { unwrapCalls: number; throttled429: number };
     const counts = await store.countsByKekVersion(kekKeyId);
     const underNew = measured.versionAfter ? (counts[measured.versionAfter] ?? 0) : 0;
@@ -279,12 +284,25 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       failed: deks - underNew, counts: measured.counts, ...(measured.error ? { error: measured.error } : {}),
       tableBatchWritesPerSec, localUnwrapWrapPerSec,
       ratioToTableCeiling: round(deksPerSec / tableBatchWritesPerSec, 3),
+      // Where the machine's CPU went during the rotation, per DEK: the Key Vault peer's share is work
+      // that Key Vault does on its own hardware in production (RSA private-key unwrap).
+      cpuMsPerDek: {
+        rotation: round(measured.cpuMs / deks, 3),
+        keyVaultPeer: peerCpuMs === undefined ? null : round(peerCpuMs / deks, 3),
+        azurite: azuriteCpuMs === undefined ? null : round(azuriteCpuMs / deks, 3),
+      },
+      cpuCoresBusy: round((measured.cpuMs + (peerCpuMs ?? 0) + (azuriteCpuMs ?? 0)) / 1000 / measured.totalSeconds, 2),
     };
   } finally {
     await compiling.then((t) => t.remove(), () => undefined);
     await peer.stop();
     await az.stop();
   }
+}
+
+
+function delta(after: number | undefined, before: number | undefined): number | undefined {
+  return after === undefined || before === undefined ? undefined : after - before;
 }
 
 function round(x: number, digits: number): number {
