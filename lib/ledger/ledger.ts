@@ -10,7 +10,7 @@ import { escapeKey } from "../stores/tables";
 import { ChainWriter, HEAD_ROW_KEY } from "./chainWriter";
 import { buildEntry, entryToRow, rowToEntry, seqRowKey, validateAppend } from "./entry";
 import { MemoryRowStore, type RowStore } from "./rowStore";
-import { headsPartition, readSeal, sealDigest, sealRoot, sealToRows, type SealSigner } from "./seals";
+import { headsPartition, headsRowsFor, readSeal, sealDigest, sealRoot, sealToRow, type SealSigner } from "./seals";
 import { TableRowStore } from "./tableRowStore";
 import { SEAL_PARTITION, verifyLedger } from "./verify";
 
@@ -127,7 +127,10 @@ export class HashChainLedger implements VerifiableLedger {
     if (!signer) throw new Error("[keyrotor] [ledger] seal() needs a SealSigner (set KEYROTOR_SEAL_KEY_ID)");
     const heads = await this.heads();
     const root = sealRoot(heads);
-    let headsWritten = false;
+    // Too many chains for one entity: the heads go first into rows addressed by their root, then
+    // the seal row that refers to them.
+    const headsRows = headsRowsFor(heads, this.opts.inlineHeadsChars);
+    for (const r of headsRows) await this.opts.seals.upsert(headsPartition(root), r.rowKey, r.props);
     return this.sealChain.append<LedgerSeal>(SEAL_PARTITION, {
       maxAttempts: this.opts.maxAttempts,
       build: async (prev) => {
@@ -139,14 +142,7 @@ export class HashChainLedger implements VerifiableLedger {
         const digest = sealDigest(payload);
         const signature = Buffer.from(await signer.sign(digest)).toString("base64url");
         const seal: LedgerSeal = { ...payload, heads, hash: digest.toString("hex"), signature };
-        const rows = sealToRows(seal, this.opts.inlineHeadsChars);
-        // Too many chains for one entity: the heads go first into rows addressed by their root (the
-        // same for every attempt of this seal), then the seal row that refers to them.
-        if (rows.headsRows.length > 0 && !headsWritten) {
-          for (const r of rows.headsRows) await this.opts.seals.upsert(headsPartition(root), r.rowKey, r.props);
-          headsWritten = true;
-        }
-        return { creates: [{ rowKey: seqRowKey(seal.sealSeq), props: rows.seal }], headProps: { at: seal.at }, hash: seal.hash, result: seal };
+        return { creates: [{ rowKey: seqRowKey(seal.sealSeq), props: sealToRow(seal, headsRows.length) }], headProps: { at: seal.at }, hash: seal.hash, result: seal };
       },
     });
   }

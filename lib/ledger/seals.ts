@@ -58,11 +58,7 @@ export interface HeadsRow {
   props: RowProps;
 }
 
-export interface SealRows {
-  seal: RowProps;
-  /** Rows to write (under headsPartition(root)) before the seal row; empty when the heads are inline. */
-  headsRows: HeadsRow[];
-}
+const headsText = (heads: SealHead[]): string => JSON.stringify(heads.map((h) => [h.keyId, h.seq, h.hash]));
 
 function splitParts(text: string, into: RowProps): number {
   let parts = 0;
@@ -70,28 +66,36 @@ function splitParts(text: string, into: RowProps): number {
   return parts;
 }
 
-export function sealToRows(s: LedgerSeal, inlineHeadsChars = INLINE_HEADS_CHARS): SealRows {
-  const heads = JSON.stringify(s.heads.map((h) => [h.keyId, h.seq, h.hash]));
-  const seal: RowProps = {
+/** The heads rows a seal over `heads` needs (none when they fit in the seal row). They depend on the
+ * heads alone, so they can be written before the seal's number is known. */
+export function headsRowsFor(heads: SealHead[], inlineHeadsChars = INLINE_HEADS_CHARS): HeadsRow[] {
+  const text = headsText(heads);
+  if (text.length <= inlineHeadsChars) return [];
+  const rowChars = HEADS_PART * PARTS_PER_HEADS_ROW;
+  const rows: HeadsRow[] = [];
+  for (let i = 0; i * rowChars < text.length; i++) {
+    const props: RowProps = {};
+    props.headsParts = splitParts(text.slice(i * rowChars, (i + 1) * rowChars), props);
+    rows.push({ rowKey: String(i).padStart(6, "0"), props });
+  }
+  return rows;
+}
+
+/** The seal row: heads inline, or (headsRows > 0) a count of the rows under headsPartition(root). */
+export function sealToRow(s: LedgerSeal, headsRows = 0): RowProps {
+  const row: RowProps = {
     sealSeq: s.sealSeq, at: s.at, chains: s.chains, root: s.root, prevHash: s.prevHash, hash: s.hash, kid: s.kid, alg: s.alg,
     signature: s.signature,
   };
-  if (s.reason !== undefined) seal.reason = s.reason;
-  if (s.rotationId !== undefined) seal.rotationId = s.rotationId;
-  if (heads.length <= inlineHeadsChars) {
-    seal.headsParts = splitParts(heads, seal);
-    return { seal, headsRows: [] };
+  if (s.reason !== undefined) row.reason = s.reason;
+  if (s.rotationId !== undefined) row.rotationId = s.rotationId;
+  if (headsRows > 0) {
+    row.headsParts = 0;
+    row.headsRows = headsRows;
+  } else {
+    row.headsParts = splitParts(headsText(s.heads), row);
   }
-  const rowChars = HEADS_PART * PARTS_PER_HEADS_ROW;
-  const headsRows: HeadsRow[] = [];
-  for (let i = 0; i * rowChars < heads.length; i++) {
-    const props: RowProps = {};
-    props.headsParts = splitParts(heads.slice(i * rowChars, (i + 1) * rowChars), props);
-    headsRows.push({ rowKey: String(i).padStart(6, "0"), props });
-  }
-  seal.headsParts = 0;
-  seal.headsRows = headsRows.length;
-  return { seal, headsRows };
+  return row;
 }
 
 /** The text of a row's `heads0..headsN` parts, or a reason why it cannot be read. */
