@@ -84,7 +84,7 @@ export class TableRowStore implements RowStore {
     if (range.rowKeyBelow !== undefined) clauses.push(odata`RowKey lt ${range.rowKeyBelow}`);
     // Raw pages (no per-entity SDK deserialization): ledger rows hold only strings and 32-bit
     // integers, which need no type annotations.
-    const pages = queryPages(t, { ...(clauses.length ? { filter: clauses.join(" and ") } : {}), ...(range.select ? { select: range.select } : {}) });
+    const pages = queryPages(t, { filter: clauses.join(" and "), select: range.select });
     // Fetch the next page while the caller works on this one (verify hashes as pages arrive).
     const nextPage = async () => {
       try {
