@@ -1,5 +1,5 @@
 // Query Entities without the SDK's per-entity deserialization, for the scans that read many rows
-// (ledger verification, evidence, DEK ranges). The request goes through the TableClient's own
+// (the ledger: verification, chain reads, evidence). The request goes through the TableClient's own
 // pipeline (its credential, retries and logging) and asks for `odata=nometadata`, so a page is one
 // JSON.parse of plain objects: measured, this halves the client CPU per row of verify(). The price is
 // that values carry no EDM type annotations: Int64, DateTime, Guid and Binary properties arrive as
@@ -77,7 +77,7 @@ export async function queryPage(client: TableClient, query: RawQuery, continuati
   // The TableClient's pipeline includes core-client's deserialization policy, which has already
   // parsed a JSON body into `parsedBody`: use it rather than parse the page twice.
   const parsed = (response as { parsedBody?: unknown }).parsedBody;
-  const body = (parsed !== undefined && typeof parsed === "object" ? parsed : JSON.parse(response.bodyAsText ?? "{}")) as { value?: RawEntity[] };
+  const body = (parsed && typeof parsed === "object" ? parsed : JSON.parse(response.bodyAsText ?? "{}")) as { value?: RawEntity[] };
   const nextPartitionKey = response.headers.get("x-ms-continuation-nextpartitionkey");
   return {
     entities: body.value ?? [],
