@@ -8,7 +8,7 @@ import type { RowProps } from "./entry";
 import type { CommitResult, HeadWrite, ListRange, RowStore, StoredRow } from "./rowStore";
 
 const SYSTEM_PROPS = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.metadata", "odata.etag"]);
-const RAW_SYSTEM_PROPS = new Set(["PartitionKey", "RowKey", "Timestamp", "odata.etag"]);
+const RAW_SYSTEM_PROPS = new Set(["PartitionKey", "RowKey", "Timestamp"]);
 
 function propsOf(entity: TableEntityResult<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -83,7 +83,7 @@ export class TableRowStore implements RowStore {
     if (range.rowKeyFrom !== undefined) clauses.push(odata`RowKey ge ${range.rowKeyFrom}`);
     if (range.rowKeyBelow !== undefined) clauses.push(odata`RowKey lt ${range.rowKeyBelow}`);
     // Raw pages (no per-entity SDK deserialization): ledger rows hold only strings and 32-bit
-    // integers, which need no type annotations.
+    // integers; a value of any other EDM type arrives as {type, value} and reads as malformed.
     const pages = queryPages(t, { filter: clauses.join(" and "), select: range.select });
     // Fetch the next page while the caller works on this one (verify hashes as pages arrive).
     const nextPage = async () => {

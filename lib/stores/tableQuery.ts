@@ -1,10 +1,10 @@
 // Query Entities without the SDK's per-entity deserialization, for the scans that read many rows
 // (the ledger: verification, chain reads, evidence). The request goes through the TableClient's own
-// pipeline (its credential, retries and logging) and asks for `odata=nometadata`, so a page is one
-// JSON.parse of plain objects: measured, this halves the client CPU per row of verify(). The price is
-// that values carry no EDM type annotations: Int64, DateTime, Guid and Binary properties arrive as
-// strings. Callers use it only for tables whose rows hold strings, 32-bit integers, doubles and
-// booleans, all of which JSON keeps exactly.
+// pipeline (its credential, SAS, retries and logging) and a page is one JSON parse of plain objects:
+// measured, this halves the client CPU per row of verify(). With `odata=minimalmetadata` the service
+// annotates only values JSON cannot carry by itself (Int64, DateTime, Guid, Binary, whole-number
+// Double); such a value comes back as `{ type, value }` (as the SDK's `disableTypeConversion` gives
+// it), never as a bare string, so a reader that expects a string or a number sees the difference.
 import { createDefaultHttpClient, createHttpHeaders, createPipelineRequest, RestError, type HttpClient } from "@azure/core-rest-pipeline";
 import type { TableClient } from "@azure/data-tables";
 
@@ -16,7 +16,29 @@ const SERVICE_VERSION = "2019-02-02";
 export interface RawEntity {
   PartitionKey: string;
   RowKey: string;
+  /** Strings, numbers and booleans as JSON has them; EDM-annotated values as TypedValue. */
   [property: string]: unknown;
+}
+
+/** A value the service annotated with its EDM type (e.g. `{ type: "Edm.Guid", value: "…" }`). */
+export interface TypedValue {
+  type: string;
+  value: unknown;
+}
+
+const ANNOTATION = "@odata.type";
+/** Per-response and per-entity metadata that are not properties. */
+const METADATA = new Set(["odata.metadata", "odata.etag"]);
+
+/** Folds `x@odata.type` annotations into their values and drops metadata. */
+function toRawEntity(e: Record<string, unknown>): RawEntity {
+  const out: Record<string, unknown> = {};
+  for (const k in e) {
+    if (METADATA.has(k) || k.endsWith(ANNOTATION)) continue;
+    const type = e[`${k}${ANNOTATION}`];
+    out[k] = typeof type === "string" ? ({ type, value: e[k] } satisfies TypedValue) : e[k];
+  }
+  return out as RawEntity;
 }
 
 export interface RawPage {
@@ -58,7 +80,9 @@ function errorFrom(status: number, body: string | undefined, request: ReturnType
 
 /** Reads one page of a Query Entities request. */
 export async function queryPage(client: TableClient, query: RawQuery, continuation?: RawPage["continuation"]): Promise<RawPage> {
-  const url = new URL(`${client.url.replace(/\/+$/, "")}/${encodeURIComponent(client.tableName)}()`);
+  // client.url may carry a SAS as its query string: keep it, and put the table in the path.
+  const url = new URL(client.url);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/${encodeURIComponent(client.tableName)}()`;
   url.searchParams.set("$top", String(Math.min(query.pageSize ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE)));
   if (query.filter) url.searchParams.set("$filter", query.filter);
   if (query.select?.length) url.searchParams.set("$select", ["PartitionKey", "RowKey", ...query.select].join(","));
@@ -70,17 +94,20 @@ export async function queryPage(client: TableClient, query: RawQuery, continuati
     url: url.toString(),
     method: "GET",
     allowInsecureConnection: isLoopbackHttp(url),
-    headers: createHttpHeaders({ Accept: "application/json;odata=nometadata", "x-ms-version": SERVICE_VERSION, DataServiceVersion: "3.0" }),
+    headers: createHttpHeaders({ Accept: "application/json;odata=minimalmetadata", "x-ms-version": SERVICE_VERSION, DataServiceVersion: "3.0" }),
   });
   const response = await client.pipeline.sendRequest(httpClient(), request);
   if (response.status !== 200) throw errorFrom(response.status ?? 0, response.bodyAsText ?? undefined, request);
   // The TableClient's pipeline includes core-client's deserialization policy, which has already
   // parsed a JSON body into `parsedBody`: use it rather than parse the page twice.
   const parsed = (response as { parsedBody?: unknown }).parsedBody;
-  const body = (parsed && typeof parsed === "object" ? parsed : JSON.parse(response.bodyAsText ?? "{}")) as { value?: RawEntity[] };
+  const body = (parsed && typeof parsed === "object" ? parsed : JSON.parse(response.bodyAsText ?? "{}")) as { value?: unknown };
+  // A 200 without rows must not read as "no more rows": a scan that ends early would look like a
+  // truncated ledger.
+  if (!Array.isArray(body.value)) throw new RestError("[keyrotor] [tables] Query Entities answered 200 without a value array", { statusCode: 200, request });
   const nextPartitionKey = response.headers.get("x-ms-continuation-nextpartitionkey");
   return {
-    entities: body.value ?? [],
+    entities: (body.value as Record<string, unknown>[]).map(toRawEntity),
     continuation: nextPartitionKey ? { nextPartitionKey, nextRowKey: response.headers.get("x-ms-continuation-nextrowkey") ?? undefined } : undefined,
   };
 }

@@ -48,6 +48,16 @@ describe("ledger tamper detection", () => {
     expect(result.firstBreak).toMatchObject({ keyId: A, seq: 5, problem: "hashMismatch" });
   });
 
+  it("a field stored again under another EDM type with the same text is a hashMismatch at that entry", async () => {
+    const entries = await freshTable("ledger");
+    const ledger = tableLedger({ entries, seals: await freshTable("seals"), signer: ephemeralSealSigner() });
+    const rotationId = "5f0c4f4e-8d3c-4b8e-9a51-0d7e3f1c2b6a";
+    await ledger.append(step(A, 1, { rotationId }));
+    await ledger.append(step(A, 2));
+    await entries.updateEntity({ partitionKey: escapeKey(A), rowKey: rk(1), rotationId: { type: "Guid", value: rotationId } }, "Merge");
+    expect((await ledger.verify()).firstBreak).toMatchObject({ keyId: A, seq: 1, problem: "hashMismatch" });
+  });
+
   it("a changed field with its own hash recomputed still breaks the link to the next entry", async () => {
     const { ledger, entries } = await world();
     const r5 = await row(entries, escapeKey(A), 5);

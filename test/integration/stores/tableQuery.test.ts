@@ -1,10 +1,10 @@
 // Raw Query Entities pages (lib/stores/tableQuery.ts) against Azurite through a real TableClient's
 // pipeline: same rows, order and continuation as the SDK's listEntities, plain JSON values.
 import { describe, expect, it } from "vitest";
-import { odata, TableClient, type TransactionAction } from "@azure/data-tables";
+import { generateTableSas, odata, TableClient, type TransactionAction } from "@azure/data-tables";
 import { RestError } from "@azure/core-rest-pipeline";
 import { queryPage, queryPages } from "../../../lib/stores/tableQuery";
-import { devstoreCredential, freshTable, uniqueTableName } from "../../support/tables";
+import { azuriteUrl, devstoreCredential, freshTable, uniqueTableName } from "../../support/tables";
 
 async function fill(t: TableClient, partitions: string[], perPartition: number): Promise<void> {
   for (const pk of partitions) {
@@ -78,4 +78,25 @@ describe("raw table query pages", () => {
     const notLoopback = new TableClient("http://127.0.0.2:9/devstoreaccount1", "anytable", devstoreCredential, { allowInsecureConnection: true });
     await expect(queryPage(notLoopback, {})).rejects.toThrow(/allowInsecureConnection is false/);
   });
+
+  it("returns values of other EDM types as {type, value}, never as a bare string", async () => {
+    const t = await freshTable("rawq");
+    await t.createEntity({
+      partitionKey: "p", rowKey: "r", plain: "5f0c4f4e-8d3c-4b8e-9a51-0d7e3f1c2b6a",
+      asGuid: { type: "Guid", value: "5f0c4f4e-8d3c-4b8e-9a51-0d7e3f1c2b6a" }, big: { type: "Int64", value: "9007199254740993" },
+    });
+    const [row] = (await collect(t)).rows;
+    expect(row).toMatchObject({ plain: "5f0c4f4e-8d3c-4b8e-9a51-0d7e3f1c2b6a", asGuid: { type: "Edm.Guid", value: "5f0c4f4e-8d3c-4b8e-9a51-0d7e3f1c2b6a" }, big: { type: "Edm.Int64", value: "9007199254740993" } });
+    expect(Object.keys(row!).some((k) => k.includes("@odata") || k.startsWith("odata."))).toBe(false);
+  });
+
+  it("reads through a client whose URL carries a SAS", async () => {
+    const t = await freshTable("rawq");
+    await fill(t, ["p"], 5);
+    const sas = generateTableSas(t.tableName, devstoreCredential, { permissions: { query: true }, expiresOn: new Date(Date.now() + 3_600_000) });
+    const viaSas = TableClient.fromConnectionString(`TableEndpoint=${azuriteUrl()};SharedAccessSignature=${sas}`, t.tableName, { allowInsecureConnection: true });
+    expect(viaSas.url).toContain("sig=");
+    expect((await collect(viaSas)).rows).toHaveLength(5);
+  });
 });
+
