@@ -1,4 +1,5 @@
-// What benches read about processes from /proc (Linux): CPU time so far. Named with a leading "_"
+// What benches read about processes from /proc (Linux): CPU time so far and /proc/<pid>/status
+// fields (peak resident set, threads). Named with a leading "_"
 // so bench/run.ts does not list it as a bench.
 import { readFileSync } from "node:fs";
 
@@ -15,4 +16,22 @@ export function cpuMsOf(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A numeric field of /proc/<pid>/status (e.g. VmHWM in kB, Threads); undefined where it cannot be
+ * read (not Linux, or the process is gone). */
+export function procStatus(pid: number | "self" | undefined, field: string): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak resident set (VmHWM) of a process, in MB. */
+export function peakRssMb(pid: number | "self" | undefined): number | undefined {
+  const kb = procStatus(pid, "VmHWM");
+  return kb === undefined ? undefined : Math.round(kb / 1024);
 }

@@ -6,7 +6,6 @@
 // `run` message in, one `result` (or `error`) message out. Named with a leading "_" so
 // bench/run.ts does not list it as a bench.
 import "../dev/host"; // first: installs @azure/functions-core for the host
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { AzureNamedKeyCredential, TableClient } from "@azure/data-tables";
@@ -24,6 +23,7 @@ import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/
 import { systemClock } from "../lib/ports";
 import { DekStore } from "../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../lib/vault/keyVault";
+import { peakRssMb, procStatus } from "./_proc";
 import { rotationFunctionFiles } from "./_rewrapApp";
 
 /** What the bench hands the measured process. */
@@ -73,15 +73,6 @@ const credential: TokenCredential = {
     return { token: "bench", expiresOnTimestamp: Date.now() + 3_600_000 };
   },
 };
-
-function procStatus(field: string): number | null {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync("/proc/self/status", "utf8"));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null; // not Linux: the figure is simply not reported
-  }
-}
 
 /** Heap in use after a full GC, MB; undefined unless node runs with --expose-gc. */
 function liveHeapMb(): number | undefined {
@@ -175,7 +166,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
       instances++;
       maxHistoryEvents = Math.max(maxHistoryEvents, host.maxHistoryEventCount(row.instanceId));
     }
-    const hwmKb = procStatus("VmHWM");
+    const peak = peakRssMb("self");
     const liveAfter = liveHeapMb();
     return {
       outcome: out?.outcome ?? String(done?.runtimeStatus),
@@ -184,12 +175,12 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
       counts: out?.counts ?? null,
       seconds: (rewrapEnd - (rewrapStart ?? t0)) / 1000,
       totalSeconds: (end - t0) / 1000,
-      peakRssMb: hwmKb === null ? null : Math.round(hwmKb / 1024),
+      peakRssMb: peak ?? null,
       rewrapPeakRssMb: Math.round(ourPeak / 1048576),
       rewrapPeakHeapUsedMb: Math.round(heapPeak / 1048576),
       liveHeapMb: liveBefore !== undefined && liveAfter !== undefined ? { beforeRotation: liveBefore, afterRotation: liveAfter } : null,
       maxHistoryEvents, instances, cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-      runtime: { execArgv: process.execArgv, threads: procStatus("Threads"), tsx: Object.keys(require.cache).some((k) => k.includes(`${path.sep}tsx${path.sep}`)) },
+      runtime: { execArgv: process.execArgv, threads: procStatus("self", "Threads") ?? null, tsx: Object.keys(require.cache).some((k) => k.includes(`${path.sep}tsx${path.sep}`)) },
     };
   } finally {
     await host?.stop();

@@ -27,7 +27,6 @@
 //   (100-entity transactions, as many at once as the rewrap's slots, over the tenants' partitions) and local unwrap+wrap/s (node:crypto, one core).
 import { fork } from "node:child_process";
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { AzureNamedKeyCredential, TableClient, type TransactionAction } from "@azure/data-tables";
@@ -37,7 +36,7 @@ import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../lib/envelope/dek
 import { RewrapOptionsSchema } from "../lib/orchestration/rewrap/types";
 import { DekStore } from "../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../lib/vault/keyVault";
-import { cpuMsOf } from "./_proc";
+import { cpuMsOf, peakRssMb } from "./_proc";
 import { startChildPeer, type ChildPeer } from "./_childPeer";
 import { compileForNode, type CompiledTree } from "./_compile";
 import { rotationFunctionFiles } from "./_rewrapApp";
@@ -69,32 +68,6 @@ type PeerHandle = ChildPeer & { vaultName: string };
 
 async function childPeer(vaultName: string): Promise<PeerHandle> {
   return { ...(await startChildPeer({ KEYVAULT_PEER_VAULT: vaultName })), vaultName };
-}
-
-/** Peak resident set (VmHWM) of a process, in MB; undefined when it cannot be read. */
-function peakRssMb(pid: number | "self"): number | undefined {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Math.round(Number(m[1]) / 1024) : undefined;
-  } catch {
-    return undefined; // not Linux, or the process is gone: the figure is simply not reported
-  }
-}
-
-/** Our child processes whose command line mentions `needle` (Azurite does not expose its pid). */
-function childPids(needle: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, "utf8").includes(needle)) out.push(Number(d));
-    } catch {
-      // the process exited while we looked
-    }
-  }
-  return out;
 }
 
 // ---- ceilings ---------------------------------------------------------------------------------
@@ -268,7 +241,6 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const seconds = measured.seconds;
     const deksPerSec = deks / seconds;
     const budgetPerSec = vaultRate * budgetFraction;
-    const azPids = childPids("azurite");
     return {
       deks, tenants, key: keyKind, outcome: measured.outcome, seconds: round(seconds, 2), totalSeconds: round(measured.totalSeconds, 2),
       deksPerSec: round(deksPerSec, 1), vaultRate, budgetFraction, budgetPerSec: vaultRate > 0 ? budgetPerSec : null,
@@ -278,7 +250,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       throttled429: stats.throttled429, unwrapCalls: stats.unwrapCalls, throttledShare: stats.unwrapCalls > 0 ? round(stats.throttled429 / stats.unwrapCalls, 4) : 0,
       peakRssMb: measured.peakRssMb, rewrapPeakRssMb: measured.rewrapPeakRssMb, rewrapPeakHeapUsedMb: measured.rewrapPeakHeapUsedMb, liveHeapMb: measured.liveHeapMb,
       nodeFlags: nodeFlags.join(" "), measuredProcess: { runtime: "node (compiled, no tsx)", ...measured.runtime },
-      harnessPeakRssMb: peakRssMb("self") ?? null, peerPeakRssMb: peakRssMb(peer.pid) ?? null, azuritePeakRssMb: azPids.map((p) => peakRssMb(p)).find((x) => x !== undefined) ?? null,
+      harnessPeakRssMb: peakRssMb("self") ?? null, peerPeakRssMb: peakRssMb(peer.pid) ?? null, azuritePeakRssMb: peakRssMb(az.pid) ?? null,
       rssIncludes: "peakRssMb: the rotation's process only, over its whole life (durable host, orchestrations, activities, SDK clients); the harness (ceilings, seeding, final check), the Key Vault peer and Azurite are reported apart (harnessPeakRssMb, peerPeakRssMb, azuritePeakRssMb)",
       maxHistoryEvents: measured.maxHistoryEvents, instances: measured.instances,
       failed: deks - underNew, counts: measured.counts, ...(measured.error ? { error: measured.error } : {}),
