@@ -2,23 +2,16 @@
 // (one partition, all or nothing); a conflict is 409 EntityAlreadyExists (a row we create exists)
 // or 412 UpdateConditionNotSatisfied (the head row's ETag changed).
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
-import { queryPages, type RawEntity } from "../stores/tableQuery";
+import { queryPages } from "../stores/tableQuery";
 import { ensureTable, statusOf, translateTableError } from "../stores/tables";
 import type { RowProps } from "./entry";
 import type { CommitResult, HeadWrite, ListRange, RowStore, StoredRow } from "./rowStore";
 
 const SYSTEM_PROPS = new Set(["partitionKey", "rowKey", "etag", "timestamp", "odata.metadata", "odata.etag"]);
-const RAW_SYSTEM_PROPS = new Set(["PartitionKey", "RowKey", "Timestamp"]);
 
 function propsOf(entity: TableEntityResult<Record<string, unknown>>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(entity)) if (!SYSTEM_PROPS.has(k)) out[k] = v;
-  return out;
-}
-
-function rawPropsOf(entity: RawEntity): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k in entity) if (!RAW_SYSTEM_PROPS.has(k)) out[k] = entity[k];
   return out;
 }
 
@@ -99,7 +92,7 @@ export class TableRowStore implements RowStore {
         const page = await pending;
         if (page.done) return;
         pending = nextPage();
-        for (const e of page.value) yield { partitionKey: e.PartitionKey, rowKey: e.RowKey, props: rawPropsOf(e) };
+        yield* page.value;
       }
     } finally {
       // A caller that stops early leaves one prefetch in flight; its failure is of no interest.

@@ -13,11 +13,12 @@ export const MAX_PAGE_SIZE = 1000;
 /** What the SDK sends for the same operation (see its generated queryEntities spec). */
 const SERVICE_VERSION = "2019-02-02";
 
-export interface RawEntity {
-  PartitionKey: string;
-  RowKey: string;
+/** One entity: its keys, and its properties without the system ones (Timestamp, ETag). */
+export interface RawRow {
+  partitionKey: string;
+  rowKey: string;
   /** Strings, numbers and booleans as JSON has them; EDM-annotated values as TypedValue. */
-  [property: string]: unknown;
+  props: Record<string, unknown>;
 }
 
 /** A value the service annotated with its EDM type (e.g. `{ type: "Edm.Guid", value: "…" }`). */
@@ -27,22 +28,22 @@ export interface TypedValue {
 }
 
 const ANNOTATION = "@odata.type";
-/** Per-response and per-entity metadata that are not properties. */
-const METADATA = new Set(["odata.metadata", "odata.etag"]);
+/** What the service returns beside the properties: keys, system properties and metadata. */
+const NOT_PROPS = new Set(["PartitionKey", "RowKey", "Timestamp", "odata.metadata", "odata.etag"]);
 
-/** Folds `x@odata.type` annotations into their values and drops metadata. */
-function toRawEntity(e: Record<string, unknown>): RawEntity {
-  const out: Record<string, unknown> = {};
+/** One pass per entity: keys out, annotations folded into their values, the rest dropped. */
+function toRow(e: Record<string, unknown>): RawRow {
+  const props: Record<string, unknown> = {};
   for (const k in e) {
-    if (METADATA.has(k) || k.endsWith(ANNOTATION)) continue;
+    if (NOT_PROPS.has(k) || k.endsWith(ANNOTATION)) continue;
     const type = e[`${k}${ANNOTATION}`];
-    out[k] = typeof type === "string" ? ({ type, value: e[k] } satisfies TypedValue) : e[k];
+    props[k] = typeof type === "string" ? ({ type, value: e[k] } satisfies TypedValue) : e[k];
   }
-  return out as RawEntity;
+  return { partitionKey: String(e.PartitionKey), rowKey: String(e.RowKey), props };
 }
 
 export interface RawPage {
-  entities: RawEntity[];
+  rows: RawRow[];
   continuation: { nextPartitionKey: string; nextRowKey: string | undefined } | undefined;
 }
 
@@ -107,17 +108,17 @@ export async function queryPage(client: TableClient, query: RawQuery, continuati
   if (!Array.isArray(body.value)) throw new RestError("[keyrotor] [tables] Query Entities answered 200 without a value array", { statusCode: 200, request });
   const nextPartitionKey = response.headers.get("x-ms-continuation-nextpartitionkey");
   return {
-    entities: (body.value as Record<string, unknown>[]).map(toRawEntity),
+    rows: (body.value as Record<string, unknown>[]).map(toRow),
     continuation: nextPartitionKey ? { nextPartitionKey, nextRowKey: response.headers.get("x-ms-continuation-nextrowkey") ?? undefined } : undefined,
   };
 }
 
 /** Every page of a query, in order. */
-export async function* queryPages(client: TableClient, query: RawQuery): AsyncGenerator<RawEntity[]> {
+export async function* queryPages(client: TableClient, query: RawQuery): AsyncGenerator<RawRow[]> {
   let continuation: RawPage["continuation"];
   do {
     const page = await queryPage(client, query, continuation);
     continuation = page.continuation;
-    yield page.entities;
+    yield page.rows;
   } while (continuation);
 }
