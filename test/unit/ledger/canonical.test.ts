@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { GENESIS_HASH, canonicalJson, entryHash } from "../../../lib/ledger";
-import { buildEntry, canonicalEntry, canonicalEntryReference, entryToRow, rowToEntry } from "../../../lib/ledger/entry";
+import { buildEntry, canonicalEntry, canonicalEntryReference, ENTRY_ROW_FIELDS, entryToRow, rowToEntry } from "../../../lib/ledger/entry";
 import { LEDGER_ENTRY_TYPES } from "../../../lib/ports";
 import { ROTATION_TRIGGERS } from "../../../lib/domain/keys";
 import fc from "fast-check";
@@ -24,6 +24,14 @@ describe("canonical encoding", () => {
     const e = buildEntry({ keyId: "dek:c", entryId: "x", type: "Failed", actor: "a", counts: { n: 1 }, error: { code: "c", message: "m" }, details: { k: "v" } }, 7, GENESIS_HASH, "2026-01-01T00:00:00.000Z");
     const variants = [{ seq: 8 }, { actor: "b" }, { counts: { n: 2 } }, { error: { code: "c", message: "n" } }, { details: { k: "w" } }, { at: "2026-01-01T00:00:01.000Z" }, { prevHash: "1".repeat(64) }, { reason: "" }];
     for (const v of variants) expect(entryHash({ ...e, ...v })).not.toBe(e.hash);
+  });
+
+  it("verify selects every property an entry row can hold", () => {
+    const e = buildEntry({
+      keyId: "dek:c", entryId: "x", type: "Failed", actor: "a", rotationId: "r", trigger: "manual", reason: "why", versionBefore: "v1", versionAfter: "v2",
+      counts: { n: 1 }, error: { code: "c", message: "m" }, details: { k: "v" },
+    }, 1, GENESIS_HASH, "2026-01-01T00:00:00.000Z");
+    expect([...ENTRY_ROW_FIELDS].sort()).toEqual(Object.keys(entryToRow(e)).sort());
   });
 
   it("a row read back is the entry that was written", () => {
