@@ -13,6 +13,10 @@ export type Role = (typeof ROLES)[keyof typeof ROLES];
 const ALL_ROLES: readonly string[] = Object.values(ROLES);
 
 export interface Principal {
+  /** Stable, unique identity that rules compare (two-person rule, self-approval): the principal's
+   * object id where Easy Auth gives one; locally, the name. Never compare `name`. */
+  id: string;
+  /** Display name for people to read; never compared. */
   name: string;
   roles: Role[];
 }
@@ -54,7 +58,7 @@ export function parsePrincipal(headerValue: string | null | undefined): Principa
   const rawRoles = [...valuesOf(roleTyp), ...(Array.isArray(payload.userRoles) ? payload.userRoles.filter((r): r is string => typeof r === "string") : [])];
   if (!name || name.length > 256) throw unauthorized(`${PRINCIPAL_HEADER} carries no usable name claim`);
   const roles = [...new Set(rawRoles.filter((r): r is Role => ALL_ROLES.includes(r)))];
-  return { name, roles };
+  return { id: name, name, roles };
 }
 
 /** Read-only routes accept any keyrotor role (an operator must see what they run); changes need the

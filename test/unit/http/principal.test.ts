@@ -14,7 +14,7 @@ function statusOf(fn: () => unknown): number | undefined {
 describe("parsePrincipal", () => {
   it("reads the name and keyrotor roles from the Easy Auth shape", () => {
     const p = parsePrincipal(encodePrincipal("alice", [ROLES.operator, "SomeOtherApp.Role"]));
-    expect(p).toEqual({ name: "alice", roles: [ROLES.operator] });
+    expect(p).toEqual({ id: "alice", name: "alice", roles: [ROLES.operator] });
   });
 
   it("refuses a missing header with 401", () => {
@@ -32,9 +32,9 @@ describe("parsePrincipal", () => {
 
 describe("hasRole", () => {
   it("lets any keyrotor role read, but only the exact role change things", () => {
-    const operator = { name: "o", roles: [ROLES.operator] };
-    const admin = { name: "a", roles: [ROLES.admin] };
-    const nobody = { name: "n", roles: [] };
+    const operator = { id: "o", name: "o", roles: [ROLES.operator] };
+    const admin = { id: "a", name: "a", roles: [ROLES.admin] };
+    const nobody = { id: "n", name: "n", roles: [] };
     expect(hasRole(operator, ROLES.auditor)).toBe(true);
     expect(hasRole(nobody, ROLES.auditor)).toBe(false);
     expect(hasRole(admin, ROLES.operator)).toBe(false);
