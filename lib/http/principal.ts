@@ -23,11 +23,35 @@ export interface Principal {
 
 const PRINCIPAL_HEADER = "x-ms-client-principal";
 const MAX_HEADER = 16 * 1024;
+const MAX_NAME = 256;
+
+// Claim types as App Service authentication really sends them. `name_typ`/`role_typ` are claim-type
+// URIs (the .NET ClaimsIdentity defaults), yet Entra ID app roles arrive as claims typed "roles"
+// (microsoft-identity-web PR #2166: "the claims type will always be roles"), and v1 tokens carry the
+// object id under its URI while v2 tokens say `oid`. Fixtures: test/fixtures/easyauth/*.json.
+const CLAIM = {
+  oid: ["http://schemas.microsoft.com/identity/claims/objectidentifier", "oid"],
+  roles: ["roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"],
+  /** Display name, best first: what a person would recognise. */
+  name: ["name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress", "email"],
+  /** App-only (client credentials, managed identity) tokens have no name: the calling app's id. */
+  app: ["azp", "appid"],
+} as const;
+
+/** Actors keyrotor records for itself ("system:timer", "system:eventgrid", "system:events"): a caller
+ * may never carry one, or a person could pose as keyrotor's own timer in the ledger. */
+const RESERVED_PREFIX = "system:";
+
+// C0/C1 controls (NUL, LF, ESC, DEL...), line/paragraph separators, bidi embeddings, overrides,
+// isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E/U+200F, U+061C) and lone surrogates: a
+// name holding one could forge lines in logs or display reversed in the ledger and the CLI.
+const UNSAFE_CHARS = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u;
 
 interface EasyAuthPayload {
   claims?: { typ?: unknown; val?: unknown }[];
   name_typ?: unknown;
   role_typ?: unknown;
+  userId?: unknown;
   userDetails?: unknown;
   userRoles?: unknown;
 }
@@ -36,29 +60,62 @@ function unauthorized(message: string): InvalidRequestError {
   return new InvalidRequestError("Unauthenticated", message, { status: 401 });
 }
 
-/** Parses the principal header; a missing or garbled header is a 401. */
+/** Strict base64 (RFC 4648 section 3.5: canonical, padded, nothing trailing), then strict UTF-8.
+ * Node's decoder skips junk and stops at the first "=", so "<valid>!!junk" would otherwise pass. */
+function decodeStrict(value: string): string {
+  if (value.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw unauthorized(`${PRINCIPAL_HEADER} is not canonical base64`);
+  const bytes = Buffer.from(value, "base64");
+  if (bytes.toString("base64") !== value) throw unauthorized(`${PRINCIPAL_HEADER} is not canonical base64`);
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw unauthorized(`${PRINCIPAL_HEADER} is not UTF-8`);
+  }
+}
+
+/** Refuses an identity keyrotor could not store or show safely, naming the claim and the reason. */
+function checkIdentity(what: "id" | "name", value: string): void {
+  if (value.length === 0 || value.length > MAX_NAME) throw unauthorized(`${PRINCIPAL_HEADER}: the principal's ${what} must be 1-${MAX_NAME} characters`);
+  if (UNSAFE_CHARS.test(value)) throw unauthorized(`${PRINCIPAL_HEADER}: the principal's ${what} holds control or bidirectional-override characters`);
+  if (value.normalize("NFKC").toLowerCase().startsWith(RESERVED_PREFIX)) {
+    throw unauthorized(`${PRINCIPAL_HEADER}: "${RESERVED_PREFIX}" names are reserved for keyrotor's own actors`);
+  }
+}
+
+/** Parses the principal header; a missing, garbled or unsafe header is a 401. */
 export function parsePrincipal(headerValue: string | null | undefined): Principal {
   if (!headerValue) throw unauthorized(`missing ${PRINCIPAL_HEADER} header (App Service Authentication principal)`);
   if (headerValue.length > MAX_HEADER) throw unauthorized(`${PRINCIPAL_HEADER} header is too large`);
+  const decoded = decodeStrict(headerValue);
   let payload: EasyAuthPayload;
   try {
-    const decoded = Buffer.from(headerValue, "base64").toString("utf8");
     payload = JSON.parse(decoded) as EasyAuthPayload;
   } catch {
     throw unauthorized(`${PRINCIPAL_HEADER} is not base64-encoded JSON`);
   }
-  if (typeof payload !== "object" || payload === null) throw unauthorized(`${PRINCIPAL_HEADER} is not a JSON object`);
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) throw unauthorized(`${PRINCIPAL_HEADER} is not a JSON object`);
   const claims = Array.isArray(payload.claims) ? payload.claims : [];
   const nameTyp = typeof payload.name_typ === "string" ? payload.name_typ : "name";
   const roleTyp = typeof payload.role_typ === "string" ? payload.role_typ : "roles";
-  const valuesOf = (typ: string) =>
-    claims.filter((c) => c && c.typ === typ && typeof c.val === "string").map((c) => c.val as string);
+  const valuesOf = (types: readonly string[]) =>
+    claims.filter((c) => c && typeof c.typ === "string" && types.includes(c.typ) && typeof c.val === "string" && c.val !== "").map((c) => c.val as string);
+  const first = (types: readonly string[]) => types.map((t) => valuesOf([t])[0]).find((v) => v !== undefined);
+  const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+
+  const objectId = first(CLAIM.oid) ?? str(payload.userId);
   // Static Web Apps / the client-side shape (userDetails, userRoles) is accepted too.
-  const name = valuesOf(nameTyp)[0] ?? (typeof payload.userDetails === "string" ? payload.userDetails : undefined);
-  const rawRoles = [...valuesOf(roleTyp), ...(Array.isArray(payload.userRoles) ? payload.userRoles.filter((r): r is string => typeof r === "string") : [])];
-  if (!name || name.length > 256) throw unauthorized(`${PRINCIPAL_HEADER} carries no usable name claim`);
+  const name = first([nameTyp, ...CLAIM.name]) ?? str(payload.userDetails) ?? first(CLAIM.app);
+  const rawRoles = [...valuesOf([roleTyp, ...CLAIM.roles]), ...(Array.isArray(payload.userRoles) ? payload.userRoles.filter((r): r is string => typeof r === "string") : [])];
+  if (objectId === undefined && name === undefined) throw unauthorized(`${PRINCIPAL_HEADER} carries neither an object id nor a name claim`);
+  // Rules compare the object id: a display name can change or repeat (guests, renamed people).
+  // Only local-development headers (encodePrincipal, the README's curl line) come without an object
+  // id; there the name is the id, which is safe only because the local host trusts its caller anyway.
+  const id = objectId ?? name!;
+  const display = name ?? objectId!;
+  checkIdentity("id", id);
+  checkIdentity("name", display);
   const roles = [...new Set(rawRoles.filter((r): r is Role => ALL_ROLES.includes(r)))];
-  return { id: name, name, roles };
+  return { id, name: display, roles };
 }
 
 /** Read-only routes accept any keyrotor role (an operator must see what they run); changes need the
