@@ -81,7 +81,13 @@ export interface LedgerSeal {
   rotationId?: string;
 }
 
-export const LEDGER_PROBLEMS = ["hashMismatch", "gap", "reordered", "truncatedAfterSeal", "chainMissing", "badSealSignature"] as const;
+export const LEDGER_PROBLEMS = [
+  "hashMismatch", "gap", "reordered", "truncatedAfterSeal", "chainMissing", "badSealSignature",
+  // A head row that does not name the chain's last entry; a row that is no entry, head or index row;
+  // an index row naming no entry or another entry (or an entry without one); a chain missing from
+  // the registry (it would never be sealed again). docs/ledger.md lists what each one catches.
+  "headMismatch", "strayRow", "indexMismatch", "unregistered",
+] as const;
 export type LedgerProblem = (typeof LEDGER_PROBLEMS)[number];
 
 /** Where verification found the ledger broken. Breaks in the seal chain use keyId = SEAL_CHAIN_ID
