@@ -12,11 +12,17 @@ export interface Lease {
   /** ISO instants from the owner's deterministic clock. */
   since: string;
   leaseUntil: string;
+  /** The fencing token of this grant (invariant 8): every grant, re-grants and take-overs
+   * included, gets a token greater than any before it. Absent only on leases granted before
+   * tokens existed. */
+  token?: number;
 }
 
-/** State of one keyLock entity; `holder` is absent when free. */
+/** State of one keyLock entity; `holder` is absent when free. `fence` is the last token granted:
+ * it outlives the holder (release and a hand-break keep it), so tokens only ever grow. */
 export interface LockState {
   holder?: Lease;
+  fence?: number;
 }
 
 export interface AcquireRequest {
@@ -27,47 +33,91 @@ export interface AcquireRequest {
   leaseUntil: string;
 }
 
+/** Renewing or releasing names the grant: an owner whose grant was superseded (its own rotationId
+ * granted again, e.g. a restarted instance) cannot extend or free the newer grant. */
+export interface GrantRef {
+  owner: string;
+  /** Omitted by callers that predate tokens: the owner alone is compared. */
+  token?: number;
+}
+
 export type AcquireResult =
   | { granted: true; lease: Lease; brokenFrom?: Lease }
   | { granted: false; heldBy: Lease };
 
 const ms = (iso: string): number => Date.parse(iso);
 
+/** The state with the holder removed and the last token kept. */
+const freed = (state: LockState): LockState => (state.fence !== undefined ? { fence: state.fence } : {});
+
+/** Does `ref` name the current holder's grant? */
+function holds(held: Lease | undefined, ref: GrantRef): held is Lease {
+  if (!held || held.owner !== ref.owner) return false;
+  return ref.token === undefined || held.token === undefined || held.token === ref.token;
+}
+
 /** Grants the lock when it is free, already ours (re-entrant: a replayed or retried acquire must
  * not lock its own owner out), or held by a lease that expired before `now` (a take-over, reported
- * as brokenFrom so the new owner can audit it as LockBroken). */
+ * as brokenFrom so the new owner can audit it as LockBroken). Every grant takes the next fencing
+ * token, so a re-entrant grant fences out an older instance of the same owner too. */
 export function tryAcquire(state: LockState, req: AcquireRequest): { state: LockState; result: AcquireResult } {
   const held = state.holder;
   if (held && held.owner !== req.owner && ms(held.leaseUntil) > ms(req.now)) {
     return { state, result: { granted: false, heldBy: held } };
   }
+  const token = Math.max(state.fence ?? 0, held?.token ?? 0) + 1;
   const since = held && held.owner === req.owner ? held.since : req.now;
-  const lease: Lease = { owner: req.owner, since, leaseUntil: req.leaseUntil };
+  const lease: Lease = { owner: req.owner, since, leaseUntil: req.leaseUntil, token };
   const brokenFrom = held && held.owner !== req.owner ? held : undefined;
-  return { state: { holder: lease }, result: brokenFrom ? { granted: true, lease, brokenFrom } : { granted: true, lease } };
+  return { state: { holder: lease, fence: token }, result: brokenFrom ? { granted: true, lease, brokenFrom } : { granted: true, lease } };
 }
 
-/** Only the owner releases; releasing a free lock or one held by another changes nothing. */
-export function release(state: LockState, owner: string): { state: LockState; released: boolean } {
-  if (state.holder?.owner !== owner) return { state, released: false };
-  return { state: {}, released: true };
+/** Only the holder of the grant releases; releasing a free lock, one held by another or a newer
+ * grant changes nothing. The last token stays. */
+export function release(state: LockState, owner: string | GrantRef): { state: LockState; released: boolean } {
+  const ref = typeof owner === "string" ? { owner } : owner;
+  if (!holds(state.holder, ref)) return { state, released: false };
+  return { state: freed(state), released: true };
 }
 
 /** Clears a lock by hand, only if `expectedOwner` still holds it: compare-and-clear, so a lease
  * taken over (or re-acquired) since the caller judged it dead is never stolen. Whether the holder
- * is dead (lease expired, orchestration terminal) is the caller's judgement, audited by it. */
+ * is dead (lease expired, orchestration terminal) is the caller's judgement, audited by it. The
+ * last token stays, so the next grant still fences out the old holder's stragglers. */
 export function forceRelease(state: LockState, expectedOwner: string): { state: LockState; released: boolean; holder?: Lease } {
   if (!state.holder) return { state, released: false };
   if (state.holder.owner !== expectedOwner) return { state, released: false, holder: state.holder };
-  return { state: {}, released: true, holder: state.holder };
+  return { state: freed(state), released: true, holder: state.holder };
 }
 
-/** Extends the owner's lease. A lease that was taken over meanwhile is not renewed: the caller
- * learns it lost the key and must stop. */
-export function renew(state: LockState, req: AcquireRequest): { state: LockState; renewed: boolean; heldBy?: Lease } {
+/** Extends the holder's lease. A lease that was taken over (or granted again) meanwhile is not
+ * renewed: the caller learns it lost the key and must stop. */
+export function renew(state: LockState, req: AcquireRequest & { token?: number }): { state: LockState; renewed: boolean; heldBy?: Lease } {
   const held = state.holder;
-  if (!held || held.owner !== req.owner) return held ? { state, renewed: false, heldBy: held } : { state, renewed: false };
-  return { state: { holder: { ...held, leaseUntil: req.leaseUntil } }, renewed: true };
+  if (!holds(held, req)) return held ? { state, renewed: false, heldBy: held } : { state, renewed: false };
+  return { state: { ...state, holder: { ...held, leaseUntil: req.leaseUntil } }, renewed: true };
+}
+
+// ---- Fencing ------------------------------------------------------------------------------------
+
+/** The grant a fenced step acts under, as recorded where activities can read it (the fence row of
+ * the key): activities cannot read the lock entity, so the orchestrator copies each grant there
+ * (claimFence) before its first mutating step. */
+export interface FenceRecord {
+  owner: string;
+  token: number;
+}
+
+/** Recording a grant: a newer token replaces the record, the same grant is already recorded, and
+ * an older or conflicting one is refused (a newer grant exists: the claimant lost the key). */
+export function fenceClaim(stored: FenceRecord | undefined, claim: FenceRecord): "write" | "recorded" | "superseded" {
+  if (!stored || stored.token < claim.token) return "write";
+  return stored.token === claim.token && stored.owner === claim.owner ? "recorded" : "superseded";
+}
+
+/** A mutating step may act only under the latest recorded grant. */
+export function fenceAdmits(stored: FenceRecord | undefined, mine: FenceRecord): boolean {
+  return stored !== undefined && stored.token === mine.token && stored.owner === mine.owner;
 }
 
 /** Entity keys: keyIds use only [A-Za-z0-9-:/]; "/" is escaped so the key survives any store

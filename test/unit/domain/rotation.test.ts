@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
-  chunk, durationMs, lockEntityKey, promote, release, renew, retirementCandidates, retryDelayMs, revokeDecision, rollbackTarget,
+  chunk, durationMs, fenceAdmits, fenceClaim, forceRelease, lockEntityKey, promote, release, renew, retirementCandidates, retryDelayMs, revokeDecision, rollbackTarget,
   tryAcquire, withinRollbackWindow, type LockState,
 } from "../../../lib/domain/rotation";
 import type { KeyVersion } from "../../../lib/domain/keys";
@@ -13,14 +13,17 @@ describe("lease lock", () => {
     const a = tryAcquire({}, { owner: "r1", now: at(0), leaseUntil: at(1) });
     expect(a.result).toMatchObject({ granted: true });
     const b = tryAcquire(a.state, { owner: "r2", now: at(0), leaseUntil: at(1) });
-    expect(b.result).toEqual({ granted: false, heldBy: { owner: "r1", since: at(0), leaseUntil: at(1) } });
+    expect(b.result).toEqual({ granted: false, heldBy: { owner: "r1", since: at(0), leaseUntil: at(1), token: 1 } });
     expect(b.state).toBe(a.state);
   });
 
-  it("is re-entrant for its owner, keeping the original since", () => {
+  it("is re-entrant for its owner, keeping the original since and fencing out the earlier grant", () => {
     const a = tryAcquire({}, { owner: "r1", now: at(0), leaseUntil: at(1) });
     const again = tryAcquire(a.state, { owner: "r1", now: at(0), leaseUntil: at(2) });
-    expect(again.result).toEqual({ granted: true, lease: { owner: "r1", since: at(0), leaseUntil: at(2) } });
+    expect(again.result).toEqual({ granted: true, lease: { owner: "r1", since: at(0), leaseUntil: at(2), token: 2 } });
+    expect(renew(again.state, { owner: "r1", token: 1, now: at(0), leaseUntil: at(3) }).renewed).toBe(false);
+    expect(release(again.state, { owner: "r1", token: 1 }).released).toBe(false);
+    expect(release(again.state, { owner: "r1", token: 2 }).released).toBe(true);
   });
 
   it("lets a new owner take over an expired lease and reports whom it broke", () => {
@@ -32,7 +35,7 @@ describe("lease lock", () => {
   it("releases only for its owner", () => {
     const held = tryAcquire({}, { owner: "r1", now: at(0), leaseUntil: at(1) }).state;
     expect(release(held, "r2")).toEqual({ state: held, released: false });
-    expect(release(held, "r1")).toEqual({ state: {}, released: true });
+    expect(release(held, "r1")).toEqual({ state: { fence: 1 }, released: true });
     expect(release({}, "r1").released).toBe(false);
   });
 
@@ -59,6 +62,49 @@ describe("lease lock", () => {
         }
       }
     }));
+  });
+
+  it("gives every grant a fencing token greater than any before it, across acquire, renew, release, expiry and hand-breaks (property)", () => {
+    const op = fc.record({
+      owner: fc.constantFrom("a", "b", "c"), step: fc.integer({ min: 0, max: 3 }), len: fc.integer({ min: 1, max: 5 }),
+      op: fc.constantFrom("acquire", "acquire", "release", "renew", "forceRelease"), stale: fc.boolean(),
+    });
+    fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+      let state: LockState = {};
+      let now = 0;
+      let last = 0;
+      const granted = new Map<string, number>();
+      for (const o of ops) {
+        now += o.step;
+        const req = { owner: o.owner, now: at(now), leaseUntil: at(now + o.len) };
+        const token = o.stale ? (granted.get(o.owner) ?? 0) - 1 : granted.get(o.owner);
+        if (o.op === "acquire") {
+          const r = tryAcquire(state, req);
+          if (r.result.granted) {
+            expect(r.result.lease.token).toBeGreaterThan(last);
+            last = r.result.lease.token!;
+            granted.set(o.owner, last);
+          } else expect(r.state).toBe(state);
+          state = r.state;
+        } else if (o.op === "release") state = release(state, { owner: o.owner, ...(token !== undefined ? { token } : {}) }).state;
+        else if (o.op === "renew") state = renew(state, { ...req, ...(token !== undefined ? { token } : {}) }).state;
+        else state = forceRelease(state, o.owner).state;
+        // The last token is never forgotten, and a holder always holds the last grant.
+        expect(state.fence ?? 0).toBe(last);
+        if (state.holder) expect(state.holder.token).toBe(last);
+      }
+    }));
+  });
+
+  it("records a newer grant's fence, keeps the same grant's, refuses an older or conflicting one, and admits only the recorded grant", () => {
+    expect(fenceClaim(undefined, { owner: "a", token: 1 })).toBe("write");
+    expect(fenceClaim({ owner: "a", token: 1 }, { owner: "b", token: 2 })).toBe("write");
+    expect(fenceClaim({ owner: "a", token: 2 }, { owner: "a", token: 2 })).toBe("recorded");
+    expect(fenceClaim({ owner: "b", token: 3 }, { owner: "a", token: 2 })).toBe("superseded");
+    expect(fenceClaim({ owner: "b", token: 2 }, { owner: "a", token: 2 })).toBe("superseded");
+    expect(fenceAdmits({ owner: "a", token: 2 }, { owner: "a", token: 2 })).toBe(true);
+    expect(fenceAdmits({ owner: "b", token: 3 }, { owner: "a", token: 2 })).toBe(false);
+    expect(fenceAdmits(undefined, { owner: "a", token: 2 })).toBe(false);
   });
 
   it("escapes / in entity keys", () => {
