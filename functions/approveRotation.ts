@@ -1,4 +1,4 @@
-// POST /api/rotations/{rotationId}/approve: the second person approves an emergency rotation and it
+// POST /api/rotations/approve/{*rotationId}: the second person approves an emergency rotation and it
 // starts (403 self-approval, 410 after the approval window, 409 approved by someone else). Body
 // {acceptDataLoss: true} lets an emergency revoke proceed with references left (the approver's call).
 import { app } from "@azure/functions";

@@ -1,4 +1,4 @@
-// POST /api/locks/{keyId}/break (Admin): clears a dead lock by hand, audited as LockBroken
+// POST /api/locks/break/{*keyId} (Admin): clears a dead lock by hand, audited as LockBroken
 // (200 cleared, 202 signalled but not yet confirmed, 404 not locked, 409 the holder is alive).
 import { app } from "@azure/functions";
 import { z } from "zod";

@@ -1,4 +1,4 @@
-// GET /api/rotations/{rotationId}: phase, progress, timestamps and error of one rotation.
+// GET /api/rotations/{*rotationId}: phase, progress, timestamps and error of one rotation.
 import { app } from "@azure/functions";
 import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";

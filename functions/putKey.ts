@@ -1,6 +1,7 @@
 // PUT /api/keys/{keyId} (Admin): registers a key or secret of a managed vault in the inventory with
 // its policy (201 created, 200 the same registration again, 404 unknown vault or object, 409 the
-// key is registered differently). The keyId travels URL-encoded: kek%3Ademo-vault%2Ftenant-kek.
+// key is registered differently). The keyId is the route's catch-all: kek:demo-vault/tenant-kek, its
+// "/" plain or as %2F (Azure decodes it before routing; see lib/api/routes.ts).
 import { app } from "@azure/functions";
 import { z } from "zod";
 import { httpOptions } from "../lib/api/http";

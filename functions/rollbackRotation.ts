@@ -1,4 +1,4 @@
-// POST /api/rotations/{rotationId}/rollback: re-promote the version a rotation replaced, within the
+// POST /api/rotations/rollback/{*rotationId}: re-promote the version a rotation replaced, within the
 // policy's rollbackWindow (410 after it, 404 unknown rotation, 409 key locked or superseded).
 import { app } from "@azure/functions";
 import { z } from "zod";

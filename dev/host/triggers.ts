@@ -95,9 +95,28 @@ function matchRoute(segments: RouteSegment[], parts: string[]): Record<string, s
   return i === parts.length ? params : undefined;
 }
 
-/** Finds the HTTP function for a request under /api (literal segments win over parameters). */
-export function routeHttp(method: string, pathname: string): { fn: RegisteredFunction; params: Record<string, string> } | undefined {
-  const parts = pathname.replace(/^\/api\/?/i, "").split("/").filter((p) => p.length > 0).map(decodeURIComponent);
+/**
+ * The request path as Azure routes it: decoded once, every escape included, BEFORE route matching.
+ * Azure's front end decodes "%2F" to "/" (azure-functions-host #9290, #5619, #3998), so an encoded
+ * "/" splits segments there: `rotations/{id}/approve` never matches an id holding one, and only a
+ * catch-all `{*id}` (last segment) receives it, as the rest of the decoded path. Splitting first and
+ * decoding each segment, as this host did before, matched such routes here and hid the 404 that
+ * Azure answers. An escape that does not decode to UTF-8 text (invalid hex, a truncated sequence,
+ * an overlong form, an encoded surrogate) is refused before any function or authentication runs,
+ * as the front end refuses it ("400 Bad Request - Invalid URL"): undefined here.
+ */
+export function decodeRequestPath(pathname: string): string | undefined {
+  try {
+    return decodeURIComponent(pathname);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Finds the HTTP function for a request under /api (literal segments win over parameters).
+ * `decodedPath` comes from decodeRequestPath: a "/" in it separates segments, whatever its origin. */
+export function routeHttp(method: string, decodedPath: string): { fn: RegisteredFunction; params: Record<string, string> } | undefined {
+  const parts = decodedPath.replace(/^\/api\/?/i, "").split("/").filter((p) => p.length > 0);
   let best: { fn: RegisteredFunction; params: Record<string, string>; score: number } | undefined;
   for (const fn of functionsByTrigger("httpTrigger")) {
     const t = triggerOf(fn);
@@ -127,7 +146,11 @@ function serializeCookie(c: Record<string, unknown>): string {
 
 export async function invokeHttpFunction(req: HttpInput, ctx: TriggerContext): Promise<HttpResult> {
   const url = new URL(req.url, ctx.baseUrl());
-  const routed = routeHttp(req.method, url.pathname);
+  const decodedPath = decodeRequestPath(url.pathname);
+  if (decodedPath === undefined) {
+    return json(400, { error: { code: "MalformedUrl", message: "The request path has a percent-escape that does not decode to UTF-8 text" } });
+  }
+  const routed = routeHttp(req.method, decodedPath);
   if (!routed) return { status: 404, headers: {}, body: Buffer.alloc(0) };
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = v;

@@ -2,6 +2,7 @@
 // and `evidence`, which can also read Table Storage directly (--storage).
 import { Command, CommanderError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
+import { apiPath, ROUTES } from "../api/routes";
 import { ApiClient, CliError, parseIdentity } from "./client";
 import { record, shortTime, table } from "./format";
 import { storageCommands } from "./storage";
@@ -73,7 +74,7 @@ async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<Ro
   let started = false;
   let lastPhase = "";
   for (;;) {
-    const v = await api.get<RotationView>(`/api/rotations/${encodeURIComponent(rotationId)}`);
+    const v = await api.get<RotationView>(apiPath(ROUTES.getRotation, { rotationId }));
     const p = v.progress;
     if (bar && p && p.total > 0) {
       if (!started) bar.start(p.total, p.rewrapped, { perSec: 0, phase: v.phase ?? "" });
@@ -134,7 +135,7 @@ export function buildProgram(): Command {
     .action(async (keyId: string, opts: { policy: string; tenant: string }, cmd: Command) => {
       const { api, g } = client(cmd);
       const res = await api.request<{ key: { keyId: string; policyId?: string; primaryVersion?: string; versions: unknown[] }; keyTypeChecked?: boolean }>(
-        "PUT", `/api/keys/${encodeURIComponent(keyId)}`, { policyId: opts.policy, tenant: opts.tenant },
+        "PUT", apiPath(ROUTES.putKey, { keyId }), { policyId: opts.policy, tenant: opts.tenant },
       );
       const k = res.body.key;
       const how = res.status === 201 ? "registered" : "already registered";
@@ -160,7 +161,7 @@ export function buildProgram(): Command {
     .option("--accept-data-loss", "revoke even if references remain (emergency with --revoke-old only; recorded in the ledger)")
     .action(async (rotationId: string, opts: { acceptDataLoss?: boolean }, cmd: Command) => {
       const { api, g } = client(cmd);
-      const res = await api.post<{ rotationId: string; status: string }>(`/api/rotations/${encodeURIComponent(rotationId)}/approve`, opts.acceptDataLoss ? { acceptDataLoss: true } : {});
+      const res = await api.post<{ rotationId: string; status: string }>(apiPath(ROUTES.approveRotation, { rotationId }), opts.acceptDataLoss ? { acceptDataLoss: true } : {});
       out(g, () => `approved: ${res.body.rotationId} (${res.body.status})`, res.body);
     });
 
@@ -170,7 +171,7 @@ export function buildProgram(): Command {
     .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
     .action(async (rotationId: string, opts: { reason: string }, cmd: Command) => {
       const { api, g } = client(cmd);
-      const res = await api.post<{ rotationId: string; status: string; versionAfter?: string }>(`/api/rotations/${encodeURIComponent(rotationId)}/rollback`, { reason: opts.reason });
+      const res = await api.post<{ rotationId: string; status: string; versionAfter?: string }>(apiPath(ROUTES.rollbackRotation, { rotationId }), { reason: opts.reason });
       out(g, () => `rolling back: ${res.body.rotationId}${res.body.versionAfter ? ` (re-promoting ${res.body.versionAfter})` : ""}`, res.body);
     });
 
@@ -182,7 +183,7 @@ export function buildProgram(): Command {
     .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
     .action(async (keyId: string, opts: { reason: string }, cmd: Command) => {
       const { api, g } = client(cmd);
-      const res = await api.post<{ previousOwner: string; because: string; confirmed: boolean }>(`/api/locks/${encodeURIComponent(keyId)}/break`, { reason: opts.reason });
+      const res = await api.post<{ previousOwner: string; because: string; confirmed: boolean }>(apiPath(ROUTES.breakLock, { keyId }), { reason: opts.reason });
       out(g, () => `lock of ${keyId} broken (${res.body.because}; held by ${res.body.previousOwner})${res.body.confirmed ? "" : ", not yet confirmed"}`, res.body);
     });
 
@@ -198,7 +199,7 @@ export function buildProgram(): Command {
         out(g, () => table(["rotation", "trigger", "by", "phase", "status", "updated"], res.rotations.map((r) => [r.rotationId, r.trigger, r.requestedBy, r.phase, r.status, shortTime(r.lastUpdatedAt)])), res);
         return;
       }
-      const v = opts.watch ? await watch(api, g, rotationId) : await api.get<RotationView>(`/api/rotations/${encodeURIComponent(rotationId)}`);
+      const v = opts.watch ? await watch(api, g, rotationId) : await api.get<RotationView>(apiPath(ROUTES.getRotation, { rotationId }));
       out(g, () => record({ ...v, progress: v.progress ? `${v.progress.rewrapped}/${v.progress.total}` : undefined }), v);
       if (opts.watch && !["completed"].includes(v.phase ?? "")) throw new CliError(`rotation ${rotationId} ended ${v.phase ?? ""} (${v.runtimeStatus ?? ""})${v.error ? `: ${JSON.stringify(v.error)}` : ""}`, 1);
     });

@@ -64,7 +64,7 @@ export function responderGuidance(input: GuidanceInput): GuidanceResult {
       );
     case "EmergencyRequested":
       return fine(
-        `An Approver other than ${typeof d["requestedBy"] === "string" ? d["requestedBy"] : "the requester"} must approve ${rot} of ${key} (POST /api/rotations/${input.rotationId ?? "<rotationId>"}/approve)${typeof d["approveBy"] === "string" ? ` before ${d["approveBy"]}` : " within the approval window"}; until then nothing changes.`,
+        `An Approver other than ${typeof d["requestedBy"] === "string" ? d["requestedBy"] : "the requester"} must approve ${rot} of ${key} (POST /api/rotations/approve/${input.rotationId ?? "<rotationId>"})${typeof d["approveBy"] === "string" ? ` before ${d["approveBy"]}` : " within the approval window"}; until then nothing changes.`,
         "critical",
         { customerActionRequired: true },
       );

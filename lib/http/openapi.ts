@@ -122,7 +122,12 @@ const SUCCESS: Partial<Record<string, [string, Json]>> = {
 };
 
 function operation(spec: RouteSpec, path: string): Json {
-  const params = [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+  // A catch-all takes the rest of the path, "/" included (lib/api/routes.ts says why ids travel so).
+  const catchAll = new Set([...spec.route.matchAll(/\{\*([A-Za-z0-9_]+)/g)].map((m) => m[1]));
+  const params = [...path.matchAll(/\{([A-Za-z0-9_]+)\}/g)].map((m) => ({
+    name: m[1], in: "path", required: true, schema: { type: "string" },
+    ...(catchAll.has(m[1]) ? { description: "The rest of the path: may hold \"/\", sent plain or as %2F (both name the same id)" } : {}),
+  }));
   const query = (QUERIES[spec.name] ?? []).map((q) => ({ name: q.name, in: "query", required: q.required ?? false, schema: q.schema, ...(q.description ? { description: q.description } : {}) }));
   const headers = spec.name === "putPolicy" ? [{ name: "If-Match", in: "header", required: false, schema: { type: "string" }, description: "ETag read before; absent = create only, * = create or replace" }] : [];
   const [code, body] = SUCCESS[spec.name] ?? ["200", anyObject];

@@ -1,6 +1,6 @@
 // Every route × {no principal, wrong role, right role}, through the real functions on the host.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROUTE_LIST, type RouteSpec } from "../../../lib/api/routes";
+import { apiPath, ROUTE_LIST, type RouteSpec } from "../../../lib/api/routes";
 import { encodePrincipal, ROLES } from "../../../lib/http/principal";
 import { openApiDocument, openApiPaths } from "../../../lib/http/openapi";
 import { seedKey, startApiHost, type ApiHost } from "./support";
@@ -14,12 +14,11 @@ beforeAll(async () => {
 afterAll(async () => h.stop());
 
 const PARAMS: Record<string, string> = {
-  vault: "demo-vault", key: "token-signer", rotationId: encodeURIComponent("kek:demo-vault/tenant-kek@manual:none"), policyId: "quarterly", keyId: "kek:demo-vault/tenant-kek",
+  vault: "demo-vault", key: "token-signer", rotationId: "kek:demo-vault/tenant-kek@manual:none", policyId: "quarterly", keyId: "kek:demo-vault/tenant-kek",
 };
 function pathOf(spec: RouteSpec): string {
-  const p = openApiPaths(spec.route).at(-1)!;
-  // {keyId} in the middle of a route is one path segment: the key's "/" travels encoded.
-  const filled = p.replace(/\{([A-Za-z0-9_]+)\}/g, (_m, name: string) => (name === "keyId" && !p.endsWith("{keyId}") ? encodeURIComponent(PARAMS[name]!) : PARAMS[name] ?? "x"));
+  // The path a client builds: ids holding a "/" are every route's last, catch-all part.
+  const filled = apiPath(spec, PARAMS);
   return spec.name === "getEvidence" ? `${filled}?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z` : filled;
 }
 /** A role that is not enough: Auditor for changes, no keyrotor role at all for reads. */

@@ -55,7 +55,7 @@ describe("emergency rotation (two-person rule)", () => {
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
     const both: [string, ...string[]] = ["olivia", ROLES.operator, ROLES.approver];
     const { rotationId } = (await h.call("POST", "/api/rotations", { as: both, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
-    const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: both, body: {} });
+    const r = await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: both, body: {} });
     expect(r.status).toBe(403);
     expect(r.json().error.code).toBe("SelfApproval");
     expect(await h.host.client.getStatus(instanceIdFor(rotationId))).toBeUndefined();
@@ -66,7 +66,7 @@ describe("emergency rotation (two-person rule)", () => {
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
     const { rotationId } = (await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
     h.clock.advance(61 * 60_000);
-    const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER });
+    const r = await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: APPROVER });
     expect(r.status).toBe(410);
     expect(r.json().error.code).toBe("ApprovalExpired");
     expect(await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(1);
@@ -101,7 +101,7 @@ describe("emergency rotation (two-person rule)", () => {
     h = await startApiHost();
     const { keyId, v1, request } = await kekWithStraggler(h);
     const rotationId = await request();
-    expect((await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: {} })).status).toBe(202);
+    expect((await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: APPROVER, body: {} })).status).toBe(202);
     const failed = await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
     expect(failed.output).toMatchObject({ outcome: "failed", error: { code: "ReferencesRemain" } });
     expect((await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).find((v) => v.version === v1)?.enabled).toBe(true);
@@ -114,7 +114,7 @@ describe("emergency rotation (two-person rule)", () => {
     h = await startApiHost();
     const { keyId, v1, request } = await kekWithStraggler(h);
     const rotationId = await request();
-    const ok = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: { acceptDataLoss: true } });
+    const ok = await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: APPROVER, body: { acceptDataLoss: true } });
     expect(ok.status, ok.body).toBe(202);
     const done = await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
     expect(done.output).toMatchObject({ outcome: "completed" });
@@ -128,7 +128,7 @@ describe("emergency rotation (two-person rule)", () => {
     h = await startApiHost();
     const { keyId, v1, request } = await kekWithStraggler(h);
     const first = await request();
-    await h.call("POST", `/api/rotations/${encodeURIComponent(first)}/approve`, { as: APPROVER, body: {} });
+    await h.call("POST", `/api/rotations/approve/${encodeURIComponent(first)}`, { as: APPROVER, body: {} });
     expect((await h.host.client.waitForCompletion(instanceIdFor(first), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "failed" });
     const v2 = (await h.mem.rotation.inventory.get(keyId))!.key.primaryVersion!;
     expect(v2).not.toBe(v1);
@@ -136,7 +136,7 @@ describe("emergency rotation (two-person rule)", () => {
     const again = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "retry: revoke the leaked version", mode: "emergency", revokeOld: true, version: v1 } });
     expect(again.status, again.body).toBe(202);
     const second = again.json().rotationId;
-    expect((await h.call("POST", `/api/rotations/${encodeURIComponent(second)}/approve`, { as: APPROVER, body: { acceptDataLoss: true } })).status).toBe(202);
+    expect((await h.call("POST", `/api/rotations/approve/${encodeURIComponent(second)}`, { as: APPROVER, body: { acceptDataLoss: true } })).status).toBe(202);
     expect((await h.host.client.waitForCompletion(instanceIdFor(second), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
     const versions = await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek");
     expect(versions.find((v) => v.version === v1)?.enabled).toBe(false);
@@ -153,10 +153,10 @@ describe("emergency rotation (two-person rule)", () => {
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
     const { rotationId } = (await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "suspected compromise", mode: "emergency" } })).json();
     const before = await snapshot(h.mem);
-    const r = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: { acceptDataLoss: true } });
+    const r = await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: APPROVER, body: { acceptDataLoss: true } });
     expect(r.status).toBe(400);
     expect(r.json().error).toMatchObject({ code: "DataLossNotApplicable", field: "acceptDataLoss" });
-    const falsy = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: { acceptDataLoss: false } });
+    const falsy = await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: APPROVER, body: { acceptDataLoss: false } });
     expect(falsy.status).toBe(400);
     expect(falsy.json().error.field).toBe("acceptDataLoss");
     expect(await snapshot(h.mem)).toBe(before);
@@ -168,7 +168,7 @@ describe("emergency rotation (two-person rule)", () => {
     const { keyId, v1 } = await seedKey(h.mem, "kek", "tenant-kek");
     const plaintexts = await seedDeks(h, keyId, v1, 4, 250);
     const { rotationId } = (await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "private key exposure suspected", mode: "emergency", revokeOld: true } })).json();
-    const ok = await h.call("POST", `/api/rotations/${encodeURIComponent(rotationId)}/approve`, { as: APPROVER, body: {} });
+    const ok = await h.call("POST", `/api/rotations/approve/${encodeURIComponent(rotationId)}`, { as: APPROVER, body: {} });
     expect(ok.status, ok.body).toBe(202);
     expect(ok.json()).toMatchObject({ rotationId, status: "running", approvedBy: "adam" });
     const done = await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 120_000 });

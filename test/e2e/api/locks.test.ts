@@ -1,4 +1,4 @@
-// POST /api/locks/{keyId}/break on the host: a dead lock (lease expired, or its orchestration
+// POST /api/locks/break/{*keyId} on the host: a dead lock (lease expired, or its orchestration
 // terminal) is cleared and audited as LockBroken; a live one is never stolen.
 import { afterEach, describe, expect, it } from "vitest";
 import { lockEntityKey, type LockState } from "../../../lib/domain/rotation";
@@ -13,7 +13,8 @@ afterEach(async () => {
 });
 
 const REASON = "orchestration was terminated during an incident";
-const breakPath = (keyId: string) => `/api/locks/${encodeURIComponent(keyId)}/break`;
+// The keyId sent encoded (%2F), as an OpenAPI client sends a path parameter: decoded before routing.
+const breakPath = (keyId: string) => `/api/locks/break/${encodeURIComponent(keyId)}`;
 const lockOf = async (api: ApiHost, keyId: string) => (await api.host.client.readEntity<LockState>({ name: DURABLE.entities.keyLock, key: lockEntityKey(keyId) })).state?.holder;
 
 /** A rotation that takes the lock (lease PT15M) and then waits an hour before promoting. */

@@ -1,4 +1,4 @@
-// POST /api/rotations/{rotationId}/rollback on the host: within the policy's rollbackWindow the
+// POST /api/rotations/rollback/{*rotationId} on the host: within the policy's rollbackWindow the
 // replaced version is primary again (the newer one stays enabled); late, unknown or locked refused.
 import { afterEach, describe, expect, it } from "vitest";
 import { rollbackId } from "../../../lib/api/rollback";
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 const REASON = "new version breaks the payments consumer";
-const path = (rotationId: string) => `/api/rotations/${encodeURIComponent(rotationId)}/rollback`;
+const path = (rotationId: string) => `/api/rotations/rollback/${encodeURIComponent(rotationId)}`;
 
 /** A KEK under a policy with a one-day rollback window, rotated once by an operator. */
 async function rotated(api: ApiHost): Promise<{ keyId: string; v1: string; v2: string; rotationId: string }> {

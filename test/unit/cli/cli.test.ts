@@ -38,7 +38,8 @@ beforeAll(async () => {
       const text = Buffer.concat(chunks).toString("utf8");
       const s: Seen = { method: req.method ?? "", url: req.url ?? "", principal: decodePrincipal(req), ...(text ? { body: JSON.parse(text) as unknown } : {}) };
       seen.push(s);
-      const route = routes[`${s.method} ${s.url.split("?")[0]}`];
+      // Routed on the decoded path, as Azure routes (%2F is a "/" there; lib/api/routes.ts).
+      const route = routes[`${s.method} ${decodeURIComponent(s.url.split("?")[0] ?? "")}`];
       const reply = route ? route(s) : { status: 404, body: { error: { code: "NotFound", message: "no such route" } } };
       res.writeHead(reply.status, { "content-type": "application/json" });
       res.end(reply.body === undefined ? "" : JSON.stringify(reply.body));
@@ -170,7 +171,7 @@ describe("the service saying no exits 1", () => {
   });
 
   it("approving one's own emergency (403) exits 1", async () => {
-    routes["POST /api/rotations/x%40emergency%3A1/approve"] = () => ({ status: 403, body: { error: { code: "SelfApproval", message: "a different person must approve" } } });
+    routes["POST /api/rotations/approve/x@emergency:1"] = () => ({ status: 403, body: { error: { code: "SelfApproval", message: "a different person must approve" } } });
     const r = await run("--as", "alice:Approver", "approve", "x@emergency:1");
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/SelfApproval/);
@@ -201,7 +202,7 @@ describe("successful verbs", () => {
   });
 
   it("approve --accept-data-loss sends acceptDataLoss: true; without it the body is empty", async () => {
-    routes["POST /api/rotations/x%40emergency%3A1/approve"] = () => ({ status: 202, body: { rotationId: "x@emergency:1", status: "running" } });
+    routes["POST /api/rotations/approve/x@emergency:1"] = () => ({ status: 202, body: { rotationId: "x@emergency:1", status: "running" } });
     expect(await run("--as", "bob:Approver", "approve", "x@emergency:1")).toMatchObject({ code: 0, stdout: "approved: x@emergency:1 (running)\n" });
     expect(seen[0]?.body).toEqual({});
     expect((await run("--as", "bob:Approver", "approve", "x@emergency:1", "--accept-data-loss")).code).toBe(0);
@@ -209,7 +210,7 @@ describe("successful verbs", () => {
   });
 
   it("rollback posts the reason to the rotation's rollback route and prints the rollback's id", async () => {
-    routes["POST /api/rotations/kek%3Av%2Fk%40manual%3A1/rollback"] = () => ({ status: 202, body: { rotationId: "kek:v/k@rollback:manual:1", status: "running", versionAfter: "v1" } });
+    routes["POST /api/rotations/rollback/kek:v/k@manual:1"] = () => ({ status: 202, body: { rotationId: "kek:v/k@rollback:manual:1", status: "running", versionAfter: "v1" } });
     const r = await run("--as", "olivia:Operator", "rollback", "kek:v/k@manual:1", "--reason", "consumer broke on v2");
     expect(r).toMatchObject({ code: 0, stdout: "rolling back: kek:v/k@rollback:manual:1 (re-promoting v1)\n" });
     expect(seen[0]).toMatchObject({ method: "POST", body: { reason: "consumer broke on v2" }, principal: { name: "olivia", roles: ["KeyRotation.Operator"] } });
@@ -218,32 +219,32 @@ describe("successful verbs", () => {
   it("rollback without --reason is bad usage and sends nothing; a closed window (410) exits 1", async () => {
     expect((await run("--as", "olivia:Operator", "rollback", "kek:v/k@manual:1")).code).toBe(2);
     expect(seen).toHaveLength(0);
-    routes["POST /api/rotations/kek%3Av%2Fk%40manual%3A1/rollback"] = () => ({ status: 410, body: { error: { code: "RollbackWindowClosed", message: "the rollback window closed" } } });
+    routes["POST /api/rotations/rollback/kek:v/k@manual:1"] = () => ({ status: 410, body: { error: { code: "RollbackWindowClosed", message: "the rollback window closed" } } });
     const late = await run("--as", "olivia:Operator", "rollback", "kek:v/k@manual:1", "--reason", "consumer broke on v2");
     expect(late.code).toBe(1);
     expect(late.stderr).toMatch(/RollbackWindowClosed/);
   });
 
   it("lock break posts the reason and reports the old owner; a live lock (409) exits 1 naming it", async () => {
-    routes["POST /api/locks/kek%3Av%2Fk/break"] = () => ({ status: 200, body: { keyId: "kek:v/k", previousOwner: "kek:v/k@manual:1", because: "ownerTerminal", confirmed: true } });
+    routes["POST /api/locks/break/kek:v/k"] = () => ({ status: 200, body: { keyId: "kek:v/k", previousOwner: "kek:v/k@manual:1", because: "ownerTerminal", confirmed: true } });
     const r = await run("--as", "ada:Admin", "lock", "break", "kek:v/k", "--reason", "terminated in incident 7");
     expect(r).toMatchObject({ code: 0, stdout: "lock of kek:v/k broken (ownerTerminal; held by kek:v/k@manual:1)\n" });
     expect(seen[0]?.body).toEqual({ reason: "terminated in incident 7" });
-    routes["POST /api/locks/kek%3Av%2Fk/break"] = () => ({ status: 409, body: { error: { code: "LockLive", message: "held by a running rotation", rotationId: "kek:v/k@manual:2" } } });
+    routes["POST /api/locks/break/kek:v/k"] = () => ({ status: 409, body: { error: { code: "LockLive", message: "held by a running rotation", rotationId: "kek:v/k@manual:2" } } });
     const live = await run("--as", "ada:Admin", "lock", "break", "kek:v/k", "--reason", "terminated in incident 7");
     expect(live.code).toBe(1);
     expect(live.stderr).toContain("kek:v/k@manual:2");
   });
 
-  it("register PUTs the policy and tenant to the key's URL-encoded route; 201 and 200 print what happened, 409 exits 1", async () => {
+  it("register PUTs the policy and tenant to the key's route (the keyId as its catch-all); 201 and 200 print what happened, 409 exits 1", async () => {
     const key = { keyId: "kek:v/k", policyId: "q", primaryVersion: "abc", versions: [{}, {}] };
-    routes["PUT /api/keys/kek%3Av%2Fk"] = () => ({ status: 201, body: { key, keyTypeChecked: true } });
+    routes["PUT /api/keys/kek:v/k"] = () => ({ status: 201, body: { key, keyTypeChecked: true } });
     const r = await run("--as", "ada:Admin", "register", "kek:v/k", "--policy", "q", "--tenant", "contoso");
     expect(r).toMatchObject({ code: 0, stdout: "registered: kek:v/k (policy q, primary abc, 2 versions)\n" });
     expect(seen[0]).toMatchObject({ method: "PUT", body: { policyId: "q", tenant: "contoso" }, principal: { name: "ada", roles: ["KeyRotation.Admin"] } });
-    routes["PUT /api/keys/kek%3Av%2Fk"] = () => ({ status: 200, body: { key } });
+    routes["PUT /api/keys/kek:v/k"] = () => ({ status: 200, body: { key } });
     expect((await run("--as", "ada:Admin", "register", "kek:v/k", "--policy", "q", "--tenant", "contoso")).stdout).toBe("already registered: kek:v/k (policy q, primary abc, 2 versions)\n");
-    routes["PUT /api/keys/kek%3Av%2Fk"] = () => ({ status: 409, body: { error: { code: "KeyAlreadyRegistered", message: "registered with policy q", field: "policyId" } } });
+    routes["PUT /api/keys/kek:v/k"] = () => ({ status: 409, body: { error: { code: "KeyAlreadyRegistered", message: "registered with policy q", field: "policyId" } } });
     const other = await run("--as", "ada:Admin", "register", "kek:v/k", "--policy", "other", "--tenant", "contoso");
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/KeyAlreadyRegistered/);
@@ -278,6 +279,21 @@ describe("successful verbs", () => {
     expect(r.code).toBe(0);
     expect(calls).toBe(2);
     expect(JSON.parse(r.stdout)).toMatchObject({ phase: "completed", progress: { rewrapped: 20, total: 20 } });
+  });
+
+  it("status, approve, rollback and lock break send an id holding a '/' as the last, catch-all part of a readable path", async () => {
+    const id = "kek:v/k@manual:2026-03-01T00:00:00.000Z";
+    routes[`GET /api/rotations/${id}`] = () => ({ status: 200, body: { rotationId: id, phase: "completed", runtimeStatus: "Completed" } });
+    routes[`POST /api/rotations/approve/${id}`] = () => ({ status: 202, body: { rotationId: id, status: "running" } });
+    routes[`POST /api/rotations/rollback/${id}`] = () => ({ status: 202, body: { rotationId: `${id}:rollback`, status: "running", versionAfter: "v1" } });
+    routes["POST /api/locks/break/kek:v/k"] = () => ({ status: 200, body: { keyId: "kek:v/k", previousOwner: id, because: "ownerTerminal", confirmed: true } });
+    expect((await run(...auditor, "status", id, "--watch")).code).toBe(0);
+    expect((await run("--as", "bob:Approver", "approve", id)).code).toBe(0);
+    expect((await run("--as", "olivia:Operator", "rollback", id, "--reason", "r")).code).toBe(0);
+    expect((await run("--as", "ada:Admin", "lock", "break", "kek:v/k", "--reason", "r")).code).toBe(0);
+    expect(seen.map((x) => `${x.method} ${x.url}`)).toEqual([
+      `GET /api/rotations/${id}`, `POST /api/rotations/approve/${id}`, `POST /api/rotations/rollback/${id}`, "POST /api/locks/break/kek:v/k",
+    ]);
   });
 
   it("status --watch exits 1 when the rotation fails", async () => {

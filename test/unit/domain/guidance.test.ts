@@ -72,7 +72,7 @@ describe("responderGuidance", () => {
     expect(severity).toBe("critical");
     expect(guidance.recommendedAction).toContain("other than alice");
     expect(guidance.recommendedAction).toContain("before 2026-04-01T01:00:00Z");
-    expect(guidance.recommendedAction).toContain(`/api/rotations/${base.rotationId}/approve`);
+    expect(guidance.recommendedAction).toContain(`POST /api/rotations/approve/${base.rotationId}`);
   });
 
   it("UnmanagedVersionDetected is treated as possibly impacting encryption", () => {
