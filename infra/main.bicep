@@ -217,8 +217,9 @@ module functionApp 'modules/functionApp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
-  // The runtime needs its storage roles before its first start, or the host fails to get a lease.
-  dependsOn: [ hostStorage, ledgerStorage ]
+  // The runtime needs its storage roles before its first start, or the host fails to get a lease:
+  // the outputs read above (hostStorage.outputs.*, ledgerStorage.outputs.*) make this module wait
+  // for those whole deployments, role assignments included, so no explicit dependsOn is needed.
 }
 
 module alerts 'modules/alerts.bicep' = {
