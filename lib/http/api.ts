@@ -3,6 +3,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from "@azure/functions";
 import type { z } from "zod";
 import { dispositionOf, errorBody, InvalidRequestError } from "../domain/errors";
+import { jsonTextTooDeep, MAX_JSON_DEPTH } from "../domain/jsonDepth";
 import { parsePrincipal, requireRole, type Principal, type Role } from "./principal";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -32,6 +33,7 @@ export function api(opts: ApiOptions, handler: ApiHandler) {
         principal = parsePrincipal(req.headers.get("x-ms-client-principal"));
         requireRole(principal, opts.role);
       }
+      if (STATE_CHANGING.has(req.method.toUpperCase())) requireJsonContentType(req);
       return await handler({ req, ctx, principal });
     } catch (err) {
       const { httpStatus, alert } = dispositionOf(err);
@@ -42,12 +44,33 @@ export function api(opts: ApiOptions, handler: ApiHandler) {
   };
 }
 
-/** Reads and validates a JSON body: at most 64 KiB, an object, exactly the schema's fields. */
+// Cross-site request forgery: in Azure, App Service authentication also accepts its session cookie
+// (AppServiceAuthSession), so a page on another site could make a signed-in browser POST a form
+// (application/x-www-form-urlencoded, multipart/form-data or text/plain, which need no CORS
+// preflight) or a body-less fetch (no Content-Type at all) to keyrotor. Only application/json is
+// accepted on every method that changes state, body or not: a browser sends it cross-site only
+// after a CORS preflight, which keyrotor never grants.
+const STATE_CHANGING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const JSON_MEDIA_TYPE = /^application\/json[ \t]*(;[ \t]*charset[ \t]*=[ \t]*(utf-8|"utf-8")[ \t]*)?$/i;
+
+/** 415 unless the request says `Content-Type: application/json` (optionally `; charset=utf-8`). */
+export function requireJsonContentType(req: HttpRequest): void {
+  const type = req.headers.get("content-type");
+  if (type === null || !JSON_MEDIA_TYPE.test(type.trim())) {
+    const got = type === null ? "no Content-Type" : `Content-Type ${JSON.stringify(type.slice(0, 80))}`;
+    throw new InvalidRequestError("UnsupportedMediaType", `this request changes state and must be sent as Content-Type: application/json (got ${got})`, { status: 415 });
+  }
+}
+
+/** Reads and validates a JSON body: Content-Type application/json, at most 64 KiB, nested at most
+ * MAX_JSON_DEPTH deep, an object, exactly the schema's fields. */
 export async function readBody<S extends z.ZodType>(req: HttpRequest, schema: S): Promise<z.output<S>> {
+  requireJsonContentType(req);
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const text = await req.text();
   if (Buffer.byteLength(text, "utf8") > MAX_BODY_BYTES) throw tooLarge();
+  if (jsonTextTooDeep(text)) throw new InvalidRequestError("BodyTooDeep", `request body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = text.length === 0 ? undefined : JSON.parse(text);

@@ -50,7 +50,8 @@ export async function startApiHost(opts: { at?: string; vaults?: string[] } = {}
   return {
     host, mem, clock,
     call: async (method, p, o = {}) => {
-      const headers: Record<string, string> = { ...(o.headers ?? {}) };
+      // Like the CLI: every state-changing request says application/json (the API answers 415 otherwise).
+      const headers: Record<string, string> = { ...(method !== "GET" && !Object.keys(o.headers ?? {}).some((k) => k.toLowerCase() === "content-type") ? { "content-type": "application/json" } : {}), ...(o.headers ?? {}) };
       if (Array.isArray(o.as)) headers["x-ms-client-principal"] = encodePrincipal(o.as[0], o.as.slice(1));
       else if (typeof o.as === "string" && o.as !== "none") headers["x-ms-client-principal"] = o.as;
       const r = await host.invokeHttp(method, p, { headers, ...(o.body !== undefined ? { body: o.body } : {}) });

@@ -51,3 +51,71 @@ describe("api wrapper", () => {
     expect(JSON.stringify(res.jsonBody)).not.toContain("secret internal detail");
   });
 });
+
+describe("api wrapper: only application/json changes state (CSRF through the Easy Auth session cookie)", () => {
+  function request(method: string, contentType: string | null, body?: string) {
+    const headers: Record<string, string> = { "x-ms-client-principal": encodePrincipal("alice", [ROLES.operator]) };
+    if (contentType !== null) headers["content-type"] = contentType;
+    return new HttpRequest({ method, url: "http://localhost/api/x", ...(body !== undefined ? { body: { string: body } } : {}), headers });
+  }
+  const valid = JSON.stringify({ keyId: "kek:v/k", reason: "scheduled test" });
+
+  it("refuses text/plain, forms, multipart and other types with 415 before the handler runs", async () => {
+    for (const type of ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx", "application/json-patch+json", "application/json; charset=latin1", "", "application/json, text/plain"]) {
+      let ran = false;
+      const handler = api({ role: ROLES.operator }, async ({ req }) => {
+        ran = true;
+        return json(200, await readBody(req, schema));
+      });
+      const res = await handler(request("POST", type, valid), ctx());
+      expect(res.status, type).toBe(415);
+      expect(res.jsonBody).toEqual({ error: { code: "UnsupportedMediaType", message: expect.stringContaining("application/json") } });
+      expect(ran, type).toBe(false);
+    }
+  });
+
+  it("refuses a body-less POST or PUT without Content-Type with 415 (a cross-site fetch sends none)", async () => {
+    let ran = false;
+    const noBody = api({ role: ROLES.operator }, async () => {
+      ran = true;
+      return json(200, {});
+    });
+    expect((await noBody(request("POST", null), ctx())).status).toBe(415);
+    expect((await noBody(request("PUT", null), ctx())).status).toBe(415);
+    expect(ran).toBe(false);
+    expect((await noBody(request("POST", "application/json"), ctx())).status).toBe(200);
+  });
+
+  it("accepts application/json with or without a utf-8 charset, in any case", async () => {
+    for (const type of ["application/json", "Application/JSON", "application/json; charset=utf-8", "application/json;charset=\"UTF-8\""]) {
+      expect((await echo(request("POST", type, valid), ctx())).status, type).toBe(200);
+    }
+  });
+
+  it("leaves GET alone (reads need no body and no Content-Type)", async () => {
+    const get = api({ role: ROLES.operator }, async () => json(200, { ok: true }));
+    expect((await get(request("GET", null), ctx())).status).toBe(200);
+  });
+
+  it("answers readBody without application/json with 415 on any route", async () => {
+    const open = api({ role: "none" }, async ({ req }) => json(200, await readBody(req, schema)));
+    expect((await open(request("GET", "text/plain", valid), ctx())).status).toBe(415);
+  });
+});
+
+describe("readBody bounds nesting depth", () => {
+  const loose = api({ role: ROLES.operator }, async ({ req }) => json(200, await readBody(req, z.object({ keyId: z.string(), extra: z.unknown() }))));
+  const nested = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
+
+  it("answers 400 BodyTooDeep to a 5,000-deep body", async () => {
+    const res = await loose(post(`{"keyId":"k","extra":${nested(5000)}}`), ctx());
+    expect(res.status).toBe(400);
+    expect(res.jsonBody).toEqual({ error: { code: "BodyTooDeep", message: expect.stringContaining("32") } });
+  });
+
+  it("counts only structure, not brackets inside strings, and accepts 31 levels under the body object", async () => {
+    expect((await loose(post(JSON.stringify({ keyId: "[[[[{{{{".repeat(20), extra: JSON.parse(nested(31)) as unknown })), ctx())).status).toBe(200);
+    expect((await loose(post(`{"keyId":"k","extra":${nested(32)}}`), ctx())).status).toBe(400);
+    expect((await loose(post(JSON.stringify({ keyId: "\\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", extra: 1 })), ctx())).status).toBe(200);
+  });
+});
