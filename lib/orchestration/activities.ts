@@ -11,6 +11,7 @@ import { durationMs, promote, setState } from "../domain/rotation";
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps, RotationPolicyView } from "./ports";
+import { assertKekVersionUsable } from "./dekGuards";
 
 // ---- shared -------------------------------------------------------------------------------------
 
@@ -277,6 +278,10 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   const { vault, name } = vaultAndName(kekKeyId);
   const n = deks.reduce((max, d) => Math.max(max, /^v(\d+)$/.test(d.dekVersion) ? Number(d.dekVersion.slice(1)) : 0), 0) + 1;
   const dekVersion = `v${n}`;
+  // Always the KEK's current primary, also on a retry: the store replaces an earlier attempt's
+  // intent wrapped under another KEK version, and the guard re-checks right before promotion.
+  const guard = (w: { kekKeyId: string; kekVersion: string }) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion);
+  await guard({ kekKeyId, kekVersion: kek.primaryVersion });
   const plaintext = randomBytes(32);
   const wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
   plaintext.fill(0);
@@ -284,6 +289,7 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
     input.tenant,
     { tenant: input.tenant, dekVersion, state: "primary", kekKeyId, kekVersion: kek.primaryVersion, wrapped: wrapped.toString("base64"), createdAt: input.at, rotationId: input.rotationId },
     primary ? { dekVersion: primary.dekVersion, etag: primary.etag } : undefined,
+    guard,
   );
   await recordDekInventory(deps, input.tenant, dekVersion, input);
   return { dekVersion, reused: false, kekVersion: kek.primaryVersion, ...(primary ? { previous: primary.dekVersion } : {}) };

@@ -184,7 +184,11 @@ export class MemoryDekStore implements DekStorePort {
   async tenantDeks(tenant: string): Promise<StoredDek[]> {
     return [...this.part(tenant).values()].map((r) => ({ ...r }));
   }
-  async rotatePrimary(tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined): Promise<void> {
+  async rotatePrimary(
+    tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
+    guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
+  ): Promise<void> {
+    await guard?.({ kekKeyId: next.kekKeyId, kekVersion: next.kekVersion });
     const p = this.part(tenant);
     if (p.has(next.dekVersion)) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [deks] ${tenant}/${next.dekVersion} exists`);
     if (previous && p.get(previous.dekVersion)?.etag !== previous.etag) {

@@ -87,8 +87,13 @@ export interface DekStorePort {
   countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
   tenantDeks(tenant: string): Promise<StoredDek[]>;
   /** One transaction in the tenant's partition: insert `next` as primary and, if given, demote
-   * `previous` (If-Match) to secondary. */
-  rotatePrimary(tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined): Promise<void>;
+   * `previous` (If-Match) to secondary. `guard` runs right before the promotion with the KEK version
+   * the DEK to promote is wrapped under, and throws to refuse it (no longer the KEK's primary,
+   * disabled, revoked): nothing is promoted then. */
+  rotatePrimary(
+    tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
+    guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
+  ): Promise<void>;
 }
 
 // ---- Policies, JWKS, secrets ---------------------------------------------------------------------

@@ -211,8 +211,10 @@ export class DekStore implements DekSource {
 
   /** Makes `record` the tenant's primary DEK in one transaction: inserts it (state primary), demotes
    * the previous primary to secondary and moves the pointer (If-Match on the pointer). Idempotent:
-   * when the pointer already names this dekId, nothing is written. A concurrent promotion → conflict. */
-  async addPrimary(record: DekRecord): Promise<{ promoted: boolean; previous?: string }> {
+   * when the pointer already names this dekId, nothing is written. A concurrent promotion → conflict.
+   * `alsoInTransaction`: further actions on rows of the tenant's partition that must commit with the
+   * promotion or not at all (the rotation engine settles its intent row this way). */
+  async addPrimary(record: DekRecord, opts: { alsoInTransaction?: TransactionAction[] } = {}): Promise<{ promoted: boolean; previous?: string }> {
     checkDekRecord(record);
     if (record.state !== "primary") throw new InvalidRequestError("DekStateInvalid", `[keyrotor] [deks] a new primary DEK must have state primary, not ${record.state}`, { field: "state" });
     await this.indexTenant(record.tenant);
@@ -231,6 +233,7 @@ export class DekStore implements DekSource {
     } else {
       actions.push(["create", next]);
     }
+    actions.push(...(opts.alsoInTransaction ?? []));
     const t = await this.table();
     try {
       await t.submitTransaction(actions);
