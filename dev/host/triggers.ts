@@ -199,6 +199,23 @@ const json = (status: number, value: unknown): HttpResult => ({
   body: Buffer.from(JSON.stringify(value)),
 });
 
+/** Structural nesting of JSON text (brackets inside strings skipped), without parsing it. */
+function jsonNestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === "[" || c === "{") {
+      if (++depth > max) return true;
+    } else if (c === "]" || c === "}") depth--;
+  }
+  return false;
+}
+
 /** POST/OPTIONS /runtime/webhooks/eventgrid?functionName=<name>, as the Event Grid extension serves it. */
 export async function handleEventGrid(req: HttpInput, ctx: TriggerContext): Promise<HttpResult> {
   const url = new URL(req.url, ctx.baseUrl());
@@ -214,8 +231,12 @@ export async function handleEventGrid(req: HttpInput, ctx: TriggerContext): Prom
   }
   if (method !== "POST") return { status: 405, headers: {}, body: Buffer.alloc(0) };
   let parsed: unknown;
+  const text = req.body.toString("utf8");
+  // The extension reads the delivery with Json.NET, whose readers stop at depth 64 (MaxDepth); a
+  // deeper delivery is refused with 400 (not retried) before anything recursive walks it.
+  if (jsonNestsDeeperThan(text, 64)) return json(400, { error: "The request body nests deeper than 64 levels" });
   try {
-    parsed = JSON.parse(req.body.toString("utf8"));
+    parsed = JSON.parse(text);
   } catch {
     return json(400, { error: "The request body is not JSON" });
   }

@@ -12,6 +12,7 @@
 // still throw, so Event Grid redelivers those. See docs/events.md.
 import { createHash } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { jsonValueTooDeep, MAX_JSON_DEPTH } from "../domain/jsonDepth";
 import { decide, parseKeyVaultEvent, validationCode, type KeyVaultEvent } from "../domain/keyVaultEvents";
 import { isHandledKeyVaultEventType } from "../domain/keyVaultEventTypes";
 import { rotationIds } from "../domain/keys";
@@ -36,6 +37,12 @@ export type EventOutcome =
   | { outcome: "unmanagedVersion"; keyId: string; version: string };
 
 function safeJson(raw: unknown): string {
+  // A too-deep payload cannot be serialised without recursion: its digest covers its top level
+  // (id, type, scalars), so a redelivered copy is still recorded once.
+  if (jsonValueTooDeep(raw, 2 * MAX_JSON_DEPTH)) {
+    const top = raw && typeof raw === "object" ? Object.entries(raw as Record<string, unknown>) : [];
+    return `too-deep:${top.map(([k, v]) => `${k}=${v !== null && typeof v === "object" ? "…" : String(v)}`).join("&")}`;
+  }
   try {
     return canonicalJson(raw as CanonicalValue) ?? "undefined";
   } catch {
@@ -85,6 +92,8 @@ async function managedIds(s: ApiServices, ev: KeyVaultEvent): Promise<Map<string
 
 export async function handleKeyVaultEvent(s: ApiServices, client: RotationClient, raw: unknown, opts: { log?: (line: string) => void; start?: StartOptions } = {}): Promise<EventOutcome> {
   const log = opts.log ?? (() => {});
+  // Before anything walks the event recursively (validation, canonical JSON for the ledger digest).
+  if (jsonValueTooDeep(raw)) return reject(s, raw, new InvalidRequestError("EventTooDeep", `event nests deeper than ${MAX_JSON_DEPTH} levels`, { field: "event" }), log);
   const code = validationCode(raw);
   if (code !== undefined) return { outcome: "validation", validationResponse: code };
   let ev: KeyVaultEvent;

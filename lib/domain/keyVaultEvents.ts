@@ -63,6 +63,50 @@ function instant(v: string | undefined, field: string): Date | undefined {
   return d;
 }
 
+/** The object type each family of Key Vault event types is about (KeyVault.json, Event Grid data
+ * plane 2018-01-01: Key*, Secret*, Certificate* and Vault* events), and the collection of the
+ * object id URL that names such an object. */
+const FAMILIES = [
+  { prefix: "Key", objectType: "Key", collection: "keys" },
+  { prefix: "Secret", objectType: "Secret", collection: "secrets" },
+  { prefix: "Certificate", objectType: "Certificate", collection: "certificates" },
+  { prefix: "Vault", objectType: "Vault", collection: undefined },
+] as const;
+
+function contradicts(message: string, field: string): InvalidRequestError {
+  return new InvalidRequestError("EventContradictory", message, { field });
+}
+
+/** An event whose type, data.ObjectType and object id (https://<vault>.<host>/<keys|secrets|
+ * certificates>/<name>/<version>) disagree is refused: a SecretNearExpiry saying ObjectType "Key"
+ * must never rotate a KEK. Key Vault names are case-insensitive, so names compare without case. */
+function checkConsistent(e: { type: string; objectType: string; vaultName: string; objectName: string; version: string; objectId: string }): void {
+  const short = e.type.slice(KEYVAULT_EVENT_PREFIX.length);
+  const family = FAMILIES.find((f) => short.startsWith(f.prefix));
+  if (family && family.objectType !== e.objectType) {
+    throw contradicts(`${e.type} is about a ${family.objectType}, but data.ObjectType says ${e.objectType}`, "data.ObjectType");
+  }
+  if (!e.objectId) return;
+  let url: URL;
+  try {
+    url = new URL(e.objectId);
+  } catch {
+    throw bad("data.Id is not a URL", "data.Id");
+  }
+  const expected = (FAMILIES.find((f) => f.objectType === e.objectType) ?? FAMILIES[3]).collection;
+  const [collection = "", name = "", version = "", ...rest] = url.pathname.split("/").slice(1);
+  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+  if (url.protocol !== "https:" || !same(url.hostname.split(".")[0] ?? "", e.vaultName)) {
+    throw contradicts(`data.Id names another vault than data.VaultName ${e.vaultName}`, "data.Id");
+  }
+  if (expected === undefined) return;
+  if (collection !== expected) throw contradicts(`data.Id is under /${collection.slice(0, 40)}/, but data.ObjectType ${e.objectType} lives under /${expected}/`, "data.Id");
+  if (!same(name, e.objectName)) throw contradicts(`data.Id names another object than data.ObjectName ${e.objectName}`, "data.Id");
+  if (rest.some((r) => r !== "") || (version !== "" && e.version !== "" && !same(version, e.version))) {
+    throw contradicts(`data.Id names another version than data.Version ${e.version}`, "data.Id");
+  }
+}
+
 /** Is this an Event Grid subscription validation request (Event Grid schema)? Returns its code. */
 export function validationCode(raw: unknown): string | undefined {
   const ev = lowerKeys(raw);
@@ -91,6 +135,8 @@ export function parseKeyVaultEvent(raw: unknown): KeyVaultEvent {
   if (objectName.length > MAX_NAME || (objectName && !/^[A-Za-z0-9-]+$/.test(objectName))) throw bad("data.ObjectName is not an object name", "data.ObjectName");
   const version = str(data, "Version", "data.Version", objectType !== "Vault") ?? "";
   if (version && !/^[A-Za-z0-9]{1,64}$/.test(version)) throw bad("data.Version is not a version id", "data.Version");
+  const objectId = str(data, "Id", "data.Id", false) ?? "";
+  checkConsistent({ type, objectType, vaultName, objectName, version, objectId });
   return {
     id,
     type,
@@ -100,7 +146,7 @@ export function parseKeyVaultEvent(raw: unknown): KeyVaultEvent {
     objectType: objectType as KeyVaultEvent["objectType"],
     objectName,
     version,
-    objectId: str(data, "Id", "data.Id", false) ?? "",
+    objectId,
     notBefore: epoch(data, "NBF", "data.NBF"),
     expiresOn: epoch(data, "EXP", "data.EXP"),
     eventTime,

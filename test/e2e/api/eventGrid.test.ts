@@ -23,7 +23,7 @@ function eventGridShape(type: string, name: string, version: string, vault = VAU
     subject: name,
     eventType: `Microsoft.KeyVault.${type}`,
     eventTime: "2019-07-25T01:08:33.1036736Z",
-    data: { Id: `https://${vault}.vault.azure.net/keys/${name}/${version}`, VaultName: vault, ObjectType: type.startsWith("Secret") ? "Secret" : type.startsWith("Certificate") ? "Certificate" : "Key", ObjectName: name, Version: version, NBF: "1559081980", EXP: "1559082102" },
+    data: { Id: `https://${vault}.vault.azure.net/${type.startsWith("Secret") ? "secrets" : type.startsWith("Certificate") ? "certificates" : "keys"}/${name}/${version}`, VaultName: vault, ObjectType: type.startsWith("Secret") ? "Secret" : type.startsWith("Certificate") ? "Certificate" : "Key", ObjectName: name, Version: version, NBF: "1559081980", EXP: "1559082102" },
     dataVersion: "1",
     metadataVersion: "1",
   };

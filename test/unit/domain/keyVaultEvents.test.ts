@@ -29,7 +29,7 @@ const cloudEvent = {
   time: "2026-07-25T01:08:33Z",
   id: "c1",
   specversion: "1.0",
-  data: { id: eventGrid.data.Id, vaultName: "demo-vault", objectType: "Key", objectName: "tenant-kek", version: "abc123", nbf: null, exp: null },
+  data: { id: "https://demo-vault.vault.azure.net/keys/tenant-kek/abc123", vaultName: "demo-vault", objectType: "Key", objectName: "tenant-kek", version: "abc123", nbf: null, exp: null },
 };
 
 describe("parseKeyVaultEvent", () => {
@@ -82,6 +82,50 @@ describe("parseKeyVaultEvent", () => {
   });
 });
 
+describe("parseKeyVaultEvent refuses events whose fields contradict each other (issue 21)", () => {
+  function refusal(raw: unknown): InvalidRequestError {
+    try {
+      parseKeyVaultEvent(raw);
+    } catch (err) {
+      if (err instanceof InvalidRequestError) return err;
+      throw err;
+    }
+    return expect.unreachable(`accepted ${JSON.stringify(raw)}`);
+  }
+  const secret = (data: Record<string, unknown>, type = "Microsoft.KeyVault.SecretNearExpiry") => ({
+    ...eventGrid, eventType: type, subject: "webhook",
+    data: { Id: "https://demo-vault.vault.azure.net/secrets/webhook/0123456789abcdef0123456789abcdef", VaultName: "demo-vault", ObjectType: "Secret", ObjectName: "webhook", Version: "0123456789abcdef0123456789abcdef", ...data },
+  });
+
+  it("refuses a SecretNearExpiry whose data says ObjectType Key (it started a KEK rotation)", () => {
+    const raw = secret({ ObjectType: "Key", ObjectName: "tenant-kek", Id: eventGrid.data.Id, Version: eventGrid.data.Version });
+    expect(refusal(raw)).toMatchObject({ code: "EventContradictory", field: "data.ObjectType" });
+    expect(refusal({ ...cloudEvent, type: "Microsoft.KeyVault.SecretExpired" })).toMatchObject({ code: "EventContradictory", field: "data.ObjectType" });
+    expect(refusal({ ...eventGrid, eventType: "Microsoft.KeyVault.CertificateNearExpiry" })).toMatchObject({ code: "EventContradictory" });
+  });
+
+  it("refuses an object id under another collection, object, version or vault than the data names", () => {
+    expect(refusal(secret({ Id: "https://demo-vault.vault.azure.net/keys/webhook/0123456789abcdef0123456789abcdef" }))).toMatchObject({ code: "EventContradictory", field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("/keys/", "/secrets/") } })).toMatchObject({ code: "EventContradictory", field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, ObjectName: "other-kek" } })).toMatchObject({ code: "EventContradictory", field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Version: "ffffffffffffffffffffffffffffffff" } })).toMatchObject({ code: "EventContradictory", field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("demo-vault", "evil-vault") } })).toMatchObject({ code: "EventContradictory", field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: `${eventGrid.data.Id}/extra` } })).toMatchObject({ code: "EventContradictory", field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("https:", "http:") } })).toMatchObject({ field: "data.Id" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: "not a url" } })).toMatchObject({ code: "EventMalformed", field: "data.Id" });
+  });
+
+  it("accepts the spec's own example and names that differ only in case", () => {
+    const spec = {
+      id: "00eccf70-95a7-4e7c-8299-2eb17ee9ad64", subject: "newsecret", eventType: "Microsoft.KeyVault.SecretNewVersionCreated", eventTime: "2019-07-25T01:08:33.1036736Z", dataVersion: "1", metadataVersion: "1",
+      data: { Id: "https://sample-kv.vault.azure.net/secrets/newsecret/ee059b2bb5bc48398a53b168c6cdcb10", VaultName: "sample-kv", ObjectType: "Secret", ObjectName: "newsecret", Version: "ee059b2bb5bc48398a53b168c6cdcb10", NBF: "1559081980", EXP: "1559082102" },
+    };
+    expect(parseKeyVaultEvent(spec)).toMatchObject({ objectType: "Secret", objectName: "newsecret" });
+    expect(parseKeyVaultEvent({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("demo-vault", "Demo-Vault").replace("tenant-kek", "Tenant-KEK") } })).toMatchObject({ objectName: "tenant-kek" });
+    expect(parseKeyVaultEvent(secret({ Id: undefined }))).toMatchObject({ objectType: "Secret", objectId: "" });
+  });
+});
+
 describe("validationCode", () => {
   it("recognises Event Grid's subscription validation event", () => {
     expect(validationCode({ id: "x", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", data: { validationCode: "512d38b6" } })).toBe("512d38b6");
@@ -100,14 +144,14 @@ describe("decide", () => {
   });
 
   it("ignores foreign vaults and unmanaged objects", () => {
-    const foreign = { ...eventGrid, data: { ...eventGrid.data, VaultName: "other-vault" } };
+    const foreign = { ...eventGrid, data: { ...eventGrid.data, VaultName: "other-vault", Id: eventGrid.data.Id.replace("demo-vault", "other-vault") } };
     expect(decide(parseKeyVaultEvent(foreign), isManaged, vaults)).toMatchObject({ action: "ignore" });
-    const unmanaged = { ...eventGrid, data: { ...eventGrid.data, ObjectName: "not-ours" } };
+    const unmanaged = { ...eventGrid, data: { ...eventGrid.data, ObjectName: "not-ours", Id: eventGrid.data.Id.replace("tenant-kek", "not-ours") } };
     expect(decide(parseKeyVaultEvent(unmanaged), isManaged, vaults)).toMatchObject({ action: "ignore" });
   });
 
   it("alerts on certificates and checks new versions of managed keys", () => {
-    const cert = { ...eventGrid, eventType: "Microsoft.KeyVault.CertificateNearExpiry", data: { ...eventGrid.data, ObjectType: "Certificate", ObjectName: "tls" } };
+    const cert = { ...eventGrid, eventType: "Microsoft.KeyVault.CertificateNearExpiry", data: { ...eventGrid.data, ObjectType: "Certificate", ObjectName: "tls", Id: `https://demo-vault.vault.azure.net/certificates/tls/${eventGrid.data.Version}` } };
     expect(decide(parseKeyVaultEvent(cert), isManaged, vaults)).toMatchObject({ action: "alertCertificate", certificate: "demo-vault/tls" });
     const created = { ...eventGrid, eventType: "Microsoft.KeyVault.KeyNewVersionCreated" };
     expect(decide(parseKeyVaultEvent(created), isManaged, vaults)).toMatchObject({ action: "checkNewVersion", keyId: "kek:demo-vault/tenant-kek" });
