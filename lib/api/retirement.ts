@@ -1,11 +1,12 @@
 // Which old versions the policy timer hands to the retirement workflow. A secondary version is
-// eligible once its dual-running time is over (overlap; for signing keys retainFor, so verifiers
+// eligible once its dual-running time, counted from its demotion, is over (overlap; for signing keys retainFor, so verifiers
 // keep it as long as tokens signed with it live) and, for a KEK, once no DEK references it. The
 // workflow proves the zero count again under the key's lock before it disables anything: this
 // pre-check only keeps the timer from starting work that would change nothing.
 import type { ManagedKey } from "../domain/keys";
 import { policyKey, type Policy } from "../domain/policy";
-import { durationMs, retirementCandidates } from "../domain/rotation";
+import { durationMs } from "../domain/rotation";
+import { retirementCandidates } from "../domain/versions";
 
 /** Signing keys without retainFor keep their old versions (the rotation engine's default: 100 years). */
 const KEEP_FOREVER = "P36500D";

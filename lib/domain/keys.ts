@@ -18,6 +18,9 @@ export interface KeyVersion {
   expiresAt?: string;
   /** The rotation that created this version. */
   rotationId?: string;
+  /** When this version last stopped being primary (set by promoting another version, cleared when
+   * it is promoted again): retirement's overlap and retainFor count from here. */
+  demotedAt?: string;
 }
 
 export interface ManagedKey {

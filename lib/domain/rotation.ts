@@ -3,6 +3,7 @@
 // decision. Orchestrators and the lock entity call these; tests prove them without a host.
 import { familyTag, type ErrorFamily } from "./errors";
 import type { KeyKind, KeyVersion, RotationPhase, VersionState } from "./keys";
+import { findRollbackTarget, retirementCandidates as versionRetirementCandidates } from "./versions";
 
 // ---- Lease lock ---------------------------------------------------------------------------------
 
@@ -218,13 +219,10 @@ export function promote(versions: readonly KeyVersion[], newVersion: KeyVersion)
   return { versions: next, primaryVersion: newVersion.version, ...(current ? { previousPrimary: current.version } : {}), changed: true };
 }
 
-/** The version a rollback re-promotes: the newest secondary created before the primary. */
+/** The version a rollback re-promotes: the one the primary's promotion demoted (the version rule
+ * book, lib/domain/versions.ts, decides). */
 export function rollbackTarget(versions: readonly KeyVersion[]): KeyVersion | undefined {
-  const primary = versions.find((v) => v.state === "primary");
-  if (!primary) return undefined;
-  return versions
-    .filter((v) => v.state === "secondary" && ms(v.createdAt) <= ms(primary.createdAt) && v.version !== primary.version)
-    .sort((a, b) => ms(b.createdAt) - ms(a.createdAt))[0];
+  return findRollbackTarget({ versions: [...versions] });
 }
 
 /** A rollback is allowed only while the primary is younger than the rollback window. */
@@ -232,15 +230,10 @@ export function withinRollbackWindow(primaryCreatedAt: string, now: string, roll
   return ms(now) - ms(primaryCreatedAt) <= rollbackWindowMs;
 }
 
-/** Secondary versions whose dual-running time is over: superseded (a newer version was created)
- * at least `overlapMs` before `now`. Reference counts are checked separately, by the caller. */
+/** Secondary versions whose dual-running time is over, counted from their demotion (the version
+ * rule book, lib/domain/versions.ts, decides). Reference counts are checked by the caller. */
 export function retirementCandidates(versions: readonly KeyVersion[], now: string, overlapMs: number): KeyVersion[] {
-  const sorted = [...versions].sort((a, b) => ms(a.createdAt) - ms(b.createdAt));
-  return sorted.filter((v, i) => {
-    if (v.state !== "secondary") return false;
-    const successor = sorted[i + 1];
-    return successor !== undefined && ms(now) - ms(successor.createdAt) >= overlapMs;
-  });
+  return versionRetirementCandidates(versions, now, overlapMs);
 }
 
 export function setState(versions: readonly KeyVersion[], version: string, state: VersionState): KeyVersion[] {

@@ -7,7 +7,8 @@ import { InvalidRequestError, InvariantViolationError, isKnownError } from "../d
 import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
 import { familyTag } from "../domain/errors";
 import { responderGuidance } from "../domain/guidance";
-import { durationMs, promote, setState } from "../domain/rotation";
+import { durationMs } from "../domain/rotation";
+import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarget } from "../domain/versions";
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps, RotationPolicyView } from "./ports";
@@ -48,7 +49,7 @@ export interface RotationContextView {
   kind: KeyKind;
   tenant: string;
   primaryVersion?: string;
-  versions: { version: string; state: VersionState; createdAt: string }[];
+  versions: { version: string; state: VersionState; createdAt: string; demotedAt?: string }[];
   policy: { maxAttempts: number; overlapMs: number; retainForMs: number; rollbackWindowMs: number; revokeOld: boolean };
 }
 
@@ -62,7 +63,7 @@ export async function loadRotationContext(deps: RotationDeps, input: z.infer<typ
   return {
     keyId: key.keyId, kind: key.kind, tenant: key.tenant,
     ...(key.primaryVersion ? { primaryVersion: key.primaryVersion } : {}),
-    versions: key.versions.map((v) => ({ version: v.version, state: v.state, createdAt: v.createdAt })),
+    versions: key.versions.map((v) => ({ version: v.version, state: v.state, createdAt: v.createdAt, ...(v.demotedAt ? { demotedAt: v.demotedAt } : {}) })),
     policy: {
       maxAttempts: policy.maxAttempts, overlapMs: durationMs(policy.overlap), retainForMs: durationMs(policy.retainFor),
       rollbackWindowMs: durationMs(policy.rollbackWindow), revokeOld: policy.revokeOld,
@@ -186,35 +187,39 @@ export async function promoteVersion(deps: RotationDeps, input: z.infer<typeof P
   const { key, etag } = await loadKey(deps, input.keyId);
   if (key.primaryVersion === input.version) {
     const prev = input.rollback ? undefined : previousOf(key.versions, input.version);
+    if (input.rollback) await rollBackTenantDek(deps, input.keyId, input.version);
     return { changed: false, ...(prev ? { previousPrimary: prev } : {}) };
   }
-  let newVersion: KeyVersion | undefined = key.versions.find((v) => v.version === input.version);
-  if (input.rollback && newVersion?.state !== "secondary") {
-    throw new InvalidRequestError("RollbackTargetUnavailable", `[keyrotor] [rotation] version ${input.version} of ${input.keyId} is ${newVersion?.state ?? "unknown"}, not secondary`);
+  const previousPrimary = key.primaryVersion;
+  let next: ManagedKey;
+  if (input.rollback) {
+    // Exactly this version, only while it is secondary (never a retired or revoked one); the
+    // primary steps down in its favour, with its demotion time.
+    const target = rollbackTarget(key, { replaced: input.version });
+    next = demote(key, previousPrimary ?? input.version, target.version, input.at);
+  } else {
+    let base = key;
+    if (!key.versions.some((v) => v.version === input.version)) {
+      const { kind, vault, name } = vaultAndName(input.keyId);
+      const list = kind === "secret" ? await deps.vault.listSecretVersions(vault, name) : await deps.vault.listKeyVersions(vault, name);
+      const v = list.find((x) => x.version === input.version);
+      if (!v) throw new InvariantViolationError("VersionMissing", `[keyrotor] [rotation] version ${input.version} of ${input.keyId} is not in the vault`);
+      base = add(key, { version: v.version, state: previousPrimary === undefined ? "primary" : "secondary", createdAt: v.createdOn, rotationId: input.rotationId, ...(v.expiresOn ? { expiresAt: v.expiresOn } : {}) });
+    }
+    // The rule book refuses a retired or revoked version; the old primary records its demotion.
+    next = { ...promote(base, input.version, input.at), lastRotatedAt: input.at, lastRotationId: input.rotationId };
   }
-  if (!newVersion) {
-    const { kind, vault, name } = vaultAndName(input.keyId);
-    const list = kind === "secret" ? await deps.vault.listSecretVersions(vault, name) : await deps.vault.listKeyVersions(vault, name);
-    const v = list.find((x) => x.version === input.version);
-    if (!v) throw new InvariantViolationError("VersionMissing", `[keyrotor] [rotation] version ${input.version} of ${input.keyId} is not in the vault`);
-    newVersion = { version: v.version, state: "primary", createdAt: v.createdOn, rotationId: input.rotationId, ...(v.expiresOn ? { expiresAt: v.expiresOn } : {}) };
-  }
-  const change = promote(key.versions, newVersion);
-  const next: ManagedKey = {
-    ...key, versions: change.versions, primaryVersion: change.primaryVersion,
-    ...(input.rollback ? {} : { lastRotatedAt: input.at, lastRotationId: input.rotationId }),
-  };
+  // A DEK's primary lives in the DEK store (consumers resolve it there); the inventory mirrors it.
+  if (input.rollback) await rollBackTenantDek(deps, input.keyId, input.version);
   await deps.inventory.put(next, etag);
-  return { changed: true, ...(change.previousPrimary ? { previousPrimary: change.previousPrimary } : {}) };
+  return { changed: true, ...(previousPrimary ? { previousPrimary } : {}) };
 }
 
-/** The newest version older than `version` that is not retired or revoked. */
+/** The version `version`'s promotion demoted (the one demoted last; legacy rows without
+ * demotedAt: the newest secondary created before it), for a replayed promotion's answer. */
 function previousOf(versions: readonly KeyVersion[], version: string): string | undefined {
-  const self = versions.find((v) => v.version === version);
-  if (!self) return undefined;
-  return versions
-    .filter((v) => v.version !== version && v.state === "secondary" && Date.parse(v.createdAt) <= Date.parse(self.createdAt))
-    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt))[0]?.version;
+  if (!versions.some((v) => v.version === version && v.state === "primary")) return undefined;
+  return findRollbackTarget({ versions: [...versions] })?.version;
 }
 
 // ---- rewrap -------------------------------------------------------------------------------------
@@ -242,18 +247,18 @@ export const DisableVersionInput = z.object({ rotationId: id, keyId: id, version
 /** Disables a version in the vault and records its state in the inventory. Never the primary. */
 export async function disableVersion(deps: RotationDeps, input: z.infer<typeof DisableVersionInput>): Promise<{ changed: boolean }> {
   const { key, etag } = await loadKey(deps, input.keyId);
-  if (key.primaryVersion === input.version) {
-    throw new InvariantViolationError("DisablePrimary", `[keyrotor] [rotation] cannot disable the primary version ${input.version} of ${input.keyId}`);
-  }
-  const current = key.versions.find((v) => v.version === input.version);
-  if (current?.state === input.state) return { changed: false };
+  // The rule book decides before anything is disabled: a refused change (the primary; retiring a
+  // revoked version) touches neither the vault nor the inventory. A version the inventory never
+  // knew (e.g. made outside keyrotor) is recorded in its new state.
+  const base = key.versions.some((v) => v.version === input.version)
+    ? key
+    : add(key, { version: input.version, state: input.state, createdAt: new Date(0).toISOString() });
+  const next = input.state === "retired" ? retire(base, input.version) : revoke(base, input.version);
+  if (next === key) return { changed: false };
   const { kind, vault, name } = vaultAndName(input.keyId);
   if (kind === "secret") await deps.vault.updateSecretVersion(vault, name, input.version, { enabled: false });
   else await deps.vault.updateKeyVersion(vault, name, input.version, { enabled: false });
-  const versions = current
-    ? setState(key.versions, input.version, input.state)
-    : [...key.versions, { version: input.version, state: input.state, createdAt: new Date(0).toISOString() }];
-  await deps.inventory.put({ ...key, versions }, etag);
+  await deps.inventory.put(next, etag);
   return { changed: true };
 }
 
@@ -300,8 +305,9 @@ async function recordDekInventory(deps: RotationDeps, tenant: string, dekVersion
   const row = await deps.inventory.get(keyId);
   const key: ManagedKey = row?.key ?? { keyId, kind: "dek", tenant, versions: [] };
   if (key.primaryVersion === dekVersion) return;
-  const change = promote(key.versions, { version: dekVersion, state: "primary", createdAt: input.at, rotationId: input.rotationId });
-  await deps.inventory.put({ ...key, versions: change.versions, primaryVersion: dekVersion, lastRotatedAt: input.at, lastRotationId: input.rotationId }, row?.etag);
+  const known = key.versions.some((v) => v.version === dekVersion);
+  const base = known ? key : add(key, { version: dekVersion, state: key.primaryVersion === undefined ? "primary" : "secondary", createdAt: input.at, rotationId: input.rotationId });
+  await deps.inventory.put({ ...promote(base, dekVersion, input.at), lastRotatedAt: input.at, lastRotationId: input.rotationId }, row?.etag);
 }
 
 // ---- signing ------------------------------------------------------------------------------------

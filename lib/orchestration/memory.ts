@@ -3,6 +3,7 @@
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
+import { checkTransition, checkVersions } from "../domain/versions";
 import type { EventPublisher, RotationEvent } from "../ports";
 import type {
   DekRecord, DekRewrite, DekStorePort, InventoryPort, JwksDocument, JwksStore, PolicySource, PublicJwk,
@@ -132,6 +133,9 @@ export class MemoryInventory implements InventoryPort {
     const row = this.rows.get(key.keyId);
     if (etag === undefined && row) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [inventory] ${key.keyId} exists`);
     if (etag !== undefined && row?.etag !== etag) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed (ETag)`);
+    // The same version rules as the Table adapter: valid on its own, and reachable from the row it replaces.
+    if (row) checkTransition(row.key, key);
+    else checkVersions(key);
     const next = randomUUID();
     this.rows.set(key.keyId, { key: structuredClone(key), etag: next });
     return next;

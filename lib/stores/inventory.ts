@@ -7,6 +7,7 @@ import { odata, type TableClient } from "@azure/data-tables";
 import type { Config } from "../config";
 import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { parseKeyId, VERSION_STATES, type KeyVersion, type ManagedKey, type VersionState } from "../domain/keys";
+import { add, checkTransition, checkVersions, promote, retire, revoke, VersionRuleError } from "../domain/versions";
 import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
 import { policyStoreFromConfig, type PolicyStore } from "./policyStore";
 
@@ -68,6 +69,11 @@ export function checkManagedKey(key: ManagedKey): void {
   });
   if (primaries > 1) throw invalid("KeyInvalid", "versions", "more than one version is primary");
   if (key.primaryVersion !== undefined && primaries === 0) throw invalid("KeyInvalid", "primaryVersion", `primaryVersion ${key.primaryVersion} is not a version in state primary`);
+  key.versions.forEach((v, i) => {
+    if (v.demotedAt !== undefined && !isInstant(v.demotedAt)) throw invalid("KeyInvalid", `versions.${i}.demotedAt`, "must be an ISO instant");
+  });
+  // The rest (exactly one primary once there are versions) is the version rule book's.
+  checkVersions(key);
 }
 
 function toEntity(key: ManagedKey): KeyEntity {
@@ -116,7 +122,7 @@ export interface ModifyOptions {
 export class Inventory {
   /** `policies` checks policy attachments (same tenant, existing, covering the key's kind);
    * without it, attaching a policy is refused. */
-  constructor(private readonly table: TableClient, private readonly policies?: PolicyStore) {}
+  constructor(private readonly table: TableClient, private readonly policies?: PolicyStore, private readonly now: () => Date = () => new Date()) {}
 
   private async ready(): Promise<TableClient> {
     try {
@@ -164,16 +170,21 @@ export class Inventory {
   }
 
   /** Creates (etag undefined; exists → RotationConflictError) or replaces If-Match `etag`
-   * (changed → RotationConflictError). Returns the new etag. */
+   * (changed → RotationConflictError). Returns the new etag. A replacement must be a state the
+   * version rule book reaches from the stored row (checkTransition), however it was built. */
   async put(key: ManagedKey, etag: string | undefined): Promise<string> {
-    const previous = etag !== undefined && key.policyId !== undefined ? (await this.get(key.keyId))?.key : undefined;
-    return this.write(key, etag, previous);
+    const previous = etag !== undefined ? await this.get(key.keyId) : undefined;
+    if (previous && previous.etag !== etag) {
+      throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed since it was read (ETag)`);
+    }
+    return this.write(key, etag, previous?.key);
   }
 
   /** `previous`: the row as read, so an unchanged policy attachment is not re-verified (a rotation
    * must be able to record its result even if its policy was deleted meanwhile). */
   private async write(key: ManagedKey, etag: string | undefined, previous: ManagedKey | undefined): Promise<string> {
     checkManagedKey(key);
+    if (previous) checkTransition(previous, key);
     if (key.policyId !== undefined && previous?.policyId !== key.policyId) await this.checkAttachment(key);
     const table = await this.ready();
     const entity = toEntity(key);
@@ -216,54 +227,37 @@ export class Inventory {
   }
 
   /** Adds a new version (secondary — it becomes primary only by setPrimary — or primary for a key
-   * that has none yet). Repeating the same addition is a no-op. */
+   * that has none yet), by the version rule book's `add`. Repeating the same addition is a no-op. */
   addVersion(keyId: string, version: KeyVersion, opts: ModifyOptions = {}): Promise<StoredKey> {
-    return this.modify(keyId, (key) => {
-      const existing = key.versions.find((v) => v.version === version.version);
-      if (existing) {
-        if (existing.createdAt === version.createdAt && existing.rotationId === version.rotationId) return undefined;
-        throw new InvariantViolationError("VersionExists", `[keyrotor] [inventory] ${keyId} already has a different version ${version.version}`);
-      }
-      if (version.state === "primary") {
-        if (key.primaryVersion !== undefined) throw new InvariantViolationError("PrimaryExists", `[keyrotor] [inventory] cannot add ${version.version} as primary: ${keyId} has primary ${key.primaryVersion}; add it as secondary and promote it`);
-        return { ...key, primaryVersion: version.version, versions: [...key.versions, version] };
-      }
-      if (version.state !== "secondary") throw new InvariantViolationError("VersionState", `[keyrotor] [inventory] a new version must be secondary or the first primary, not ${version.state}`);
-      return { ...key, versions: [...key.versions, version] };
-    }, opts);
+    return this.modify(keyId, (key) => unlessSame(key, add(key, version)), opts);
   }
 
-  /** Moves the primary pointer: `version` becomes primary, the old primary secondary — one write.
+  /** Moves the primary pointer (the rule book's `promote`): `version` becomes primary, the old
+   * primary secondary with its demotion time (`at`, else rotated.at, else now) — one write.
    * `rotated` also records the rotation (lastRotatedAt anchors the next scheduled slot). */
-  setPrimary(keyId: string, version: string, opts: ModifyOptions & { rotated?: { at: string; rotationId: string } } = {}): Promise<StoredKey> {
+  setPrimary(keyId: string, version: string, opts: ModifyOptions & { at?: string; rotated?: { at: string; rotationId: string } } = {}): Promise<StoredKey> {
     return this.modify(keyId, (key) => {
-      const target = key.versions.find((v) => v.version === version);
-      if (!target) throw new InvariantViolationError("VersionNotFound", `[keyrotor] [inventory] ${keyId} has no version ${version}`);
-      if (target.state === "retired" || target.state === "revoked") {
-        throw new InvariantViolationError("CannotPromote", `[keyrotor] [inventory] cannot promote ${keyId} version ${version}: it is ${target.state}`);
-      }
+      const at = opts.at ?? opts.rotated?.at ?? this.now().toISOString();
+      const promoted = promote(key, version, at);
       const recorded = !opts.rotated || (key.lastRotationId === opts.rotated.rotationId && key.lastRotatedAt === opts.rotated.at);
-      if (key.primaryVersion === version && target.state === "primary" && recorded) return undefined;
-      return {
-        ...key,
-        primaryVersion: version,
-        versions: key.versions.map((v): KeyVersion => (v.version === version ? { ...v, state: "primary" } : v.state === "primary" ? { ...v, state: "secondary" } : v)),
-        ...(opts.rotated ? { lastRotatedAt: opts.rotated.at, lastRotationId: opts.rotated.rotationId } : {}),
-      };
+      if (promoted === key && recorded) return undefined;
+      return { ...promoted, ...(opts.rotated ? { lastRotatedAt: opts.rotated.at, lastRotationId: opts.rotated.rotationId } : {}) };
     }, opts);
   }
 
-  /** Sets a non-primary version's state (secondary, retired, revoked). Revoked is final; the
-   * primary's state changes only by promoting another version. */
+  /** Sets a non-primary version's state by the rule book: retired (`retire`), revoked (`revoke`),
+   * or secondary, which only a secondary already is (a retired or revoked version never returns
+   * to use; the primary steps down only when another is promoted). */
   setVersionState(keyId: string, version: string, state: Exclude<VersionState, "primary">, opts: ModifyOptions = {}): Promise<StoredKey> {
     return this.modify(keyId, (key) => {
-      const target = key.versions.find((v) => v.version === version);
-      if (!target) throw new InvariantViolationError("VersionNotFound", `[keyrotor] [inventory] ${keyId} has no version ${version}`);
-      if (target.state === state) return undefined;
-      if ((state as VersionState) === "primary") throw new InvariantViolationError("UseSetPrimary", "[keyrotor] [inventory] promote with setPrimary");
-      if (target.state === "primary") throw new InvariantViolationError("CannotChangePrimary", `[keyrotor] [inventory] cannot make the primary version ${version} of ${keyId} ${state}; promote another version first`);
-      if (target.state === "revoked") throw new InvariantViolationError("VersionRevoked", `[keyrotor] [inventory] ${keyId} version ${version} is revoked; that is final`);
-      return { ...key, versions: key.versions.map((v) => (v.version === version ? { ...v, state } : v)) };
+      if (state === "retired") return unlessSame(key, retire(key, version));
+      if (state === "revoked") return unlessSame(key, revoke(key, version));
+      const current = key.versions.find((v) => v.version === version);
+      if (current?.state === "secondary") return undefined;
+      const rule = current === undefined ? "VersionNotFound" : current.state === "primary" ? "NotPrimary" : current.state === "revoked" ? "VersionRevoked" : "VersionRetired";
+      throw new VersionRuleError(keyId, version, rule, current?.state === "primary"
+        ? "the primary steps down only when another version is promoted"
+        : `it is ${current?.state ?? "unknown"}; only promotion and demotion make a version secondary`);
     }, opts);
   }
 
@@ -288,6 +282,11 @@ export class Inventory {
     if (elsewhere.length > 0) throw invalid("PolicyTenantMismatch", "policyId", `policy ${policyId} belongs to another tenant; a key of tenant ${key.tenant} can only use its own tenant's policies`);
     throw invalid("PolicyNotFound", "policyId", `tenant ${key.tenant} has no policy ${policyId}`);
   }
+}
+
+/** undefined (nothing to write) when a rule-book operation returned the key unchanged. */
+function unlessSame(before: ManagedKey, after: ManagedKey): ManagedKey | undefined {
+  return after === before ? undefined : after;
 }
 
 export function inventoryFromConfig(cfg: Config, policies: PolicyStore = policyStoreFromConfig(cfg)): Inventory {

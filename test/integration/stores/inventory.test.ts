@@ -77,7 +77,7 @@ describe("Inventory on Table Storage", () => {
     const id = "kek:vault1/tenant-kek";
     await expect(inv.addVersion(id, { version: "a2", state: "primary", createdAt: "2026-11-22T00:00:00Z" })).rejects.toBeInstanceOf(InvariantViolationError);
     await expect(inv.addVersion(id, { version: "a1", state: "secondary", createdAt: "2026-11-22T00:00:00Z" })).rejects.toMatchObject({ code: "VersionExists" });
-    await expect(inv.setVersionState(id, "a1", "retired")).rejects.toMatchObject({ code: "CannotChangePrimary" });
+    await expect(inv.setVersionState(id, "a1", "retired")).rejects.toMatchObject({ code: "DisablePrimary" });
     await expect(inv.setVersionState(id, "x", "secondary")).rejects.toMatchObject({ code: "VersionRevoked" });
     await expect(inv.setPrimary(id, "x")).rejects.toMatchObject({ code: "CannotPromote" });
     await expect(inv.setPrimary("kek:vault1/none", "a1")).rejects.toMatchObject({ code: "KeyNotFound", status: 404 });
