@@ -8,6 +8,7 @@ import { RotationConflictError } from "../domain/errors";
 import { GENESIS_HASH } from "./canonical";
 import { isSeqRowKey, type RowProps } from "./entry";
 import type { RowStore } from "./rowStore";
+import { LedgerTamperedError } from "./tampered";
 
 export const HEAD_ROW_KEY = "head";
 
@@ -43,14 +44,15 @@ export class ChainWriter {
   /** Last known head per partition: a single writer then appends with one round trip. */
   private readonly heads = new Map<string, Head>();
 
-  constructor(private readonly store: RowStore, private readonly what: string) {}
+  /** `chainIdOf` names the chain a partition holds, in errors (the keyId, or the seal chain). */
+  constructor(private readonly store: RowStore, private readonly what: string, private readonly chainIdOf: (pk: string) => string = (pk) => pk) {}
 
   async readHead(pk: string): Promise<Head> {
     const row = await this.store.get(pk, HEAD_ROW_KEY);
     if (!row) return EMPTY;
     const seq = row.props.seq, hash = row.props.hash;
-    if (typeof seq !== "number" || typeof hash !== "string") {
-      throw new Error(`[keyrotor] [${this.what}] the head row of ${pk} is malformed`);
+    if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0 || typeof hash !== "string") {
+      throw new LedgerTamperedError({ keyId: this.chainIdOf(pk), seq: 0, problem: "headMismatch", detail: `[${this.what}] the head row is malformed` });
     }
     return { seq, hash, etag: row.etag };
   }
@@ -84,6 +86,7 @@ export class ChainWriter {
       }
       if (head.etag === undefined) lostWithoutHead += 1;
       this.heads.delete(pk);
+      const lost = head;
       head = undefined;
       // Lost on the link row (index 0) or the head (last): another writer took this seq. Lost on
       // another created row (e.g. the entryId index), or unknown: maybe our write is already there.
@@ -91,6 +94,19 @@ export class ChainWriter {
       if (i === undefined || (i > 0 && i < link.creates.length)) {
         const existing = await opts.alreadyWritten?.();
         if (existing !== undefined) return existing;
+      }
+      // Losing a race moves the head row (the winner replaced it). A head row that did not move while
+      // a row we create already exists is one that does not name the last link (rewound by hand):
+      // retrying would collide forever, and appending after it would fork the chain.
+      if (lost.etag !== undefined && i !== link.creates.length) {
+        const now = await this.readHead(pk);
+        if (now.etag === lost.etag) {
+          throw new LedgerTamperedError({
+            keyId: this.chainIdOf(pk), seq: lost.seq, problem: "headMismatch",
+            detail: `[${this.what}] the head row names ${lost.seq} but row ${lost.seq + 1} exists; appends refuse until the head row is repaired (run ledger verify)`,
+          });
+        }
+        if (now.etag !== undefined) head = now; // the next attempt builds on it without reading again
       }
       // Exponential backoff with full jitter: the more often a writer loses, the more the racers
       // spread out, so a crowded chain spends its requests on commits rather than on collisions.

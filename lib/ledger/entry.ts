@@ -3,12 +3,31 @@
 import { LEDGER_ENTRY_TYPES, type LedgerAppend, type LedgerEntry } from "../ports";
 import { ROTATION_TRIGGERS } from "../domain/keys";
 import { InvalidRequestError } from "../domain/errors";
+import { escapeKey, unescapeKey } from "../stores/tables";
 import { canonicalJson, sha256Hex, type CanonicalValue } from "./canonical";
 
 /** RowKeys of entries: 12 digits, so lexical order is numeric order and all sort before "head". */
 export const SEQ_DIGITS = 12;
 export const seqRowKey = (seq: number): string => String(seq).padStart(SEQ_DIGITS, "0");
 export const isSeqRowKey = (rowKey: string): boolean => rowKey.length === SEQ_DIGITS && /^\d+$/.test(rowKey);
+/** The sequence number a RowKey stands for, or undefined when it is not an entry's RowKey (seq 0
+ * is no entry: chains start at 1). */
+export function seqOfRowKey(rowKey: string): number | undefined {
+  if (!isSeqRowKey(rowKey)) return undefined;
+  const seq = Number(rowKey);
+  return seq >= 1 ? seq : undefined;
+}
+
+/** RowKey of the index row that makes appends idempotent: `id:` + the escaped entryId. */
+export const idRowKey = (entryId: string): string => `id:${escapeKey(entryId)}`;
+/** The entryId an index RowKey stands for, or undefined when the RowKey is not one the ledger
+ * writes (not `id:`, or not escaped the way escapeKey escapes). */
+export function entryIdOfRowKey(rowKey: string): string | undefined {
+  if (!rowKey.startsWith("id:")) return undefined;
+  const escaped = rowKey.slice(3);
+  const entryId = unescapeKey(escaped);
+  return entryId.length > 0 && escapeKey(entryId) === escaped ? entryId : undefined;
+}
 
 const MAX_TEXT = 2_000;
 const MAX_JSON = 8_000;

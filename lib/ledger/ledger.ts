@@ -2,22 +2,24 @@
 // (RowStore); tableLedger() and memoryLedger() in index.ts pick the storage.
 import type { TableClient } from "@azure/data-tables";
 import {
-  systemClock, type Clock, type LedgerAppend, type LedgerEntry, type LedgerSeal, type LedgerVerification, type SealHead,
+  systemClock, type Clock, type LedgerAppend, type LedgerBreak, type LedgerEntry, type LedgerSeal, type LedgerVerification, type SealHead,
   type VerifiableLedger, type VerifyProgress,
 } from "../ports";
-import { InvariantViolationError } from "../domain/errors";
-import { escapeKey } from "../stores/tables";
+import { SEAL_CHAIN_ID } from "../ports";
+import { escapeKey, unescapeKey } from "../stores/tables";
+import { GENESIS_HASH } from "./canonical";
+import { ChainCheck } from "./chainCheck";
 import { ChainWriter, HEAD_ROW_KEY } from "./chainWriter";
-import { buildEntry, entryToRow, rowToEntry, seqRowKey, validateAppend } from "./entry";
+import { buildEntry, entryHash, entryToRow, idRowKey, rowToEntry, seqOfRowKey, seqRowKey, validateAppend } from "./entry";
 import { MemoryRowStore, type RowStore } from "./rowStore";
 import { headsPartition, headsRowsFor, readSeal, sealDigest, sealRoot, sealToRow, type SealSigner } from "./seals";
 import { TableRowStore } from "./tableRowStore";
+import { LedgerTamperedError } from "./tampered";
 import { SEAL_PARTITION, verifyLedger } from "./verify";
 
 /** The seals table also holds the chain registry (one row per chain), so a seal reads every head
  * with point reads instead of scanning the ledger. */
 const CHAIN_REGISTRY_PARTITION = "chain";
-const idRowKey = (entryId: string) => `id:${escapeKey(entryId)}`;
 const HEAD_READ_CONCURRENCY = 16;
 
 export interface LedgerOptions {
@@ -37,10 +39,12 @@ export class HashChainLedger implements VerifiableLedger {
   private readonly sealChain: ChainWriter;
   private readonly registered = new Set<string>();
   private readonly clock: Clock;
+  /** The latest seal's head of every chain, kept while the seal chain's head row stays the same. */
+  private sealedHeads: { hash: string; byKey: Map<string, SealHead> } | undefined;
 
   constructor(private readonly opts: LedgerOptions) {
-    this.chains = new ChainWriter(opts.entries, "ledger");
-    this.sealChain = new ChainWriter(opts.seals, "ledger seals");
+    this.chains = new ChainWriter(opts.entries, "ledger", unescapeKey);
+    this.sealChain = new ChainWriter(opts.seals, "ledger seals", () => SEAL_CHAIN_ID);
     this.clock = opts.clock ?? systemClock;
   }
 
@@ -67,17 +71,24 @@ export class HashChainLedger implements VerifiableLedger {
     });
   }
 
-  /** The entry appended under `entryId`, if any. */
+  /** The entry appended under `entryId`, if any. The index row is checked against the entry it
+   * names (same keyId, seq and entryId, intact hash): a planted or stale index row would otherwise
+   * make an append, or an "already done?" check, silently skip a step. Throws LedgerTamperedError. */
   async byEntryId(keyId: string, entryId: string): Promise<LedgerEntry | undefined> {
     const pk = escapeKey(keyId);
     const idRow = await this.opts.entries.get(pk, idRowKey(entryId));
     if (!idRow) return undefined;
     const seq = idRow.props.seq;
-    const row = typeof seq === "number" ? await this.opts.entries.get(pk, seqRowKey(seq)) : undefined;
-    const entry = row ? rowToEntry(row.props) : "the entry row is missing";
-    if (typeof entry === "string") {
-      throw new InvariantViolationError("LedgerCorrupt", `[keyrotor] [ledger] entry ${entryId} of ${keyId} is indexed at ${String(seq)} but ${entry}; run ledger verify`);
-    }
+    const tampered = (detail: string): never => {
+      throw new LedgerTamperedError({ keyId, seq: typeof seq === "number" ? seq : 0, problem: "indexMismatch", detail: `the index row of entry ${entryId} ${detail}` });
+    };
+    if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) return tampered("names no sequence number");
+    const row = await this.opts.entries.get(pk, seqRowKey(seq));
+    const entry = row ? rowToEntry(row.props) : undefined;
+    if (entry === undefined) return tampered(`names entry ${seq}, which does not exist`);
+    if (typeof entry === "string") return tampered(`names entry ${seq}, which is malformed: ${entry}`);
+    if (entry.entryId !== entryId || entry.keyId !== keyId || entry.seq !== seq) return tampered(`names entry ${seq}, which holds another entry`);
+    if (entryHash(entry) !== entry.hash) return tampered(`names entry ${seq}, whose fields do not match its hash`);
     return entry;
   }
 
@@ -87,28 +98,83 @@ export class HashChainLedger implements VerifiableLedger {
     this.registered.add(keyId);
   }
 
+  /**
+   * Entries of one chain in order, each checked as verify() checks it: RowKey, seq, keyId, hash,
+   * link to the previous entry, no gap, the latest seal's recorded head, and at the end the head
+   * row. The API, the evidence pack and rollback read history here, so a row verify would not accept
+   * is never returned: the iteration throws LedgerTamperedError instead.
+   *
+   * Why throw rather than return the verified prefix: a prefix looks like a complete, shorter
+   * history, so an auditor would read a cut or forged chain as intact, and a rollback would act on
+   * the last entry it saw (say an older Promoted entry, re-promoting the wrong version). A loud
+   * refusal is what an auditor expects. The tail checks run after the last row, so callers act on
+   * what they read only once the iteration has completed (all of them collect, then act).
+   */
   async *entries(keyId: string, opts: { fromSeq?: number } = {}): AsyncIterable<LedgerEntry> {
-    const range = { partitionKey: escapeKey(keyId), rowKeyFrom: seqRowKey(Math.max(1, opts.fromSeq ?? 1)), rowKeyBelow: HEAD_ROW_KEY };
-    for await (const row of this.opts.entries.list(range)) {
-      const entry = rowToEntry(row.props);
-      if (typeof entry === "string") {
-        throw new InvariantViolationError("LedgerCorrupt", `[keyrotor] [ledger] row ${row.rowKey} of ${keyId}: ${entry}; run ledger verify`);
+    const pk = escapeKey(keyId);
+    const fromSeq = Math.max(1, Math.floor(opts.fromSeq ?? 1));
+    const sealed = await this.sealedHeadsByKey();
+    const top = sealed.heads.get(keyId);
+    const claim = top ? { ...top, sealSeq: sealed.sealSeq } : undefined;
+    const check = new ChainCheck({
+      keyId, top: claim, claims: claim ? new Map([[claim.seq, claim]]) : undefined,
+      report: (seq, problem, detail) => {
+        throw new LedgerTamperedError({ keyId, seq, problem, detail });
+      },
+    });
+    // From the middle: link to the stored entry before it (verify checks that one's own links). If it
+    // is not there, read from the start so the check can tell a gap from a short chain.
+    let start = 1;
+    if (fromSeq > 1) {
+      const before = await this.opts.entries.get(pk, seqRowKey(fromSeq - 1));
+      const prev = before ? rowToEntry(before.props) : undefined;
+      if (typeof prev === "object" && prev.seq === fromSeq - 1 && prev.keyId === keyId && entryHash(prev) === prev.hash) {
+        check.startAfter(prev.seq, prev.hash);
+        start = fromSeq;
       }
-      yield entry;
     }
+    const range = { partitionKey: pk, rowKeyBelow: HEAD_ROW_KEY, ...(start > 1 ? { rowKeyFrom: seqRowKey(start) } : {}) };
+    for await (const row of this.opts.entries.list(range)) {
+      const entry = check.row(row.rowKey, row.props);
+      if (typeof entry === "object" && entry.seq >= fromSeq) yield entry;
+    }
+    const head = await this.opts.entries.get(pk, HEAD_ROW_KEY);
+    if (head) check.row(HEAD_ROW_KEY, head.props);
+    check.finish();
   }
 
-  /** keyIds of every chain ever started (from the registry). */
+  /** The latest seal's heads by keyId (one point read while no new seal was written). A latest seal
+   * that cannot be read is tampering: reads refuse until someone investigates. */
+  private async sealedHeadsByKey(): Promise<{ sealSeq: number; heads: Map<string, SealHead> }> {
+    const head = await this.sealChain.readHead(SEAL_PARTITION);
+    if (head.seq === 0) return { sealSeq: 0, heads: new Map() };
+    if (this.sealedHeads?.hash === head.hash) return { sealSeq: head.seq, heads: this.sealedHeads.byKey };
+    const row = await this.opts.seals.get(SEAL_PARTITION, seqRowKey(head.seq));
+    const seal = row ? await readSeal(this.opts.seals, row.props) : "the seal row is missing";
+    if (typeof seal === "string" || seal.hash !== head.hash || seal.sealSeq !== head.seq) {
+      const detail = typeof seal === "string" ? seal : "the seal head row names another seal";
+      throw new LedgerTamperedError({ keyId: SEAL_CHAIN_ID, seq: head.seq, problem: "headMismatch", detail: `latest seal: ${detail}` });
+    }
+    const byKey = new Map(seal.heads.map((h) => [h.keyId, h]));
+    this.sealedHeads = { hash: head.hash, byKey };
+    return { sealSeq: head.seq, heads: byKey };
+  }
+
+  /** keyIds of every chain ever started (from the registry; a row whose keyId is not the one its
+   * RowKey names registers nothing). */
   async *chainIds(): AsyncIterable<string> {
     for await (const row of this.opts.seals.list({ partitionKey: CHAIN_REGISTRY_PARTITION })) {
-      if (typeof row.props.keyId === "string") yield row.props.keyId;
+      if (typeof row.props.keyId === "string" && escapeKey(row.props.keyId) === row.rowKey) yield row.props.keyId;
     }
   }
 
-  /** Current heads of all registered chains (point reads, a few in parallel). */
+  /** Current heads of all registered chains, and of every chain the latest seal recorded (a deleted
+   * registry row must not drop a sealed chain from every later seal). Point reads, a few in parallel. */
   async heads(): Promise<SealHead[]> {
-    const keyIds: string[] = [];
-    for await (const k of this.chainIds()) keyIds.push(k);
+    const keys = new Set<string>();
+    for await (const k of this.chainIds()) keys.add(k);
+    for (const h of (await this.latestSeal())?.heads ?? []) keys.add(h.keyId);
+    const keyIds = [...keys];
     const heads: SealHead[] = [];
     let next = 0;
     const worker = async () => {
@@ -147,13 +213,38 @@ export class HashChainLedger implements VerifiableLedger {
     });
   }
 
+  /** Seals in order, each checked as verify() checks it (RowKey, number, root, hash, link to the
+   * previous seal, signature when a signer is configured, and the seal head row at the end): the
+   * evidence pack must never carry a seal verify would reject. Throws LedgerTamperedError. */
   async *seals(range: { from?: string; to?: string } = {}): AsyncIterable<LedgerSeal> {
+    const tampered = (seq: number, problem: LedgerBreak["problem"], detail: string): never => {
+      throw new LedgerTamperedError({ keyId: SEAL_CHAIN_ID, seq, problem, detail });
+    };
+    let expected = 1;
+    let prevHash = GENESIS_HASH;
     for await (const row of this.opts.seals.list({ partitionKey: SEAL_PARTITION, rowKeyBelow: HEAD_ROW_KEY })) {
+      const at = seqOfRowKey(row.rowKey);
+      if (at === undefined) tampered(expected - 1, "strayRow", `row "${row.rowKey}" is no seal row`);
+      else if (at !== expected) tampered(expected, "gap", `seals ${expected}..${at - 1} are missing`);
       const seal = await readSeal(this.opts.seals, row.props);
-      if (typeof seal === "string") throw new InvariantViolationError("LedgerCorrupt", `[keyrotor] [ledger] seal row ${row.rowKey}: ${seal}; run ledger verify`);
+      if (typeof seal === "string") return tampered(expected, "hashMismatch", `the seal row is malformed: ${seal}`);
+      if (seal.sealSeq !== expected) tampered(expected, "reordered", `row ${expected} holds seal ${seal.sealSeq}`);
+      if (seal.root !== sealRoot(seal.heads) || seal.chains !== seal.heads.length || sealDigest(seal).toString("hex") !== seal.hash || seal.prevHash !== prevHash) {
+        tampered(expected, "hashMismatch", "the seal's heads, fields or link do not match its hash");
+      }
+      const signer = this.opts.signer;
+      if (signer && !(await signer.verify(Buffer.from(seal.hash, "hex"), Buffer.from(seal.signature, "base64url"), seal.kid, seal.alg))) {
+        tampered(expected, "badSealSignature", `the signature does not verify with ${seal.kid}`);
+      }
+      expected += 1;
+      prevHash = seal.hash;
       if (range.from !== undefined && seal.at < range.from) continue;
       if (range.to !== undefined && seal.at >= range.to) continue;
       yield seal;
+    }
+    const head = await this.sealChain.readHead(SEAL_PARTITION);
+    if (head.seq !== expected - 1 || (head.seq > 0 && head.hash !== prevHash)) {
+      tampered(expected - 1, head.seq >= expected ? "truncatedAfterSeal" : "headMismatch", `the seal head row names seal ${head.seq}; the chain ends at ${expected - 1}`);
     }
   }
 
@@ -166,11 +257,11 @@ export class HashChainLedger implements VerifiableLedger {
   }
 
   async verify(opts: { onProgress?: (p: VerifyProgress) => void; concurrency?: number } = {}): Promise<LedgerVerification> {
-    const shardHints: string[] = [];
-    for await (const keyId of this.chainIds()) shardHints.push(escapeKey(keyId));
+    const registry = new Set<string>();
+    for await (const keyId of this.chainIds()) registry.add(keyId);
     return verifyLedger({
       entries: this.opts.entries, seals: this.opts.seals, verifier: this.opts.signer, now: () => this.clock.now(), onProgress: opts.onProgress,
-      shardHints, concurrency: opts.concurrency,
+      shardHints: [...registry].map(escapeKey), concurrency: opts.concurrency, registry,
     });
   }
 }

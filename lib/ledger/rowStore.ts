@@ -79,6 +79,15 @@ export class MemoryRowStore implements RowStore {
     this.partitions.set(pk, part);
   }
 
+  /** What an attacker with write access to the storage can do (tamper tests only; the ledger never
+   * calls it): put a row as given (`undefined` deletes it), bypassing every ETag and create rule. */
+  tamper(pk: string, rk: string, props: Record<string, unknown> | undefined): void {
+    const part = this.partitions.get(pk) ?? new Map<string, { props: Record<string, unknown>; etag: string }>();
+    if (props === undefined) part.delete(rk);
+    else part.set(rk, { props: { ...props }, etag: this.nextEtag() });
+    this.partitions.set(pk, part);
+  }
+
   async *list(range: ListRange): AsyncIterable<StoredRow> {
     const pks = range.partitionKey !== undefined
       ? [range.partitionKey]

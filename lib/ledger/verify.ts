@@ -9,7 +9,8 @@ import {
 import { escapeKey, unescapeKey } from "../stores/tables";
 import { GENESIS_HASH } from "./canonical";
 import { HEAD_ROW_KEY } from "./chainWriter";
-import { ENTRY_ROW_FIELDS, entryHash, isSeqRowKey, rowToEntry } from "./entry";
+import { ChainCheck, type Claim } from "./chainCheck";
+import { ENTRY_ROW_FIELDS, seqOfRowKey } from "./entry";
 import type { RowStore } from "./rowStore";
 import { readSeal, sealDigest, sealRoot, type SealSigner } from "./seals";
 
@@ -28,12 +29,8 @@ export interface VerifyDeps {
   shardHints?: string[];
   /** Ranges scanned in parallel (default 4). */
   concurrency?: number;
-}
-
-interface Claim {
-  seq: number;
-  hash: string;
-  sealSeq: number;
+  /** keyIds in the chain registry: a chain with rows and no registry row is never sealed again. */
+  registry?: ReadonlySet<string>;
 }
 
 class Findings {
@@ -68,8 +65,12 @@ async function verifySeals(deps: VerifyDeps, found: Findings, progress: VerifyPr
       headRow = row.props;
       continue;
     }
-    if (!isSeqRowKey(row.rowKey)) continue;
-    const at = Number(row.rowKey);
+    const at = seqOfRowKey(row.rowKey);
+    if (at === undefined) {
+      // seals() would otherwise be the only reader of a forged seal under a RowKey verify skipped.
+      found.seal(expected - 1, "strayRow", `row "${row.rowKey}" is no seal or head row`);
+      continue;
+    }
     progress.seals += 1;
     const seal = await readSeal(deps.seals, row.props);
     let resync = false;
@@ -107,8 +108,14 @@ async function verifySeals(deps: VerifyDeps, found: Findings, progress: VerifyPr
     if (progress.seals % 100 === 0) deps.onProgress?.({ ...progress });
   }
   const headSeq = headRow?.seq;
+  const last = expected - 1;
   if (typeof headSeq === "number" && headSeq >= expected) {
-    found.seal(expected, "truncatedAfterSeal", `the seal head row says seal ${headSeq} exists; the chain ends at ${expected - 1}`);
+    found.seal(expected, "truncatedAfterSeal", `the seal head row says seal ${headSeq} exists; the chain ends at ${last}`);
+  } else if (last > 0 && !headRow) {
+    found.seal(last, "headMismatch", `the seal head row is missing; the chain ends at ${last}`);
+  } else if (last > 0 && (headSeq !== last || headRow?.hash !== prevHash)) {
+    // A rewound head row makes the next seal collide with an existing row (appends refuse).
+    found.seal(last, "headMismatch", `the seal head row names seal ${String(headSeq)} with another hash or number than the last seal, ${last}`);
   }
   return { claims, maxClaim, latest };
 }
@@ -129,66 +136,31 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
 
   /** Verifies every chain whose PartitionKey is in [from, below); ranges run in parallel. */
   const scanRange = async (from: string | undefined, below: string | undefined) => {
-    let chain: { pk: string; keyId: string; expected: number; prevHash: string; headSeq?: number; resync: boolean } | undefined;
+    let chain: { pk: string; keyId: string; check: ChainCheck } | undefined;
     const finish = () => {
       if (!chain) return;
-      const last = chain.expected - 1;
+      chain.check.finish();
+      const { keyId } = chain, last = chain.check.last;
       if (last > 0) {
-        seen.add(chain.keyId);
+        seen.add(keyId);
         progress.chains += 1;
-      }
-      const top = maxClaim.get(chain.keyId);
-      if (last === 0) {
-        if (top) found.chain(chain.keyId, 1, "chainMissing", `seal ${top.sealSeq} recorded ${top.seq} entries; none remain`);
-      } else if (top && top.seq > last) {
-        found.chain(chain.keyId, last + 1, "truncatedAfterSeal", `seal ${top.sealSeq} recorded ${top.seq} entries; the chain ends at ${last}`);
-      } else if (chain.headSeq !== undefined && chain.headSeq > last) {
-        found.chain(chain.keyId, last + 1, "gap", `the head row says ${chain.headSeq} entries; the chain ends at ${last}`);
+        if (deps.registry && !deps.registry.has(keyId)) found.chain(keyId, last, "unregistered", "the chain registry has no row for this chain: seals would leave it out");
       }
     };
-    // RowKey < "i": the links ("000…1" …) and the "head" row, not the "id:…" index rows.
-    for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, rowKeyBelow: "i", select: ENTRY_ROW_FIELDS })) {
+    // Every row of every partition: entries, the head row, the index rows and anything else, which
+    // is a stray row (a row entries() skipped here would be a row it could return unverified).
+    for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, select: ENTRY_ROW_FIELDS })) {
       if (!chain || chain.pk !== row.partitionKey) {
         finish();
-        chain = { pk: row.partitionKey, keyId: unescapeKey(row.partitionKey), expected: 1, prevHash: GENESIS_HASH, resync: false };
+        const keyId = unescapeKey(row.partitionKey);
+        chain = {
+          pk: row.partitionKey, keyId,
+          check: new ChainCheck({ keyId, claims: claims.get(keyId), top: maxClaim.get(keyId), indexRows: true, report: (seq, problem, detail) => found.chain(keyId, seq, problem, detail) }),
+        };
       }
-      if (row.rowKey === HEAD_ROW_KEY) {
-        if (typeof row.props.seq === "number") chain.headSeq = row.props.seq;
-        continue;
-      }
-      if (!isSeqRowKey(row.rowKey)) continue;
-      const at = Number(row.rowKey);
+      if (chain.check.row(row.rowKey, row.props) === "other") continue;
       progress.entries += 1;
       if (progress.entries % PROGRESS_EVERY === 0) deps.onProgress?.({ ...progress });
-      if (at > chain.expected) {
-        found.chain(chain.keyId, chain.expected, "gap", `entries ${chain.expected}..${at - 1} are missing`);
-        chain.resync = true;
-      }
-      chain.expected = at + 1;
-      const entry = rowToEntry(row.props);
-      if (typeof entry === "string") {
-        found.chain(chain.keyId, at, "hashMismatch", `row is malformed: ${entry}`);
-        chain.prevHash = typeof row.props.hash === "string" ? row.props.hash : "";
-        chain.resync = true;
-        continue;
-      }
-      const claim = claims.get(chain.keyId)?.get(at);
-      let broken = true;
-      if (entry.seq !== at || entry.keyId !== chain.keyId) {
-        found.chain(chain.keyId, at, "reordered", entry.seq !== at ? `row ${at} holds entry ${entry.seq}` : `row holds an entry of ${entry.keyId}`);
-      } else if (entryHash(entry) !== entry.hash) {
-        found.chain(chain.keyId, at, "hashMismatch", "the entry's fields do not match its hash");
-      } else if (!chain.resync && entry.prevHash !== chain.prevHash) {
-        found.chain(chain.keyId, at, "hashMismatch", "prevHash does not match the previous entry");
-      } else if (claim && claim.hash !== entry.hash) {
-        found.chain(chain.keyId, at, "hashMismatch", `seal ${claim.sealSeq} recorded another hash for this entry`);
-      } else {
-        broken = false;
-      }
-      // After a break, check the next link against this row as stored: one tampered row is reported
-      // once, not as a cascade down the rest of the chain.
-      chain.prevHash = entry.hash;
-      chain.resync = broken;
     }
     finish();
   };
@@ -201,9 +173,17 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   bounds.push(undefined);
   await Promise.all(bounds.slice(0, -1).map((from, i) => scanRange(from, bounds[i + 1])));
 
+  const reportedMissing = (keyId: string) => found.chainBreaks.some((b) => b.keyId === keyId && b.problem === "chainMissing");
   for (const [keyId, top] of maxClaim) {
-    if (!seen.has(keyId) && !found.chainBreaks.some((b) => b.keyId === keyId && b.problem === "chainMissing")) {
+    if (!seen.has(keyId) && !reportedMissing(keyId)) {
       found.chain(keyId, 1, "chainMissing", `seal ${top.sealSeq} recorded ${top.seq} entries; the chain is gone`);
+    }
+  }
+  // Registered but never sealed: the registry row is the only witness left of a deleted chain (or of
+  // a first append that never completed: the registry row is written before the first entry).
+  for (const keyId of deps.registry ?? []) {
+    if (!seen.has(keyId) && !maxClaim.has(keyId) && !reportedMissing(keyId)) {
+      found.chain(keyId, 1, "chainMissing", "the chain registry names this chain; none of its entries remain");
     }
   }
 
