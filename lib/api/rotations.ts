@@ -4,10 +4,11 @@
 // History (GET /api/rotations) is read from the ledger, not from durable instances: the ledger is
 // the permanent, hash-chained record (instances are purged, and a pending emergency has no
 // instance yet), and it already carries trigger, actor, reason and outcome per rotationId.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { approve, openEmergency, type EmergencyRequest } from "../domain/approval";
+import { openEmergency, requesterId, type EmergencyRequest } from "../domain/approval";
 import { InvalidRequestError } from "../domain/errors";
+import { checkEvidence } from "../domain/evidence";
 import { parseKeyId, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
@@ -16,9 +17,11 @@ import { instanceIdFor, type RotationOutput, type RotationRequest, type Rotation
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
 import { notify } from "./notify";
-import { apiPath, ROUTES } from "./routes";
 import type { ApiServices, DurableStatusView, RotationClient } from "./ports";
 import { approvalWindowMs } from "./services";
+
+// The approval flow lives in ./approve (it imports statusUrl from here; every use is at call time).
+export { approveRotation } from "./approve";
 
 const keyIdField = z.string().min(1).max(300);
 const reasonField = z.string().min(1).max(500);
@@ -35,7 +38,9 @@ export type RotationRequestBody = z.output<typeof RotationRequestBody>;
 
 export const CompromiseBody = z.strictObject({
   keyId: keyIdField,
-  /** What the external system saw (a ticket URL, a detector's finding); never key material. */
+  /** Where the evidence is (a ticket id or URL, a detector's finding id); never the evidence itself
+   * and never key material: only a SHA-256 digest and a bounded, scrubbed reference are kept
+   * (lib/domain/evidence.ts), and values that look like key material or credentials are refused. */
   evidence: z.string().min(1).max(4000),
   reason: reasonField,
   /** Default true: a compromised version is disabled once nothing references it. */
@@ -67,9 +72,8 @@ function requestId(now: Date): string {
   return `${now.toISOString().replace(/[-:.]/g, "").slice(0, 15)}-${randomBytes(4).toString("hex")}`;
 }
 
-/** GET /api/rotations/{*rotationId}: the id's "/" stays a "/" (see lib/api/routes.ts for why). */
 export function statusUrl(rotationId: string): string {
-  return apiPath(ROUTES.getRotation, { rotationId });
+  return `/api/rotations/${encodeURIComponent(rotationId)}`;
 }
 
 /** The key must be in the inventory (a tenant's first DEK is created by onboarding, which names
@@ -88,14 +92,19 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
   if (body.version !== undefined && body.mode !== "emergency") {
     throw new InvalidRequestError("VersionNotApplicable", "version names a compromised version: emergency mode only", { field: "version" });
   }
+  // Revoking disables a version at once, whatever still references it: one person must never do
+  // that alone (invariant 7). Old versions of a manual rotation retire after the overlap, with a
+  // zero-reference proof; revoking is for emergencies, which a second person approves.
+  if (body.revokeOld === true && body.mode !== "emergency") {
+    throw new InvalidRequestError("RevokeOldNeedsEmergency", "revokeOld needs mode \"emergency\" (a second person's approval); a manual rotation retires the old version after the overlap instead", { field: "revokeOld" });
+  }
   if (body.mode === "emergency") {
     const { version, ...rest } = body;
     return requestEmergency(s, who, { ...rest, source: "api", ...compromised(key, version) });
   }
   const rotationId = rotationIds.manual(body.keyId, requestId(s.clock.now()));
   const request: RotationRequest = {
-    rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal",
-    ...(body.revokeOld !== undefined ? { revokeOld: body.revokeOld } : {}),
+    rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal", revokeOld: false,
   };
   await startRotation(client, request, opts);
   return { rotationId, status: "running", statusUrl: statusUrl(rotationId) };
@@ -125,9 +134,11 @@ async function requestEmergency(
 ): Promise<Accepted> {
   const now = s.clock.now();
   const rotationId = rotationIds.emergency(r.keyId, requestId(now));
+  // Refused before anything is written; only the digest and the scrubbed reference go on.
+  const evidence = r.evidence !== undefined ? checkEvidence(r.evidence) : undefined;
   const req = openEmergency({
-    rotationId, keyId: r.keyId, requestedBy: who.name, reason: r.reason, revokeOld: r.revokeOld ?? false, now, windowMs: approvalWindowMs(s.settings),
-    source: r.source, ...(r.evidence ? { evidence: r.evidence } : {}), ...(r.compromisedVersion ? { compromisedVersion: r.compromisedVersion } : {}),
+    rotationId, keyId: r.keyId, requestedBy: { id: who.id, name: who.name }, reason: r.reason, revokeOld: r.revokeOld ?? false, now, windowMs: approvalWindowMs(s.settings),
+    source: r.source, ...(evidence ? { evidence: evidence.reference } : {}), ...(r.compromisedVersion ? { compromisedVersion: r.compromisedVersion } : {}),
   });
   await s.approvals.create(req);
   // Same entryId as the orchestration's own "requested" step, so the rotation does not record it twice.
@@ -135,36 +146,12 @@ async function requestEmergency(
     keyId: r.keyId, entryId: entryIdFor(rotationId, "requested"), type: "EmergencyRequested", rotationId, trigger: "emergency",
     actor: who.name, reason: req.reason, at: req.requestedAt,
     details: {
-      revokeOld: req.revokeOld, approveBy: req.approveBy, source: req.source, ...(req.compromisedVersion ? { compromisedVersion: req.compromisedVersion } : {}),
-      ...(r.evidence ? { evidenceSha256: createHash("sha256").update(r.evidence).digest("hex"), evidence: r.evidence.slice(0, 1000) } : {}),
+      actorId: who.id, revokeOld: req.revokeOld, approveBy: req.approveBy, source: req.source, ...(req.compromisedVersion ? { compromisedVersion: req.compromisedVersion } : {}),
+      ...(evidence ? { evidenceSha256: evidence.sha256, evidence: evidence.reference } : {}),
     },
   });
   await notify(s, { type: "EmergencyRequested", keyId: r.keyId, occurrenceId: rotationId, rotationId, details: { requestedBy: who.name, approveBy: req.approveBy, source: req.source } });
   return { rotationId, status: "pendingApproval", statusUrl: statusUrl(rotationId), approveBy: req.approveBy };
-}
-
-export async function approveRotation(s: ApiServices, client: RotationClient, who: Principal, rotationId: string, opts: StartOptions = {}, body: ApproveBody = {}): Promise<Accepted> {
-  const stored = await s.approvals.get(rotationId);
-  if (!stored) throw new InvalidRequestError("NotFound", `no emergency request ${rotationId}`, { status: 404, field: "rotationId" });
-  const acceptDataLoss = body?.acceptDataLoss === true;
-  if (acceptDataLoss && !stored.request.revokeOld) {
-    throw new InvalidRequestError("DataLossNotApplicable", "acceptDataLoss applies only to an emergency rotation with revokeOld", { field: "acceptDataLoss" });
-  }
-  const now = s.clock.now();
-  const next = approve(stored.request, who.name, now);
-  if (next !== stored.request) await s.approvals.update(next, stored.etag);
-  await s.ledger.append({
-    keyId: next.keyId, entryId: entryIdFor(rotationId, "approved"), type: "Approved", rotationId, trigger: "emergency",
-    actor: who.name, reason: next.reason, at: next.approvedAt ?? now.toISOString(), details: { requestedBy: next.requestedBy, revokeOld: next.revokeOld, ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}) },
-  });
-  await notify(s, { type: "EmergencyApproved", keyId: next.keyId, occurrenceId: rotationId, rotationId, details: { requestedBy: next.requestedBy, approvedBy: who.name, ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}) } });
-  // The approver is never the requester (approve() refuses that), so the acceptance is a second person's.
-  await startRotation(client, {
-    rotationId, keyId: next.keyId, trigger: "emergency", actor: next.requestedBy, reason: next.reason, mode: "emergency", revokeOld: next.revokeOld,
-    ...(acceptDataLoss ? { dataLossAcceptedBy: who.name } : {}),
-    ...(next.compromisedVersion ? { compromisedVersion: next.compromisedVersion } : {}),
-  }, opts);
-  return { rotationId, status: "running", statusUrl: statusUrl(rotationId), approvedBy: who.name };
 }
 
 // ---- status -------------------------------------------------------------------------------------
@@ -179,7 +166,21 @@ export interface RotationView extends Omit<RotationStatusView, "runtimeStatus"> 
   reason?: string;
   lock?: RotationStatus["lock"];
   counts?: Record<string, number>;
-  approval?: { requestedBy: string; approveBy: string; approvedBy?: string; approvedAt?: string };
+  approval?: {
+    requestedBy: string; requestedById: string; approveBy: string; status: EmergencyRequest["status"];
+    approvedBy?: string; approvedById?: string; approvedAt?: string; dataLossAcceptedBy?: string; dataLossAcceptedAt?: string; rollbackOf?: string;
+  };
+}
+
+/** An approval shows who approved only once it is effective (its rotation started). */
+function approvalOf(a: EmergencyRequest): NonNullable<RotationView["approval"]> {
+  const effective = a.status === "approved";
+  return {
+    requestedBy: a.requestedBy, requestedById: requesterId(a), approveBy: a.approveBy, status: a.status,
+    ...(effective && a.approvedBy ? { approvedBy: a.approvedBy, approvedById: a.approvedById ?? a.approvedBy, approvedAt: a.approvedAt } : {}),
+    ...(effective && a.dataLossAcceptedBy ? { dataLossAcceptedBy: a.dataLossAcceptedBy, dataLossAcceptedAt: a.dataLossAcceptedAt } : {}),
+    ...(a.rollbackOf ? { rollbackOf: a.rollbackOf.rotationId } : {}),
+  };
 }
 
 async function durableStatus(client: RotationClient, instanceId: string): Promise<DurableStatusView | undefined> {
@@ -195,12 +196,14 @@ async function durableStatus(client: RotationClient, instanceId: string): Promis
 export async function getRotation(s: ApiServices, client: RotationClient, rotationId: string): Promise<RotationView> {
   const [st, approval] = await Promise.all([durableStatus(client, instanceIdFor(rotationId)), s.approvals.get(rotationId)]);
   const a = approval?.request;
-  const approvalView = a ? { approval: { requestedBy: a.requestedBy, approveBy: a.approveBy, ...(a.approvedBy ? { approvedBy: a.approvedBy, approvedAt: a.approvedAt } : {}) } } : {};
-  if (!st) {
+  const approvalView = a ? { approval: approvalOf(a) } : {};
+  // A start refused for a held lock left an instance that never ran: the request is what counts.
+  const refused = (st?.output as Partial<RotationOutput> | undefined)?.outcome === "refused" && a !== undefined && a.status !== "approved";
+  if (!st || refused) {
     if (!a) throw new InvalidRequestError("NotFound", `no rotation ${rotationId}`, { status: 404, field: "rotationId" });
     const expired = a.status === "pendingApproval" && s.clock.now().getTime() > Date.parse(a.approveBy);
     return {
-      rotationId, keyId: a.keyId, trigger: "emergency", actor: a.requestedBy, reason: a.reason, phase: a.status === "approved" ? "approved" : "requested",
+      rotationId, keyId: a.keyId, trigger: a.rollbackOf ? "manual" : "emergency", actor: a.requestedBy, reason: a.reason, phase: a.status === "approved" ? "approved" : "requested",
       runtimeStatus: expired ? "approvalExpired" : a.status, createdAt: a.requestedAt, lastUpdatedAt: a.approvedAt ?? a.requestedAt, ...approvalView,
     };
   }

@@ -1,11 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { ApprovalStore } from "../../../lib/stores/approvals";
-import { approve, openEmergency } from "../../../lib/domain/approval";
+import { decideApproval, openEmergency, type EmergencyRequest } from "../../../lib/domain/approval";
 import { RotationConflictError } from "../../../lib/domain/errors";
 import { freshTable } from "../../support/tables";
 
 const now = new Date("2026-11-22T10:00:00Z");
-const request = () => openEmergency({ rotationId: "kek:demo-vault/k@emergency:r1", keyId: "kek:demo-vault/k", requestedBy: "alice", reason: "private key exposed in CI logs", revokeOld: true, now, windowMs: 3_600_000 });
+const claim = (approver: string, at: Date): EmergencyRequest => {
+  const d = decideApproval(request(), { id: `oid-${approver}`, name: approver }, at);
+  if (d.kind !== "claim") throw new Error("expected a claim");
+  return d.next;
+};
+const request = () => openEmergency({ rotationId: "kek:demo-vault/k@emergency:r1", keyId: "kek:demo-vault/k", requestedBy: { id: "oid-alice", name: "alice" }, reason: "private key exposed in CI logs", revokeOld: true, now, windowMs: 3_600_000 });
 
 describe("ApprovalStore on Table Storage", () => {
   it("stores a request and reads it back by rotationId", async () => {
@@ -26,8 +31,8 @@ describe("ApprovalStore on Table Storage", () => {
     const { etag } = await store.create(request());
     const later = new Date(now.getTime() + 60_000);
     const results = await Promise.allSettled([
-      store.update(approve(request(), "bob", later), etag),
-      store.update(approve(request(), "carol", later), etag),
+      store.update(claim("bob", later), etag),
+      store.update(claim("carol", later), etag),
     ]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const loser = results.find((r) => r.status === "rejected");

@@ -1,0 +1,141 @@
+// An approval is effective only together with the start it authorises: a start refused because
+// another rotation holds the key's lock leaves the request pending and the ledger untouched, and
+// the same approver submitting twice at once gets the same answer twice.
+import { afterEach, describe, expect, it } from "vitest";
+import { approveRotation } from "../../../lib/api/rotations";
+import { apiPath, ROUTES } from "../../../lib/api/routes";
+import { lockEntityKey } from "../../../lib/domain/rotation";
+import { ROLES } from "../../../lib/http/principal";
+import { DURABLE, LOCK_OPS } from "../../../lib/orchestration/names";
+import { instanceIdFor } from "../../../lib/orchestration/workflows";
+import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, type ApiHost } from "./support";
+
+let h: ApiHost | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+const SECOND_APPROVER = ["anna", ROLES.approver] as [string, ...string[]];
+const LEASE_MS = 15 * 60_000;
+
+async function emergency(api: ApiHost, keyId: string): Promise<string> {
+  const r = await api.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "private key exposure suspected", mode: "emergency", revokeOld: true } });
+  expect(r.status, r.body).toBe(202);
+  return r.json().rotationId;
+}
+
+/** Another rotation takes the key's lock for one lease. */
+async function holdLock(api: ApiHost, keyId: string): Promise<string> {
+  const owner = `${keyId}@manual:other`;
+  const now = api.clock.now();
+  await api.host.client.signalEntity({ name: DURABLE.entities.keyLock, key: lockEntityKey(keyId) }, LOCK_OPS.tryAcquire, {
+    owner, now: now.toISOString(), leaseUntil: new Date(now.getTime() + LEASE_MS).toISOString(),
+  });
+  await api.host.idle();
+  return owner;
+}
+
+const approve = (api: ApiHost, rotationId: string, as: [string, ...string[]], body: unknown = {}) =>
+  api.call("POST", apiPath(ROUTES.approveRotation, { rotationId }), { as, body });
+
+/** What the request, the ledger and the event stream say about an emergency. */
+async function state(api: ApiHost, keyId: string, rotationId: string) {
+  const stored = (await api.mem.approvals.get(rotationId))?.request;
+  const list = (await api.call("GET", `/api/rotations?keyId=${encodeURIComponent(keyId)}`, { as: OPERATOR })).json().rotations.find((r) => r.rotationId === rotationId);
+  const view = (await api.call("GET", apiPath(ROUTES.getRotation, { rotationId }), { as: OPERATOR })).json();
+  return {
+    request: { status: stored?.status, approvedBy: stored?.approvedBy },
+    ledger: (await chain(api.mem, keyId)).map((e) => e.type),
+    events: api.mem.events.messages.map((m) => m.subject),
+    list: { status: list?.status, approvedBy: list?.approvedBy },
+    view: { runtimeStatus: view.runtimeStatus, phase: view.phase },
+  };
+}
+
+describe("an approval refused for a held lock changes nothing", () => {
+  it("answers 409 LockHeld naming the holder; request, ledger, events, list and status stay pending; another approver can still approve later", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const rotationId = await emergency(h, keyId);
+    const holder = await holdLock(h, keyId);
+    const pending = await state(h, keyId, rotationId);
+    const before = await snapshot(h.mem);
+
+    const refused = await approve(h, rotationId, APPROVER);
+    expect(refused.status, refused.body).toBe(409);
+    expect(refused.json().error).toMatchObject({ code: "LockHeld", rotationId: holder });
+    await h.host.idle();
+    expect(await snapshot(h.mem)).toBe(before);
+    expect(await state(h, keyId, rotationId)).toEqual(pending);
+    expect(pending).toMatchObject({ request: { status: "pendingApproval" }, list: { status: "pendingApproval" }, view: { runtimeStatus: "pendingApproval" } });
+
+    // Not "AlreadyApproved": nobody approved. Once the other rotation's lease is over, it starts.
+    h.clock.advance(LEASE_MS + 60_000);
+    const ok = await approve(h, rotationId, SECOND_APPROVER);
+    expect(ok.status, ok.body).toBe(202);
+    expect(ok.json()).toMatchObject({ rotationId, status: "running", approvedBy: "anna" });
+    expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved")).toEqual([expect.objectContaining({ actor: "anna" })]);
+  });
+
+  it("a lock taken between the lock check and the start: the claim is released, nothing is recorded, and the request stays approvable", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const rotationId = await emergency(h, keyId);
+    const holder = await holdLock(h, keyId);
+    const pending = await state(h, keyId, rotationId);
+    const chainBefore = (await chain(h.mem, keyId)).map((e) => e.hash);
+    // A client that cannot read the lock: the refusal comes from the start itself, after the claim.
+    const client = h.host.client;
+    const blind = { startNew: client.startNew.bind(client), getStatus: client.getStatus.bind(client) };
+    await expect(approveRotation(h.mem.services, blind, { id: "oid-adam", name: "adam" }, rotationId)).rejects.toMatchObject({ code: "LockHeld", runningRotationId: holder });
+    await h.host.idle();
+    expect((await chain(h.mem, keyId)).map((e) => e.hash)).toEqual(chainBefore);
+    expect(await state(h, keyId, rotationId)).toEqual(pending);
+    const stored = (await h.mem.approvals.get(rotationId))!.request;
+    expect(stored.approvedBy).toBeUndefined();
+    expect(stored.approvedById).toBeUndefined();
+
+    h.clock.advance(LEASE_MS + 60_000);
+    const ok = await approve(h, rotationId, SECOND_APPROVER);
+    expect(ok.status, ok.body).toBe(202);
+    expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
+  });
+});
+
+describe("the same approver twice at once", () => {
+  it("both submissions get the same 202 answer; one Approved entry, one EmergencyApproved event, one rotation", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const rotationId = await emergency(h, keyId);
+    const [a, b] = await Promise.all([approve(h, rotationId, APPROVER), approve(h, rotationId, APPROVER)]);
+    expect([a.status, b.status], `${a.body} ${b.body}`).toEqual([202, 202]);
+    expect(a.json()).toEqual(b.json());
+    expect(a.json()).toMatchObject({ rotationId, status: "running", approvedBy: "adam" });
+    expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
+    const entries = await chain(h.mem, keyId);
+    expect(entries.filter((e) => e.type === "Approved")).toHaveLength(1);
+    expect(entries.filter((e) => e.type === "Completed")).toHaveLength(1);
+    expect(h.mem.events.messages.filter((m) => m.subject === "EmergencyApproved")).toHaveLength(1);
+    expect((await h.mem.approvals.get(rotationId))?.request).toMatchObject({ status: "approved", approvedBy: "adam" });
+  });
+
+  it("many concurrent submissions by one approver and another: never a storage error code, exactly one approver wins", async () => {
+    h = await startApiHost();
+    const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
+    const rotationId = await emergency(h, keyId);
+    const answers = await Promise.all([
+      approve(h, rotationId, APPROVER), approve(h, rotationId, SECOND_APPROVER), approve(h, rotationId, APPROVER),
+      approve(h, rotationId, SECOND_APPROVER), approve(h, rotationId, APPROVER),
+    ]);
+    for (const r of answers) {
+      expect([202, 409], r.body).toContain(r.status);
+      if (r.status === 409) expect(r.json().error.code).toBe("AlreadyApproved");
+    }
+    const winners = new Set(answers.filter((r) => r.status === 202).map((r) => r.json().approvedBy));
+    expect(winners.size).toBe(1);
+    expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved").map((e) => e.actor)).toEqual([...winners]);
+  });
+});
