@@ -85,6 +85,16 @@ export async function getPolicy(s: ApiServices, policyId: string, tenant?: strin
   return matches[0]!;
 }
 
+/** One entity-tag (RFC 9110 section 8.8.3: `"…"` or `W/"…"`, no spaces or quotes inside) or `*`;
+ * an absent or empty header means "create". Lists (`"a", "b"`, `*, *`) and bare words (`x`) are
+ * refused with 400; a well-formed tag that is not the row's current one is the store's 412. */
+function parseIfMatch(raw: string | undefined): string | undefined {
+  const v = raw?.trim() ?? "";
+  if (v === "") return undefined;
+  if (v === "*" || /^(W\/)?"[\x21\x23-\x7e]*"$/.test(v)) return v;
+  throw new InvalidRequestError("IfMatchInvalid", `If-Match must be one ETag as returned by GET (W/"…") or *, not ${JSON.stringify(v.slice(0, 80))}`, { field: "If-Match" });
+}
+
 /** PUT /api/policies/{policyId}: no If-Match creates (409 if it exists), If-Match: * creates or
  * replaces, If-Match: <etag> replaces that version only (412 if it changed). */
 export async function putPolicy(s: ApiServices, who: Principal, policyId: string, body: unknown, ifMatch: string | undefined): Promise<{ created: boolean; view: PolicyView }> {
@@ -93,7 +103,7 @@ export async function putPolicy(s: ApiServices, who: Principal, policyId: string
   if (input.policyId !== undefined && input.policyId !== policyId) {
     throw new InvalidRequestError("ValidationFailed", `policyId: the body names ${JSON.stringify(input.policyId).slice(0, 64)} but the URL names ${policyId}`, { field: "policyId" });
   }
-  const expected = ifMatch === undefined || ifMatch === "" ? undefined : ifMatch;
+  const expected = parseIfMatch(ifMatch);
   let stored;
   try {
     stored = await s.policies.put({ ...input, policyId }, expected);

@@ -3,7 +3,7 @@
 // writes are guarded by ETags so two admins editing one policy cannot silently overwrite each other.
 import { odata, type TableClient } from "@azure/data-tables";
 import type { Config } from "../config";
-import { InvalidRequestError } from "../domain/errors";
+import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import { parsePolicyShape, validatePolicy, type Policy } from "../domain/policy";
 import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
@@ -25,6 +25,16 @@ interface PolicyEntity {
 /** Where a write may land: undefined = create only (exists → RotationConflictError), an etag =
  * replace only that version (changed → RotationConflictError), "*" = create or replace. */
 export type ExpectedEtag = string | undefined;
+
+/** The only ETag form Table Storage issues for an entity: its timestamp, URL-encoded, weak. Any other
+ * value (a list, a strong or made-up tag, a second "*") can never match a row, and sent to the
+ * service it comes back as a 400 InvalidInput, not a precondition failure: refuse it here as the
+ * conflict it is, before the call. */
+const TABLE_ETAG = /^W\/"datetime'\d{4}-\d\d-\d\dT\d\d%3A\d\d%3A\d\d(\.\d{1,7})?Z'"$/;
+
+function cannotMatch(expected: string, what: string): RotationConflictError {
+  return new RotationConflictError("ETagMismatch", `[keyrotor] [policies] ${what}: If-Match ${JSON.stringify(expected.slice(0, 80))} is not this row's ETag`);
+}
 
 export class PolicyStore {
   constructor(private readonly table: TableClient, private readonly clock: () => Date = () => new Date()) {}
@@ -90,6 +100,7 @@ export class PolicyStore {
     if (opts.scope !== undefined && policy.tenant !== opts.scope) {
       throw new InvalidRequestError("TenantMismatch", `[keyrotor] [policies] policy ${policy.policyId} belongs to tenant "${policy.tenant}", not "${opts.scope}"`, { field: "tenant", status: 403 });
     }
+    if (expected !== undefined && expected !== "*" && !TABLE_ETAG.test(expected)) throw cannotMatch(expected, `put ${policy.tenant}/${policy.policyId}`);
     const table = await this.ready();
     const updatedAt = this.clock().toISOString();
     const entity: PolicyEntity = { partitionKey: escapeKey(policy.tenant), rowKey: escapeKey(policy.policyId), policy: JSON.stringify(policy), updatedAt };
@@ -113,6 +124,7 @@ export class PolicyStore {
   /** Deletes one version of a policy (If-Match `etag`; "*" for any). Keys attached to it then plan
    * as noPolicy. */
   async delete(tenant: string, policyId: string, etag: string): Promise<void> {
+    if (etag !== "*" && !TABLE_ETAG.test(etag)) throw cannotMatch(etag, `delete ${tenant}/${policyId}`);
     const table = await this.ready();
     try {
       await table.deleteEntity(escapeKey(tenant), escapeKey(policyId), { etag });
