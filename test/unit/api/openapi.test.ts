@@ -21,6 +21,16 @@ describe("openApiDocument", () => {
     }
   });
 
+  it("documents ids that hold a '/' as the catch-all last part of their paths", () => {
+    const doc = openApiDocument() as { paths: Record<string, Record<string, { parameters: { name: string; in: string; description?: string }[] }>> };
+    for (const [path, method, name] of [["/api/rotations/approve/{rotationId}", "post", "rotationId"], ["/api/rotations/rollback/{rotationId}", "post", "rotationId"], ["/api/rotations/{rotationId}", "get", "rotationId"], ["/api/locks/break/{keyId}", "post", "keyId"], ["/api/keys/{keyId}", "put", "keyId"]] as const) {
+      const param = doc.paths[path]?.[method]?.parameters.find((p) => p.name === name && p.in === "path");
+      expect(param?.description, `${method} ${path}`).toMatch(/may hold "\/"/);
+    }
+    expect(doc.paths["/api/rotations/{rotationId}/approve"]).toBeUndefined();
+    expect(doc.paths["/api/locks/{keyId}/break"]).toBeUndefined();
+  });
+
   it("documents the strict request bodies with their required fields", () => {
     const doc = openApiDocument() as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { required?: string[]; additionalProperties?: unknown } }> } }>> };
     const schema = doc.paths["/api/rotations"]!.post!.requestBody!.content["application/json"]!.schema;
