@@ -90,15 +90,59 @@ export function dispositionOf(err: unknown): ErrorDisposition {
   return { httpStatus: 500, retry: true, alert: true };
 }
 
-/** The JSON error body every 4xx/5xx carries. Internal details of unknown errors are not leaked. */
+/** Azure Storage (Table, Blob) error codes that stores and their in-memory twins throw with, and
+ * the keyrotor code a caller sees instead. A storage code names our implementation, not the
+ * caller's situation, and changes with it: it never reaches a caller (issue 21). Stores may keep
+ * throwing them (their own retry logic reads them); only the HTTP body is translated, here. */
+const STORAGE_CODES: Readonly<Record<string, string>> = {
+  UpdateConditionNotSatisfied: "ConcurrentUpdate",
+  ConditionNotMet: "ConcurrentUpdate",
+  EntityAlreadyExists: "AlreadyExists",
+  TableAlreadyExists: "AlreadyExists",
+  BlobAlreadyExists: "AlreadyExists",
+  ResourceAlreadyExists: "AlreadyExists",
+  EntityNotFound: "NotFound",
+  ResourceNotFound: "NotFound",
+  TableNotFound: "NotFound",
+  TableBeingDeleted: "DependencyUnavailable",
+  InvalidInput: "StorageRefused",
+  OutOfRangeInput: "StorageRefused",
+  InvalidDuplicateRow: "StorageRefused",
+  PropertyValueTooLarge: "StorageRefused",
+  EntityTooLarge: "StorageRefused",
+  RequestBodyTooLarge: "StorageRefused",
+  ServerBusy: "DependencyUnavailable",
+  OperationTimedOut: "DependencyUnavailable",
+  AuthenticationFailed: "DependencyUnavailable",
+  AuthorizationFailure: "DependencyUnavailable",
+  AuthorizationPermissionMismatch: "DependencyUnavailable",
+};
+
+/** The code a caller sees for an error code keyrotor threw (storage codes translated). */
+export function publicErrorCode(code: string): string {
+  return Object.prototype.hasOwnProperty.call(STORAGE_CODES, code) ? STORAGE_CODES[code]! : code;
+}
+
+/** A message with any storage code in it translated the same way. */
+function publicMessage(message: string): string {
+  return message.replace(/\b[A-Z][A-Za-z]+\b/g, publicErrorCode);
+}
+
+/** The JSON error body every 4xx/5xx carries. Internal details of unknown errors are not leaked,
+ * nor storage error codes, nor a dependency's own error text (it quotes the service's codes and
+ * request ids; the log keeps it). */
 export function errorBody(err: unknown): { error: { code: string; message: string; field?: string; rotationId?: string } } {
   if (err instanceof InvalidRequestError) {
-    return { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } };
+    return { error: { code: publicErrorCode(err.code), message: publicMessage(err.message), ...(err.field ? { field: err.field } : {}) } };
   }
-  if (err instanceof RotationConflictError && err.runningRotationId) {
-    return { error: { code: err.code, message: err.message, rotationId: err.runningRotationId } };
+  if (err instanceof RotationConflictError) {
+    return { error: { code: publicErrorCode(err.code), message: publicMessage(err.message), ...(err.runningRotationId ? { rotationId: err.runningRotationId } : {}) } };
   }
-  if (isKnownError(err)) return { error: { code: err.code, message: err.message } };
+  if (err instanceof DependencyUnavailableError) {
+    const retry = err.retryAfterMs !== undefined ? ` after ${Math.ceil(err.retryAfterMs / 1000)} s` : " later";
+    return { error: { code: publicErrorCode(err.code), message: `[keyrotor] ${err.dependency} is unavailable right now; retry${retry}` } };
+  }
+  if (isKnownError(err)) return { error: { code: publicErrorCode(err.code), message: publicMessage(err.message) } };
   return { error: { code: "InternalError", message: "internal error; see logs for the invocation id" } };
 }
 
