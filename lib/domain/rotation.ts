@@ -2,8 +2,8 @@
 // classification, the version bookkeeping of promote/rollback/retire, and the emergency-revoke
 // decision. Orchestrators and the lock entity call these; tests prove them without a host.
 import { familyTag, type ErrorFamily } from "./errors";
-import type { KeyKind, KeyVersion, RotationPhase, VersionState } from "./keys";
-import { findRollbackTarget, retirementCandidates as versionRetirementCandidates } from "./versions";
+import type { KeyKind, KeyVersion, RotationPhase } from "./keys";
+import { add as addVersion, findRollbackTarget, promote as promoteVersion, retirementCandidates as versionRetirementCandidates } from "./versions";
 
 // ---- Lease lock ---------------------------------------------------------------------------------
 
@@ -202,21 +202,20 @@ export interface VersionsChange {
   changed: boolean;
 }
 
-/** Makes `newVersion` primary and every other primary secondary; retired and revoked stay put.
- * Idempotent: promoting the current primary changes nothing. */
+/** Makes `newVersion` primary (adding it when unknown) by the version rule book's add + promote,
+ * so it refuses a retired or revoked version too; the old primary is demoted at the new
+ * version's creation. Idempotent: promoting the current primary changes nothing. */
 export function promote(versions: readonly KeyVersion[], newVersion: KeyVersion): VersionsChange {
   const current = versions.find((v) => v.state === "primary");
-  if (current?.version === newVersion.version) {
-    return { versions: [...versions], primaryVersion: newVersion.version, changed: false };
-  }
+  const key = { keyId: "(versions)", versions: [...versions], ...(current ? { primaryVersion: current.version } : {}) };
   const known = versions.some((v) => v.version === newVersion.version);
-  const next: KeyVersion[] = versions.map((v) => {
-    if (v.version === newVersion.version) return { ...v, state: "primary" };
-    if (v.state === "primary") return { ...v, state: "secondary" };
-    return { ...v };
-  });
-  if (!known) next.push({ ...newVersion, state: "primary" });
-  return { versions: next, primaryVersion: newVersion.version, ...(current ? { previousPrimary: current.version } : {}), changed: true };
+  const base = known ? key : addVersion(key, { ...newVersion, state: current ? "secondary" : "primary" });
+  const next = promoteVersion(base, newVersion.version, newVersion.createdAt);
+  const changed = next !== key;
+  return {
+    versions: next.versions, primaryVersion: newVersion.version, changed,
+    ...(changed && current && current.version !== newVersion.version ? { previousPrimary: current.version } : {}),
+  };
 }
 
 /** The version a rollback re-promotes: the one the primary's promotion demoted (the version rule
@@ -234,10 +233,6 @@ export function withinRollbackWindow(primaryCreatedAt: string, now: string, roll
  * rule book, lib/domain/versions.ts, decides). Reference counts are checked by the caller. */
 export function retirementCandidates(versions: readonly KeyVersion[], now: string, overlapMs: number): KeyVersion[] {
   return versionRetirementCandidates(versions, now, overlapMs);
-}
-
-export function setState(versions: readonly KeyVersion[], version: string, state: VersionState): KeyVersion[] {
-  return versions.map((v) => (v.version === version ? { ...v, state } : { ...v }));
 }
 
 // ---- Emergency ----------------------------------------------------------------------------------
