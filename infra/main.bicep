@@ -11,8 +11,12 @@
 //   infra/hooks/postdeploy.sh deploys infra/eventSubscriptions.bicep with this template's outputs.
 targetScope = 'subscription'
 
+import { taskHubName } from 'naming.bicep'
+
+// Every name azd accepts (^[a-zA-Z0-9-()_.]{1,64}$); names derived from it are made valid in
+// naming.bicep, where a test evaluates them for a table of such names.
 @minLength(1)
-@maxLength(48)
+@maxLength(64)
 @description('Name of the azd environment; names the resource group and seeds resource names.')
 param environmentName string
 
@@ -35,6 +39,20 @@ param consumerPrincipalIds string = ''
 @allowed([ 'standard', 'premium' ])
 @description('Key Vault SKU of a created vault; premium for HSM-backed KEKs.')
 param keyVaultSku string = 'standard'
+
+// Vaults are purge-protected, so after `azd down` their names stay taken by the soft-deleted vault
+// for 90 days and a plain create fails; 'recover' brings the soft-deleted vault (and its keys)
+// back instead. infra/hooks/preprovision.sh sets these from what it finds (docs/deploy.md).
+@allowed([ 'default', 'recover' ])
+@description('createMode of the created managed-keys vault: recover after azd down (set by the preprovision hook).')
+param keyVaultCreateMode string = 'default'
+
+@allowed([ 'default', 'recover' ])
+@description('createMode of the ledger seal vault: recover after azd down (set by the preprovision hook).')
+param ledgerVaultCreateMode string = 'default'
+
+@description('CanNotDelete lock on the ledger account. azd down fails while it stands (by design); false only for throwaway environments.')
+param ledgerDeleteLock bool = true
 
 @description('E-mail address for alert notifications (empty: alerts fire without notifying anyone).')
 param alertEmail string = ''
@@ -65,7 +83,6 @@ var existingVaults = json(existingVaultsJson)
 var consumers = filter(map(split(consumerPrincipalIds, ','), p => trim(p)), p => !empty(p))
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var allTags = union(tags, { 'azd-env-name': environmentName, app: 'keyrotor' })
-var taskHubName = 'keyrotor${take(replace(environmentName, '-', ''), 20)}'
 
 // keyrotor's tables, named as the code's defaults (lib/config.ts); a test holds these to the code.
 var tables = {
@@ -129,6 +146,7 @@ module ledgerStorage 'modules/ledgerStorage.bicep' = {
     tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals, tables.jwks ]
     appPrincipalId: identity.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
+    deleteLock: ledgerDeleteLock
   }
 }
 
@@ -140,6 +158,7 @@ module createdVault 'modules/keyVault.bicep' = if (empty(existingVaults)) {
     tags: allTags
     vaultName: 'kv-kr-${resourceToken}'
     sku: keyVaultSku
+    createMode: keyVaultCreateMode
     workspaceId: monitoring.outputs.workspaceId
   }
 }
@@ -147,12 +166,12 @@ module createdVault 'modules/keyVault.bicep' = if (empty(existingVaults)) {
 var managedVaults = empty(existingVaults) ? [ { name: 'kv-kr-${resourceToken}', resourceGroup: 'rg-${environmentName}' } ] : existingVaults
 
 // One module per managed vault, in the vault's own resource group: role assignments and the
-// vault's Event Grid system topic (a vault has at most one system topic).
+// vault's Event Grid system topic (a vault has at most one system topic; it lives in the vault's
+// region, which vaultAccess reads from the vault itself).
 module vaultAccess 'modules/vaultAccess.bicep' = [for (v, i) in managedVaults: {
   name: 'vaultAccess-${i}'
   scope: resourceGroup(v.resourceGroup)
   params: {
-    location: location
     tags: allTags
     vaultName: v.name
     appPrincipalId: identity.outputs.appPrincipalId
@@ -171,6 +190,7 @@ module ledgerVault 'modules/ledgerVault.bicep' = {
     location: location
     tags: allTags
     vaultName: 'kv-krl-${resourceToken}'
+    createMode: ledgerVaultCreateMode
     appPrincipalId: identity.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
   }
@@ -201,7 +221,7 @@ module functionApp 'modules/functionApp.bicep' = {
     hostStorageName: hostStorage.outputs.accountName
     deploymentContainerUrl: hostStorage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
-    taskHubName: taskHubName
+    taskHubName: taskHubName(environmentName)
     tablesUrl: ledgerStorage.outputs.tableEndpoint
     tables: tables
     vaultUrls: join(map(managedVaults, v => 'https://${v.name}${environment().suffixes.keyvaultDns}'), ',')
@@ -266,6 +286,11 @@ output KEYROTOR_DEADLETTER_STORAGE_ID string = hostStorage.outputs.accountId
 output KEYROTOR_DEADLETTER_CONTAINER string = hostStorage.outputs.deadLetterContainerName
 output KEYROTOR_TABLES_URL string = ledgerStorage.outputs.tableEndpoint
 output KEYROTOR_SEAL_KEY_ID string = ledgerVault.outputs.sealKeyUri
+// Names the preprovision hook looks for among soft-deleted vaults before the next provision, and
+// the teardown steps of docs/deploy.md use ('' when no vault is created).
+output KEYROTOR_KEYVAULT_NAME string = empty(existingVaults) ? 'kv-kr-${resourceToken}' : ''
+output KEYROTOR_LEDGER_VAULT_NAME string = 'kv-krl-${resourceToken}'
+output KEYROTOR_LEDGER_ACCOUNT_NAME string = ledgerStorage.outputs.accountName
 output KEYROTOR_SERVICEBUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output KEYROTOR_EVENTS_TOPIC string = serviceBus.outputs.topicName
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName

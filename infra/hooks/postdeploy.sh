@@ -21,8 +21,10 @@ if [ -z "$key" ]; then
 fi
 
 echo "[keyrotor] [postdeploy] subscribing keyVaultEvents to ${KEYROTOR_SYSTEM_TOPICS}"
+# A deployment name has at most 64 characters, and an azd environment name alone may have 64.
+deployment_name="$(printf '%s' "keyrotor-eventgrid-${AZURE_ENV_NAME}" | cut -c1-64)"
 az deployment sub create \
-  --name "keyrotor-eventgrid-${AZURE_ENV_NAME}" \
+  --name "$deployment_name" \
   --location "$AZURE_LOCATION" \
   --template-file infra/eventSubscriptions.bicep \
   --parameters \

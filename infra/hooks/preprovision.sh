@@ -1,9 +1,31 @@
 #!/bin/sh
-# Creates the Entra app registration Easy Auth validates tokens for, with keyrotor's app roles
-# (infra/auth/appRoles.json), once per azd environment. ARM/Bicep cannot create Entra objects, so
-# this runs as the signed-in `az` user (needs permission to register applications).
-# Idempotent: when AUTH_CLIENT_ID is already set in the azd environment it does nothing.
+# Before every provision:
+# 1. Vault create modes. keyrotor's vaults are purge-protected: after `azd down` each stays
+#    soft-deleted under its name for 90 days, and creating it again fails. When the previous
+#    provision's vault (its name is in the azd environment) is soft-deleted, provision recovers it
+#    (createMode recover: keys, seal key and versions come back); otherwise it creates or updates
+#    it (default). Decided every time, so a recovered vault is updated normally next time.
+# 2. The Entra app registration Easy Auth validates tokens for, with keyrotor's app roles
+#    (infra/auth/appRoles.json), once per azd environment. ARM/Bicep cannot create Entra objects,
+#    so this runs as the signed-in `az` user (needs permission to register applications).
+#    Idempotent: when AUTH_CLIENT_ID is already set in the azd environment it does nothing.
 set -eu
+
+# create_mode <vault name or empty>: recover when a soft-deleted vault of that name exists.
+create_mode() {
+  if [ -n "$1" ] && az keyvault show-deleted --name "$1" --query name -o tsv >/dev/null 2>&1; then
+    echo recover
+  else
+    echo default
+  fi
+}
+for pair in "KEYROTOR_KEYVAULT_CREATE_MODE:${KEYROTOR_KEYVAULT_NAME:-}" "KEYROTOR_LEDGER_VAULT_CREATE_MODE:${KEYROTOR_LEDGER_VAULT_NAME:-}"; do
+  setting="${pair%%:*}"
+  vault="${pair#*:}"
+  mode="$(create_mode "$vault")"
+  [ "$mode" = default ] || echo "[keyrotor] [preprovision] vault ${vault} is soft-deleted (azd down?): provision recovers it"
+  azd env set "$setting" "$mode"
+done
 
 if [ -n "${AUTH_CLIENT_ID:-}" ]; then
   echo "[keyrotor] [preprovision] using app registration ${AUTH_CLIENT_ID}"

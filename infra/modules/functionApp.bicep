@@ -1,4 +1,5 @@
-// The Function App: Flex Consumption, Node 20, one user-assigned identity, App Service
+// The Function App: Flex Consumption, Node 22 (Node 20 left support on Azure Functions in April
+// 2026; package.json engines still admits 20 for local use), one user-assigned identity, App Service
 // Authentication (Easy Auth v2) with Entra ID in front of the HTTP API.
 param location string
 param tags object
@@ -66,7 +67,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
-      runtime: { name: 'node', version: '20' }
+      runtime: { name: 'node', version: '22' }
     }
   }
 }

@@ -6,6 +6,9 @@ param tags object
 param vaultName string
 @allowed([ 'standard', 'premium' ])
 param sku string
+@allowed([ 'default', 'recover' ])
+@description('recover: bring back the soft-deleted vault of this name (after azd down), keys and all.')
+param createMode string
 param workspaceId string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -14,6 +17,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   properties: {
     tenantId: tenant().tenantId
+    createMode: createMode
     sku: { family: 'A', name: sku }
     enableRbacAuthorization: true
     enableSoftDelete: true

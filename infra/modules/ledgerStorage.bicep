@@ -12,6 +12,8 @@ param accountName string
 param tableNames array
 param appPrincipalId string
 param workspaceId string
+@description('CanNotDelete lock on the account; false only for throwaway environments (docs/deploy.md, "Tearing down").')
+param deleteLock bool
 
 var roles = loadJsonContent('../builtInRoles.json')
 
@@ -40,7 +42,7 @@ resource table 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-0
   name: name
 }]
 
-resource deleteLock 'Microsoft.Authorization/locks@2020-05-01' = {
+resource lock 'Microsoft.Authorization/locks@2020-05-01' = if (deleteLock) {
   name: 'keyrotor-ledger-no-delete'
   scope: account
   properties: {

@@ -4,6 +4,9 @@
 param location string
 param tags object
 param vaultName string
+@allowed([ 'default', 'recover' ])
+@description('recover: bring back the soft-deleted vault of this name (after azd down) with its seal key, so old seals still verify.')
+param createMode string
 param appPrincipalId string
 param workspaceId string
 
@@ -15,6 +18,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   properties: {
     tenantId: tenant().tenantId
+    createMode: createMode
     sku: { family: 'A', name: 'standard' }
     enableRbacAuthorization: true
     enableSoftDelete: true

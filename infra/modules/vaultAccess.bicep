@@ -1,6 +1,5 @@
 // One managed vault (created by keyVault.bicep or existing): what keyrotor may do in it, and its
 // Event Grid system topic. Deployed into the vault's resource group.
-param location string
 param tags object
 param vaultName string
 param appPrincipalId string
@@ -53,22 +52,20 @@ resource consumerCryptoUser 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 }]
 
-// The vault's system topic. Its user-assigned identity is the Event Grid identity, which may only
-// write to the dead-letter container (hostStorage.bicep). The subscription to the function is
-// created after the code is deployed (eventSubscription.bicep, postdeploy hook).
-resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = {
-  name: systemTopicName
-  location: location
-  tags: tags
-  identity: {
-    type: 'UserAssigned'
-    userAssignedIdentities: { '${eventGridIdentityId}': {} }
-  }
-  properties: {
-    source: vault.id
-    topicType: 'Microsoft.KeyVault.vaults'
+// The vault's system topic, in the vault's region (see vaultSystemTopic.bicep): an existing vault
+// may be anywhere, so the location is read from the vault, never taken from the deployment. A
+// module, because a resource's location must be known when the deployment starts, and the
+// vault's is known only once ARM reads the vault; a module parameter may wait for it.
+module systemTopic 'vaultSystemTopic.bicep' = {
+  name: 'systemTopic-${uniqueString(vault.id)}'
+  params: {
+    location: vault.location
+    tags: tags
+    name: systemTopicName
+    vaultId: vault.id
+    eventGridIdentityId: eventGridIdentityId
   }
 }
 
-output systemTopicName string = systemTopic.name
+output systemTopicName string = systemTopic.outputs.name
 output vaultUri string = vault.properties.vaultUri

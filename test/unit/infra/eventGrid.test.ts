@@ -28,9 +28,11 @@ describe("the Event Grid subscription to keyVaultEvents", () => {
   });
 
   it("has one system topic per managed vault, with the identity that may write dead letters", () => {
-    const access = read("infra/modules/vaultAccess.bicep");
-    expect(access).toMatch(/topicType:\s*'Microsoft\.KeyVault\.vaults'/);
-    expect(access).toMatch(/userAssignedIdentities:\s*\{\s*'\$\{eventGridIdentityId\}'/);
+    // vaultAccess.bicep (one per vault) declares the topic through vaultSystemTopic.bicep.
+    const topic = read("infra/modules/vaultSystemTopic.bicep");
+    expect(topic).toMatch(/topicType:\s*'Microsoft\.KeyVault\.vaults'/);
+    expect(topic).toMatch(/userAssignedIdentities:\s*\{\s*'\$\{eventGridIdentityId\}'/);
+    expect(moduleCalls("infra/modules/vaultAccess.bicep").find((c) => c.file === "infra/modules/vaultSystemTopic.bicep")?.params).toContain("eventGridIdentityId");
     const call = moduleCalls("infra/main.bicep").find((c) => c.symbol === "vaultAccess");
     expect(read("infra/main.bicep")).toMatch(/module vaultAccess '[^']+' = \[for \(v, i\) in managedVaults:/);
     expect(call?.params).toContain("eventGridIdentityId");

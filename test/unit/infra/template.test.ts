@@ -41,10 +41,10 @@ describe("the Bicep templates (checked without a compiler)", () => {
     expect(passed.sort()).toEqual([...declared].sort());
   });
 
-  it("run the function on Flex Consumption with Node 20 and a user-assigned identity only", () => {
+  it("run the function on Flex Consumption with Node 22 and a user-assigned identity only", () => {
     const app = read("infra/modules/functionApp.bicep");
     expect(app).toMatch(/tier:\s*'FlexConsumption'/);
-    expect(app).toMatch(/runtime:\s*\{\s*name:\s*'node',\s*version:\s*'20'\s*\}/);
+    expect(app).toMatch(/runtime:\s*\{\s*name:\s*'node',\s*version:\s*'22'\s*\}/);
     expect(blockAfter(app, "identity:")).toMatch(/type:\s*'UserAssigned'/);
     expect(app).not.toMatch(/SystemAssigned/);
   });
