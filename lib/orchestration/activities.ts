@@ -12,7 +12,7 @@ import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarge
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps, RotationPolicyView } from "./ports";
-import { assertKekVersionUsable } from "./dekGuards";
+import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
 
 // ---- shared -------------------------------------------------------------------------------------
 

@@ -201,6 +201,18 @@ export class MemoryDekStore implements DekStorePort {
     if (previous) p.set(previous.dekVersion, { ...p.get(previous.dekVersion)!, state: "secondary", etag: randomUUID() });
     p.set(next.dekVersion, { ...next, etag: randomUUID() });
   }
+  async rollbackPrimary(tenant: string, dekVersion: string, guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>): Promise<{ moved: boolean }> {
+    const p = this.part(tenant);
+    const target = p.get(dekVersion);
+    if (target?.state === "primary") return { moved: false };
+    if (target?.state !== "secondary") {
+      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/${dekVersion} is ${target?.state ?? "unknown"}; only a secondary DEK can become primary again`, { status: 409 });
+    }
+    await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
+    for (const [v, row] of p) if (row.state === "primary") p.set(v, { ...row, state: "secondary", etag: randomUUID() });
+    p.set(dekVersion, { ...target, state: "primary", etag: randomUUID() });
+    return { moved: true };
+  }
 }
 
 export class MemoryPolicies implements PolicySource {

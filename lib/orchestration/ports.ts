@@ -94,6 +94,10 @@ export interface DekStorePort {
     tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
     guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
   ): Promise<void>;
+  /** Rollback: the secondary DEK `dekVersion` becomes the tenant's primary again and the current
+   * primary secondary, in one write that moves the primary consumers resolve. Idempotent; a
+   * retired, revoked or unknown DEK is refused. `guard` sees the KEK version it is wrapped under. */
+  rollbackPrimary?(tenant: string, dekVersion: string, guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>): Promise<{ moved: boolean }>;
 }
 
 // ---- Policies, JWKS, secrets ---------------------------------------------------------------------

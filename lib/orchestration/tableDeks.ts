@@ -221,6 +221,15 @@ export class TableDekRotationPort implements DekStorePort {
     await this.dropStaleIntents(tenant, intent);
   }
 
+  /** Rollback: the tenant's secondary DEK `dekVersion` becomes primary again, moving the pointer
+   * consumers resolve (DekStore.rollBackTo). `guard` sees its KEK version first. */
+  async rollbackPrimary(tenant: string, dekVersion: string, guard?: KekVersionGuard): Promise<{ moved: boolean }> {
+    const dekId = dekIdFor(versionNumber(dekVersion));
+    const target = await this.store.get(tenant, dekId);
+    if (target && target.state !== "primary") await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
+    return { moved: (await this.store.rollBackTo(tenant, dekId)).moved };
+  }
+
   private intentEntity(tenant: string, next: DekRecord): PendingIntent {
     return {
       partitionKey: escapeKey(tenant), rowKey: `${INTENT_PREFIX}${escapeKey(next.rotationId!)}`, rotationId: next.rotationId!,

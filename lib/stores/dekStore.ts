@@ -243,6 +243,34 @@ export class DekStore implements DekSource {
     return pointer ? { promoted: true, previous: pointer.primaryDekId } : { promoted: true };
   }
 
+  /** Rollback: makes an existing secondary DEK the tenant's primary again in one transaction (the
+   * target becomes primary, the current primary secondary, the pointer consumers resolve moves;
+   * If-Match on all three). Idempotent: when the pointer already names `dekId`, nothing is written.
+   * A retired or revoked DEK, or one that does not exist, is refused and nothing changes. */
+  async rollBackTo(tenant: string, dekId: string): Promise<{ moved: boolean; previous?: string }> {
+    const pointer = await this.primaryPointer(tenant);
+    if (pointer?.primaryDekId === dekId) return { moved: false };
+    if (!pointer) throw new InvalidRequestError("NoPrimaryDek", `[keyrotor] [deks] tenant ${tenant} has no primary DEK to roll back from`, { status: 409 });
+    const target = await this.get(tenant, dekId);
+    if (!target) throw new InvalidRequestError("DekUnknown", `[keyrotor] [deks] no DEK ${tenant}/${dekId}`, { status: 404 });
+    if (target.state !== "secondary") {
+      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/${dekId} is ${target.state}; only a secondary DEK can become primary again`, { status: 409 });
+    }
+    const pk = escapeKey(tenant);
+    const actions: TransactionAction[] = [["update", { partitionKey: pk, rowKey: dekId, state: "primary" }, "Merge", { etag: target.etag }]];
+    const old = await this.get(tenant, pointer.primaryDekId);
+    if (old && old.state === "primary") actions.push(["update", { partitionKey: pk, rowKey: old.dekId, state: "secondary" }, "Merge", { etag: old.etag }]);
+    const next: PointerEntity = { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: dekId, primaryVersion: target.dekVersion };
+    actions.push(["update", next, "Replace", { etag: pointer.etag }]);
+    const t = await this.table();
+    try {
+      await t.submitTransaction(actions);
+    } catch (err) {
+      translateTableError(err, `roll back the primary DEK of ${tenant} to ${dekId}`);
+    }
+    return { moved: true, previous: pointer.primaryDekId };
+  }
+
   /** Sets a DEK's state (retire, revoke) with If-Match on the version read. */
   async setState(tenant: string, dekId: string, state: DekRecord["state"]): Promise<void> {
     const dek = await this.get(tenant, dekId);
