@@ -27,7 +27,7 @@ describe("DEK rollback on the DEK table", () => {
     const { deps, port } = await threeDeks();
     expect(await port.store.getPrimary("contoso")).toMatchObject({ dekVersion: 3 });
 
-    await promoteVersion(deps, { rotationId: "dek:contoso@rollback:r2", keyId: "dek:contoso", version: "v2", at: "2026-03-02T00:00:00.000Z", rollback: true } as Parameters<typeof promoteVersion>[1]);
+    await promoteVersion(deps, { rotationId: "dek:contoso@rollback:r2", keyId: "dek:contoso", version: "v2", at: "2026-03-02T00:00:00.000Z", rollback: true });
 
     expect(await port.store.getPrimary("contoso")).toMatchObject({ dekVersion: 2, state: "primary" });
     expect(await port.store.get("contoso", (await port.store.scanRange("contoso")).items.find((d) => d.dekVersion === 3)!.dekId)).toMatchObject({ state: "secondary" });
