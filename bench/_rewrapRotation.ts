@@ -15,6 +15,7 @@ import type { ManagedKey } from "../lib/domain/keys";
 import { ephemeralSealSigner, memoryLedger } from "../lib/ledger";
 import { KeyVaultRotationAdapter, setRotationDeps } from "../lib/orchestration/deps";
 import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicies } from "../lib/orchestration/memory";
+import { MemoryFenceStore } from "../lib/orchestration/fence";
 import { DURABLE } from "../lib/orchestration/names";
 import type { DekStorePort, RotationDeps } from "../lib/orchestration/ports";
 import { dekStoreRewrapStore, keyVaultRewrapVault, RewrapOptionsSchema, setRewrapDeps } from "../lib/orchestration/rewrap";
@@ -109,6 +110,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
   const deps: RotationDeps = {
     vault: new KeyVaultRotationAdapter(() => rotationAdapter), inventory, deks: countingDekPort(store), policies: new MemoryPolicies(),
     ledger, sealer: ledger, events: new MemoryEvents(), jwks: new MemoryJwks(), secrets: secretGenerators(), clock: systemClock,
+    fences: new MemoryFenceStore(),
   };
   setRotationDeps(deps);
   setRewrapDeps({

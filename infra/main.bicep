@@ -93,6 +93,7 @@ var tables = {
   seals: 'ledgerseals'
   approvals: 'approvals'
   jwks: 'jwks'
+  locks: 'locks'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -143,7 +144,7 @@ module ledgerStorage 'modules/ledgerStorage.bicep' = {
     location: location
     tags: allTags
     accountName: 'stkr${resourceToken}'
-    tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals, tables.jwks ]
+    tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals, tables.jwks, tables.locks ]
     appPrincipalId: identity.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
     deleteLock: ledgerDeleteLock

@@ -48,6 +48,8 @@ export const settingsSchema = {
   KEYROTOR_TABLE_APPROVALS: tableName.default("approvals"),
   /** Published JWKS documents of signing keys (what GET /api/jwks/{vault}/{key} serves). */
   KEYROTOR_TABLE_JWKS: tableName.default("jwks"),
+  /** Fence rows: the latest lock grant (fencing token) of each key, which every mutating step checks. */
+  KEYROTOR_TABLE_LOCKS: tableName.default("locks"),
   /** Comma-separated vaults keyrotor manages, each `https://<name>.vault.azure.net` or
    * `<name>=<url>` (a vault behind another host name, e.g. the local peer). Event Grid events from
    * other vaults are ignored. */

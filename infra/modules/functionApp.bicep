@@ -92,6 +92,7 @@ var appSettings = {
   KEYROTOR_TABLE_SEALS: tables.seals
   KEYROTOR_TABLE_APPROVALS: tables.approvals
   KEYROTOR_TABLE_JWKS: tables.jwks
+  KEYROTOR_TABLE_LOCKS: tables.locks
   KEYROTOR_VAULT_URLS: vaultUrls
   // Managed identity (AZURE_CLIENT_ID) through DefaultAzureCredential; local-peer is for dev only.
   KEYROTOR_KEYVAULT_CREDENTIAL: 'default'

@@ -32,6 +32,10 @@ export interface AcquireRequest {
    * their own that replays deterministically, so expiry is judged against the caller's time. */
   now: string;
   leaseUntil: string;
+  /** The highest token recorded outside the entity (the key's fence row): a grant's token exceeds
+   * it too, so a lock entity that starts counting again (a new task hub) never issues a token that
+   * an older grant already used. */
+  floor?: number;
 }
 
 /** Renewing or releasing names the grant: an owner whose grant was superseded (its own rotationId
@@ -66,7 +70,7 @@ export function tryAcquire(state: LockState, req: AcquireRequest): { state: Lock
   if (held && held.owner !== req.owner && ms(held.leaseUntil) > ms(req.now)) {
     return { state, result: { granted: false, heldBy: held } };
   }
-  const token = Math.max(state.fence ?? 0, held?.token ?? 0) + 1;
+  const token = Math.max(state.fence ?? 0, held?.token ?? 0, req.floor ?? 0) + 1;
   const since = held && held.owner === req.owner ? held.since : req.now;
   const lease: Lease = { owner: req.owner, since, leaseUntil: req.leaseUntil, token };
   const brokenFrom = held && held.owner !== req.owner ? held : undefined;

@@ -22,6 +22,8 @@ import {
 import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { TableDekRotationPort } from "./tableDeks";
+import { MemoryFenceStore } from "./fence";
+import { TableFenceStore } from "../stores/fenceStore";
 import { realRewrapDeps, setRewrapDeps } from "./rewrap/deps";
 
 export type * from "./ports";
@@ -156,6 +158,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     jwks: jwksStoreFromConfig(cfg),
     secrets: secretGenerators(),
     clock: systemClock,
+    fences: new TableFenceStore(tableClient(cfg, "locks")),
     ...overrides,
     close: async () => {
       await bus?.close();
@@ -171,6 +174,7 @@ export interface MemoryRotationDeps extends RotationDeps {
   ledger: HashChainLedger;
   events: MemoryEvents;
   jwks: MemoryJwks;
+  fences: MemoryFenceStore;
 }
 
 export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotationDeps {
@@ -187,6 +191,7 @@ export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotation
     jwks: new MemoryJwks(),
     secrets: secretGenerators(),
     clock,
+    fences: new MemoryFenceStore(),
   };
 }
 

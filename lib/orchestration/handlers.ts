@@ -4,15 +4,17 @@
 // activity execution, rotation counters and duration from recordStep, rewrap throughput from the
 // range activity's returned counts.
 import { trace } from "@opentelemetry/api";
-import type { z } from "zod";
-import { InvalidRequestError } from "../domain/errors";
+import { z } from "zod";
+import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import { parseKeyId, ROTATION_TRIGGERS, type KeyKind, type RotationTrigger, type VersionState } from "../domain/keys";
 import type { LedgerEntryType } from "../ports";
 import { createLogger, ensureTelemetry, rotationMetrics, spanAttributes, withSpan, type LogValue, type RotationSpanAttributes } from "../telemetry";
 import * as a from "./activities";
 import { rotationDeps } from "./deps";
+import { checkFence, claimFence, FENCED_ACTIVITIES, fenceFloor, FenceInput } from "./fence";
 import type { RotationDeps } from "./ports";
 import { DURABLE } from "./names";
+import { runRewrapRange } from "./rewrap";
 
 type ActivityName = keyof typeof DURABLE.activities;
 interface Entry<S extends z.ZodType> {
@@ -20,6 +22,11 @@ interface Entry<S extends z.ZodType> {
   run: (deps: RotationDeps, input: z.output<S>) => Promise<unknown>;
 }
 const entry = <S extends z.ZodType>(schema: S, run: (deps: RotationDeps, input: z.output<S>) => Promise<unknown>): Entry<S> => ({ schema, run });
+
+/** claimFence: the grant the orchestrator just received, for the key's fence row. */
+const ClaimFenceInput = z.object({ keyId: z.string().min(1).max(512), owner: z.string().min(1).max(512), token: z.number().int().positive() });
+/** readFence: the highest token recorded for a key, the floor of its next grant. */
+const ReadFenceInput = z.object({ keyId: z.string().min(1).max(512) });
 
 const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   loadRotationContext: entry(a.LoadContextInput, a.loadRotationContext),
@@ -35,20 +42,63 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   publishJwks: entry(a.PublishJwksInput, a.publishJwks),
   setKeyOps: entry(a.SetKeyOpsInput, a.setKeyOps),
   sealLedger: entry(a.SealInput, (d, i) => a.sealLedger(d, i)),
+  claimFence: entry(ClaimFenceInput, (d, i) => claimFence(d.fences, i.keyId, { owner: i.owner, token: i.token })),
+  readFence: entry(ReadFenceInput, (d, i) => fenceFloor(d.fences, i.keyId)),
 };
 
-/** Runs one activity by its key in DURABLE.activities. */
+/** Runs one activity by its key in DURABLE.activities; a mutating one only under the latest grant
+ * of its key's lock. */
 export async function runActivity(name: ActivityName, raw: unknown, deps?: RotationDeps): Promise<unknown> {
   const e = ACTIVITIES[name];
   return observeActivity(name, raw, async () => {
     try {
       const parsed = e.schema.safeParse(raw ?? {});
       if (!parsed.success) throw new InvalidRequestError("ActivityInputInvalid", `[keyrotor] [rotation] ${name}: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
-      return await e.run(deps ?? (await rotationDeps()), parsed.data);
+      const d = deps ?? (await rotationDeps());
+      await admitFenced(name, raw, d);
+      return await e.run(d, parsed.data);
     } catch (err) {
       throw a.tagError(err);
     }
   });
+}
+
+/** The rewrapRange activity as the Functions host runs it: its own deps (./rewrap), and the range
+ * step fenced like every other mutating activity. */
+export async function runRewrapRangeActivity(raw: unknown): Promise<unknown> {
+  return observeActivity(DURABLE.activities.rewrapRange, raw, async () => {
+    try {
+      await admitFenced("rewrapRange", raw, await rotationDeps());
+    } catch (err) {
+      throw a.tagError(err);
+    }
+    return runRewrapRange(raw);
+  });
+}
+
+// ---- fencing (invariant 8) ----------------------------------------------------------------------
+
+/** The managed key whose lock guards an activity's input. */
+function lockedKeyOf(o: Record<string, unknown>): string | undefined {
+  const s = (k: string): string | undefined => (typeof o[k] === "string" && o[k] !== "" ? o[k] : undefined);
+  const tenant = s("tenant");
+  return s("keyId") ?? s("kekKeyId") ?? (tenant ? `dek:${tenant}` : undefined);
+}
+
+/** Refuses a fenced activity (FENCED_ACTIVITIES) without a fence, or whose grant is no longer the
+ * latest recorded for its key. */
+export async function admitFenced(name: ActivityName, raw: unknown, deps: RotationDeps): Promise<void> {
+  if (!FENCED_ACTIVITIES.has(DURABLE.activities[name])) return;
+  const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
+  // The rewrap's plan and tenant pages only read.
+  if (name === "rewrapRange" && o.op !== undefined && o.op !== "range") return;
+  const keyId = lockedKeyOf(o);
+  if (!keyId) throw new InvalidRequestError("ActivityInputInvalid", `[keyrotor] [rotation] ${name}: names no key`);
+  const fence = FenceInput.safeParse(o.fence);
+  if (!fence.success) {
+    throw new InvariantViolationError("Unfenced", `[keyrotor] [lock] ${name} changes ${keyId} and must carry the grant of the key's lock it acts under (fence: {owner, token})`);
+  }
+  await checkFence(deps.fences, keyId, fence.data);
 }
 
 // ---- telemetry around an activity ---------------------------------------------------------------
@@ -67,6 +117,8 @@ const PHASE_OF_ACTIVITY: Partial<Record<ActivityName, string>> = {
   rewrapRange: "rewrapping",
   countReferences: "rewrapping",
   sealLedger: "completed",
+  claimFence: "locked",
+  readFence: "requested",
 };
 
 /** The state of the version a ledger entry is about, for the log line's keyState. */

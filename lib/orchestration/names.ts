@@ -23,6 +23,8 @@ export const DURABLE = {
     setKeyOps: "setKeyOps",
     createSecretVersion: "createSecretVersion",
     sealLedger: "sealLedger",
+    claimFence: "claimFence",
+    readFence: "readFence",
   },
   entities: {
     keyLock: "keyLock",

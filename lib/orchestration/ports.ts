@@ -3,6 +3,7 @@
 // and memory.ts implements them in memory for tests and local reasoning.
 import type { Clock, EventPublisher, Ledger } from "../ports";
 import type { ManagedKey, VersionState } from "../domain/keys";
+import type { FenceStore } from "./fence";
 
 // ---- Key Vault -----------------------------------------------------------------------------------
 
@@ -160,6 +161,8 @@ export interface RotationDeps {
   jwks: JwksStore;
   secrets: SecretGenerators;
   clock: Clock;
+  /** Each key's latest lock grant, which every mutating activity checks (./fence.ts). */
+  fences: FenceStore;
   /** Diagnostic log; never given key material. */
   log?: (line: string) => void;
 }

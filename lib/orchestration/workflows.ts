@@ -11,6 +11,7 @@ import {
 } from "../domain/rotation";
 import type { LedgerEntryType, RotationEventType } from "../ports";
 import type { RecordStep, RotationContextView } from "./activities";
+import { FENCED_ACTIVITIES } from "./fence";
 import { acquireLock, releaseLock, renewLock } from "./lock";
 import { DURABLE } from "./names";
 import { addTotals, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
@@ -92,8 +93,11 @@ interface Flow {
 const nowIso = (ctx: OrchestrationContext): string => ctx.df.currentUtcDateTime.toISOString();
 
 /** An activity call with bounded, classified retries: only transient failures are retried, with
- * exponential backoff on durable timers. */
+ * exponential backoff on durable timers. A mutating activity (FENCED_ACTIVITIES) called under the
+ * lock carries the lock's grant and starts with the lease renewed (invariant 8). */
 export function* act<T>(ctx: OrchestrationContext, name: string, input: unknown, retry: RetryPolicy = DEFAULT_RETRY): Generator<Task, T, unknown> {
+  const grant = FENCED_ACTIVITIES.has(name) ? grants.get(ctx) : undefined;
+  if (grant) input = { ...(input as object), fence: yield* fenceFor(ctx, grant) };
   for (let attempt = 1; ; attempt++) {
     try {
       return (yield ctx.df.callActivity(name, input)) as T;
@@ -103,6 +107,48 @@ export function* act<T>(ctx: OrchestrationContext, name: string, input: unknown,
       yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + wait));
     }
   }
+}
+
+// ---- the lock grant (fencing token) --------------------------------------------------------------
+
+/** The grant an orchestration execution holds the key under. Kept per context (each replay builds
+ * it again from the replayed grant), so act() fences every mutating call without each caller
+ * passing it along. */
+interface Grant {
+  keyId: string;
+  owner: string;
+  token: number;
+  leaseMs: number;
+  /** Orchestration time of the grant or the last renewal. */
+  renewedAt: number;
+  renewals: number;
+}
+const grants = new WeakMap<OrchestrationContext, Grant>();
+
+/** Renews the lease (the grant's own: one granted again since is not renewed). false = lost. */
+function* renewGrant(ctx: OrchestrationContext, g: Grant): Generator<Task, boolean, unknown> {
+  const renewed = yield* renewLock(ctx, g.keyId, g.owner, g.leaseMs, g.token);
+  if (renewed) {
+    g.renewedAt = ctx.df.currentUtcDateTime.getTime();
+    g.renewals++;
+  }
+  return renewed;
+}
+
+/** The fence a mutating activity carries. Once a third of the lease has passed, the lease is renewed
+ * first, so the step starts with at least two thirds of a lease left; a failed renewal stops the
+ * rotation before the step. */
+function* fenceFor(ctx: OrchestrationContext, g: Grant): Generator<Task, { owner: string; token: number }, unknown> {
+  if (ctx.df.currentUtcDateTime.getTime() - g.renewedAt >= g.leaseMs / 3 && !(yield* renewGrant(ctx, g))) {
+    throw fail("invariantViolation", "LockLost", `the lease on ${g.keyId} was taken over before a step that changes it`);
+  }
+  return { owner: g.owner, token: g.token };
+}
+
+/** Renews the lease of this execution's grant (a wait or a rewrap leg between steps). */
+function* renewHeld(ctx: OrchestrationContext, keyId: string, owner: string, leaseMs: number): Generator<Task, boolean, unknown> {
+  const g = grants.get(ctx);
+  return g ? yield* renewGrant(ctx, g) : yield* renewLock(ctx, keyId, owner, leaseMs);
 }
 
 type RecordExtra = Partial<Omit<RecordStep, "rotationId" | "keyId" | "step" | "type" | "actor" | "at">>;
@@ -144,11 +190,13 @@ function* waitPropagation(f: Flow): Generator<Task, void, unknown> {
   const leaseMs = durationMs(input.leaseDuration);
   const until = ctx.df.currentUtcDateTime.getTime() + ms;
   for (let now = ctx.df.currentUtcDateTime.getTime(); now < until; now = ctx.df.currentUtcDateTime.getTime()) {
-    const stillOurs = yield* renewLock(ctx, input.keyId, input.rotationId, leaseMs);
+    const stillOurs = yield* renewHeld(ctx, input.keyId, input.rotationId, leaseMs);
     if (!stillOurs) throw fail("invariantViolation", "LockLost", `the lease on ${input.keyId} was taken over during the propagation wait`);
     yield ctx.df.createTimer(new Date(now + Math.min(until - now, Math.max(1_000, Math.floor(leaseMs / 2)))));
   }
-  yield* renewLock(ctx, input.keyId, input.rotationId, leaseMs);
+  if (!(yield* renewHeld(ctx, input.keyId, input.rotationId, leaseMs))) {
+    throw fail("invariantViolation", "LockLost", `the lease on ${input.keyId} was taken over during the propagation wait`);
+  }
 }
 
 // ---- the lock frame shared by every workflow ----------------------------------------------------
@@ -162,13 +210,20 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
   const f: Flow = { ctx, input, phase: "requested", retry: DEFAULT_RETRY, steps: 0 };
   const base = { rotationId: input.rotationId, keyId: input.keyId };
   ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "requested", lock: "pending" } satisfies RotationStatus);
-  const lock = yield* acquireLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration));
+  const floor = (yield* act<{ token: number }>(ctx, A.readFence, { keyId: input.keyId }, f.retry)).token;
+  const lock = yield* acquireLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration), floor);
   if (!lock.granted) {
     ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "aborted", lock: "refused" } satisfies RotationStatus);
     return { ...base, outcome: "refused", phase: "aborted", heldBy: lock.heldBy.owner };
   }
   setPhase(f, "locked");
+  const token = lock.lease.token;
   try {
+    if (token !== undefined) {
+      // Record the grant where activities check it before the first step that changes anything.
+      grants.set(ctx, { keyId: input.keyId, owner: input.rotationId, token, leaseMs: durationMs(input.leaseDuration), renewedAt: ctx.df.currentUtcDateTime.getTime(), renewals: 0 });
+      yield* act(ctx, A.claimFence, { keyId: input.keyId, owner: input.rotationId, token }, f.retry);
+    }
     if (lock.brokenFrom) {
       yield* rec(f, "lockBroken", "LockBroken", "LockBroken", {
         details: { previousOwner: lock.brokenFrom.owner, previousSince: lock.brokenFrom.since, previousLeaseUntil: lock.brokenFrom.leaseUntil },
@@ -178,7 +233,9 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
     yield* rec(f, "locked", "LockAcquired", "RotationStarted");
     const kc = yield* act<RotationContextView>(ctx, A.loadRotationContext, { keyId: input.keyId, rotationId: input.rotationId }, f.retry);
     f.retry = { ...DEFAULT_RETRY, maxAttempts: kc.policy.maxAttempts };
-    const result = yield* body.run(f, kc);
+    const done = yield* body.run(f, kc);
+    const renewals = grants.get(ctx)?.renewals ?? 0;
+    const result = renewals > 0 ? { ...done, counts: { ...(done.counts ?? {}), leaseRenewals: renewals } } : done;
     setPhase(f, "completed");
     yield* rec(f, "completed", "Completed", "RotationCompleted", {
       ...(result.versionBefore ? { versionBefore: result.versionBefore } : {}),
@@ -196,7 +253,7 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
     yield* rec(f, "failed", "Failed", "RotationFailed", { error, details: { failedPhase: failedIn, safeNext: safeNextStep(failedIn, kind) } });
     return { ...base, outcome: "failed", phase: failedIn, error };
   } finally {
-    yield* releaseLock(ctx, input.keyId, input.rotationId);
+    yield* releaseLock(ctx, input.keyId, input.rotationId, token);
     yield* act(ctx, A.recordStep, {
       rotationId: input.rotationId, keyId: input.keyId, step: "released", type: "LockReleased", actor: input.actor, at: nowIso(ctx), phase: f.phase,
     } satisfies RecordStep, f.retry);
@@ -210,14 +267,16 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
  * ledger entries, and the lease renewed between legs. */
 function* rewrapPass(f: Flow, newVersion: string, pass: number): Generator<Task, RewrapTotals, unknown> {
   const { ctx, input } = f;
+  const grant = grants.get(ctx);
   const r = yield* rewrapAll(ctx, {
     rotationId: input.rotationId, kekKeyId: input.keyId, newVersion, pass,
+    ...(grant ? { fence: { owner: grant.owner, token: grant.token } } : {}),
     ...(pass === 1 && f.total !== undefined ? { total: f.total } : {}),
     options: { dekBatch: input.batchSize, rangesPerEpisode: input.batchesPerEpisode, maxAttempts: f.retry.maxAttempts },
   }, {
     progress: (p) => setPhase(f, "rewrapping", p),
     checkpoint: (step, counts) => rec(f, step, "RewrapProgress", "RewrapProgress", { counts }),
-    renewLease: () => renewLock(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration)),
+    renewLease: () => renewHeld(ctx, input.keyId, input.rotationId, durationMs(input.leaseDuration)),
   });
   const { total: _total, budgetPerSec: _budget, ...totals } = r;
   return totals;

@@ -5,7 +5,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import type { Config } from "../config";
 import { DependencyUnavailableError, RotationConflictError } from "../domain/errors";
 
-export type TableRole = "policies" | "inventory" | "deks" | "ledger" | "seals" | "approvals" | "jwks";
+export type TableRole = "policies" | "inventory" | "deks" | "ledger" | "seals" | "approvals" | "jwks" | "locks";
 
 export function tableNameFor(cfg: Config, role: TableRole): string {
   switch (role) {
@@ -16,6 +16,7 @@ export function tableNameFor(cfg: Config, role: TableRole): string {
     case "seals": return cfg.KEYROTOR_TABLE_SEALS;
     case "approvals": return cfg.KEYROTOR_TABLE_APPROVALS;
     case "jwks": return cfg.KEYROTOR_TABLE_JWKS;
+    case "locks": return cfg.KEYROTOR_TABLE_LOCKS;
   }
 }
 

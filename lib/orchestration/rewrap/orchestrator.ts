@@ -67,7 +67,7 @@ export function* rewrapOrchestrator(ctx: OrchestrationContext): Generator<Task, 
     const share = sharePerRange(currentRate(input.budgetPerSec, aimd.current, o.maxSlots), wave.ranges.length);
     const tasks = wave.ranges.map((cursors) => ctx.df.callActivity(ACTIVITY, {
       op: "range", rotationId: input.rotationId, kekKeyId: input.kekKeyId, newVersion: input.newVersion, cursors,
-      sharePerSec: share, sliceMs: o.sliceMs, maxDeks: o.dekBatch,
+      sharePerSec: share, sliceMs: o.sliceMs, maxDeks: o.dekBatch, ...(input.fence ? { fence: input.fence } : {}),
     } satisfies RangeOp));
     const results = (yield ctx.df.Task.all(tasks)) as RangeResult[];
     ranges += tasks.length;
@@ -115,6 +115,8 @@ export interface RewrapRequest {
   /** DEKs to rewrap, when the caller already counted them. */
   total?: number;
   options?: RewrapOptionsInput;
+  /** The rotation's lock grant: every range activity carries it and is refused once it is stale. */
+  fence?: { owner: string; token: number };
 }
 
 /** What the rotation lends the rewrap: its custom status, its ledger and its lease. */
@@ -143,7 +145,7 @@ export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks:
     const legEndsAt = new Date(ctx.df.currentUtcDateTime.getTime() + options.maxLegMs).toISOString();
     const out = (yield ctx.df.callSubOrchestrator(DURABLE.orchestrators.rewrap, {
       rotationId: req.rotationId, kekKeyId: req.kekKeyId, newVersion: req.newVersion, budgetPerSec: plan.budgetPerSec, options, state, legEndsAt,
-      legUntilRewrapped: state.totals.rewrapped + legDeks,
+      legUntilRewrapped: state.totals.rewrapped + legDeks, ...(req.fence ? { fence: req.fence } : {}),
     } satisfies RewrapLegInput, `${ctx.df.instanceId}~rewrap~${req.pass}~${leg}`)) as RewrapLegOutput;
     state = out.state;
     const progress = progressOf(state.totals, plan.total, startedMs, ctx.df.currentUtcDateTime.getTime());

@@ -4,6 +4,9 @@ import { z } from "zod";
 
 const id = z.string().min(1).max(512);
 
+/** A lock grant (lib/orchestration/fence.ts): the owner and its fencing token. */
+export const FenceSchema = z.object({ owner: id, token: z.number().int().positive() });
+
 /** Where one tenant's rewrap stands: the partition plus the scan continuation to resume from. */
 export const CursorSchema = z.object({
   tenant: z.string().min(1),
@@ -94,6 +97,8 @@ export const RewrapLegSchema = z.object({
   legEndsAt: z.string(),
   /** ...or that brings the rewrapped total to this many. */
   legUntilRewrapped: z.number().int().min(0),
+  /** The rotation's lock grant, carried by every range activity (which checks it before writing). */
+  fence: FenceSchema.optional(),
 });
 export type RewrapLegInput = z.infer<typeof RewrapLegSchema>;
 export interface RewrapLegOutput {
@@ -125,6 +130,8 @@ export const RangeOpSchema = z.object({
   sharePerSec: z.number().min(0),
   sliceMs: z.number().int().min(1),
   maxDeks: z.number().int().min(1).max(1000),
+  /** The lock grant this range writes under (checked before it runs). */
+  fence: FenceSchema.optional(),
 });
 /** One activity name (rewrapRange) carries the three steps, so the durable surface of the rewrap
  * stays one orchestrator and one activity. A bare range input (no `op`) is read as "range". */

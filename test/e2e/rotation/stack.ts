@@ -74,7 +74,7 @@ export async function startStack(peers: Peers, opts: { clock?: ManualClock; wrap
   const cfg = loadConfig({
     KEYROTOR_TABLES_CONNECTION: inject("azuriteConnectionString"),
     KEYROTOR_TABLE_POLICIES: uniqueTableName("pol"), KEYROTOR_TABLE_INVENTORY: uniqueTableName("inv"), KEYROTOR_TABLE_DEKS: uniqueTableName("dek"),
-    KEYROTOR_TABLE_LEDGER: uniqueTableName("led"), KEYROTOR_TABLE_SEALS: uniqueTableName("seal"), KEYROTOR_TABLE_APPROVALS: uniqueTableName("appr"), KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"),
+    KEYROTOR_TABLE_LEDGER: uniqueTableName("led"), KEYROTOR_TABLE_SEALS: uniqueTableName("seal"), KEYROTOR_TABLE_APPROVALS: uniqueTableName("appr"), KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"), KEYROTOR_TABLE_LOCKS: uniqueTableName("lock"),
     KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
     KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
   });

@@ -68,6 +68,7 @@ describe("lease lock", () => {
     const op = fc.record({
       owner: fc.constantFrom("a", "b", "c"), step: fc.integer({ min: 0, max: 3 }), len: fc.integer({ min: 1, max: 5 }),
       op: fc.constantFrom("acquire", "acquire", "release", "renew", "forceRelease"), stale: fc.boolean(),
+      floor: fc.option(fc.integer({ min: 0, max: 30 }), { nil: undefined }),
     });
     fc.assert(fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
       let state: LockState = {};
@@ -76,12 +77,12 @@ describe("lease lock", () => {
       const granted = new Map<string, number>();
       for (const o of ops) {
         now += o.step;
-        const req = { owner: o.owner, now: at(now), leaseUntil: at(now + o.len) };
+        const req = { owner: o.owner, now: at(now), leaseUntil: at(now + o.len), ...(o.floor !== undefined ? { floor: o.floor } : {}) };
         const token = o.stale ? (granted.get(o.owner) ?? 0) - 1 : granted.get(o.owner);
         if (o.op === "acquire") {
           const r = tryAcquire(state, req);
           if (r.result.granted) {
-            expect(r.result.lease.token).toBeGreaterThan(last);
+            expect(r.result.lease.token).toBeGreaterThan(Math.max(last, o.floor ?? 0));
             last = r.result.lease.token!;
             granted.set(o.owner, last);
           } else expect(r.state).toBe(state);
@@ -94,6 +95,12 @@ describe("lease lock", () => {
         if (state.holder) expect(state.holder.token).toBe(last);
       }
     }));
+  });
+
+  it("starts a lock that lost its count above the highest token recorded elsewhere", () => {
+    const fresh = tryAcquire({}, { owner: "a", now: at(0), leaseUntil: at(1), floor: 41 });
+    expect(fresh.result).toMatchObject({ granted: true, lease: { token: 42 } });
+    expect(tryAcquire(fresh.state, { owner: "b", now: at(2), leaseUntil: at(3), floor: 7 }).result).toMatchObject({ granted: true, lease: { token: 43 } });
   });
 
   it("records a newer grant's fence, keeps the same grant's, refuses an older or conflicting one, and admits only the recorded grant", () => {

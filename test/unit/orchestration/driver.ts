@@ -36,8 +36,9 @@ export interface DriverTrace {
 export class Driver {
   readonly locks = new Map<string, LockState>();
   readonly trace: DriverTrace = { activities: [], statuses: [], continuedAsNew: 0, timers: [] };
-  /** Called before each activity runs; throw to inject a failure. */
-  beforeActivity: (name: string, input: unknown) => void = () => {};
+  /** Called before each activity runs; throw to inject a failure, or await to interleave another
+   * orchestration (e.g. one that takes the key over while this one is between two steps). */
+  beforeActivity: (name: string, input: unknown) => void | Promise<void> = () => {};
   constructor(readonly deps: RotationDeps, public now: Date = new Date("2026-03-01T00:00:00Z")) {}
 
   async run(name: string, input: unknown, instanceId = "i"): Promise<unknown> {
@@ -90,7 +91,7 @@ export class Driver {
   private async resolve(d: Desc): Promise<unknown> {
     switch (d.t) {
       case "activity": {
-        this.beforeActivity(d.name, d.input);
+        await this.beforeActivity(d.name, d.input);
         const output = await runActivity(ACTIVITY_KEYS[d.name]!, structuredClone(d.input), this.deps);
         this.trace.activities.push({ name: d.name, input: d.input, output });
         return structuredClone(output);

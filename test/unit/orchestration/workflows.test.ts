@@ -39,7 +39,7 @@ describe("KEK rotation", () => {
     expect((await deps.ledger.verify()).ok).toBe(true);
     const types = (await ledgerOf(deps, seeded.keyId)).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(["RotationRequested", "LockAcquired", "VersionCreated", "Promoted", "RewrapProgress", "RewrapCompleted", "Completed", "LockReleased"]));
-    expect(driver.locks.get(lockEntityKey(seeded.keyId))).toEqual({});
+    expect(driver.locks.get(lockEntityKey(seeded.keyId))).toEqual({ fence: 1 });
     const completed = deps.events.published.find((e) => e.type === "RotationCompleted");
     expect(completed?.guidance.decryptionValid).toBe(true);
   });
@@ -96,7 +96,7 @@ describe("KEK rotation", () => {
     const failed = (await ledgerOf(deps, seeded.keyId)).find((e) => e.type === "Failed");
     expect(failed?.details).toMatchObject({ failedPhase: "rewrapping" });
     expect(String(failed?.details?.safeNext)).toMatch(/still readable/);
-    expect(driver.locks.get(lockEntityKey(seeded.keyId))).toEqual({});
+    expect(driver.locks.get(lockEntityKey(seeded.keyId))).toEqual({ fence: 1 });
     expect(deps.events.published.find((e) => e.type === "RotationFailed")?.severity).toBe("critical");
   });
 });

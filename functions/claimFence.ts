@@ -1,0 +1,11 @@
+// Activity claimFence: records a lock grant in its key's fence row, so mutating activities can check
+// they act under the latest grant (lib/orchestration/fence.ts).
+import * as df from "durable-functions";
+import { runActivity } from "../lib/orchestration/handlers";
+import { DURABLE } from "../lib/orchestration/names";
+
+export async function claimFence(input: unknown): Promise<unknown> {
+  return runActivity("claimFence", input);
+}
+
+df.app.activity(DURABLE.activities.claimFence, { handler: claimFence });

@@ -1,0 +1,74 @@
+// Invariant 8: a lock grant carries a fencing token, and every mutating step checks it before it
+// acts. The scenarios interleave two rotations of one key on the in-process driver: rotation A's
+// lease runs out while it is between two steps, rotation B takes the key over, then A resumes.
+import { describe, expect, it } from "vitest";
+import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
+import { DURABLE } from "../../../lib/orchestration/names";
+import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
+import { Driver } from "./driver";
+import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, VAULT } from "./fixtures";
+
+const O = DURABLE.orchestrators;
+const A = DURABLE.activities;
+const LEASE_MS = 15 * 60_000;
+
+const rotation = (keyId: string, name: string, extra: Partial<RotationRequest> = {}): RotationRequest => ({
+  rotationId: `${keyId}@manual:${name}`, keyId, trigger: "manual", actor: "alice", reason: "test", leaseDuration: "PT15M", ...extra,
+});
+
+async function ledgerOf(deps: MemoryRotationDeps, keyId: string) {
+  const out = [];
+  for await (const e of deps.ledger.entries(keyId)) out.push(e);
+  return out;
+}
+
+/** Runs rotation `a`; right before its first `step` activity, lets its lease run out and runs
+ * rotation `b` of the same key to the end, then lets `a` go on. */
+async function takeOverBefore(driver: Driver, step: string, a: RotationRequest, b: RotationRequest): Promise<{ a: RotationOutput; b?: RotationOutput }> {
+  let b_out: RotationOutput | undefined;
+  driver.beforeActivity = async (name, input) => {
+    if (name !== step || b_out || (input as { rotationId?: string }).rotationId !== a.rotationId) return;
+    driver.now = new Date(driver.now.getTime() + LEASE_MS + 60_000);
+    b_out = (await driver.run(O.rotation, b, "b")) as RotationOutput;
+  };
+  const a_out = (await driver.run(O.rotation, a, "a")) as RotationOutput;
+  return { a: a_out, ...(b_out ? { b: b_out } : {}) };
+}
+
+describe("fenced locks", () => {
+  it("refuses the promote of a rotation whose lease expired and was taken over, and that rotation changes nothing", async () => {
+    const deps = freshDeps();
+    const seeded = await seedKekWithDeks(deps, 2, 10);
+    const driver = new Driver(deps);
+    const ra = rotation(seeded.keyId, "a");
+    const rb = rotation(seeded.keyId, "b");
+    const out = await takeOverBefore(driver, A.promoteVersion, ra, rb);
+
+    expect(out.b, JSON.stringify(out.b)).toMatchObject({ outcome: "completed" });
+    expect(out.a).toMatchObject({ outcome: "failed", error: { code: "FencedOut" } });
+    const inv = (await deps.inventory.get(seeded.keyId))!.key;
+    expect(inv.primaryVersion).toBe(out.b!.versionAfter);
+    expect(inv.lastRotationId).toBe(rb.rotationId);
+    // Every DEK stays under B's version and readable: A rewrapped nothing back.
+    const check = await assertAllReadable(deps, seeded);
+    expect(check.mismatches).toBe(0);
+    expect([...check.versions]).toEqual([out.b!.versionAfter]);
+    const promotedByA = (await ledgerOf(deps, seeded.keyId)).filter((e) => e.rotationId === ra.rotationId && (e.type === "Promoted" || e.type === "RewrapProgress"));
+    expect(promotedByA).toEqual([]);
+    const promotes = driver.trace.activities.filter((x) => x.name === A.promoteVersion).map((x) => (x.input as { rotationId: string }).rotationId);
+    expect(promotes).toEqual([rb.rotationId]);
+  });
+
+  it("refuses the first mutating step after a take-over, so the stale rotation creates no version in the vault", async () => {
+    const deps = freshDeps();
+    const { keyId } = await seedKey(deps, "signing", "signer");
+    const driver = new Driver(deps);
+    const ra = rotation(keyId, "a");
+    const out = await takeOverBefore(driver, A.createKeyVersion, ra, rotation(keyId, "b"));
+    expect(out.b, JSON.stringify(out.b)).toMatchObject({ outcome: "completed" });
+    expect(out.a).toMatchObject({ outcome: "failed", error: { code: "FencedOut" } });
+    const versions = await deps.vault.listKeyVersions(VAULT, "signer");
+    expect(versions.filter((v) => v.tags.rotationId === ra.rotationId)).toEqual([]);
+    expect(versions).toHaveLength(2);
+  });
+});
