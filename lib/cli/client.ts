@@ -40,14 +40,16 @@ function parseBody(text: string): unknown {
 
 export class ApiClient {
   /** `token`: a bearer token for a deployed app behind App Service Authentication (it sets the
-   * principal itself); `identity`: the principal header the local host reads. */
-  constructor(private readonly baseUrl: string, private readonly identity: Identity | undefined, private readonly token?: string) {}
+   * principal itself), given as is or acquired before each request (lib/cli/token.ts);
+   * `identity`: the principal header the local host reads. */
+  constructor(private readonly baseUrl: string, private readonly identity: Identity | undefined, private readonly token?: string | (() => Promise<string>)) {}
 
   async request<T>(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.identity) headers["x-ms-client-principal"] = encodePrincipal(this.identity.name, this.identity.roles);
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const bearer = typeof this.token === "function" ? await this.token() : this.token;
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
@@ -62,7 +64,7 @@ export class ApiClient {
       // 400/401 are the caller's mistake (usage) and 5xx means the service could not answer: 2.
       // 403 (not allowed, e.g. approving one's own request), 404, 409 and friends are the service saying no: 1.
       const exit = res.status === 400 || res.status === 401 || res.status >= 500 ? 2 : 1;
-      const hint = res.status === 401 && !this.identity && !this.token ? " (say who you are: --as name:Role1,Role2 or KEYROTOR_AS locally, --token or KEYROTOR_TOKEN in Azure)" : "";
+      const hint = res.status === 401 && !this.identity && !this.token ? " (say who you are: --as name:Role1,Role2 or KEYROTOR_AS locally; in Azure --scope or KEYROTOR_SCOPE, the app's API scope, or --token)" : "";
       throw new CliError(`${method} ${path} → ${res.status} ${detail}${hint}`, exit, parsed);
     }
     return { status: res.status, body: parsed as T };

@@ -6,6 +6,7 @@ import { apiPath, ROUTES } from "../api/routes";
 import { ApiClient, CliError, parseIdentity } from "./client";
 import { record, shortTime, table } from "./format";
 import { storageCommands } from "./storage";
+import { azureCredential, CREDENTIAL_KINDS, credentialKind, tokenSource, type CredentialFactory } from "./token";
 
 const DEFAULT_URL = "http://127.0.0.1:7071";
 const TERMINAL_STATUS = new Set(["Completed", "Failed", "Terminated", "approvalExpired"]);
@@ -16,6 +17,8 @@ interface Globals {
   url: string;
   as?: string;
   token?: string;
+  scope?: string;
+  credential?: string;
   json?: boolean;
 }
 
@@ -23,10 +26,17 @@ function out(g: Globals, human: () => string, machine: unknown): void {
   process.stdout.write(g.json ? `${JSON.stringify(machine, null, 2)}\n` : `${human()}\n`);
 }
 
-function client(cmd: Command): { api: ApiClient; g: Globals } {
-  const g = cmd.optsWithGlobals<Globals>();
-  const token = g.token ?? process.env.KEYROTOR_TOKEN;
-  return { api: new ApiClient(g.url, parseIdentity(g.as ?? process.env.KEYROTOR_AS), token || undefined), g };
+/** The API client of a command: a --token (or KEYROTOR_TOKEN) as given; else with a --scope (or
+ * KEYROTOR_SCOPE) a token acquired for that scope by the chosen credential; else none (local). */
+function clientWith(credentials: CredentialFactory): (cmd: Command) => { api: ApiClient; g: Globals } {
+  return (cmd) => {
+    const g = cmd.optsWithGlobals<Globals>();
+    const token = g.token ?? process.env.KEYROTOR_TOKEN;
+    const scope = g.scope ?? process.env.KEYROTOR_SCOPE;
+    const kind = credentialKind(g.credential ?? (process.env.KEYROTOR_CREDENTIAL || undefined));
+    const bearer = token || (scope ? tokenSource(credentials, kind, scope) : undefined);
+    return { api: new ApiClient(g.url, parseIdentity(g.as ?? process.env.KEYROTOR_AS), bearer), g };
+  };
 }
 
 interface PlanItem {
@@ -94,12 +104,20 @@ async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<Ro
   }
 }
 
-export function buildProgram(): Command {
+export interface CliDeps {
+  /** Where credentials come from (tests inject a fake TokenCredential). */
+  credential?: CredentialFactory;
+}
+
+export function buildProgram(deps: CliDeps = {}): Command {
+  const client = clientWith(deps.credential ?? azureCredential);
   const program = new Command("keyrotor")
     .description("Operate and audit keyrotor: plans, rotations, approvals, ledger verification and evidence.")
     .option("--url <url>", "keyrotor HTTP API base URL", process.env.KEYROTOR_URL ?? DEFAULT_URL)
     .option("--as <name:roles>", "identity for the local host, e.g. alice:Operator,Auditor (or KEYROTOR_AS)")
     .option("--token <bearer>", "bearer token for a deployed app (App Service Authentication), or KEYROTOR_TOKEN")
+    .option("--scope <scope>", "the deployed app's API scope, e.g. api://<app-client-id>/.default: acquire the token (or KEYROTOR_SCOPE)")
+    .option("--credential <kind>", `how to acquire it: ${CREDENTIAL_KINDS.join(" | ")} (default: default, or KEYROTOR_CREDENTIAL)`)
     .option("--json", "machine-readable output")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -208,8 +226,8 @@ export function buildProgram(): Command {
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+export async function main(argv: string[], deps: CliDeps = {}): Promise<number> {
+  const program = buildProgram(deps);
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;

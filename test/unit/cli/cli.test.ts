@@ -5,7 +5,9 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../../lib/cli/main";
+import type { AccessToken, TokenCredential } from "@azure/identity";
+import { main, type CliDeps } from "../../../lib/cli/main";
+import type { CredentialKind } from "../../../lib/cli/token";
 import { parseIdentity } from "../../../lib/cli/client";
 import { memoryLedger } from "../../../lib/ledger";
 import { buildEvidencePack } from "../../../lib/ledger/evidence";
@@ -14,6 +16,7 @@ interface Seen {
   method: string;
   url: string;
   principal?: { name?: string; roles: string[] };
+  authorization?: string;
   body?: unknown;
 }
 
@@ -36,7 +39,10 @@ beforeAll(async () => {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const text = Buffer.concat(chunks).toString("utf8");
-      const s: Seen = { method: req.method ?? "", url: req.url ?? "", principal: decodePrincipal(req), ...(text ? { body: JSON.parse(text) as unknown } : {}) };
+      const s: Seen = {
+        method: req.method ?? "", url: req.url ?? "", principal: decodePrincipal(req),
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}), ...(text ? { body: JSON.parse(text) as unknown } : {}),
+      };
       seen.push(s);
       // Routed on the decoded path, as Azure routes (%2F is a "/" there; lib/api/routes.ts).
       const route = routes[`${s.method} ${decodeURIComponent(s.url.split("?")[0] ?? "")}`];
@@ -55,19 +61,106 @@ afterEach(() => {
   seen.length = 0;
   vi.restoreAllMocks();
   delete process.env.KEYROTOR_AS;
+  delete process.env.KEYROTOR_SCOPE;
+  delete process.env.KEYROTOR_CREDENTIAL;
 });
 
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runWith({}, ...args);
+}
+
+async function runWith(deps: CliDeps, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
   vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
   vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  const code = await main(["--url", url, ...args]);
+  const code = await main(["--url", url, ...args], deps);
   vi.restoreAllMocks();
   return { code, stdout, stderr };
 }
 
 const auditor = ["--as", "carol:Auditor"];
+
+/** A TokenCredential that hands out t1, t2, ... and records what it was asked for. */
+function fakeCredential(behaviour: "tokens" | "throws" | "null" = "tokens") {
+  const asked: { kind: CredentialKind; scopes: string | string[] }[] = [];
+  let n = 0;
+  const deps: CliDeps = {
+    credential: (kind) => {
+      const credential: TokenCredential = {
+        getToken: (scopes) => {
+          asked.push({ kind, scopes });
+          if (behaviour === "throws") return Promise.reject(new Error("Please run 'az login' to set up an account."));
+          if (behaviour === "null") return Promise.resolve(null);
+          n += 1;
+          return Promise.resolve<AccessToken>({ token: `t${n}`, expiresOnTimestamp: Date.now() + 3_600_000 });
+        },
+      };
+      return Promise.resolve(credential);
+    },
+  };
+  return { deps, asked };
+}
+
+describe("token acquisition for a deployed app", () => {
+  it("acquires a token for --scope with the default credential and sends it as a bearer token", async () => {
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    const fake = fakeCredential();
+    expect((await runWith(fake.deps, "--scope", "api://keyrotor-prod/.default", "keys")).code).toBe(0);
+    expect(fake.asked).toEqual([{ kind: "default", scopes: "api://keyrotor-prod/.default" }]);
+    expect(seen[0]).toMatchObject({ authorization: "Bearer t1" });
+    expect(seen[0]?.principal).toBeUndefined();
+  });
+
+  it("reads KEYROTOR_SCOPE and KEYROTOR_CREDENTIAL; an app ID URI or client id alone means its /.default scope", async () => {
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    process.env.KEYROTOR_SCOPE = "api://keyrotor-prod";
+    process.env.KEYROTOR_CREDENTIAL = "cli";
+    const fake = fakeCredential();
+    expect((await runWith(fake.deps, "keys")).code).toBe(0);
+    expect((await runWith(fake.deps, "--scope", "0b8e1f6c-3d9a-4c2e-9f1a-5e6d7c8b9a01", "--credential", "device-code", "keys")).code).toBe(0);
+    expect(fake.asked).toEqual([
+      { kind: "cli", scopes: "api://keyrotor-prod/.default" },
+      { kind: "device-code", scopes: "api://0b8e1f6c-3d9a-4c2e-9f1a-5e6d7c8b9a01/.default" },
+    ]);
+    expect(seen.map((x) => x.authorization)).toEqual(["Bearer t1", "Bearer t2"]);
+  });
+
+  it("asks the credential before each request, so a long status --watch sends a renewed token", async () => {
+    let calls = 0;
+    routes["GET /api/rotations/r1"] = () => ((calls += 1), { status: 200, body: { rotationId: "r1", phase: calls < 2 ? "rewrapping" : "completed", runtimeStatus: calls < 2 ? "Running" : "Completed" } });
+    const fake = fakeCredential();
+    expect((await runWith(fake.deps, "--scope", "api://keyrotor-prod/.default", "--json", "status", "r1", "--watch")).code).toBe(0);
+    expect(seen.map((x) => x.authorization)).toEqual(["Bearer t1", "Bearer t2"]);
+  });
+
+  it("--token wins over --scope: no credential is asked", async () => {
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    const fake = fakeCredential();
+    expect((await runWith(fake.deps, "--token", "given", "--scope", "api://keyrotor-prod/.default", "keys")).code).toBe(0);
+    expect(fake.asked).toEqual([]);
+    expect(seen[0]?.authorization).toBe("Bearer given");
+  });
+
+  it("a credential that cannot sign in, or returns no token, exits 2 naming the scope, and sends nothing", async () => {
+    routes["POST /api/rotations"] = () => ({ status: 202, body: { rotationId: "r1", status: "running" } });
+    const failing = await runWith(fakeCredential("throws").deps, "--scope", "api://keyrotor-prod/.default", "rotate", "kek:v/k", "--reason", "routine");
+    expect(failing.code).toBe(2);
+    expect(failing.stderr).toMatch(/cannot get a token for api:\/\/keyrotor-prod\/\.default with the default credential: Please run 'az login'.*az login/);
+    const empty = await runWith(fakeCredential("null").deps, "--scope", "api://keyrotor-prod/.default", "keys");
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/none was returned/);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("refuses an unknown --credential as bad usage", async () => {
+    const fake = fakeCredential();
+    const r = await runWith(fake.deps, "--scope", "api://x/.default", "--credential", "password", "keys");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--credential must be one of default, cli, device-code/);
+    expect(seen).toHaveLength(0);
+  });
+});
 
 describe("identity", () => {
   it("parses name:roles and expands short role names to KeyRotation.*", () => {
