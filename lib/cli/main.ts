@@ -165,8 +165,10 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .description("rotate now (Operator); --emergency needs a second person's approval")
     .requiredOption("--reason <text>", "why (recorded in the ledger)")
     .option("--emergency", "emergency rotation (two-person approval)")
-    .option("--revoke-old", "disable the compromised version once nothing references it")
+    .option("--revoke-old", "with --emergency only: disable the compromised version once nothing references it")
     .action(async (keyId: string, opts: { reason: string; emergency?: boolean; revokeOld?: boolean }, cmd: Command) => {
+      // Refused before sending, as the API refuses it: revoking needs a second person (emergency).
+      if (opts.revokeOld && !opts.emergency) throw new CliError("--revoke-old needs --emergency (revoking needs a second person's approval); a manual rotation retires the old version after its overlap", 2);
       const { api, g } = client(cmd);
       const body = { keyId, reason: opts.reason, mode: opts.emergency ? "emergency" : "manual", ...(opts.revokeOld ? { revokeOld: true } : {}) };
       const res = await api.post<{ rotationId: string; status: string }>("/api/rotations", body);
