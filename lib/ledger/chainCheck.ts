@@ -5,7 +5,6 @@
 // A chain partition holds exactly: entry rows (RowKey = 12-digit seq ≥ 1), one `head` row, and one
 // `id:<escaped entryId>` index row per entry. Rows sort digits < "head" < "id:…", so every entry has
 // been seen when the head and index rows arrive.
-import { createHash, randomBytes } from "node:crypto";
 import type { LedgerEntry, LedgerProblem } from "../ports";
 import { GENESIS_HASH } from "./canonical";
 import { HEAD_ROW_KEY } from "./chainWriter";
@@ -25,16 +24,16 @@ export interface ChainCheckOptions {
   top?: Claim | undefined;
   /** Check the index rows (verify does; entries() reads none: they are not entries). */
   indexRows?: boolean;
-  report(seq: number, problem: LedgerProblem, detail: string): void;
+  report: (seq: number, problem: LedgerProblem, detail: string) => void;
 }
 
 // Per-seq state of the entry rows, for the index check.
 const NONE = 0, OK = 1, REPORTED = 2;
 
 /** Grows a typed array to hold index `i`. */
-function room<T extends Uint8Array | Uint32Array>(a: T, i: number, make: (n: number) => T): T {
+function room(a: Uint8Array, i: number): Uint8Array {
   if (i < a.length) return a;
-  const bigger = make(Math.max(i + 1, a.length * 2));
+  const bigger = new Uint8Array(Math.max(i + 1, a.length * 2));
   bigger.set(a);
   return bigger;
 }
@@ -47,13 +46,12 @@ export class ChainCheck {
   /** Hash of the last entry row as stored. */
   private lastHash: string | undefined;
   private head: { seq: unknown; hash: unknown } | undefined;
-  // Index check, in 5 bytes per entry whatever the entryIds' length: a 32-bit fingerprint of each
-  // entry's entryId (keyed by a per-run random salt, so a forger cannot choose an entryId that
-  // collides) and its state.
-  private readonly salt = randomBytes(16);
-  private fingerprints = new Uint32Array(64);
-  private state = new Uint8Array(64);
-  private indexed = new Uint8Array(64);
+  // Index check: each entry's entryId and state, by seq. The entryIds (tens of bytes each) are the
+  // only per-entry memory verify holds, for the one chain each range is reading; hashing them into
+  // fingerprints instead would cost as much CPU as hashing the entries themselves.
+  private readonly ids: (string | undefined)[] = [];
+  private state: Uint8Array = new Uint8Array(64);
+  private indexed: Uint8Array = new Uint8Array(64);
   /** Index rows that name entries past the end: reported in finish(), unless the tail is reported. */
   private beyondEnd: { seq: number; detail: string }[] = [];
 
@@ -86,18 +84,11 @@ export class ChainCheck {
     return "other";
   }
 
-  private fingerprint(entryId: string): number {
-    return createHash("sha256").update(this.salt).update(entryId).digest().readUInt32LE(0);
-  }
-
   private mark(seq: number, state: number, entryId?: unknown): void {
     if (!this.o.indexRows) return;
-    this.state = room(this.state, seq, (n) => new Uint8Array(n));
+    this.state = room(this.state, seq);
     this.state[seq] = state;
-    if (typeof entryId === "string") {
-      this.fingerprints = room(this.fingerprints, seq, (n) => new Uint32Array(n));
-      this.fingerprints[seq] = this.fingerprint(entryId);
-    }
+    if (typeof entryId === "string") this.ids[seq] = entryId;
   }
 
   private entryRow(at: number, props: Record<string, unknown>): LedgerEntry | "entry" {
@@ -151,11 +142,11 @@ export class ChainCheck {
       this.beyondEnd.push({ seq, detail: `the index row of entry ${entryId} names entry ${seq}, which does not exist` });
       return;
     }
-    if (this.fingerprints[seq] !== this.fingerprint(entryId)) {
+    if (this.ids[seq] !== entryId) {
       this.o.report(seq, "indexMismatch", `the index row of entry ${entryId} names entry ${seq}, which holds another entryId (an append of ${entryId} would be taken as already written)`);
       return;
     }
-    this.indexed = room(this.indexed, seq, (n) => new Uint8Array(n));
+    this.indexed = room(this.indexed, seq);
     this.indexed[seq] = 1;
   }
 
