@@ -3,12 +3,12 @@ import { app } from "@azure/functions";
 import { z } from "zod";
 import { httpOptions, queryOf } from "../lib/api/http";
 import { CHAIN_ID, ledgerEntries, LedgerQuery } from "../lib/api/queries";
-import { ROUTES } from "../lib/api/routes";
+import { routeParams, ROUTES } from "../lib/api/routes";
 import { services } from "../lib/api/services";
 import { api, json, validate } from "../lib/http/api";
 
 export const getLedger = api({ role: ROUTES.getLedger.role }, async ({ req }) => {
-  const { keyId } = validate(z.object({ keyId: CHAIN_ID }), req.params);
+  const { keyId } = validate(z.object({ keyId: CHAIN_ID }), routeParams(req.params));
   const q = validate(LedgerQuery, queryOf(req));
   return json(200, await ledgerEntries(await services(), keyId, q));
 });

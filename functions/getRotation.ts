@@ -3,12 +3,12 @@ import { app } from "@azure/functions";
 import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";
 import { getRotation as view, ROTATION_ID } from "../lib/api/rotations";
-import { ROUTES } from "../lib/api/routes";
+import { routeParams, ROUTES } from "../lib/api/routes";
 import { services } from "../lib/api/services";
 import { api, json, validate } from "../lib/http/api";
 
 export const getRotation = api({ role: ROUTES.getRotation.role }, async ({ req, ctx }) => {
-  const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), req.params);
+  const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), routeParams(req.params));
   return json(200, await view(await services(), rotationClient(ctx), rotationId));
 });
 

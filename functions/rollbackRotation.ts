@@ -5,12 +5,12 @@ import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";
 import { requestRollback, RollbackBody } from "../lib/api/rollback";
 import { ROTATION_ID } from "../lib/api/rotations";
-import { ROUTES } from "../lib/api/routes";
+import { routeParams, ROUTES } from "../lib/api/routes";
 import { services } from "../lib/api/services";
 import { api, json, readBody, validate } from "../lib/http/api";
 
 export const rollbackRotation = api({ role: ROUTES.rollbackRotation.role }, async ({ req, ctx, principal }) => {
-  const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), req.params);
+  const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), routeParams(req.params));
   const body = await readBody(req, RollbackBody);
   const accepted = await requestRollback(await services(), rotationClient(ctx), principal!, rotationId, body);
   return json(202, accepted, { location: accepted.statusUrl });

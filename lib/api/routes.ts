@@ -86,3 +86,17 @@ export function apiPath(spec: Pick<RouteSpec, "route">, params: Readonly<Record<
   }
   return `/api/${parts.join("/")}`;
 }
+
+/**
+ * Route parameters as the handlers read them. Behind Azure's front end (which decodes "%2F" before
+ * routing) a catch-all receives an id's "/" as a "/"; Kestrel alone (Core Tools' `func start`)
+ * decodes every escape but "%2F" (dotnet/aspnetcore #30655), so there the same id arrives with
+ * "%2F" in it, and a double-escaped "%252F" arrives so in Azure. All three name one id: "%2F" is
+ * read as "/" here. No id keyrotor makes holds a "%" (keyIds refuse one; rotationIds are built
+ * from keyIds, times and versions), so nothing else can be meant.
+ */
+export function routeParams(params: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(params)) out[name] = value.replace(/%2F/gi, "/");
+  return out;
+}

@@ -4,7 +4,7 @@
 import type { z } from "zod";
 import { describe, expect, it } from "vitest";
 import { CHAIN_ID, JWKS_PART, POLICY_ID } from "../../../lib/api/queries";
-import { apiPath, ROUTE_LIST, ROUTES } from "../../../lib/api/routes";
+import { apiPath, ROUTE_LIST, routeParams, ROUTES } from "../../../lib/api/routes";
 import { ROTATION_ID } from "../../../lib/api/rotations";
 
 /** What each route parameter accepts: the validators the handlers in functions/ apply to it. */
@@ -86,5 +86,12 @@ describe("apiPath", () => {
     expect(apiPath(ROUTES.getPolicies, { policyId: "quarterly" })).toBe("/api/policies/quarterly");
     expect(() => apiPath(ROUTES.getRotation, {})).toThrow(/needs a value for rotationId/);
     expect(() => apiPath(ROUTES.getJwks, { vault: "a/b", key: "k" })).toThrow(/cannot hold a "\/"/);
+  });
+});
+
+describe("routeParams", () => {
+  it("reads a %2F left in a parameter (Kestrel keeps it encoded, a double escape leaves it) as the '/' it stands for", () => {
+    expect(routeParams({ rotationId: "kek:v%2Fk@manual:1", keyId: "kek:v%2fk" })).toEqual({ rotationId: "kek:v/k@manual:1", keyId: "kek:v/k" });
+    expect(routeParams({ keyId: "kek:v/k", policyId: "quarterly" })).toEqual({ keyId: "kek:v/k", policyId: "quarterly" });
   });
 });
