@@ -34,6 +34,11 @@ export function rotationClient(ctx: InvocationContext): RotationClient {
     },
     forceReleaseLock: (keyId, expectedOwner, actor) =>
       client.signalEntity(new df.EntityId(DURABLE.entities.keyLock, encodeURIComponent(lockEntityKey(keyId))), LOCK_OPS.forceRelease, { expectedOwner, actor }),
+    terminate: (instanceId, reason) => client.terminate(encodeURIComponent(instanceId), reason),
+    runningInstances: async (prefix) => {
+      const running = await client.getStatusBy({ runtimeStatus: [df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.ContinuedAsNew] });
+      return running.map((s) => s.instanceId).filter((id) => id.startsWith(prefix));
+    },
   };
 }
 

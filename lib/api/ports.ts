@@ -97,6 +97,11 @@ export interface RotationClient extends RotationStarterClient {
   /** Signals the keyLock entity to clear the lock if `expectedOwner` still holds it (one-way: read
    * the state again to learn the outcome). Optional like readLockState; breaking a lock needs it. */
   forceReleaseLock?(keyId: string, expectedOwner: string, actor: string): Promise<void>;
+  /** Terminates an orchestration instance (its sub-orchestrations keep running). Optional like
+   * readLockState; breaking a running holder's lock needs it. */
+  terminate?(instanceId: string, reason: string): Promise<void>;
+  /** Ids of the instances not yet terminal whose id starts with `prefix`. */
+  runningInstances?(prefix: string): Promise<string[]>;
 }
 
 export interface DurableStatusView {

@@ -56,13 +56,14 @@ const anyObject: Json = { type: "object" };
 
 const lockBroken: Json = {
   type: "object",
-  required: ["keyId", "previousOwner", "previousSince", "previousLeaseUntil", "because", "confirmed"],
+  required: ["keyId", "previousOwner", "previousSince", "previousLeaseUntil", "because", "terminated", "confirmed"],
   properties: {
     keyId: { type: "string" },
     previousOwner: { type: "string", description: "The rotationId that held the lock" },
     previousSince: { type: "string", format: "date-time" },
     previousLeaseUntil: { type: "string", format: "date-time" },
-    because: { enum: ["leaseExpired", "ownerTerminal", "ownerGone"] },
+    because: { enum: ["leaseExpired", "ownerTerminal", "ownerGone", "ownerTerminated"] },
+    terminated: { type: "array", items: { type: "string" }, description: "Orchestration instances this request terminated (the holder, then the rewrap legs it had running)" },
     confirmed: { type: "boolean", description: "false (with 202): the entity has not confirmed yet" },
   },
 };
