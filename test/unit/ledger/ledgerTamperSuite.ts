@@ -346,6 +346,24 @@ export function ledgerTamperSuite(name: string, fixture: () => Promise<TamperFix
       expect(seen.map((e) => e.versionAfter)).not.toContain("attacker-version");
     });
 
+    it("entries() from a sequence number still checks the tail against the seal and the head row", async () => {
+      const w = await build(fixture);
+      expect((await collect(w.ledger().entries(A, { fromSeq: 11 }))).map((e) => e.seq)).toEqual([11, 12]);
+      expect(await collect(w.ledger().entries(A, { fromSeq: 20 }))).toEqual([]);
+      await w.raw.del("entries", pkA, rk(12));
+      await w.raw.del("entries", pkA, rk(11));
+      const e10 = await entryAt(w, pkA, 10);
+      await w.raw.put("entries", pkA, "head", { keyId: A, at: e10.at, seq: 10, hash: e10.hash });
+      await expect(collect(w.ledger().entries(A, { fromSeq: 5 }))).rejects.toSatisfy(isTampered);
+      await expect(collect(w.ledger().entries(A, { fromSeq: 20 }))).rejects.toSatisfy(isTampered);
+    });
+
+    it("entries() from just after a deleted entry reads from the start and refuses the gap", async () => {
+      const w = await build(fixture);
+      await w.raw.del("entries", pkA, rk(4));
+      await expect(collect(w.ledger().entries(A, { fromSeq: 5 }))).rejects.toSatisfy(isTampered);
+    });
+
     it("an append whose entryId a planted id: row claims refuses loudly instead of returning another entry", async () => {
       const w = await build(fixture);
       await w.raw.put("entries", pkA, `id:${escapeKey(step(A, 13).entryId)}`, { seq: 3 });
