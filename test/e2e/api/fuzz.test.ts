@@ -141,7 +141,7 @@ describe("fuzzing hostile input (issue 21)", () => {
     const encoding = fc.constantFrom("json", "form", "empty");
     await fc.assert(
       fc.asyncProperty(request, contentType, encoding, async ([method, path, role, body], type, enc) => {
-        const text = enc === "json" ? JSON.stringify(body) : enc === "form" ? new URLSearchParams(Object.entries(body).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)])).toString() : undefined;
+        const text = enc === "json" ? JSON.stringify(body) : enc === "form" ? new URLSearchParams(Object.entries(body).map(([k, v]): [string, string] => [k, typeof v === "string" ? v : JSON.stringify(v)])).toString() : undefined;
         // The host itself, not h.call: that one adds application/json when a test names no type.
         const headers = { "x-ms-client-principal": encodePrincipal("fuzzer", [role]), ...(type !== undefined ? { "content-type": type } : {}) };
         const r = await h.host.invokeHttp(method, path, { headers, ...(text !== undefined ? { body: text } : {}) });
