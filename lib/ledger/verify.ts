@@ -1,8 +1,10 @@
 // Verification: one pass over the seal chain, then an ordered scan of the whole ledger table split
 // into a few PartitionKey ranges read in parallel (rows arrive sorted by PartitionKey, RowKey, so
 // every chain streams in order, page by page; only the running state of the current chain per range
-// and the seals' claims are held in memory). The ranges always cover the whole key space, so a
-// chain missing from the registry is still verified.
+// and the seals' claims are held in memory). The ranges always cover the whole key space and every
+// row of it, so a chain missing from the registry is still verified and reported, and a row that is
+// no entry, head or index row is reported rather than skipped. The rules per chain are ChainCheck's,
+// the same entries() applies.
 import {
   SEAL_CHAIN_ID, type LedgerBreak, type LedgerProblem, type LedgerSeal, type LedgerVerification, type VerifyProgress,
 } from "../ports";
