@@ -2,7 +2,9 @@
 // the Service Bus peer stand in for Azure — each only when its setting is not already given, so the
 // same host runs against real Azure from a laptop — and the in-process host serves every function
 // on http://127.0.0.1:7071. The first start seeds a demo (dev/seed); a restart keeps all state.
-// SIGINT/SIGTERM stop everything and free the ports.
+// SIGINT/SIGTERM stop everything and free the ports; so does the end of whatever launched it
+// (dev/lifetime.ts), and no stand-in outlives this process (Azurite watches it). A port that is
+// taken when it starts — by a leftover of an earlier run or anything else — is refused, never used.
 //
 // Dev-only overrides (the defaults are the contract): PORT (7071), KEYROTOR_AZURITE_PORT (10002),
 // KEYROTOR_KEYVAULT_PEER_PORT (8443), KEYROTOR_SERVICEBUS_PEER_PORT (5672), KEYROTOR_STATE_DIR
@@ -11,6 +13,8 @@ import "./host"; // FIRST: installs @azure/functions-core before anything loads 
 import path from "node:path";
 import { startHost, TableHistoryStore, type DevHost } from "./host";
 import { startAzuriteTables, type AzuriteTables } from "./peers/azurite/launcher";
+import { ensurePortFree } from "./peers/ports";
+import { watchLaunchers } from "./lifetime";
 import { startKeyVaultPeer, type KeyVaultPeer } from "./peers/keyvault";
 import { startServiceBusPeer, type ServiceBusPeer } from "./peers/servicebus";
 import { loadConfig, resetConfig, type Config } from "../lib/config";
@@ -94,19 +98,45 @@ function onSignals(): void {
   };
   process.on("uncaughtException", fatal);
   process.on("unhandledRejection", fatal);
+  watchLaunchers((pid) => {
+    if (stopping) return;
+    logLine(`the process that launched keyrotor (pid ${pid}) is gone: stopping keyrotor…`);
+    void stopAll().then(() => process.exit(1));
+  });
+}
+
+const tablesGiven = () => Boolean(env.KEYROTOR_TABLES_URL || env.KEYROTOR_TABLES_CONNECTION);
+const vaultGiven = () => Boolean(env.KEYROTOR_VAULT_URLS);
+const serviceBusGiven = () => Boolean(env.KEYROTOR_SERVICEBUS_NAMESPACE || env.KEYROTOR_SERVICEBUS_CONNECTION);
+
+/**
+ * Before anything starts: every fixed port this start will bind must be free. One held by
+ * something this run did not start (an Azurite an earlier run left behind, another program) is
+ * refused with the port and what to do — never used, never shared.
+ */
+async function ensurePortsFree(hostPort: number): Promise<void> {
+  const wanted: [number, string, string][] = [[hostPort, "the keyrotor host", "set PORT to a free port"]];
+  if (!tablesGiven()) wanted.push([portSetting("KEYROTOR_AZURITE_PORT", 10002), "Azurite, the Table Storage stand-in", "set KEYROTOR_AZURITE_PORT to a free port"]);
+  if (!vaultGiven()) wanted.push([portSetting("KEYROTOR_KEYVAULT_PEER_PORT", 8443), "the Key Vault peer", "set KEYROTOR_KEYVAULT_PEER_PORT to a free port"]);
+  if (!serviceBusGiven()) wanted.push([portSetting("KEYROTOR_SERVICEBUS_PEER_PORT", 5672), "the Service Bus peer", "set KEYROTOR_SERVICEBUS_PEER_PORT to a free port"]);
+  for (const [port, what, remedy] of wanted) await ensurePortFree(port, what, remedy);
 }
 
 /** Starts each stand-in whose real service is not configured, and points the settings at it. */
 async function startStandIns(stateDir: string, hostPort: number): Promise<string[]> {
   const notes: string[] = [];
-  if (!env.KEYROTOR_TABLES_URL && !env.KEYROTOR_TABLES_CONNECTION) {
-    running.azurite = await startAzuriteTables({ port: portSetting("KEYROTOR_AZURITE_PORT", 10002), location: path.join(stateDir, "azurite") });
+  if (!tablesGiven()) {
+    running.azurite = await startAzuriteTables({
+      port: portSetting("KEYROTOR_AZURITE_PORT", 10002),
+      location: path.join(stateDir, "azurite"),
+      portRemedy: "set KEYROTOR_AZURITE_PORT to a free port",
+    });
     env.KEYROTOR_TABLES_CONNECTION = running.azurite.connectionString;
-    notes.push(`Table Storage  Azurite ${running.azurite.url} (devstoreaccount1, state in ${path.join(stateDir, "azurite")})`);
+    notes.push(`Table Storage  Azurite ${running.azurite.url} (devstoreaccount1, pid ${running.azurite.pid}, state in ${path.join(stateDir, "azurite")})`);
   } else {
     notes.push(`Table Storage  ${env.KEYROTOR_TABLES_URL ?? "connection string from KEYROTOR_TABLES_CONNECTION"} (given; no Azurite)`);
   }
-  if (!env.KEYROTOR_VAULT_URLS) {
+  if (!vaultGiven()) {
     running.keyVault = await startKeyVaultPeer({
       port: portSetting("KEYROTOR_KEYVAULT_PEER_PORT", 8443),
       vaultName: DEMO_VAULT,
@@ -120,7 +150,7 @@ async function startStandIns(stateDir: string, hostPort: number): Promise<string
   } else {
     notes.push(`Key Vault      ${env.KEYROTOR_VAULT_URLS} (given; no peer)`);
   }
-  if (!env.KEYROTOR_SERVICEBUS_NAMESPACE && !env.KEYROTOR_SERVICEBUS_CONNECTION) {
+  if (!serviceBusGiven()) {
     running.serviceBus = await startServiceBusPeer({ port: portSetting("KEYROTOR_SERVICEBUS_PEER_PORT", 5672), autoCreate: true });
     env.KEYROTOR_SERVICEBUS_CONNECTION = running.serviceBus.connectionString;
     notes.push(`Service Bus    peer amqp://127.0.0.1:${running.serviceBus.port} (topic ${env.KEYROTOR_EVENTS_TOPIC ?? "key-rotation-events"})`);
@@ -173,6 +203,7 @@ async function main(): Promise<void> {
   const stateDir = path.resolve(env.KEYROTOR_STATE_DIR || ".keyrotor");
   const port = portSetting("PORT", 7071);
   logLine(`starting keyrotor (state in ${stateDir})…`);
+  await ensurePortsFree(port);
   const notes = await startStandIns(stateDir, port);
   resetConfig();
   const cfg = loadConfig();

@@ -1,9 +1,16 @@
 // Starts Azurite's Table service as a child process on loopback. Pinned to 3.35.x because later
 // releases need Node 22. Used by the test setup (in-memory) and by `npm start` (persisted).
+//
+// Azurite never outlives the process that started it, however that one ends (kill -9, OOM kill, a
+// closed terminal): it runs behind GUARD, which stops it when its stdin pipe from the parent
+// closes (the kernel closes it when the parent dies) or its parent pid changes. And a start
+// never uses an Azurite it did not launch: a fixed port must be free first, and readiness is
+// Azurite's own "successfully started" line from this child, not "something answers the port".
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, connect } from "node:net";
+import { createServer } from "node:net";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { ensurePortFree } from "../ports";
 
 export const DEVSTORE_ACCOUNT = "devstoreaccount1";
 /** Azurite's published, well-known development key (not a secret). */
@@ -25,7 +32,37 @@ export interface AzuriteOptions {
   port?: number;
   /** Persist under this folder; omitted = in-memory. */
   location?: string;
+  /** What to tell the user to do when `port` is taken (e.g. the setting that moves it). */
+  portRemedy?: string;
 }
+
+/**
+ * Runs as `node -e GUARD <azurite entry> <parent pid> <azurite args...>` and becomes Azurite (it
+ * requires Azurite's entry point in the same process, so the pid the caller holds is Azurite's).
+ * When the parent is gone it sends itself SIGINT, which Azurite handles by saving its database
+ * and closing; the exit timer is the backstop. stdin and the poll are unref'd: they never keep
+ * Azurite alive once its server has closed.
+ */
+const GUARD = `"use strict";
+const entry = process.argv[1];
+const parent = Number(process.argv[2]);
+process.argv = [process.argv[0], entry, ...process.argv.slice(3)];
+let lost = false;
+const poll = setInterval(() => { if (process.ppid !== parent) parentGone(); }, 250);
+poll.unref();
+function parentGone() {
+  if (lost) return;
+  lost = true;
+  clearInterval(poll);
+  setTimeout(() => process.exit(0), 5000).unref();
+  process.kill(process.pid, "SIGINT");
+}
+for (const out of [process.stdout, process.stderr]) out.on("error", () => {});
+process.stdin.on("end", parentGone).on("close", parentGone).on("error", parentGone);
+process.stdin.resume();
+if (typeof process.stdin.unref === "function") process.stdin.unref();
+require(entry);
+`;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -45,24 +82,35 @@ function azuriteBin(): string {
   return path.join(path.dirname(pkgJson), "dist", "src", "table", "main.js");
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`[keyrotor] [azurite] exited early with code ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1");
-      s.once("connect", () => { s.destroy(); resolve(true); });
-      s.once("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`[keyrotor] [azurite] not listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+/** Resolves when this child prints Azurite's own "started on host:port" line. */
+async function waitForStarted(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
+  const started = `successfully started on 127.0.0.1:${port}`;
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => done(new Error(`[keyrotor] [azurite] not started on 127.0.0.1:${port} after ${timeoutMs} ms`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(started)) done();
+    };
+    const onExit = (code: number | null) => done(new Error(`[keyrotor] [azurite] exited early with code ${code}`));
+    function done(err?: Error) {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve();
+    }
+    child.stdout?.on("data", onData);
+    child.once("exit", onExit);
+  });
+  // Keep draining: a full stdout pipe would block Azurite's next console line.
+  child.stdout?.resume();
 }
 
 export async function startAzuriteTables(opts: AzuriteOptions = {}): Promise<AzuriteTables> {
+  if (opts.port && opts.port > 0) await ensurePortFree(opts.port, "Azurite Table service", opts.portRemedy ?? "start Azurite on another port");
   const port = opts.port && opts.port > 0 ? opts.port : await freePort();
-  const args = [azuriteBin(), "--tableHost", "127.0.0.1", "--tablePort", String(port), "--disableTelemetry", "--silent", "--skipApiVersionCheck", "--loose"];
+  const args = ["--tableHost", "127.0.0.1", "--tablePort", String(port), "--disableTelemetry", "--silent", "--skipApiVersionCheck", "--loose"];
   if (opts.location) {
     mkdirSync(opts.location, { recursive: true });
     args.push("--location", opts.location);
@@ -71,12 +119,13 @@ export async function startAzuriteTables(opts: AzuriteOptions = {}): Promise<Azu
   }
   // Its own process group: a terminal's Ctrl-C must not reach Azurite directly. It handles only the
   // first SIGINT gracefully (saving its database); the second one, from stop(), would kill it
-  // half-way through that save. stop() alone ends it, after the app has made its last writes.
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  // half-way through that save. stop() alone ends it, after the app has made its last writes —
+  // or GUARD does, when this process is gone. stdin is the pipe GUARD watches: never written to.
+  const child = spawn(process.execPath, ["-e", GUARD, azuriteBin(), String(process.pid), ...args], { stdio: ["pipe", "pipe", "pipe"], detached: true });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
   try {
-    await waitForPort(port, child, 20_000);
+    await waitForStarted(child, port, 20_000);
   } catch (err) {
     child.kill("SIGKILL");
     throw new Error(`${(err as Error).message}${stderr ? `: ${stderr.trim()}` : ""}`, { cause: err });
