@@ -17,6 +17,7 @@ import { instanceIdFor, type RotationOutput, type RotationRequest, type Rotation
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
 import { notify } from "./notify";
+import { apiPath, ROUTES } from "./routes";
 import type { ApiServices, DurableStatusView, RotationClient } from "./ports";
 import { approvalWindowMs } from "./services";
 
@@ -72,8 +73,9 @@ function requestId(now: Date): string {
   return `${now.toISOString().replace(/[-:.]/g, "").slice(0, 15)}-${randomBytes(4).toString("hex")}`;
 }
 
+/** GET /api/rotations/{*rotationId}: the id's "/" stays a "/" (see lib/api/routes.ts for why). */
 export function statusUrl(rotationId: string): string {
-  return `/api/rotations/${encodeURIComponent(rotationId)}`;
+  return apiPath(ROUTES.getRotation, { rotationId });
 }
 
 /** The key must be in the inventory (a tenant's first DEK is created by onboarding, which names
