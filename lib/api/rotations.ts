@@ -69,7 +69,7 @@ export interface Accepted {
 }
 
 /** Unique per request; sortable by time so ids read in order. */
-function requestId(now: Date): string {
+export function requestId(now: Date): string {
   return `${now.toISOString().replace(/[-:.]/g, "").slice(0, 15)}-${randomBytes(4).toString("hex")}`;
 }
 
@@ -265,7 +265,8 @@ function summarize(entries: LedgerEntry[]): RotationSummary[] {
     if (e.versionBefore) r.versionBefore = e.versionBefore;
     if (e.versionAfter) r.versionAfter = e.versionAfter;
     if (phase !== undefined && !TERMINAL_PHASES.includes(r.phase)) r.phase = phase;
-    if (e.type === "EmergencyRequested" && r.phase === "requested") r.status = "pendingApproval";
+    // An emergency, or the rollback of one, waits for a second person until it starts.
+    if ((e.type === "EmergencyRequested" || e.details?.["needsApproval"] === true) && r.phase === "requested") r.status = "pendingApproval";
   }
   for (const r of byId.values()) {
     if (TERMINAL_PHASES.includes(r.phase)) r.status = r.phase;

@@ -431,6 +431,11 @@ export const MaintenanceInputSchema = z.object({
   reason: z.string().optional(),
   trigger: z.enum(ROTATION_TRIGGERS).default("manual"),
   leaseDuration: duration.default("PT15M"),
+  /** rollback: the version to re-promote, read by the API from the rolled-back rotation's own
+   * record (never "the newest secondary"), and the version that rotation made primary (the
+   * rollback is refused once that one is no longer primary). */
+  rollbackTo: z.string().min(1).max(64).optional(),
+  rollbackFrom: z.string().min(1).max(64).optional(),
 });
 
 function maintenanceInput(raw: unknown): RotationInput {
@@ -469,11 +474,19 @@ export function* retirementOrchestrator(ctx: OrchestrationContext): Generator<Ta
  * (secondary): nothing written under it becomes unreadable. */
 export function* rollbackOrchestrator(ctx: OrchestrationContext): Generator<Task, RotationOutput, unknown> {
   const input = maintenanceInput(ctx.df.getInput());
+  const pinned = MaintenanceInputSchema.parse(ctx.df.getInput());
   return yield* underLock(ctx, input, {
     *run(f, kc) {
       const primary = kc.versions.find((v) => v.state === "primary");
-      const target = rollbackTarget(kc.versions);
+      const target = pinned.rollbackTo !== undefined ? kc.versions.find((v) => v.version === pinned.rollbackTo) : rollbackTarget(kc.versions);
       if (!primary || !target) throw fail("invalidRequest", "NothingToRollBack", `${input.keyId} has no previous version to re-promote`);
+      if (pinned.rollbackFrom !== undefined && primary.version !== pinned.rollbackFrom) {
+        throw fail("invalidRequest", "Superseded", `${input.keyId}'s primary is ${primary.version}, not ${pinned.rollbackFrom}: a later rotation superseded the one rolled back`);
+      }
+      // Before any key-ops change: a revoked (compromised) or retired version never serves again.
+      if (target.state === "revoked" || target.state === "retired") {
+        throw fail("invalidRequest", "VersionRevoked", `${input.keyId} version ${target.version} is ${target.state}; a rollback never re-promotes it`);
+      }
       if (!withinRollbackWindow(primary.createdAt, nowIso(ctx), kc.policy.rollbackWindowMs)) {
         throw fail("invalidRequest", "RollbackWindowClosed", `the primary of ${input.keyId} is older than its rollback window`);
       }
