@@ -110,7 +110,10 @@ export function decideApproval(req: EmergencyRequest, approver: Person, now: Dat
   }
   if (req.status !== "pendingApproval") {
     if (approverId(req) !== approver.id) {
-      throw new RotationConflictError("AlreadyApproved", `${req.rotationId} was already approved by ${req.approvedBy ?? "someone else"}`, { runningRotationId: req.rotationId });
+      // `approving` too: the claim keeps everyone else out until its start is decided (a claim left
+      // by a crash is finished by the same approver submitting again, or lapses with the window).
+      const how = req.status === "approved" ? "was already approved" : "is being approved";
+      throw new RotationConflictError("AlreadyApproved", `${req.rotationId} ${how} by ${req.approvedBy ?? "someone else"}`, { runningRotationId: req.rotationId });
     }
     // The data-loss acceptance is part of the approval the rotation started with; a later one
     // would change nothing the running (or finished) rotation reads, so it is refused, not recorded.
@@ -150,9 +153,4 @@ export function releaseClaim(req: EmergencyRequest): EmergencyRequest {
     approvedBy: _by, approvedById: _byId, approvedAt: _at, dataLossAcceptedBy: _dl, dataLossAcceptedById: _dlId, dataLossAcceptedAt: _dlAt, ...rest
   } = req;
   return { ...rest, status: "pendingApproval" };
-}
-
-/** An approval's answer, the same for every submission of it (idempotent). */
-export function isEffective(req: EmergencyRequest): boolean {
-  return req.status === "approved";
 }
