@@ -10,7 +10,7 @@ import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
 import { MemoryHistoryStore, type HistoryStore } from "./store";
-import { fireTimerFunction, functionsByTrigger, handleEventGrid, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
+import { decodeRequestPath, fireTimerFunction, functionsByTrigger, handleEventGrid, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
 import { triggerOf } from "./worker";
 
 export { ManualClock, RealClock, type HostClock } from "./clock";
@@ -148,8 +148,9 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     if (pathname === WEBHOOK_PATH || pathname.startsWith(`${WEBHOOK_PATH}/`)) return handleDurableApi(req, engine, baseUrl);
     if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid") return handleEventGrid(req, ctx);
     const admin = /^\/admin\/functions\/([^/]+)$/.exec(pathname);
-    if (admin && req.method.toUpperCase() === "POST") return adminInvoke(decodeURIComponent(admin[1]!), req);
-    if (/^\/api(\/|$)/i.test(pathname)) return invokeHttpFunction(req, ctx);
+    if (admin && req.method.toUpperCase() === "POST") return adminInvoke(decodeRequestPath(admin[1]!) ?? "", req);
+    // Azure decodes the path before it routes (triggers.ts): /api%2Fhealth is /api/health there.
+    if (/^\/api(\/|$)/i.test(decodeRequestPath(pathname) ?? pathname)) return invokeHttpFunction(req, ctx);
     return { status: 404, headers: {}, body: Buffer.alloc(0) };
   };
 

@@ -32,6 +32,14 @@ describe("a path decoded before routing, as Azure decodes it", () => {
     expect(encoded.body).toBe(plain.body);
   });
 
+  it("decodes the /api prefix too: /api%2Fhealth is /api/health, and a broken escape in an admin path is a 404, never a 500", async () => {
+    const r = await h.call("GET", "/api%2Fhealth");
+    expect(r.status, r.body).toBe((await h.call("GET", "/api/health")).status);
+    expect(r.status).toBeLessThan(500);
+    expect(r.json()).toHaveProperty("status");
+    expect((await h.host.invokeHttp("POST", "/admin/functions/%ZZ", { body: {} })).status).toBe(404);
+  });
+
   it("answers 404 to the old one-segment id routes, as Azure does, and changes nothing; the catch-all route approves", async () => {
     const emergency = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "percent-encoding approval test", mode: "emergency" } });
     expect(emergency.status, emergency.body).toBe(202);
