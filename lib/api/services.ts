@@ -98,6 +98,8 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
       ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
     };
   };
+  // The DEK fan-out plans which tenants are due from the same catalog the timer reads.
+  rotation.schedulePolicies = () => policies.all();
   const services: ApiServices = {
     settings: {
       managedVaults: new Set((opts.vaults ?? ["demo-vault"]).map((v) => v.toLowerCase())),

@@ -11,6 +11,7 @@ import { createLogger, rotationMetrics, type KeyHealth, type LockPastLease } fro
 import { DURABLE } from "../orchestration/names";
 import { startRotation } from "../orchestration/start";
 import { instanceIdFor, type DekFanOutSchema } from "../orchestration/workflows";
+import { dekSlotRotationId, slotRotationFailed } from "../orchestration/dekFanOut";
 import type { z } from "zod";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
@@ -31,7 +32,11 @@ export interface TimerReport {
   /** Due rotations refused because another rotation of the key holds its lock. */
   conflicts: { rotationId: string; heldBy?: string }[];
   warnings: string[];
-  dekFanOuts: { instanceId: string; tenants: number; status: "started" | "alreadyRunning" }[];
+  /** tenants: the slot's due tenants this run saw (the fan-out pages the tenants index itself). */
+  dekFanOuts: { instanceId: string; tenants: number; status: "started" | "alreadyRunning" | "awaitingPerson" }[];
+  /** Scheduled DEK rotations that failed in their slot: never re-run by the timer ("failures stop
+   * progress"); a person finds the cause and re-runs them by hand. Alerted once (ledger + event). */
+  awaitingPerson: { rotationId: string; keyId: string; alerted: boolean }[];
   /** Retirements of old versions past their overlap (signing: retainFor) with no references left;
    * refused ones (a rotation holds the key) are in `conflicts` and start again on a later run. */
   retirements: { rotationId: string; keyId: string; versions: string[]; status: "started" | "alreadyRunning" | "alreadyCompleted" }[];
@@ -119,7 +124,7 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   const sink = opts.log;
   const logger = createLogger("timer", {}, sink ? (_level, line) => sink(line) : () => {});
   const now = s.clock.now();
-  const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], retirements: [], failures: [] };
+  const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], awaitingPerson: [], retirements: [], failures: [] };
   if (report.isPastDue) logger.info("past-due run: planning as of now, as any other run");
   const policies = await s.policies.all();
   const planner = new Planner(now, policies, "P1D");
@@ -185,7 +190,15 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
         report.dekFanOuts.push({ instanceId, tenants: tenants.length, status: "alreadyRunning" });
         continue;
       }
-      const input: z.input<typeof DekFanOutSchema> = { slot, tenants: tenants.sort(), trigger: "schedule", actor: TIMER_ACTOR, concurrency: s.settings.dekConcurrency };
+      // The slot's fan-out ran before: a tenant still due either failed (it waits for a person and
+      // is never re-run under the same slot id) or was refused or is new (a restarted fan-out, which
+      // leaves failed ones off its pages, rotates those).
+      if (existing?.runtimeStatus && !(await anyNotFailed(s, tenants, slot, report, logger))) {
+        report.dekFanOuts.push({ instanceId, tenants: tenants.length, status: "awaitingPerson" });
+        continue;
+      }
+      // No tenant list: the fan-out pages the tenants index (input and history stay one page).
+      const input: z.input<typeof DekFanOutSchema> = { slot, trigger: "schedule", actor: TIMER_ACTOR, concurrency: s.settings.dekConcurrency };
       await client.startNew(DURABLE.orchestrators.dekFanOut, { instanceId, input });
       report.dekFanOuts.push({ instanceId, tenants: tenants.length, status: "started" });
     } catch (err) {
@@ -203,6 +216,41 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
     keys: report.keys, overdue: health.filter((h) => h.overdue).length, started: report.started.length, failures: report.failures.length,
   });
   return report;
+}
+
+/** Sorts the slot's still-due tenants: each whose rotation in the slot failed is alerted once and
+ * left to a person; returns whether any other (refused, new) remains for a restarted fan-out. */
+async function anyNotFailed(s: ApiServices, tenants: string[], slot: string, report: TimerReport, logger: ReturnType<typeof createLogger>): Promise<boolean> {
+  let other = false;
+  for (const tenant of tenants) {
+    if (!(await slotRotationFailed(s.ledger, tenant, slot))) {
+      other = true;
+      continue;
+    }
+    const rotationId = dekSlotRotationId(tenant, slot);
+    const keyId = `dek:${tenant}`;
+    const alerted = await alertAwaitingPerson(s, keyId, rotationId);
+    report.awaitingPerson.push({ rotationId, keyId, alerted });
+    const msg = `scheduled DEK rotation ${rotationId} failed; the timer will not re-run it: manual intervention needed (find the cause, then re-run it: POST /api/rotations {"keyId":"${keyId}","mode":"manual"})`;
+    if (alerted) logger.error(msg, { rotationId, keyId, phase: "failed" });
+    else logger.warn(`still waiting for a person: ${msg}`, { rotationId, keyId, phase: "failed" });
+  }
+  return other;
+}
+
+/** The once-only alert that a failed scheduled rotation waits for a person: an Aborted ledger entry
+ * (entryId `<rotationId>#awaitingPerson`) and a RotationFailed event. Returns whether it was new. */
+async function alertAwaitingPerson(s: ApiServices, keyId: string, rotationId: string): Promise<boolean> {
+  const entryId = `${rotationId}#awaitingPerson`;
+  if (await s.ledger.byEntryId(keyId, entryId)) return false;
+  const details = { manualInterventionRequired: true, failedRotationId: rotationId, timerRetries: false };
+  await s.ledger.append({
+    keyId, entryId, type: "Aborted", rotationId, actor: TIMER_ACTOR, trigger: "schedule",
+    reason: "the scheduled rotation failed; the timer does not re-run it: manual intervention needed (a person finds the cause and re-runs the rotation)",
+    details,
+  });
+  await notify(s, { type: "RotationFailed", keyId, occurrenceId: entryId, rotationId, details });
+  return true;
 }
 
 /** Starts the retirement of the key's old versions whose overlap is over and whose references are

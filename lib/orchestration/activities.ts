@@ -224,10 +224,8 @@ function previousOf(versions: readonly KeyVersion[], version: string): string | 
 
 // ---- rewrap -------------------------------------------------------------------------------------
 
-export const ListTenantsInput = z.object({});
-export async function listTenants(deps: RotationDeps): Promise<{ tenants: string[] }> {
-  return { tenants: await deps.deks.listTenants() };
-}
+// The DEK fan-out's page of tenants lives in ./dekFanOut (one page per call, due ones only).
+export { ListTenantsInput, listTenants } from "./dekFanOut";
 
 // The rewrap range activity lives in ./rewrap (paced by its share of the vault budget).
 export { RewrapRangeInput, rewrapRange, type RangeResult as RewrapRangeResult } from "./rewrap";

@@ -152,6 +152,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),
     deks: new TableDekRotationPort(tableClient(cfg, "deks")),
     policies: policySourceFrom(policies),
+    schedulePolicies: () => policies.all(),
     ledger,
     sealer: ledger,
     events: bus ? bus.publisher : overrides.events!,

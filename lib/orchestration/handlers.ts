@@ -34,7 +34,7 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   createKeyVersion: entry(a.CreateVersionInput, a.createKeyVersion),
   createSecretVersion: entry(a.CreateVersionInput, a.createSecretVersion),
   promoteVersion: entry(a.PromoteInput, a.promoteVersion),
-  listTenants: entry(a.ListTenantsInput, (d) => a.listTenants(d)),
+  listTenants: entry(a.ListTenantsInput, a.listTenants),
   rewrapRange: entry(a.RewrapRangeInput, a.rewrapRange),
   countReferences: entry(a.CountReferencesInput, a.countReferences),
   disableVersion: entry(a.DisableVersionInput, a.disableVersion),

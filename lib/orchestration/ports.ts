@@ -3,6 +3,7 @@
 // and memory.ts implements them in memory for tests and local reasoning.
 import type { Clock, EventPublisher, Ledger } from "../ports";
 import type { ManagedKey, VersionState } from "../domain/keys";
+import type { Policy } from "../domain/policy";
 import type { FenceStore } from "./fence";
 
 // ---- Key Vault -----------------------------------------------------------------------------------
@@ -79,6 +80,8 @@ export interface DekRewrite {
 
 export interface DekStorePort {
   listTenants(): Promise<string[]>;
+  /** One page of the tenants index (the DEK fan-out pages with it instead of listing every tenant). */
+  tenantsPage?(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }>;
   /** One page of a tenant's DEKs, in a stable order; `continuation` resumes after the last row. */
   scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }>;
   /** If-Match writes of re-wrapped DEKs in one tenant; rows changed meanwhile come back as
@@ -163,6 +166,9 @@ export interface RotationDeps {
   clock: Clock;
   /** Each key's latest lock grant, which every mutating activity checks (./fence.ts). */
   fences: FenceStore;
+  /** Every policy, for the Planner the DEK fan-out's page activity runs (which tenants are due in
+   * its slot). Without it every tenant on a page counts as due. */
+  schedulePolicies?: () => Promise<Policy[]>;
   /** Diagnostic log; never given key material. */
   log?: (line: string) => void;
 }

@@ -99,6 +99,11 @@ export class TableDekRotationPort implements DekStorePort {
     return out.sort();
   }
 
+  async tenantsPage(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }> {
+    const page = await this.store.listTenants({ limit: opts.limit, ...(opts.continuation ? { continuation: opts.continuation } : {}) });
+    return { tenants: page.items, ...(page.continuation ? { continuation: page.continuation } : {}) };
+  }
+
   async scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }> {
     const page = await this.store.scanRange(tenant, { limit: opts.limit, ...(opts.continuation ? { continuation: opts.continuation } : {}) });
     if (this.scanned.size > SCAN_MEMORY) this.scanned.clear();

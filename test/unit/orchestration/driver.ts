@@ -30,12 +30,14 @@ export interface DriverTrace {
   activities: { name: string; input: unknown; output?: unknown }[];
   statuses: unknown[];
   continuedAsNew: number;
+  /** Every orchestrator episode started (the first and each continueAsNew), with its input. */
+  episodes: { name: string; input: unknown }[];
   timers: Date[];
 }
 
 export class Driver {
   readonly locks = new Map<string, LockState>();
-  readonly trace: DriverTrace = { activities: [], statuses: [], continuedAsNew: 0, timers: [] };
+  readonly trace: DriverTrace = { activities: [], statuses: [], continuedAsNew: 0, timers: [], episodes: [] };
   /** Called before each activity runs; throw to inject a failure, or await to interleave another
    * orchestration (e.g. one that takes the key over while this one is between two steps). */
   beforeActivity: (name: string, input: unknown) => void | Promise<void> = () => {};
@@ -44,6 +46,7 @@ export class Driver {
   async run(name: string, input: unknown, instanceId = "i"): Promise<unknown> {
     let current = input;
     for (;;) {
+      this.trace.episodes.push({ name, input: structuredClone(current) });
       let next: { input: unknown } | undefined;
       const ctx = this.context(instanceId, current, (i) => (next = { input: i }));
       const out = await this.drive(ORCHESTRATORS[name]!(ctx));

@@ -1,0 +1,69 @@
+// The DEK fan-out's page activity (listTenants). The fan-out orchestrator never holds the tenant
+// list: each episode asks for one page (a cursor into the DEK store's tenants index), rotates the
+// tenants on it that are due, and continues as new with the next cursor. Input and history stay
+// the size of one page whatever the number of tenants.
+//
+// A tenant is left off a page when
+// - its DEK is not due in the fan-out's slot (the same Planner the policy timer runs, when the
+//   deps can list policies), or
+// - its rotation in this slot (`dek:<tenant>@<slot>`) already failed: "failures stop progress"; the
+//   timer alerted a person, who re-runs it by hand. A restarted fan-out never re-runs it.
+import { z } from "zod";
+import { Planner } from "../domain/planner";
+import type { RotationDeps } from "./ports";
+
+export const TENANT_PAGE_MAX = 1000;
+
+export const ListTenantsInput = z.object({
+  /** The fan-out's slot; with it, tenants not due in it, or whose rotation in it failed, are left off. */
+  slot: z.string().min(1).max(64).optional(),
+  /** Opaque, from the previous page. */
+  cursor: z.string().min(1).max(2048).optional(),
+  limit: z.number().int().min(1).max(TENANT_PAGE_MAX).default(500),
+});
+export type ListTenantsPage = { tenants: string[]; cursor?: string; scanned: number };
+
+/** The rotationId of a tenant's DEK rotation in a fan-out slot. */
+export const dekSlotRotationId = (tenant: string, slot: string): string => `dek:${tenant}@${slot}`;
+
+/** The ledger entryId the rotation workflow writes when a rotation fails (recordStep's
+ * `<rotationId>#failed`). */
+export const failedEntryId = (rotationId: string): string => `${rotationId}#failed`;
+
+type EntryLookup = { byEntryId(keyId: string, entryId: string): Promise<unknown> };
+const hasLookup = (l: unknown): l is EntryLookup => typeof (l as Partial<EntryLookup>).byEntryId === "function";
+
+/** Whether the rotation already failed (the ledger holds its Failed entry). */
+export async function slotRotationFailed(ledger: unknown, tenant: string, slot: string): Promise<boolean> {
+  if (!hasLookup(ledger)) return false;
+  return (await ledger.byEntryId(`dek:${tenant}`, failedEntryId(dekSlotRotationId(tenant, slot)))) !== undefined;
+}
+
+export async function listTenants(deps: RotationDeps, input: z.output<typeof ListTenantsInput>): Promise<ListTenantsPage> {
+  const page = await tenantsPage(deps, input.cursor, input.limit);
+  if (!input.slot) return { tenants: page.tenants, scanned: page.tenants.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
+  const slot = input.slot;
+  const policies = deps.schedulePolicies ? await deps.schedulePolicies() : undefined;
+  const planner = policies ? new Planner(deps.clock.now(), policies, "P1D") : undefined;
+  const keep = await Promise.all(page.tenants.map(async (tenant) => {
+    if (planner && !(await dueInSlot(deps, planner, tenant, slot))) return false;
+    return !(await slotRotationFailed(deps.ledger, tenant, slot));
+  }));
+  return { tenants: page.tenants.filter((_, i) => keep[i]), scanned: page.tenants.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
+}
+
+async function dueInSlot(deps: RotationDeps, planner: Planner, tenant: string, slot: string): Promise<boolean> {
+  const row = await deps.inventory.get(`dek:${tenant}`);
+  if (!row) return false; // planned by nobody: the timer plans DEKs from the inventory too
+  const item = planner.planKey(row.key);
+  return item.dueNow && item.slot === slot;
+}
+
+async function tenantsPage(deps: RotationDeps, cursor: string | undefined, limit: number): Promise<{ tenants: string[]; cursor?: string }> {
+  if (deps.deks.tenantsPage) return deps.deks.tenantsPage({ limit, ...(cursor ? { continuation: cursor } : {}) }).then((p) => ({ tenants: p.tenants, ...(p.continuation ? { cursor: p.continuation } : {}) }));
+  // A port without paging (the memory store): page over its sorted list by offset.
+  const all = await deps.deks.listTenants();
+  const from = cursor ? Number(cursor) : 0;
+  const next = from + limit;
+  return { tenants: all.slice(from, next), ...(next < all.length ? { cursor: String(next) } : {}) };
+}
