@@ -14,7 +14,6 @@ import type { RecordStep, RotationContextView } from "./activities";
 import { FENCED_ACTIVITIES } from "./fence";
 import { acquireLock, releaseLock, renewLock } from "./lock";
 import { DURABLE } from "./names";
-import { TENANT_PAGE_MAX } from "./dekFanOut";
 import { addTotals, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
 
 // The rewrap lives in ./rewrap (rate-controlled fan-out, bounded history); re-exported for callers.
@@ -304,7 +303,7 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
     if (refs.other === 0) break;
   }
   const counts = { ...totals, total: f.total, remainingOld: refs.other };
-  const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  const revoke = revokes(input, kc);
   const target = input.compromisedVersion ?? versionBefore;
   if (target === created.version) throw fail("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${target}, is the one this rotation just promoted`);
   const targetRefs = target ? (refs.byVersion[target] ?? 0) : 0;
@@ -318,6 +317,12 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   yield* rec(f, "rewrapped", "RewrapCompleted", undefined, { counts, versionAfter: created.version });
   if (revoke && target) yield* revokeVersion(f, target, targetRefs);
   return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}), counts };
+}
+
+/** Revoking needs an emergency (two people approved it); a normal rotation never revokes, whatever
+ * its input says: old versions retire after the overlap with a zero-reference proof. */
+function revokes(input: RotationInput, kc: RotationContextView): boolean {
+  return input.mode === "emergency" && (input.revokeOld ?? kc.policy.revokeOld);
 }
 
 function* revokeVersion(f: Flow, version: string, remaining: number): Generator<Task, void, unknown> {
@@ -358,7 +363,7 @@ function* signingFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial
   setPhase(f, "promoted");
   if (versionBefore) yield* act(ctx, A.setKeyOps, { keyId: input.keyId, version: versionBefore, keyOps: ["verify"] }, f.retry);
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
-  const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  const revoke = revokes(input, kc);
   const target = f.input.compromisedVersion ?? versionBefore;
   if (revoke && target) yield* revokeVersion(f, target, 0);
   yield* act(ctx, A.publishJwks, { keyId: input.keyId }, f.retry);
@@ -375,7 +380,7 @@ function* secretFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<
   const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
   setPhase(f, "promoted");
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
-  const revoke = input.revokeOld ?? (input.mode === "emergency" ? kc.policy.revokeOld : false);
+  const revoke = revokes(input, kc);
   const target = f.input.compromisedVersion ?? versionBefore;
   if (revoke && target) yield* revokeVersion(f, target, 0);
   return { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) };
@@ -400,31 +405,20 @@ export function* rotationOrchestrator(ctx: OrchestrationContext): Generator<Task
 
 export const DekFanOutSchema = z.object({
   /** Identifies this fan-out; each tenant's rotationId is `dek:<tenant>@<slot>`. */
-  slot: z.string().min(1).max(64),
+  slot: z.string().min(1),
   trigger: z.enum(ROTATION_TRIGGERS).default("schedule"),
   actor: z.string().min(1).default("system:timer"),
-  /** An explicit, small list (one page at most) instead of paging the tenants index. */
-  tenants: z.array(z.string().min(1)).max(TENANT_PAGE_MAX).optional(),
+  tenants: z.array(z.string().min(1)).optional(),
   concurrency: z.number().int().min(1).max(64).default(8),
-  /** Tenants per episode: one listTenants page, then continueAsNew with the cursor. */
-  pageSize: z.number().int().min(1).max(TENANT_PAGE_MAX).default(500),
-  /** Where the next episode's page starts (from the previous episode). */
-  cursor: z.string().min(1).max(2048).optional(),
-  /** Totals of the earlier episodes. */
-  counts: z.record(z.string(), z.number().int().min(0)).optional(),
 });
 
-/** The DEK rotation of every tenant due in a slot: one rotation per tenant (each under its own
- * lock), at most `concurrency` at a time. One page of tenants per episode, then continueAsNew with
- * the cursor: input and history hold one page whatever the number of tenants. */
+/** The quarterly DEK rotation of every tenant: one rotation per tenant (each under its own lock),
+ * at most `concurrency` at a time. */
 export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Task, Record<string, number>, unknown> {
   const input = DekFanOutSchema.parse(ctx.df.getInput());
-  const page: { tenants: string[]; cursor?: string } = input.tenants
-    ? { tenants: input.tenants }
-    : yield* act<{ tenants: string[]; cursor?: string }>(ctx, A.listTenants, { slot: input.slot, limit: input.pageSize, ...(input.cursor ? { cursor: input.cursor } : {}) });
-  const counts: Record<string, number> = { tenants: 0, completed: 0, failed: 0, refused: 0, ...input.counts };
-  counts.tenants = (counts.tenants ?? 0) + page.tenants.length;
-  for (const wave of chunk(page.tenants, input.concurrency)) {
+  const tenants = input.tenants ?? (yield* act<{ tenants: string[] }>(ctx, A.listTenants, {})).tenants;
+  const counts: Record<string, number> = { tenants: tenants.length, completed: 0, failed: 0, refused: 0 };
+  for (const wave of chunk(tenants, input.concurrency)) {
     const tasks = wave.map((t) => {
       const rotationId = `dek:${t}@${input.slot}`;
       return ctx.df.callSubOrchestrator(DURABLE.orchestrators.rotation, { rotationId, keyId: `dek:${t}`, trigger: input.trigger, actor: input.actor } satisfies RotationRequest, instanceIdFor(rotationId));
@@ -432,11 +426,6 @@ export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Tas
     if (tasks.length === 0) continue;
     for (const r of (yield ctx.df.Task.all(tasks)) as RotationOutput[]) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
     ctx.df.setCustomStatus({ ...counts });
-  }
-  if (page.cursor) {
-    const { tenants: _explicit, ...rest } = input;
-    ctx.df.continueAsNew({ ...rest, cursor: page.cursor, counts } satisfies z.input<typeof DekFanOutSchema>);
-    return counts;
   }
   return counts;
 }
