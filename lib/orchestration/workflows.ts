@@ -14,6 +14,7 @@ import type { RecordStep, RotationContextView } from "./activities";
 import { FENCED_ACTIVITIES } from "./fence";
 import { acquireLock, releaseLock, renewLock } from "./lock";
 import { DURABLE } from "./names";
+import { TENANT_PAGE_MAX } from "./dekFanOut";
 import { addTotals, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
 
 // The rewrap lives in ./rewrap (rate-controlled fan-out, bounded history); re-exported for callers.
@@ -405,20 +406,31 @@ export function* rotationOrchestrator(ctx: OrchestrationContext): Generator<Task
 
 export const DekFanOutSchema = z.object({
   /** Identifies this fan-out; each tenant's rotationId is `dek:<tenant>@<slot>`. */
-  slot: z.string().min(1),
+  slot: z.string().min(1).max(64),
   trigger: z.enum(ROTATION_TRIGGERS).default("schedule"),
   actor: z.string().min(1).default("system:timer"),
-  tenants: z.array(z.string().min(1)).optional(),
+  /** An explicit, small list (one page at most) instead of paging the tenants index. */
+  tenants: z.array(z.string().min(1)).max(TENANT_PAGE_MAX).optional(),
   concurrency: z.number().int().min(1).max(64).default(8),
+  /** Tenants per episode: one listTenants page, then continueAsNew with the cursor. */
+  pageSize: z.number().int().min(1).max(TENANT_PAGE_MAX).default(500),
+  /** Where the next episode's page starts (from the previous episode). */
+  cursor: z.string().min(1).max(2048).optional(),
+  /** Totals of the earlier episodes. */
+  counts: z.record(z.string(), z.number().int().min(0)).optional(),
 });
 
-/** The quarterly DEK rotation of every tenant: one rotation per tenant (each under its own lock),
- * at most `concurrency` at a time. */
+/** The DEK rotation of every tenant due in a slot: one rotation per tenant (each under its own
+ * lock), at most `concurrency` at a time. One page of tenants per episode, then continueAsNew with
+ * the cursor: input and history hold one page whatever the number of tenants. */
 export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Task, Record<string, number>, unknown> {
   const input = DekFanOutSchema.parse(ctx.df.getInput());
-  const tenants = input.tenants ?? (yield* act<{ tenants: string[] }>(ctx, A.listTenants, {})).tenants;
-  const counts: Record<string, number> = { tenants: tenants.length, completed: 0, failed: 0, refused: 0 };
-  for (const wave of chunk(tenants, input.concurrency)) {
+  const page: { tenants: string[]; cursor?: string } = input.tenants
+    ? { tenants: input.tenants }
+    : yield* act<{ tenants: string[]; cursor?: string }>(ctx, A.listTenants, { slot: input.slot, limit: input.pageSize, ...(input.cursor ? { cursor: input.cursor } : {}) });
+  const counts: Record<string, number> = { tenants: 0, completed: 0, failed: 0, refused: 0, ...input.counts };
+  counts.tenants = (counts.tenants ?? 0) + page.tenants.length;
+  for (const wave of chunk(page.tenants, input.concurrency)) {
     const tasks = wave.map((t) => {
       const rotationId = `dek:${t}@${input.slot}`;
       return ctx.df.callSubOrchestrator(DURABLE.orchestrators.rotation, { rotationId, keyId: `dek:${t}`, trigger: input.trigger, actor: input.actor } satisfies RotationRequest, instanceIdFor(rotationId));
@@ -426,6 +438,11 @@ export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Tas
     if (tasks.length === 0) continue;
     for (const r of (yield ctx.df.Task.all(tasks)) as RotationOutput[]) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
     ctx.df.setCustomStatus({ ...counts });
+  }
+  if (page.cursor) {
+    const { tenants: _explicit, ...rest } = input;
+    ctx.df.continueAsNew({ ...rest, cursor: page.cursor, counts } satisfies z.input<typeof DekFanOutSchema>);
+    return counts;
   }
   return counts;
 }
