@@ -78,11 +78,15 @@ export async function runRewrapRangeActivity(raw: unknown): Promise<unknown> {
 
 // ---- fencing (invariant 8) ----------------------------------------------------------------------
 
-/** The managed key whose lock guards an activity's input. */
-function lockedKeyOf(o: Record<string, unknown>): string | undefined {
+/** The managed key whose lock guards an activity's input: a tenant's DEK rotation is locked on the
+ * tenant's DEK (the KEK it names is only what it wraps under), the rewrap on its KEK. */
+function lockedKeyOf(name: ActivityName, o: Record<string, unknown>): string | undefined {
   const s = (k: string): string | undefined => (typeof o[k] === "string" && o[k] !== "" ? o[k] : undefined);
-  const tenant = s("tenant");
-  return s("keyId") ?? s("kekKeyId") ?? (tenant ? `dek:${tenant}` : undefined);
+  if (name === "rotateTenantDek") {
+    const tenant = s("tenant");
+    return tenant ? `dek:${tenant}` : undefined;
+  }
+  return name === "rewrapRange" ? s("kekKeyId") : s("keyId");
 }
 
 /** Refuses a fenced activity (FENCED_ACTIVITIES) without a fence, or whose grant is no longer the
@@ -92,7 +96,7 @@ export async function admitFenced(name: ActivityName, raw: unknown, deps: Rotati
   const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
   // The rewrap's plan and tenant pages only read.
   if (name === "rewrapRange" && o.op !== undefined && o.op !== "range") return;
-  const keyId = lockedKeyOf(o);
+  const keyId = lockedKeyOf(name, o);
   if (!keyId) throw new InvalidRequestError("ActivityInputInvalid", `[keyrotor] [rotation] ${name}: names no key`);
   const fence = FenceInput.safeParse(o.fence);
   if (!fence.success) {

@@ -3,6 +3,7 @@
 // lease runs out while it is between two steps, rotation B takes the key over, then A resumes.
 import { describe, expect, it } from "vitest";
 import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
+import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
@@ -70,5 +71,30 @@ describe("fenced locks", () => {
     const versions = await deps.vault.listKeyVersions(VAULT, "signer");
     expect(versions.filter((v) => v.tags.rotationId === ra.rotationId)).toEqual([]);
     expect(versions).toHaveLength(2);
+  });
+
+  it("fences a tenant's DEK rotation by the tenant's DEK lock, also when it names the KEK to wrap under", async () => {
+    const deps = freshDeps();
+    const { keyId: kekKeyId } = await seedKey(deps, "kek", "dek-kek");
+    const driver = new Driver(deps);
+    const first = (await driver.run(O.rotation, rotation("dek:t1", "first", { kekKeyId }), "d1")) as RotationOutput;
+    expect(first, JSON.stringify(first)).toMatchObject({ outcome: "completed" });
+    const fenced = driver.trace.activities.find((x) => x.name === A.rotateTenantDek)?.input as { fence?: unknown };
+    expect(fenced.fence).toEqual({ owner: "dek:t1@manual:first", token: 1 });
+    expect((await deps.fences.read("dek:t1"))?.record).toEqual({ owner: "dek:t1@manual:first", token: 1 });
+    expect(await deps.fences.read(kekKeyId)).toBeUndefined();
+  });
+
+  it("refuses a mutating activity that carries no grant, or a grant that was never recorded, and changes nothing", async () => {
+    const deps = freshDeps();
+    const { keyId, v1 } = await seedKey(deps, "signing", "signer");
+    const before = JSON.stringify(await deps.vault.listKeyVersions(VAULT, "signer"));
+    const input = { rotationId: `${keyId}@manual:x`, keyId, at: "2026-03-01T00:00:00Z" };
+    await expect(runActivity("createKeyVersion", input, deps)).rejects.toThrow(/\[invariantViolation\] Unfenced/);
+    await expect(runActivity("createKeyVersion", { ...input, fence: { owner: input.rotationId, token: 1 } }, deps)).rejects.toThrow(/\[invariantViolation\] FencedOut/);
+    await expect(runActivity("setKeyOps", { keyId, version: v1, keyOps: ["verify"] }, deps)).rejects.toThrow(/Unfenced/);
+    expect(JSON.stringify(await deps.vault.listKeyVersions(VAULT, "signer"))).toBe(before);
+    // Reads are not fenced.
+    await expect(runActivity("loadRotationContext", { keyId }, deps)).resolves.toMatchObject({ keyId });
   });
 });
