@@ -130,7 +130,7 @@ function operation(spec: RouteSpec, path: string): Json {
     ...(catchAll.has(m[1]) ? { description: "The rest of the path: may hold \"/\", sent plain or as %2F (both name the same id)" } : {}),
   }));
   const query = (QUERIES[spec.name] ?? []).map((q) => ({ name: q.name, in: "query", required: q.required ?? false, schema: q.schema, ...(q.description ? { description: q.description } : {}) }));
-  const headers = spec.name === "putPolicy" ? [{ name: "If-Match", in: "header", required: false, schema: { type: "string" }, description: "ETag read before; absent = create only, * = create or replace" }] : [];
+  const headers = spec.name === "putPolicy" ? [{ name: "If-Match", in: "header", required: false, schema: { type: "string" }, description: "One ETag as read before (W/\"…\"); absent = create only, * = create or replace; anything else is 400" }] : [];
   const [code, body] = SUCCESS[spec.name] ?? ["200", anyObject];
   const err = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
   const responses: Json = {
@@ -143,10 +143,13 @@ function operation(spec: RouteSpec, path: string): Json {
     responses["412"] = err("The policy changed since it was read");
   }
   if (spec.role !== "none") {
-    responses["401"] = err("Missing or garbled x-ms-client-principal");
+    responses["401"] = err("Missing, garbled or refused x-ms-client-principal (non-canonical base64, a reserved system: name, control or bidi characters)");
     responses["403"] = err(`The principal lacks ${spec.role}`);
   }
-  if (spec.method !== "GET") responses["413"] = err("Body larger than 64 KiB");
+  if (spec.method !== "GET") {
+    responses["413"] = err("Body larger than 64 KiB");
+    responses["415"] = err("Content-Type is not application/json (required on every state-changing request, body or not)");
+  }
   if (spec.name === "postRotation") responses["409"] = err("Another rotation holds the key (error.rotationId names it)");
   if (spec.name === "approveRotation") {
     responses["409"] = err("Already approved by someone else");
