@@ -3,6 +3,7 @@
 // lease runs out while it is between two steps, rotation B takes the key over, then A resumes.
 import { describe, expect, it } from "vitest";
 import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
+import { lockEntityKey } from "../../../lib/domain/rotation";
 import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
@@ -96,5 +97,40 @@ describe("fenced locks", () => {
     expect(JSON.stringify(await deps.vault.listKeyVersions(VAULT, "signer"))).toBe(before);
     // Reads are not fenced.
     await expect(runActivity("loadRotationContext", { keyId }, deps)).resolves.toMatchObject({ keyId });
+  });
+
+  it("renews the lease before a mutating step once a third of it has passed, and counts the renewals", async () => {
+    const deps = freshDeps();
+    const { keyId } = await seedKey(deps, "signing", "signer");
+    const driver = new Driver(deps);
+    // Each step takes 6 minutes of a 15-minute lease.
+    driver.beforeActivity = () => {
+      driver.now = new Date(driver.now.getTime() + 6 * 60_000);
+    };
+    const out = (await driver.run(O.rotation, rotation(keyId, "slow"), "s")) as RotationOutput;
+    expect(out, JSON.stringify(out)).toMatchObject({ outcome: "completed" });
+    expect(out.counts?.leaseRenewals).toBeGreaterThanOrEqual(3);
+    const completed = (await ledgerOf(deps, keyId)).find((e) => e.type === "Completed");
+    expect(completed?.counts?.leaseRenewals).toBe(out.counts?.leaseRenewals);
+  });
+
+  it("stops before its next mutating step when its lease cannot be renewed, so the key's new holder is never overwritten", async () => {
+    const deps = freshDeps();
+    const { keyId, v1 } = await seedKey(deps, "signing", "signer");
+    const driver = new Driver(deps);
+    const ra = rotation(keyId, "a");
+    let taken = false;
+    driver.beforeActivity = (name, input) => {
+      if (name !== A.createKeyVersion || taken || (input as { rotationId?: string }).rotationId !== ra.rotationId) return;
+      taken = true;
+      // The lease runs out during the step and another rotation is granted the key (its first steps not yet run).
+      driver.now = new Date(driver.now.getTime() + LEASE_MS + 60_000);
+      driver.entity(lockEntityKey(keyId), "tryAcquire", { owner: "other", now: driver.now.toISOString(), leaseUntil: new Date(driver.now.getTime() + LEASE_MS).toISOString() });
+    };
+    const out = (await driver.run(O.rotation, ra, "a")) as RotationOutput;
+    expect(out).toMatchObject({ outcome: "failed", error: { code: "LockLost" } });
+    expect(driver.trace.activities.filter((x) => x.name === A.promoteVersion || x.name === A.publishJwks)).toEqual([]);
+    expect((await deps.inventory.get(keyId))?.key.primaryVersion).toBe(v1);
+    expect(driver.locks.get(lockEntityKey(keyId))?.holder?.owner).toBe("other");
   });
 });
