@@ -3,7 +3,7 @@
 // same host runs against real Azure from a laptop — and the in-process host serves every function
 // on http://127.0.0.1:7071. The first start seeds a demo (dev/seed); a restart keeps all state.
 // SIGINT/SIGTERM stop everything and free the ports; so does the end of whatever launched it
-// (dev/lifetime.ts), and no stand-in outlives this process (Azurite watches it). A port that is
+// (dev/peers/lifetime.ts), and no stand-in outlives this process (Azurite watches it). A port that is
 // taken when it starts — by a leftover of an earlier run or anything else — is refused, never used.
 //
 // Dev-only overrides (the defaults are the contract): PORT (7071), KEYROTOR_AZURITE_PORT (10002),
@@ -14,7 +14,7 @@ import path from "node:path";
 import { startHost, TableHistoryStore, type DevHost } from "./host";
 import { startAzuriteTables, type AzuriteTables } from "./peers/azurite/launcher";
 import { ensurePortFree } from "./peers/ports";
-import { watchLaunchers } from "./lifetime";
+import { watchLaunchers } from "./peers/lifetime";
 import { startKeyVaultPeer, type KeyVaultPeer } from "./peers/keyvault";
 import { startServiceBusPeer, type ServiceBusPeer } from "./peers/servicebus";
 import { loadConfig, resetConfig, type Config } from "../lib/config";

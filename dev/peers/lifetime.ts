@@ -1,7 +1,8 @@
-// `npm start` ends when whatever launched it ends, however that ended. Under npm the app runs as
-// npm → sh → tsx → this process, and tsx relays signals but not its own death: a kill -9 of npm or
-// tsx (an OOM kill, a crashed supervisor) would leave this process, its ports and its stand-ins
-// running with nobody to stop them. So it watches its launchers and stops itself when one is gone.
+// `npm start` and the peers run alone (`npm run peer:*`, a bench's child peer) end when whatever
+// launched them ends, however that ended. Under npm they run as npm → sh → tsx → this process, and
+// tsx relays signals but not its own death: a kill -9 of npm or tsx (an OOM kill, a crashed
+// supervisor, a killed bench) would leave this process, its ports and its stand-ins running with
+// nobody to stop them. So each watches its launchers and stops itself when one is gone.
 import { readFileSync } from "node:fs";
 
 /** Parent pid of `pid` from /proc (Linux), or undefined where there is no /proc. */

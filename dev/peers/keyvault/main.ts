@@ -3,10 +3,13 @@
 // KEYVAULT_PEER_VAULT (vault name), KEYVAULT_PEER_WEBHOOK (Event Grid webhook URL).
 import path from "node:path";
 import { startKeyVaultPeer } from "./index";
+import { watchLaunchers } from "../lifetime";
+import { ensurePortFree } from "../ports";
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 8443);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`[keyvault-peer] PORT must be a port number, got ${process.env.PORT}`);
+  await ensurePortFree(port, "the Key Vault peer", "set PORT to a free port (0 picks one)");
   const stateSetting = process.env.KEYVAULT_PEER_STATE ?? path.resolve(".keyrotor", "keyvault-peer.json");
   const stateFile = stateSetting === "memory" || stateSetting === "" ? undefined : path.resolve(stateSetting);
   const peer = await startKeyVaultPeer({
@@ -31,6 +34,8 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
+  // Never outlive whatever started it (npm, a bench, a shell job): see dev/peers/lifetime.ts.
+  watchLaunchers(shutdown);
 }
 
 main().catch((err: unknown) => {

@@ -2,6 +2,8 @@
 // subscriptions are created on first use, duplicate detection on). PORT overrides 5672.
 // Optional pre-declared entities: SERVICEBUS_QUEUES="q1,q2", SERVICEBUS_TOPICS="t1=sub1+sub2;t2=sub".
 import { startServiceBusPeer } from "./index";
+import { watchLaunchers } from "../lifetime";
+import { ensurePortFree } from "../ports";
 
 function topicsFromEnv(spec: string | undefined): Record<string, string[]> {
   const topics: Record<string, string[]> = {};
@@ -15,6 +17,7 @@ function topicsFromEnv(spec: string | undefined): Record<string, string[]> {
 async function main(): Promise<void> {
   const port = Number(process.env["PORT"] ?? 5672);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`[servicebus-peer] PORT must be a port number, got "${process.env["PORT"]}"`);
+  await ensurePortFree(port, "the Service Bus peer", "set PORT to a free port (0 picks one)");
   const peer = await startServiceBusPeer({
     port,
     autoCreate: true,
@@ -28,6 +31,8 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+  // Never outlive whatever started it (npm, a bench, a shell job): see dev/peers/lifetime.ts.
+  watchLaunchers(stop);
 }
 
 main().catch((err: unknown) => {
