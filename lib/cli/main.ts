@@ -199,12 +199,14 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .command("lock")
     .description("key locks (Admin)")
     .command("break <keyId>")
-    .description("clear a dead lock (lease expired or its orchestration ended); audited as LockBroken; a live lock is refused")
+    .description("clear a dead lock (its orchestration ended, or its lease expired and it no longer runs); audited as LockBroken; a running holder's lock is refused unless --terminate-owner")
     .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
-    .action(async (keyId: string, opts: { reason: string }, cmd: Command) => {
+    .option("--terminate-owner", "the holder is still running: terminate it and the rewrap legs it started, then clear the lock")
+    .action(async (keyId: string, opts: { reason: string; terminateOwner?: boolean }, cmd: Command) => {
       const { api, g } = client(cmd);
-      const res = await api.post<{ previousOwner: string; because: string; confirmed: boolean }>(apiPath(ROUTES.breakLock, { keyId }), { reason: opts.reason });
-      out(g, () => `lock of ${keyId} broken (${res.body.because}; held by ${res.body.previousOwner})${res.body.confirmed ? "" : ", not yet confirmed"}`, res.body);
+      const res = await api.post<{ previousOwner: string; because: string; terminated?: string[]; confirmed: boolean }>(apiPath(ROUTES.breakLock, { keyId }), { reason: opts.reason, ...(opts.terminateOwner ? { terminateOwner: true } : {}) });
+      const stopped = res.body.terminated?.length ? `; terminated ${res.body.terminated.join(", ")}` : "";
+      out(g, () => `lock of ${keyId} broken (${res.body.because}; held by ${res.body.previousOwner}${stopped})${res.body.confirmed ? "" : ", not yet confirmed"}`, res.body);
     });
 
   program

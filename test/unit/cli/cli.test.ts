@@ -329,6 +329,14 @@ describe("successful verbs", () => {
     expect(live.stderr).toContain("kek:v/k@manual:2");
   });
 
+  it("lock break --terminate-owner asks for the running holder to be terminated first and lists what was terminated", async () => {
+    const owner = "kek:v/k@manual:2";
+    routes["POST /api/locks/break/kek:v/k"] = () => ({ status: 200, body: { keyId: "kek:v/k", previousOwner: owner, because: "ownerTerminated", terminated: ["p", "p~rewrap~1~0"], confirmed: true } });
+    const r = await run("--as", "ada:Admin", "lock", "break", "kek:v/k", "--reason", "stuck in incident 7", "--terminate-owner");
+    expect(r).toMatchObject({ code: 0, stdout: `lock of kek:v/k broken (ownerTerminated; held by ${owner}; terminated p, p~rewrap~1~0)\n` });
+    expect(seen[0]?.body).toEqual({ reason: "stuck in incident 7", terminateOwner: true });
+  });
+
   it("register PUTs the policy and tenant to the key's route (the keyId as its catch-all); 201 and 200 print what happened, 409 exits 1", async () => {
     const key = { keyId: "kek:v/k", policyId: "q", primaryVersion: "abc", versions: [{}, {}] };
     routes["PUT /api/keys/kek:v/k"] = () => ({ status: 201, body: { key, keyTypeChecked: true } });
