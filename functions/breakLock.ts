@@ -1,5 +1,6 @@
-// POST /api/locks/break/{*keyId} (Admin): clears a dead lock by hand, audited as LockBroken
-// (200 cleared, 202 signalled but not yet confirmed, 404 not locked, 409 the holder is alive).
+// POST /api/locks/break/{*keyId} (Admin): clears a lock by hand, audited as LockBroken; a running
+// holder only with terminateOwner, which terminates it and its rewrap legs first (200 cleared, 202
+// signalled but not yet confirmed, 404 not locked, 409 the holder runs and terminateOwner is absent).
 import { app } from "@azure/functions";
 import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";

@@ -46,7 +46,7 @@ export const ROUTES = {
   verifyLedger: { name: "verifyLedger", method: "GET", route: "ledger/verify", role: ROLES.auditor, summary: "Verify every hash chain and seal of the ledger" },
   getLedger: { name: "getLedger", method: "GET", route: "ledger/{*keyId}", role: ROLES.auditor, summary: "Ledger entries of one key" },
   getEvidence: { name: "getEvidence", method: "GET", route: "evidence", role: ROLES.auditor, summary: "Compliance evidence for a period (from the ledger, with its verification)" },
-  breakLock: { name: "breakLock", method: "POST", route: "locks/break/{*keyId}", role: ROLES.admin, summary: "Break a key's lock by hand, audited as LockBroken: only when its lease expired or its orchestration is terminal (409 names a live holder)", durableClient: true },
+  breakLock: { name: "breakLock", method: "POST", route: "locks/break/{*keyId}", role: ROLES.admin, summary: "Break a key's lock by hand, audited as LockBroken: when its orchestration is terminal or gone (or its lease expired and it no longer runs); a running holder only with terminateOwner, which terminates it and its rewrap legs first (else 409 names it)", durableClient: true },
   postCompromise: { name: "postCompromise", method: "POST", route: "events/compromise", role: ROLES.operator, summary: "A compromise signal: opens an emergency request that still needs approval" },
 } as const satisfies Record<string, RouteSpec>;
 
