@@ -1,6 +1,7 @@
 // An approval is effective only together with the start it authorises: a start refused because
 // another rotation holds the key's lock leaves the request pending and the ledger untouched, and
 // the same approver submitting twice at once gets the same answer twice.
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { approveRotation } from "../../../lib/api/rotations";
 import { apiPath, ROUTES } from "../../../lib/api/routes";
@@ -138,4 +139,50 @@ describe("the same approver twice at once", () => {
     expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
     expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved").map((e) => e.actor)).toEqual([...winners]);
   });
+});
+
+describe("generated approval submissions (fast-check)", () => {
+  const who = fc.constantFrom<[string, ...string[]]>(APPROVER, SECOND_APPROVER, ["olivia", ROLES.operator, ROLES.approver]);
+  const body = fc.constantFrom<unknown>({}, { acceptDataLoss: true }, { acceptDataLoss: false }, undefined);
+  const plan = fc.record({
+    locked: fc.boolean(),
+    // Waves of concurrent submissions; between waves the clock may pass the lease or the window.
+    waves: fc.array(fc.record({ subs: fc.array(fc.tuple(who, body), { minLength: 1, maxLength: 4 }), advanceMin: fc.constantFrom(0, 0, 20, 70) }), { minLength: 1, maxLength: 3 }),
+  });
+
+  it("never a 5xx or a storage code; every 202 names one approver; the ledger holds at most that one approval; a refusal leaves the request approvable", async () => {
+    await fc.assert(
+      fc.asyncProperty(plan, async ({ locked, waves }) => {
+        const api = await startApiHost();
+        try {
+          const { keyId } = await seedKey(api.mem, "kek", "tenant-kek");
+          const rotationId = await emergency(api, keyId);
+          if (locked) await holdLock(api, keyId);
+          const winners = new Set<string>();
+          for (const wave of waves) {
+            const answers = await Promise.all(wave.subs.map(([as, b]) => approve(api, rotationId, as, b)));
+            for (const r of answers) {
+              expect(r.status, r.body).toBeLessThan(500);
+              expect(r.body).not.toMatch(/UpdateConditionNotSatisfied|EntityAlreadyExists|ConditionNotMet/);
+              if (r.status === 202) winners.add(String(r.json().approvedBy));
+              else if (r.status === 400) expect(r.json().error.field).toBe("acceptDataLoss");
+              else expect(["AlreadyApproved", "LockHeld", "SelfApproval", "ApprovalExpired", "DataLossAfterApproval"]).toContain(r.json().error.code);
+            }
+            await api.host.idle();
+            api.clock.advance(wave.advanceMin * 60_000);
+          }
+          expect(winners.size).toBeLessThanOrEqual(1);
+          const approvals = (await chain(api.mem, keyId)).filter((e) => e.type === "Approved").map((e) => e.actor);
+          expect(approvals).toEqual([...winners]);
+          const stored = (await api.mem.approvals.get(rotationId))!.request;
+          if (winners.size === 0) expect(stored.status).toBe("pendingApproval");
+          else expect(stored).toMatchObject({ status: "approved", approvedBy: [...winners][0] });
+        } finally {
+          await api.host.idle();
+          await api.stop();
+        }
+      }),
+      { numRuns: 8 },
+    );
+  }, 240_000);
 });
