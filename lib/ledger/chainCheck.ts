@@ -16,6 +16,13 @@ export interface Claim {
   sealSeq: number;
 }
 
+/** An index row naming an entry past the last one read. */
+export interface PastTheEnd {
+  seq: number;
+  entryId: string;
+  detail: string;
+}
+
 export interface ChainCheckOptions {
   keyId: string;
   /** Hashes that seals recorded for entries of this chain, by seq. */
@@ -52,14 +59,19 @@ export class ChainCheck {
   private readonly ids: (string | undefined)[] = [];
   private state: Uint8Array = new Uint8Array(64);
   private indexed: Uint8Array = new Uint8Array(64);
-  /** Index rows that name entries past the end: reported in finish(), unless the tail is reported. */
-  private beyondEnd: { seq: number; detail: string }[] = [];
+  /** Index rows that name entries past the end (see finish()). */
+  private beyondEnd: PastTheEnd[] = [];
 
   constructor(private readonly o: ChainCheckOptions) {}
 
   /** Sequence number of the last entry row seen (0: none yet). */
   get last(): number {
     return this.expected - 1;
+  }
+
+  /** Hash of the last entry row read, as stored. */
+  get lastEntryHash(): string | undefined {
+    return this.lastHash;
   }
 
   /** Start after entry `seq` whose stored hash is `hash` (reading a chain from the middle). */
@@ -139,7 +151,7 @@ export class ChainCheck {
     if (state === REPORTED) return; // the entry row itself is already reported
     if (state === NONE) {
       // Past the end: a cut tail leaves its index rows behind; reported unless the cut is.
-      this.beyondEnd.push({ seq, detail: `the index row of entry ${entryId} names entry ${seq}, which does not exist` });
+      this.beyondEnd.push({ seq, entryId, detail: `the index row of entry ${entryId} names entry ${seq}, which does not exist` });
       return;
     }
     if (this.ids[seq] !== entryId) {
@@ -150,8 +162,12 @@ export class ChainCheck {
     this.indexed[seq] = 1;
   }
 
-  /** After the last row of the partition: the tail against the seals and the head row, then the index. */
-  finish(): void {
+  /** After the last row of the partition: the tail against the seals and the head row, then the index.
+   * Returns the index rows that name entries past the end when the tail itself looked intact: a cut
+   * tail whose head row was rewound, or an append that committed while the scan was between the
+   * head row and the index rows (pages are not a snapshot). The caller tells them apart by reading
+   * those entries again, and reports the ones still missing. */
+  finish(): PastTheEnd[] {
     const { report, top } = this.o;
     const last = this.last;
     let tailReported = true;
@@ -170,10 +186,10 @@ export class ChainCheck {
     } else {
       tailReported = false;
     }
-    if (!this.o.indexRows) return;
-    if (!tailReported) for (const b of this.beyondEnd) report(b.seq, "indexMismatch", b.detail);
+    if (!this.o.indexRows) return [];
     for (let seq = 1; seq <= last && seq < this.state.length; seq++) {
       if (this.state[seq] === OK && this.indexed[seq] !== 1) report(seq, "indexMismatch", `entry ${seq} has no index row: appending its entryId again would write it twice`);
     }
+    return tailReported ? [] : this.beyondEnd;
   }
 }

@@ -125,21 +125,35 @@ export class HashChainLedger implements VerifiableLedger {
     // From the middle: link to the stored entry before it (verify checks that one's own links). If it
     // is not there, read from the start so the check can tell a gap from a short chain.
     let start = 1;
+    let prev: LedgerEntry | undefined;
     if (fromSeq > 1) {
-      const before = await this.opts.entries.get(pk, seqRowKey(fromSeq - 1));
-      const prev = before ? rowToEntry(before.props) : undefined;
-      if (typeof prev === "object" && prev.seq === fromSeq - 1 && prev.keyId === keyId && entryHash(prev) === prev.hash) {
-        check.startAfter(prev.seq, prev.hash);
+      const row = await this.opts.entries.get(pk, seqRowKey(fromSeq - 1));
+      const e = row ? rowToEntry(row.props) : undefined;
+      if (typeof e === "object" && e.seq === fromSeq - 1 && e.keyId === keyId && entryHash(e) === e.hash) {
+        check.startAfter(e.seq, e.hash);
         start = fromSeq;
+        prev = e;
       }
     }
+    // The head row as it was before the read: every entry it counts must be among the rows read.
+    // Entries appended while we read may follow; then the head row read again names the last one.
+    const before = await this.opts.entries.get(pk, HEAD_ROW_KEY);
+    let hashAtBefore = prev && before?.props.seq === prev.seq ? prev.hash : undefined;
     const range = { partitionKey: pk, rowKeyBelow: HEAD_ROW_KEY, ...(start > 1 ? { rowKeyFrom: seqRowKey(start) } : {}) };
     for await (const row of this.opts.entries.list(range)) {
       const entry = check.row(row.rowKey, row.props);
+      if (typeof entry === "object" && entry.seq === before?.props.seq) hashAtBefore = entry.hash;
       if (typeof entry === "object" && entry.seq >= fromSeq) yield entry;
     }
-    const head = await this.opts.entries.get(pk, HEAD_ROW_KEY);
-    if (head) check.row(HEAD_ROW_KEY, head.props);
+    const last = check.last;
+    const beforeSeq = before ? before.props.seq : 0;
+    const grewWhileReading = typeof beforeSeq === "number" && beforeSeq < last && (beforeSeq === 0 ? start === 1 : before?.props.hash === hashAtBefore);
+    const head = before?.props.seq === last || !grewWhileReading ? before : await this.opts.entries.get(pk, HEAD_ROW_KEY);
+    if (head) {
+      // Grown past what we read since: the last entry read is not the head's, and that is fine.
+      const grownSince = grewWhileReading && typeof head.props.seq === "number" && head.props.seq > last;
+      check.row(HEAD_ROW_KEY, grownSince ? { seq: last, hash: check.lastEntryHash } : head.props);
+    }
     check.finish();
   }
 
@@ -262,6 +276,7 @@ export class HashChainLedger implements VerifiableLedger {
     return verifyLedger({
       entries: this.opts.entries, seals: this.opts.seals, verifier: this.opts.signer, now: () => this.clock.now(), onProgress: opts.onProgress,
       shardHints: [...registry].map(escapeKey), concurrency: opts.concurrency, registry,
+      registeredNow: async (keyId) => (await this.opts.seals.get(CHAIN_REGISTRY_PARTITION, escapeKey(keyId)))?.props.keyId === keyId,
     });
   }
 }

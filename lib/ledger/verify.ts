@@ -12,7 +12,7 @@ import { escapeKey, unescapeKey } from "../stores/tables";
 import { GENESIS_HASH } from "./canonical";
 import { HEAD_ROW_KEY } from "./chainWriter";
 import { ChainCheck, type Claim } from "./chainCheck";
-import { ENTRY_ROW_FIELDS, seqOfRowKey } from "./entry";
+import { ENTRY_ROW_FIELDS, seqOfRowKey, seqRowKey } from "./entry";
 import type { RowStore } from "./rowStore";
 import { readSeal, sealDigest, sealRoot, type SealSigner } from "./seals";
 
@@ -33,6 +33,8 @@ export interface VerifyDeps {
   concurrency?: number;
   /** keyIds in the chain registry: a chain with rows and no registry row is never sealed again. */
   registry?: ReadonlySet<string>;
+  /** Reads the registry row again (a chain started while verify ran registers after `registry` was read). */
+  registeredNow?: (keyId: string) => Promise<boolean>;
 }
 
 class Findings {
@@ -139,21 +141,27 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   /** Verifies every chain whose PartitionKey is in [from, below); ranges run in parallel. */
   const scanRange = async (from: string | undefined, below: string | undefined) => {
     let chain: { pk: string; keyId: string; check: ChainCheck } | undefined;
-    const finish = () => {
+    const finish = async () => {
       if (!chain) return;
-      chain.check.finish();
-      const { keyId } = chain, last = chain.check.last;
+      const { pk, keyId, check } = chain, last = check.last;
+      for (const p of check.finish()) {
+        // Appended while the scan was past the head row? Then the entry is there now.
+        const now = await deps.entries.get(pk, seqRowKey(p.seq));
+        if (now?.props.entryId !== p.entryId) found.chain(keyId, p.seq, "indexMismatch", p.detail);
+      }
       if (last > 0) {
         seen.add(keyId);
         progress.chains += 1;
-        if (deps.registry && !deps.registry.has(keyId)) found.chain(keyId, last, "unregistered", "the chain registry has no row for this chain: seals would leave it out");
+        if (deps.registry && !deps.registry.has(keyId) && !(await deps.registeredNow?.(keyId))) {
+          found.chain(keyId, last, "unregistered", "the chain registry has no row for this chain: seals would leave it out");
+        }
       }
     };
     // Every row of every partition: entries, the head row, the index rows and anything else, which
     // is a stray row (a row entries() skipped here would be a row it could return unverified).
     for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, select: ENTRY_ROW_FIELDS })) {
       if (!chain || chain.pk !== row.partitionKey) {
-        finish();
+        await finish();
         const keyId = unescapeKey(row.partitionKey);
         chain = {
           pk: row.partitionKey, keyId,
@@ -164,7 +172,7 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
       progress.entries += 1;
       if (progress.entries % PROGRESS_EVERY === 0) deps.onProgress?.({ ...progress });
     }
-    finish();
+    await finish();
   };
 
   // Split the key space at known chains (hints only: the ranges always cover every key).
@@ -185,6 +193,8 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   // a first append that never completed: the registry row is written before the first entry).
   for (const keyId of deps.registry ?? []) {
     if (!seen.has(keyId) && !maxClaim.has(keyId) && !reportedMissing(keyId)) {
+      // Its first entry may have been committed after the scan passed its partition.
+      if (await deps.entries.get(escapeKey(keyId), HEAD_ROW_KEY)) continue;
       found.chain(keyId, 1, "chainMissing", "the chain registry names this chain; none of its entries remain");
     }
   }
