@@ -96,7 +96,10 @@ function checkConsistent(e: { type: string; objectType: string; vaultName: strin
   const expected = (FAMILIES.find((f) => f.objectType === e.objectType) ?? FAMILIES[3]).collection;
   const [collection = "", name = "", version = "", ...rest] = url.pathname.split("/").slice(1);
   const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
-  if (url.protocol !== "https:" || !same(url.hostname.split(".")[0] ?? "", e.vaultName)) {
+  // A vault's own DNS name (<vault>.vault.azure.net, .vault.azure.cn, ...) must name the same vault;
+  // a local stand-in serves every vault from one address (https://127.0.0.1:8443), nothing to compare.
+  const vaultHost = /^([^.]+)\.(vault|managedhsm)\./i.exec(url.hostname);
+  if (url.protocol !== "https:" || (vaultHost && !same(vaultHost[1]!, e.vaultName))) {
     throw contradicts(`data.Id names another vault than data.VaultName ${e.vaultName}`, "data.Id");
   }
   if (expected === undefined) return;

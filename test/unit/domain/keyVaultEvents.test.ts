@@ -123,6 +123,10 @@ describe("parseKeyVaultEvent refuses events whose fields contradict each other (
     expect(parseKeyVaultEvent(spec)).toMatchObject({ objectType: "Secret", objectName: "newsecret" });
     expect(parseKeyVaultEvent({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("demo-vault", "Demo-Vault").replace("tenant-kek", "Tenant-KEK") } })).toMatchObject({ objectName: "tenant-kek" });
     expect(parseKeyVaultEvent(secret({ Id: undefined }))).toMatchObject({ objectType: "Secret", objectId: "" });
+    // The local Key Vault peer serves every vault from one address.
+    expect(parseKeyVaultEvent({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("demo-vault.vault.azure.net", "127.0.0.1:8443") } })).toMatchObject({ vaultName: "demo-vault" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("demo-vault.vault.azure.net", "127.0.0.1:8443").replace("/keys/", "/secrets/") } })).toMatchObject({ code: "EventContradictory" });
+    expect(refusal({ ...eventGrid, data: { ...eventGrid.data, Id: eventGrid.data.Id.replace("demo-vault.vault.azure.net", "evil.vault.azure.cn") } })).toMatchObject({ code: "EventContradictory" });
   });
 });
 
