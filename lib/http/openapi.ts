@@ -49,6 +49,7 @@ const accepted: Json = {
     statusUrl: { type: "string" },
     approveBy: { type: "string", format: "date-time" },
     approvedBy: { type: "string" },
+    rollbackOf: { type: "string", description: "Approving a rollback request: the emergency it rolls back" },
   },
 };
 
@@ -74,8 +75,9 @@ const rollbackAccepted: Json = {
   properties: {
     rotationId: { type: "string", description: "The rollback's own rotationId" },
     rollbackOf: { type: "string" },
-    status: { enum: ["running"] },
+    status: { enum: ["running", "pendingApproval"], description: "pendingApproval: rolling back an emergency waits for a second person (POST rotations/approve/{rotationId})" },
     statusUrl: { type: "string" },
+    approveBy: { type: "string", format: "date-time" },
     versionBefore: { type: "string", description: "The primary the rotation made (stays enabled, secondary)" },
     versionAfter: { type: "string", description: "The version re-promoted" },
   },
@@ -152,7 +154,7 @@ function operation(spec: RouteSpec, path: string): Json {
   }
   if (spec.name === "postRotation") responses["409"] = err("Another rotation holds the key (error.rotationId names it)");
   if (spec.name === "approveRotation") {
-    responses["409"] = err("Already approved by someone else");
+    responses["409"] = err("Approved by someone else, acceptDataLoss after the approval, or the key is locked by another rotation (nothing recorded)");
     responses["410"] = err("The approval window has closed");
   }
   if (spec.name === "putKey") {
@@ -160,7 +162,7 @@ function operation(spec: RouteSpec, path: string): Json {
     responses["409"] = err("The key is registered already with another policy or tenant (error.field names which)");
   }
   if (spec.name === "rollbackRotation") {
-    responses["409"] = err("A later rotation superseded it, or the key is locked (error.rotationId names the holder)");
+    responses["409"] = err("A later rotation superseded it, the version it replaced is revoked or retired, or the key is locked (error.rotationId names the holder)");
     responses["410"] = err("The rollback window has closed");
   }
   if (spec.name === "breakLock") {
