@@ -31,6 +31,8 @@ const MAX_NAME = 256;
 // object id under its URI while v2 tokens say `oid`. Fixtures: test/fixtures/easyauth/*.json.
 const CLAIM = {
   oid: ["http://schemas.microsoft.com/identity/claims/objectidentifier", "oid"],
+  /** The provider's stable subject, for providers without an object id (Google, GitHub...). */
+  subject: ["http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", "sub"],
   roles: ["roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"],
   /** Display name, best first: what a person would recognise. */
   name: ["name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress", "email"],
@@ -102,14 +104,15 @@ export function parsePrincipal(headerValue: string | null | undefined): Principa
   const first = (types: readonly string[]) => types.map((t) => valuesOf([t])[0]).find((v) => v !== undefined);
   const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
 
-  const objectId = first(CLAIM.oid) ?? str(payload.userId);
+  const objectId = first(CLAIM.oid) ?? first(CLAIM.subject) ?? str(payload.userId);
   // Static Web Apps / the client-side shape (userDetails, userRoles) is accepted too.
   const name = first([nameTyp, ...CLAIM.name]) ?? str(payload.userDetails) ?? first(CLAIM.app);
   const rawRoles = [...valuesOf([roleTyp, ...CLAIM.roles]), ...(Array.isArray(payload.userRoles) ? payload.userRoles.filter((r): r is string => typeof r === "string") : [])];
   if (objectId === undefined && name === undefined) throw unauthorized(`${PRINCIPAL_HEADER} carries neither an object id nor a name claim`);
-  // Rules compare the object id: a display name can change or repeat (guests, renamed people).
-  // Only local-development headers (encodePrincipal, the README's curl line) come without an object
-  // id; there the name is the id, which is safe only because the local host trusts its caller anyway.
+  // Rules compare the object id (or another provider's subject): a display name can change or
+  // repeat (guests, renamed people). Only local-development headers (encodePrincipal, the README's
+  // curl line) come without either; there the name is the id, which is safe only because the local
+  // host trusts its caller anyway.
   const id = objectId ?? name!;
   const display = name ?? objectId!;
   checkIdentity("id", id);

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../../lib/domain/errors";
-import { hasRole, parsePrincipal, ROLES } from "../../../lib/http/principal";
+import { encodePrincipal, hasRole, parsePrincipal, ROLES } from "../../../lib/http/principal";
 
 const FIXTURES = path.resolve(__dirname, "../../fixtures/easyauth");
 function header(fixture: string): string {
@@ -74,5 +74,22 @@ describe("parsePrincipal with recorded Easy Auth headers", () => {
     })();
     expect(err).toBeInstanceOf(InvalidRequestError);
     expect((err as InvalidRequestError).status).toBe(401);
+  });
+});
+
+describe("parsePrincipal without an Entra object id", () => {
+  it("identifies a caller of another provider by its subject (nameidentifier), not its display name", () => {
+    const google = {
+      auth_typ: "google", name_typ: "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", role_typ: "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+      claims: [
+        { typ: "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", val: "111734149814826025351" },
+        { typ: "name", val: "Dana Example" },
+      ],
+    };
+    expect(parsePrincipal(Buffer.from(JSON.stringify(google)).toString("base64"))).toEqual({ id: "111734149814826025351", name: "Dana Example", roles: [] });
+  });
+
+  it("uses the name as the id only for local headers that carry no id at all", () => {
+    expect(parsePrincipal(encodePrincipal("alice", [ROLES.operator]))).toEqual({ id: "alice", name: "alice", roles: [ROLES.operator] });
   });
 });
