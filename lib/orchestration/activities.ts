@@ -230,13 +230,8 @@ export { ListTenantsInput, listTenants } from "./dekFanOut";
 // The rewrap range activity lives in ./rewrap (paced by its share of the vault budget).
 export { RewrapRangeInput, rewrapRange, type RangeResult as RewrapRangeResult } from "./rewrap";
 
-export const CountReferencesInput = z.object({ kekKeyId: id, keepVersion: z.string().min(1) });
-/** The proof that nothing references old versions: DEKs of this KEK under any other version. */
-export async function countReferences(deps: RotationDeps, input: z.infer<typeof CountReferencesInput>): Promise<{ byVersion: Record<string, number>; other: number }> {
-  const byVersion = await deps.deks.countByKekVersion(input.kekKeyId);
-  const other = Object.entries(byVersion).filter(([v]) => v !== input.keepVersion).reduce((s, [, n]) => s + n, 0);
-  return { byVersion, other };
-}
+// The zero-reference count lives in ./dekCounts (in legs with a checkpoint when the caller pages).
+export { CountReferencesInput, countReferences } from "./dekCounts";
 
 // ---- disableVersion (retire / revoke) -----------------------------------------------------------
 

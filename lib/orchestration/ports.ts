@@ -89,6 +89,9 @@ export interface DekStorePort {
   rewrapBatch(tenant: string, rewrites: DekRewrite[]): Promise<{ written: number; conflicts: string[] }>;
   /** DEKs wrapped under each version of `kekKeyId`. */
   countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
+  /** One leg of that count: at most about `maxRows` rows from `continuation` (a checkpoint the
+   * orchestrator keeps), so a count of 1M DEKs is several short activities, not one long one. */
+  countByKekVersionPage?(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ byVersion: Record<string, number>; continuation?: string }>;
   tenantDeks(tenant: string): Promise<StoredDek[]>;
   /** One transaction in the tenant's partition: insert `next` as primary and, if given, demote
    * `previous` (If-Match) to secondary. `guard` runs right before the promotion with the KEK version

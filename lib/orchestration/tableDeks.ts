@@ -166,6 +166,12 @@ export class TableDekRotationPort implements DekStorePort {
     return this.store.countsByKekVersion(kekKeyId);
   }
 
+  /** One leg of the count (pending intents included: they carry kekKeyId + kekVersion). */
+  async countByKekVersionPage(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ byVersion: Record<string, number>; continuation?: string }> {
+    const r = await this.store.countsByKekVersionPage(kekKeyId, opts);
+    return { byVersion: r.counts, ...(r.continuation ? { continuation: r.continuation } : {}) };
+  }
+
   /** The tenant's DEKs, each with the rotation that made it (from settled intents; a pending intent
    * whose DEK is already stored, promoted by an attempt that stopped before settling, is settled
    * here). Pending intents are not DEKs and are not returned. */

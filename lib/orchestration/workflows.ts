@@ -154,6 +154,19 @@ function* renewHeld(ctx: OrchestrationContext, keyId: string, owner: string, lea
 
 type RecordExtra = Partial<Omit<RecordStep, "rotationId" | "keyId" | "step" | "type" | "actor" | "at">>;
 
+/** The zero-reference count of the KEK `f` rotates, in legs (./dekCounts): each leg reads a bounded
+ * number of rows and hands its cursor and running totals to the next, so no activity counts the
+ * whole table. Only the last leg's totals are an answer. */
+function* countRefs(f: Flow, keepVersion: string): Generator<Task, { byVersion: Record<string, number>; other: number }, unknown> {
+  const base = { rotationId: f.input.rotationId, kekKeyId: f.input.keyId, keepVersion, paged: true };
+  let leg: { byVersion: Record<string, number>; other: number; cursor?: string } | undefined;
+  do {
+    const more = leg?.cursor ? { cursor: leg.cursor, partial: leg.byVersion } : {};
+    leg = yield* act<{ byVersion: Record<string, number>; other: number; cursor?: string }>(f.ctx, A.countReferences, { ...base, ...more }, f.retry);
+  } while (leg.cursor);
+  return { byVersion: leg.byVersion, other: leg.other };
+}
+
 function* rec(f: Flow, step: string, type: LedgerEntryType, event: RotationEventType | undefined, extra: RecordExtra = {}): Generator<Task, void, unknown> {
   const i = f.input;
   const entry: RecordStep = {
@@ -293,14 +306,14 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
   setPhase(f, "promoted");
   yield* rec(f, "promoted", "Promoted", "Promoted", { versionAfter: created.version, ...(versionBefore ? { versionBefore } : {}) });
-  f.total = (yield* act<{ other: number }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry)).other;
+  f.total = (yield* countRefs(f, created.version)).other;
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
   let totals = zeroTotals();
   let refs: { other: number; byVersion: Record<string, number> } = { other: 0, byVersion: {} };
   // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
   for (let pass = 1; pass <= 2; pass++) {
     totals = addTotals(totals, yield* rewrapPass(f, created.version, pass));
-    refs = yield* act<{ other: number; byVersion: Record<string, number> }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: created.version }, f.retry);
+    refs = yield* countRefs(f, created.version);
     if (refs.other === 0) break;
   }
   const counts = { ...totals, total: f.total, remainingOld: refs.other };
@@ -477,7 +490,7 @@ export function* retirementOrchestrator(ctx: OrchestrationContext): Generator<Ta
       const counts = { candidates: candidates.length, retired: 0, kept: 0 };
       for (const v of candidates) {
         const refs = kc.kind === "kek"
-          ? (yield* act<{ byVersion: Record<string, number> }>(ctx, A.countReferences, { rotationId: input.rotationId, kekKeyId: input.keyId, keepVersion: kc.primaryVersion ?? "" }, f.retry)).byVersion[v.version] ?? 0
+          ? (yield* countRefs(f, kc.primaryVersion ?? "")).byVersion[v.version] ?? 0
           : 0;
         if (refs > 0) {
           counts.kept++;

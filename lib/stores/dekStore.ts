@@ -358,6 +358,33 @@ export class DekStore implements DekSource {
     return counts;
   }
 
+  /** One leg of countsByKekVersion: reads at most `maxRows` rows (whole pages of ≤1000) from
+   * `continuation` and returns their counts per KEK version with the token to go on from (undefined
+   * at the end). The rotation engine runs one leg per activity, so no activity counts 1M rows. */
+  async countsByKekVersionPage(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ counts: Record<string, number>; rows: number; continuation?: string }> {
+    const t = await this.table();
+    const counts: Record<string, number> = {};
+    let rows = 0;
+    let continuation = opts.continuation;
+    try {
+      do {
+        const pages = t.listEntities<{ kekVersion: string }>({ queryOptions: { filter: odata`kekKeyId eq ${kekKeyId}`, select: ["kekVersion"] } })
+          .byPage({ maxPageSize: 1000, ...(continuation ? { continuationToken: continuation } : {}) });
+        const page = await pages.next();
+        if (page.done) {
+          continuation = undefined;
+          break;
+        }
+        for (const e of page.value) counts[e.kekVersion] = (counts[e.kekVersion] ?? 0) + 1;
+        rows += page.value.length;
+        continuation = page.value.continuationToken;
+      } while (continuation && rows < opts.maxRows);
+    } catch (err) {
+      translateTableError(err, `count DEKs under ${kekKeyId}`);
+    }
+    return { counts, rows, ...(continuation ? { continuation } : {}) };
+  }
+
   /** Rewraps `items` (one tenant's, e.g. a scanRange page) under `target` and writes them back in
    * transactions of ≤100 with If-Match ETags. A DEK already under the target is skipped. A 412 means
    * a DEK changed meanwhile: the chunk's DEKs are re-read, changed ones rewrapped again from their
