@@ -21,12 +21,21 @@ interface SecretShape {
   test: (s: string) => boolean;
 }
 
+const BASE64_RUN = /[A-Za-z0-9+/_-]{43,}={0,2}/g;
+
 /** 32 random bytes are 43 base64 characters; a random string that long mixes digits and both
- * cases (a lowercase URL path or slug of that length does not, so it passes). */
+ * cases (a lowercase slug of that length does not, so it passes). "/" is a base64 character, so in
+ * free text it stays inside a run; in a URL or an Azure resource id it separates path segments,
+ * and each segment is checked alone (a URL's query and fragment never reach the reference). */
 function longBase64Run(s: string): boolean {
-  for (const m of s.matchAll(/[A-Za-z0-9+/_-]{43,}={0,2}/g)) {
-    const run = m[0];
-    if (/[0-9]/.test(run) && /[a-z]/.test(run) && /[A-Z]/.test(run)) return true;
+  for (const token of s.split(/\s+/)) {
+    const pathLike = /^[a-z][a-z0-9+.-]*:\/\//i.test(token) || /^\/subscriptions\//i.test(token);
+    for (const piece of pathLike ? token.split(/[/?#&=;]/) : [token]) {
+      for (const m of piece.matchAll(BASE64_RUN)) {
+        const run = m[0];
+        if (/[0-9]/.test(run) && /[a-z]/.test(run) && /[A-Z]/.test(run)) return true;
+      }
+    }
   }
   return false;
 }

@@ -28,6 +28,8 @@ describe("compromise evidence", () => {
     // 32 key-like bytes (a digest stands in for random key material, deterministically).
     ["32 bytes in base64", createHash("sha256").update("k1").digest("base64"), /base64/],
     ["32 bytes in base64url", createHash("sha256").update("k1").digest("base64url"), /base64/],
+    ["32 bytes in base64 in free text", `the key was ${createHash("sha256").update("k2").digest("base64")} (from the log)`, /base64/],
+    ["32 bytes in base64url in a URL's path", `https://paste.example/raw/${createHash("sha256").update("k1").digest("base64url")}`, /base64/],
   ])("refuses %s with a 400 on the evidence field that says why", (_what, raw, why) => {
     const r = refusal(raw);
     expect(r).toMatch(/^400 EvidenceLooksSecret evidence: /);
@@ -39,6 +41,9 @@ describe("compromise evidence", () => {
     ["a ticket URL", "https://contoso.atlassian.net/browse/SEC-4711"],
     ["a long lowercase URL path", "https://github.com/contoso/payments-service/security/advisories/ghsa-abcd-efgh-ijkl"],
     ["a GUID", "incident 3f2504e0-4f89-11d3-9a0c-0305e82c3301"],
+    ["an Azure resource id", "/subscriptions/3f2504e0-4f89-11d3-9a0c-0305e82c3301/resourceGroups/rg-payments-prod/providers/Microsoft.KeyVault/vaults/payments-kv"],
+    ["a portal URL", "https://portal.azure.com/#view/Microsoft_Azure_Security/AlertBlade/alertId/2518298373489999999_abcDEF"],
+    ["an Azure DevOps work item", "https://dev.azure.com/contoso/Payments/_workitems/edit/123456"],
     ["a short hex commit id", "leak introduced in commit 1a2b3c4d5e6f7a8b9c0d"],
     ["prose", "Defender for Cloud alert: unusual key export from an unfamiliar IP address"],
   ])("accepts %s", (_what, raw) => {
