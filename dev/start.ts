@@ -225,6 +225,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (outputOpen) process.stderr.write(`[keyrotor] [start] failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  const message = err instanceof Error ? err.message : String(err);
+  // Messages of our own already say where they come from (a taken port names itself).
+  if (outputOpen) process.stderr.write(`${message.startsWith("[keyrotor]") ? message : `[keyrotor] [start] failed to start: ${message}`}\n`);
   void stopAll().then(() => process.exit(1));
 });
