@@ -84,7 +84,9 @@ async function managedIds(s: ApiServices, ev: KeyVaultEvent): Promise<Map<string
   for (const kind of kinds) {
     for (const vault of new Set([ev.vaultName, ev.vaultName.toLowerCase()])) {
       const keyId = `${kind}:${vault}/${ev.objectName}`;
-      if (!found.has(`${kind}:${ev.vaultName}/${ev.objectName}`) && (await s.inventory.get(keyId))) found.set(`${kind}:${ev.vaultName}/${ev.objectName}`, keyId);
+      // The inventory's spelling (canonical): the event's object name keeps the vault's case.
+      const row = found.has(`${kind}:${ev.vaultName}/${ev.objectName}`) ? undefined : await s.inventory.get(keyId);
+      if (row) found.set(`${kind}:${ev.vaultName}/${ev.objectName}`, row.key.keyId);
     }
   }
   return found;

@@ -66,7 +66,9 @@ async function deathOf(client: RotationClient, held: Lease, now: Date): Promise<
 /** 404 when the key is not managed or not locked; 409 naming the holder while it is alive. */
 export async function breakLock(s: ApiServices, client: RotationClient, who: Principal, keyId: string, body: BreakLockBody, opts: BreakOptions = {}): Promise<LockBroken> {
   parseKeyId(keyId);
-  if (!(await s.inventory.get(keyId))) throw new InvalidRequestError("KeyNotManaged", `${keyId} is not in keyrotor's inventory`, { status: 404, field: "keyId" });
+  const row = await s.inventory.get(keyId);
+  if (!row) throw new InvalidRequestError("KeyNotManaged", `${keyId} is not in keyrotor's inventory`, { status: 404, field: "keyId" });
+  keyId = row.key.keyId; // the lock is the inventory's (canonical) spelling's
   if (!client.readLockState || !client.forceReleaseLock) throw new Error("[keyrotor] [locks] this durable client cannot read or signal lock entities");
   const held = (await client.readLockState(keyId))?.holder;
   if (!held) throw new InvalidRequestError("NotLocked", `${keyId} is not locked`, { status: 404, field: "keyId" });

@@ -3,9 +3,13 @@
 // secondary, disabled = retired), its policy is attached, and a KeyRegistered entry starts the
 // key's ledger chain. Safe to repeat: the same registration again answers 200 with the entry.
 // Tenant DEKs are not registered here: a tenant's first DEK is made by a DEK rotation naming its KEK.
+// One vault object, one managed key: the keyId is stored in canonical spelling (vault and object
+// names are case-insensitive in Key Vault) and an object already managed under any kind or spelling
+// is refused with 409 naming its keyId; otherwise two keyIds would hold two locks and two reference
+// counts for one object, and a retirement under one could disable a version the other still needs.
 import { z } from "zod";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
-import { parseKeyId, type KeyVersion, type ManagedKey, type ParsedKeyId } from "../domain/keys";
+import { formatKeyId, parseKeyId, sameObjectKeyIds, vaultObjectOf, type KeyVersion, type ManagedKey, type ParsedKeyId } from "../domain/keys";
 import type { Principal } from "../http/principal";
 import type { VaultVersion } from "../orchestration/ports";
 import { checkManagedKey } from "../stores/inventory";
@@ -24,8 +28,8 @@ export const REGISTERED_ENTRY_ID = "registered";
 export interface Registration {
   created: boolean;
   key: ManagedKey;
-  /** kek only: false when the vault could not say whether the key is RSA (e.g. an oct Managed HSM
-   * key has no public key to read), so that check was skipped. */
+  /** kek and signing: false when the vault could not say the key's type (e.g. an oct Managed HSM
+   * key has no public key to read), so that check was skipped (a KEK only; a signing key must show it). */
   keyTypeChecked?: boolean;
 }
 
@@ -65,24 +69,63 @@ async function vaultVersions(s: ApiServices, keyId: string, p: ParsedKeyId): Pro
   return found;
 }
 
-/** A KEK wraps DEKs: an RSA key (an oct key in Managed HSM also qualifies). EC keys cannot wrap.
- * Returns false when the vault cannot tell the key type (the check is then skipped). */
-async function checkKekType(s: ApiServices, keyId: string, p: ParsedKeyId, version: string): Promise<boolean> {
-  let kty: string;
-  let crv: unknown;
+/** The key's type as the vault reports it: kty (and crv), or undefined when the vault cannot tell
+ * (lib/vault refuses to cache a key without a public part: oct, Managed HSM). */
+async function keyType(s: ApiServices, p: ParsedKeyId, version: string): Promise<{ kty: string; crv: unknown } | undefined> {
   try {
     const jwk = await s.vault.publicJwk(p.vault!, p.name, version);
-    kty = jwk.kty;
-    crv = jwk.crv;
+    return { kty: jwk.kty, crv: jwk.crv };
   } catch (err) {
-    // lib/vault refuses to cache a key without a public part (oct, Managed HSM): type unknown here.
-    if (err instanceof InvalidRequestError && err.code === "KeyTypeUnsupported") return false;
+    if (err instanceof InvalidRequestError && err.code === "KeyTypeUnsupported") return undefined;
     throw err;
   }
-  if (/^RSA/i.test(kty) || /^oct/i.test(kty)) return true;
-  // lib/vault reports every non-RSA key as EC; only one with a curve is known to be EC.
-  if (/^EC/i.test(kty) && typeof crv !== "string") return false;
-  throw refuse("KekNotRsa", `${keyId} is a ${kty} key; a KEK must be an RSA key (or an oct key in Managed HSM) to wrap DEKs`, { field: "keyId" });
+}
+
+/** The operations the primary version must permit for the kind (when the vault lists them). */
+function checkKeyOps(keyId: string, kind: "kek" | "signing", primary: VaultVersion | undefined): void {
+  const ops = primary?.keyOps;
+  if (ops === undefined || ops.length === 0) return;
+  const needed = kind === "kek" ? ["wrapKey", "unwrapKey"] : ["sign", "verify"];
+  const missing = needed.filter((op) => !ops.includes(op));
+  if (missing.length > 0) {
+    throw refuse(kind === "kek" ? "KekOpsMissing" : "SigningOpsMissing",
+      `${keyId}'s current version does not permit ${missing.join(", ")} (it permits ${ops.join(", ")}); a ${kind === "kek" ? "KEK must wrap and unwrap" : "signing key must sign and verify"}`, { field: "keyId" });
+  }
+}
+
+/** The key type must fit the kind. A KEK wraps DEKs: an RSA key (an oct key in Managed HSM also
+ * qualifies; EC keys cannot wrap). A signing key signs tokens whose public keys are published as
+ * JWKS: an EC or RSA key. Returns false when the vault cannot tell a KEK's type (check skipped). */
+async function checkKeyType(s: ApiServices, keyId: string, p: ParsedKeyId, found: VaultVersion[], version: string): Promise<boolean> {
+  const kind = p.kind === "kek" ? "kek" : "signing";
+  const t = await keyType(s, p, version);
+  let checked = true;
+  if (kind === "kek") {
+    // lib/vault reports every non-RSA key as EC; only one with a curve is known to be EC.
+    if (!t || (/^EC/i.test(t.kty) && typeof t.crv !== "string")) checked = false;
+    else if (!/^RSA/i.test(t.kty) && !/^oct/i.test(t.kty)) {
+      throw refuse("KekNotRsa", `${keyId} is a ${t.kty} key; a KEK must be an RSA key (or an oct key in Managed HSM) to wrap DEKs`, { field: "keyId" });
+    }
+  } else if (!t || !(/^RSA/i.test(t.kty) || /^EC/i.test(t.kty))) {
+    throw refuse("SigningKeyType", `${keyId} is ${t ? `a ${t.kty}` : "a symmetric or unreadable"} key; a signing key must be an EC or RSA key whose public key can be published`, { field: "keyId" });
+  }
+  checkKeyOps(keyId, kind, found.find((v) => v.version === version));
+  return checked;
+}
+
+/** 409 naming the keyId under which the same vault object is already managed (any kind). */
+async function checkObjectFree(s: ApiServices, keyId: string): Promise<void> {
+  for (const other of sameObjectKeyIds(keyId)) {
+    if (other === keyId) continue;
+    const found = await s.inventory.get(other);
+    if (found) throw objectRegistered(keyId, found.key.keyId);
+  }
+}
+
+function objectRegistered(keyId: string, existing: string, cause?: unknown): InvalidRequestError {
+  return refuse("VaultObjectRegistered",
+    `${keyId} names vault object ${vaultObjectOf(keyId) ?? keyId}, which is already managed as ${existing}; one vault object is one managed key (register it once, under the kind it serves)`,
+    { field: "keyId", status: 409, ...(cause !== undefined ? { cause } : {}) });
 }
 
 /** Same refusals, codes and field as the Table Storage inventory, so every adapter answers alike. */
@@ -122,28 +165,36 @@ async function recordRegistration(s: ApiServices, who: Principal, key: ManagedKe
 
 /** 201 created, 200 the same registration again; 404 unknown vault or vault object; 409 the key is
  * registered differently; 400 DEKs, a policy of another tenant, unknown or not covering the kind. */
-export async function registerKey(s: ApiServices, who: Principal, keyId: string, body: RegisterKeyBody): Promise<Registration> {
-  const p = parseKeyId(keyId);
+export async function registerKey(s: ApiServices, who: Principal, requestedKeyId: string, body: RegisterKeyBody): Promise<Registration> {
+  const p = parseKeyId(requestedKeyId);
   if (p.kind === "dek") {
-    throw refuse("DekNotRegistrable", `${keyId}: tenant DEKs are not registered here; a tenant's first DEK is onboarded by a DEK rotation naming its KEK`, { field: "keyId" });
+    throw refuse("DekNotRegistrable", `${requestedKeyId}: tenant DEKs are not registered here; a tenant's first DEK is onboarded by a DEK rotation naming its KEK`, { field: "keyId" });
   }
-  const existing = await s.inventory.get(keyId);
+  // Any spelling is accepted; the key is registered (and found again) under the canonical one.
+  const keyId = formatKeyId(p);
+  const existing = await s.inventory.get(requestedKeyId);
   if (existing) {
     const key = sameRegistration(existing.key, body);
     // Completes a registration whose ledger entry was not written (the append is idempotent).
     await recordRegistration(s, who, key);
     return { created: false, key };
   }
+  await checkObjectFree(s, keyId);
   const found = await vaultVersions(s, keyId, p);
   const { versions, primaryVersion } = versionsFrom(found);
   const key: ManagedKey = { keyId, kind: p.kind, tenant: body.tenant, policyId: body.policyId, versions, ...(primaryVersion ? { primaryVersion } : {}) };
   checkManagedKey(key);
   await checkPolicy(s, key, body.policyId);
-  const keyTypeChecked = p.kind === "kek" ? await checkKekType(s, keyId, p, primaryVersion!) : undefined;
+  const keyTypeChecked = p.kind === "secret" ? undefined : await checkKeyType(s, keyId, p, found, primaryVersion!);
   try {
     await s.inventory.create(key);
   } catch (err) {
     if (!(err instanceof RotationConflictError)) throw err;
+    // Another kind or spelling claimed the same vault object meanwhile (the adapter's atomic check).
+    if (err.code === "VaultObjectRegistered" || err.code === "VaultObjectClaimed") {
+      await checkObjectFree(s, keyId);
+      throw refuse("VaultObjectRegistered", `${keyId}: ${err.message}`, { field: "keyId", status: 409, cause: err });
+    }
     // Registered meanwhile by a concurrent request: answer as a repeat would.
     const now = await s.inventory.get(keyId);
     if (!now) throw err;

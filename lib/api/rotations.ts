@@ -91,6 +91,8 @@ async function managedKey(s: ApiServices, keyId: string): Promise<ManagedKey> {
 
 export async function requestRotation(s: ApiServices, client: RotationClient, who: Principal, body: RotationRequestBody, opts: StartOptions = {}): Promise<Accepted> {
   const key = await managedKey(s, body.keyId);
+  // The inventory's (canonical) spelling from here on: every spelling of one key takes one lock.
+  body = { ...body, keyId: key.keyId };
   if (body.version !== undefined && body.mode !== "emergency") {
     throw new InvalidRequestError("VersionNotApplicable", "version names a compromised version: emergency mode only", { field: "version" });
   }
@@ -114,7 +116,7 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
 
 export async function reportCompromise(s: ApiServices, who: Principal, body: CompromiseBody): Promise<Accepted> {
   const key = await managedKey(s, body.keyId);
-  return requestEmergency(s, who, { keyId: body.keyId, reason: body.reason, revokeOld: body.revokeOld ?? true, source: "compromise-signal", evidence: body.evidence, ...compromised(key, body.version) });
+  return requestEmergency(s, who, { keyId: key.keyId, reason: body.reason, revokeOld: body.revokeOld ?? true, source: "compromise-signal", evidence: body.evidence, ...compromised(key, body.version) });
 }
 
 /** What an emergency reports as compromised: the named version, else the one in use when it was

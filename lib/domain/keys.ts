@@ -1,5 +1,5 @@
 // Managed keys and their versions: the vocabulary of ARCHITECTURE.md as types.
-import { InvalidRequestError } from "./errors";
+import { InvalidRequestError, RotationConflictError } from "./errors";
 
 export const KEY_KINDS = ["kek", "dek", "signing", "secret"] as const;
 export type KeyKind = (typeof KEY_KINDS)[number];
@@ -46,11 +46,13 @@ export interface ParsedKeyId {
 const NAME = /^[A-Za-z0-9-]{1,127}$/;
 const VAULT = /^[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/;
 
-/** Parses and validates a keyId; throws InvalidRequestError naming `field`. */
+/** Parses and validates a keyId; throws InvalidRequestError naming `field`. The parts come back
+ * canonical: Key Vault vault and object names are case-insensitive (one object, however it is
+ * spelled), so they are lower-cased, as is the kind; a DEK's tenant is keyrotor's own id and kept. */
 export function parseKeyId(keyId: string, field = "keyId"): ParsedKeyId {
-  const m = /^(kek|dek|signing|secret):(.+)$/.exec(keyId);
+  const m = /^(kek|dek|signing|secret):(.+)$/i.exec(keyId);
   if (!m) throw new InvalidRequestError("KeyIdInvalid", `keyId must look like <kek|dek|signing|secret>:<scope>/<name>, got "${keyId}"`, { field });
-  const kind = m[1] as KeyKind;
+  const kind = (m[1] ?? "").toLowerCase() as KeyKind;
   const rest = m[2] ?? "";
   if (kind === "dek") {
     if (!NAME.test(rest)) throw new InvalidRequestError("KeyIdInvalid", `dek keyId must be dek:<tenant>, got "${keyId}"`, { field });
@@ -60,11 +62,46 @@ export function parseKeyId(keyId: string, field = "keyId"): ParsedKeyId {
   if (!vault || !name || extra.length > 0 || !VAULT.test(vault) || !NAME.test(name)) {
     throw new InvalidRequestError("KeyIdInvalid", `${kind} keyId must be ${kind}:<vault>/<name>, got "${keyId}"`, { field });
   }
-  return { kind, vault, name };
+  return { kind, vault: vault.toLowerCase(), name: name.toLowerCase() };
 }
 
 export function formatKeyId(p: ParsedKeyId): string {
-  return p.kind === "dek" ? `dek:${p.name}` : `${p.kind}:${p.vault}/${p.name}`;
+  return p.kind === "dek" ? `dek:${p.name}` : `${p.kind}:${p.vault!.toLowerCase()}/${p.name.toLowerCase()}`;
+}
+
+/** The one spelling of a keyId that the inventory, locks and ledger use: `kek:Demo-Vault/Orders`
+ * and `kek:demo-vault/orders` name the same Key Vault object, so they are the same managed key. */
+export function canonicalKeyId(keyId: string, field = "keyId"): string {
+  return formatKeyId(parseKeyId(keyId, field));
+}
+
+/** The Key Vault object a keyId names (`<vault>/<name>`, canonical), whatever its kind: a KEK, a
+ * signing key and a secret of the same name in the same vault are one object to keyrotor (a
+ * certificate's key and secret share it too), so one managed key at most. Undefined for DEKs. */
+export function vaultObjectOf(keyId: string): string | undefined {
+  const p = parseKeyId(keyId);
+  return p.vault === undefined ? undefined : `${p.vault}/${p.name}`;
+}
+
+/** Refuses a keyId not in canonical spelling (what new inventory rows must use), naming `field`. */
+export function checkCanonicalKeyId(keyId: string, field = "keyId"): void {
+  const canonical = canonicalKeyId(keyId, field);
+  if (canonical !== keyId) {
+    throw new InvalidRequestError("KeyIdNotCanonical", `[keyrotor] [inventory] ${keyId} must be spelled ${canonical} (vault and object names are case-insensitive)`, { field });
+  }
+}
+
+/** 409: the vault object is already managed under another keyId (named, so the caller can use it). */
+export function vaultObjectTaken(object: string, existing: string, requested: string): RotationConflictError {
+  return new RotationConflictError("VaultObjectRegistered",
+    `[keyrotor] [inventory] ${requested} names vault object ${object}, which keyrotor already manages as ${existing}; one vault object is one managed key`);
+}
+
+/** The keyIds of every kind that name the same vault object as `keyId` (itself included). */
+export function sameObjectKeyIds(keyId: string): string[] {
+  const p = parseKeyId(keyId);
+  if (p.vault === undefined) return [formatKeyId(p)];
+  return (["kek", "signing", "secret"] as const).map((kind) => formatKeyId({ kind, vault: p.vault, name: p.name }));
 }
 
 export const ROTATION_TRIGGERS = ["schedule", "expiry-event", "manual", "emergency"] as const;

@@ -2,7 +2,7 @@
 // that "every DEK unwraps to its original plaintext" means the same thing here as on the peer.
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
-import type { ManagedKey } from "../domain/keys";
+import { canonicalKeyId, checkCanonicalKeyId, vaultObjectOf, vaultObjectTaken, type ManagedKey } from "../domain/keys";
 import { checkTransition, checkVersions } from "../domain/versions";
 import type { EventPublisher, RotationEvent } from "../ports";
 import type {
@@ -123,15 +123,38 @@ export class MemoryKeyVault implements RotationKeyVault {
   }
 }
 
+/** A stored id's vault object; undefined for DEKs and ids that are not keyIds. */
+function objectOf(keyId: string): string | undefined {
+  try {
+    return vaultObjectOf(keyId);
+  } catch {
+    return undefined;
+  }
+}
+
 export class MemoryInventory implements InventoryPort {
   readonly rows = new Map<string, { key: ManagedKey; etag: string }>();
+  /** By keyId in any spelling, as the Table adapter reads (canonical row first, then this spelling). */
   async get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined> {
-    const row = this.rows.get(keyId);
+    let canonical: string | undefined;
+    try {
+      canonical = canonicalKeyId(keyId);
+    } catch {
+      canonical = undefined;
+    }
+    const row = (canonical !== undefined ? this.rows.get(canonical) : undefined) ?? this.rows.get(keyId);
     return row ? { key: structuredClone(row.key), etag: row.etag } : undefined;
   }
   async put(key: ManagedKey, etag: string | undefined): Promise<string> {
     const row = this.rows.get(key.keyId);
     if (etag === undefined && row) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [inventory] ${key.keyId} exists`);
+    if (etag === undefined) {
+      // As the Table adapter: new rows in canonical spelling, one managed key per vault object.
+      checkCanonicalKeyId(key.keyId);
+      const object = vaultObjectOf(key.keyId);
+      const other = object === undefined ? undefined : [...this.rows.keys()].find((id) => id !== key.keyId && objectOf(id) === object);
+      if (object !== undefined && other !== undefined) throw vaultObjectTaken(object, other, key.keyId);
+    }
     if (etag !== undefined && row?.etag !== etag) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed (ETag)`);
     // The same version rules as the Table adapter: valid on its own, and reachable from the row it replaces.
     if (row) checkTransition(row.key, key);

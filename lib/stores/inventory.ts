@@ -3,10 +3,13 @@
 // tenant filters on the tenant column. Every write is ETag-guarded: an explicit stale etag is a
 // RotationConflictError; the helpers (setPrimary, addVersion, ...) without an etag re-read and
 // retry, and are idempotent, so an activity can repeat them safely.
+// keyIds are stored in canonical spelling (canonicalKeyId) and read in any; one Key Vault object is
+// one managed key: creating a key first claims its vault object (a "claim" row in the object's own
+// partition, created or taken over atomically), so no second kind or spelling can register it.
 import { odata, type TableClient } from "@azure/data-tables";
 import type { Config } from "../config";
 import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
-import { parseKeyId, VERSION_STATES, type KeyVersion, type ManagedKey, type VersionState } from "../domain/keys";
+import { canonicalKeyId, checkCanonicalKeyId, parseKeyId, vaultObjectOf, vaultObjectTaken, VERSION_STATES, type KeyVersion, type ManagedKey, type VersionState } from "../domain/keys";
 import { add, checkTransition, checkVersions, promote, retire, revoke, VersionRuleError } from "../domain/versions";
 import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
 import { policyStoreFromConfig, type PolicyStore } from "./policyStore";
@@ -23,6 +26,10 @@ export interface KeyPage {
 }
 
 const ROW = "key";
+/** RowKey of a vault object's claim row (PartitionKey = escaped `vault-object:<vault>/<name>`). */
+const CLAIM = "claim";
+/** A claim this old without its key row is abandoned (a creation takes seconds at most). */
+const CLAIM_GRACE_MS = 5 * 60_000;
 const TENANT = /^[A-Za-z0-9-]{1,127}$/;
 /** A string property holds at most 32K UTF-16 characters; long version lists are split. */
 const CHUNK = 30_000;
@@ -132,7 +139,15 @@ export class Inventory {
     }
   }
 
+  /** By keyId in any spelling: the canonical row, else (rows written before keyIds were
+   * canonical) the row under exactly this spelling. */
   async get(keyId: string): Promise<StoredKey | undefined> {
+    const canonical = canonicalOrUndefined(keyId);
+    const found = canonical !== undefined ? await this.getExact(canonical) : undefined;
+    return found ?? (canonical === keyId ? undefined : this.getExact(keyId));
+  }
+
+  private async getExact(keyId: string): Promise<StoredKey | undefined> {
     const table = await this.ready();
     try {
       return fromEntity(await table.getEntity<KeyEntity>(escapeKey(keyId), ROW));
@@ -145,7 +160,8 @@ export class Inventory {
   /** One page of keys (optionally one tenant's), for HTTP paging. */
   async page(opts: { tenant?: string; continuation?: string; pageSize?: number } = {}): Promise<KeyPage> {
     const table = await this.ready();
-    const filter = opts.tenant === undefined ? undefined : odata`tenant eq ${opts.tenant}`;
+    // Key rows only: vault-object claim rows share the table.
+    const filter = opts.tenant === undefined ? odata`RowKey eq ${ROW}` : odata`RowKey eq ${ROW} and tenant eq ${opts.tenant}`;
     try {
       const pages = table.listEntities<KeyEntity>({ queryOptions: filter ? { filter } : {} }).byPage({
         maxPageSize: opts.pageSize ?? 500,
@@ -173,6 +189,8 @@ export class Inventory {
    * (changed → RotationConflictError). Returns the new etag. A replacement must be a state the
    * version rule book reaches from the stored row (checkTransition), however it was built. */
   async put(key: ManagedKey, etag: string | undefined): Promise<string> {
+    // New rows are written under the canonical keyId only (older rows keep theirs and stay usable).
+    if (etag === undefined) checkCanonicalKeyId(key.keyId);
     const previous = etag !== undefined ? await this.get(key.keyId) : undefined;
     if (previous && previous.etag !== etag) {
       throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed since it was read (ETag)`);
@@ -188,12 +206,43 @@ export class Inventory {
     if (key.policyId !== undefined && previous?.policyId !== key.policyId) await this.checkAttachment(key);
     const table = await this.ready();
     const entity = toEntity(key);
+    if (etag === undefined) await this.claimObject(table, key.keyId);
     try {
       const res = etag === undefined ? await table.createEntity(entity) : await table.updateEntity(entity, "Replace", { etag });
       return res.etag!;
     } catch (err) {
       if (statusOf(err) === 404) throw new InvalidRequestError("KeyNotFound", `[keyrotor] [inventory] ${key.keyId} is not in the inventory`, { status: 404, cause: err });
       return translateTableError(err, `inventory: put ${key.keyId}`);
+    }
+  }
+
+  /** One vault object, one managed key: the claim row names the keyId that manages the object.
+   * A claim left by a creation that never wrote its key row is taken over (If-Match), once it is
+   * older than CLAIM_GRACE_MS: a younger one may belong to a creation still in flight. */
+  private async claimObject(table: TableClient, keyId: string): Promise<void> {
+    const object = vaultObjectOf(keyId);
+    if (object === undefined) return;
+    const partitionKey = escapeKey(`vault-object:${object}`);
+    try {
+      await table.createEntity({ partitionKey, rowKey: CLAIM, keyId, claimedAt: this.now().toISOString() });
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 409) return translateTableError(err, `inventory: claim ${object}`);
+    }
+    let claim: { keyId: string; claimedAt?: string; etag?: string };
+    try {
+      claim = await table.getEntity<{ keyId: string; claimedAt?: string }>(partitionKey, CLAIM);
+    } catch (err) {
+      return translateTableError(err, `inventory: read claim ${object}`);
+    }
+    if (claim.keyId === keyId) return;
+    const young = claim.claimedAt === undefined || this.now().getTime() - Date.parse(claim.claimedAt) < CLAIM_GRACE_MS;
+    if (young || (await this.getExact(claim.keyId))) throw vaultObjectTaken(object, claim.keyId, keyId);
+    try {
+      await table.updateEntity({ partitionKey, rowKey: CLAIM, keyId, claimedAt: this.now().toISOString() }, "Replace", { etag: claim.etag! });
+    } catch (err) {
+      if (statusOf(err) === 412) throw new RotationConflictError("VaultObjectClaimed", `[keyrotor] [inventory] vault object ${object} was claimed meanwhile; retry`, { cause: err });
+      return translateTableError(err, `inventory: claim ${object}`);
     }
   }
 
@@ -281,6 +330,14 @@ export class Inventory {
     const elsewhere = await this.policies.tenantsWith(policyId);
     if (elsewhere.length > 0) throw invalid("PolicyTenantMismatch", "policyId", `policy ${policyId} belongs to another tenant; a key of tenant ${key.tenant} can only use its own tenant's policies`);
     throw invalid("PolicyNotFound", "policyId", `tenant ${key.tenant} has no policy ${policyId}`);
+  }
+}
+
+function canonicalOrUndefined(keyId: string): string | undefined {
+  try {
+    return canonicalKeyId(keyId);
+  } catch {
+    return undefined; // not a keyId at all: looked up as given, and not found
   }
 }
 

@@ -143,3 +143,66 @@ describe("Inventory on Table Storage", () => {
     expect((await inv.get(key.keyId))?.key.versions).toHaveLength(601);
   });
 });
+
+describe("Inventory on Table Storage: one rule book for versions, one vault object per key", () => {
+  it("setPrimary records when the old primary was demoted", async () => {
+    const { inv } = await setup();
+    await inv.create(kek());
+    await inv.addVersion("kek:vault1/tenant-kek", { version: "a2", state: "secondary", createdAt: "2026-11-22T00:00:00Z" });
+    const promoted = await inv.setPrimary("kek:vault1/tenant-kek", "a2", { rotated: { at: "2026-11-22T00:01:00Z", rotationId: "r@2" } });
+    expect(promoted.key.versions.find((v) => v.version === "a1")).toMatchObject({ state: "secondary", demotedAt: "2026-11-22T00:01:00Z" });
+  });
+
+  it("refuses a replaced row that no sequence of version operations reaches, and keeps the stored row", async () => {
+    const { inv } = await setup();
+    const created = await inv.create(kek({ versions: [...kek().versions, { version: "x", state: "revoked", createdAt: "2026-01-01T00:00:00Z" }] }));
+    const revived: ManagedKey = { ...created.key, primaryVersion: "x", versions: [{ ...created.key.versions[0]!, state: "secondary", demotedAt: "2026-11-22T00:00:00Z" }, { ...created.key.versions[1]!, state: "primary" }] };
+    await expect(inv.update(revived, created.etag)).rejects.toMatchObject({ code: "VersionRevoked", version: "x" });
+    await expect(inv.update({ ...created.key, versions: created.key.versions.slice(0, 1) }, created.etag)).rejects.toMatchObject({ code: "VersionRemoved" });
+    await expect(inv.setPrimary(created.key.keyId, "x")).rejects.toMatchObject({ code: "CannotPromote" });
+    expect(await inv.get(created.key.keyId)).toEqual(created);
+  });
+
+  it("reads a key by its keyId in any spelling, and creates keys only under the canonical spelling", async () => {
+    const { inv } = await setup();
+    const created = await inv.create(kek());
+    expect(await inv.get("KEK:Vault1/Tenant-KEK")).toEqual(created);
+    await expect(inv.create(kek({ keyId: "kek:Vault1/Other" }))).rejects.toMatchObject({ code: "KeyIdNotCanonical", field: "keyId" });
+    expect(await inv.get("kek:vault1/other")).toBeUndefined();
+  });
+
+  it("refuses a second key for the same vault object under any kind, naming the first; listings show keys only", async () => {
+    const { inv } = await setup();
+    await inv.create(kek());
+    const err = await inv.create({ keyId: "signing:vault1/tenant-kek", kind: "signing", tenant: "contoso", primaryVersion: "a1", versions: kek().versions }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RotationConflictError);
+    expect(err).toMatchObject({ code: "VaultObjectRegistered" });
+    expect((err as Error).message).toContain("kek:vault1/tenant-kek");
+    expect(await inv.get("signing:vault1/tenant-kek")).toBeUndefined();
+    const all = [];
+    for await (const k of inv.list()) all.push(k.key.keyId);
+    expect(all).toEqual(["kek:vault1/tenant-kek"]);
+  });
+
+  it("of two concurrent registrations of one vault object under two kinds, exactly one is stored", async () => {
+    const { inv } = await setup();
+    const results = await Promise.allSettled([
+      inv.create(kek()),
+      inv.create({ keyId: "signing:vault1/tenant-kek", kind: "signing", tenant: "contoso", primaryVersion: "a1", versions: kek().versions }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const stored = [(await inv.get("kek:vault1/tenant-kek")) !== undefined, (await inv.get("signing:vault1/tenant-kek")) !== undefined];
+    expect(stored.filter(Boolean)).toHaveLength(1);
+  });
+
+  it("takes over a claim whose key row was never written (a creation that failed after claiming) once it is old, not before", async () => {
+    const table = await freshTable("inv");
+    const pk = "vault-object:vault1%2ftenant-kek";
+    await table.createEntity({ partitionKey: pk, rowKey: "claim", keyId: "signing:vault1/tenant-kek", claimedAt: "2026-11-22T11:58:00.000Z" });
+    await expect(new Inventory(table, undefined, () => NOW).create(kek({ policyId: undefined }))).rejects.toMatchObject({ code: "VaultObjectRegistered" });
+    const later = new Inventory(table, undefined, () => new Date(NOW.getTime() + 10 * 60_000));
+    const created = await later.create(kek({ policyId: undefined }));
+    expect(await later.get("kek:vault1/tenant-kek")).toEqual(created);
+    expect((await table.getEntity<{ keyId: string }>(pk, "claim")).keyId).toBe("kek:vault1/tenant-kek");
+  });
+});
