@@ -88,10 +88,12 @@ async function refuseIfLocked(client: RotationClient, req: EmergencyRequest, now
 async function repeat(s: ApiServices, client: RotationClient, stored: StoredEmergency, now: Date, opts: StartOptions): Promise<ApprovalAccepted> {
   const req = stored.request;
   if (req.status === "approved") return accepted(req);
-  if (now.getTime() > Date.parse(req.approveBy) && !(await started(client, req.rotationId))) {
+  if (now.getTime() <= Date.parse(req.approveBy)) return effect(s, client, stored, opts);
+  // After the window nothing starts (not even again): a start that already happened is recorded.
+  if (!(await started(client, req.rotationId))) {
     throw new InvalidRequestError("ApprovalExpired", `the approval window closed at ${req.approveBy} before the rotation started; request a new emergency rotation`, { status: 410 });
   }
-  return effect(s, client, stored, opts);
+  return effect(s, client, stored, opts, { start: false });
 }
 
 async function started(client: RotationClient, rotationId: string): Promise<boolean> {
@@ -104,11 +106,11 @@ async function started(client: RotationClient, rotationId: string): Promise<bool
   }
 }
 
-/** Steps 4 and 5 for a claimed request. */
-async function effect(s: ApiServices, client: RotationClient, claimed: StoredEmergency, opts: StartOptions): Promise<ApprovalAccepted> {
+/** Steps 4 and 5 for a claimed request (step 5 alone when the start is known to have happened). */
+async function effect(s: ApiServices, client: RotationClient, claimed: StoredEmergency, opts: StartOptions, how: { start: boolean } = { start: true }): Promise<ApprovalAccepted> {
   const req = claimed.request;
   try {
-    await startFor(client, req, opts);
+    if (how.start) await startFor(client, req, opts);
   } catch (err) {
     // Only a definite refusal releases the claim: after any other failure the start may have
     // happened, and the claim is what lets the approver's retry find and record it.

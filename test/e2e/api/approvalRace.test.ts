@@ -4,12 +4,14 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { approveRotation } from "../../../lib/api/rotations";
+import { decideApproval } from "../../../lib/domain/approval";
+import { startRotation } from "../../../lib/orchestration/start";
 import { apiPath, ROUTES } from "../../../lib/api/routes";
 import { lockEntityKey } from "../../../lib/domain/rotation";
 import { ROLES } from "../../../lib/http/principal";
 import { DURABLE, LOCK_OPS } from "../../../lib/orchestration/names";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
-import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, type ApiHost } from "./support";
+import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -138,6 +140,44 @@ describe("the same approver twice at once", () => {
     expect(winners.size).toBe(1);
     expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "completed" });
     expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved").map((e) => e.actor)).toEqual([...winners]);
+  });
+});
+
+describe("an approval interrupted by a crash", () => {
+  /** The approver's claim was written and its start went through, then the process died before the
+   * Approved entry: the rotation is then terminated by an operator. */
+  async function crashedAfterStart(api: ApiHost): Promise<{ keyId: string; rotationId: string }> {
+    const { keyId, v1 } = await seedKey(api.mem, "kek", "tenant-kek");
+    for (let i = 0; i < 300; i++) {
+      const wrapped = await api.mem.rotation.vault.wrapKey(VAULT, "tenant-kek", v1, Buffer.alloc(32, i));
+      api.mem.rotation.deks.insert({ tenant: "t0", dekVersion: `d${String(i).padStart(4, "0")}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+    }
+    const rotationId = await emergency(api, keyId);
+    const stored = (await api.mem.approvals.get(rotationId))!;
+    const d = decideApproval(stored.request, { id: "adam", name: "adam" }, api.clock.now());
+    if (d.kind !== "claim") throw new Error("expected a claim");
+    await api.mem.approvals.update(d.next, stored.etag);
+    await startRotation(api.host.client, { rotationId, keyId, trigger: "emergency", actor: "olivia", reason: d.next.reason, mode: "emergency", revokeOld: true }, { decisionTimeoutMs: 0 });
+    await api.host.client.terminate(instanceIdFor(rotationId), "stopped during the incident");
+    await api.host.idle();
+    return { keyId, rotationId };
+  }
+
+  it("the same approver after the window records the approval that started it, and starts nothing again", async () => {
+    h = await startApiHost();
+    const { keyId, rotationId } = await crashedAfterStart(h);
+    expect((await h.host.client.getStatus(instanceIdFor(rotationId)))?.runtimeStatus).toBe("Terminated");
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved")).toHaveLength(0);
+    h.clock.advance(2 * 3_600_000);
+    const r = await approve(h, rotationId, APPROVER);
+    expect(r.status, r.body).toBe(202);
+    expect(r.json()).toMatchObject({ rotationId, approvedBy: "adam" });
+    await h.host.idle();
+    expect((await h.host.client.getStatus(instanceIdFor(rotationId)))?.runtimeStatus).toBe("Terminated");
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved").map((e) => e.actor)).toEqual(["adam"]);
+    expect((await h.mem.approvals.get(rotationId))?.request.status).toBe("approved");
+    // Another approver is still kept out.
+    expect((await approve(h, rotationId, SECOND_APPROVER)).json().error.code).toBe("AlreadyApproved");
   });
 });
 
