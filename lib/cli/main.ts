@@ -5,6 +5,7 @@ import { SingleBar, Presets } from "cli-progress";
 import { apiPath, ROUTES } from "../api/routes";
 import { ApiClient, CliError, parseIdentity } from "./client";
 import { record, shortTime, table } from "./format";
+import { exitFlushed } from "./exit";
 import { storageCommands } from "./storage";
 import { azureCredential, CREDENTIAL_KINDS, credentialKind, tokenSource, type CredentialFactory } from "./token";
 
@@ -249,3 +250,16 @@ export async function main(argv: string[], deps: CliDeps = {}): Promise<number> 
   }
 }
 
+
+/** The process entry (bin/keyrotor): runs the CLI and exits with its code only once stdout and
+ * stderr are drained, so `keyrotor ... --json | jq` receives the whole answer whatever its size. */
+export async function run(argv: string[]): Promise<never> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (err) {
+    process.stderr.write(`keyrotor: ${(err as Error).message}\n`);
+    code = 2;
+  }
+  return exitFlushed(code);
+}
