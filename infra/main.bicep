@@ -11,7 +11,7 @@
 //   infra/hooks/postdeploy.sh deploys infra/eventSubscriptions.bicep with this template's outputs.
 targetScope = 'subscription'
 
-import { taskHubName } from 'naming.bicep'
+import { resourceGroupName, taskHubName } from 'naming.bicep'
 
 // Every name azd accepts (^[a-zA-Z0-9-()_.]{1,64}$); names derived from it are made valid in
 // naming.bicep, where a test evaluates them for a table of such names.
@@ -97,7 +97,7 @@ var tables = {
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
-  name: 'rg-${environmentName}'
+  name: resourceGroupName(environmentName)
   location: location
   tags: allTags
 }
@@ -164,7 +164,7 @@ module createdVault 'modules/keyVault.bicep' = if (empty(existingVaults)) {
   }
 }
 
-var managedVaults = empty(existingVaults) ? [ { name: 'kv-kr-${resourceToken}', resourceGroup: 'rg-${environmentName}' } ] : existingVaults
+var managedVaults = empty(existingVaults) ? [ { name: 'kv-kr-${resourceToken}', resourceGroup: resourceGroupName(environmentName) } ] : existingVaults
 
 // One module per managed vault, in the vault's own resource group: role assignments and the
 // vault's Event Grid system topic (a vault has at most one system topic; it lives in the vault's

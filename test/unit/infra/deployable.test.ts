@@ -55,6 +55,8 @@ const AZD_ENV_NAMES = [
   "-",
   "_.()",
   "Prod_EU.(blue)",
+  "release.",
+  "v1.2.",
   "UPPER-case-9",
   "a".repeat(64),
   "9".repeat(64),
@@ -85,23 +87,44 @@ describe("names built from the azd environment name", () => {
   });
 
   const bicep = findBicep();
-  if (!bicep) process.stderr.write(`[keyrotor] [bicep] no Bicep CLI: the task hub name table is SKIPPED (${BICEP_INSTALL_HINT})\n`);
+  if (!bicep) process.stderr.write(`[keyrotor] [bicep] no Bicep CLI: the environment name table is SKIPPED (${BICEP_INSTALL_HINT})\n`);
+
+  /** Evaluates naming.bicep's `func` of that name for every name of the table, with `bicep console`. */
+  async function evaluate(func: string): Promise<string[]> {
+    const decl = read("infra/naming.bicep").split("\n").find((l) => l.startsWith(`func ${func}(`));
+    expect(decl, `naming.bicep declares ${func} on one line`).toBeDefined();
+    const input = [decl!, ...AZD_ENV_NAMES.map((n) => `${func}('${n}')`)].join("\n") + "\n";
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = execFile(bicep!, ["console"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      );
+      child.stdin!.end(input);
+    });
+    const values = out.split("\n").filter((l) => l.startsWith("'")).map((l) => l.slice(1, -1));
+    expect(values, out).toHaveLength(AZD_ENV_NAMES.length);
+    return values;
+  }
+
   it.skipIf(!bicep)(
     "the task hub name, evaluated by Bicep itself, is letters and digits only, 3 to 45 long, starting with a letter, for every azd name",
     async () => {
-      const decl = read("infra/naming.bicep").split("\n").find((l) => l.startsWith("func taskHubName("));
-      expect(decl, "naming.bicep declares taskHubName on one line").toBeDefined();
-      const input = [decl!, ...AZD_ENV_NAMES.map((n) => `taskHubName('${n}')`)].join("\n") + "\n";
-      const out = await new Promise<string>((resolve, reject) => {
-        const child = execFile(bicep!, ["console"], { cwd: ROOT, encoding: "utf8", timeout: 120_000 }, (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-        );
-        child.stdin!.end(input);
-      });
-      const names = out.split("\n").filter((l) => l.startsWith("'")).map((l) => l.slice(1, -1));
-      expect(names).toHaveLength(AZD_ENV_NAMES.length);
+      const names = await evaluate("taskHubName");
       names.forEach((hub, i) => expect(hub, `env ${AZD_ENV_NAMES[i]}`).toMatch(/^[A-Za-z][A-Za-z0-9]{2,44}$/));
       expect(names[AZD_ENV_NAMES.indexOf("Prod_EU.(blue)")]).toBe("keyrotorprodeublue");
+    },
+  );
+
+  it.skipIf(!bicep)(
+    "the resource group name, evaluated by Bicep itself, is valid for every azd name (no trailing period) and stays rg-<env> otherwise",
+    async () => {
+      const names = await evaluate("resourceGroupName");
+      names.forEach((rg, i) => {
+        const env = AZD_ENV_NAMES[i]!;
+        expect(rg, `env ${env}`).toMatch(/^[-\w.()]{1,90}$/);
+        expect(rg.endsWith("."), `env ${env}`).toBe(false);
+        if (!env.endsWith(".")) expect(rg).toBe(`rg-${env}`);
+      });
+      expect(read("infra/main.bicep")).not.toContain("'rg-${environmentName}'");
     },
   );
 
