@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
+import type { DekStorePort } from "../../../lib/orchestration/ports";
 import type { RotationOutput } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
 import { freshDeps, seedKekWithDeks, T0, VAULT } from "./fixtures";
@@ -12,7 +13,8 @@ const A = DURABLE.activities;
 
 /** The memory store counts one tenant per leg (the Table store counts whole pages per leg). */
 function countInLegs(deps: MemoryRotationDeps): void {
-  deps.deks.countByKekVersionPage = async (kekKeyId, opts) => {
+  const port: DekStorePort = deps.deks;
+  port.countByKekVersionPage = async (kekKeyId, opts) => {
     const tenants = await deps.deks.listTenants();
     const i = opts.continuation ? Number(opts.continuation) : 0;
     const byVersion: Record<string, number> = {};
