@@ -10,6 +10,7 @@ import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { parseKeyId } from "../domain/keys";
 import type { Lease } from "../domain/rotation";
 import type { Principal } from "../http/principal";
+import { retireGrant } from "../orchestration/fence";
 import { instanceIdFor } from "../orchestration/workflows";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
@@ -81,6 +82,8 @@ export async function breakLock(s: ApiServices, client: RotationClient, who: Pri
   // One entry per broken lease: a retried request records nothing new.
   await s.ledger.append({ keyId, entryId: `lock-break:${held.owner}:${held.since}`, type: "LockBroken", actor: who.name, reason: body.reason, at: now.toISOString(), details });
   const terminated = await stopOwner(client, held.owner, because === "ownerTerminated", `lock on ${keyId} broken by ${who.name}: ${body.reason}`, opts);
+  // Steps the old holder left queued are refused from now on, not only from the next grant.
+  if (s.fences && held.token !== undefined) await retireGrant(s.fences, keyId, held.owner, held.token);
   await client.forceReleaseLock(keyId, held.owner, who.name);
   await notify(s, { type: "LockBroken", keyId, occurrenceId: `${keyId}@lock-break:${held.owner}:${held.since}`, details: { ...details, brokenBy: who.name } });
   const confirmed = await awaitCleared(client, keyId, held.owner, opts);

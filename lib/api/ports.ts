@@ -5,6 +5,7 @@ import type { EmergencyRequest } from "../domain/approval";
 import type { ManagedKey } from "../domain/keys";
 import type { LockState } from "../domain/rotation";
 import type { Policy } from "../domain/policy";
+import type { FenceStore } from "../orchestration/fence";
 import type { RotationStarterClient } from "../orchestration/start";
 import type { PublicJwk, VaultVersion } from "../orchestration/ports";
 import type { Clock, EventPublisher, LedgerEntry, VerifiableLedger } from "../ports";
@@ -74,12 +75,17 @@ export interface ApiServices {
   events: EventPublisher;
   vault: VaultReader;
   /** Delivery health of the event publisher (lib/events). */
-  notificationHealth(): NotificationHealth;
+  /** Read from storage shared by all instances where there is one (Flex runs HTTP apart from the rest). */
+  notificationHealth(): NotificationHealth | Promise<NotificationHealth>;
   /** Extra component probes shown by /api/health (name → probe). */
   probes: Record<string, () => Promise<ComponentHealth>>;
   /** DEKs per KEK version (the DEK store's count). Optional: without it the policy timer leaves the
    * zero-reference proof to the retirement workflow alone. */
   references?: ReferenceCounter;
+  /** The keys' fence rows (lib/orchestration/fence.ts): a hand-broken lock retires the old holder's
+   * grant there, so its steps still in flight are refused at once. Optional: without it they are
+   * refused from the key's next grant on. */
+  fences?: FenceStore;
 }
 
 /** lib/orchestration's DekStorePort fits. */

@@ -6,9 +6,12 @@
 import { Duration } from "luxon";
 import { config, type Config } from "../config";
 import { createServiceBusEventPublisher, MemoryEventPublisher } from "../events";
+import { MemoryNotificationHealthStore, type NotificationHealthStore } from "../events/healthStore";
+import { TableNotificationHealthStore } from "../stores/notificationHealthStore";
 import { createLedger, KeyVaultRotationAdapter, memoryRotationDeps, type MemoryRotationDeps } from "../orchestration/deps";
 import { systemClock, type Clock } from "../ports";
 import { ApprovalStore } from "../stores/approvals";
+import { TableFenceStore } from "../stores/fenceStore";
 import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
 import { TableDekRotationPort } from "../orchestration/tableDeks";
@@ -51,7 +54,9 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
   const policies = new PolicyStore(tableClient(cfg, "policies"), () => clock.now());
   const inventoryTable = tableClient(cfg, "inventory");
   const ledger = opts.ledger ?? (await createLedger(cfg, { clock }));
-  const { publisher } = createServiceBusEventPublisher(cfg, ledger, { clock });
+  // Failures are recorded where every instance reads them: /api/health may run on another one.
+  const healthStore = new TableNotificationHealthStore(tableClient(cfg, "locks"));
+  const { publisher } = createServiceBusEventPublisher(cfg, ledger, { clock, healthStore });
   return {
     settings: settingsFrom(cfg),
     clock,
@@ -61,11 +66,12 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     ledger,
     events: publisher,
     vault: new KeyVaultRotationAdapter((vault) => keyVaultFor(cfg, vault)),
-    notificationHealth: () => publisher.notificationHealth(),
+    notificationHealth: () => publisher.sharedNotificationHealth(),
     probes: {
       tables: () => probe("tables", () => ensureTable(inventoryTable)),
     },
     references: new TableDekRotationPort(tableClient(cfg, "deks")),
+    fences: new TableFenceStore(tableClient(cfg, "locks")),
   };
 }
 
@@ -79,10 +85,13 @@ export interface MemoryApi {
 }
 
 /** In-memory adapters sharing state with memoryRotationDeps(). */
-export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; approvalWindow?: string; dekConcurrency?: number } = {}): MemoryApi {
+/** `notificationHealth`: the storage an instance shares with the others (two compositions handed
+ * one store stand for two Flex instances over one storage account); a fresh one by default. */
+export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; approvalWindow?: string; dekConcurrency?: number; notificationHealth?: NotificationHealthStore } = {}): MemoryApi {
   const clock = opts.clock ?? systemClock;
   const rotation = memoryRotationDeps({ clock });
-  const events = new MemoryEventPublisher(rotation.ledger, { clock, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 } });
+  const healthStore = opts.notificationHealth ?? new MemoryNotificationHealthStore();
+  const events = new MemoryEventPublisher(rotation.ledger, { clock, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 }, healthStore });
   rotation.events = events as unknown as MemoryRotationDeps["events"];
   const policies = new MemoryPolicyCatalog(() => clock.now());
   const approvals = new MemoryApprovals();
@@ -114,9 +123,10 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
     ledger: rotation.ledger,
     events,
     vault: rotation.vault,
-    notificationHealth: () => events.notificationHealth(),
+    notificationHealth: () => events.sharedNotificationHealth(),
     probes: {},
     references: rotation.deks,
+    fences: rotation.fences,
   };
   return { services, rotation, events, policies, approvals };
 }

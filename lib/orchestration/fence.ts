@@ -56,6 +56,18 @@ export async function claimFence(store: FenceStore, keyId: string, claim: FenceR
   }
 }
 
+/** A lock broken by hand: records a grant above the old holder's (`heldToken`), so its steps still
+ * in flight (queued before it was terminated) are refused at once; the key's next grant goes above
+ * it (its floor). A newer grant already recorded fences the old holder out as well: nothing to do. */
+export async function retireGrant(store: FenceStore, keyId: string, heldOwner: string, heldToken: number): Promise<{ recorded: boolean }> {
+  try {
+    return await claimFence(store, keyId, { owner: `lock-break:${heldOwner}`, token: heldToken + 1 });
+  } catch (err) {
+    if (err instanceof InvariantViolationError && err.code === "FencedOut") return { recorded: false };
+    throw err;
+  }
+}
+
 /** The highest token recorded for the key (0 when none): the floor of its next grant. */
 export async function fenceFloor(store: FenceStore, keyId: string): Promise<{ token: number }> {
   return { token: (await store.read(keyId))?.record.token ?? 0 };

@@ -3,6 +3,7 @@
 // cleared, so nothing of the old rotation goes on writing; without terminateOwner it stays a 409.
 import { afterEach, describe, expect, it } from "vitest";
 import { lockEntityKey, type LockState } from "../../../lib/domain/rotation";
+import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { instanceIdFor, type RotationRequest } from "../../../lib/orchestration/workflows";
 import { ADMIN, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
@@ -69,7 +70,7 @@ describe("breaking a running holder's lock", () => {
 
   it("terminates the holder and the rewrap legs it started before clearing the lock, records who did it, and the key rotates again", async () => {
     h = await startApiHost();
-    const { keyId, rotationId } = await stuckInRewrap(h);
+    const { keyId, rotationId, v1 } = await stuckInRewrap(h);
     const parent = instanceIdFor(rotationId);
     const leg = `${parent}~rewrap~1~0`;
     expect((await h.host.client.getStatus(leg))?.runtimeStatus).toBe("Running");
@@ -83,6 +84,10 @@ describe("breaking a running holder's lock", () => {
     const broken = (await chain(h.mem, keyId)).filter((e) => e.type === "LockBroken");
     expect(broken).toEqual([expect.objectContaining({ actor: "ada", reason: REASON, details: expect.objectContaining({ previousOwner: rotationId, because: "ownerTerminated" }) })]);
 
+    // A step the terminated holder had already queued is refused at once, before any new grant.
+    const straggler = { rotationId, keyId, version: v1, at: T0, fence: { owner: rotationId, token: 1 } };
+    await expect(runActivity("promoteVersion", straggler, h.mem.rotation)).rejects.toThrow(/FencedOut/);
+
     // The stranded range activity fails once the incident ends; a new rotation takes the key with a
     // newer fencing token and finishes the job.
     openGate?.();
@@ -92,6 +97,6 @@ describe("breaking a running holder's lock", () => {
     expect(out.outcome).toBe("completed");
     const deks = await h.mem.rotation.deks.tenantDeks("tenant0");
     expect(new Set(deks.map((d) => d.kekVersion))).toEqual(new Set([out.versionAfter]));
-    expect((await lockOf(h, keyId))?.fence).toBe(2);
+    expect((await lockOf(h, keyId))?.fence).toBe(3);
   });
 });
