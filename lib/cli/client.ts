@@ -1,6 +1,6 @@
 // The CLI's view of the keyrotor HTTP API. Every failure becomes a CliError carrying the exit code
 // of the contract: 1 when the service said "no", 2 for bad usage or an unreachable service.
-import { encodePrincipal } from "../http/principal";
+import { encodePrincipal, ROLES } from "../http/principal";
 
 export class CliError extends Error {
   constructor(message: string, readonly exitCode: 1 | 2, readonly body?: unknown) {
@@ -13,7 +13,22 @@ export interface Identity {
   roles: string[];
 }
 
-/** `--as alice:KeyRotation.Operator,KeyRotation.Auditor`, or KEYROTOR_AS in the environment. */
+const KNOWN_ROLES: readonly string[] = Object.values(ROLES);
+
+/** A role as written after `--as name:` (`Operator` or `KeyRotation.Operator`, any case), in the
+ * app's spelling; a role the app does not know is bad usage here, not a 403 later. */
+function knownRole(written: string, spec: string): string {
+  const full = (written.includes(".") ? written : `KeyRotation.${written}`).toLowerCase();
+  const role = KNOWN_ROLES.find((r) => r.toLowerCase() === full);
+  if (!role) {
+    const names = KNOWN_ROLES.map((r) => r.replace(/^KeyRotation\./, "")).join(", ");
+    throw new CliError(`--as: unknown role "${written}" in "${spec}" (roles: ${names})`, 2);
+  }
+  return role;
+}
+
+/** `--as alice:KeyRotation.Operator,KeyRotation.Auditor` (or `alice:Operator,Auditor`), or
+ * KEYROTOR_AS in the environment. */
 export function parseIdentity(spec: string | undefined): Identity | undefined {
   if (!spec) return undefined;
   const [name, roles = ""] = spec.split(":", 2);
@@ -24,7 +39,7 @@ export function parseIdentity(spec: string | undefined): Identity | undefined {
       .split(",")
       .map((r) => r.trim())
       .filter(Boolean)
-      .map((r) => (r.includes(".") ? r : `KeyRotation.${r}`)),
+      .map((r) => knownRole(r, spec)),
   };
 }
 

@@ -1,5 +1,7 @@
 // `keyrotor` — the operator and auditor CLI. Talks to the HTTP API (--url), except `ledger verify`
 // and `evidence`, which can also read Table Storage directly (--storage).
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { apiPath, ROUTES } from "../api/routes";
@@ -105,6 +107,23 @@ async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<Ro
   }
 }
 
+/** keyrotor's version: package.json's, found from here in the source (lib/cli) or built (dist/lib/cli). */
+export function cliVersion(): string {
+  for (let dir = __dirname, i = 0; i < 4; dir = path.dirname(dir), i++) {
+    const file = path.join(dir, "package.json");
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: unknown; version?: unknown };
+    if (pkg.name === "keyrotor" && typeof pkg.version === "string") return pkg.version;
+  }
+  return "unknown";
+}
+
+/** Refuses (exit 1) a keyId that is not in the inventory, saying so. */
+async function mustBeManaged(api: ApiClient, keyId: string): Promise<void> {
+  const res = await api.get<{ keys: { keyId: string }[] }>(apiPath(ROUTES.getKeys, {}));
+  if (!res.keys.some((k) => k.keyId === keyId)) throw new CliError(`${keyId} is not a managed key (\`keyrotor keys\` lists them)`, 1);
+}
+
 export interface CliDeps {
   /** Where credentials come from (tests inject a fake TokenCredential). */
   credential?: CredentialFactory;
@@ -120,6 +139,9 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .option("--scope <scope>", "the deployed app's API scope, e.g. api://<app-client-id>/.default: acquire the token (or KEYROTOR_SCOPE)")
     .option("--credential <kind>", `how to acquire it: ${CREDENTIAL_KINDS.join(" | ")} (default: default, or KEYROTOR_CREDENTIAL)`)
     .option("--json", "machine-readable output")
+    .version(cliVersion(), "-V, --version", "print keyrotor's version")
+    // Every subcommand's --help lists these global options too (they go before or after the verb).
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -219,6 +241,8 @@ export function buildProgram(deps: CliDeps = {}): Command {
       const { api, g } = client(cmd);
       if (!rotationId) {
         const res = await api.get<{ rotations: RotationSummaryView[] }>(`/api/rotations${opts.key ? `?keyId=${encodeURIComponent(opts.key)}` : ""}`);
+        // No history for a key the inventory does not know is a mistyped key, not "no rotations yet".
+        if (opts.key && res.rotations.length === 0) await mustBeManaged(api, opts.key);
         out(g, () => table(["rotation", "trigger", "by", "phase", "status", "updated"], res.rotations.map((r) => [r.rotationId, r.trigger, r.requestedBy, r.phase, r.status, shortTime(r.lastUpdatedAt)])), res);
         return;
       }

@@ -169,6 +169,22 @@ describe("identity", () => {
     expect(parseIdentity(undefined)).toBeUndefined();
   });
 
+  it("refuses a role that does not exist (--as bob:Operater) with exit 2 and one line naming it and the roles, sending nothing", async () => {
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
+    const r = await run("--as", "bob:Operater", "keys");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/unknown role "Operater".*Operator, Approver, Auditor, Admin/);
+    expect(seen).toHaveLength(0);
+    process.env.KEYROTOR_AS = "bob:KeyRotation.Boss";
+    expect((await run("keys")).code).toBe(2);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("accepts a known role in any case and sends the app's spelling", () => {
+    expect(parseIdentity("alice:operator,keyrotation.AUDITOR")).toEqual({ name: "alice", roles: ["KeyRotation.Operator", "KeyRotation.Auditor"] });
+  });
+
   it("sends the Easy Auth principal header built from --as", async () => {
     routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [] } });
     const r = await run("keys", "--as", "alice:Operator,Auditor");
@@ -225,6 +241,21 @@ describe("usage errors exit 2", () => {
     for (const verb of ["plan", "keys", "rotate", "approve", "status", "ledger", "evidence"]) expect(r.stdout).toContain(verb);
   });
 
+  it("a subcommand's --help lists the global options (--url, --as, --token, --json)", async () => {
+    for (const args of [["rotate", "--help"], ["lock", "break", "--help"], ["ledger", "verify", "--help"]]) {
+      const r = await run(...args);
+      expect(r.code).toBe(0);
+      for (const opt of ["--url <url>", "--as <name:roles>", "--token <bearer>", "--scope <scope>", "--json"]) expect(r.stdout).toContain(opt);
+    }
+  });
+
+  it("--version prints package.json's version and exits 0", async () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(__dirname, "../../../package.json"), "utf8")) as { version: string };
+    const r = await run("--version");
+    expect(r).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    expect(seen).toHaveLength(0);
+  });
+
   it("an unreachable service exits 2", async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
@@ -256,6 +287,16 @@ describe("usage errors exit 2", () => {
 });
 
 describe("the service saying no exits 1", () => {
+  it("status --key of a key the inventory does not know says so and exits 1", async () => {
+    routes["GET /api/rotations"] = () => ({ status: 200, body: { rotations: [] } });
+    routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [{ keyId: "kek:v/k" }] } });
+    const unknown = await run(...auditor, "status", "--key", "kek:v/nope");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe("keyrotor: kek:v/nope is not a managed key (`keyrotor keys` lists them)\n");
+    const quiet = await run(...auditor, "status", "--key", "kek:v/k");
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe("");
+  });
   it("rotate refused because another rotation holds the key names the running rotation", async () => {
     routes["POST /api/rotations"] = () => ({ status: 409, body: { error: { code: "LockHeld", message: "kek:v/k is rotating", rotationId: "kek:v/k@manual:1" } } });
     const r = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "why");
