@@ -203,7 +203,7 @@ export async function jwks(s: ApiServices, vault: string, name: string): Promise
 // ---- health -------------------------------------------------------------------------------------
 
 export async function health(s: ApiServices): Promise<{ status: "ok" | "degraded" | "down"; at: string; components: Record<string, ComponentHealth & Record<string, unknown>> }> {
-  const n = s.notificationHealth();
+  const n = await s.notificationHealth();
   const components: Record<string, ComponentHealth & Record<string, unknown>> = {
     notifications: { status: n.ok ? "ok" : "degraded", failures: n.failures, ...(n.lastFailureAt ? { lastFailureAt: n.lastFailureAt } : {}), ...(n.lastSuccessAt ? { lastSuccessAt: n.lastSuccessAt } : {}) },
   };

@@ -6,6 +6,7 @@
 import { DependencyUnavailableError } from "../domain/errors";
 import { systemClock, type Clock, type EventPublisher, type Ledger, type RotationEvent } from "../ports";
 import { rotationMetrics } from "../telemetry";
+import { healthOf, type NotificationHealthStore } from "./healthStore";
 import { toEventMessage, type EventMessage } from "./message";
 
 /** Sends one message or throws. */
@@ -41,6 +42,11 @@ export interface ReliablePublisherOptions {
   isRetryable?: (err: unknown) => boolean;
   /** Where a failed delivery is logged (besides the ledger); default console.error. */
   log?: (line: string) => void;
+  /** Storage shared by every instance of the app, which /api/health reads (lib/events/healthStore.ts):
+   * each failure is recorded there, a success at most once per `successWriteIntervalMs` (60 s)
+   * unless it follows a failure this instance saw. */
+  healthStore?: NotificationHealthStore;
+  successWriteIntervalMs?: number;
 }
 
 const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -54,6 +60,10 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
   private failures = 0;
   private lastFailureAt: string | undefined;
   private lastSuccessAt: string | undefined;
+  private readonly healthStore: NotificationHealthStore | undefined;
+  private readonly successWriteIntervalMs: number;
+  private storedSuccessAt: number | undefined;
+  private failedSinceStoredSuccess = false;
 
   constructor(
     private readonly transport: EventTransport,
@@ -65,6 +75,8 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
     this.sleep = opts.sleep ?? realSleep;
     this.isRetryable = opts.isRetryable ?? (() => true);
     this.log = opts.log ?? ((line) => console.error(line));
+    this.healthStore = opts.healthStore;
+    this.successWriteIntervalMs = opts.successWriteIntervalMs ?? 60_000;
   }
 
   async publish(event: RotationEvent): Promise<void> {
@@ -76,6 +88,7 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
       try {
         await this.transport(message);
         this.lastSuccessAt = this.clock.now().toISOString();
+        await this.storeSuccess();
         return;
       } catch (err) {
         lastError = err;
@@ -94,6 +107,25 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
       ...(this.lastFailureAt !== undefined ? { lastFailureAt: this.lastFailureAt } : {}),
       ...(this.lastSuccessAt !== undefined ? { lastSuccessAt: this.lastSuccessAt } : {}),
     };
+  }
+
+  /** The health every instance sees: from the shared store when there is one, else this process's. */
+  async sharedNotificationHealth(): Promise<NotificationHealth> {
+    return this.healthStore ? healthOf(await this.healthStore.read()) : this.notificationHealth();
+  }
+
+  private async storeSuccess(): Promise<void> {
+    if (!this.healthStore) return;
+    const now = this.clock.now();
+    if (!this.failedSinceStoredSuccess && this.storedSuccessAt !== undefined && now.getTime() - this.storedSuccessAt < this.successWriteIntervalMs) return;
+    try {
+      await this.healthStore.recordSuccess(now.toISOString());
+      this.storedSuccessAt = now.getTime();
+      this.failedSinceStoredSuccess = false;
+    } catch (err) {
+      // The event was delivered; only the health row is stale (it shows a past failure longer).
+      this.log(`[keyrotor] [events] could not record a delivery in the notification health store: ${describeError(err).message}`);
+    }
   }
 
   private async recordFailure(event: RotationEvent, err: unknown, attempts: number): Promise<void> {
@@ -120,6 +152,15 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
         `[keyrotor] [events] ${event.type} ${event.messageId} was not delivered and the NotificationFailed entry could not be written`,
         { code: "NotificationUnrecorded", cause: ledgerErr },
       );
+    }
+    if (this.healthStore) {
+      this.failedSinceStoredSuccess = true;
+      try {
+        await this.healthStore.recordFailure(at);
+      } catch (storeErr) {
+        // The ledger holds the NotificationFailed entry; only /api/health misses this one.
+        this.log(`[keyrotor] [events] ${event.messageId}: could not record the failure in the notification health store: ${describeError(storeErr).message}`);
+      }
     }
   }
 }
