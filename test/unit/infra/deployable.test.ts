@@ -112,6 +112,7 @@ describe("names built from the azd environment name", () => {
       names.forEach((hub, i) => expect(hub, `env ${AZD_ENV_NAMES[i]}`).toMatch(/^[A-Za-z][A-Za-z0-9]{2,44}$/));
       expect(names[AZD_ENV_NAMES.indexOf("Prod_EU.(blue)")]).toBe("keyrotorprodeublue");
     },
+    180_000,
   );
 
   it.skipIf(!bicep)(
@@ -126,6 +127,7 @@ describe("names built from the azd environment name", () => {
       });
       expect(read("infra/main.bicep")).not.toContain("'rg-${environmentName}'");
     },
+    180_000,
   );
 
   it("the postdeploy hook's deployment name stays within 64 characters for a 64-character environment name", () => {
