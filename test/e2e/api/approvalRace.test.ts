@@ -5,13 +5,12 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { approveRotation } from "../../../lib/api/rotations";
 import { decideApproval } from "../../../lib/domain/approval";
-import { startRotation } from "../../../lib/orchestration/start";
 import { apiPath, ROUTES } from "../../../lib/api/routes";
 import { lockEntityKey } from "../../../lib/domain/rotation";
 import { ROLES } from "../../../lib/http/principal";
 import { DURABLE, LOCK_OPS } from "../../../lib/orchestration/names";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
-import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, type ApiHost } from "./support";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -145,35 +144,30 @@ describe("the same approver twice at once", () => {
 
 describe("an approval interrupted by a crash", () => {
   /** The approver's claim was written and its start went through, then the process died before the
-   * Approved entry: the rotation is then terminated by an operator. */
+   * Approved entry; the started instance then failed (here: an input its orchestrator refuses). */
   async function crashedAfterStart(api: ApiHost): Promise<{ keyId: string; rotationId: string }> {
-    const { keyId, v1 } = await seedKey(api.mem, "kek", "tenant-kek");
-    for (let i = 0; i < 300; i++) {
-      const wrapped = await api.mem.rotation.vault.wrapKey(VAULT, "tenant-kek", v1, Buffer.alloc(32, i));
-      api.mem.rotation.deks.insert({ tenant: "t0", dekVersion: `d${String(i).padStart(4, "0")}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
-    }
+    const { keyId } = await seedKey(api.mem, "kek", "tenant-kek");
     const rotationId = await emergency(api, keyId);
     const stored = (await api.mem.approvals.get(rotationId))!;
     const d = decideApproval(stored.request, { id: "adam", name: "adam" }, api.clock.now());
     if (d.kind !== "claim") throw new Error("expected a claim");
     await api.mem.approvals.update(d.next, stored.etag);
-    await startRotation(api.host.client, { rotationId, keyId, trigger: "emergency", actor: "olivia", reason: d.next.reason, mode: "emergency", revokeOld: true }, { decisionTimeoutMs: 0 });
-    await api.host.client.terminate(instanceIdFor(rotationId), "stopped during the incident");
+    await api.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(rotationId), input: { rotationId, keyId } });
     await api.host.idle();
     return { keyId, rotationId };
   }
 
-  it("the same approver after the window records the approval that started it, and starts nothing again", async () => {
+  it("the same approver after the window records the approval that started it, and starts nothing again (a failed emergency is not restarted)", async () => {
     h = await startApiHost();
     const { keyId, rotationId } = await crashedAfterStart(h);
-    expect((await h.host.client.getStatus(instanceIdFor(rotationId)))?.runtimeStatus).toBe("Terminated");
+    expect((await h.host.client.getStatus(instanceIdFor(rotationId)))?.runtimeStatus).toBe("Failed");
     expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved")).toHaveLength(0);
     h.clock.advance(2 * 3_600_000);
     const r = await approve(h, rotationId, APPROVER);
     expect(r.status, r.body).toBe(202);
     expect(r.json()).toMatchObject({ rotationId, approvedBy: "adam" });
     await h.host.idle();
-    expect((await h.host.client.getStatus(instanceIdFor(rotationId)))?.runtimeStatus).toBe("Terminated");
+    expect((await h.host.client.getStatus(instanceIdFor(rotationId)))?.runtimeStatus).toBe("Failed");
     expect((await chain(h.mem, keyId)).filter((e) => e.type === "Approved").map((e) => e.actor)).toEqual(["adam"]);
     expect((await h.mem.approvals.get(rotationId))?.request.status).toBe("approved");
     // Another approver is still kept out.
