@@ -6,7 +6,7 @@
 // and two writers racing for seq N+1 cannot both win: the loser gets 409/412, re-reads, retries.
 import { RotationConflictError } from "../domain/errors";
 import { GENESIS_HASH } from "./canonical";
-import { isSeqRowKey, type RowProps } from "./entry";
+import { isSeqRowKey, seqRowKey, type RowProps } from "./entry";
 import type { RowStore } from "./rowStore";
 import { LedgerTamperedError } from "./tampered";
 
@@ -43,6 +43,8 @@ const EMPTY: Head = { seq: 0, hash: GENESIS_HASH, etag: undefined };
 export class ChainWriter {
   /** Last known head per partition: a single writer then appends with one round trip. */
   private readonly heads = new Map<string, Head>();
+  /** Partitions whose head row this process has checked against the link it names. */
+  private readonly checked = new Set<string>();
 
   /** `chainIdOf` names the chain a partition holds, in errors (the keyId, or the seal chain). */
   constructor(private readonly store: RowStore, private readonly what: string, private readonly chainIdOf: (pk: string) => string = (pk) => pk) {}
@@ -67,6 +69,20 @@ export class ChainWriter {
     return last;
   }
 
+  /** Once per partition and process: the head row names a link that exists with that hash. A head
+   * row edited to another hash would otherwise have the next append link to it, forking the chain.
+   * (Heads written since by other writers came from the same transaction as their link.) */
+  private async checkHead(pk: string, head: Head): Promise<void> {
+    const link = await this.store.get(pk, seqRowKey(head.seq));
+    if (link?.props.hash !== head.hash) {
+      throw new LedgerTamperedError({
+        keyId: this.chainIdOf(pk), seq: head.seq, problem: "headMismatch",
+        detail: `[${this.what}] the head row names ${head.seq} with a hash ${link ? "that entry does not have" : "but that entry does not exist"}; appends refuse until it is repaired (run ledger verify)`,
+      });
+    }
+    this.checked.add(pk);
+  }
+
   async append<T>(pk: string, opts: AppendOptions<T>): Promise<T> {
     const maxAttempts = opts.maxAttempts ?? 1_000;
     let head = this.heads.get(pk);
@@ -76,6 +92,7 @@ export class ChainWriter {
         head = await this.readHead(pk);
         if (head.etag === undefined && lostWithoutHead >= 2) head = await this.lastLink(pk);
         if (head.seq === 0 && opts.onNewChain) await opts.onNewChain();
+        if (head.seq > 0 && !this.checked.has(pk)) await this.checkHead(pk, head);
       }
       const link = await opts.build(head);
       const next = head.seq + 1;

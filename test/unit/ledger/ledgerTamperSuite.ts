@@ -423,6 +423,13 @@ export function ledgerTamperSuite(name: string, fixture: () => Promise<TamperFix
       await expect(w.ledger().append(step(A, 13))).rejects.toSatisfy(isTampered);
     });
 
+    it("an append on a chain whose head row names another hash refuses instead of linking to it", async () => {
+      const w = await build(fixture);
+      await w.raw.put("entries", pkA, "head", { ...(await w.raw.get("entries", pkA, "head")), hash: "f".repeat(64) });
+      await expect(w.ledger().append(step(A, 13))).rejects.toSatisfy(isTampered);
+      expect(await w.raw.get("entries", pkA, rk(13))).toBeUndefined();
+    });
+
     it("a sealed chain whose registry row was deleted is still sealed", async () => {
       const w = await build(fixture);
       await w.raw.del("seals", "chain", pkB);
