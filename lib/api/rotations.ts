@@ -6,7 +6,7 @@
 // instance yet), and it already carries trigger, actor, reason and outcome per rotationId.
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { openEmergency, requesterId, type EmergencyRequest } from "../domain/approval";
+import { MIN_REASON_LENGTH, openEmergency, requesterId, type EmergencyRequest } from "../domain/approval";
 import { InvalidRequestError } from "../domain/errors";
 import { checkEvidence } from "../domain/evidence";
 import { parseKeyId, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
@@ -89,7 +89,17 @@ async function managedKey(s: ApiServices, keyId: string): Promise<ManagedKey> {
   return found.key;
 }
 
+/** One reason rule for every mode (manual and emergency here; compromise, rollback and lock break
+ * apply the same MIN_REASON_LENGTH): the ledger's "why" must say something. Checked before the key
+ * is looked up, so bad input is a 400 whatever the key. */
+function requireReason(reason: string): void {
+  if (reason.trim().length < MIN_REASON_LENGTH) {
+    throw new InvalidRequestError("ReasonTooShort", `reason must be at least ${MIN_REASON_LENGTH} characters`, { field: "reason" });
+  }
+}
+
 export async function requestRotation(s: ApiServices, client: RotationClient, who: Principal, body: RotationRequestBody, opts: StartOptions = {}): Promise<Accepted> {
+  requireReason(body.reason);
   const key = await managedKey(s, body.keyId);
   // The inventory's (canonical) spelling from here on: every spelling of one key takes one lock.
   body = { ...body, keyId: key.keyId };

@@ -186,7 +186,7 @@ export function buildProgram(deps: CliDeps = {}): Command {
   program
     .command("rotate <keyId>")
     .description("rotate now (Operator); --emergency needs a second person's approval")
-    .requiredOption("--reason <text>", "why (recorded in the ledger)")
+    .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
     .option("--emergency", "emergency rotation (two-person approval)")
     .option("--revoke-old", "with --emergency only: disable the compromised version once nothing references it")
     .action(async (keyId: string, opts: { reason: string; emergency?: boolean; revokeOld?: boolean }, cmd: Command) => {

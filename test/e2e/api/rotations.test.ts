@@ -16,12 +16,12 @@ describe("manual rotation", () => {
   it("starts at once: 202 running with a status URL, then completes", async () => {
     h = await startApiHost();
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
-    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine", mode: "manual" } });
+    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine rotation", mode: "manual" } });
     expect(r.status, r.body).toBe(202);
     expect(r.json()).toMatchObject({ status: "running", statusUrl: `/api/rotations/${r.json().rotationId}` });
     await h.host.client.waitForCompletion(instanceIdFor(r.json().rotationId));
     const view = await h.call("GET", r.json().statusUrl as string, { as: AUDITOR });
-    expect(view.json()).toMatchObject({ phase: "completed", runtimeStatus: "Completed", trigger: "manual", actor: "olivia", reason: "routine" });
+    expect(view.json()).toMatchObject({ phase: "completed", runtimeStatus: "Completed", trigger: "manual", actor: "olivia", reason: "routine rotation" });
     expect(await h.mem.rotation.vault.listKeyVersions(VAULT, "tenant-kek")).toHaveLength(2);
     const keys = (await h.call("GET", "/api/keys", { as: AUDITOR })).json().keys as { keyId: string; lastRotationId?: string }[];
     expect(keys.find((k) => k.keyId === keyId)?.lastRotationId).toBe(r.json().rotationId);
@@ -31,7 +31,7 @@ describe("manual rotation", () => {
     h = await startApiHost();
     const { keyId } = await seedKey(h.mem, "kek", "tenant-kek");
     const running = await startRotation(h.host.client, { rotationId: `${keyId}@manual:slow`, keyId, trigger: "manual", actor: "bob", propagationDelay: "PT1H" });
-    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine", mode: "manual" } });
+    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine rotation", mode: "manual" } });
     expect(r.status).toBe(409);
     expect(r.json().error).toMatchObject({ code: "LockHeld", rotationId: running.rotationId });
   });
@@ -45,7 +45,7 @@ describe("manual rotation", () => {
       await h.host.idle();
     }
     // 50 minutes in: three leases would have lapsed without renewal, yet the key is still held.
-    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine", mode: "manual" } });
+    const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "routine rotation", mode: "manual" } });
     expect(r.status).toBe(409);
     expect(r.json().error).toMatchObject({ code: "LockHeld", rotationId: slow.rotationId });
     h.clock.advance(15 * 60_000);
@@ -60,8 +60,8 @@ describe("manual rotation", () => {
     const cases: [unknown, number, string | undefined][] = [
       [{ keyId, reason: "r", mode: "manual", force: true }, 400, "force"],
       [{ keyId, reason: "r", mode: "sometimes" }, 400, "mode"],
-      [{ keyId: "kek:demo-vault/unknown", reason: "routine", mode: "manual" }, 404, "keyId"],
-      [{ keyId: "not a key", reason: "routine", mode: "manual" }, 400, "keyId"],
+      [{ keyId: "kek:demo-vault/unknown", reason: "routine rotation", mode: "manual" }, 404, "keyId"],
+      [{ keyId: "not a key", reason: "routine rotation", mode: "manual" }, 400, "keyId"],
       [{ keyId, reason: "x".repeat(70_000), mode: "manual" }, 413, undefined],
       ["[1,2", 400, undefined],
     ];
