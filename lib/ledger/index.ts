@@ -5,3 +5,5 @@ export { entryHash } from "./entry";
 export { ephemeralSealSigner, nodeSealSigner, sealDigest, sealRoot, type NodeSealSignerOptions, type SealAlgorithm, type SealSigner } from "./seals";
 export { buildEvidencePack, writeEvidencePack, evidenceCsv, evidenceMarkdown, type EvidenceInput, type EvidencePack, type EvidencePolicy, type EvidenceKey, type EvidencePeriod } from "./evidence";
 export { keyVaultSealSigner, type KeyVaultSealSignerOptions } from "./keyVaultSealSigner";
+export { LedgerTamperedError } from "./tampered";
+export type { SealAnchor } from "./verify";

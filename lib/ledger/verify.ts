@@ -21,6 +21,12 @@ const MAX_BREAKS = 1_000;
 const PROGRESS_EVERY = 2_000;
 const DEFAULT_CONCURRENCY = 4;
 
+export interface SealAnchor {
+  sealSeq: number;
+  /** The seal's hash (hex). */
+  hash: string;
+}
+
 export interface VerifyDeps {
   entries: RowStore;
   seals: RowStore;
@@ -33,6 +39,10 @@ export interface VerifyDeps {
   concurrency?: number;
   /** keyIds in the chain registry: a chain with rows and no registry row is never sealed again. */
   registry?: ReadonlySet<string>;
+  /** A seal known from outside the storage account (say the newest one exported to immutable Blob
+   * storage): it must still be in the seal chain. Catches the newest seals deleted together with the
+   * seal head row, which nothing inside the account can. */
+  anchor?: SealAnchor | undefined;
   /** Reads the registry row again (a chain started while verify ran registers after `registry` was read). */
   registeredNow?: (keyId: string) => Promise<boolean>;
 }
@@ -97,6 +107,9 @@ async function verifySeals(deps: VerifyDeps, found: Findings, progress: VerifyPr
       found.seal(at, "badSealSignature", `the signature does not verify with ${seal.kid}`);
     }
     prevHash = seal.hash;
+    if (deps.anchor?.sealSeq === at && deps.anchor.hash !== seal.hash) {
+      found.seal(at, "hashMismatch", `the seal exported as ${deps.anchor.hash} was replaced`);
+    }
     latest = seal;
     for (const h of seal.heads) {
       const byKey = claims.get(h.keyId) ?? new Map<number, Claim>();
@@ -113,6 +126,9 @@ async function verifySeals(deps: VerifyDeps, found: Findings, progress: VerifyPr
   }
   const headSeq = headRow?.seq;
   const last = expected - 1;
+  if (deps.anchor && deps.anchor.sealSeq > last) {
+    found.seal(last + 1, "truncatedAfterSeal", `seal ${deps.anchor.sealSeq} was exported; the seal chain ends at ${last}`);
+  }
   if (typeof headSeq === "number" && headSeq >= expected) {
     found.seal(expected, "truncatedAfterSeal", `the seal head row says seal ${headSeq} exists; the chain ends at ${last}`);
   } else if (last > 0 && !headRow) {

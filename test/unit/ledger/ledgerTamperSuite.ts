@@ -430,6 +430,24 @@ export function ledgerTamperSuite(name: string, fixture: () => Promise<TamperFix
       expect(await w.raw.get("entries", pkA, rk(13))).toBeUndefined();
     });
 
+    it("the newest seal deleted with the seal head row rewound is caught against a seal exported outside the account", async () => {
+      const w = await build(fixture);
+      const exported = await w.ledger().latestSeal();
+      await w.raw.del("seals", "seal", rk(2));
+      await w.raw.put("seals", "seal", "head", { ...(await w.raw.get("seals", "seal", "head")), seq: 1, hash: (await w.raw.get("seals", "seal", rk(1)))!.hash });
+      expect((await w.ledger().verify()).ok).toBe(true); // nothing inside the account is left to tell
+      const anchor = { sealSeq: exported!.sealSeq, hash: exported!.hash };
+      expect((await w.ledger().verify({ anchor })).firstBreak).toMatchObject({ keyId: SEAL_CHAIN_ID, seq: 2, problem: "truncatedAfterSeal" });
+    });
+
+    it("a seal replaced by a well-formed one is caught against its exported hash", async () => {
+      const w = await build(fixture);
+      const exported = (await w.ledger().latestSeal())!;
+      await w.raw.put("seals", "seal", rk(2), { ...(await w.raw.get("seals", "seal", rk(2))), hash: "e".repeat(64) });
+      const result = await w.ledger().verify({ anchor: { sealSeq: exported.sealSeq, hash: exported.hash } });
+      expect(result.breaks).toContainEqual(expect.objectContaining({ keyId: SEAL_CHAIN_ID, seq: 2, problem: "hashMismatch", detail: expect.stringContaining("exported") }));
+    });
+
     it("a sealed chain whose registry row was deleted is still sealed", async () => {
       const w = await build(fixture);
       await w.raw.del("seals", "chain", pkB);
