@@ -1,0 +1,61 @@
+// Hosts the real Durable extension (Microsoft.Azure.WebJobs.Extensions.DurableTask) on a plain
+// WebJobs host, with DurableTask.AzureStorage on Azurite, and forwards every orchestration episode,
+// activity call and entity batch to a Node bridge that runs the app's registered handlers. The
+// extension speaks its out-of-process JSON protocol because FUNCTIONS_WORKER_RUNTIME=node and every
+// trigger parameter is a string, as the Functions host does for JavaScript (REAL-RUNTIME.md).
+//
+// Environment: KEYROTOR_BRIDGE_URL (the Node bridge), KEYROTOR_FUNCTIONS (JSON [{name, kind}] with
+// kind orchestration|activity|entity), AzureWebJobsStorage (Azurite), KEYROTOR_TASK_HUB.
+// Prints one line `KEYROTOR_READY <durable client JSON>` once the host runs; stops on stdin EOF.
+using System.Text.Json;
+using DurableRuntime;
+using Microsoft.Azure.WebJobs;
+using Microsoft.Azure.WebJobs.Extensions.DurableTask;
+using Microsoft.Azure.WebJobs.Host.Config;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+string Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : throw new InvalidOperationException($"[keyrotor] [durable-runtime] {name} is not set");
+
+Environment.SetEnvironmentVariable("FUNCTIONS_WORKER_RUNTIME", "node");
+Bridge.BaseUrl = Env("KEYROTOR_BRIDGE_URL").TrimEnd('/');
+var functions = JsonSerializer.Deserialize<List<FunctionSpec>>(Env("KEYROTOR_FUNCTIONS"), new JsonSerializerOptions { PropertyNameCaseInsensitive = true })
+    ?? throw new InvalidOperationException("[keyrotor] [durable-runtime] KEYROTOR_FUNCTIONS is not a JSON array");
+Env("AzureWebJobsStorage");
+var hubName = Environment.GetEnvironmentVariable("KEYROTOR_TASK_HUB") is { Length: > 0 } h ? h : "keyrotorrealhub";
+var stubs = StubEmitter.Emit(functions);
+
+var host = new HostBuilder()
+    .ConfigureAppConfiguration(c => c.AddEnvironmentVariables())
+    .ConfigureLogging(l =>
+    {
+        l.AddSimpleConsole(o => { o.SingleLine = true; });
+        l.SetMinimumLevel(Environment.GetEnvironmentVariable("KEYROTOR_DOTNET_LOG") == "debug" ? LogLevel.Debug : LogLevel.Warning);
+    })
+    .ConfigureWebJobs(b =>
+    {
+        b.AddDurableTask(o =>
+        {
+            o.HubName = hubName;
+            o.LocalRpcEndpointEnabled = true;
+            o.StorageProvider["maxQueuePollingInterval"] = "00:00:01";
+        });
+    })
+    .ConfigureServices(s =>
+    {
+        s.AddSingleton<ITypeLocator>(new StubTypeLocator(stubs));
+        s.AddSingleton<IWebHookProvider>(new LoopbackWebHookProvider());
+    })
+    .UseConsoleLifetime()
+    .Build();
+
+await host.StartAsync();
+var jobHost = host.Services.GetRequiredService<IJobHost>();
+await jobHost.CallAsync(nameof(ClientCapture.CaptureClient));
+Console.Out.WriteLine($"KEYROTOR_READY {ClientCapture.ClientJson}");
+Console.Out.Flush();
+// The test owns this process: EOF on stdin (the parent closed it or died) stops the host.
+await Task.Run(() => { while (Console.In.ReadLine() is not null) { } });
+await host.StopAsync(TimeSpan.FromSeconds(10));
