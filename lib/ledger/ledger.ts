@@ -2,10 +2,9 @@
 // (RowStore); tableLedger() and memoryLedger() in index.ts pick the storage.
 import type { TableClient } from "@azure/data-tables";
 import {
-  systemClock, type Clock, type LedgerAppend, type LedgerBreak, type LedgerEntry, type LedgerSeal, type LedgerVerification, type SealHead,
-  type VerifiableLedger, type VerifyProgress,
+  SEAL_CHAIN_ID, systemClock, type Clock, type LedgerAppend, type LedgerBreak, type LedgerEntry, type LedgerSeal, type LedgerVerification,
+  type SealHead, type VerifiableLedger, type VerifyProgress,
 } from "../ports";
-import { SEAL_CHAIN_ID } from "../ports";
 import { escapeKey, unescapeKey } from "../stores/tables";
 import { GENESIS_HASH } from "./canonical";
 import { ChainCheck } from "./chainCheck";
