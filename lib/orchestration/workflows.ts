@@ -97,8 +97,9 @@ const nowIso = (ctx: OrchestrationContext): string => ctx.df.currentUtcDateTime.
  * exponential backoff on durable timers. A mutating activity (FENCED_ACTIVITIES) called under the
  * lock carries the lock's grant and starts with the lease renewed (invariant 8). */
 export function* act<T>(ctx: OrchestrationContext, name: string, input: unknown, retry: RetryPolicy = DEFAULT_RETRY): Generator<Task, T, unknown> {
-  const grant = FENCED_ACTIVITIES.has(name) ? grants.get(ctx) : undefined;
-  if (grant) input = { ...(input as object), fence: yield* fenceFor(ctx, grant) };
+  const grant = grants.get(ctx);
+  if (grant && FENCED_ACTIVITIES.has(name)) input = { ...(input as object), fence: yield* fenceFor(ctx, grant) };
+  else if (grant && renewalDue(ctx, grant)) yield* renewGrant(ctx, grant); // keeps the lease through long runs of reads (a lost one stops the next change)
   for (let attempt = 1; ; attempt++) {
     try {
       return (yield ctx.df.callActivity(name, input)) as T;
@@ -140,11 +141,13 @@ function* renewGrant(ctx: OrchestrationContext, g: Grant): Generator<Task, boole
  * first, so the step starts with at least two thirds of a lease left; a failed renewal stops the
  * rotation before the step. */
 function* fenceFor(ctx: OrchestrationContext, g: Grant): Generator<Task, { owner: string; token: number }, unknown> {
-  if (ctx.df.currentUtcDateTime.getTime() - g.renewedAt >= g.leaseMs / 3 && !(yield* renewGrant(ctx, g))) {
+  if (renewalDue(ctx, g) && !(yield* renewGrant(ctx, g))) {
     throw fail("invariantViolation", "LockLost", `the lease on ${g.keyId} was taken over before a step that changes it`);
   }
   return { owner: g.owner, token: g.token };
 }
+
+const renewalDue = (ctx: OrchestrationContext, g: Grant): boolean => ctx.df.currentUtcDateTime.getTime() - g.renewedAt >= g.leaseMs / 3;
 
 /** Renews the lease of this execution's grant (a wait or a rewrap leg between steps). */
 function* renewHeld(ctx: OrchestrationContext, keyId: string, owner: string, leaseMs: number): Generator<Task, boolean, unknown> {
@@ -267,6 +270,7 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
     yield* rec(f, "failed", "Failed", "RotationFailed", { error, details: { failedPhase: failedIn, safeNext: safeNextStep(failedIn, kind) } });
     return { ...base, outcome: "failed", phase: failedIn, error };
   } finally {
+    grants.delete(ctx); // nothing after the release acts under the grant or renews it
     yield* releaseLock(ctx, input.keyId, input.rotationId, token);
     yield* act(ctx, A.recordStep, {
       rotationId: input.rotationId, keyId: input.keyId, step: "released", type: "LockReleased", actor: input.actor, at: nowIso(ctx), phase: f.phase,
