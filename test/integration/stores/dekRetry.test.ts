@@ -126,4 +126,19 @@ describe("a retried DEK rotation cannot resurrect stale work", () => {
     expect(again).toMatchObject({ dekVersion: first.dekVersion, reused: true });
     expect((await s.port.tenantDeks("contoso")).map((d) => d.dekVersion).sort()).toEqual(["v1", "v2"]);
   });
+
+  it("a person's re-run under a new rotationId drops the failed rotation's pending intent, so it no longer holds a reference", async () => {
+    const s = await setup();
+    s.table.failNext();
+    await expect(rotateTenantDek(s.deps, { rotationId: "dek:contoso@2026-Q2", tenant: "contoso", at: "2026-04-01T00:00:00.000Z" })).rejects.toThrow(/injected crash/);
+    expect(await s.port.countByKekVersion(KEK)).toEqual({ [s.v1]: 2 }); // v1's DEK + the pending intent
+
+    const rerun = await rotateTenantDek(s.deps, { rotationId: "dek:contoso@manual:rerun", tenant: "contoso", at: "2026-04-02T00:00:00.000Z" });
+
+    expect(rerun).toMatchObject({ dekVersion: "v2", reused: false });
+    expect(await s.port.countByKekVersion(KEK)).toEqual({ [s.v1]: 2 }); // two DEKs, no intent
+    // The failed rotation, retried later, makes a DEK of its own above the re-run's, never v2 again.
+    const late = await rotateTenantDek(s.deps, { rotationId: "dek:contoso@2026-Q2", tenant: "contoso", at: "2026-04-03T00:00:00.000Z" });
+    expect(late).toMatchObject({ dekVersion: "v3", previous: "v2" });
+  });
 });
