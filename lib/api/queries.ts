@@ -130,6 +130,8 @@ export const LedgerQuery = z.strictObject({
 });
 
 export async function ledgerEntries(s: ApiServices, keyId: string, q: z.output<typeof LedgerQuery>): Promise<{ keyId: string; entries: LedgerEntry[]; nextSeq?: number }> {
+  // Any spelling of a managed key reads its chain, which is under the inventory's (canonical) keyId.
+  keyId = (await s.inventory.get(keyId))?.key.keyId ?? keyId;
   const entries: LedgerEntry[] = [];
   let nextSeq: number | undefined;
   for await (const e of s.ledger.entries(keyId)) {

@@ -3,7 +3,7 @@
 // managed under any kind or spelling is refused with 409 naming its keyId, and the key's type and
 // permitted operations must fit the kind.
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN, chain, OPERATOR, snapshot, startApiHost, VAULT, type ApiHost } from "./support";
+import { ADMIN, AUDITOR, chain, OPERATOR, snapshot, startApiHost, VAULT, type ApiHost } from "./support";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -102,5 +102,13 @@ describe("one vault object, one managed key", () => {
     const r = await h.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId: "kek:Demo-Vault/Orders-KEK", reason: "rotate after a staff change", mode: "manual" } });
     expect(r.status, r.body).toBe(202);
     expect(r.json()).toMatchObject({ rotationId: expect.stringMatching(new RegExp(`^${KEK}@manual:`)) as unknown });
+  });
+
+  it("the ledger of a key reads the same in any spelling of its keyId", async () => {
+    h = await host();
+    await h.call("PUT", path(KEK), { as: ADMIN, body: BODY.kek });
+    const r = await h.call("GET", `/api/ledger/kek:Demo-Vault/Orders-Kek`, { as: AUDITOR });
+    expect(r.status, r.body).toBe(200);
+    expect(r.json()).toMatchObject({ keyId: KEK, entries: [{ type: "KeyRegistered" }] });
   });
 });
