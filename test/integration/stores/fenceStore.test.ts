@@ -42,3 +42,11 @@ describe.each(adapters)("fence rows: %s", (_name, make) => {
     expect((await store.read(KEY))?.record).toEqual({ owner: "r5", token: 5 });
   });
 });
+
+describe("fence rows in Table Storage", () => {
+  it("refuse a malformed row instead of reading it as no grant", async () => {
+    const table = await freshTable("lock");
+    await table.createEntity({ partitionKey: "fence", rowKey: "kek:demo-vault%2ftenant-kek", owner: "a", token: "1" });
+    await expect(new TableFenceStore(table).read(KEY)).rejects.toMatchObject({ code: "FenceRowMalformed" });
+  });
+});
