@@ -3,6 +3,9 @@
 // (claimFence, right after the grant) and passes {owner, token} with every mutating activity, which
 // checks it against the row before it acts (handlers.ts). A rotation whose lease ran out and was
 // taken over finds a newer grant recorded there and stops with FencedOut, changing nothing.
+// Before acquiring, the orchestrator reads the row's token (readFence) and the entity grants above
+// it, so a lock entity that starts counting again (a new task hub) cannot reuse a token; a lock
+// broken by hand records a grant above the old holder's (retireGrant).
 //
 // What this closes and what it cannot: a step that starts after the take-over's claim is refused.
 // A step already past its check when the take-over happens still finishes (Key Vault has no
