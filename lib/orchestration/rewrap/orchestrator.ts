@@ -133,6 +133,17 @@ export interface RewrapPassResult extends RewrapTotals {
   budgetPerSec: number;
 }
 
+/** Child ids `<parent>~<execution>~rewrap~<pass>~<leg>`: a rotation restarted under the same
+ * instance id (a new execution) must never reuse the id of a leg its earlier run left running —
+ * Azure Storage discards the start of a running instance and the parent would wait forever. The
+ * execution tag is the orchestration's deterministic newGuid (derived from the instance id and the
+ * replay-safe current time, so it is new for every execution and the same on every replay). The
+ * `<parent>~` prefix is what breaking a lock lists to terminate the legs. */
+export function legInstanceIds(ctx: OrchestrationContext, pass: number): (leg: number) => string {
+  const execution = ctx.df.newGuid(ctx.df.instanceId).replace(/-/g, "").slice(0, 16);
+  return (leg) => `${ctx.df.instanceId}~${execution}~rewrap~${pass}~${leg}`;
+}
+
 export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks: RewrapHooks): Generator<Task, RewrapPassResult, unknown> {
   const options = RewrapOptionsSchema.parse(req.options ?? {});
   const retry: RetryPolicy = { ...DEFAULT_RETRY, maxAttempts: options.maxAttempts };
@@ -141,12 +152,17 @@ export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks:
   const legDeks = legSize(plan.total, options.targetLegs, options.minLegDeks);
   let state: RewrapState = { queue: [], tenantsDone: false, totals: zeroTotals(), aimd: { level: options.maxSlots } };
   hooks.progress(progressOf(state.totals, plan.total, startedMs, startedMs));
+  const legIds = legInstanceIds(ctx, req.pass);
   for (let leg = 0; ; leg++) {
     const legEndsAt = new Date(ctx.df.currentUtcDateTime.getTime() + options.maxLegMs).toISOString();
+    // The leg shows its progress after every wave (its custom status) while this orchestration only
+    // waits: naming the leg and the pass's start lets the status view report that progress and a
+    // rate (lib/orchestration/status.ts) instead of 0 until the leg ends.
+    hooks.progress({ ...progressOf(state.totals, plan.total, startedMs, ctx.df.currentUtcDateTime.getTime()), leg: legIds(leg), startedAt: new Date(startedMs).toISOString() });
     const out = (yield ctx.df.callSubOrchestrator(DURABLE.orchestrators.rewrap, {
       rotationId: req.rotationId, kekKeyId: req.kekKeyId, newVersion: req.newVersion, budgetPerSec: plan.budgetPerSec, options, state, legEndsAt,
       legUntilRewrapped: state.totals.rewrapped + legDeks, ...(req.fence ? { fence: req.fence } : {}),
-    } satisfies RewrapLegInput, `${ctx.df.instanceId}~rewrap~${req.pass}~${leg}`)) as RewrapLegOutput;
+    } satisfies RewrapLegInput, legIds(leg))) as RewrapLegOutput;
     state = out.state;
     const progress = progressOf(state.totals, plan.total, startedMs, ctx.df.currentUtcDateTime.getTime());
     hooks.progress(progress);

@@ -72,8 +72,11 @@ describe("breaking a running holder's lock", () => {
     h = await startApiHost();
     const { keyId, rotationId, v1 } = await stuckInRewrap(h);
     const parent = instanceIdFor(rotationId);
-    const leg = `${parent}~rewrap~1~0`;
-    expect((await h.host.client.getStatus(leg))?.runtimeStatus).toBe("Running");
+    // Leg ids carry the parent's execution (lib/orchestration/rewrap: legInstanceIds).
+    const legs = ((await (await fetch(`${h.host.url}/runtime/webhooks/durabletask/instances?runtimeStatus=Running`)).json()) as { instanceId: string }[])
+      .map((s) => s.instanceId).filter((id) => id.startsWith(`${parent}~`) && id.endsWith("~rewrap~1~0"));
+    expect(legs).toHaveLength(1);
+    const leg = legs[0]!;
 
     const r = await h.call("POST", breakPath(keyId), { as: ADMIN, body: { reason: REASON, terminateOwner: true } });
     expect(r.status, r.body).toBe(200);
