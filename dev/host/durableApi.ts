@@ -1,8 +1,9 @@
 // The Durable extension's HTTP API (the one durable-functions' DurableClient calls), served on the
 // host's loopback URL. The client input binding points `rpcBaseUrl` here, so the app's unchanged
 // client calls (startNew, getStatus, raiseEvent, terminate, purge, signalEntity, readEntityState)
-// land in the engine. Status codes follow the extension's HttpApiHandler (409 on a duplicate start,
-// 410 on a finished instance, 412 when purging a running one).
+// land in the engine. Status codes follow the extension's HttpApiHandler (500 "Something went wrong" on
+// a duplicate start: the client's InvalidOperationException is not caught there; 410 on a finished
+// instance, 412 when purging a running one).
 import { DurableApiError, type DurableEngine } from "./engine";
 import type { RuntimeStatus } from "./store";
 import type { HttpInput, HttpResult } from "./triggers";

@@ -45,6 +45,16 @@ export interface InstanceStatus {
   historyEvents?: HistoryEvent[];
 }
 
+/** A start that hit a Pending/Running instance. The extension's client throws InvalidOperationException
+ * with this message (DurableTaskExtension: ThrowExceptionOnInvalidDedupeStatus), which its HTTP API
+ * does not catch: the start answers 500 "Something went wrong...", never a 409. */
+export class InstanceAlreadyExistsError extends Error {
+  constructor(readonly existingStatus: string) {
+    super(`An Orchestration instance with the status ${existingStatus} already exists.`);
+    this.name = "InvalidOperationException";
+  }
+}
+
 export class DurableApiError extends Error {
   constructor(
     readonly status: number,
@@ -295,7 +305,7 @@ export class DurableEngine {
     const gen = this.generation;
     const res = await this.storeOp(this.opts.store.createInstance(row, TERMINAL_STATUSES));
     if (!res.created) {
-      throw new DurableApiError(409, `An Orchestration instance with the status ${res.existing.runtimeStatus} already exists.`);
+      throw new InstanceAlreadyExistsError(res.existing.runtimeStatus);
     }
     if (gen !== this.generation) return;
     if (res.replaced) {
@@ -758,6 +768,12 @@ export class DurableEngine {
       validateInstanceId(childId);
       await this.createAndRun(row);
     } catch (err) {
+      if (err instanceof InstanceAlreadyExistsError) {
+        // Azure Storage discards an ExecutionStarted message for an instance that is still running:
+        // the parent gets no failure event and waits (a child id must be new for every execution).
+        this.opts.log(`[keyrotor] [devhost] ${parent.name} (${parent.instanceId}): sub-orchestration ${childId} not started: ${err.message} The start message is discarded, as Azure Storage does; the parent waits.`);
+        return;
+      }
       this.deliver(
         parent.instanceId,
         parent.executionId,
