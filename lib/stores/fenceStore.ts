@@ -3,8 +3,8 @@
 //
 //   PartitionKey = "fence"   RowKey = keyId (escaped)   owner, token
 //
-// The tokens come from the keyLock entities of the task hub: a new task hub starts its tokens at 1
-// again, so it needs a fresh locks table too (or its rows deleted).
+// The tokens come from the keyLock entities; each acquire reads the row's token first and is granted
+// above it, so a new task hub (whose entities count from 1 again) never reuses a recorded token.
 import type { TableClient } from "@azure/data-tables";
 import { InvariantViolationError } from "../domain/errors";
 import type { FenceRecord, FenceStore } from "../orchestration/fence";
