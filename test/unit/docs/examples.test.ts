@@ -1,0 +1,75 @@
+// Every JSON example the README and docs/ hand a user is accepted by the API as written: each
+// request body goes through the validation its handler runs (the same zod schema, and for a policy
+// the whole domain validation via putPolicy), and each response example has the documented shape.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import type { z } from "zod";
+import { BreakLockBody } from "../../../lib/api/locks";
+import { putPolicy } from "../../../lib/api/queries";
+import { RegisterKeyBody } from "../../../lib/api/registration";
+import { RollbackBody } from "../../../lib/api/rollback";
+import { ApproveBody, CompromiseBody, RotationRequestBody } from "../../../lib/api/rotations";
+import { memoryApiServices } from "../../../lib/api/services";
+import { canonicalKeyId } from "../../../lib/domain/keys";
+import { validate } from "../../../lib/http/api";
+import { parsePrincipal, ROLES } from "../../../lib/http/principal";
+import { curlExamples, docFiles, fencedJsonExamples, inlineJsonExamples, ROOT } from "./docExamples";
+
+/** What each handler in functions/ does with a body before acting (params: the route's). */
+const REQUESTS: Record<string, (body: unknown, params: Record<string, string>) => Promise<unknown>> = {
+  putPolicy: async (body, params) => {
+    const { services } = memoryApiServices();
+    return putPolicy(services, { id: "ada", name: "ada", roles: [ROLES.admin] }, params.policyId ?? String((body as { policyId?: unknown }).policyId), body, undefined);
+  },
+  putKey: async (body, params) => {
+    if (params.keyId !== undefined) canonicalKeyId(params.keyId);
+    return validate(RegisterKeyBody, body);
+  },
+  postRotation: async (body) => validate(RotationRequestBody, body),
+  postCompromise: async (body) => validate(CompromiseBody, body),
+  approveRotation: async (body) => validate(ApproveBody, body),
+  rollbackRotation: async (body) => validate(RollbackBody, body),
+  breakLock: async (body) => validate(BreakLockBody, body),
+};
+const STRICT_BODIES: z.ZodType[] = [RotationRequestBody, CompromiseBody, ApproveBody, RollbackBody, BreakLockBody, RegisterKeyBody];
+
+const curls = docFiles().flatMap(curlExamples);
+const fenced = docFiles().flatMap(fencedJsonExamples);
+const inline = docFiles().flatMap(inlineJsonExamples);
+
+describe("the JSON examples of README.md and docs/", () => {
+  it("finds the request bodies the docs show (the policy, the registration and the first rotation of deploy.md)", () => {
+    const routes = curls.map((c) => c.route.name);
+    expect(routes).toEqual(expect.arrayContaining(["putPolicy", "putKey", "postRotation"]));
+  });
+
+  it.each(curls.map((c) => [`${c.where} ${c.method} ${c.path}`, c] as const))("curl body at %s is accepted by its handler's validation", async (_, c) => {
+    const run = REQUESTS[c.route.name];
+    expect(run, `no request validation known for ${c.route.name}`).toBeDefined();
+    await expect(run!(JSON.parse(c.body), c.params)).resolves.toBeDefined();
+  });
+
+  it("marks every fenced json block as a request or response of a named route", () => {
+    for (const f of fenced) expect(f.marker, `${f.where}: add <!-- example: <routeName> request|response --> above the block`).toBeDefined();
+  });
+
+  it.each(fenced.filter((f) => f.marker?.part === "request").map((f) => [f.where, f] as const))("fenced request body at %s is accepted by its handler's validation", async (_, f) => {
+    const run = REQUESTS[f.marker!.route];
+    expect(run, `no request validation known for ${f.marker!.route}`).toBeDefined();
+    await expect(run!(JSON.parse(f.text), {})).resolves.toBeDefined();
+  });
+
+  it.each(inline.map((i) => [`${i.where} ${i.text}`, i] as const))("inline JSON %s is a body some request accepts", (_, i) => {
+    const v: unknown = JSON.parse(i.text);
+    expect(STRICT_BODIES.some((s) => s.safeParse(v).success && Object.keys(v as object).length > 0)).toBe(true);
+  });
+
+  it("the README's local principal header is one the API accepts, with the role it names", () => {
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const m = /x-ms-client-principal: \$\(printf '%s' '([^']+)' \| base64/.exec(readme);
+    expect(m).not.toBeNull();
+    const p = parsePrincipal(Buffer.from(m![1]!, "utf8").toString("base64"));
+    expect(p.roles).toEqual([ROLES.auditor]);
+  });
+});
