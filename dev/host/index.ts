@@ -4,8 +4,9 @@ import "./functionsCore";
 import { readdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
-import { Cron } from "croner";
+import type { Cron } from "croner";
 import { ManualClock, RealClock, type HostClock } from "./clock";
+import { timeZoneNotice, timerJob } from "./schedule";
 import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
@@ -197,11 +198,13 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const crons: Cron[] = [];
   const runSchedules = options.runSchedules ?? (options.clock === undefined || options.clock === "real");
   if (runSchedules) {
+    const notice = timeZoneNotice();
+    if (notice && functionsByTrigger("timerTrigger").length > 0) log(notice);
     for (const fn of functionsByTrigger("timerTrigger")) {
       const t = triggerOf(fn);
       const schedule = resolveSetting(typeof t.schedule === "string" ? t.schedule : "");
       const name = fn.metadata.name;
-      const job = new Cron(schedule, { protect: true }, async () => {
+      const job: Cron = timerJob(schedule, async () => {
         try {
           await fireTimerFunction(fn, false, ctx, new Date(), job.nextRun() ?? undefined);
         } catch (err) {
