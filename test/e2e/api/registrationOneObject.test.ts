@@ -3,7 +3,8 @@
 // managed under any kind or spelling is refused with 409 naming its keyId, and the key's type and
 // permitted operations must fit the kind.
 import { afterEach, describe, expect, it } from "vitest";
-import { ADMIN, AUDITOR, chain, OPERATOR, snapshot, startApiHost, VAULT, type ApiHost } from "./support";
+import { instanceIdFor } from "../../../lib/orchestration/workflows";
+import { ADMIN, AUDITOR, chain, OPERATOR, seedKey, snapshot, startApiHost, VAULT, type ApiHost } from "./support";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -110,5 +111,23 @@ describe("one vault object, one managed key", () => {
     const r = await h.call("GET", `/api/ledger/kek:Demo-Vault/Orders-Kek`, { as: AUDITOR });
     expect(r.status, r.body).toBe(200);
     expect(r.json()).toMatchObject({ keyId: KEK, entries: [{ type: "KeyRegistered" }] });
+  });
+
+  it("a Key Vault event spelling the object in the vault's own case starts the rotation under the canonical keyId", async () => {
+    h = await startApiHost();
+    const { keyId, v1 } = await seedKey(h.mem, "kek", "tenant-kek");
+    const vault = "Demo-Vault";
+    const name = "Tenant-KEK";
+    const event = {
+      id: "case-1", topic: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/${vault}`, subject: name,
+      eventType: "Microsoft.KeyVault.KeyNearExpiry", eventTime: "2026-03-01T00:00:00Z", dataVersion: "1", metadataVersion: "1",
+      data: { Id: `https://${vault}.vault.azure.net/keys/${name}/${v1}`, VaultName: vault, ObjectType: "Key", ObjectName: name, Version: v1, NBF: "1559081980", EXP: "1559082102" },
+    };
+    const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify([event]) });
+    expect(r.status).toBeLessThan(300);
+    const done = await h.host.client.waitForCompletion(instanceIdFor(`${keyId}@expiry:${v1}`), { timeoutMs: 60_000 });
+    expect(done.runtimeStatus).toBe("Completed");
+    await h.host.idle();
+    expect((await chain(h.mem, keyId)).filter((e) => e.type === "LockAcquired").map((e) => e.rotationId)).toEqual([`${keyId}@expiry:${v1}`]);
   });
 });
