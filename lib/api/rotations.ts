@@ -12,7 +12,7 @@ import { checkEvidence } from "../domain/evidence";
 import { parseKeyId, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
-import { rotationStatusView, type RotationStatusView } from "../orchestration/status";
+import { rotationStatusView, runningRewrapLeg, type RotationStatusView } from "../orchestration/status";
 import { instanceIdFor, type RotationOutput, type RotationRequest, type RotationStatus } from "../orchestration/workflows";
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
@@ -221,7 +221,9 @@ export async function getRotation(s: ApiServices, client: RotationClient, rotati
       runtimeStatus: expired ? "approvalExpired" : a.status, createdAt: a.requestedAt, lastUpdatedAt: a.approvedAt ?? a.requestedAt, ...approvalView,
     };
   }
-  const view = rotationStatusView(rotationId, st);
+  // While the rewrap runs, its leg's own status moves after every wave (the rotation's only per leg).
+  const legId = runningRewrapLeg(st);
+  const view = rotationStatusView(rotationId, st, legId ? await durableStatus(client, legId) : undefined);
   const input = (st.input ?? {}) as Partial<RotationRequest>;
   const custom = st.customStatus as Partial<RotationStatus> | undefined;
   const out = st.output as Partial<RotationOutput> | undefined;

@@ -18,3 +18,20 @@ export function record(obj: Record<string, unknown>): string {
     .map(([k, v]) => `${k.padEnd(14)} ${typeof v === "string" ? v : JSON.stringify(v)}`)
     .join("\n");
 }
+
+/** A rewrap rate for the progress bar: none until the API has measured one (never "0/s"). */
+export function rateText(perSec: number | undefined): string {
+  if (perSec === undefined || !Number.isFinite(perSec) || perSec <= 0) return "-/s";
+  return `${perSec >= 10 ? Math.round(perSec) : Math.round(perSec * 10) / 10}/s`;
+}
+
+/** The time left until the API's ETA (an ISO instant), e.g. "eta 2m05s"; "eta -" when there is none. */
+export function etaText(eta: string | undefined, nowMs: number): string {
+  const at = eta ? Date.parse(eta) : NaN;
+  if (!Number.isFinite(at)) return "eta -";
+  const s = Math.max(0, Math.round((at - nowMs) / 1000));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = String(s % 60).padStart(2, "0");
+  return h > 0 ? `eta ${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `eta ${m}m${sec}s` : `eta ${s % 60}s`;
+}

@@ -6,7 +6,7 @@ import { Command, CommanderError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { apiPath, ROUTES } from "../api/routes";
 import { ApiClient, CliError, parseIdentity } from "./client";
-import { record, shortTime, table } from "./format";
+import { etaText, rateText, record, shortTime, table } from "./format";
 import { exitFlushed } from "./exit";
 import { storageCommands } from "./storage";
 import { azureCredential, CREDENTIAL_KINDS, credentialKind, tokenSource, type CredentialFactory } from "./token";
@@ -82,7 +82,7 @@ const isTerminal = (v: RotationView) => TERMINAL_STATUS.has(v.runtimeStatus ?? "
 async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<RotationView> {
   const tty = !g.json && process.stderr.isTTY;
   const bar = tty
-    ? new SingleBar({ format: "rewrap |{bar}| {value}/{total} DEKs  {perSec}/s  eta {eta_formatted}  {phase}", hideCursor: true, stream: process.stderr }, Presets.shades_classic)
+    ? new SingleBar({ format: "rewrap |{bar}| {value}/{total} DEKs  {rate}  {eta}  {phase}", hideCursor: true, stream: process.stderr }, Presets.shades_classic)
     : undefined;
   let started = false;
   let lastPhase = "";
@@ -90,10 +90,12 @@ async function watch(api: ApiClient, g: Globals, rotationId: string): Promise<Ro
     const v = await api.get<RotationView>(apiPath(ROUTES.getRotation, { rotationId }));
     const p = v.progress;
     if (bar && p && p.total > 0) {
-      if (!started) bar.start(p.total, p.rewrapped, { perSec: 0, phase: v.phase ?? "" });
+      // Rate and ETA as the API measured them (cli-progress's own ETA reads NULL/INF between polls).
+      const shown = { rate: rateText(p.perSec), eta: etaText(p.eta, Date.now()), phase: v.phase ?? "" };
+      if (!started) bar.start(p.total, p.rewrapped, shown);
       started = true;
       bar.setTotal(p.total);
-      bar.update(p.rewrapped, { perSec: Math.round(p.perSec ?? 0), phase: v.phase ?? "" });
+      bar.update(p.rewrapped, shown);
     } else if (!g.json && !started && v.phase && v.phase !== lastPhase) {
       process.stderr.write(`${rotationId}: ${v.phase} (${v.runtimeStatus ?? ""})\n`);
     }

@@ -55,9 +55,18 @@ const iso = (d: Date | string | undefined): string | undefined => {
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
 const obj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
 
-function progressOf(p: Record<string, unknown> | undefined, createdAt: string | undefined, updatedAt: string | undefined, running: boolean): RotationProgressView | undefined {
+function progressOf(p: Record<string, unknown> | undefined, createdAt: string | undefined, updatedAt: string | undefined, running: boolean, leg?: DurableInstanceStatus): RotationProgressView | undefined {
   const rewrapped = num(p?.rewrapped);
   if (rewrapped === undefined) return undefined;
+  const moving = running ? legProgress(leg, rewrapped, typeof p?.startedAt === "string" ? iso(p.startedAt) : undefined) : undefined;
+  if (moving) {
+    const total = Math.max(num(p?.total) ?? moving.rewrapped, moving.rewrapped);
+    const remaining = total - moving.rewrapped;
+    return {
+      rewrapped: moving.rewrapped, total, perSec: moving.perSec, throttled: Math.max(moving.throttled, num(p?.throttled) ?? 0),
+      ...(moving.perSec > 0 && remaining > 0 ? { eta: new Date(moving.atMs + (remaining / moving.perSec) * 1000).toISOString() } : {}),
+    };
+  }
   const total = Math.max(num(p?.total) ?? num(p?.scanned) ?? rewrapped, rewrapped);
   const seconds = createdAt && updatedAt ? (Date.parse(updatedAt) - Date.parse(createdAt)) / 1000 : 0;
   const perSec = seconds > 0 ? Math.round((rewrapped / seconds) * 10) / 10 : 0;
@@ -68,9 +77,38 @@ function progressOf(p: Record<string, unknown> | undefined, createdAt: string | 
   };
 }
 
+/** What a running rewrap leg adds to the rotation's own count. The rotation's custom status moves
+ * only between legs (it waits on the leg meanwhile), and a small rewrap is a single leg: without the
+ * leg, progress would read 0 until the rewrap is over. The leg's custom status counts the whole pass
+ * after every wave of ranges. The rate is the pass's count over the time since the pass started
+ * (`passStartedAt`), else what the leg moved (above `base`, the rotation's count when the leg began)
+ * over the leg's own time: never diluted by the phases before the rewrap. */
+function legProgress(leg: DurableInstanceStatus | undefined, base: number, passStartedAt: string | undefined): { rewrapped: number; perSec: number; throttled: number; atMs: number } | undefined {
+  if (!leg || !["Pending", "Running", "ContinuedAsNew"].includes(leg.runtimeStatus ?? "")) return undefined;
+  const c = obj(leg.customStatus);
+  const rewrapped = num(c?.rewrapped);
+  if (rewrapped === undefined || rewrapped <= base) return undefined;
+  const from = passStartedAt ?? iso(leg.createdTime);
+  const moved = passStartedAt ? rewrapped : rewrapped - base;
+  const at = iso(leg.lastUpdatedTime);
+  const seconds = from && at ? (Date.parse(at) - Date.parse(from)) / 1000 : 0;
+  const perSec = seconds > 0 ? Math.round((moved / seconds) * 10) / 10 : 0;
+  return { rewrapped, perSec, throttled: num(c?.throttled) ?? 0, atMs: at ? Date.parse(at) : 0 };
+}
+
+/** The instance id of the rewrap leg a running rotation waits on, as its custom status names it
+ * (lib/orchestration/rewrap rewrapAll); the caller reads that leg's status for rotationStatusView. */
+export function runningRewrapLeg(st: DurableInstanceStatus): string | undefined {
+  if (!["Pending", "Running", "ContinuedAsNew", "Suspended"].includes(st.runtimeStatus ?? "")) return undefined;
+  const custom = obj(st.customStatus);
+  const leg = obj(custom?.progress)?.leg;
+  return custom?.phase === "rewrapping" && typeof leg === "string" && leg.length > 0 ? leg : undefined;
+}
+
 /** Maps a rotation instance's durable status to the API's view. `rotationId` is the one asked for
- * (the instance id is its encoded form). */
-export function rotationStatusView(rotationId: string, st: DurableInstanceStatus): RotationStatusView {
+ * (the instance id is its encoded form); `leg`: the status of the rewrap leg it runs
+ * (runningRewrapLeg), whose per-wave count and rate the progress shows. */
+export function rotationStatusView(rotationId: string, st: DurableInstanceStatus, leg?: DurableInstanceStatus): RotationStatusView {
   const input = obj(st.input) ?? {};
   const custom = obj(st.customStatus);
   const out = obj(st.output) as Partial<RotationOutput> | undefined;
@@ -101,7 +139,7 @@ export function rotationStatusView(rotationId: string, st: DurableInstanceStatus
     phase = "failed";
     error = { code: "OrchestratorFailed", message: (typeof st.output === "string" ? st.output : JSON.stringify(st.output ?? null)).slice(0, 500) };
   }
-  const progress = progressOf(obj(custom?.progress) ?? (out?.counts), createdAt, lastUpdatedAt, running);
+  const progress = progressOf(obj(custom?.progress) ?? (out?.counts), createdAt, lastUpdatedAt, running, leg);
   return {
     rotationId, ...(keyId ? { keyId } : {}), ...(trigger ? { trigger } : {}), phase, runtimeStatus,
     ...(outcome ? { outcome } : {}), ...(progress ? { progress } : {}),

@@ -185,4 +185,8 @@ export interface RewrapProgress {
   /** ISO instant the pass should end at the current rate; absent until there is a rate. */
   eta?: string;
   scanned: number;
+  /** While a leg runs: its instance id, whose custom status counts the pass after every wave. */
+  leg?: string;
+  /** When the pass started (ISO): the rate of a running leg is measured from here. */
+  startedAt?: string;
 }
