@@ -1,0 +1,81 @@
+// The Node end of the real-Durable-runtime harness: serves POST /invoke for the .NET stubs and runs
+// the app's registered handler through dev/host's worker (the programming model's own
+// InvocationModel), so orchestrators, activities and entities run unchanged. The payload is the
+// string the extension gave the stub's string trigger (its out-of-process JSON protocol).
+import "../../host/functionsCore";
+import { createServer, type Server } from "node:http";
+import { coreRegistry } from "../../host/functionsCore";
+import { findFunction, invoke, triggerOf, typedDataToJson } from "../../host/worker";
+
+export type DurableKind = "orchestration" | "activity" | "entity";
+
+export interface FunctionSpec {
+  name: string;
+  kind: DurableKind;
+}
+
+export interface Bridge {
+  readonly url: string;
+  /** The app's durable functions, for the harness's stubs. */
+  readonly functions: FunctionSpec[];
+  /** Every invocation seen, in order (name and kind), for the tests' evidence. */
+  readonly calls: Array<{ name: string; kind: string; payload: string }>;
+  close(): Promise<void>;
+}
+
+const KINDS: Record<string, DurableKind> = { orchestrationtrigger: "orchestration", activitytrigger: "activity", entitytrigger: "entity" };
+
+/** The durable functions the loaded app registered (HTTP, timer and Event Grid triggers are not hosted here). */
+export function durableFunctions(): FunctionSpec[] {
+  const out: FunctionSpec[] = [];
+  for (const fn of coreRegistry().functions.values()) {
+    const kind = KINDS[triggerOf(fn).type.toLowerCase()];
+    if (kind) out.push({ name: fn.metadata.name, kind });
+  }
+  return out;
+}
+
+async function readBody(req: import("node:http").IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Loads the app's entry modules (once per process, like the worker) and starts the bridge. */
+export async function startBridge(entries: string[]): Promise<Bridge> {
+  for (const entry of entries) await import(entry);
+  const functions = durableFunctions();
+  if (functions.length === 0) throw new Error("[keyrotor] [durable-runtime] the app registered no durable functions");
+  const calls: Bridge["calls"] = [];
+  const userLog = (fn: string, _id: string, level: string, message: string): void => {
+    if (process.env.KEYROTOR_BRIDGE_LOG) process.stderr.write(`[app] [${fn}] ${level}: ${message}\n`);
+  };
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      let answer: Record<string, unknown>;
+      try {
+        const { name, kind, payload } = JSON.parse(await readBody(req)) as { name: string; kind: string; payload: string | null };
+        calls.push({ name, kind, payload: payload ?? "" });
+        const fn = findFunction(name);
+        if (!fn) throw new Error(`[keyrotor] [durable-runtime] no function named ${name}`);
+        const data = payload === null ? null : { json: payload };
+        const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data }] }, userLog);
+        answer = { ok: true, result: typedDataToJson(resp.returnValue) };
+      } catch (err) {
+        const e = err instanceof Error ? err : new Error(String(err));
+        answer = { ok: false, message: e.message, stack: e.stack ?? "" };
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(answer));
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    functions,
+    calls,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

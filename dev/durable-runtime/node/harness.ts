@@ -1,0 +1,89 @@
+// Starts the real-Durable-runtime harness (dotnet .tools/durable-runtime/DurableRuntime.dll) for an
+// app loaded in this process: Azurite (blob+queue+table), the Node bridge, then the .NET host,
+// which prints the durable client JSON the extension gives a JavaScript app when it is ready.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { startAzuriteAll, type AzuriteAll } from "./azurite";
+import { startBridge, type Bridge } from "./bridge";
+
+export const HARNESS_DLL = path.resolve(__dirname, "../../../.tools/durable-runtime/DurableRuntime.dll");
+
+/** Why the real runtime cannot run here, or undefined when it can. */
+export function realRuntimeUnavailable(): string | undefined {
+  const dotnet = spawnSync("dotnet", ["--version"], { encoding: "utf8", timeout: 20_000 });
+  if (dotnet.error || dotnet.status !== 0) return "dotnet is not on PATH";
+  if (!existsSync(HARNESS_DLL)) return `${HARNESS_DLL} is not built (run dev/tools/build-durable-runtime.sh)`;
+  return undefined;
+}
+
+/** What `[DurableClient] string` holds (BindingHelper.DurableOrchestrationClientToString). */
+export interface ClientJson {
+  taskHubName: string;
+  rpcBaseUrl?: string;
+  creationUrls: Record<string, string>;
+  managementUrls: Record<string, string>;
+  baseUrl: string;
+  requiredQueryStringParameters: string;
+}
+
+export interface RealRuntime {
+  readonly client: ClientJson;
+  readonly bridge: Bridge;
+  readonly azurite: AzuriteAll;
+  /** Everything the .NET process wrote, for failure messages. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export async function startRealRuntime(opts: { entries: string[]; taskHub?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RealRuntime> {
+  const azurite = await startAzuriteAll();
+  const bridge = await startBridge(opts.entries);
+  let log = "";
+  const child: ChildProcess = spawn("dotnet", [HARNESS_DLL], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      ...opts.env,
+      AzureWebJobsStorage: azurite.connectionString,
+      KEYROTOR_BRIDGE_URL: bridge.url,
+      KEYROTOR_FUNCTIONS: JSON.stringify(bridge.functions),
+      KEYROTOR_TASK_HUB: opts.taskHub ?? "keyrotorreal",
+      DOTNET_NOLOGO: "1",
+    },
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.stdin?.end();
+        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+      });
+    }
+    await bridge.close();
+    await azurite.stop();
+  };
+  try {
+    const client = await new Promise<ClientJson>((resolve, reject) => {
+      const timeoutMs = opts.timeoutMs ?? 60_000;
+      const timer = setTimeout(() => reject(new Error(`[keyrotor] [durable-runtime] harness not ready after ${timeoutMs} ms:\n${log}`)), timeoutMs);
+      const onData = (d: Buffer): void => {
+        // The extension logs every lease renewal: keep only the tail for failure messages.
+        log = (log + d.toString()).slice(-200_000);
+        const m = /^KEYROTOR_READY (.*)\r?\n/m.exec(log);
+        if (m?.[1]) {
+          clearTimeout(timer);
+          resolve(JSON.parse(m[1]) as ClientJson);
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", onData);
+      child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`[keyrotor] [durable-runtime] harness exited with ${code}:\n${log}`)); });
+    });
+    return { client, bridge, azurite, output: () => log, stop };
+  } catch (err) {
+    child.kill("SIGKILL");
+    await stop();
+    throw err;
+  }
+}
