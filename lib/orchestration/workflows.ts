@@ -283,13 +283,14 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
 
 /** One rewrap pass of the KEK (./rewrap): progress as this rotation's custom status, RewrapProgress
  * ledger entries, and the lease renewed between legs. */
-function* rewrapPass(f: Flow, newVersion: string, pass: number): Generator<Task, RewrapTotals, unknown> {
+function* rewrapPass(f: Flow, newVersion: string, pass: number, pending: number | undefined): Generator<Task, RewrapTotals, unknown> {
   const { ctx, input } = f;
   const grant = grants.get(ctx);
   const r = yield* rewrapAll(ctx, {
     rotationId: input.rotationId, kekKeyId: input.keyId, newVersion, pass,
     ...(grant ? { fence: { owner: grant.owner, token: grant.token } } : {}),
-    ...(pass === 1 && f.total !== undefined ? { total: f.total } : {}),
+    // The count just taken in legs (countRefs): the rewrap's plan never counts the whole table itself.
+    ...(pending !== undefined ? { total: pending } : {}),
     options: { dekBatch: input.batchSize, rangesPerEpisode: input.batchesPerEpisode, maxAttempts: f.retry.maxAttempts },
   }, {
     progress: (p) => setPhase(f, "rewrapping", p),
@@ -316,7 +317,7 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
   let refs: { other: number; byVersion: Record<string, number> } = { other: 0, byVersion: {} };
   // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
   for (let pass = 1; pass <= 2; pass++) {
-    totals = addTotals(totals, yield* rewrapPass(f, created.version, pass));
+    totals = addTotals(totals, yield* rewrapPass(f, created.version, pass, pass === 1 ? f.total : refs.other));
     refs = yield* countRefs(f, created.version);
     if (refs.other === 0) break;
   }

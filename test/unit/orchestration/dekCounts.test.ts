@@ -55,4 +55,35 @@ describe("reference counts in legs", () => {
     expect(out.counts).toMatchObject({ retired: 0, kept: 1 });
     expect((await deps.vault.listKeyVersions(VAULT, "tenant-kek")).find((v) => v.version === seeded.v1)?.enabled).toBe(true);
   });
+
+  it("a KEK rotation that needs a second rewrap pass never counts the whole table in one activity (the plan gets the count taken in legs)", async () => {
+    const deps = freshDeps();
+    const seeded = await seedKekWithDeks(deps, 3, 2);
+    countInLegs(deps);
+    let wholeTableCounts = 0;
+    const whole = deps.deks.countByKekVersion.bind(deps.deks);
+    deps.deks.countByKekVersion = (kekKeyId) => {
+      wholeTableCounts++;
+      return whole(kekKeyId);
+    };
+    const driver = new Driver(deps);
+    let arrived = false;
+    let ranges = 0;
+    driver.beforeActivity = async (name) => {
+      if (name === A.rewrapRange) ranges++;
+      // A DEK under the old version arrives after the first pass: the count finds it, a second pass is needed.
+      if (name === A.countReferences && ranges > 0 && !arrived) {
+        arrived = true;
+        const wrapped = await deps.vault.wrapKey(VAULT, "tenant-kek", seeded.v1, Buffer.alloc(32, 9));
+        deps.deks.insert({ tenant: "tenant1", dekVersion: "d9000", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+      }
+    };
+
+    const out = (await driver.run(O.rotation, { rotationId: `${seeded.keyId}@manual:r1`, keyId: seeded.keyId, trigger: "manual", actor: "alice" })) as RotationOutput;
+
+    expect(out).toMatchObject({ outcome: "completed", counts: expect.objectContaining({ remainingOld: 0 }) });
+    expect(arrived).toBe(true);
+    expect(driver.trace.activities.filter((a) => a.name === A.rewrapRange && (a.input as { op?: string }).op === "plan")).toHaveLength(2);
+    expect(wholeTableCounts).toBe(0);
+  });
 });
