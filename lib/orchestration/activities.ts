@@ -269,9 +269,12 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
     await recordDekInventory(deps, input.tenant, done.dekVersion, input);
     return { dekVersion: done.dekVersion, reused: true, kekVersion: done.kekVersion, ...(primary ? { previous: primary.dekVersion } : {}) };
   }
-  const kekKeyId = input.kekKeyId ?? primary?.kekKeyId;
-  if (!kekKeyId) throw new InvalidRequestError("NoKek", `[keyrotor] [rotation] tenant ${input.tenant} has no DEK yet; name the KEK to wrap it under`, { field: "kekKeyId" });
-  const { key: kek } = await loadKey(deps, kekKeyId);
+  const namedKek = input.kekKeyId ?? primary?.kekKeyId;
+  if (!namedKek) throw new InvalidRequestError("NoKek", `[keyrotor] [rotation] tenant ${input.tenant} has no DEK yet; name the KEK to wrap it under`, { field: "kekKeyId" });
+  const { key: kek } = await loadKey(deps, namedKek);
+  // DEKs name their KEK by the inventory's (canonical) keyId, whatever spelling was asked for:
+  // reference counts before a retirement match it exactly.
+  const kekKeyId = kek.keyId;
   if (!kek.primaryVersion) throw new InvariantViolationError("KekWithoutPrimary", `[keyrotor] [rotation] ${kekKeyId} has no primary version`);
   const { vault, name } = vaultAndName(kekKeyId);
   const n = deks.reduce((max, d) => Math.max(max, /^v(\d+)$/.test(d.dekVersion) ? Number(d.dekVersion.slice(1)) : 0), 0) + 1;

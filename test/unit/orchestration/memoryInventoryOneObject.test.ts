@@ -3,7 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { RotationConflictError } from "../../../lib/domain/errors";
 import type { ManagedKey } from "../../../lib/domain/keys";
+import { countReferences, rotateTenantDek } from "../../../lib/orchestration/activities";
+import { memoryRotationDeps } from "../../../lib/orchestration/deps";
 import { MemoryInventory } from "../../../lib/orchestration/memory";
+import { seedKey } from "./fixtures";
 
 const key = (keyId: string, kind: ManagedKey["kind"]): ManagedKey => ({
   keyId, kind, tenant: "contoso", primaryVersion: "a1", versions: [{ version: "a1", state: "primary", createdAt: "2026-01-01T00:00:00Z" }],
@@ -26,5 +29,15 @@ describe("MemoryInventory: one vault object, one managed key", () => {
     expect((await inv.get("KEK:VAULT1/Orders"))?.key.keyId).toBe("kek:vault1/orders");
     await expect(inv.put(key("kek:Vault1/Other", "kek"), undefined)).rejects.toMatchObject({ code: "KeyIdNotCanonical", field: "keyId" });
     expect(inv.rows.size).toBe(1);
+  });
+});
+
+describe("DEKs name their KEK by its canonical keyId", () => {
+  it("a DEK rotation naming the KEK in another spelling stores the canonical keyId, so the reference count sees the DEK", async () => {
+    const deps = memoryRotationDeps();
+    const { keyId, v1 } = await seedKey(deps, "kek", "tenant-kek");
+    const r = await rotateTenantDek(deps, { rotationId: "dek:contoso@manual:1", tenant: "contoso", at: "2026-03-01T00:00:00.000Z", kekKeyId: "kek:Demo-Vault/Tenant-KEK" });
+    expect((await deps.deks.tenantDeks("contoso")).find((d) => d.dekVersion === r.dekVersion)?.kekKeyId).toBe(keyId);
+    expect(await countReferences(deps, { kekKeyId: keyId, keepVersion: "none" })).toMatchObject({ byVersion: { [v1]: 1 }, other: 1 });
   });
 });
