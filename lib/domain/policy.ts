@@ -36,7 +36,8 @@ const secretOptions = z.strictObject({
   encoding: z.enum(["base64url", "base64", "hex"]).default("base64url"),
 });
 
-const policySchema = z.strictObject({
+/** The policy shape (also the OpenAPI document's request and response schema of a policy). */
+export const policySchema = z.strictObject({
   policyId: z.string().regex(POLICY_ID, "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),
   tenant: z.string().regex(TENANT, "must be 1-127 letters, digits or '-'"),
   kinds: z.array(z.enum(KEY_KINDS)).min(1, "must name at least one key kind"),

@@ -7,6 +7,9 @@ import { BreakLockBody } from "../api/locks";
 import { RegisterKeyBody } from "../api/registration";
 import { RollbackBody } from "../api/rollback";
 import { ROUTE_LIST, type RouteSpec } from "../api/routes";
+import { PLAN_REASONS } from "../domain/planner";
+import { policySchema } from "../domain/policy";
+import { KEY_KINDS, VERSION_STATES } from "../domain/keys";
 
 type Json = Record<string, unknown>;
 
@@ -18,10 +21,102 @@ export function openApiPaths(route: string): string[] {
   return [`/api/${clean}`];
 }
 
-const schema = (s: z.ZodType): Json => {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io: "input", unrepresentable: "any" }) as Json;
+const schema = (s: z.ZodType, io: "input" | "output" = "input"): Json => {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: "any" }) as Json;
   return rest;
 };
+
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const str: Json = { type: "string" };
+const instant: Json = { type: "string", format: "date-time" };
+
+// Response bodies, written from the views the handlers return (lib/api/queries.ts, rotations.ts,
+// lib/ports.ts). Objects stay open (more fields may come); the fields named required are always
+// there. test/unit/http/openapiDocument.test.ts holds real answers to them.
+const versionView: Json = {
+  type: "object", required: ["version", "state", "createdAt"],
+  properties: { version: str, state: { enum: [...VERSION_STATES] }, createdAt: instant, expiresAt: instant },
+};
+const keyView: Json = {
+  type: "object",
+  required: ["keyId", "kind", "tenant", "versions", "dueNow", "planReason"],
+  properties: {
+    keyId: str, kind: { enum: [...KEY_KINDS] }, tenant: str, policyId: str, primaryVersion: str,
+    versions: { type: "array", items: versionView },
+    lastRotatedAt: instant, lastRotationId: str,
+    nextDue: { ...instant, description: "When the next (non-emergency) rotation may start" },
+    dueNow: { type: "boolean" }, planReason: { enum: [...PLAN_REASONS] }, expiresAt: { ...instant, description: "The primary version's expiry" },
+  },
+};
+const expiryWarning: Json = {
+  type: "object", required: ["warningId", "version", "threshold", "at", "expiresAt", "due"],
+  properties: {
+    warningId: str, version: { ...str, description: "The version that expires" }, threshold: { ...str, description: "The policy's warnBefore duration, e.g. P7D" },
+    at: { ...instant, description: "When the warning is due: expiresAt minus threshold" }, expiresAt: instant, due: { type: "boolean", description: "at has passed: warn now" },
+  },
+};
+const dueRotation: Json = {
+  type: "object", required: ["slot", "dueAt"],
+  properties: { slot: str, dueAt: instant, rotationId: { ...str, description: "The scheduled rotation's id (the next one only; later ones get theirs when they come)" } },
+};
+const planItem: Json = {
+  type: "object", required: ["keyId", "kind", "tenant", "reason", "dueNow", "withinHorizon", "warnings"],
+  properties: {
+    keyId: str, kind: { enum: [...KEY_KINDS] }, tenant: str, policyId: str, reason: { enum: [...PLAN_REASONS] },
+    dueAt: instant, dueNow: { type: "boolean" }, slot: str, rotationId: str, withinHorizon: { type: "boolean" },
+    frozenUntil: instant, expiresAt: instant, detail: str,
+    due: { type: "array", items: dueRotation, description: "Every rotation due within the horizon, in order (the first is dueAt), assuming each runs when due" },
+    warnings: { type: "array", items: expiryWarning },
+  },
+};
+const plan: Json = {
+  type: "object", required: ["generatedAt", "horizon", "items"],
+  properties: { generatedAt: instant, horizon: str, items: { type: "array", items: planItem, description: "Keys with a rotation or an expiry warning within the horizon, and keys that never rotate (no usable policy)" } },
+};
+const policyView: Json = {
+  type: "object", required: ["policy", "etag", "updatedAt"],
+  properties: { policy: schema(policySchema, "output"), etag: str, updatedAt: instant },
+};
+const ledgerEntry: Json = {
+  type: "object", required: ["keyId", "entryId", "seq", "at", "type", "actor", "prevHash", "hash"],
+  properties: { keyId: str, seq: { type: "integer", minimum: 1 }, at: instant, type: str, entryId: str, actor: str, rotationId: str, details: { type: "object" }, prevHash: str, hash: str },
+};
+const verification: Json = {
+  type: "object", required: ["ok", "chains", "entries", "seals", "verifiedAt"],
+  properties: {
+    ok: { type: "boolean" }, chains: { type: "integer" }, entries: { type: "integer" }, seals: { type: "integer" }, verifiedAt: instant,
+    firstBreak: { type: "object" }, breaks: { type: "array", items: { type: "object" } },
+    latestSeal: { type: "object", required: ["sealSeq", "at", "root", "kid"], properties: { sealSeq: { type: "integer" }, at: instant, root: str, kid: str } },
+  },
+};
+const rotationView: Json = {
+  type: "object", required: ["rotationId", "runtimeStatus"],
+  properties: {
+    rotationId: str, keyId: str, trigger: str, phase: str, runtimeStatus: { ...str, description: "Durable runtime status, or pendingApproval / approvalExpired before an emergency starts" },
+    outcome: str, progress: { type: "object" }, createdAt: instant, lastUpdatedAt: instant, versionBefore: str, versionAfter: str, heldBy: str,
+    actor: str, reason: str, lock: { type: "object" }, counts: { type: "object", additionalProperties: { type: "number" } }, approval: { type: "object" },
+  },
+};
+const health: Json = {
+  type: "object", required: ["status", "at", "components"],
+  properties: {
+    status: { enum: ["ok", "degraded", "down"] }, at: instant,
+    components: { type: "object", additionalProperties: { type: "object", required: ["status"], properties: { status: { enum: ["ok", "degraded", "down"] }, detail: str } } },
+  },
+};
+const evidencePack: Json = {
+  type: "object",
+  required: ["format", "period", "generatedAt", "asOf", "summary", "compliance", "rotations", "emergencies", "failures", "keysWithoutPolicy", "keysNotInInventory", "controls", "verification"],
+  properties: {
+    format: { const: "keyrotor-evidence/1" }, period: { type: "object", required: ["from", "to"], properties: { from: instant, to: instant, label: str } },
+    generatedAt: instant, asOf: instant, retention: str, summary: { type: "object" },
+    compliance: { type: "array", items: { type: "object" } }, rotations: { type: "array", items: { type: "object" } }, emergencies: { type: "array", items: { type: "object" } },
+    failures: { type: "array", items: { type: "object" } }, keysWithoutPolicy: { type: "array", items: str }, keysNotInInventory: { type: "array", items: str },
+    controls: { type: "array", items: { type: "object" } }, verification: ref("LedgerVerification"),
+  },
+};
+const jwks: Json = { type: "object", required: ["keys"], properties: { keys: { type: "array", items: { type: "object", required: ["kty"], properties: { kty: str, kid: str, use: { const: "sig" } } } } } };
+
 
 const errorBody: Json = {
   type: "object",
@@ -52,8 +147,6 @@ const accepted: Json = {
     rollbackOf: { type: "string", description: "Approving a rollback request: the emergency it rolls back" },
   },
 };
-
-const anyObject: Json = { type: "object" };
 
 const lockBroken: Json = {
   type: "object",
@@ -99,7 +192,7 @@ const BODIES: Partial<Record<string, Json>> = {
   approveRotation: schema(ApproveFields),
   rollbackRotation: schema(RollbackBody),
   breakLock: schema(BreakLockBody),
-  putPolicy: { type: "object", description: "A rotation policy (see docs/policies.md); unknown fields are refused" },
+  putPolicy: { ...schema(policySchema), description: "A rotation policy (see docs/policies.md); unknown fields are refused. policyId may be left out (the path names it)" },
 };
 
 const QUERIES: Partial<Record<string, { name: string; schema: Json; required?: boolean; description?: string }[]>> = {
@@ -120,8 +213,19 @@ const SUCCESS: Partial<Record<string, [string, Json]>> = {
   rollbackRotation: ["202", rollbackAccepted],
   breakLock: ["200", lockBroken],
   postCompromise: ["202", accepted],
-  putPolicy: ["200", anyObject],
+  putPolicy: ["200", ref("PolicyView")],
   putKey: ["200", registeredKey],
+  getHealth: ["200", ref("Health")],
+  getOpenApi: ["200", { type: "object", required: ["openapi", "info", "paths"], properties: { openapi: { const: "3.1.0" } }, description: "This document" }],
+  getJwks: ["200", jwks],
+  getKeys: ["200", { type: "object", required: ["keys"], properties: { keys: { type: "array", items: ref("KeyView") } } }],
+  getPlan: ["200", ref("Plan")],
+  getRotation: ["200", ref("RotationView")],
+  listRotations: ["200", { type: "object", required: ["rotations"], properties: { rotations: { type: "array", items: { type: "object", required: ["rotationId"], properties: { rotationId: str, keyId: str } } } } }],
+  getPolicies: ["200", { anyOf: [{ type: "object", required: ["policies"], properties: { policies: { type: "array", items: ref("PolicyView") } } }, ref("PolicyView")], description: "All policies, or the one named (with its ETag)" }],
+  verifyLedger: ["200", ref("LedgerVerification")],
+  getLedger: ["200", { type: "object", required: ["keyId", "entries"], properties: { keyId: str, entries: { type: "array", items: ref("LedgerEntry") }, nextSeq: { type: "integer", description: "More entries: ask again with fromSeq" } } }],
+  getEvidence: ["200", evidencePack],
 };
 
 function operation(spec: RouteSpec, path: string): Json {
@@ -133,14 +237,16 @@ function operation(spec: RouteSpec, path: string): Json {
   }));
   const query = (QUERIES[spec.name] ?? []).map((q) => ({ name: q.name, in: "query", required: q.required ?? false, schema: q.schema, ...(q.description ? { description: q.description } : {}) }));
   const headers = spec.name === "putPolicy" ? [{ name: "If-Match", in: "header", required: false, schema: { type: "string" }, description: "One ETag as read before (W/\"…\"); absent = create only, * = create or replace; anything else is 400" }] : [];
-  const [code, body] = SUCCESS[spec.name] ?? ["200", anyObject];
+  const success = SUCCESS[spec.name];
+  if (!success) throw new Error(`[keyrotor] [openapi] no response body described for ${spec.name}`);
+  const [code, body] = success;
   const err = (description: string) => ({ description, content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } });
   const responses: Json = {
     [code]: { description: "Success", content: { "application/json": { schema: body } } },
     "400": err("Invalid request (the field is named)"),
   };
   if (spec.name === "putPolicy") {
-    responses["201"] = { description: "Created", content: { "application/json": { schema: anyObject } } };
+    responses["201"] = { description: "Created", content: { "application/json": { schema: ref("PolicyView") } } };
     responses["409"] = err("The policy exists (create without If-Match)");
     responses["412"] = err("The policy changed since it was read");
   }
@@ -157,6 +263,7 @@ function operation(spec: RouteSpec, path: string): Json {
     responses["409"] = err("Approved by someone else, acceptDataLoss after the approval, or the key is locked by another rotation (nothing recorded)");
     responses["410"] = err("The approval window has closed");
   }
+  if (spec.name === "getHealth") responses["503"] = { description: "A component is down", content: { "application/json": { schema: ref("Health") } } };
   if (spec.name === "putKey") {
     responses["201"] = { description: "Registered", content: { "application/json": { schema: registeredKey } } };
     responses["409"] = err("The key is registered already with another policy or tenant (error.field names which)");
@@ -173,7 +280,7 @@ function operation(spec: RouteSpec, path: string): Json {
   return {
     operationId: path === openApiPaths(spec.route)[0] ? spec.name : `${spec.name}ById`,
     summary: spec.summary,
-    ...(spec.role !== "none" ? { security: [{ easyAuthPrincipal: [] }], "x-keyrotor-role": spec.role } : { security: [] }),
+    ...(spec.role !== "none" ? { security: [{ bearerAuth: [] }, { easyAuthPrincipal: [] }], "x-keyrotor-role": spec.role } : { security: [] }),
     parameters: [...params, ...query, ...headers],
     ...(BODIES[spec.name] ? { requestBody: { required: spec.name !== "approveRotation", content: { "application/json": { schema: BODIES[spec.name] } } } } : {}),
     responses,
@@ -194,11 +301,22 @@ export function openApiDocument(): Json {
       version: "0.1.0",
       description: "Automated, auditable key rotation. Reads accept any KeyRotation.* role; changes need the exact role. Emergency rotations need a second person.",
     },
+    servers: [
+      { url: "https://{app}.azurewebsites.net", description: "The deployed function app (azd env get-value KEYROTOR_API_URL)", variables: { app: { default: "func-kr-abc123", description: "The function app's name (func-kr-<resourceToken>)" } } },
+      { url: "http://127.0.0.1:7071", description: "The local host (npm start)" },
+    ],
     paths,
     components: {
-      schemas: { Error: errorBody },
+      schemas: {
+        Error: errorBody, KeyView: keyView, Plan: plan, PolicyView: policyView, LedgerEntry: ledgerEntry,
+        LedgerVerification: verification, RotationView: rotationView, Health: health,
+      },
       securitySchemes: {
-        easyAuthPrincipal: { type: "apiKey", in: "header", name: "x-ms-client-principal", description: "Base64 JSON principal set by App Service Authentication (Easy Auth)" },
+        bearerAuth: {
+          type: "http", scheme: "bearer", bearerFormat: "JWT",
+          description: "An Entra ID access token for the API's app registration (keyrotor login, or az account get-access-token); App Service Authentication validates it and passes the principal and its app roles on",
+        },
+        easyAuthPrincipal: { type: "apiKey", in: "header", name: "x-ms-client-principal", description: "Base64 JSON principal as App Service Authentication (Easy Auth) sets it; sent directly only to the local host (Azure strips it from client requests)" },
       },
     },
   };
