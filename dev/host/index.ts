@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import path from "node:path";
 import type { Cron } from "croner";
 import { ManualClock, RealClock, type HostClock } from "./clock";
+import { functionTimeoutFromHostJson, HTTP_RESPONSE_TIMEOUT_MS, setHostLimits } from "./limits";
 import { timeZoneNotice, timerJob } from "./schedule";
 import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
@@ -34,6 +35,13 @@ export interface StartHostOptions {
   log?: (line: string) => void;
   /** Run timer functions on their NCRONTAB schedules (default: true with the real clock). */
   runSchedules?: boolean;
+  /** functionTimeout in ms (undefined in the object = unbounded); default: host.json's
+   * `functionTimeout` in `appDir`, else Flex Consumption's 30 minutes. */
+  functionTimeoutMs?: number | undefined;
+  /** When an HTTP caller gets a 502 instead of the answer; default 230 s, as in Azure. */
+  httpResponseTimeoutMs?: number;
+  /** Where host.json is read (default: the working directory). */
+  appDir?: string;
 }
 
 export interface FunctionInfo {
@@ -124,6 +132,10 @@ function resolveSetting(value: string): string {
 
 export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const log = options.log ?? (() => {});
+  setHostLimits({
+    functionTimeoutMs: "functionTimeoutMs" in options ? options.functionTimeoutMs : functionTimeoutFromHostJson(options.appDir ?? process.cwd()),
+    httpResponseTimeoutMs: options.httpResponseTimeoutMs ?? HTTP_RESPONSE_TIMEOUT_MS,
+  });
   const reg = coreRegistry();
   reg.systemLog = (level, category, message) => {
     if (level === "error" || level === "warning" || level === "critical") log(`[${category}] ${level}: ${message}`);

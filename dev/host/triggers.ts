@@ -4,6 +4,7 @@
 import { durableClientInputData } from "./durableApi";
 import type { RegisteredFunction, RpcHttpData, RpcParameterBinding, RpcTypedData } from "./functionsCore";
 import { coreRegistry } from "./functionsCore";
+import { hostLimits, within } from "./limits";
 import { invoke, triggerOf, type UserLog } from "./worker";
 
 export interface HttpInput {
@@ -165,8 +166,14 @@ export async function invokeHttpFunction(req: HttpInput, ctx: TriggerContext): P
   const triggerMetadata: Record<string, RpcTypedData> = {};
   for (const [k, v] of Object.entries(routed.params)) triggerMetadata[k] = { string: v };
   let resp;
+  const cutAt = hostLimits().httpResponseTimeoutMs;
   try {
-    resp = await invokeTrigger(routed.fn, { http }, ctx, triggerMetadata);
+    resp = await within(invokeTrigger(routed.fn, { http }, ctx, triggerMetadata), cutAt, () => undefined);
+    if (resp === undefined) {
+      // Azure's load balancer gives up on the response; the function itself goes on running.
+      ctx.log(`[keyrotor] [devhost] http function '${routed.fn.metadata.name}' did not answer within ${cutAt} ms: 502, as the Azure front end answers`);
+      return { status: 502, headers: { "content-type": "text/plain" }, body: Buffer.from(`The function did not respond within ${Math.round(cutAt / 1000)} s (the Azure load balancer's limit).`) };
+    }
   } catch (err) {
     ctx.log(`[keyrotor] [devhost] http function '${routed.fn.metadata.name}' failed: ${err instanceof Error ? err.message : String(err)}`);
     return { status: 500, headers: {}, body: Buffer.alloc(0) };

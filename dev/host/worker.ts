@@ -12,6 +12,7 @@ import {
   type RpcParameterBinding,
   type RpcTypedData,
 } from "./functionsCore";
+import { FunctionTimeoutError, hostLimits, within } from "./limits";
 
 export type UserLog = (functionName: string, invocationId: string, level: string, message: string) => void;
 
@@ -92,7 +93,13 @@ export async function invoke(fn: RegisteredFunction, input: InvocationInput, use
   let error: unknown;
   let failed = false;
   try {
-    result = await invocationModel.invokeFunction(context, inputs, handler);
+    const running = Promise.resolve(invocationModel.invokeFunction(context, inputs, handler));
+    // functionTimeout bounds every function but the replaying orchestrators and entities.
+    const trigger = triggerOf(fn).type;
+    const limit = trigger === "orchestrationTrigger" || trigger === "entityTrigger" ? undefined : hostLimits().functionTimeoutMs;
+    result = await within(running, limit, () => {
+      throw new FunctionTimeoutError(name, invocationId, limit ?? 0);
+    });
   } catch (err) {
     failed = true;
     error = err;
