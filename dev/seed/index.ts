@@ -49,7 +49,8 @@ export function demoTenants(n: number = DEMO.tenants): string[] {
   return Array.from({ length: n }, (_, i) => `tenant-${String(i + 1).padStart(2, "0")}`);
 }
 
-export function demoKeyIds(vault: string): { kek: string; signing: string; secret: string } {
+export function demoKeyIds(configuredVault: string): { kek: string; signing: string; secret: string } {
+  const vault = configuredVault.toLowerCase(); // keyIds are canonical (vault names are case-insensitive)
   return { kek: `kek:${vault}/${DEMO.kek}`, signing: `signing:${vault}/${DEMO.signing}`, secret: `secret:${vault}/${DEMO.secret}` };
 }
 
