@@ -94,7 +94,7 @@ const rotationView: Json = {
   properties: {
     rotationId: str, keyId: str, trigger: str, phase: str, runtimeStatus: { ...str, description: "Durable runtime status, or pendingApproval / approvalExpired before an emergency starts" },
     outcome: str, progress: { type: "object" }, createdAt: instant, lastUpdatedAt: instant, versionBefore: str, versionAfter: str, heldBy: str,
-    actor: str, reason: str, lock: { type: "object" }, counts: { type: "object", additionalProperties: { type: "number" } }, approval: { type: "object" },
+    actor: str, reason: str, lock: { enum: ["pending", "held", "refused", "released"] }, counts: { type: "object", additionalProperties: { type: "number" } }, approval: { type: "object" },
   },
 };
 const health: Json = {
