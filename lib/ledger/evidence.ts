@@ -7,7 +7,7 @@ import { DateTime, Duration } from "luxon";
 import type { LedgerEntry, LedgerSeal, LedgerVerification, VerifiableLedger } from "../ports";
 import type { RotationTrigger } from "../domain/keys";
 import { InvalidRequestError } from "../domain/errors";
-import { controlsFor, type ControlEvidence } from "./controls";
+import { controlsFor, unknownTags, type ControlEvidence, type UnknownTag } from "./controls";
 
 // ---- inputs (deliberately minimal: callers map their policy and inventory records onto these) ----
 
@@ -53,6 +53,14 @@ export interface EvidenceInput {
 
 export type RotationOutcome = "completed" | "failed" | "aborted" | "rolledBack" | "inProgress";
 
+/** rotation: a new version became primary. rollback: an older version was re-promoted (it restarts
+ * no cryptoperiod). retirement: old versions were retired (no change of primary). */
+export type RotationKind = "rotation" | "rollback" | "retirement";
+
+/** Who acted: the display name the ledger recorded and, for entries written since the approvals
+ * code records it, the principal's stable object id. */
+export interface Approval { by: string; byId?: string; at: string }
+
 export interface RotationRecord {
   keyId: string;
   rotationId: string;
@@ -60,10 +68,17 @@ export interface RotationRecord {
   requestedAt: string;
   /** Who asked: the principal, or system:timer / system:eventgrid. */
   requestedBy: string;
+  /** The requester's principal id (details.actorId), when the ledger recorded one. */
+  requestedById?: string;
   reason?: string;
-  approvals: { by: string; at: string }[];
+  approvals: Approval[];
   endedAt?: string;
   outcome: RotationOutcome;
+  kind: RotationKind;
+  /** For a rollback: the rotation it rolled back. */
+  rollbackOf?: string;
+  /** For a rotation later rolled back: the rollback that undid it (its version no longer counts). */
+  rolledBackBy?: string;
   versionBefore?: string;
   versionAfter?: string;
   revokedVersions: string[];
@@ -90,18 +105,34 @@ export interface KeyCompliance {
   rotationsInPeriod: number;
 }
 
+/** A late or missed rotation: each one is an exception, whatever the policy's tags. */
+export interface CryptoperiodException {
+  keyId: string;
+  policyId?: string;
+  /** late: rotated after it was due; missed: due and not rotated as of asOf. */
+  kind: "late" | "missed";
+  dueAt: string;
+  days: number;
+  rotationId?: string;
+  completedAt?: string;
+}
+
 export interface EmergencyRecord {
   keyId: string;
   rotationId: string;
   requestedBy: string;
+  requestedById?: string;
   requestedAt: string;
   reason?: string;
-  approvals: { by: string; at: string }[];
+  approvals: Approval[];
   minutesToApproval?: number;
   outcome: RotationOutcome;
   revokedVersions: string[];
   /** Problems an assessor should see: missing or self approval. */
   exceptions: ("notApproved" | "selfApproved")[];
+  /** How selfApproved was judged: by principal ids, or (entries written before ids were recorded)
+   * by display names only, which two people can share and one person can change. */
+  identity: "principalId" | "displayName";
 }
 
 export type FailureResolution = "recoveredOnRetry" | "rolledBack" | "aborted" | "supersededByLaterRotation" | "unresolved";
@@ -122,7 +153,10 @@ export interface EvidenceSummary {
   keysWithPolicy: number;
   compliant: number;
   overdue: number;
+  /** Late plus missed rotations (the exceptions list). */
+  cryptoperiodExceptions: number;
   rotations: number;
+  rollbacks: number;
   byTrigger: Partial<Record<RotationTrigger | "unknown", number>>;
   byOutcome: Partial<Record<RotationOutcome, number>>;
   emergencies: number;
@@ -138,6 +172,7 @@ export interface EvidencePack {
   retention?: string;
   summary: EvidenceSummary;
   compliance: KeyCompliance[];
+  exceptions: CryptoperiodException[];
   rotations: RotationRecord[];
   emergencies: EmergencyRecord[];
   failures: FailureRecord[];
@@ -145,6 +180,8 @@ export interface EvidencePack {
   /** Chains in the ledger for keys the inventory does not list (deleted or never inventoried). */
   keysNotInInventory: string[];
   controls: ControlEvidence[];
+  /** complianceTags that map to no known control, with the policies carrying them. */
+  unknownTags: UnknownTag[];
   verification: LedgerVerification;
   /** Seals made in the period, and the latest seal if it is later. */
   seals: LedgerSeal[];
@@ -172,8 +209,14 @@ function dueFn(policy: EvidencePolicy): ((last: Date) => Date) | undefined {
 class RotationAccumulator {
   readonly rec: RotationRecord;
   failure?: { at: string; error: { code: string; message: string } };
+  private changedPrimary = false;
+  private retired = false;
   constructor(e: LedgerEntry, rotationId: string) {
-    this.rec = { keyId: e.keyId, rotationId, requestedAt: e.at, requestedBy: e.actor, approvals: [], outcome: "inProgress", revokedVersions: [], seqs: { first: e.seq, last: e.seq, count: 0 } };
+    this.rec = { keyId: e.keyId, rotationId, requestedAt: e.at, requestedBy: e.actor, approvals: [], outcome: "inProgress", kind: "rotation", revokedVersions: [], seqs: { first: e.seq, last: e.seq, count: 0 } };
+  }
+  /** Called once every entry is in: a rotation that only retired versions is a retirement. */
+  finish(): void {
+    if (this.rec.kind === "rotation" && this.retired && !this.changedPrimary) this.rec.kind = "retirement";
   }
   add(e: LedgerEntry): void {
     const r = this.rec;
@@ -181,26 +224,42 @@ class RotationAccumulator {
     r.seqs.count += 1;
     if (e.trigger && !r.trigger) r.trigger = e.trigger;
     if (e.versionBefore && !r.versionBefore) r.versionBefore = e.versionBefore;
+    const rollbackOf = e.details?.rollbackOf;
+    if (typeof rollbackOf === "string") {
+      r.kind = "rollback";
+      r.rollbackOf = rollbackOf;
+    }
+    const actorId = typeof e.details?.actorId === "string" ? e.details.actorId : undefined;
     switch (e.type) {
       case "RotationRequested":
       case "EmergencyRequested":
         r.requestedAt = e.at;
         r.requestedBy = e.actor;
+        if (actorId !== undefined) r.requestedById = actorId;
         if (e.type === "EmergencyRequested") r.trigger = "emergency";
         if (e.reason !== undefined) r.reason = e.reason;
         break;
-      case "Approved":
-        r.approvals.push({ by: e.actor, at: e.at });
+      case "Approved": {
+        r.approvals.push({ by: e.actor, ...(actorId !== undefined ? { byId: actorId } : {}), at: e.at });
+        // The approval restates who asked, by id (the request entry may predate recorded ids).
+        const requestedById = e.details?.requestedById;
+        if (r.requestedById === undefined && typeof requestedById === "string") r.requestedById = requestedById;
         break;
+      }
       case "VersionCreated":
       case "Promoted":
+        this.changedPrimary = true;
         if (e.versionAfter) r.versionAfter = e.versionAfter;
+        break;
+      case "Retired":
+        this.retired = true;
         break;
       case "Revoked":
         if (e.versionBefore) r.revokedVersions.push(e.versionBefore);
         break;
       case "Completed":
-        r.outcome = "completed";
+        // A rollback's workflow ends with Completed after its RolledBack: it stays a rollback.
+        if (r.outcome !== "rolledBack") r.outcome = "completed";
         r.endedAt = e.at;
         if (e.versionAfter) r.versionAfter = e.versionAfter;
         break;
@@ -215,8 +274,10 @@ class RotationAccumulator {
         r.endedAt = e.at;
         break;
       case "RolledBack":
+        r.kind = "rollback";
         r.outcome = "rolledBack";
         r.endedAt = e.at;
+        if (e.versionAfter) r.versionAfter = e.versionAfter;
         break;
       default:
         break;
@@ -241,7 +302,13 @@ async function historyOf(ledger: EvidenceInput["ledger"], keyId: string, until: 
     }
     acc.add(e);
   }
-  return { rotations: [...byId.values()].sort((a, b) => a.rec.seqs.first - b.rec.seqs.first) };
+  const rotations = [...byId.values()].sort((a, b) => a.rec.seqs.first - b.rec.seqs.first);
+  for (const acc of rotations) {
+    acc.finish();
+    const undone = acc.rec.kind === "rollback" && acc.rec.outcome === "rolledBack" && acc.rec.rollbackOf !== undefined ? byId.get(acc.rec.rollbackOf) : undefined;
+    if (undone) undone.rec.rolledBackBy = acc.rec.rotationId;
+  }
+  return { rotations };
 }
 
 const touchesPeriod = (r: RotationRecord, p: EvidencePeriod) =>
@@ -257,46 +324,72 @@ function resolve(acc: RotationAccumulator, later: RotationAccumulator[]): Pick<F
 }
 
 function complianceOf(key: EvidenceKey, policy: EvidencePolicy | undefined, history: KeyHistory, period: EvidencePeriod, asOf: Date): KeyCompliance {
-  const completed = history.rotations.filter((r) => r.rec.outcome === "completed").map((r) => r.rec);
+  // Only a rotation that made a new version primary starts a cryptoperiod; a rollback re-promotes a
+  // version whose cryptoperiod began when it was first promoted, so it restores that start instead
+  // of restarting the clock (which would hide an overdue key). Retirements change no primary.
+  const changes = history.rotations.map((a) => a.rec).filter((r) => r.endedAt !== undefined && (
+    (r.kind === "rotation" && r.outcome === "completed") || (r.kind === "rollback" && r.outcome === "rolledBack")));
   const inPeriod = history.rotations.filter((r) => touchesPeriod(r.rec, period)).length;
   const base: KeyCompliance = { keyId: key.keyId, complianceTags: policy?.complianceTags ?? [], status: "noPolicy", daysOverdue: 0, lateInPeriod: [], rotationsInPeriod: inPeriod };
   if (key.policyId !== undefined) base.policyId = key.policyId;
-  const last = completed.at(-1);
-  if (last) {
-    base.lastRotatedAt = last.endedAt!;
-    base.lastRotationId = last.rotationId;
-  }
-  if (!policy) return base;
-  if (policy.interval !== undefined) base.interval = policy.interval;
-  const due = dueFn(policy);
-  if (!due) return { ...base, status: "noSchedule" };
+  const due = policy ? dueFn(policy) : undefined;
 
-  // Every completed rotation in the period is judged against the one before it (or the key's start).
-  let prev: string | undefined = key.createdAt;
-  for (const r of completed) {
+  // The primary's history: each rotation pushes its version and start; a rollback pops back to the
+  // re-promoted version's own start. Every rotation in the period is judged against the start before it.
+  const starts: { version?: string; at: string; rotationId: string }[] = [];
+  for (const r of changes) {
     const at = r.endedAt!;
-    if (at >= period.from && prev !== undefined) {
+    if (r.kind === "rollback") {
+      const back = r.versionAfter !== undefined ? starts.findLastIndex((x) => x.version === r.versionAfter) : -1;
+      starts.splice(back >= 0 ? back + 1 : Math.max(starts.length - 1, 0));
+      continue;
+    }
+    const prev = starts.at(-1)?.at ?? key.createdAt;
+    if (due && at >= period.from && prev !== undefined) {
       const dueAt = due(new Date(prev));
       const late = Date.parse(at) - dueAt.getTime();
       if (late > 0) base.lateInPeriod.push({ rotationId: r.rotationId, completedAt: at, dueAt: dueAt.toISOString(), daysLate: Math.ceil(late / DAY_MS) });
     }
-    prev = at;
+    starts.push({ ...(r.versionAfter !== undefined ? { version: r.versionAfter } : {}), at, rotationId: r.rotationId });
   }
-  const baseline = last?.endedAt ?? key.createdAt;
+  const last = starts.at(-1);
+  if (last) {
+    base.lastRotatedAt = last.at;
+    base.lastRotationId = last.rotationId;
+  }
+  if (!policy) return base;
+  if (policy.interval !== undefined) base.interval = policy.interval;
+  if (!due) return { ...base, status: "noSchedule" };
+  const baseline = last?.at ?? key.createdAt;
   if (baseline === undefined) return { ...base, status: "noBaseline" };
   const dueAt = due(new Date(baseline));
   const overdueMs = asOf.getTime() - dueAt.getTime();
   return { ...base, dueAt: dueAt.toISOString(), status: overdueMs > 0 ? "overdue" : "compliant", daysOverdue: overdueMs > 0 ? Math.ceil(overdueMs / DAY_MS) : 0 };
 }
 
+/** Every late rotation in the period, and every key due and not rotated as of asOf. */
+function exceptionsOf(compliance: KeyCompliance[]): CryptoperiodException[] {
+  const out: CryptoperiodException[] = [];
+  for (const c of compliance) {
+    const policy = c.policyId !== undefined ? { policyId: c.policyId } : {};
+    for (const l of c.lateInPeriod) out.push({ keyId: c.keyId, ...policy, kind: "late", dueAt: l.dueAt, days: l.daysLate, rotationId: l.rotationId, completedAt: l.completedAt });
+    if (c.status === "overdue" && c.dueAt !== undefined) out.push({ keyId: c.keyId, ...policy, kind: "missed", dueAt: c.dueAt, days: c.daysOverdue });
+  }
+  return out;
+}
+
 function emergencyOf(r: RotationRecord): EmergencyRecord {
   const exceptions: EmergencyRecord["exceptions"] = [];
   if (r.approvals.length === 0 && (r.outcome === "completed" || r.seqs.count > 1)) exceptions.push("notApproved");
-  if (r.approvals.some((a) => a.by === r.requestedBy)) exceptions.push("selfApproved");
+  // People are their principal ids (invariant 7): two people may share a display name and one person
+  // may change theirs. Names decide only for entries written before ids were recorded.
+  const byIds = r.requestedById !== undefined && r.approvals.every((a) => a.byId !== undefined);
+  if (r.approvals.some((a) => (byIds ? a.byId === r.requestedById : a.by === r.requestedBy))) exceptions.push("selfApproved");
   const first = r.approvals[0];
   const out: EmergencyRecord = {
-    keyId: r.keyId, rotationId: r.rotationId, requestedBy: r.requestedBy, requestedAt: r.requestedAt, approvals: r.approvals, outcome: r.outcome,
-    revokedVersions: r.revokedVersions, exceptions,
+    keyId: r.keyId, rotationId: r.rotationId, requestedBy: r.requestedBy, ...(r.requestedById !== undefined ? { requestedById: r.requestedById } : {}),
+    requestedAt: r.requestedAt, approvals: r.approvals, outcome: r.outcome, revokedVersions: r.revokedVersions, exceptions,
+    identity: byIds || r.approvals.length === 0 ? "principalId" : "displayName",
   };
   if (r.reason !== undefined) out.reason = r.reason;
   if (first) out.minutesToApproval = Math.round((Date.parse(first.at) - Date.parse(r.requestedAt)) / 60_000);
@@ -338,6 +431,7 @@ export async function buildEvidencePack(input: EvidenceInput): Promise<EvidenceP
   if (ledger.chainIds) for await (const k of ledger.chainIds()) if (!inventory.has(k)) keysNotInInventory.push(k);
   keysNotInInventory.sort();
 
+  const exceptions = exceptionsOf(compliance);
   const verification = await ledger.verify();
   const seals: LedgerSeal[] = [];
   let latest: LedgerSeal | undefined;
@@ -350,9 +444,12 @@ export async function buildEvidencePack(input: EvidenceInput): Promise<EvidenceP
   const summary: EvidenceSummary = {
     keys: keys.length,
     keysWithPolicy: keys.length - keysWithoutPolicy.length,
-    compliant: compliance.filter((c) => c.status === "compliant").length,
+    // Compliant now and never late in the period: a late rotation is not compliance.
+    compliant: compliance.filter((c) => c.status === "compliant" && c.lateInPeriod.length === 0).length,
     overdue: compliance.filter((c) => c.status === "overdue").length,
+    cryptoperiodExceptions: exceptions.length,
     rotations: rotations.length,
+    rollbacks: rotations.filter((r) => r.kind === "rollback").length,
     byTrigger: count(rotations.map((r) => r.trigger ?? "unknown")),
     byOutcome: count(rotations.map((r) => r.outcome)),
     emergencies: emergencies.length,
@@ -360,8 +457,8 @@ export async function buildEvidencePack(input: EvidenceInput): Promise<EvidenceP
     unresolvedFailures: failures.filter((f) => f.resolution === "unresolved").length,
   };
   const pack: EvidencePack = {
-    format: "keyrotor-evidence/1", period, generatedAt: now.toISOString(), asOf: asOfIso, summary, compliance, rotations, emergencies, failures,
-    keysWithoutPolicy, keysNotInInventory, controls: [], verification, seals,
+    format: "keyrotor-evidence/1", period, generatedAt: now.toISOString(), asOf: asOfIso, summary, compliance, exceptions, rotations, emergencies, failures,
+    keysWithoutPolicy, keysNotInInventory, controls: [], unknownTags: unknownTags(input.policies), verification, seals,
   };
   if (input.retention !== undefined) pack.retention = input.retention;
   pack.controls = controlsFor(pack, input.policies);

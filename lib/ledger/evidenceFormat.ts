@@ -43,6 +43,13 @@ const md = (v: Cell) => (v === undefined || v === "" ? "—" : String(v).replace
 const table = (header: string[], rows: Cell[][]) =>
   [`| ${header.join(" | ")} |`, `|${header.map(() => " --- ").join("|")}|`, ...rows.map((r) => `| ${r.map(md).join(" | ")} |`)].join("\n");
 
+/** A rollback re-promotes an older version and restarts no cryptoperiod: say so beside each row. */
+function kindText(r: EvidencePack["rotations"][number]): string {
+  if (r.kind === "rollback") return `ROLLBACK${r.rollbackOf ? ` of ${r.rollbackOf}` : ""}`;
+  if (r.rolledBackBy) return `rotation (rolled back by ${r.rolledBackBy})`;
+  return r.kind;
+}
+
 export function evidenceMarkdown(pack: EvidencePack): string {
   const { summary: s, verification: v } = pack;
   const out: string[] = [];
@@ -61,8 +68,8 @@ export function evidenceMarkdown(pack: EvidencePack): string {
   out.push("");
   out.push("## Summary");
   out.push("");
-  out.push(table(["keys", "with policy", "compliant", "overdue", "rotations", "emergencies", "failures", "unresolved failures"],
-    [[s.keys, s.keysWithPolicy, s.compliant, s.overdue, s.rotations, s.emergencies, s.failures, s.unresolvedFailures]]));
+  out.push(table(["keys", "with policy", "compliant", "overdue", "late or missed rotations", "rotations", "rollbacks", "emergencies", "failures", "unresolved failures"],
+    [[s.keys, s.keysWithPolicy, s.compliant, s.overdue, s.cryptoperiodExceptions, s.rotations, s.rollbacks, s.emergencies, s.failures, s.unresolvedFailures]]));
   out.push("", `Rotations by trigger: ${Object.entries(s.byTrigger).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}. ` +
     `By outcome: ${Object.entries(s.byOutcome).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}.`);
   out.push("");
@@ -72,6 +79,17 @@ export function evidenceMarkdown(pack: EvidencePack): string {
     ? table(["framework", "control", "requirement", "evidence in this pack", "keys", "status", "exceptions"],
       pack.controls.map((c) => [c.framework, c.control, c.requirement, c.evidence, c.keys, c.status === "met" ? "met" : "EXCEPTIONS", c.exceptions.join("; ")]))
     : "No policy in scope carries a complianceTag that maps to a control (PCI, SOC2, HIPAA, NIST).");
+  if (pack.unknownTags.length) {
+    out.push("", "complianceTags that map to no known control (not evidenced by this pack):", "",
+      pack.unknownTags.map((t) => `- \`${t.tag}\` (policies: ${t.policyIds.join(", ")})`).join("\n"));
+  }
+  out.push("");
+  out.push("## Cryptoperiod exceptions");
+  out.push("");
+  out.push(pack.exceptions.length
+    ? table(["key", "policy", "exception", "due", "rotation", "completed", "days"],
+      pack.exceptions.map((x) => [x.keyId, x.policyId, x.kind === "late" ? "LATE rotation" : "MISSED rotation (not rotated)", x.dueAt, x.rotationId, x.completedAt, x.days]))
+    : "None: every rotation due in the period happened on time.");
   out.push("");
   out.push("## Cryptoperiod compliance");
   out.push("");
@@ -81,8 +99,8 @@ export function evidenceMarkdown(pack: EvidencePack): string {
   out.push("## Rotations in the period");
   out.push("");
   out.push(pack.rotations.length
-    ? table(["requested", "key", "trigger", "requested by", "approved by", "reason", "outcome", "ended", "versions"],
-      pack.rotations.map((r) => [r.requestedAt, r.keyId, r.trigger, r.requestedBy, r.approvals.map((a) => a.by).join(", "), r.reason, r.outcome, r.endedAt,
+    ? table(["requested", "key", "kind", "trigger", "requested by", "approved by", "reason", "outcome", "ended", "versions"],
+      pack.rotations.map((r) => [r.requestedAt, r.keyId, kindText(r), r.trigger, r.requestedBy, r.approvals.map((a) => a.by).join(", "), r.reason, r.outcome, r.endedAt,
         r.versionBefore || r.versionAfter ? `${r.versionBefore ?? "?"} → ${r.versionAfter ?? "?"}` : undefined]))
     : "None.");
   out.push("");
@@ -92,6 +110,9 @@ export function evidenceMarkdown(pack: EvidencePack): string {
     ? table(["requested", "key", "requested by", "reason", "approved by", "minutes to approval", "revoked", "outcome", "exceptions"],
       pack.emergencies.map((e) => [e.requestedAt, e.keyId, e.requestedBy, e.reason, e.approvals.map((a) => a.by).join(", "), e.minutesToApproval, e.revokedVersions.join(", "), e.outcome, e.exceptions.join(", ")]))
     : "None.");
+  if (pack.emergencies.some((e) => e.identity === "displayName")) {
+    out.push("", "Some approvals were written before the ledger recorded principal ids: for those, self-approval was judged by display name only.");
+  }
   out.push("");
   out.push("## Failures and how they ended");
   out.push("");
