@@ -12,7 +12,7 @@ import { checkEvidence } from "../domain/evidence";
 import { parseKeyId, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
-import { rotationStatusView, runningRewrapLeg, type RotationStatusView } from "../orchestration/status";
+import { revocationOf, rotationStatusView, runningRewrapLeg, type RevocationView, type RotationStatusView } from "../orchestration/status";
 import { instanceIdFor, type RotationOutput, type RotationRequest, type RotationStatus } from "../orchestration/workflows";
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
@@ -180,6 +180,8 @@ export interface RotationView extends Omit<RotationStatusView, "runtimeStatus"> 
   reason?: string;
   lock?: RotationStatus["lock"];
   counts?: Record<string, number>;
+  /** Emergencies only: which version was revoked, or that none was and why. */
+  revocation?: RevocationView;
   approval?: {
     requestedBy: string; requestedById: string; approveBy: string; status: EmergencyRequest["status"];
     approvedBy?: string; approvedById?: string; approvedAt?: string; dataLossAcceptedBy?: string; dataLossAcceptedAt?: string; rollbackOf?: string;
@@ -207,6 +209,27 @@ async function durableStatus(client: RotationClient, instanceId: string): Promis
   }
 }
 
+/** An emergency's revocation, from its input, its outcome and its Revoked ledger entry. */
+async function emergencyRevocation(s: ApiServices, rotationId: string, view: RotationStatusView, input: Partial<RotationRequest>): Promise<RevocationView> {
+  let revoked: LedgerEntry | undefined;
+  if (view.keyId) {
+    for await (const e of s.ledger.entries(view.keyId)) {
+      if (e.type === "Revoked" && e.rotationId === rotationId) revoked = e;
+    }
+  }
+  const accepted = revoked?.details?.dataLossAcceptedBy;
+  const remaining = revoked?.counts?.remainingReferences;
+  const target = input.compromisedVersion ?? view.versionBefore;
+  return revocationOf({
+    ...(input.revokeOld !== undefined ? { revokeOld: input.revokeOld } : {}), ...(target ? { target } : {}),
+    state: view.outcome ? "ended" : "running", phase: view.phase, ...(view.error ? { error: view.error } : {}),
+    ...(revoked ? { revokedEntry: {
+      ...(revoked.versionBefore ? { version: revoked.versionBefore } : {}), at: revoked.at,
+      ...(typeof accepted === "string" ? { dataLossAcceptedBy: accepted } : {}), ...(remaining !== undefined ? { remainingReferences: remaining } : {}),
+    } } : {}),
+  });
+}
+
 export async function getRotation(s: ApiServices, client: RotationClient, rotationId: string): Promise<RotationView> {
   const [st, approval] = await Promise.all([durableStatus(client, instanceIdFor(rotationId)), s.approvals.get(rotationId)]);
   const a = approval?.request;
@@ -216,9 +239,14 @@ export async function getRotation(s: ApiServices, client: RotationClient, rotati
   if (!st || refused) {
     if (!a) throw new InvalidRequestError("NotFound", `no rotation ${rotationId}`, { status: 404, field: "rotationId" });
     const expired = a.status === "pendingApproval" && s.clock.now().getTime() > Date.parse(a.approveBy);
+    const revocation = a.rollbackOf ? undefined : revocationOf({
+      revokeOld: a.revokeOld, ...(a.compromisedVersion ? { target: a.compromisedVersion } : {}), state: expired ? "ended" : "pendingApproval", phase: "aborted",
+      ...(expired ? { error: { code: "ApprovalExpired", message: `no second person approved it by ${a.approveBy}` } } : {}),
+    });
     return {
       rotationId, keyId: a.keyId, trigger: a.rollbackOf ? "manual" : "emergency", actor: a.requestedBy, reason: a.reason, phase: a.status === "approved" ? "approved" : "requested",
       runtimeStatus: expired ? "approvalExpired" : a.status, createdAt: a.requestedAt, lastUpdatedAt: a.approvedAt ?? a.requestedAt, ...approvalView,
+      ...(revocation ? { revocation } : {}),
     };
   }
   // While the rewrap runs, its leg's own status moves after every wave (the rotation's only per leg).
@@ -227,8 +255,9 @@ export async function getRotation(s: ApiServices, client: RotationClient, rotati
   const input = (st.input ?? {}) as Partial<RotationRequest>;
   const custom = st.customStatus as Partial<RotationStatus> | undefined;
   const out = st.output as Partial<RotationOutput> | undefined;
+  const revocation = input.mode === "emergency" ? await emergencyRevocation(s, rotationId, view, input) : undefined;
   return {
-    ...view, ...(view.keyId === undefined && a?.keyId ? { keyId: a.keyId } : {}),
+    ...view, ...(view.keyId === undefined && a?.keyId ? { keyId: a.keyId } : {}), ...(revocation ? { revocation } : {}),
     ...(input.actor ? { actor: input.actor } : {}), ...(input.reason ? { reason: input.reason } : {}),
     ...(custom?.lock ? { lock: custom.lock } : {}), ...(out?.counts ? { counts: out.counts } : {}),
     ...approvalView,

@@ -62,6 +62,13 @@ interface RotationView {
   createdAt?: string;
   lastUpdatedAt?: string;
   error?: unknown;
+  /** Emergencies: which version was revoked, or that none was and why. */
+  revocation?: { revoked: boolean; version?: string; at?: string; because: string };
+}
+
+/** One line: "<version> revoked at <time> (why)" or "none (why)". */
+function revocationLine(r: NonNullable<RotationView["revocation"]>): string {
+  return r.revoked ? `${r.version ?? "?"} revoked${r.at ? ` at ${shortTime(r.at) ?? r.at}` : ""} (${r.because})` : `none${r.version ? ` (${r.version} still enabled)` : ""}: ${r.because}`;
 }
 
 interface RotationSummaryView {
@@ -249,7 +256,7 @@ export function buildProgram(deps: CliDeps = {}): Command {
         return;
       }
       const v = opts.watch ? await watch(api, g, rotationId) : await api.get<RotationView>(apiPath(ROUTES.getRotation, { rotationId }));
-      out(g, () => record({ ...v, progress: v.progress ? `${v.progress.rewrapped}/${v.progress.total}` : undefined }), v);
+      out(g, () => record({ ...v, progress: v.progress ? `${v.progress.rewrapped}/${v.progress.total}` : undefined, revocation: undefined, revoked: v.revocation ? revocationLine(v.revocation) : undefined }), v);
       if (opts.watch && !["completed"].includes(v.phase ?? "")) throw new CliError(`rotation ${rotationId} ended ${v.phase ?? ""} (${v.runtimeStatus ?? ""})${v.error ? `: ${JSON.stringify(v.error)}` : ""}`, 1);
     });
 

@@ -148,3 +148,54 @@ export function rotationStatusView(rotationId: string, st: DurableInstanceStatus
     ...(out?.heldBy ? { heldBy: out.heldBy } : {}), ...(error ? { error } : {}),
   };
 }
+
+/** What an emergency did to the compromised version: revoked (which, when, by whose acceptance of
+ * data loss), or not, and why. An operator under pressure must not have to read the ledger for it. */
+export interface RevocationView {
+  revoked: boolean;
+  /** The compromised version (the one revoked, or the one that would be). */
+  version?: string;
+  at?: string;
+  dataLossAcceptedBy?: string;
+  because: string;
+}
+
+/** The facts revocationOf decides from: the emergency's input, how the rotation stands, and the
+ * rotation's Revoked ledger entry if there is one. */
+export interface RevocationFacts {
+  revokeOld?: boolean;
+  /** The version named compromised (the input's compromisedVersion), else the one it replaced. */
+  target?: string;
+  /** Still running, pending approval, or ended. */
+  state: "pendingApproval" | "running" | "ended";
+  phase?: RotationPhase;
+  error?: { code: string; message: string };
+  revokedEntry?: { version?: string; at?: string; dataLossAcceptedBy?: string; remainingReferences?: number };
+}
+
+export function revocationOf(f: RevocationFacts): RevocationView {
+  const version = f.revokedEntry?.version ?? f.target;
+  const v = version ? { version } : {};
+  if (f.revokedEntry) {
+    const accepted = f.revokedEntry.dataLossAcceptedBy;
+    return {
+      revoked: true, ...v, ...(f.revokedEntry.at ? { at: f.revokedEntry.at } : {}), ...(accepted ? { dataLossAcceptedBy: accepted } : {}),
+      because: accepted
+        ? `revoked with ${f.revokedEntry.remainingReferences ?? "some"} references left: ${accepted} accepted the data loss`
+        : "revoked: a count proved nothing references it any more",
+    };
+  }
+  if (f.revokeOld === false) {
+    return { revoked: false, ...v, because: "not revoked: revokeOld was not requested; the old version stays enabled for decryption and retires after the overlap once nothing references it" };
+  }
+  if (f.state === "pendingApproval") return { revoked: false, ...v, because: "not yet: the emergency awaits a second person's approval" };
+  if (f.state === "running") return { revoked: false, ...v, because: "not yet: revoked once the rotation proves nothing references it (or the approver accepted data loss)" };
+  if (f.error?.code === "ReferencesRemain") {
+    return { revoked: false, ...v, because: `not revoked: ${f.error.message} (an approver may accept the data loss on a new emergency: keyrotor approve --accept-data-loss)` };
+  }
+  if (f.phase && f.phase !== "completed") {
+    return { revoked: false, ...v, because: `not revoked: the rotation ended ${f.phase} before revoking${f.error ? ` (${f.error.code}: ${f.error.message})` : ""}` };
+  }
+  if (!version) return { revoked: false, because: "not revoked: the key had no earlier version to revoke" };
+  return { revoked: false, ...v, because: "not revoked: the rotation ended without a Revoked ledger entry" };
+}

@@ -287,6 +287,20 @@ describe("usage errors exit 2", () => {
 });
 
 describe("the service saying no exits 1", () => {
+  it("status of an emergency says which version was revoked, or that none was and why, on one line", async () => {
+    const revocations: Record<string, unknown> = {
+      "e@emergency:1": { revoked: true, version: "v1", at: "2026-11-22T10:00:00.000Z", because: "revoked: a count proved nothing references it any more" },
+      "e@emergency:2": { revoked: false, version: "v1", because: "not revoked: revokeOld was not requested" },
+    };
+    for (const [id, revocation] of Object.entries(revocations)) routes[`GET /api/rotations/${id}`] = () => ({ status: 200, body: { rotationId: id, phase: "completed", runtimeStatus: "Completed", revocation } });
+    const yes = await run(...auditor, "status", "e@emergency:1");
+    expect(yes.code).toBe(0);
+    expect(yes.stdout).toMatch(/^revoked +v1 revoked at 2026-11-22 10:00Z \(revoked: a count proved nothing references it any more\)$/m);
+    const no = await run(...auditor, "status", "e@emergency:2");
+    expect(no.stdout).toMatch(/^revoked +none \(v1 still enabled\): not revoked: revokeOld was not requested$/m);
+    expect(JSON.parse((await run(...auditor, "--json", "status", "e@emergency:2")).stdout)).toMatchObject({ revocation: revocations["e@emergency:2"] });
+  });
+
   it("status --key of a key the inventory does not know says so and exits 1", async () => {
     routes["GET /api/rotations"] = () => ({ status: 200, body: { rotations: [] } });
     routes["GET /api/keys"] = () => ({ status: 200, body: { keys: [{ keyId: "kek:v/k" }] } });
