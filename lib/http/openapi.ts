@@ -66,12 +66,13 @@ const planItem: Json = {
     dueAt: instant, dueNow: { type: "boolean" }, slot: str, rotationId: str, withinHorizon: { type: "boolean" },
     frozenUntil: instant, expiresAt: instant, detail: str,
     due: { type: "array", items: dueRotation, description: "Every rotation due within the horizon, in order (the first is dueAt), assuming each runs when due" },
+    dueTruncated: { type: "boolean", description: "More rotations fall within the horizon than are listed (500)" },
     warnings: { type: "array", items: expiryWarning },
   },
 };
 const plan: Json = {
   type: "object", required: ["generatedAt", "horizon", "items"],
-  properties: { generatedAt: instant, horizon: str, items: { type: "array", items: planItem, description: "Keys with a rotation or an expiry warning within the horizon, and keys that never rotate (no usable policy)" } },
+  properties: { generatedAt: instant, horizon: str, items: { type: "array", items: planItem, description: "Keys with a rotation or an expiry warning within the horizon, and keys that will never rotate (no usable policy, suspended, a schedule or window that never comes); a key next due after the horizon is left out" } },
 };
 const policyView: Json = {
   type: "object", required: ["policy", "etag", "updatedAt"],
@@ -181,7 +182,7 @@ const registeredKey: Json = {
   required: ["key"],
   properties: {
     key: { type: "object", description: "The inventory entry: keyId, kind, tenant, policyId, primaryVersion, versions (state, createdAt, expiresAt)" },
-    keyTypeChecked: { type: "boolean", description: "kek only: false when the vault could not tell whether the key is RSA, so that check was skipped" },
+    keyTypeChecked: { type: "boolean", description: "kek and signing: whether the key type was checked against the kind (false only for a KEK whose type the vault could not tell, e.g. an oct Managed HSM key)" },
   },
 };
 
