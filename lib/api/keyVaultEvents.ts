@@ -132,7 +132,9 @@ export async function handleKeyVaultEvent(s: ApiServices, client: RotationClient
       if (key?.primaryVersion && key.primaryVersion !== action.version) return ignore(`version ${action.version} of ${keyId} is no longer primary (${key.primaryVersion} is)`);
       const rotationId = rotationIds.expiry(keyId, action.version);
       try {
-        const r = await startRotation(client, { rotationId, keyId, trigger: "expiry-event", actor: EVENTGRID_ACTOR, reason: `${ev.shortType} for version ${action.version}` }, opts.start);
+        // Event Grid waits ~30 s for the webhook's answer: start and answer without waiting for the
+        // lock decision (a refusal already known is still reported); the orchestration records it.
+        const r = await startRotation(client, { rotationId, keyId, trigger: "expiry-event", actor: EVENTGRID_ACTOR, reason: `${ev.shortType} for version ${action.version}` }, { decisionTimeoutMs: 0, ...opts.start });
         events(log).info(`${ev.shortType}: ${r.status}`, { rotationId, keyId, phase: "requested", trigger: "expiry-event", version: action.version });
         return { outcome: r.status === "started" ? "rotationStarted" : "rotationAlreadyStarted", rotationId };
       } catch (err) {

@@ -46,7 +46,8 @@ export interface TimerReport {
 export interface TimerOptions {
   isPastDue?: boolean;
   log?: (line: string) => void;
-  /** Passed to startRotation: how long to wait for each lock decision. */
+  /** Passed to startRotation: how long to wait for each lock decision. Default 0: the timer starts
+   * and moves on (functionTimeout bounds the run); each orchestration records its own outcome. */
   decisionTimeoutMs?: number;
 }
 
@@ -159,7 +160,7 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
     try {
       const r = await startRotation(client, {
         rotationId, keyId: item.keyId, trigger: "schedule", actor: TIMER_ACTOR, reason: `scheduled rotation (${item.reason}, slot ${item.slot})`,
-      }, { ...(opts.decisionTimeoutMs !== undefined ? { decisionTimeoutMs: opts.decisionTimeoutMs } : {}) });
+      }, { decisionTimeoutMs: opts.decisionTimeoutMs ?? 0 });
       (r.status === "started" ? report.started : report.alreadyStarted).push(rotationId);
     } catch (err) {
       if (err instanceof RotationConflictError) {
@@ -271,7 +272,7 @@ async function startRetirement(
     const r = await startRotation(client, {
       rotationId, keyId: key.keyId, trigger: "schedule", actor: TIMER_ACTOR,
       reason: `retire ${versions.join(", ")}: ${key.kind === "signing" ? "retainFor" : "overlap"} is over and no references remain`,
-    }, { orchestrator: DURABLE.orchestrators.retirement, ...(opts.decisionTimeoutMs !== undefined ? { decisionTimeoutMs: opts.decisionTimeoutMs } : {}) });
+    }, { orchestrator: DURABLE.orchestrators.retirement, decisionTimeoutMs: opts.decisionTimeoutMs ?? 0 });
     report.retirements.push({ rotationId, keyId: key.keyId, versions, status: r.status });
   } catch (err) {
     if (!(err instanceof RotationConflictError)) throw err;
