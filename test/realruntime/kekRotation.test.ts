@@ -1,0 +1,76 @@
+// Milestone (d) of issue 16: keyrotor's rotation orchestrator, its sub-orchestrators, activities and
+// the keyLock entity, unchanged, on the real Durable extension 3.19.0, rotating a KEK with a few DEKs
+// against the Key Vault peer (the Service Bus peer and the app's tables as in test/e2e/rotation).
+import { afterAll, beforeAll, expect, it, inject } from "vitest";
+import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
+import { loadConfig } from "../../lib/config";
+import { createRotationDeps, setRotationDeps, type ConfiguredRotationDeps } from "../../lib/orchestration/deps";
+import { startRotation, type RotationStarterClient } from "../../lib/orchestration/start";
+import type { RotationOutput } from "../../lib/orchestration/workflows";
+import { DekStore } from "../../lib/stores/dekStore";
+import { Inventory } from "../../lib/stores/inventory";
+import { PolicyStore } from "../../lib/stores/policyStore";
+import { tableClient } from "../../lib/stores/tables";
+import { uniqueTableName } from "../support/tables";
+import { checkDeks, FUNCTIONS, ledgerEntries, seedKekWithDeks, startPeers, T0, TENANT, TOPIC, VAULT, type Peers, type Stack } from "../e2e/rotation/stack";
+import { describeRealRuntime, durableClient, waitForEnd } from "./realRuntimeSupport";
+
+describeRealRuntime("KEK rotation", () => {
+  let peers: Peers;
+  let deps: ConfiguredRotationDeps;
+  let rt: RealRuntime;
+  let stack: Stack;
+  beforeAll(async () => {
+    peers = await startPeers();
+    const cfg = loadConfig({
+      KEYROTOR_TABLES_CONNECTION: inject("azuriteConnectionString"),
+      KEYROTOR_TABLE_POLICIES: uniqueTableName("pol"), KEYROTOR_TABLE_INVENTORY: uniqueTableName("inv"), KEYROTOR_TABLE_DEKS: uniqueTableName("dek"),
+      KEYROTOR_TABLE_LEDGER: uniqueTableName("led"), KEYROTOR_TABLE_SEALS: uniqueTableName("seal"), KEYROTOR_TABLE_APPROVALS: uniqueTableName("appr"),
+      KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"), KEYROTOR_TABLE_LOCKS: uniqueTableName("lock"),
+      KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
+      KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
+    });
+    deps = await createRotationDeps(cfg);
+    setRotationDeps(deps);
+    const policies = new PolicyStore(tableClient(cfg, "policies"), () => new Date(T0));
+    await policies.put({ policyId: "kek-policy", tenant: TENANT, kinds: ["kek", "dek", "signing", "secret"], schedule: { preset: "quarterly" }, expiresAfter: "P120D", rollbackWindow: "P7D" }, undefined);
+    // The parts of test/e2e/rotation's Stack that seeding and checking read (no dev/host here).
+    stack = { cfg, deps, policies, inventory: new Inventory(tableClient(cfg, "inventory"), policies), dekStore: new DekStore(tableClient(cfg, "deks")) } as unknown as Stack;
+    rt = await startRealRuntime({ entries: FUNCTIONS, taskHub: "rotationhub" });
+  }, 240_000);
+  afterAll(async () => {
+    await rt?.stop();
+    setRotationDeps(undefined);
+    await deps?.close();
+    await peers?.stop();
+  }, 60_000);
+
+  it("rotates a KEK of 2 tenants x 3 DEKs: one new version, every DEK unwraps under it, no duplicate ledger entry, the ledger verifies", async () => {
+    const seeded = await seedKekWithDeks(stack, peers, 2, 3);
+    const client = durableClient(rt.client);
+    // Divergence from dev/host (found here): the extension's RPC endpoint URL-decodes the path twice,
+    // and durable-functions puts the instance id into the path as is, so an instance id holding
+    // "%2F" (every KEK rotation: instanceIdFor("kek:vault/name@...")) is answered 404 on start and
+    // on status. Encoded twice, the extension sees the app's own instance id.
+    await expect(client.startNew("rotationOrchestrator", { instanceId: "kek:demo-vault%2Fprobe@manual:x", input: {} })).rejects.toThrow(/404/);
+    const twice = (id: string): string => encodeURIComponent(encodeURIComponent(id));
+    const starter: RotationStarterClient = {
+      startNew: (name, o) => client.startNew(name, { instanceId: twice(o.instanceId), input: o.input }),
+      getStatus: (id) => client.getStatus(twice(id)),
+    };
+    const started = await startRotation(starter, { rotationId: `${seeded.keyId}@manual:real1`, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
+    expect(started.status).toBe("started");
+    const end = await waitForEnd(client, twice(started.instanceId), 240_000);
+    expect(end.runtimeStatus, `${JSON.stringify(end.output)}\n${rt.output().slice(-6000)}`).toBe("Completed");
+    const out = end.output as RotationOutput;
+    expect(out.outcome, JSON.stringify(out)).toBe("completed");
+    expect(out.counts).toMatchObject({ rewrapped: 6, total: 6, remainingOld: 0 });
+    const check = await checkDeks(stack, seeded);
+    expect(check).toMatchObject({ mismatches: 0, count: 6 });
+    expect([...check.versions]).toEqual([out.versionAfter]);
+    const ids = (await ledgerEntries(stack, seeded.keyId)).map((e) => e.entryId);
+    expect(new Set(ids).size).toBe(ids.length);
+    const v = await deps.ledger.verify();
+    expect(v, JSON.stringify(v.firstBreak)).toMatchObject({ ok: true });
+  }, 300_000);
+});
