@@ -96,6 +96,10 @@ const rotationView: Json = {
     rotationId: str, keyId: str, trigger: str, phase: str, runtimeStatus: { ...str, description: "Durable runtime status, or pendingApproval / approvalExpired before an emergency starts" },
     outcome: str, progress: { type: "object" }, createdAt: instant, lastUpdatedAt: instant, versionBefore: str, versionAfter: str, heldBy: str,
     actor: str, reason: str, lock: { enum: ["pending", "held", "refused", "released"] }, counts: { type: "object", additionalProperties: { type: "number" } }, approval: { type: "object" },
+    revocation: {
+      type: "object", required: ["revoked", "because"], description: "Emergencies only: which version was revoked, or that none was and why",
+      properties: { revoked: { type: "boolean" }, version: str, at: instant, dataLossAcceptedBy: str, because: str },
+    },
   },
 };
 const health: Json = {
