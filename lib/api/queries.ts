@@ -54,10 +54,20 @@ export async function getPlan(s: ApiServices, horizon: string): Promise<{ genera
   const b = durationBounds(dur);
   if (b.minMs <= 0 || b.maxMs > MAX_HORIZON_MS) throw new InvalidRequestError("HorizonInvalid", "horizon must be longer than zero and at most five years", { field: "horizon" });
   const now = s.clock.now();
-  const planner = new Planner(now, await s.policies.all(), dur);
+  const planner = new Planner(now, await s.policies.all(), dur, { listDue: true });
   const items: PlanItem[] = [];
-  for await (const { key } of s.inventory.list()) items.push(planner.planKey(key));
+  for await (const { key } of s.inventory.list()) {
+    const item = planner.planKey(key);
+    if (inPlan(item)) items.push(item);
+  }
   return { generatedAt: now.toISOString(), horizon, items };
+}
+
+/** What a plan over a horizon shows: keys with a rotation or an expiry warning within it, and keys
+ * that will never rotate whatever the horizon (no usable policy, suspended, a schedule or window
+ * that never comes), which someone must look at. A key next due after the horizon is left out. */
+function inPlan(item: PlanItem): boolean {
+  return item.withinHorizon || item.warnings.length > 0 || item.dueAt === undefined;
 }
 
 // ---- policies -----------------------------------------------------------------------------------

@@ -63,7 +63,27 @@ export interface PlanItem {
   detail?: string;
   /** Expiry warnings due now or within the horizon, oldest first. */
   warnings: ExpiryWarning[];
+  /** With the listDue option: every rotation due within the horizon, in order, the first being
+   * this item's own (slot, dueAt); later ones assume each rotation runs when due (its new version
+   * then expires expiresAfter later). */
+  due?: DueRotation[];
+  /** More rotations fall within the horizon than MAX_DUE_LISTED. */
+  dueTruncated?: boolean;
 }
+
+/** One rotation the schedule will start within the horizon. */
+export interface DueRotation {
+  /** The scheduled slot (ISO instant, or "initial"). */
+  slot: string;
+  /** When it may start (the slot, or later for a window or a freeze). */
+  dueAt: string;
+  /** The next rotation's id only: a later one's slot depends on when the ones before it ran. */
+  rotationId?: string;
+}
+
+/** At most this many due rotations are listed per key (an hourly secret over five years would be
+ * 43,800); dueTruncated says when more fall within the horizon. */
+export const MAX_DUE_LISTED = 500;
 
 export type PolicySource = Iterable<Policy> | ReadonlyMap<string, Policy>;
 
@@ -84,9 +104,13 @@ export class Planner {
   readonly nowMs: number;
   readonly horizonEndMs: number;
   private readonly policies = new Map<string, CompiledPolicy>();
+  private readonly listDue: boolean;
 
-  constructor(now: Date, policies: PolicySource, horizon: string | Dur = "P90D") {
+  /** `listDue`: fill PlanItem.due with every rotation within the horizon (the plan a person reads;
+   * the timer only needs the next one). */
+  constructor(now: Date, policies: PolicySource, horizon: string | Dur = "P90D", opts: { listDue?: boolean } = {}) {
     this.nowMs = now.getTime();
+    this.listDue = opts.listDue ?? false;
     this.horizonEndMs = addDuration(this.nowMs, typeof horizon === "string" ? parseDuration(horizon, "horizon") : horizon);
     for (const p of policiesOf(policies)) this.policies.set(policyKey(p.tenant, p.policyId), compilePolicy(p, this.nowMs));
   }
@@ -158,6 +182,7 @@ export class Planner {
       item.dueNow = true;
       item.withinHorizon = true;
       item.dueAt = this.iso(from);
+      if (this.listDue) this.fillDue(c, item, this.nowMs);
       return item;
     }
     const held = this.firstAllowed(c, from > this.nowMs ? from : this.nowMs);
@@ -171,7 +196,34 @@ export class Planner {
     }
     item.dueAt = this.iso(held.at);
     item.withinHorizon = held.at <= this.horizonEndMs;
+    if (this.listDue) this.fillDue(c, item, held.at);
     return item;
+  }
+
+  /** Lists the item's own rotation (starting at `ranAt`) and every later one within the horizon:
+   * after a rotation at t the key's anchor is t and its new primary expires at t + expiresAfter,
+   * so the next slot is the schedule's next after t, or rotateBefore ahead of that expiry if
+   * sooner, moved on past closed windows and freezes like the first. */
+  private fillDue(c: CompiledPolicy, item: PlanItem, ranAt: number): void {
+    if (!item.withinHorizon || item.slot === undefined || item.dueAt === undefined) return;
+    const due: DueRotation[] = [{ slot: item.slot, dueAt: item.dueAt, ...(item.rotationId !== undefined ? { rotationId: item.rotationId } : {}) }];
+    let t = ranAt;
+    for (;;) {
+      const scheduled = c.schedule.type === "every" ? addDuration(t, c.schedule.every, 1) : c.schedule.timeline.nextAfter(t);
+      const beforeExpiry = addDuration(addDuration(t, c.expiresAfter, 1), c.rotateBefore, -1);
+      const slot = scheduled === undefined || beforeExpiry < scheduled ? beforeExpiry : scheduled;
+      // A slot at or before the last run (a policy whose rotateBefore eats its whole expiry) would never advance.
+      if (slot <= t || slot > this.horizonEndMs) break;
+      const at = this.firstAllowed(c, slot).at;
+      if (at === undefined || at > this.horizonEndMs) break;
+      if (due.length === MAX_DUE_LISTED) {
+        item.dueTruncated = true;
+        break;
+      }
+      due.push({ slot: this.iso(slot), dueAt: this.iso(at) });
+      t = at;
+    }
+    item.due = due;
   }
 
   /** Slots, window openings and freeze ends repeat across thousands of keys: format each once. */
@@ -266,8 +318,8 @@ export class Planner {
 /** Plans every key: one PlanItem per key, in input order. `policies` are matched to keys by
  * (key.tenant, key.policyId) — a policy of another tenant never applies. `horizon` (default P90D)
  * bounds withinHorizon and the warnings listed. */
-export function plan(now: Date, keys: Iterable<ManagedKey>, policies: PolicySource, horizon: string | Dur = "P90D"): PlanItem[] {
-  const planner = new Planner(now, policies, horizon);
+export function plan(now: Date, keys: Iterable<ManagedKey>, policies: PolicySource, horizon: string | Dur = "P90D", opts: { listDue?: boolean } = {}): PlanItem[] {
+  const planner = new Planner(now, policies, horizon, opts);
   const out: PlanItem[] = [];
   for (const key of keys) out.push(planner.planKey(key));
   return out;
