@@ -101,7 +101,7 @@ describe("retirement counts from demotion", () => {
     // 44 days later (beyond the 30-day overlap counted from the rolled-back version's creation), rotate again.
     at("2026-04-15T00:00:00.000Z");
     const second = (await driver.run(O.rotation, req(keyId, 2))) as RotationOutput;
-    expect(second).toMatchObject({ outcome: "completed", versionBefore: v1 });
+    expect(second, JSON.stringify(second)).toMatchObject({ outcome: "completed", versionBefore: v1 });
     at("2026-04-15T01:00:00.000Z");
     const retire = (await driver.run(O.retirement, { rotationId: `${keyId}@retire:1`, keyId, actor: "system:timer" })) as RotationOutput;
     const states = Object.fromEntries((await deps.inventory.get(keyId))!.key.versions.map((v) => [v.version, v.state]));
