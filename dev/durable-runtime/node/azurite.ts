@@ -15,10 +15,14 @@ export async function startAzuriteAll(timeoutMs = 30_000): Promise<AzuriteAll> {
   const main = path.join(path.dirname(require.resolve("azurite/package.json")), "dist", "src", "azurite.js");
   const args = [main, "--blobHost", "127.0.0.1", "--blobPort", String(blob), "--queueHost", "127.0.0.1", "--queuePort", String(queue),
     "--tableHost", "127.0.0.1", "--tablePort", String(table), "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--loose"];
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  // Azurite exits when this process is gone (a killed test worker must not leave it running): the
+  // wrapper polls its parent pid, then requires Azurite's entry point in the same process.
+  const guard = "const p=Number(process.argv[1]);process.argv.splice(1,1);setInterval(()=>{if(process.ppid!==p)process.exit(0)},500).unref();require(process.argv[1]);";
+  const child = spawn(process.execPath, ["-e", guard, String(process.pid), ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`[keyrotor] [durable-runtime] Azurite not started after ${timeoutMs} ms: ${out}`)), timeoutMs);
+    const fail = (err: Error): void => { child.kill("SIGKILL"); reject(err); };
+    const timer = setTimeout(() => fail(new Error(`[keyrotor] [durable-runtime] Azurite not started after ${timeoutMs} ms: ${out}`)), timeoutMs);
     const onData = (d: Buffer): void => {
       out += d.toString();
       if ((out.match(/successfully (started|listening)/g) ?? []).length >= 3) {
