@@ -1,6 +1,7 @@
 // A minimal in-process driver for orchestrator generators: it resolves each yielded task at once
 // by running the real activity handlers, the real keyLock entity operation and sub-orchestrations.
 // It does not replay (the dev host does that); it proves the workflow logic and the activities.
+import { createHash } from "node:crypto";
 import type { OrchestrationContext } from "durable-functions";
 import type { LockState } from "../../../lib/domain/rotation";
 import { runActivity } from "../../../lib/orchestration/handlers";
@@ -58,8 +59,14 @@ export class Driver {
 
   private context(instanceId: string, input: unknown, onContinue: (i: unknown) => void): OrchestrationContext {
     const clock = (): Date => this.now;
+    let guids = 0;
     const df = {
       instanceId,
+      // Deterministic like durable-functions' newGuid: a name-based id of instance, time and counter.
+      newGuid: (iid: string): string => {
+        const h = createHash("sha1").update(`${iid}_${clock().getTime()}_${guids++}`).digest("hex");
+        return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+      },
       get currentUtcDateTime() { return clock(); },
       isReplaying: false,
       getInput: () => input,
