@@ -9,6 +9,7 @@ import { ApiClient, CliError, parseIdentity } from "./client";
 import { etaText, rateText, record, shortTime, table } from "./format";
 import { exitFlushed } from "./exit";
 import { storageCommands } from "./storage";
+import { evidenceVerifyCommand } from "./evidenceVerify";
 import { azureCredential, CREDENTIAL_KINDS, credentialKind, tokenSource, type CredentialFactory } from "./token";
 
 const DEFAULT_URL = "http://127.0.0.1:7071";
@@ -261,6 +262,7 @@ export function buildProgram(deps: CliDeps = {}): Command {
     });
 
   storageCommands(program, { out, client });
+  evidenceVerifyCommand(program, { out, client });
   return program;
 }
 

@@ -189,11 +189,14 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     program
       .command("evidence")
       .description("export compliance evidence for a period: evidence.json, rotations.csv, compliance.csv, summary.md, manifest.json")
-      .requiredOption("--from <date>", "start of the period (ISO-8601, inclusive)")
-      .requiredOption("--to <date>", "end of the period (ISO-8601, exclusive)")
-      .requiredOption("--out <dir>", "directory to write the files to")
+      // Required, but checked in the action: commander would demand them of `evidence verify` too.
+      .option("--from <date>", "start of the period (ISO-8601, inclusive; required)")
+      .option("--to <date>", "end of the period (ISO-8601, exclusive; required)")
+      .option("--out <dir>", "directory to write the files to (required)")
       .option("--label <text>", "a name for the period, e.g. 2026-Q1"),
   ).action(async (opts: StorageOptions & { from: string; to: string; out: string; label?: string }, cmd: Command) => {
+    const missing = (["from", "to", "out"] as const).filter((k) => (opts as Partial<typeof opts>)[k] === undefined);
+    if (missing.length) throw new CliError(`evidence needs ${missing.map((k) => `--${k}`).join(", ")} (to check a pack: evidence verify <dir> --public-key <pem>)`, 2);
     const { api, g } = ctx.client(cmd);
     const from = instant("from", opts.from);
     const to = instant("to", opts.to);

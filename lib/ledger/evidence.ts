@@ -7,6 +7,7 @@ import { DateTime, Duration } from "luxon";
 import type { LedgerEntry, LedgerSeal, LedgerVerification, VerifiableLedger } from "../ports";
 import type { RotationTrigger } from "../domain/keys";
 import { InvalidRequestError } from "../domain/errors";
+import type { ManifestSignature } from "./evidenceSeal";
 import { controlsFor, unknownTags, type ControlEvidence, type UnknownTag } from "./controls";
 
 // ---- inputs (deliberately minimal: callers map their policy and inventory records onto these) ----
@@ -185,6 +186,9 @@ export interface EvidencePack {
   verification: LedgerVerification;
   /** Seals made in the period, and the latest seal if it is later. */
   seals: LedgerSeal[];
+  /** The seal key's signature of the pack's manifest (made by the API, which holds the seal key);
+   * not part of the pack's files: it signs them. */
+  manifestSignature?: ManifestSignature;
 }
 
 // ---- building -----------------------------------------------------------------------------------
@@ -465,4 +469,4 @@ export async function buildEvidencePack(input: EvidenceInput): Promise<EvidenceP
   return pack;
 }
 
-export { writeEvidencePack, evidenceCsv, evidenceMarkdown } from "./evidenceFormat";
+export { writeEvidencePack, evidenceCsv, evidenceMarkdown, signedEvidenceManifest } from "./evidenceFormat";

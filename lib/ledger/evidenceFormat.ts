@@ -1,10 +1,11 @@
 // Renders an evidence pack: JSON (complete), CSV (rotations, compliance: for spreadsheets) and a
-// Markdown summary for people. writeEvidencePack adds a manifest of SHA-256 digests so a copy
-// handed to an assessor can be checked file by file.
+// Markdown summary for people. writeEvidencePack adds a manifest of SHA-256 digests, signed by the
+// seal key, so a copy handed to an assessor can be checked file by file offline (evidenceSeal.ts).
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { sha256Hex } from "./canonical";
 import type { EvidencePack } from "./evidence";
+import { manifestFor, signManifest, type ManifestSignature } from "./evidenceSeal";
+import type { SealSigner } from "./seals";
 
 type Cell = string | number | boolean | undefined;
 
@@ -133,21 +134,34 @@ export function evidenceMarkdown(pack: EvidencePack): string {
 
 export const EVIDENCE_FILES = ["evidence.json", "rotations.csv", "compliance.csv", "summary.md"] as const;
 
-/** Writes the pack into `dir` (created if needed) and a manifest.json with each file's SHA-256. */
-export async function writeEvidencePack(dir: string, pack: EvidencePack): Promise<{ files: string[]; manifest: Record<string, string> }> {
-  await mkdir(dir, { recursive: true });
-  const { rotations, compliance } = evidenceCsv(pack);
-  const contents: Record<(typeof EVIDENCE_FILES)[number], string> = {
-    "evidence.json": `${JSON.stringify(pack, null, 2)}\n`,
+/** The pack's files as text, rendered from the pack without its manifest signature (which signs them). */
+export function evidenceContents(pack: EvidencePack): Record<(typeof EVIDENCE_FILES)[number], string> {
+  const { manifestSignature: _signature, ...content } = pack;
+  const { rotations, compliance } = evidenceCsv(content);
+  return {
+    "evidence.json": `${JSON.stringify(content, null, 2)}\n`,
     "rotations.csv": rotations,
     "compliance.csv": compliance,
-    "summary.md": evidenceMarkdown(pack),
+    "summary.md": evidenceMarkdown(content),
   };
-  const manifest: Record<string, string> = {};
-  for (const name of EVIDENCE_FILES) {
-    await writeFile(path.join(dir, name), contents[name], "utf8");
-    manifest[name] = sha256Hex(contents[name]);
-  }
-  await writeFile(path.join(dir, "manifest.json"), `${JSON.stringify({ format: pack.format, period: pack.period, generatedAt: pack.generatedAt, sha256: manifest }, null, 2)}\n`, "utf8");
-  return { files: [...EVIDENCE_FILES, "manifest.json"].map((f) => path.join(dir, f)), manifest };
+}
+
+/** The manifest of a pack, signed by `signer` (the ledger's seal signer) when one is given. */
+export async function signedEvidenceManifest(pack: EvidencePack, signer: Pick<SealSigner, "kid" | "alg" | "sign">): Promise<ManifestSignature> {
+  return signManifest(manifestFor(pack, evidenceContents(pack)), signer);
+}
+
+/**
+ * Writes the pack into `dir` (created if needed) and a manifest.json with each file's SHA-256. The
+ * manifest carries the pack's manifestSignature (made where the seal key is: the API) or one made
+ * here with `opts.signer`; `keyrotor evidence verify` checks both offline with the public key.
+ */
+export async function writeEvidencePack(dir: string, pack: EvidencePack, opts: { signer?: Pick<SealSigner, "kid" | "alg" | "sign"> } = {}): Promise<{ files: string[]; manifest: Record<string, string> }> {
+  await mkdir(dir, { recursive: true });
+  const contents = evidenceContents(pack);
+  const manifest = manifestFor(pack, contents);
+  const signature = opts.signer ? await signManifest(manifest, opts.signer) : pack.manifestSignature;
+  for (const name of EVIDENCE_FILES) await writeFile(path.join(dir, name), contents[name], "utf8");
+  await writeFile(path.join(dir, "manifest.json"), `${JSON.stringify({ ...manifest, ...(signature ? { signature } : {}) }, null, 2)}\n`, "utf8");
+  return { files: [...EVIDENCE_FILES, "manifest.json"].map((f) => path.join(dir, f)), manifest: manifest.sha256 };
 }
