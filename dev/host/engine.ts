@@ -91,7 +91,11 @@ interface LiveEntity {
 }
 
 const DAY = 24 * 3600 * 1000;
-const SCHEMA_V4 = 3;
+// What the Durable extension sends out-of-process orchestrators (OrchestrationTriggerAttributeBindingProvider:
+// upperSchemaVersion = SchemaVersion.V2, upperSchemaVersionNew = SchemaVersion.V3; durable-js reads the
+// New one): replay schema V3, not the V4 that durable-functions itself could speak.
+const EXTENSION_SCHEMA_V2 = 1;
+const EXTENSION_SCHEMA_V3 = 2;
 const PROCESSED_WINDOW = 2000;
 const OUT_OF_PROC_LABEL = "\n\n$OutOfProcData$:";
 
@@ -578,8 +582,8 @@ export class DurableEngine {
       instanceId: row.instanceId,
       isReplaying: live.history.length > 0,
       parentInstanceId: row.parentInstanceId,
-      upperSchemaVersion: SCHEMA_V4,
-      upperSchemaVersionNew: SCHEMA_V4,
+      upperSchemaVersion: EXTENSION_SCHEMA_V2,
+      upperSchemaVersionNew: EXTENSION_SCHEMA_V3,
       longRunningTimerIntervalDuration: "3.00:00:00",
       maximumShortTimerDuration: "6.00:00:00",
       defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
@@ -877,7 +881,8 @@ export class DurableEngine {
                       self: { name, key },
                       exists: row.exists,
                       state: row.state ?? undefined,
-                      batch: fresh.map((p) => ({ id: p.requestId, name: p.op, signal: p.signal, input: p.input ?? undefined })),
+                      // The extension's shape (EntityTriggerAttributeBindingProvider): no request id.
+                      batch: fresh.map((p) => ({ name: p.op, input: p.input ?? undefined, isSignal: p.signal })),
                     }),
                   },
                 },
@@ -889,15 +894,16 @@ export class DurableEngine {
             entityExists?: boolean;
             entityState?: string;
             results?: Array<{ isError: boolean; result?: string }>;
-            signals?: Array<{ target: { name: string; key: string }; name: string; input?: string; requestId: string }>;
+            signals?: Array<{ target: { name: string; key: string }; name: string; input?: string }>;
           };
           next = { exists: out.entityExists ?? false, state: out.entityExists ? (out.entityState ?? null) : null };
           for (let i = 0; i < fresh.length; i++) results.push(out.results?.[i] ?? { isError: false });
-          const perRequest = new Map<string, number>();
+          // Signals carry no request id (the batch had none): number them within the batch, which a
+          // re-run after a crash rebuilds from the same inbox.
+          const batchId = fresh[0]?.dedupeId ?? "";
+          let n = 0;
           for (const s of out.signals ?? []) {
-            const n = perRequest.get(s.requestId) ?? 0;
-            perRequest.set(s.requestId, n + 1);
-            const dedupeId = `${entityId}:${s.requestId}:${n}`;
+            const dedupeId = `${entityId}:${batchId}:${n++}`;
             outgoing.push({
               target: entityInstanceId(s.target.name, s.target.key),
               payload: { kind: "entityOp", dedupeId, requestId: randomUUID(), op: s.name, signal: true, input: s.input ? s.input : null },
