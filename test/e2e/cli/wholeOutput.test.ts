@@ -47,7 +47,30 @@ function runSlowReader(args: string[], readAfterMs: number): Promise<{ code: num
   });
 }
 
+/** Runs the CLI with a reader that takes the first chunk of stdout and closes the pipe (`| head`). */
+function runEarlyCloser(args: string[]): Promise<{ code: number | null; first: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KEYROTOR_AS: "", KEYROTOR_TOKEN: "", KEYROTOR_SCOPE: "" } });
+    let first = "";
+    let stderr = "";
+    child.stdout.once("data", (c: Buffer) => {
+      first = c.toString();
+      child.stdout.destroy();
+    });
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, first, stderr }));
+  });
+}
+
 describe("keyrotor writing into a pipe", () => {
+  it("ends quietly with its exit code when the reader closes the pipe early (| head), without an EPIPE trace", async () => {
+    const r = await runEarlyCloser(["--url", url, "--as", "olivia:Operator", "--json", "plan"]);
+    expect(r.first.startsWith("{")).toBe(true);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+  });
+
   it("delivers a 1 MB --json answer whole, which parses, before exiting 0", async () => {
     const r = await runSlowReader(["--url", url, "--as", "olivia:Operator", "--json", "plan"], 1500);
     expect(r.stderr.toString()).toBe("");
