@@ -1,6 +1,7 @@
 // Every JSON example the README and docs/ hand a user is accepted by the API as written: each
 // request body goes through the validation its handler runs (the same zod schema, and for a policy
-// the whole domain validation via putPolicy), and each response example has the documented shape.
+// the whole domain validation via putPolicy), and each response example has the shape the OpenAPI
+// document gives (test/unit/http/openapiResponseSchemas.ts).
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -13,7 +14,10 @@ import { ApproveBody, CompromiseBody, RotationRequestBody } from "../../../lib/a
 import { memoryApiServices } from "../../../lib/api/services";
 import { canonicalKeyId } from "../../../lib/domain/keys";
 import { validate } from "../../../lib/http/api";
+import { openApiDocument, openApiPaths } from "../../../lib/http/openapi";
 import { parsePrincipal, ROLES } from "../../../lib/http/principal";
+import { ROUTES } from "../../../lib/api/routes";
+import { isRouteName, responseMismatch } from "../http/openapiResponseSchemas";
 import { curlExamples, docFiles, fencedJsonExamples, inlineJsonExamples, ROOT } from "./docExamples";
 
 /** What each handler in functions/ does with a body before acting (params: the route's). */
@@ -58,6 +62,16 @@ describe("the JSON examples of README.md and docs/", () => {
     const run = REQUESTS[f.marker!.route];
     expect(run, `no request validation known for ${f.marker!.route}`).toBeDefined();
     await expect(run!(JSON.parse(f.text), {})).resolves.toBeDefined();
+  });
+
+  it.each(fenced.filter((f) => f.marker?.part === "response").map((f) => [f.where, f] as const))("fenced response at %s has the shape the OpenAPI document gives its route", (_, f) => {
+    const name = f.marker!.route;
+    expect(isRouteName(name), `${name} is no route`).toBe(true);
+    if (!isRouteName(name)) return;
+    const route = ROUTES[name];
+    const doc = openApiDocument() as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    const status = Number(Object.keys(doc.paths[openApiPaths(route.route)[0]!]![route.method.toLowerCase()]!.responses).filter((c) => c.startsWith("2")).sort()[0]);
+    expect(responseMismatch(name, status, JSON.parse(f.text))).toBeUndefined();
   });
 
   it.each(inline.map((i) => [`${i.where} ${i.text}`, i] as const))("inline JSON %s is a body some request accepts", (_, i) => {
