@@ -167,8 +167,8 @@ describe("npm start", () => {
     expect((await http("/api/health")).status).toBe(200);
     expect((await cli(["plan"])).code).toBe(2);
 
-    // 1. The plan: every seeded key, the signing key due now (or already rotated by the first timer run).
-    const plan = await cliJson<{ items: { keyId: string; kind: string }[] }>(["plan", "--horizon", "P90D"], "alice:Auditor");
+    // 1. The plan over a year (the README's): every seeded key, the annual KEK included, the signing key due now (or already rotated by the first timer run).
+    const plan = await cliJson<{ items: { keyId: string; kind: string }[] }>(["plan", "--horizon", "P1Y"], "alice:Auditor");
     expect(plan.items).toHaveLength(23);
     expect(plan.items.filter((i) => i.kind === "dek")).toHaveLength(20);
 
