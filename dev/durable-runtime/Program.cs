@@ -56,6 +56,10 @@ var jobHost = host.Services.GetRequiredService<IJobHost>();
 await jobHost.CallAsync(nameof(ClientCapture.CaptureClient));
 Console.Out.WriteLine($"KEYROTOR_READY {ClientCapture.ClientJson}");
 Console.Out.Flush();
-// The test owns this process: EOF on stdin (the parent closed it or died) stops the host.
+// The test owns this process: EOF on stdin (the parent closed it) stops the host, and so does the
+// parent's death (seen: a killed parent left the host running, stdin EOF notwithstanding).
+ParentWatch.ExitWhenOrphaned();
 await Task.Run(() => { while (Console.In.ReadLine() is not null) { } });
+_ = Task.Delay(TimeSpan.FromSeconds(15)).ContinueWith(_ => Environment.Exit(0));
 await host.StopAsync(TimeSpan.FromSeconds(10));
+Environment.Exit(0);

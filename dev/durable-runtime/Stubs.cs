@@ -101,3 +101,25 @@ public static class Bridge
         return token;
     }
 }
+
+/// <summary>Exits when the parent process is gone (Linux: the parent pid changes on reparenting).</summary>
+public static partial class ParentWatch
+{
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "getppid")]
+    private static partial int GetParentPid();
+
+    public static void ExitWhenOrphaned()
+    {
+        if (!System.OperatingSystem.IsLinux()) return;
+        var parent = GetParentPid();
+        var thread = new Thread(() =>
+        {
+            while (true)
+            {
+                Thread.Sleep(500);
+                if (GetParentPid() != parent) Environment.Exit(3);
+            }
+        }) { IsBackground = true };
+        thread.Start();
+    }
+}
