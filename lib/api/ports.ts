@@ -10,6 +10,7 @@ import type { RotationStarterClient } from "../orchestration/start";
 import type { PublicJwk, VaultVersion } from "../orchestration/ports";
 import type { Clock, EventPublisher, LedgerEntry, VerifiableLedger } from "../ports";
 import type { NotificationHealth } from "../events";
+import type { SealSigner } from "../ledger/seals";
 import type { StoredPolicy } from "../stores/policyStore";
 import type { StoredEmergency } from "../stores/approvals";
 
@@ -42,6 +43,8 @@ export interface ApprovalPort {
 export interface ApiLedger extends VerifiableLedger {
   chainIds(): AsyncIterable<string>;
   byEntryId(keyId: string, entryId: string): Promise<LedgerEntry | undefined>;
+  /** The seal key, which signs the evidence pack's manifest (lib/ledger/evidenceSeal.ts). */
+  manifestSigner?(): Pick<SealSigner, "kid" | "alg" | "sign"> | undefined;
 }
 
 /** The vault reads the API and the Event Grid trigger need (the rotation KeyVault port fits). */

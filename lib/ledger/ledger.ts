@@ -201,6 +201,12 @@ export class HashChainLedger implements VerifiableLedger {
     return heads.sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
   }
 
+  /** The seal key, to sign what the ledger vouches for besides seals (the evidence pack's manifest),
+   * so all of it verifies offline under one public key. Undefined without a signer. */
+  manifestSigner(): SealSigner | undefined {
+    return this.opts.signer;
+  }
+
   async seal(opts: { reason?: string; rotationId?: string; at?: string } = {}): Promise<LedgerSeal> {
     const signer = this.opts.signer;
     if (!signer) throw new Error("[keyrotor] [ledger] seal() needs a SealSigner (set KEYROTOR_SEAL_KEY_ID)");
