@@ -35,3 +35,21 @@ export function etaText(eta: string | undefined, nowMs: number): string {
   const sec = String(s % 60).padStart(2, "0");
   return h > 0 ? `eta ${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `eta ${m}m${sec}s` : `eta ${s % 60}s`;
 }
+
+export interface PlanWarning {
+  threshold: string;
+  /** When the warning is (or was) due. */
+  at: string;
+  version?: string;
+  expiresAt?: string;
+  due?: boolean;
+}
+
+/** One plan warning as a table cell names what it is about: "P7D: v 3f2a9c1e expires 2026-05-08
+ * (warn 2026-05-01)". A bare "P7D" does not say which version or when. */
+export function warningText(w: PlanWarning): string {
+  const day = (t: string | undefined) => (t && !Number.isNaN(Date.parse(t)) ? new Date(t).toISOString().slice(0, 10) : t);
+  const version = w.version ? ` v ${w.version.slice(0, 8)}` : "";
+  const expires = w.expiresAt ? ` expires ${day(w.expiresAt)}` : "";
+  return `${w.threshold}${w.due ? " (due)" : ""}:${version}${expires} (warn ${day(w.at) ?? "?"})`;
+}

@@ -6,7 +6,7 @@ import { Command, CommanderError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { apiPath, ROUTES } from "../api/routes";
 import { ApiClient, CliError, parseIdentity } from "./client";
-import { etaText, rateText, record, shortTime, table } from "./format";
+import { etaText, rateText, record, shortTime, table, warningText, type PlanWarning } from "./format";
 import { exitFlushed } from "./exit";
 import { storageCommands } from "./storage";
 import { evidenceVerifyCommand } from "./evidenceVerify";
@@ -51,7 +51,7 @@ interface PlanItem {
   dueAt?: string;
   dueNow?: boolean;
   expiresAt?: string;
-  warnings?: { threshold: string; at: string }[];
+  warnings?: PlanWarning[];
 }
 interface RotationView {
   rotationId: string;
@@ -163,7 +163,7 @@ export function buildProgram(deps: CliDeps = {}): Command {
       const { api, g } = client(cmd);
       const res = await api.get<{ items: PlanItem[] }>(`/api/plan?horizon=${encodeURIComponent(opts.horizon)}`);
       out(g, () => table(["key", "kind", "tenant", "next due", "reason", "expiry", "warnings"], res.items.map((i) => [
-        i.keyId, i.kind, i.tenant, i.dueNow ? "now" : shortTime(i.dueAt), i.reason, shortTime(i.expiresAt), (i.warnings ?? []).map((w) => w.threshold).join(" "),
+        i.keyId, i.kind, i.tenant, i.dueNow ? "now" : shortTime(i.dueAt), i.reason, shortTime(i.expiresAt), (i.warnings ?? []).map(warningText).join("\n"),
       ])), res);
     });
 

@@ -417,6 +417,18 @@ describe("successful verbs", () => {
     expect(seen[0]?.url).toBe("/api/plan?horizon=P30D");
   });
 
+  it("plan's warnings name the version and the dates they are about", async () => {
+    const warnings = [
+      { threshold: "P7D", at: "2026-04-24T00:00:00.000Z", version: "3f2a9c1e77aa", expiresAt: "2026-05-01T00:00:00.000Z", due: true },
+      { threshold: "P1D", at: "2026-04-30T00:00:00.000Z", version: "3f2a9c1e77aa", expiresAt: "2026-05-01T00:00:00.000Z", due: false },
+    ];
+    routes["GET /api/plan"] = () => ({ status: 200, body: { items: [{ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "schedule", dueAt: "2026-06-01T00:00:00.000Z", warnings }] } });
+    const r = await run(...auditor, "plan");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("P7D (due): v 3f2a9c1e expires 2026-05-01 (warn 2026-04-24)");
+    expect(r.stdout).toContain("P1D: v 3f2a9c1e expires 2026-05-01 (warn 2026-04-30)");
+  });
+
   it("plan prints a table with the key, its next due time and reason", async () => {
     routes["GET /api/plan"] = () => ({ status: 200, body: { items: [{ keyId: "kek:v/k", kind: "kek", tenant: "t", reason: "overdue", dueNow: true, warnings: [{ threshold: "P7D", at: "x" }] }] } });
     const r = await run(...auditor, "plan");
