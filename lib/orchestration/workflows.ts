@@ -15,7 +15,7 @@ import { FENCED_ACTIVITIES } from "./fence";
 import { acquireLock, releaseLock, renewLock } from "./lock";
 import { DURABLE } from "./names";
 import { TENANT_PAGE_MAX } from "./dekFanOut";
-import { addTotals, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
+import { addTotals, countsAfterRewrap, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
 
 // The rewrap lives in ./rewrap (rate-controlled fan-out, bounded history); re-exported for callers.
 export { rewrapOrchestrator, RewrapLegSchema, type RewrapLegInput } from "./rewrap";
@@ -321,7 +321,8 @@ function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Partial<Rot
     refs = yield* countRefs(f, created.version);
     if (refs.other === 0) break;
   }
-  const counts = { ...totals, total: f.total, remainingOld: refs.other };
+  // From the count just taken, not the ranges' sums: true after a crash lost a range's result.
+  const counts = countsAfterRewrap(totals, f.total ?? 0, refs.other);
   const revoke = revokes(input, kc);
   const target = input.compromisedVersion ?? versionBefore;
   if (target === created.version) throw fail("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${target}, is the one this rotation just promoted`);

@@ -38,6 +38,34 @@ export function addTotals(a: RewrapTotals, b: Partial<RewrapTotals>): RewrapTota
   return out;
 }
 
+/** A rotation's rewrap counts once the passes are over. */
+export type RewrapCounts = RewrapTotals & {
+  /** DEKs of `total` now under the new version, whoever wrote them. */
+  rewrapped: number;
+  /** What the range activities reported writing themselves (the results that reached history). */
+  rewrappedNow: number;
+  /** Found under the new version without a counted write: written by a range whose result a crash
+   * lost (its re-run skips them), or by a writer outside the rotation. rewrapped = rewrappedNow + alreadyCurrent. */
+  alreadyCurrent: number;
+  /** DEKs that referenced older versions when the rewrap began. */
+  total: number;
+  /** DEKs still under older versions after the last pass. */
+  remainingOld: number;
+};
+
+/** The final counts from the reference count taken after the last pass, not from the ranges' own
+ * sums: a range whose result is lost (crash after its writes) is re-run, finds its DEKs already
+ * under the new version and cannot count them, and a resumed page re-reads rows it wrote — the
+ * ranges' sum can be short or long, the count cannot. */
+export function countsAfterRewrap(totals: RewrapTotals, total: number, remainingOld: number): RewrapCounts {
+  const moved = Math.max(0, total - remainingOld);
+  const rewrapped = Math.max(totals.rewrapped, moved);
+  return {
+    ...totals, rewrapped, rewrappedNow: totals.rewrapped, alreadyCurrent: rewrapped - totals.rewrapped,
+    total: Math.max(total, rewrapped), remainingOld,
+  };
+}
+
 /** Tuning of one rewrap; every field has a default fit for Key Vault + Table Storage. */
 export const RewrapOptionsSchema = z.object({
   /** Most range activities in flight (the AIMD ceiling); the vault budget is split in this many slots. */
