@@ -2,7 +2,7 @@
 // seals made before a restart still verify after it) shared by the HTTP API, the policy timer, the
 // Event Grid trigger and the rotation activities, over the real adapters the settings point at
 // (Table Storage, Key Vault, Service Bus). Installed before the host loads the functions.
-import { createPrivateKey, generateKeyPairSync } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { apiServices, setApiServices } from "../../lib/api/services";
@@ -23,8 +23,15 @@ export function localSealSigner(stateDir: string): SealSigner {
     const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
     writeFileSync(file, privateKey.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
   }
-  return nodeSealSigner({ kid: LOCAL_SEAL_KID, privateKey: createPrivateKey(readFileSync(file, "utf8")) });
+  const privateKey = createPrivateKey(readFileSync(file, "utf8"));
+  // What auditors get: verifying seals and evidence packs needs only the public key, never this file.
+  const publicFile = localSealPublicKeyFile(stateDir);
+  if (!existsSync(publicFile)) writeFileSync(publicFile, createPublicKey(privateKey).export({ type: "spki", format: "pem" }), { mode: 0o644 });
+  return nodeSealSigner({ kid: LOCAL_SEAL_KID, privateKey });
 }
+
+/** The local seal key's public half, beside the private key: the file to hand an auditor. */
+export const localSealPublicKeyFile = (stateDir: string): string => path.join(stateDir, "ledger-seal-key.pub.pem");
 
 export interface LocalApp {
   services: ApiServices;
