@@ -14,6 +14,7 @@ import { ensureTelemetry } from "../telemetry";
 import { Inventory } from "../stores/inventory";
 import { jwksStoreFromConfig } from "../stores/jwksStore";
 import { PolicyStore } from "../stores/policyStore";
+import { TableNotificationHealthStore } from "../stores/notificationHealthStore";
 import { ensureTable, tableClient } from "../stores/tables";
 import { KeyVaultAdapter } from "../vault/keyVault";
 import {
@@ -146,7 +147,8 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     }
     return a;
   };
-  const bus = overrides.events ? undefined : createServiceBusEventPublisher(cfg, ledger);
+  // Failures are recorded where /api/health (another instance on Flex) reads them.
+  const bus = overrides.events ? undefined : createServiceBusEventPublisher(cfg, ledger, { healthStore: new TableNotificationHealthStore(tableClient(cfg, "locks")) });
   return {
     vault: new KeyVaultRotationAdapter(vaultFor),
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),

@@ -1,7 +1,7 @@
 // Flex Consumption runs the HTTP functions, the durable functions and the timer on different
 // instances that share only storage: a notification failure recorded where an activity published
 // must show in /api/health answered by another instance, built fresh from the same configuration.
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { loadConfig } from "../../../lib/config";
 import { ReliableEventPublisher } from "../../../lib/events";
@@ -12,7 +12,17 @@ import { apiServices, memoryApiServices } from "../../../lib/api/services";
 import { TableNotificationHealthStore } from "../../../lib/stores/notificationHealthStore";
 import { tableClient } from "../../../lib/stores/tables";
 import { uniqueTableName } from "../../support/tables";
+import { createRotationDeps } from "../../../lib/orchestration/deps";
+import { startTestServiceBus, type ServiceBusPeer } from "../../support/servicebus";
 import { rotationEvent } from "../events/publisherContract";
+
+let bus: ServiceBusPeer;
+beforeAll(async () => {
+  bus = await startTestServiceBus({ topics: { "key-rotation-events": ["contract"] } });
+});
+afterAll(async () => {
+  await bus?.stop();
+});
 
 function azuriteConfig() {
   return loadConfig({
@@ -37,6 +47,18 @@ describe("notification health is read from storage, not from the memory of the i
     const h = await health(httpInstance);
     expect(h.status).toBe("degraded");
     expect(h.components.notifications).toMatchObject({ status: "degraded", failures: 1, lastFailureAt: expect.any(String) });
+  });
+
+  it("the activities' own composition (createRotationDeps) records its failed publishes where a fresh HTTP instance reads them", async () => {
+    const cfg = { ...azuriteConfig(), KEYROTOR_SERVICEBUS_CONNECTION: bus.connectionString, KEYROTOR_EVENTS_TOPIC: "no-such-topic" };
+    const activities = await createRotationDeps(cfg, { ledger: memoryLedger() });
+    try {
+      await activities.events.publish(rotationEvent("Promoted", 1));
+    } finally {
+      await activities.close();
+    }
+    const httpInstance = await apiServices(cfg, { ledger: memoryLedger() });
+    expect((await health(httpInstance)).components.notifications).toMatchObject({ status: "degraded", failures: 1 });
   });
 
   it("a later delivery from any instance clears it, and failures racing from many instances are all counted", async () => {
