@@ -5,7 +5,9 @@ import { afterAll, beforeAll, expect, it, inject } from "vitest";
 import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
 import { loadConfig } from "../../lib/config";
 import { createRotationDeps, setRotationDeps, type ConfiguredRotationDeps } from "../../lib/orchestration/deps";
-import { startRotation, type RotationStarterClient } from "../../lib/orchestration/start";
+import { startRotation, type RotationStarterClient, type StartedRotation } from "../../lib/orchestration/start";
+import { RotationConflictError } from "../../lib/domain/errors";
+import type { DurableClient } from "durable-functions";
 import type { RotationOutput } from "../../lib/orchestration/workflows";
 import { DekStore } from "../../lib/stores/dekStore";
 import { Inventory } from "../../lib/stores/inventory";
@@ -14,6 +16,16 @@ import { tableClient } from "../../lib/stores/tables";
 import { uniqueTableName } from "../support/tables";
 import { checkDeks, FUNCTIONS, ledgerEntries, seedKekWithDeks, startPeers, T0, TENANT, TOPIC, VAULT, type Peers, type Stack } from "../e2e/rotation/stack";
 import { describeRealRuntime, durableClient, waitForEnd } from "./realRuntimeSupport";
+
+const twice = (id: string): string => encodeURIComponent(encodeURIComponent(id));
+
+/** The app's durable client with instance ids encoded twice for the real RPC endpoint (see below). */
+function twiceEncoded(client: DurableClient): RotationStarterClient {
+  return {
+    startNew: (name, o) => client.startNew(name, { instanceId: twice(o.instanceId), input: o.input }),
+    getStatus: (id) => client.getStatus(twice(id)),
+  };
+}
 
 describeRealRuntime("KEK rotation", () => {
   let peers: Peers;
@@ -38,6 +50,7 @@ describeRealRuntime("KEK rotation", () => {
     stack = { cfg, deps, policies, inventory: new Inventory(tableClient(cfg, "inventory"), policies), dekStore: new DekStore(tableClient(cfg, "deks")) } as unknown as Stack;
     rt = await startRealRuntime({ entries: FUNCTIONS, taskHub: "rotationhub" });
   }, 240_000);
+  const keyVersions = async (name: string): Promise<string[]> => (await deps.vault.listKeyVersions(VAULT, name)).map((v) => v.version);
   afterAll(async () => {
     await rt?.stop();
     setRotationDeps(undefined);
@@ -53,11 +66,7 @@ describeRealRuntime("KEK rotation", () => {
     // "%2F" (every KEK rotation: instanceIdFor("kek:vault/name@...")) is answered 404 on start and
     // on status. Encoded twice, the extension sees the app's own instance id.
     await expect(client.startNew("rotationOrchestrator", { instanceId: "kek:demo-vault%2Fprobe@manual:x", input: {} })).rejects.toThrow(/404/);
-    const twice = (id: string): string => encodeURIComponent(encodeURIComponent(id));
-    const starter: RotationStarterClient = {
-      startNew: (name, o) => client.startNew(name, { instanceId: twice(o.instanceId), input: o.input }),
-      getStatus: (id) => client.getStatus(twice(id)),
-    };
+    const starter = twiceEncoded(client);
     const started = await startRotation(starter, { rotationId: `${seeded.keyId}@manual:real1`, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
     expect(started.status).toBe("started");
     const end = await waitForEnd(client, twice(started.instanceId), 240_000);
@@ -73,4 +82,27 @@ describeRealRuntime("KEK rotation", () => {
     const v = await deps.ledger.verify();
     expect(v, JSON.stringify(v.firstBreak)).toMatchObject({ ok: true });
   }, 300_000);
+
+  it("20 simultaneous starts for one key from different triggers: exactly one runs, every other is refused with its rotationId", async () => {
+    const seeded = await seedKekWithDeks(stack, peers, 1, 5, "race-kek");
+    const client = durableClient(rt.client);
+    const starter = twiceEncoded(client);
+    const triggers = ["manual", "schedule", "expiry-event", "emergency"] as const;
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
+      startRotation(starter, { rotationId: `${seeded.keyId}@${triggers[i % 4]}:${i}`, keyId: seeded.keyId, trigger: triggers[i % 4]!, actor: "system" }, { decisionTimeoutMs: 120_000 })));
+    const ok = results.filter((r): r is PromiseFulfilledResult<StartedRotation> => r.status === "fulfilled");
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(ok, JSON.stringify(refused.map((r) => String(r.reason)))).toHaveLength(1);
+    expect(refused).toHaveLength(19);
+    for (const r of refused) {
+      expect(r.reason).toBeInstanceOf(RotationConflictError);
+      expect((r.reason as RotationConflictError).runningRotationId).toBe(ok[0]!.value.rotationId);
+    }
+    const end = await waitForEnd(client, twice(ok[0]!.value.instanceId), 240_000);
+    expect(end.runtimeStatus, JSON.stringify(end.output)).toBe("Completed");
+    expect((end.output as RotationOutput).outcome).toBe("completed");
+    const check = await checkDeks(stack, seeded);
+    expect(check).toMatchObject({ mismatches: 0, count: 5 });
+    expect((await keyVersions(seeded.name))).toHaveLength(2);
+  }, 400_000);
 });
