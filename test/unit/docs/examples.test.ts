@@ -10,9 +10,10 @@ import { BreakLockBody } from "../../../lib/api/locks";
 import { putPolicy } from "../../../lib/api/queries";
 import { RegisterKeyBody } from "../../../lib/api/registration";
 import { RollbackBody } from "../../../lib/api/rollback";
-import { ApproveBody, CompromiseBody, RotationRequestBody } from "../../../lib/api/rotations";
+import type { RotationClient } from "../../../lib/api/ports";
+import { ApproveBody, CompromiseBody, requestRotation, RotationRequestBody } from "../../../lib/api/rotations";
 import { memoryApiServices } from "../../../lib/api/services";
-import { canonicalKeyId } from "../../../lib/domain/keys";
+import { canonicalKeyId, parseKeyId } from "../../../lib/domain/keys";
 import { validate } from "../../../lib/http/api";
 import { openApiDocument, openApiPaths } from "../../../lib/http/openapi";
 import { parsePrincipal, ROLES } from "../../../lib/http/principal";
@@ -30,7 +31,19 @@ const REQUESTS: Record<string, (body: unknown, params: Record<string, string>) =
     if (params.keyId !== undefined) canonicalKeyId(params.keyId);
     return validate(RegisterKeyBody, body);
   },
-  postRotation: async (body) => validate(RotationRequestBody, body),
+  // The whole request path but the orchestration: the body rules (reason length, version and
+  // revokeOld only in an emergency) run in requestRotation, against the key the docs registered.
+  postRotation: async (body) => {
+    const valid = validate(RotationRequestBody, body);
+    const { services, rotation } = memoryApiServices();
+    const { kind } = parseKeyId(valid.keyId);
+    await rotation.inventory.put({ keyId: canonicalKeyId(valid.keyId), kind, tenant: "contoso", primaryVersion: "v1", versions: [{ version: "v1", state: "primary", createdAt: "2026-01-01T00:00:00.000Z" }] }, undefined);
+    const started: string[] = [];
+    const client: RotationClient = { startNew: async (_o, { instanceId }) => (started.push(instanceId), instanceId), getStatus: async () => undefined };
+    const accepted = await requestRotation(services, client, { id: "olivia", name: "olivia", roles: [ROLES.operator] }, valid);
+    expect(started.length + (accepted.status === "pendingApproval" ? 1 : 0)).toBe(1);
+    return accepted;
+  },
   postCompromise: async (body) => validate(CompromiseBody, body),
   approveRotation: async (body) => validate(ApproveBody, body),
   rollbackRotation: async (body) => validate(RollbackBody, body),
