@@ -65,7 +65,7 @@ export async function startRealRuntime(opts: { entries: string[]; taskHub?: stri
   };
   try {
     const client = await new Promise<ClientJson>((resolve, reject) => {
-      const timeoutMs = opts.timeoutMs ?? 60_000;
+      const timeoutMs = opts.timeoutMs ?? 120_000; // a .NET start on a machine busy with the whole suite
       const timer = setTimeout(() => reject(new Error(`[keyrotor] [durable-runtime] harness not ready after ${timeoutMs} ms:\n${log}`)), timeoutMs);
       const onData = (d: Buffer): void => {
         // The extension logs every lease renewal: keep only the tail for failure messages.
