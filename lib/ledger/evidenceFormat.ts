@@ -23,10 +23,11 @@ function csv(header: string[], rows: Cell[][]): string {
 
 export function evidenceCsv(pack: EvidencePack): { rotations: string; compliance: string } {
   const rotations = csv(
-    ["keyId", "rotationId", "trigger", "requestedAt", "requestedBy", "approvedBy", "approvedAt", "reason", "outcome", "endedAt", "versionBefore", "versionAfter", "revokedVersions", "errorCode", "errorMessage", "firstSeq", "lastSeq"],
+    ["keyId", "rotationId", "trigger", "requestedAt", "requestedBy", "approvedBy", "approvedAt", "reason", "outcome", "endedAt", "versionBefore", "versionAfter", "revokedVersions", "errorCode", "errorMessage", "firstSeq", "lastSeq", "kind", "rollbackOf", "rolledBackBy"],
     pack.rotations.map((r) => [
       r.keyId, r.rotationId, r.trigger, r.requestedAt, r.requestedBy, r.approvals.map((a) => a.by).join(" "), r.approvals.map((a) => a.at).join(" "), r.reason,
       r.outcome, r.endedAt, r.versionBefore, r.versionAfter, r.revokedVersions.join(" "), r.error?.code, r.error?.message, r.seqs.first, r.seqs.last,
+      r.kind, r.rollbackOf, r.rolledBackBy,
     ]),
   );
   const compliance = csv(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ephemeralSealSigner, memoryLedger, type HashChainLedger } from "../../../lib/ledger";
 import type { LedgerAppend } from "../../../lib/ports";
-import { buildEvidencePack, evidenceMarkdown } from "../../../lib/ledger/evidence";
+import { buildEvidencePack, evidenceCsv, evidenceMarkdown } from "../../../lib/ledger/evidence";
 import { parseTag } from "../../../lib/ledger/controls";
 import { AFTER_Q1, Q1 } from "./evidenceScenario";
 
@@ -105,6 +105,7 @@ describe("evidence: a rollback restarts no cryptoperiod", () => {
     expect(pack.rotations.map((r) => [r.rotationId, r.kind, r.outcome, r.rollbackOf ?? r.rolledBackBy])).toEqual([["r2", "rotation", "completed", "rb"], ["rb", "rollback", "rolledBack", "r2"]]);
     expect(pack.summary.rollbacks).toBe(1);
     expect(evidenceMarkdown(pack)).toContain("| ROLLBACK of r2 |");
+    expect(evidenceCsv(pack).rotations).toContain(",rollback,r2,\r\n");
   });
 });
 
