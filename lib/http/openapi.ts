@@ -201,7 +201,7 @@ const BODIES: Partial<Record<string, Json>> = {
 };
 
 const QUERIES: Partial<Record<string, { name: string; schema: Json; required?: boolean; description?: string }[]>> = {
-  getPlan: [{ name: "horizon", schema: { type: "string", default: "P90D" }, description: "ISO-8601 duration" }],
+  getPlan: [{ name: "horizon", schema: { type: "string", default: "P90D" }, description: "ISO-8601 duration, at most five years: the plan shows the keys due or warned about within it (and keys that never rotate), each with every rotation due in it" }],
   listRotations: [{ name: "keyId", schema: { type: "string" } }, { name: "limit", schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } }],
   getPolicies: [{ name: "tenant", schema: { type: "string" } }],
   getLedger: [{ name: "fromSeq", schema: { type: "integer", minimum: 1 } }, { name: "limit", schema: { type: "integer", minimum: 1, maximum: 1000, default: 200 } }],
