@@ -196,7 +196,10 @@ export async function promoteVersion(deps: RotationDeps, input: z.infer<typeof P
     // Exactly this version, only while it is secondary (never a retired or revoked one); the
     // primary steps down in its favour, with its demotion time.
     const target = rollbackTarget(key, { replaced: input.version });
-    next = demote(key, previousPrimary ?? input.version, target.version, input.at);
+    // A rollback restarts no cryptoperiod: "last rotated" goes back to the re-promoted version (its
+    // creation, no later than its first promotion), or the planner would hide an overdue key.
+    const { lastRotationId: _undone, ...demoted } = demote(key, previousPrimary ?? input.version, target.version, input.at);
+    next = { ...demoted, lastRotatedAt: target.createdAt, ...(target.rotationId !== undefined ? { lastRotationId: target.rotationId } : {}) };
   } else {
     let base = key;
     if (!key.versions.some((v) => v.version === input.version)) {
