@@ -4,6 +4,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
+import { fixture } from "../fixtures/durableApp/state";
 import { describeRealRuntime, durableClient, waitForEnd } from "./realRuntimeSupport";
 
 describeRealRuntime("a hello orchestration", () => {
@@ -30,5 +31,22 @@ describeRealRuntime("a hello orchestration", () => {
     const mine = rt.bridge.calls.filter((c) => c.payload.includes(id) || c.kind === "activity");
     expect(mine.filter((c) => c.kind === "activity").map((c) => c.payload)).toEqual(['"Tokyo"', '"Seattle"']);
     expect(mine.filter((c) => c.kind === "orchestration")).toHaveLength(3);
+  }, 150_000);
+
+  it("retries a failing activity with the durable timer backoff and hands the orchestrator its failure message", async () => {
+    fixture.failuresLeft.set("real-r2", 5);
+    const client = durableClient(rt.client);
+    const id = await client.startNew("retrying", { input: "real-r2" });
+    const status = await waitForEnd(client, id, 120_000);
+    expect(status.runtimeStatus, rt.output().slice(-4000)).toBe("Completed");
+    expect(fixture.attempts.get("real-r2")).toBe(3);
+    const failed = (status.output as { failed: string }).failed;
+    // The family tag the app's familyTag() reads survives the trip through the real history.
+    expect(failed).toContain("[dependencyUnavailable] flaky failure for real-r2");
+    // Divergence from dev/host (found here): dev/host hands "Activity function 'flaky' failed: <msg>";
+    // the real extension puts the exception's details after it (" \n " + the serialized .NET
+    // exception, whose inner message is the worker's "Result: Failure ... Stack: <the app's stack>").
+    expect(failed).toMatch(/^Activity function 'flaky' failed: +\[dependencyUnavailable\] flaky failure for real-r2 \n \{/);
+    expect(failed).toContain("Result: Failure\\nException: [dependencyUnavailable] flaky failure for real-r2\\nStack: ");
   }, 150_000);
 });

@@ -5,7 +5,7 @@
 import "../../host/functionsCore";
 import { createServer, type Server } from "node:http";
 import { coreRegistry } from "../../host/functionsCore";
-import { findFunction, invoke, triggerOf, typedDataToJson } from "../../host/worker";
+import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson } from "../../host/worker";
 
 export type DurableKind = "orchestration" | "activity" | "entity";
 
@@ -62,8 +62,9 @@ export async function startBridge(entries: string[]): Promise<Bridge> {
         const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data }] }, userLog);
         answer = { ok: true, result: typedDataToJson(resp.returnValue) };
       } catch (err) {
+        // The worker reports the app's own error (its message and stack), not the wrapper's.
         const e = err instanceof Error ? err : new Error(String(err));
-        answer = { ok: false, message: e.message, stack: e.stack ?? "" };
+        answer = { ok: false, message: e.message, stack: (e instanceof InvocationFailure ? e.remoteStack : e.stack) ?? "" };
       }
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify(answer));
