@@ -10,7 +10,10 @@ import { parseKeyId } from "../../domain/keys";
 import { InvalidRequestError } from "../../domain/errors";
 import { DekStore, type RewrapTarget, type StoredDek as TableDek } from "../../stores/dekStore";
 import { keyVaultFor, type KeyVaultAdapter } from "../../vault/keyVault";
+import { TableFenceStore } from "../../stores/fenceStore";
+import { tableClient } from "../../stores/tables";
 import { KeyVaultRotationAdapter, rotationDeps } from "../deps";
+import type { FenceStore } from "../fence";
 import type { RotationDeps, StoredDek as PortDek } from "../ports";
 
 export type { RewrapTarget };
@@ -65,6 +68,10 @@ export interface RewrapDeps {
   /** Overrides the documented limit (transactions per 10 s), e.g. a vault with a known lower limit
    * or the local peer's throttle; 0 = no limit known (unpaced). */
   vaultLimitPer10s?: number;
+  /** The keys' fence rows (lib/orchestration/fence.ts): a fenced range reads its key's row before
+   * each batch it commits, so a range still running after a take-over stops writing at its next
+   * batch. Absent (a bench's own wiring) = checked only when the activity starts (handlers.ts). */
+  fences?: FenceStore;
   now(): number;
   sleep(ms: number): Promise<void>;
   random(): number;
@@ -130,6 +137,7 @@ export function realRewrapDeps(cfg: Config, opts: { vaultLimitPer10s?: number } 
     store: dekStoreRewrapStore(DekStore.fromConfig(cfg)),
     vaultFor: keyVaultRewrapVault((vault) => keyVaultFor(cfg, vault, { sdkRetries: 0 })),
     budgetFraction: cfg.KEYROTOR_VAULT_BUDGET_FRACTION,
+    fences: new TableFenceStore(tableClient(cfg, "locks")),
     ...(opts.vaultLimitPer10s !== undefined ? { vaultLimitPer10s: opts.vaultLimitPer10s } : {}),
     ...runtime,
   };
@@ -184,6 +192,7 @@ export function fromRotationDeps(deps: RotationDeps, budgetFraction = 0.8): Rewr
       };
     },
     budgetFraction,
+    fences: deps.fences,
     // Only Key Vault has Key Vault's limits: an in-memory vault is not paced.
     ...(deps.vault instanceof KeyVaultRotationAdapter ? {} : { vaultLimitPer10s: 0 }),
     ...runtime,

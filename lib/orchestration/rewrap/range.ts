@@ -6,6 +6,7 @@
 import { DependencyUnavailableError, InvalidRequestError, isKnownError, InvariantViolationError } from "../../domain/errors";
 import { acquire, keyVaultBackoffMs, TokenBucket } from "../../domain/rateControl";
 import { keyShapeOf, vaultBudgetPerSecond, vaultLimitPer10s } from "../../domain/vaultLimits";
+import { checkFence } from "../fence";
 import type { RotationDeps } from "../ports";
 import { rewrapDeps, type RewrapDeps, type RewrapDek, type RewrapTarget, type RewrapVault } from "./deps";
 import { RewrapRangeInput, type Cursor, type PlanOp, type RangeOp, type RangeResult, type RewrapPlan, type RewrapRangeOutput, type RewrapRangeRequest, type TenantsOp, type TenantsPage } from "./types";
@@ -156,6 +157,7 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
     starved: () => bucket !== undefined && bucket.available(deps.now()) >= bucket.burst,
   };
   const m: Meter = { unwrapCalls: 0, throttled: 0, unreadable: 0 };
+  const fence = input.fence && deps.fences ? { store: deps.fences, grant: input.fence } : undefined;
   const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
   let budget = input.maxDeks;
   const timeLeft = () => deadline - deps.now();
@@ -276,7 +278,11 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
       });
       const writable = chunk.filter((d) => wrapped.has(d.id));
       await settle();
-      if (writable.length > 0) committing = commit(writable, wrapped);
+      if (writable.length === 0) continue;
+      // Fenced before every batch, not only at the start (invariant 8): a range still running when
+      // its lease ran out and the key was taken over stops here with FencedOut, writing no more.
+      if (fence) await checkFence(fence.store, input.kekKeyId, fence.grant);
+      committing = commit(writable, wrapped);
     }
     return processed;
   }

@@ -158,7 +158,7 @@ export const RangeOpSchema = z.object({
   sharePerSec: z.number().min(0),
   sliceMs: z.number().int().min(1),
   maxDeks: z.number().int().min(1).max(1000),
-  /** The lock grant this range writes under (checked before it runs). */
+  /** The lock grant this range writes under (checked before it runs and before each batch it commits). */
   fence: FenceSchema.optional(),
 });
 /** One activity name (rewrapRange) carries the three steps, so the durable surface of the rewrap
