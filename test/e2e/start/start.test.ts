@@ -210,6 +210,9 @@ describe("npm start", () => {
     expect(ev.summary.rotations).toBeGreaterThanOrEqual(3);
     expect(ev.summary.emergencies).toBe(1);
     expect(readdirSync(out).sort()).toEqual(["compliance.csv", "evidence.json", "manifest.json", "rotations.csv", "summary.md"]);
+    // ...signed by the seal key: it verifies offline with the public key the host wrote beside the private one.
+    const packOk = await cliJson<{ ok: boolean; files: number }>(["evidence", "verify", out, "--public-key", path.join(stateDir, "ledger-seal-key.pub.pem")], "carol:Auditor");
+    expect(packOk).toMatchObject({ ok: true, files: 4 });
 
     await interruptAndCheck(app);
     expect(existsSync(path.join(stateDir, "azurite"))).toBe(true);
