@@ -118,6 +118,9 @@ const evidencePack: Json = {
     compliance: { type: "array", items: { type: "object" } }, rotations: { type: "array", items: { type: "object" } }, emergencies: { type: "array", items: { type: "object" } },
     failures: { type: "array", items: { type: "object" } }, keysWithoutPolicy: { type: "array", items: str }, keysNotInInventory: { type: "array", items: str },
     controls: { type: "array", items: { type: "object" } }, verification: ref("LedgerVerification"),
+    exceptions: { type: "array", items: { type: "object", required: ["keyId", "kind", "dueAt", "days"], properties: { keyId: str, policyId: str, kind: { enum: ["late", "missed"] }, dueAt: instant, days: { type: "integer" }, rotationId: str, completedAt: instant } } },
+    unknownTags: { type: "array", items: { type: "object", required: ["tag", "policyIds"], properties: { tag: str, policyIds: { type: "array", items: str } } } },
+    manifestSignature: { type: "object", required: ["kid", "alg", "value"], properties: { kid: str, alg: str, value: str }, description: "the seal key's signature of manifest.json (keyrotor evidence verify)" },
   },
 };
 const jwks: Json = { type: "object", required: ["keys"], properties: { keys: { type: "array", items: { type: "object", required: ["kty"], properties: { kty: str, kid: str, use: { const: "sig" } } } } } };
