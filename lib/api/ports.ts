@@ -94,6 +94,9 @@ export interface ApiServices {
 /** lib/orchestration's DekStorePort fits. */
 export interface ReferenceCounter {
   countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
+  /** One bounded leg of that count (lib/orchestration/ports.ts DekStorePort); the policy timer
+   * reads only this, one leg per KEK per run. */
+  countByKekVersionPage?(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ byVersion: Record<string, number>; continuation?: string }>;
 }
 
 /** The durable client as the API uses it: startRotation's needs plus what status reads show.

@@ -254,8 +254,24 @@ async function alertAwaitingPerson(s: ApiServices, keyId: string, rotationId: st
   return true;
 }
 
+/** DEK rows the retirement pre-check reads per KEK per timer run: one leg of the paged count
+ * (~10 Table pages, about a second). The timer runs under functionTimeout, so it never counts a
+ * whole DEK table (minutes at 1M DEKs); the retirement orchestration counts it all, in legs. */
+export const TIMER_REFERENCE_ROWS = 10_000;
+
+/** References per version of the KEK as far as one bounded leg sees them. A version seen referenced
+ * is referenced (counts only grow with more rows), so it is not handed to retirement; `complete`
+ * says the leg reached the end of the table and the zeros are a proof too. Without a paged counter
+ * nothing is counted here: the retirement workflow's own count (in legs) is the proof. */
+async function referencesSeen(s: ApiServices, kekKeyId: string): Promise<{ byVersion: Record<string, number>; complete: boolean } | undefined> {
+  const counter = s.references;
+  if (!counter?.countByKekVersionPage) return undefined;
+  const leg = await counter.countByKekVersionPage(kekKeyId, { maxRows: TIMER_REFERENCE_ROWS });
+  return { byVersion: leg.byVersion, complete: leg.continuation === undefined };
+}
+
 /** Starts the retirement of the key's old versions whose overlap is over and whose references are
- * zero, through the rotations' start path (deterministic instance id, lock decision awaited). It is
+ * zero as far as one bounded leg of the count sees (referencesSeen), through the rotations' start path (deterministic instance id, lock decision awaited). It is
  * named after the newest eligible version: the workflow retires every eligible version under one
  * lock, and a version that becomes eligible later gets a retirement of its own. */
 async function startRetirement(
@@ -263,15 +279,18 @@ async function startRetirement(
   logger: ReturnType<typeof createLogger>,
 ): Promise<void> {
   if (eligibleForRetirement(key, policy, now).length === 0) return; // the common case: no count needed
-  const references = key.kind === "kek" && s.references ? await s.references.countByKekVersion(key.keyId) : undefined;
-  const versions = eligibleForRetirement(key, policy, now, references);
+  const references = key.kind === "kek" ? await referencesSeen(s, key.keyId) : undefined;
+  const versions = eligibleForRetirement(key, policy, now, references?.byVersion);
   const newest = versions.at(-1);
   if (!newest) return;
   const rotationId = retirementId(key.keyId, newest);
+  const proof = key.kind !== "kek" || references?.complete
+    ? "no references remain"
+    : `${references ? `no references seen in the first ${TIMER_REFERENCE_ROWS} DEKs; ` : ""}the retirement counts them all and keeps any version still referenced`;
   try {
     const r = await startRotation(client, {
       rotationId, keyId: key.keyId, trigger: "schedule", actor: TIMER_ACTOR,
-      reason: `retire ${versions.join(", ")}: ${key.kind === "signing" ? "retainFor" : "overlap"} is over and no references remain`,
+      reason: `retire ${versions.join(", ")}: ${key.kind === "signing" ? "retainFor" : "overlap"} is over and ${proof}`,
     }, { orchestrator: DURABLE.orchestrators.retirement, decisionTimeoutMs: opts.decisionTimeoutMs ?? 0 });
     report.retirements.push({ rotationId, keyId: key.keyId, versions, status: r.status });
   } catch (err) {
