@@ -267,8 +267,11 @@ function* underLock<T extends Partial<RotationOutput>>(ctx: OrchestrationContext
     const kind = (input.keyId.split(":")[0] ?? "kek") as KeyKind;
     f.phase = "failed";
     ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "failed", lock: "held" } satisfies RotationStatus);
-    yield* rec(f, "failed", "Failed", "RotationFailed", { error, details: { failedPhase: failedIn, safeNext: safeNextStep(failedIn, kind) } });
-    return { ...base, outcome: "failed", phase: failedIn, error };
+    // Renewals tell of a slow step as much on failure as on completion.
+    const renewals = grants.get(ctx)?.renewals ?? 0;
+    const counts = renewals > 0 ? { counts: { leaseRenewals: renewals } } : {};
+    yield* rec(f, "failed", "Failed", "RotationFailed", { error, ...counts, details: { failedPhase: failedIn, safeNext: safeNextStep(failedIn, kind) } });
+    return { ...base, ...counts, outcome: "failed", phase: failedIn, error };
   } finally {
     grants.delete(ctx); // nothing after the release acts under the grant or renews it
     yield* releaseLock(ctx, input.keyId, input.rotationId, token);
