@@ -11,7 +11,9 @@
 // A step already past its check when the take-over happens still finishes (Key Vault has no
 // conditional writes to fence a call in flight); the orchestrator renews the lease before every
 // mutating step once a third of it has passed, so a step starts with at least two thirds of a lease
-// left, far more than any one activity takes.
+// left, far more than any one activity takes. The one long writer, a rewrap range, reads the row
+// again before each batch it commits (rewrap/range.ts), so after a take-over it writes at most the
+// batch already in flight.
 import { z } from "zod";
 import { InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { fenceAdmits, fenceClaim, type FenceRecord } from "../domain/rotation";
