@@ -1,17 +1,24 @@
-// Timer ledgerAudit (hourly): verifies the whole ledger and, when it verifies, seals the heads of
-// all chains (the periodic seal of issue 4; rotations also seal when they end). lib/api/ledgerAudit.ts.
+// Timer ledgerAudit (hourly): verifies the ledger and, when it verifies, seals the heads of all
+// chains (the periodic seal of issue 4; rotations also seal when they end). Over a large ledger one
+// run verifies a page within AUDIT_BUDGET_MS (functionTimeout bounds timers) and the next run goes
+// on from the stored checkpoint; see lib/api/ledgerAudit.ts.
 import { app, type InvocationContext, type Timer } from "@azure/functions";
+import { config } from "../lib/config";
 import { runLedgerAudit } from "../lib/api/ledgerAudit";
 import { services } from "../lib/api/services";
+import { TableAuditCheckpointStore } from "../lib/ledger/verifyCheckpoint";
+import { tableClient } from "../lib/stores/tables";
 
 export async function ledgerAudit(_timer: Timer, ctx: InvocationContext): Promise<void> {
-  const r = await runLedgerAudit(await services());
-  if (r.ok) {
+  const r = await runLedgerAudit(await services(), { checkpoints: new TableAuditCheckpointStore(tableClient(config(), "locks")) });
+  if (r.ok === false) {
+    // Not thrown: a retry cannot repair tampering, and the failed run must not hide the next hour's.
+    ctx.error(`[keyrotor] [ledger] DOES NOT VERIFY: ${JSON.stringify(r.firstBreak)}; no seal written. See docs/ledger.md.`);
+  } else if (r.ok === null) {
+    ctx.log(`[keyrotor] [ledger] verified ${r.entries} entries in ${r.chains} chains so far; the next run goes on from ${r.continuation}`);
+  } else {
     ctx.log(`[keyrotor] [ledger] verified ${r.entries} entries in ${r.chains} chains; sealed as #${r.sealSeq}`);
-    return;
   }
-  // Not thrown: a retry cannot repair tampering, and the failed run must not hide the next hour's.
-  ctx.error(`[keyrotor] [ledger] DOES NOT VERIFY: ${JSON.stringify(r.firstBreak)}; no seal written. See docs/ledger.md.`);
 }
 
 app.timer("ledgerAudit", { schedule: "0 7 * * * *", useMonitor: true, handler: ledgerAudit });

@@ -2,7 +2,7 @@
 // (RowStore); tableLedger() and memoryLedger() in index.ts pick the storage.
 import type { TableClient } from "@azure/data-tables";
 import {
-  SEAL_CHAIN_ID, systemClock, type Clock, type LedgerAppend, type LedgerBreak, type LedgerEntry, type LedgerSeal, type LedgerVerification,
+  SEAL_CHAIN_ID, systemClock, type Clock, type LedgerAppend, type LedgerBreak, type LedgerEntry, type LedgerSeal,
   type SealHead, type VerifiableLedger, type VerifyProgress,
 } from "../ports";
 import { escapeKey, unescapeKey } from "../stores/tables";
@@ -14,7 +14,7 @@ import { MemoryRowStore, type RowStore } from "./rowStore";
 import { headsPartition, headsRowsFor, readSeal, sealDigest, sealRoot, sealToRow, type SealSigner } from "./seals";
 import { TableRowStore } from "./tableRowStore";
 import { LedgerTamperedError } from "./tampered";
-import { SEAL_PARTITION, verifyLedger, type SealAnchor } from "./verify";
+import { SEAL_PARTITION, verifyLedger, type PagedVerification, type SealAnchor, type VerifyPage } from "./verify";
 
 /** The seals table also holds the chain registry (one row per chain), so a seal reads every head
  * with point reads instead of scanning the ledger. */
@@ -277,14 +277,14 @@ export class HashChainLedger implements VerifiableLedger {
 
   /** `anchor`: a seal kept outside the storage account (e.g. the newest exported one), which the seal
    * chain must still hold. */
-  async verify(opts: { onProgress?: (p: VerifyProgress) => void; concurrency?: number; anchor?: SealAnchor } = {}): Promise<LedgerVerification> {
+  async verify(opts: { onProgress?: (p: VerifyProgress) => void; concurrency?: number; anchor?: SealAnchor; page?: VerifyPage } = {}): Promise<PagedVerification> {
     const registry = new Set<string>();
     for await (const keyId of this.chainIds()) registry.add(keyId);
     return verifyLedger({
       entries: this.opts.entries, seals: this.opts.seals, verifier: this.opts.signer, now: () => this.clock.now(), onProgress: opts.onProgress,
       shardHints: [...registry].map(escapeKey), concurrency: opts.concurrency, registry, anchor: opts.anchor,
       registeredNow: async (keyId) => (await this.opts.seals.get(CHAIN_REGISTRY_PARTITION, escapeKey(keyId)))?.props.keyId === keyId,
-    });
+    }, opts.page);
   }
 }
 

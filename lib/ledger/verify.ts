@@ -47,6 +47,22 @@ export interface VerifyDeps {
   registeredNow?: (keyId: string) => Promise<boolean>;
 }
 
+/** One page of a verification split over several calls (the audit timer and the HTTP verify live
+ * under Azure's time limits: functionTimeout, 230 s per HTTP response). A page re-checks the whole
+ * seal chain (small: one row per seal) and then the chains whose PartitionKey is at or after `from`,
+ * in order, one range (no parallel split: a page must end at one point of the key space), stopping
+ * at the first chain boundary once `stop()` says so. The unit of progress is one chain. */
+export interface VerifyPage {
+  /** PartitionKey to start at (the previous page's `continuation`); undefined = the first chain. */
+  from?: string | undefined;
+  /** Asked between chains: true ends the page there. */
+  stop: () => boolean;
+}
+
+/** A page's result: the findings over the seals and the chains it covered; `continuation` is the
+ * PartitionKey of the first chain not yet verified (absent when the page reached the end). */
+export type PagedVerification = LedgerVerification & { continuation?: string };
+
 class Findings {
   readonly sealBreaks: LedgerBreak[] = [];
   readonly chainBreaks: (LedgerBreak & { pk: string })[] = [];
@@ -140,7 +156,7 @@ async function verifySeals(deps: VerifyDeps, found: Findings, progress: VerifyPr
   return { claims, maxClaim, latest };
 }
 
-export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification> {
+export async function verifyLedger(deps: VerifyDeps, page?: VerifyPage): Promise<PagedVerification> {
   const found = new Findings();
   const progress: VerifyProgress = { phase: "seals", seals: 0, chains: 0, entries: 0 };
   deps.onProgress?.({ ...progress });
@@ -153,6 +169,8 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   deps.onProgress?.({ ...progress });
 
   const seen = new Set<string>();
+  /** Where a page stopped (the first PartitionKey it did not verify). */
+  let stoppedAt: string | undefined;
 
   /** Verifies every chain whose PartitionKey is in [from, below); ranges run in parallel. */
   const scanRange = async (from: string | undefined, below: string | undefined) => {
@@ -178,6 +196,11 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
     for await (const row of deps.entries.list({ partitionKeyFrom: from, partitionKeyBelow: below, select: ENTRY_ROW_FIELDS })) {
       if (!chain || chain.pk !== row.partitionKey) {
         await finish();
+        if (page && chain && page.stop()) {
+          stoppedAt = row.partitionKey;
+          chain = undefined; // finished above
+          break;
+        }
         const keyId = unescapeKey(row.partitionKey);
         chain = {
           pk: row.partitionKey, keyId,
@@ -194,21 +217,30 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   // Split the key space at known chains (hints only: the ranges always cover every key).
   const hints = [...new Set(deps.shardHints ?? [])].sort();
   const shards = Math.max(1, Math.min(deps.concurrency ?? DEFAULT_CONCURRENCY, Math.floor(hints.length / 2)));
-  const bounds: (string | undefined)[] = [undefined];
-  for (let i = 1; i < shards; i++) bounds.push(hints[Math.floor((i * hints.length) / shards)]);
-  bounds.push(undefined);
-  await Promise.all(bounds.slice(0, -1).map((from, i) => scanRange(from, bounds[i + 1])));
+  if (page) {
+    await scanRange(page.from, undefined);
+  } else {
+    const bounds: (string | undefined)[] = [undefined];
+    for (let i = 1; i < shards; i++) bounds.push(hints[Math.floor((i * hints.length) / shards)]);
+    bounds.push(undefined);
+    await Promise.all(bounds.slice(0, -1).map((from, i) => scanRange(from, bounds[i + 1])));
+  }
+  // A page answers for the chains in the part of the key space it covered, and only for those.
+  const covered = (keyId: string) => {
+    const pk = escapeKey(keyId);
+    return !page || ((page.from === undefined || pk >= page.from) && (stoppedAt === undefined || pk < stoppedAt));
+  };
 
   const reportedMissing = (keyId: string) => found.chainBreaks.some((b) => b.keyId === keyId && b.problem === "chainMissing");
   for (const [keyId, top] of maxClaim) {
-    if (!seen.has(keyId) && !reportedMissing(keyId)) {
+    if (covered(keyId) && !seen.has(keyId) && !reportedMissing(keyId)) {
       found.chain(keyId, 1, "chainMissing", `seal ${top.sealSeq} recorded ${top.seq} entries; the chain is gone`);
     }
   }
   // Registered but never sealed: the registry row is the only witness left of a deleted chain (or of
   // a first append that never completed: the registry row is written before the first entry).
   for (const keyId of deps.registry ?? []) {
-    if (!seen.has(keyId) && !maxClaim.has(keyId) && !reportedMissing(keyId)) {
+    if (covered(keyId) && !seen.has(keyId) && !maxClaim.has(keyId) && !reportedMissing(keyId)) {
       // Its first entry may have been committed after the scan passed its partition.
       if (await deps.entries.get(escapeKey(keyId), HEAD_ROW_KEY)) continue;
       found.chain(keyId, 1, "chainMissing", "the chain registry names this chain; none of its entries remain");
@@ -218,7 +250,7 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
   progress.phase = "done";
   deps.onProgress?.({ ...progress });
   const breaks = found.ordered();
-  const result: LedgerVerification = {
+  const result: PagedVerification = {
     ok: breaks.length === 0, chains: progress.chains, entries: progress.entries, seals: progress.seals, verifiedAt: deps.now().toISOString(),
   };
   if (breaks[0]) {
@@ -226,5 +258,6 @@ export async function verifyLedger(deps: VerifyDeps): Promise<LedgerVerification
     result.breaks = breaks;
   }
   if (latest) result.latestSeal = { sealSeq: latest.sealSeq, at: latest.at, root: latest.root, kid: latest.kid };
+  if (stoppedAt !== undefined) result.continuation = stoppedAt;
   return result;
 }
