@@ -128,7 +128,9 @@ export interface VerifiableLedger extends Ledger {
   /** Seals in order, optionally only those with `at` in [from, to). */
   seals(range?: { from?: string; to?: string }): AsyncIterable<LedgerSeal>;
   /** Walks all chains and seals page by page. */
-  verify(opts?: { onProgress?: (p: VerifyProgress) => void }): Promise<LedgerVerification>;
+  /** `page`: verify from one chain on and stop between chains when `stop()` says so (lib/ledger/verify.ts
+   * VerifyPage); `continuation` then names the first chain left. */
+  verify(opts?: { onProgress?: (p: VerifyProgress) => void; page?: { from?: string | undefined; stop: () => boolean } }): Promise<LedgerVerification & { continuation?: string }>;
 }
 
 // ---- Events -------------------------------------------------------------------------------------
