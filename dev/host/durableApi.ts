@@ -59,9 +59,32 @@ function bodyJson(req: HttpInput): string | null {
   return text;
 }
 
+/** One URL unescape as .NET's Uri.UnescapeDataString does it: valid %XX runs decode, anything else
+ * (a broken escape, invalid UTF-8) stays as written. */
+function unescapeLenient(s: string): string {
+  return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
+/** A path segment as the extension's local RPC endpoint reads it: URL-decoded twice (Kestrel, then
+ * the route value; dev/durable-runtime/README.md), so "%252F" and "%2F" both arrive as "/" and
+ * "%2525" as "%". durable-functions sends ids and keys into the path unencoded; this keeps the fast
+ * tests as strict as the real runtime about ids that would need encoding. */
+export function decodeSegmentTwice(segment: string): string {
+  return unescapeLenient(unescapeLenient(segment));
+}
+
 export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string): Promise<HttpResult> {
   const url = new URL(req.url, baseUrl);
-  const rest = url.pathname.slice(WEBHOOK_PATH.length).split("/").filter((p) => p.length > 0).map(decodeURIComponent);
+  const rest = url.pathname.slice(WEBHOOK_PATH.length).split("/").filter((p) => p.length > 0).map(decodeSegmentTwice);
+  // The real endpoint answers 404 when a segment decodes to hold "/" (an instance id or entity key
+  // sent with "%2F", or with "%252F"): it names no instance and no entity there.
+  if (rest.some((p) => p.includes("/"))) return empty(404);
   const method = req.method.toUpperCase();
   try {
     const [controller, a, b, c] = rest;

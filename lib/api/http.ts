@@ -19,22 +19,26 @@ export function httpOptions(spec: RouteSpec, handler: HttpHandler): HttpFunction
 }
 
 /** The durable client bound to this invocation (the function must declare the durableClient
- * input). durable-functions' DurableClient pastes instance ids into request URLs unencoded, and the
- * extension URL-decodes the path: instanceIdFor()'s "%2F" escapes would arrive as "/" and be
- * refused. Encoding the id once here makes it arrive exactly as instanceIdFor() made it. */
+ * input). */
 export function rotationClient(ctx: InvocationContext): RotationClient {
-  const client = df.getClient(ctx);
+  return rotationClientOf(df.getClient(ctx));
+}
+
+/** The app's durable calls on a DurableClient. durable-functions pastes instance ids and entity
+ * keys into request URLs as they are, and the extension's RPC endpoint decodes the path twice:
+ * instanceIdFor() and lockEntityKey() make ids that read the same either way
+ * (lib/orchestration/names.ts), so every call hands them over unencoded. */
+export function rotationClientOf(client: df.DurableClient): RotationClient {
+  const lockEntity = (keyId: string): df.EntityId => new df.EntityId(DURABLE.entities.keyLock, lockEntityKey(keyId));
   return {
-    startNew: (name, opts) => client.startNew(name, { input: opts.input, instanceId: encodeURIComponent(opts.instanceId) }),
-    getStatus: (instanceId) => client.getStatus(encodeURIComponent(instanceId)),
-    // The entity key goes into the URL path the same unencoded way: encode it once here too.
+    startNew: (name, opts) => client.startNew(name, { input: opts.input, instanceId: opts.instanceId }),
+    getStatus: (instanceId) => client.getStatus(instanceId),
     readLockState: async (keyId) => {
-      const r = await client.readEntityState<LockState>(new df.EntityId(DURABLE.entities.keyLock, encodeURIComponent(lockEntityKey(keyId))));
+      const r = await client.readEntityState<LockState>(lockEntity(keyId));
       return r.entityExists ? r.entityState : undefined;
     },
-    forceReleaseLock: (keyId, expectedOwner, actor) =>
-      client.signalEntity(new df.EntityId(DURABLE.entities.keyLock, encodeURIComponent(lockEntityKey(keyId))), LOCK_OPS.forceRelease, { expectedOwner, actor }),
-    terminate: (instanceId, reason) => client.terminate(encodeURIComponent(instanceId), reason),
+    forceReleaseLock: (keyId, expectedOwner, actor) => client.signalEntity(lockEntity(keyId), LOCK_OPS.forceRelease, { expectedOwner, actor }),
+    terminate: (instanceId, reason) => client.terminate(instanceId, reason),
     runningInstances: async (prefix) => {
       const running = await client.getStatusBy({ runtimeStatus: [df.OrchestrationRuntimeStatus.Running, df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.ContinuedAsNew] });
       return running.map((s) => s.instanceId).filter((id) => id.startsWith(prefix));

@@ -1,6 +1,7 @@
 // The rules of a rotation that need no I/O: the lease-lock protocol, phase transitions, retry
 // classification, the version bookkeeping of promote/rollback/retire, and the emergency-revoke
 // decision. Orchestrators and the lock entity call these; tests prove them without a host.
+import { durableSafeId } from "./durableIds";
 import { familyTag, type ErrorFamily } from "./errors";
 import type { KeyKind, KeyVersion, RotationPhase } from "./keys";
 import { add as addVersion, findRollbackTarget, promote as promoteVersion, retirementCandidates as versionRetirementCandidates } from "./versions";
@@ -125,10 +126,11 @@ export function fenceAdmits(stored: FenceRecord | undefined, mine: FenceRecord):
   return stored !== undefined && stored.token === mine.token && stored.owner === mine.owner;
 }
 
-/** Entity keys: keyIds use only [A-Za-z0-9-:/]; "/" is escaped so the key survives any store
- * that treats it as a separator (Table row keys, URLs). */
+/** Entity keys: keyIds use only [A-Za-z0-9-:/]; "/" is escaped ("_2F", durableSafeId) so the
+ * key survives any store that treats it as a separator (Table row keys) and reads the same
+ * through the durable endpoints' URL decoding (lib/orchestration/names.ts). */
 export function lockEntityKey(keyId: string): string {
-  return keyId.replace(/%/g, "%25").replace(/\//g, "%2F");
+  return durableSafeId(keyId);
 }
 
 // ---- Phases -------------------------------------------------------------------------------------

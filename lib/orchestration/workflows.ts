@@ -13,7 +13,7 @@ import type { LedgerEntryType, RotationEventType } from "../ports";
 import type { RecordStep, RotationContextView } from "./activities";
 import { FENCED_ACTIVITIES } from "./fence";
 import { acquireLock, releaseLock, renewLock } from "./lock";
-import { DURABLE } from "./names";
+import { DURABLE, instanceIdFor } from "./names";
 import { TENANT_PAGE_MAX } from "./dekFanOut";
 import { addTotals, countsAfterRewrap, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
 
@@ -548,7 +548,5 @@ export function* rollbackOrchestrator(ctx: OrchestrationContext): Generator<Task
   });
 }
 
-/** Durable instance ids may not contain / \ # ? (Azure Storage backend); rotationIds contain "/". */
-export function instanceIdFor(rotationId: string): string {
-  return rotationId.replace(/[%/\\#?]|\p{Cc}/gu, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
-}
+/** Re-exported: the id form is defined (and explained) with the durable names. */
+export { instanceIdFor };

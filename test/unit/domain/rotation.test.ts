@@ -114,8 +114,8 @@ describe("lease lock", () => {
     expect(fenceAdmits(undefined, { owner: "a", token: 2 })).toBe(false);
   });
 
-  it("escapes / in entity keys", () => {
-    expect(lockEntityKey("kek:demo-vault/tenant-kek")).toBe("kek:demo-vault%2Ftenant-kek");
+  it("escapes / in entity keys as _2F (no '%': the key needs no URL encoding)", () => {
+    expect(lockEntityKey("kek:demo-vault/tenant-kek")).toBe("kek:demo-vault_2Ftenant-kek");
   });
 });
 
