@@ -15,7 +15,7 @@ import type { HostClock } from "./clock";
 import { ev, EventType, type HistoryEvent } from "./history";
 import { inputJson, parseRequest, replay, type OrchestratorAction } from "./replay";
 import { isTerminal, TERMINAL_STATUSES, type EntityRow, type HistoryStore, type InboxMessage, type InboxPayload, type InstanceRow, type RuntimeStatus } from "./store";
-import { coreRegistry } from "./functionsCore";
+import { coreRegistry, type RegisteredFunction, type RpcParameterBinding } from "./functionsCore";
 import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson, type UserLog } from "./worker";
 
 export interface EngineOptions {
@@ -30,6 +30,8 @@ export interface EngineOptions {
   longRunningTimerIntervalMs?: number;
   /** Operations handed to an entity in one batch. */
   maxEntityBatch?: number;
+  /** The extra input bindings of an activity (its durable client), filled as for any trigger. */
+  activityInputs?: (fn: RegisteredFunction) => RpcParameterBinding[];
 }
 
 /** What getStatus returns (the extension's status payload, parsed). */
@@ -712,7 +714,7 @@ export class DurableEngine {
       const input = scheduled.Input;
       const resp = await invoke(
         fn,
-        { inputData: [{ name: triggerOf(fn).name, data: input === null || input === undefined ? null : { json: input } }] },
+        { inputData: [{ name: triggerOf(fn).name, data: input === null || input === undefined ? null : { json: input } }, ...(this.opts.activityInputs?.(fn) ?? [])] },
         this.opts.userLog,
       );
       return ev(EventType.TaskCompleted, this.opts.clock.now(), { TaskScheduledId: scheduled.EventId, Result: typedDataToJson(resp.returnValue) });

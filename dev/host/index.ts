@@ -12,7 +12,7 @@ import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
 import { MemoryHistoryStore, type HistoryStore } from "./store";
-import { decodeRequestPath, fireTimerFunction, functionsByTrigger, handleEventGrid, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
+import { decodeRequestPath, extraInputData, fireTimerFunction, functionsByTrigger, handleEventGrid, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
 import { triggerOf } from "./worker";
 
 export { ManualClock, RealClock, type HostClock } from "./clock";
@@ -154,7 +154,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     log,
     userLog: (fn, _id, level, message) => log(`[${fn}] ${level}: ${message}`),
   };
-  const engine = new DurableEngine({ store, clock, maxConcurrentActivities: options.maxConcurrentActivities ?? 16, log, userLog: ctx.userLog });
+  const engine = new DurableEngine({ store, clock, maxConcurrentActivities: options.maxConcurrentActivities ?? 16, log, userLog: ctx.userLog, activityInputs: (fn) => extraInputData(fn, ctx) });
 
   const route = async (req: HttpInput): Promise<HttpResult> => {
     const pathname = new URL(req.url, baseUrl).pathname;

@@ -29,8 +29,9 @@ export interface TriggerContext {
 
 const warnedInputs = new Set<string>();
 
-/** The extra input bindings the host fills: the durable client. Others are not supported (logged). */
-function extraInputData(fn: RegisteredFunction, ctx: TriggerContext): RpcParameterBinding[] {
+/** The extra input bindings the host fills: the durable client. Others are not supported (logged).
+ * Activities get them too (the engine asks through EngineOptions.activityInputs), as in Azure. */
+export function extraInputData(fn: RegisteredFunction, ctx: TriggerContext): RpcParameterBinding[] {
   const out: RpcParameterBinding[] = [];
   for (const [name, b] of Object.entries(fn.metadata.bindings)) {
     if (b.direction !== "in" || (typeof b.type === "string" && /trigger$/i.test(b.type))) continue;

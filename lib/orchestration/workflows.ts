@@ -15,6 +15,7 @@ import { FENCED_ACTIVITIES } from "./fence";
 import { acquireLock, releaseLock, renewLock } from "./lock";
 import { DURABLE, instanceIdFor } from "./names";
 import { TENANT_PAGE_MAX } from "./dekFanOut";
+import { earlierChildrenSettled } from "./dekFanOutChildren";
 import { addTotals, countsAfterRewrap, rewrapAll, zeroTotals, type RewrapProgress, type RewrapTotals } from "./rewrap";
 
 // The rewrap lives in ./rewrap (rate-controlled fan-out, bounded history); re-exported for callers.
@@ -440,6 +441,10 @@ export const DekFanOutSchema = z.object({
   cursor: z.string().min(1).max(2048).optional(),
   /** Totals of the earlier episodes. */
   counts: z.record(z.string(), z.number().int().min(0)).optional(),
+  /** How often, and how long at most, to wait for a tenant's rotation an earlier run of this
+   * fan-out left running (./dekFanOutChildren). */
+  childPollMs: z.number().int().min(100).max(3_600_000).default(15_000),
+  childMaxWaitMs: z.number().int().min(0).max(86_400_000).default(3_600_000),
 });
 
 /** The DEK rotation of every tenant due in a slot: one rotation per tenant (each under its own
@@ -453,10 +458,14 @@ export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Tas
   const counts: Record<string, number> = { tenants: 0, completed: 0, failed: 0, refused: 0, ...input.counts };
   counts.tenants = (counts.tenants ?? 0) + page.tenants.length;
   for (const wave of chunk(page.tenants, input.concurrency)) {
-    const tasks = wave.map((t) => {
-      const rotationId = `dek:${t}@${input.slot}`;
-      return ctx.df.callSubOrchestrator(DURABLE.orchestrators.rotation, { rotationId, keyId: `dek:${t}`, trigger: input.trigger, actor: input.actor } satisfies RotationRequest, instanceIdFor(rotationId));
-    });
+    const children = wave.map((t) => ({ t, rotationId: `dek:${t}@${input.slot}` })).map((c) => ({ ...c, instanceId: instanceIdFor(c.rotationId) }));
+    if (children.length === 0) continue;
+    // The child id is the slot's rotation id on purpose; a restarted fan-out first waits for the
+    // children its earlier run left running (./dekFanOutChildren says why).
+    const stillRunning = yield* earlierChildrenSettled(ctx, children.map((c) => c.instanceId), input.childPollMs, input.childMaxWaitMs);
+    if (stillRunning.size > 0) counts.stillRunning = (counts.stillRunning ?? 0) + stillRunning.size;
+    const tasks = children.filter((c) => !stillRunning.has(c.instanceId)).map(({ t, rotationId, instanceId }) =>
+      ctx.df.callSubOrchestrator(DURABLE.orchestrators.rotation, { rotationId, keyId: `dek:${t}`, trigger: input.trigger, actor: input.actor } satisfies RotationRequest, instanceId));
     if (tasks.length === 0) continue;
     for (const r of (yield ctx.df.Task.all(tasks)) as RotationOutput[]) counts[r.outcome] = (counts[r.outcome] ?? 0) + 1;
     ctx.df.setCustomStatus({ ...counts });

@@ -6,7 +6,8 @@ import type { OrchestrationContext } from "durable-functions";
 import type { LockState } from "../../../lib/domain/rotation";
 import { runActivity } from "../../../lib/orchestration/handlers";
 import { keyLockOperation } from "../../../lib/orchestration/lock";
-import { DURABLE } from "../../../lib/orchestration/names";
+import { instanceStatuses } from "../../../lib/orchestration/instanceStatus";
+import { CLIENT_ACTIVITIES, DURABLE } from "../../../lib/orchestration/names";
 import type { RotationDeps } from "../../../lib/orchestration/ports";
 import * as wf from "../../../lib/orchestration/workflows";
 
@@ -102,6 +103,9 @@ export class Driver {
     switch (d.t) {
       case "activity": {
         await this.beforeActivity(d.name, d.input);
+        // The driver runs every sub-orchestration to its end before the next task, so no instance
+        // is ever running when an orchestrator asks (the real handler, over a client that knows none).
+        if (d.name === CLIENT_ACTIVITIES.instanceStatus) return instanceStatuses({ getStatus: () => Promise.resolve(undefined) }, structuredClone(d.input));
         const output = await runActivity(ACTIVITY_KEYS[d.name]!, structuredClone(d.input), this.deps);
         this.trace.activities.push({ name: d.name, input: d.input, output });
         return structuredClone(output);
