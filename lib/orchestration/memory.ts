@@ -208,6 +208,10 @@ export class MemoryDekStore implements DekStorePort {
     }
     return counts;
   }
+  /** In memory the whole count is one leg (no continuation): what the timer's pre-check reads. */
+  async countByKekVersionPage(kekKeyId: string): Promise<{ byVersion: Record<string, number>; continuation?: string }> {
+    return { byVersion: await this.countByKekVersion(kekKeyId) };
+  }
   async tenantDeks(tenant: string): Promise<StoredDek[]> {
     return [...this.part(tenant).values()].map((r) => ({ ...r }));
   }

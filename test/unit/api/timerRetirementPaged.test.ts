@@ -38,7 +38,7 @@ class CountingReferences implements ReferenceCounter {
 }
 
 /** `keys` KEKs whose v1 was demoted 40 days ago (overlap P30D: eligible by time), v2 primary. */
-async function setup(keys: number, references: CountingReferences) {
+async function setup(keys: number, references: CountingReferences | undefined) {
   const api = memoryApiServices({ clock: { now: () => NOW } });
   await api.policies.put({ policyId: "q", tenant: "platform", kinds: ["kek"], schedule: { every: "P90D" }, expiresAfter: "P400D", overlap: "P30D" }, undefined);
   const keyIds: string[] = [];
@@ -53,7 +53,7 @@ async function setup(keys: number, references: CountingReferences) {
       ],
     }, undefined);
   }
-  api.services.references = references;
+  if (references) api.services.references = references;
   return { api, keyIds };
 }
 
@@ -89,5 +89,13 @@ describe("the timer's retirement pre-check", () => {
     const report = await runPolicyTimer(api.services, client, { log: () => {} });
     expect(report.retirements).toMatchObject([{ keyId: keyIds[0], versions: ["v1"], status: "started" }]);
     expect(JSON.stringify(client.started[0]?.input)).toContain("no references remain");
+  });
+
+  it("in memory (the local host) reads the whole small store as its one leg: a referenced version stays, an unreferenced one is retired", async () => {
+    const { api, keyIds } = await setup(2, undefined);
+    api.rotation.deks.insert({ tenant: "contoso", dekVersion: "v1", state: "primary", kekKeyId: keyIds[0]!, kekVersion: "v1", wrapped: "AA==", createdAt: ago(50) });
+    const client = new RecordingClient();
+    const report = await runPolicyTimer(api.services, client, { log: () => {} });
+    expect(report.retirements.map((r) => r.keyId)).toEqual([keyIds[1]]);
   });
 });
