@@ -166,6 +166,30 @@ export async function verifyLedger(s: ApiServices): Promise<LedgerVerification> 
   return v;
 }
 
+/** Azure cuts an HTTP response at 230 s: GET /api/ledger/verify verifies for this long, then answers. */
+export const HTTP_VERIFY_BUDGET_MS = 200_000;
+
+export const VerifyQuery = z.strictObject({ continuation: z.string().min(1).max(1024).optional() });
+
+export type HttpVerification = Omit<LedgerVerification, "ok"> & { ok: boolean | null; continuation?: string; from?: string; complete: boolean };
+
+/** GET /api/ledger/verify within Azure's HTTP limit. Each call verifies the seal chain and then the
+ * chains from `continuation` on (PartitionKey order) for `budgetMs`. Without `continuation`, a call
+ * that reaches the end is the whole-ledger answer (`complete: true`, as before); otherwise the body
+ * holds this page's own findings and the `continuation` to call with next, and `ok` is false when the
+ * page found a break, null when it found none (the chains after it are not verified yet). Pages keep
+ * no state on the server: a caller adds them up (the pages' chain breaks together are the full verify's;
+ * seal-chain breaks, found by re-reading the seals, come with every page). A page runs as one range
+ * (lib/ledger/verify.ts VerifyPage), not the parallel split of the one-shot verify. */
+export async function verifyLedgerWithin(s: ApiServices, q: z.output<typeof VerifyQuery>, budgetMs = HTTP_VERIFY_BUDGET_MS, elapsed?: () => number): Promise<HttpVerification> {
+  const started = Date.now();
+  const spent = elapsed ?? (() => Date.now() - started);
+  const v = await s.ledger.verify({ page: { from: q.continuation, stop: () => spent() >= budgetMs } });
+  const complete = q.continuation === undefined && v.continuation === undefined;
+  if (complete || !v.ok) rotationMetrics().setLedgerVerified(v.ok);
+  return { ...v, ok: complete || !v.ok ? v.ok : null, complete, ...(q.continuation !== undefined ? { from: q.continuation } : {}) };
+}
+
 const instant = z.string().max(64).refine((v) => !Number.isNaN(Date.parse(v)), "must be an ISO-8601 instant");
 export const EvidenceQuery = z.strictObject({ from: instant, to: instant, label: z.string().max(64).optional() });
 

@@ -3,6 +3,9 @@
 // checkpoint never lets a tampered row through (every sweep re-hashes every chain).
 import { describe, expect, it } from "vitest";
 import { runLedgerAudit, type LedgerAuditReport } from "../../../lib/api/ledgerAudit";
+import { VerifyQuery, verifyLedgerWithin, type HttpVerification } from "../../../lib/api/queries";
+import { InvalidRequestError } from "../../../lib/domain/errors";
+import { validate } from "../../../lib/http/api";
 import { memoryApiServices } from "../../../lib/api/services";
 import { ephemeralSealSigner, tableLedger } from "../../../lib/ledger";
 import { TableAuditCheckpointStore } from "../../../lib/ledger/verifyCheckpoint";
@@ -98,8 +101,42 @@ describe("ledger audit within functionTimeout", () => {
     const w = await world();
     await w.ledger.seal();
     const pk = escapeKey(KEYS[1]!);
-    for await (const e of w.entries.listEntities({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) await w.entries.deleteEntity(pk, e.rowKey);
+    for await (const e of w.entries.listEntities({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) await w.entries.deleteEntity(pk, String(e.rowKey));
     const { final } = await sweep(w);
     expect(final).toMatchObject({ ok: false, firstBreak: { keyId: KEYS[1], problem: "chainMissing" } });
+  });
+});
+
+describe("GET /api/ledger/verify within Azure's 230 s", () => {
+  it("answers the whole-ledger result at once when it verifies within its budget", async () => {
+    const w = await world();
+    const v = await verifyLedgerWithin(w.services, {}, 60_000);
+    expect(v).toMatchObject({ ok: true, complete: true, chains: KEYS.length, entries: KEYS.length * ENTRIES_PER_CHAIN });
+    expect(v.continuation).toBeUndefined();
+  });
+
+  it("past its budget answers a page with a continuation; the pages' breaks together are the full verify's", async () => {
+    const w = await world();
+    await w.ledger.seal();
+    await tamper(w, KEYS[2]!, 3);
+    const full = await w.ledger.verify();
+    const pages: HttpVerification[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await verifyLedgerWithin(w.services, continuation === undefined ? {} : { continuation }, 0);
+      pages.push(page);
+      continuation = page.continuation;
+    } while (continuation !== undefined && pages.length < 20);
+    expect(pages).toHaveLength(KEYS.length);
+    expect(pages[0]).toMatchObject({ ok: null, complete: false, chains: 1 });
+    expect(pages[2]).toMatchObject({ ok: false, complete: false, firstBreak: { keyId: KEYS[2], seq: 3 } });
+    expect(pages.every((p) => !p.complete)).toBe(true);
+    expect(pages.reduce((n, p) => n + p.entries, 0)).toBe(full.entries);
+    expect(pages.flatMap((p) => p.breaks ?? [])).toEqual(full.breaks);
+  });
+
+  it("refuses an empty or unknown query parameter with 400", () => {
+    expect(() => validate(VerifyQuery, { continuation: "" })).toThrow(InvalidRequestError);
+    expect(() => validate(VerifyQuery, { full: "true" })).toThrow(InvalidRequestError);
   });
 });
