@@ -5,9 +5,10 @@ import { afterAll, beforeAll, expect, it, inject } from "vitest";
 import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
 import { loadConfig } from "../../lib/config";
 import { createRotationDeps, setRotationDeps, type ConfiguredRotationDeps } from "../../lib/orchestration/deps";
-import { startRotation, type RotationStarterClient, type StartedRotation } from "../../lib/orchestration/start";
+import { startRotation, type StartedRotation } from "../../lib/orchestration/start";
+import { rotationClientOf } from "../../lib/api/http";
+import { instanceIdFor } from "../../lib/orchestration/names";
 import { RotationConflictError } from "../../lib/domain/errors";
-import type { DurableClient } from "durable-functions";
 import type { RotationOutput } from "../../lib/orchestration/workflows";
 import { DekStore } from "../../lib/stores/dekStore";
 import { Inventory } from "../../lib/stores/inventory";
@@ -16,16 +17,6 @@ import { tableClient } from "../../lib/stores/tables";
 import { uniqueTableName } from "../support/tables";
 import { checkDeks, FUNCTIONS, ledgerEntries, seedKekWithDeks, startPeers, T0, TENANT, TOPIC, VAULT, type Peers, type Stack } from "../e2e/rotation/stack";
 import { describeRealRuntime, durableClient, waitForEnd } from "./realRuntimeSupport";
-
-const twice = (id: string): string => encodeURIComponent(encodeURIComponent(id));
-
-/** The app's durable client with instance ids encoded twice for the real RPC endpoint (see below). */
-function twiceEncoded(client: DurableClient): RotationStarterClient {
-  return {
-    startNew: (name, o) => client.startNew(name, { instanceId: twice(o.instanceId), input: o.input }),
-    getStatus: (id) => client.getStatus(twice(id)),
-  };
-}
 
 describeRealRuntime("KEK rotation", () => {
   let peers: Peers;
@@ -61,15 +52,17 @@ describeRealRuntime("KEK rotation", () => {
   it("rotates a KEK of 2 tenants x 3 DEKs: one new version, every DEK unwraps under it, no duplicate ledger entry, the ledger verifies", async () => {
     const seeded = await seedKekWithDeks(stack, peers, 2, 3);
     const client = durableClient(rt.client);
-    // Divergence from dev/host (found here): the extension's RPC endpoint URL-decodes the path twice,
-    // and durable-functions puts the instance id into the path as is, so an instance id holding
-    // "%2F" (every KEK rotation: instanceIdFor("kek:vault/name@...")) is answered 404 on start and
-    // on status. Encoded twice, the extension sees the app's own instance id.
-    await expect(client.startNew("rotationOrchestrator", { instanceId: "kek:demo-vault%2Fprobe@manual:x", input: {} })).rejects.toThrow(/404/);
-    const starter = twiceEncoded(client);
-    const started = await startRotation(starter, { rotationId: `${seeded.keyId}@manual:real1`, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
+    // The app's own durable calls (lib/api/http.ts), unencoded: the extension's RPC endpoint decodes
+    // the path twice, and instanceIdFor() of a KEK rotation ("kek:vault/name@…") holds nothing a
+    // decoding changes, so start and status reach the instance the app named.
+    const starter = rotationClientOf(client);
+    const rotationId = `${seeded.keyId}@manual:real1`;
+    const started = await startRotation(starter, { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
+    expect(started.instanceId).toBe(instanceIdFor(rotationId));
+    expect(started.instanceId).not.toMatch(/[%/]/);
     expect(started.status).toBe("started");
-    const end = await waitForEnd(client, twice(started.instanceId), 240_000);
+    const end = await waitForEnd(client, started.instanceId, 240_000);
+    expect((await starter.getStatus(started.instanceId))?.runtimeStatus).toBe("Completed");
     expect(end.runtimeStatus, `${JSON.stringify(end.output)}\n${rt.output().slice(-6000)}`).toBe("Completed");
     const out = end.output as RotationOutput;
     expect(out.outcome, JSON.stringify(out)).toBe("completed");
@@ -81,12 +74,16 @@ describeRealRuntime("KEK rotation", () => {
     expect(new Set(ids).size).toBe(ids.length);
     const v = await deps.ledger.verify();
     expect(v, JSON.stringify(v.firstBreak)).toMatchObject({ ok: true });
+    // The lock view's read (the keyLock entity of a Key Vault keyId) finds the released lease.
+    const lock = await starter.readLockState!(seeded.keyId);
+    expect(lock?.fence).toBeGreaterThanOrEqual(1);
+    expect(lock?.holder).toBeUndefined();
   }, 300_000);
 
   it("20 simultaneous starts for one key from different triggers: exactly one runs, every other is refused with its rotationId", async () => {
     const seeded = await seedKekWithDeks(stack, peers, 1, 5, "race-kek");
     const client = durableClient(rt.client);
-    const starter = twiceEncoded(client);
+    const starter = rotationClientOf(client);
     const triggers = ["manual", "schedule", "expiry-event", "emergency"] as const;
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
       startRotation(starter, { rotationId: `${seeded.keyId}@${triggers[i % 4]}:${i}`, keyId: seeded.keyId, trigger: triggers[i % 4]!, actor: "system" }, { decisionTimeoutMs: 120_000 })));
@@ -98,7 +95,7 @@ describeRealRuntime("KEK rotation", () => {
       expect(r.reason).toBeInstanceOf(RotationConflictError);
       expect((r.reason as RotationConflictError).runningRotationId).toBe(ok[0]!.value.rotationId);
     }
-    const end = await waitForEnd(client, twice(ok[0]!.value.instanceId), 240_000);
+    const end = await waitForEnd(client, ok[0]!.value.instanceId, 240_000);
     expect(end.runtimeStatus, JSON.stringify(end.output)).toBe("Completed");
     expect((end.output as RotationOutput).outcome).toBe("completed");
     const check = await checkDeks(stack, seeded);

@@ -3,8 +3,8 @@
 // same key's lease at the same moment get exactly one grant; the other 19 see that holder.
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import * as df from "durable-functions";
-import { lockEntityKey, type AcquireResult } from "../../lib/domain/rotation";
+import type { AcquireResult } from "../../lib/domain/rotation";
+import { rotationClientOf } from "../../lib/api/http";
 import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
 import { describeRealRuntime, durableClient, waitForEnd } from "./realRuntimeSupport";
 
@@ -30,21 +30,26 @@ describeRealRuntime("keyLock contention", () => {
     const winner = granted[0]!.lease;
     expect(winner.token).toBe(1);
     for (const r of results.filter((x) => !x.granted)) expect(r.heldBy).toEqual(winner);
-    // The entity's persisted state, read through the extension's RPC endpoint, names the same holder.
-    // That endpoint URL-decodes the path twice (Kestrel, then the listener's route value), so a key
-    // holding "%2F" (lockEntityKey of a Key Vault URL) must be encoded twice in the path.
-    const state = await client.readEntityState<{ holder?: { owner: string; token: number }; fence?: number }>(
-      new df.EntityId("keyLock", encodeURIComponent(encodeURIComponent(lockEntityKey(keyId)))),
-    );
-    expect(state.entityExists).toBe(true);
-    expect(state.entityState?.holder?.owner).toBe(winner.owner);
+    // The entity's persisted state, read through the extension's RPC endpoint by the app's own
+    // client calls (the lock view's readLockState), names the same holder: that endpoint decodes the
+    // path twice, and lockEntityKey() holds nothing a decoding changes.
+    const app = rotationClientOf(client);
+    const state = await app.readLockState!(keyId);
+    expect(state?.holder?.owner).toBe(winner.owner);
     // One entity batch may carry several operations: the extension delivered all 20 tryAcquires.
     const ops = rt.bridge.calls.filter((c) => c.kind === "entity").flatMap((c) => (JSON.parse(c.payload) as { batch: unknown[] }).batch);
     expect(ops.length).toBeGreaterThanOrEqual(20);
-    // Divergence from dev/host (found here): the key encoded once, as lib/api/http.ts sends it for the
-    // lock view and breakLock, names another entity on the real endpoint, which does not exist.
-    const once = await client.readEntityState(new df.EntityId("keyLock", encodeURIComponent(lockEntityKey(keyId))));
-    expect(once.entityExists).toBe(false);
+    // breakLock's signal through the app's client reaches the same entity: the holder is cleared.
+    await app.forceReleaseLock!(keyId, winner.owner, "alice");
+    const deadline = Date.now() + 60_000;
+    let after = await app.readLockState!(keyId);
+    while (after?.holder && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = await app.readLockState!(keyId);
+    }
+    expect(after).toBeDefined();
+    expect(after?.holder).toBeUndefined();
+    expect(after?.fence).toBe(1);
     // The real extension hands entity names to the app lower-cased.
     const names = new Set(rt.bridge.calls.filter((c) => c.kind === "entity").map((c) => (JSON.parse(c.payload) as { self: { name: string } }).self.name));
     expect([...names]).toEqual(["keylock"]);
