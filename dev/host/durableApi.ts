@@ -71,19 +71,21 @@ function unescapeLenient(s: string): string {
   });
 }
 
-/** A path segment as the extension's local RPC endpoint reads it: URL-decoded twice (Kestrel, then
- * the route value; dev/durable-runtime/README.md), so "%252F" and "%2F" both arrive as "/" and
- * "%2525" as "%". durable-functions sends ids and keys into the path unencoded; this keeps the fast
- * tests as strict as the real runtime about ids that would need encoding. */
+/** A path segment as the extension's local RPC endpoint reads it: URL-decoded twice — Kestrel
+ * decodes the request path, then HttpApiHandler runs WebUtility.UrlDecode over it (which also
+ * reads "+" as a space) before matching its routes; dev/durable-runtime/README.md. So "%252F" and
+ * "%2F" both arrive as "/", "%2525" as "%", "+" as " ". durable-functions sends ids and keys into
+ * the path unencoded; this keeps the fast tests as strict as the real runtime about ids that would
+ * need encoding. */
 export function decodeSegmentTwice(segment: string): string {
-  return unescapeLenient(unescapeLenient(segment));
+  return unescapeLenient(unescapeLenient(segment).replace(/\+/g, " "));
 }
 
 export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string): Promise<HttpResult> {
   const url = new URL(req.url, baseUrl);
   const rest = url.pathname.slice(WEBHOOK_PATH.length).split("/").filter((p) => p.length > 0).map(decodeSegmentTwice);
-  // The real endpoint answers 404 when a segment decodes to hold "/" (an instance id or entity key
-  // sent with "%2F", or with "%252F"): it names no instance and no entity there.
+  // The real endpoint matches its routes on the decoded path, so a segment that decodes to hold "/"
+  // (an id or key sent with "%2F" or "%252F") splits and matches no route there: 404.
   if (rest.some((p) => p.includes("/"))) return empty(404);
   const method = req.method.toUpperCase();
   try {

@@ -38,6 +38,12 @@ describe("instance ids in the durable endpoint's path", () => {
     expect((await client.getStatus(twice("legacy%2Fid"))).instanceId).toBe("legacy%2Fid");
   });
 
+  it("reads a '+' in an instance id as a space, as the extension's WebUtility.UrlDecode does", async () => {
+    await client.startNew("sequence", { instanceId: "plus+sign", input: ["a"] });
+    expect(await host.client.getStatus("plus sign")).toBeDefined();
+    expect(await host.client.getStatus("plus+sign")).toBeUndefined();
+  });
+
   it("starts, reads and terminates instanceIdFor() of a KEK rotation through the unencoded client calls", async () => {
     const id = instanceIdFor("kek:demo-vault/tenant-kek@manual:20261205T203600-ab12cd34");
     expect(await client.startNew("sequence", { instanceId: id, input: ["a", "b"] })).toBe(id);
