@@ -185,17 +185,38 @@ function banner(url: string, cfg: Config, notes: string[], seed: SeedResult | un
     "hash-chained ledger and goes out as a Service Bus event.",
     "",
     "Identity: the API reads the App Service Authentication header x-ms-client-principal (base64 JSON).",
-    "Try it:",
-    `  curl -s ${url}/api/plan -H 'x-ms-client-principal: ${operator}'`,
-    `  node bin/keyrotor plan --as alice:Operator,Auditor`,
-    `  node bin/keyrotor rotate ${ids.kek} --reason "demo rotation" --as alice:Operator,Auditor`,
-    `  node bin/keyrotor status <rotationId> --watch --as alice:Auditor`,
-    `  node bin/keyrotor rotate ${ids.secret} --emergency --reason "leaked in a log" --as alice:Operator`,
-    `  node bin/keyrotor approve <rotationId> --as bob:Approver`,
-    `  node bin/keyrotor ledger verify --as carol:Auditor`,
-    `  node bin/keyrotor evidence --from 2026-01-01 --to 2027-01-01 --out ./evidence --as carol:Auditor`,
+    "Try it (paste into one shell, in this directory; every line runs as printed):",
+    ...tryIt(url, operator, ids, stateDir).map((c) => `  ${c}`),
     "",
   ].join("\n");
+}
+
+/** The banner's sample commands, each runnable exactly as printed (test/e2e/start/bannerCommands
+ * runs them): no <placeholders> (a shell reads `<rotationId>` as a redirection), the rotation id
+ * taken from the CLI's --json answer, --url whenever PORT moved the host off the CLI's default,
+ * and the evidence written into the state directory rather than into the checkout. */
+function tryIt(url: string, operator: string, ids: ReturnType<typeof demoKeyIds>, stateDir: string): string[] {
+  const cli = `node bin/keyrotor${url === CLI_DEFAULT_URL ? "" : ` --url ${url}`}`;
+  const idOf = `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).rotationId'`;
+  return [
+    `curl -s ${url}/api/plan -H 'x-ms-client-principal: ${operator}' --fail-with-body`,
+    `${cli} plan --as alice:Operator,Auditor`,
+    `id=$(${cli} rotate ${ids.kek} --reason "demo rotation" --as alice:Operator,Auditor --json | ${idOf})`,
+    `${cli} status "$id" --watch --as alice:Auditor`,
+    `id=$(${cli} rotate ${ids.secret} --emergency --reason "leaked in a log" --as alice:Operator --json | ${idOf})`,
+    `${cli} approve "$id" --as bob:Approver`,
+    `${cli} status "$id" --watch --as bob:Auditor`,
+    `${cli} ledger verify --as carol:Auditor`,
+    `${cli} evidence --from 2026-01-01 --to 2099-01-01 --out ${shellWord(path.join(stateDir, "evidence"))} --as carol:Auditor`,
+  ];
+}
+
+/** The CLI's --url default (lib/cli/main.ts). */
+const CLI_DEFAULT_URL = "http://127.0.0.1:7071";
+
+/** `w` as one shell word: as it is when it holds only safe characters, else single-quoted. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_\-.,:/@=+%]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`;
 }
 
 async function main(): Promise<void> {
