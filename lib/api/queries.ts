@@ -10,6 +10,8 @@ import { buildEvidencePack, type EvidencePack, type EvidencePolicy } from "../le
 import type { LedgerEntry, LedgerVerification } from "../ports";
 import type { Principal } from "../http/principal";
 import { rotationMetrics } from "../telemetry";
+import type { AuditRecord } from "../ledger/verifyCheckpoint";
+import { ledgerVerificationComponent, vaultComponent } from "./healthComponents";
 import type { ApiServices, ComponentHealth } from "./ports";
 
 // ---- keys and plan ------------------------------------------------------------------------------
@@ -238,14 +240,27 @@ export async function jwks(s: ApiServices, vault: string, name: string): Promise
 
 // ---- health -------------------------------------------------------------------------------------
 
-export async function health(s: ApiServices): Promise<{ status: "ok" | "degraded" | "down"; at: string; components: Record<string, ComponentHealth & Record<string, unknown>> }> {
+export interface HealthOptions {
+  /** The ledger audit's stored record (lib/ledger/verifyCheckpoint.ts): shown as `ledgerVerification`. */
+  auditRecord?: () => Promise<AuditRecord>;
+  vaultTimeoutMs?: number;
+}
+
+/** Components: notifications, each managed vault (`keyVault:<name>`), the last ledger verification,
+ * and the services' probes (tables). */
+export async function health(s: ApiServices, opts: HealthOptions = {}): Promise<{ status: "ok" | "degraded" | "down"; at: string; components: Record<string, ComponentHealth & Record<string, unknown>> }> {
   const n = await s.notificationHealth();
   const components: Record<string, ComponentHealth & Record<string, unknown>> = {
     notifications: { status: n.ok ? "ok" : "degraded", failures: n.failures, ...(n.lastFailureAt ? { lastFailureAt: n.lastFailureAt } : {}), ...(n.lastSuccessAt ? { lastSuccessAt: n.lastSuccessAt } : {}) },
   };
-  await Promise.all(Object.entries(s.probes).map(async ([name, probe]) => {
+  const checks: Promise<void>[] = [...s.settings.managedVaults].sort().map(async (vault) => {
+    components[`keyVault:${vault}`] = await vaultComponent(s.vault, vault, opts.vaultTimeoutMs);
+  });
+  const audit = opts.auditRecord;
+  if (audit) checks.push((async () => { components.ledgerVerification = await ledgerVerificationComponent(audit, s.clock.now()); })());
+  await Promise.all([...checks, ...Object.entries(s.probes).map(async ([name, probe]) => {
     components[name] = { ...(await probe()) };
-  }));
+  })]);
   const statuses = Object.values(components).map((c) => c.status);
   const status = statuses.includes("down") ? "down" : statuses.includes("degraded") ? "degraded" : "ok";
   return { status, at: s.clock.now().toISOString(), components };
