@@ -18,13 +18,25 @@ import type { OrchestrationContext, Task } from "durable-functions";
 import { isLive, type InstanceStatuses } from "./instanceStatus";
 import { CLIENT_ACTIVITIES } from "./names";
 
+const STATUS_READ_ATTEMPTS = 5;
+
 export function* earlierChildrenSettled(
   ctx: OrchestrationContext, instanceIds: string[], pollMs: number, maxWaitMs: number,
 ): Generator<Task, Set<string>, unknown> {
   const deadline = ctx.df.currentUtcDateTime.getTime() + maxWaitMs;
   let live = instanceIds;
+  let failures = 0;
   while (live.length > 0) {
-    const statuses = (yield ctx.df.callActivity(CLIENT_ACTIVITIES.instanceStatus, { instanceIds: live })) as InstanceStatuses;
+    let statuses: InstanceStatuses;
+    try {
+      statuses = (yield ctx.df.callActivity(CLIENT_ACTIVITIES.instanceStatus, { instanceIds: live })) as InstanceStatuses;
+      failures = 0;
+    } catch (err) {
+      // A storage hiccup must not fail the whole slot's fan-out: read again after a poll interval.
+      if (++failures >= STATUS_READ_ATTEMPTS) throw err;
+      yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + pollMs));
+      continue;
+    }
     live = live.filter((id) => isLive(statuses[id]));
     const now = ctx.df.currentUtcDateTime.getTime();
     if (live.length === 0 || now >= deadline) break;
