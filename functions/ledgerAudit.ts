@@ -3,14 +3,12 @@
 // run verifies a page within AUDIT_BUDGET_MS (functionTimeout bounds timers) and the next run goes
 // on from the stored checkpoint; see lib/api/ledgerAudit.ts.
 import { app, type InvocationContext, type Timer } from "@azure/functions";
-import { config } from "../lib/config";
 import { runLedgerAudit } from "../lib/api/ledgerAudit";
 import { services } from "../lib/api/services";
-import { TableAuditCheckpointStore } from "../lib/ledger/verifyCheckpoint";
-import { tableClient } from "../lib/stores/tables";
 
 export async function ledgerAudit(_timer: Timer, ctx: InvocationContext): Promise<void> {
-  const r = await runLedgerAudit(await services(), { checkpoints: new TableAuditCheckpointStore(tableClient(config(), "locks")) });
+  // The checkpoint is the services' ledgerAudit store (the locks table): runs may land on any instance.
+  const r = await runLedgerAudit(await services());
   if (r.ok === false) {
     // Not thrown: a retry cannot repair tampering, and the failed run must not hide the next hour's.
     ctx.error(`[keyrotor] [ledger] DOES NOT VERIFY: ${JSON.stringify(r.firstBreak)}; no seal written. See docs/ledger.md.`);

@@ -33,7 +33,8 @@ export interface LedgerAuditReport {
 }
 
 export interface LedgerAuditOptions {
-  /** Where the sweep keeps its place; without it the whole ledger is verified in this invocation. */
+  /** Where the sweep keeps its place (default: the services' ledgerAudit store); without one the
+   * whole ledger is verified in this invocation. */
   checkpoints?: AuditCheckpointStore;
   budgetMs?: number;
   /** Milliseconds since the invocation started (tests drive it). */
@@ -41,7 +42,8 @@ export interface LedgerAuditOptions {
 }
 
 export async function runLedgerAudit(s: ApiServices, opts: LedgerAuditOptions = {}): Promise<LedgerAuditReport> {
-  if (!opts.checkpoints) {
+  const store = opts.checkpoints ?? s.ledgerAudit;
+  if (!store) {
     const v = await verifyLedger(s);
     if (!v.ok) {
       return { ok: false, chains: v.chains, entries: v.entries, ...(v.firstBreak ? { firstBreak: v.firstBreak } : {}) };
@@ -49,7 +51,6 @@ export async function runLedgerAudit(s: ApiServices, opts: LedgerAuditOptions = 
     const seal = await s.ledger.seal({ reason: "periodic" });
     return { ok: true, chains: v.chains, entries: v.entries, sealSeq: seal.sealSeq };
   }
-  const store = opts.checkpoints;
   const started = Date.now();
   const elapsed = opts.elapsed ?? (() => Date.now() - started);
   const budget = opts.budgetMs ?? AUDIT_BUDGET_MS;

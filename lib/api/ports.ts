@@ -11,6 +11,7 @@ import type { PublicJwk, VaultVersion } from "../orchestration/ports";
 import type { Clock, EventPublisher, LedgerEntry, VerifiableLedger } from "../ports";
 import type { NotificationHealth } from "../events";
 import type { SealSigner } from "../ledger/seals";
+import type { AuditCheckpointStore } from "../ledger/verifyCheckpoint";
 import type { StoredPolicy } from "../stores/policyStore";
 import type { StoredEmergency } from "../stores/approvals";
 
@@ -89,6 +90,10 @@ export interface ApiServices {
    * grant there, so its steps still in flight are refused at once. Optional: without it they are
    * refused from the key's next grant on. */
   fences?: FenceStore;
+  /** The hourly ledger audit's checkpoint and last result, in storage every instance shares (the
+   * timer pages through the ledger with it; /api/health shows the last result). Optional: without it
+   * the audit verifies the whole ledger in one run and health shows no ledger verification. */
+  ledgerAudit?: AuditCheckpointStore;
 }
 
 /** lib/orchestration's DekStorePort fits. */

@@ -241,7 +241,8 @@ export async function jwks(s: ApiServices, vault: string, name: string): Promise
 // ---- health -------------------------------------------------------------------------------------
 
 export interface HealthOptions {
-  /** The ledger audit's stored record (lib/ledger/verifyCheckpoint.ts): shown as `ledgerVerification`. */
+  /** The ledger audit's stored record (lib/ledger/verifyCheckpoint.ts), shown as `ledgerVerification`
+   * (default: the services' ledgerAudit store). */
   auditRecord?: () => Promise<AuditRecord>;
   vaultTimeoutMs?: number;
 }
@@ -256,7 +257,8 @@ export async function health(s: ApiServices, opts: HealthOptions = {}): Promise<
   const checks: Promise<void>[] = [...s.settings.managedVaults].sort().map(async (vault) => {
     components[`keyVault:${vault}`] = await vaultComponent(s.vault, vault, opts.vaultTimeoutMs);
   });
-  const audit = opts.auditRecord;
+  const store = s.ledgerAudit;
+  const audit = opts.auditRecord ?? (store ? () => store.read() : undefined);
   if (audit) checks.push((async () => { components.ledgerVerification = await ledgerVerificationComponent(audit, s.clock.now()); })());
   await Promise.all([...checks, ...Object.entries(s.probes).map(async ([name, probe]) => {
     components[name] = { ...(await probe()) };

@@ -12,6 +12,7 @@ import { createLedger, KeyVaultRotationAdapter, memoryRotationDeps, type MemoryR
 import { systemClock, type Clock } from "../ports";
 import { ApprovalStore } from "../stores/approvals";
 import { TableFenceStore } from "../stores/fenceStore";
+import { MemoryAuditCheckpointStore, TableAuditCheckpointStore } from "../ledger/verifyCheckpoint";
 import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
 import { TableDekRotationPort } from "../orchestration/tableDeks";
@@ -72,6 +73,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     },
     references: new TableDekRotationPort(tableClient(cfg, "deks")),
     fences: new TableFenceStore(tableClient(cfg, "locks")),
+    ledgerAudit: new TableAuditCheckpointStore(tableClient(cfg, "locks")),
   };
 }
 
@@ -127,6 +129,7 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
     probes: {},
     references: rotation.deks,
     fences: rotation.fences,
+    ledgerAudit: new MemoryAuditCheckpointStore(),
   };
   return { services, rotation, events, policies, approvals };
 }

@@ -75,6 +75,14 @@ describe("health: the last ledger verification", () => {
     expect(h.status, JSON.stringify(h.components)).toBe("ok");
   });
 
+  it("reads the audit's record from the services' shared store by default (the timer and the HTTP function may run on different instances)", async () => {
+    const w = world();
+    await w.ledger.append(step("kek:vault-a/k1", 1));
+    await runLedgerAudit(w.services);
+    const h = await health(w.services);
+    expect(h.components.ledgerVerification).toMatchObject({ status: "ok", ok: true, entries: 1, lastVerifiedAt: NOW.toISOString() });
+  });
+
   it("is degraded when the last audit found the ledger broken", async () => {
     const w = world();
     await w.checkpoints.write({ last: { at: NOW.toISOString(), startedAt: NOW.toISOString(), ok: false, chains: 1, entries: 3, seals: 0, pages: 1, firstBreak: { keyId: "kek:vault-a/k1", seq: 2, problem: "hashMismatch", detail: "x" } } });
