@@ -135,6 +135,23 @@ describe("GET /api/ledger/verify within Azure's 230 s", () => {
     expect(pages.flatMap((p) => p.breaks ?? [])).toEqual(full.breaks);
   });
 
+  it("reports a deleted sealed chain on exactly one page, the one covering its place", async () => {
+    const w = await world();
+    await w.ledger.seal();
+    const pk = escapeKey(KEYS[1]!);
+    for await (const e of w.entries.listEntities({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) await w.entries.deleteEntity(pk, String(e.rowKey));
+    const full = await w.ledger.verify();
+    const pages: HttpVerification[] = [];
+    let continuation: string | undefined;
+    do {
+      const page = await verifyLedgerWithin(w.services, continuation === undefined ? {} : { continuation }, 0);
+      pages.push(page);
+      continuation = page.continuation;
+    } while (continuation !== undefined && pages.length < 20);
+    expect(pages.filter((p) => p.breaks?.some((b) => b.problem === "chainMissing"))).toHaveLength(1);
+    expect(pages.flatMap((p) => p.breaks ?? [])).toEqual(full.breaks);
+  });
+
   it("refuses an empty or unknown query parameter with 400", () => {
     expect(() => validate(VerifyQuery, { continuation: "" })).toThrow(InvalidRequestError);
     expect(() => validate(VerifyQuery, { full: "true" })).toThrow(InvalidRequestError);
