@@ -232,3 +232,35 @@ export function checkTransition(before: VersionedKey, after: VersionedKey): void
     }
   }
 }
+
+/** A tenant's DEKs seen as the versions of managed key `dek:<tenant>`, so the DEK stores decide
+ * every state change with the same operations as the inventory (rows carry no demotedAt; the
+ * operations add it to the view, and the adapters write back only the states). */
+export function dekVersionView(tenant: string, rows: readonly Pick<KeyVersion, "version" | "state" | "createdAt">[]): VersionedKey {
+  const versions = rows.map((r): KeyVersion => ({ version: r.version, state: r.state, createdAt: r.createdAt }));
+  const primary = versions.find((v) => v.state === "primary");
+  return { keyId: `dek:${tenant}`, ...(primary ? { primaryVersion: primary.version } : {}), versions };
+}
+
+/** The states `after` gives versions of `before` (new versions included), once the step is proven
+ * allowed by checkTransition: what a DEK adapter writes, nothing else. */
+export function stateChanges(before: VersionedKey, after: VersionedKey): Map<string, VersionState> {
+  checkTransition(before, after);
+  const changes = new Map<string, VersionState>();
+  for (const a of after.versions) {
+    if (before.versions.find((b) => b.version === a.version)?.state !== a.state) changes.set(a.version, a.state);
+  }
+  return changes;
+}
+
+/** A version's state set by hand (a store's setState): retire and revoke through their
+ * operations, any other state only if the rules allow the resulting row. */
+export function setVersionState<K extends VersionedKey>(key: K, version: string, state: VersionState): K {
+  const current = find(key, version);
+  if (current.state === state) return key;
+  if (state === "retired") return retire(key, version);
+  if (state === "revoked") return revoke(key, version);
+  const after = { ...key, versions: key.versions.map((v) => (v.version === version ? { ...v, state } : { ...v })) };
+  checkTransition(key, after);
+  return after;
+}

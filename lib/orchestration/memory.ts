@@ -2,8 +2,8 @@
 // that "every DEK unwraps to its original plaintext" means the same thing here as on the peer.
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
-import { canonicalKeyId, checkCanonicalKeyId, vaultObjectOf, vaultObjectTaken, type ManagedKey } from "../domain/keys";
-import { checkTransition, checkVersions } from "../domain/versions";
+import { canonicalKeyId, checkCanonicalKeyId, vaultObjectOf, vaultObjectTaken, type ManagedKey, type VersionState } from "../domain/keys";
+import { add, checkTransition, checkVersions, dekVersionView, demote, promote, stateChanges, type VersionedKey } from "../domain/versions";
 import type { EventPublisher, RotationEvent } from "../ports";
 import type {
   DekRecord, DekRewrite, DekStorePort, InventoryPort, JwksDocument, JwksStore, PolicySource, PublicJwk,
@@ -215,6 +215,18 @@ export class MemoryDekStore implements DekStorePort {
   async tenantDeks(tenant: string): Promise<StoredDek[]> {
     return [...this.part(tenant).values()].map((r) => ({ ...r }));
   }
+  /** The tenant's DEKs as the rule book's versions of `dek:<tenant>`. */
+  private view(tenant: string): VersionedKey {
+    return dekVersionView(tenant, [...this.part(tenant).values()].map((r) => ({ version: r.dekVersion, state: r.state, createdAt: r.createdAt })));
+  }
+  /** Writes the states the rule book decided; rows whose state did not change keep their ETag. */
+  private apply(tenant: string, changes: Map<string, VersionState>): void {
+    const p = this.part(tenant);
+    for (const [v, state] of changes) {
+      const row = p.get(v);
+      if (row) p.set(v, { ...row, state, etag: randomUUID() });
+    }
+  }
   async rotatePrimary(
     tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
     guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
@@ -225,19 +237,36 @@ export class MemoryDekStore implements DekStorePort {
     if (previous && p.get(previous.dekVersion)?.etag !== previous.etag) {
       throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [deks] ${tenant}/${previous.dekVersion} changed (ETag)`);
     }
-    if (previous) p.set(previous.dekVersion, { ...p.get(previous.dekVersion)!, state: "secondary", etag: randomUUID() });
-    p.set(next.dekVersion, { ...next, etag: randomUUID() });
+    // Decided by the rule book before anything is written: the new DEK is added beside the
+    // current primary and promoted (the old primary, whichever it is, steps down), so a tenant
+    // never ends with two primary DEKs; `previous`, when named, must be that primary.
+    const before = this.view(tenant);
+    const version = { version: next.dekVersion, createdAt: next.createdAt, ...(next.rotationId ? { rotationId: next.rotationId } : {}) };
+    let after: VersionedKey;
+    if (before.primaryVersion === undefined) {
+      after = add(before, { ...version, state: "primary" });
+    } else {
+      const added = add(before, { ...version, state: "secondary" });
+      after = previous ? demote(added, previous.dekVersion, next.dekVersion, next.createdAt) : promote(added, next.dekVersion, next.createdAt);
+    }
+    const changes = stateChanges(before, after);
+    changes.delete(next.dekVersion);
+    p.set(next.dekVersion, { ...next, state: "primary", etag: randomUUID() });
+    this.apply(tenant, changes);
   }
   async rollbackPrimary(tenant: string, dekVersion: string, guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>): Promise<{ moved: boolean }> {
     const p = this.part(tenant);
     const target = p.get(dekVersion);
     if (target?.state === "primary") return { moved: false };
-    if (target?.state !== "secondary") {
-      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/${dekVersion} is ${target?.state ?? "unknown"}; only a secondary DEK can become primary again`, { status: 409 });
+    if (!target) {
+      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/${dekVersion} is unknown; only a secondary DEK can become primary again`, { status: 409 });
     }
+    // The rule book refuses a retired or revoked target (CannotPromote) before the guard runs.
+    const before = this.view(tenant);
+    const at = new Date().toISOString();
+    const after = before.primaryVersion === undefined ? promote(before, dekVersion, at) : demote(before, before.primaryVersion, dekVersion, at);
     await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
-    for (const [v, row] of p) if (row.state === "primary") p.set(v, { ...row, state: "secondary", etag: randomUUID() });
-    p.set(dekVersion, { ...target, state: "primary", etag: randomUUID() });
+    this.apply(tenant, stateChanges(this.view(tenant), after));
     return { moved: true };
   }
 }

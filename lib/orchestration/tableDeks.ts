@@ -233,11 +233,12 @@ export class TableDekRotationPort implements DekStorePort {
   }
 
   /** Rollback: the tenant's secondary DEK `dekVersion` becomes primary again, moving the pointer
-   * consumers resolve (DekStore.rollBackTo). `guard` sees its KEK version first. */
+   * consumers resolve (DekStore.rollBackTo). `guard` sees its KEK version first; a retired or
+   * revoked target never reaches the guard: the rule book in rollBackTo refuses it (VersionRuleError). */
   async rollbackPrimary(tenant: string, dekVersion: string, guard?: KekVersionGuard): Promise<{ moved: boolean }> {
     const dekId = dekIdFor(versionNumber(dekVersion));
     const target = await this.store.get(tenant, dekId);
-    if (target && target.state !== "primary") await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
+    if (target?.state === "secondary") await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
     return { moved: (await this.store.rollBackTo(tenant, dekId)).moved };
   }
 

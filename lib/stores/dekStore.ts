@@ -15,6 +15,7 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import type { Config } from "../config";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { add, dekVersionView, demote, promote, setVersionState, stateChanges, type VersionedKey } from "../domain/versions";
 import { checkDekRecord, DEK_RECORD_FORMAT, type DekRecord } from "../envelope/dekRecord";
 import type { DekSource } from "../envelope/resolver";
 import { ensureTable, escapeKey, statusOf, tableClient, tableErrorCode, translateTableError, unescapeKey } from "./tables";
@@ -209,9 +210,44 @@ export class DekStore implements DekSource {
     }
   }
 
+  /** The rule book's view of a tenant's DEKs (versions of `dek:<tenant>`, version = dekId): every
+   * DEK in state primary (one filtered query) plus the named rows, with their ETags. Enough for
+   * every rule a state change reads (the target's state and the primaries), without reading a
+   * partition that may hold many DEKs. */
+  private async versionView(tenant: string, dekIds: readonly string[]): Promise<{ view: VersionedKey; rows: Map<string, StoredDek> }> {
+    const t = await this.table();
+    const rows = new Map<string, StoredDek>();
+    try {
+      for await (const e of t.listEntities<DekEntity>({ queryOptions: { filter: odata`PartitionKey eq ${escapeKey(tenant)} and RowKey lt ${"~"} and state eq ${"primary"}` } })) {
+        const d = fromEntity(e);
+        rows.set(d.dekId, d);
+      }
+    } catch (err) {
+      translateTableError(err, `read the primary DEKs of ${tenant}`);
+    }
+    for (const id of dekIds) {
+      if (rows.has(id)) continue;
+      const d = await this.get(tenant, id);
+      if (d) rows.set(id, d);
+    }
+    const view = dekVersionView(tenant, [...rows.values()].map((d) => ({ version: d.dekId, state: d.state, createdAt: d.createdAt })));
+    return { view, rows };
+  }
+
+  /** The Merge updates writing the states the rule book decided, each with If-Match on the row read. */
+  private stateActions(tenant: string, changes: Map<string, DekRecord["state"]>, rows: Map<string, StoredDek>): TransactionAction[] {
+    const pk = escapeKey(tenant);
+    return [...changes].flatMap(([dekId, state]): TransactionAction[] => {
+      const row = rows.get(dekId);
+      return row ? [["update", { partitionKey: pk, rowKey: dekId, state }, "Merge", { etag: row.etag }]] : [];
+    });
+  }
+
   /** Makes `record` the tenant's primary DEK in one transaction: inserts it (state primary), demotes
    * the previous primary to secondary and moves the pointer (If-Match on the pointer). Idempotent:
    * when the pointer already names this dekId, nothing is written. A concurrent promotion → conflict.
+   * The rule book decides the states (the new DEK added beside the primary and promoted), so every
+   * DEK in state primary steps down and the tenant never has two primaries.
    * `alsoInTransaction`: further actions on rows of the tenant's partition that must commit with the
    * promotion or not at all (the rotation engine settles its intent row this way). */
   async addPrimary(record: DekRecord, opts: { alsoInTransaction?: TransactionAction[] } = {}): Promise<{ promoted: boolean; previous?: string }> {
@@ -223,16 +259,17 @@ export class DekStore implements DekSource {
     if (pointer && pointer.primaryVersion >= record.dekVersion) {
       throw new InvalidRequestError("DekVersionStale", `[keyrotor] [deks] tenant ${record.tenant} is at DEK v${pointer.primaryVersion}; v${record.dekVersion} cannot become primary`, { field: "dekVersion", status: 409 });
     }
+    const { view, rows } = await this.versionView(record.tenant, [record.dekId, ...(pointer ? [pointer.primaryDekId] : [])]);
+    const added = { version: record.dekId, createdAt: record.createdAt };
+    const after = view.primaryVersion === undefined
+      ? add(view, { ...added, state: "primary" })
+      : promote(add(view, { ...added, state: "secondary" }), record.dekId, record.createdAt);
+    const changes = stateChanges(view, after);
+    changes.delete(record.dekId);
     const pk = escapeKey(record.tenant);
-    const actions: TransactionAction[] = [["create", toEntity(record)]];
+    const actions: TransactionAction[] = [["create", toEntity(record)], ...this.stateActions(record.tenant, changes, rows)];
     const next: PointerEntity = { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: record.dekId, primaryVersion: record.dekVersion };
-    if (pointer) {
-      const old = await this.get(record.tenant, pointer.primaryDekId);
-      if (old && old.state === "primary") actions.push(["update", { partitionKey: pk, rowKey: old.dekId, state: "secondary" }, "Merge", { etag: old.etag }]);
-      actions.push(["update", next, "Replace", { etag: pointer.etag }]);
-    } else {
-      actions.push(["create", next]);
-    }
+    actions.push(pointer ? ["update", next, "Replace", { etag: pointer.etag }] : ["create", next]);
     actions.push(...(opts.alsoInTransaction ?? []));
     const t = await this.table();
     try {
@@ -245,21 +282,20 @@ export class DekStore implements DekSource {
 
   /** Rollback: makes an existing secondary DEK the tenant's primary again in one transaction (the
    * target becomes primary, the current primary secondary, the pointer consumers resolve moves;
-   * If-Match on all three). Idempotent: when the pointer already names `dekId`, nothing is written.
-   * A retired or revoked DEK, or one that does not exist, is refused and nothing changes. */
+   * If-Match on every row written). Idempotent: when the pointer already names `dekId`, nothing is
+   * written. The rule book decides: a retired or revoked DEK is refused (VersionRuleError
+   * CannotPromote), one that does not exist with DekUnknown, and nothing changes. */
   async rollBackTo(tenant: string, dekId: string): Promise<{ moved: boolean; previous?: string }> {
     const pointer = await this.primaryPointer(tenant);
     if (pointer?.primaryDekId === dekId) return { moved: false };
     if (!pointer) throw new InvalidRequestError("NoPrimaryDek", `[keyrotor] [deks] tenant ${tenant} has no primary DEK to roll back from`, { status: 409 });
-    const target = await this.get(tenant, dekId);
+    const { view, rows } = await this.versionView(tenant, [dekId, pointer.primaryDekId]);
+    const target = rows.get(dekId);
     if (!target) throw new InvalidRequestError("DekUnknown", `[keyrotor] [deks] no DEK ${tenant}/${dekId}`, { status: 404 });
-    if (target.state !== "secondary") {
-      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/${dekId} is ${target.state}; only a secondary DEK can become primary again`, { status: 409 });
-    }
+    const at = new Date().toISOString();
+    const after = view.primaryVersion === undefined ? promote(view, dekId, at) : demote(view, view.primaryVersion, dekId, at);
     const pk = escapeKey(tenant);
-    const actions: TransactionAction[] = [["update", { partitionKey: pk, rowKey: dekId, state: "primary" }, "Merge", { etag: target.etag }]];
-    const old = await this.get(tenant, pointer.primaryDekId);
-    if (old && old.state === "primary") actions.push(["update", { partitionKey: pk, rowKey: old.dekId, state: "secondary" }, "Merge", { etag: old.etag }]);
+    const actions = this.stateActions(tenant, stateChanges(view, after), rows);
     const next: PointerEntity = { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: dekId, primaryVersion: target.dekVersion };
     actions.push(["update", next, "Replace", { etag: pointer.etag }]);
     const t = await this.table();
@@ -271,15 +307,19 @@ export class DekStore implements DekSource {
     return { moved: true, previous: pointer.primaryDekId };
   }
 
-  /** Sets a DEK's state (retire, revoke) with If-Match on the version read. */
+  /** Sets a DEK's state (retire, revoke) with If-Match on the version read. The rule book decides:
+   * never the primary, revoked is final, retired never back in use, never a second primary (a DEK
+   * becomes primary only through addPrimary or rollBackTo, which move the pointer). */
   async setState(tenant: string, dekId: string, state: DekRecord["state"]): Promise<void> {
     const dek = await this.get(tenant, dekId);
     if (!dek) throw new InvalidRequestError("DekUnknown", `[keyrotor] [deks] no DEK ${tenant}/${dekId}`, { status: 404 });
     if (dek.state === state) return;
-    if (dek.state === "primary") throw new InvalidRequestError("DekIsPrimary", `[keyrotor] [deks] cannot make the primary DEK ${tenant}/${dekId} ${state}; promote another first`, { status: 409 });
+    const { view, rows } = await this.versionView(tenant, [dekId]);
+    // setVersionState changes only this DEK (anything touching another row is refused).
+    stateChanges(view, setVersionState(view, dekId, state));
     const t = await this.table();
     try {
-      await t.updateEntity({ partitionKey: escapeKey(tenant), rowKey: dekId, state }, "Merge", { etag: dek.etag });
+      await t.updateEntity({ partitionKey: escapeKey(tenant), rowKey: dekId, state }, "Merge", { etag: (rows.get(dekId) ?? dek).etag });
     } catch (err) {
       translateTableError(err, `set state of DEK ${tenant}/${dekId}`);
     }
