@@ -140,9 +140,14 @@ export class DekStore implements DekSource {
   }
 
   /** Inserts a DEK. Idempotent: putting the same record again is a no-op; a different record under
-   * the same dekId is a conflict (a stored DEK is never overwritten by put). */
+   * the same dekId is a conflict (a stored DEK is never overwritten by put). A DEK put in state
+   * primary beside another primary is refused by the rule book (PrimaryExists): use addPrimary. */
   async put(record: DekRecord): Promise<void> {
     checkDekRecord(record);
+    if (record.state === "primary") {
+      const { view } = await this.versionView(record.tenant, [record.dekId]);
+      add(view, { version: record.dekId, state: "primary", createdAt: record.createdAt });
+    }
     await this.indexTenant(record.tenant);
     const t = await this.table();
     try {

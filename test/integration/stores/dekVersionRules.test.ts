@@ -103,4 +103,13 @@ describe("Table DEK store under the version rule book", () => {
     expect(guarded).toBe(false);
     expect(await port.store.getPrimary("contoso")).toMatchObject({ dekVersion: 2 });
   });
+
+  it("refuses to put a second DEK in state primary beside the primary, and stores nothing", async () => {
+    const s = await threeDeks();
+
+    const err = await refusal(s.put(record(4, "primary")));
+
+    expect(err).toMatchObject({ keyId: "dek:contoso", version: dekIdFor(4), rule: "PrimaryExists" });
+    expect(await s.get("contoso", dekIdFor(4))).toBeUndefined();
+  });
 });
