@@ -28,20 +28,20 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-/** Runs the CLI with stdout and stderr read only after `readAfterMs`, like a reader still starting. */
+/** Runs the CLI in a real shell pipeline whose reader starts late, as in `keyrotor … | (sleep; jq)`:
+ * each stream goes through its own pipe to a `sleep; cat` reader, so the CLI's writes find the pipe
+ * full. (Pausing a Node child stream instead is not a slow reader: Node still buffers what arrives,
+ * and the child's `close` can come before a late listener.) pipefail keeps the CLI's exit code. */
 function runSlowReader(args: string[], readAfterMs: number): Promise<{ code: number | null; stdout: Buffer; stderr: Buffer }> {
+  const quoted = [BIN, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const delay = (readAfterMs / 1000).toFixed(1);
+  const script = `set -o pipefail; { "${process.execPath}" ${quoted} 2> >(sleep ${delay}; cat >&2); } | (sleep ${delay}; cat)`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KEYROTOR_AS: "", KEYROTOR_TOKEN: "", KEYROTOR_SCOPE: "" } });
+    const child = spawn("bash", ["-c", script], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KEYROTOR_AS: "", KEYROTOR_TOKEN: "", KEYROTOR_SCOPE: "" } });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.pause();
-    child.stderr.pause();
-    setTimeout(() => {
-      child.stdout.on("data", (c: Buffer) => out.push(c));
-      child.stderr.on("data", (c: Buffer) => err.push(c));
-      child.stdout.resume();
-      child.stderr.resume();
-    }, readAfterMs);
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err) }));
   });
