@@ -5,6 +5,7 @@
 // scrubbed copy of a leaked key would still be a leaked key in an append-only store.
 import { createHash } from "node:crypto";
 import { InvalidRequestError } from "./errors";
+import { replaceUnsafeText } from "./unsafeText";
 
 export const MAX_EVIDENCE_REFERENCE = 200;
 
@@ -52,12 +53,9 @@ const SECRET_SHAPES: readonly SecretShape[] = [
   { why: "it contains a base64 run of 32 bytes or more", test: longBase64Run },
 ];
 
-/** Control characters, and the bidi controls that make a stored text read differently from what it is. */
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 function scrub(raw: string): string {
-  const flat = raw.replace(UNPRINTABLE, " ").replace(/\s+/g, " ").trim();
+  const flat = replaceUnsafeText(raw, " ").replace(/\s+/g, " ").trim();
   // A URL's query and fragment are where tokens travel; the path is enough to find the evidence.
   const noQuery = flat.replace(/(https?:\/\/[^\s?#]*)[?#][^\s]*/gi, "$1");
   return noQuery.length > MAX_EVIDENCE_REFERENCE ? `${noQuery.slice(0, MAX_EVIDENCE_REFERENCE - 1)}…` : noQuery;

@@ -2,6 +2,7 @@
 // of {auth_typ, claims: [{typ, val}], name_typ, role_typ}. In Azure it is trusted only because Easy
 // Auth strips any client-sent copy and sets it itself; the local host documents how to send one.
 import { InvalidRequestError } from "../domain/errors";
+import { hasUnsafeText } from "../domain/unsafeText";
 
 export const ROLES = {
   operator: "KeyRotation.Operator",
@@ -44,10 +45,6 @@ const CLAIM = {
  * may never carry one, or a person could pose as keyrotor's own timer in the ledger. */
 const RESERVED_PREFIX = "system:";
 
-// C0/C1 controls (NUL, LF, ESC, DEL...), line/paragraph separators, bidi embeddings, overrides,
-// isolates and marks (U+202A-U+202E, U+2066-U+2069, U+200E/U+200F, U+061C) and lone surrogates: a
-// name holding one could forge lines in logs or display reversed in the ledger and the CLI.
-const UNSAFE_CHARS = /[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u;
 
 interface EasyAuthPayload {
   claims?: { typ?: unknown; val?: unknown }[];
@@ -78,7 +75,7 @@ function decodeStrict(value: string): string {
 /** Refuses an identity keyrotor could not store or show safely, naming the claim and the reason. */
 function checkIdentity(what: "id" | "name", value: string): void {
   if (value.length === 0 || value.length > MAX_NAME) throw unauthorized(`${PRINCIPAL_HEADER}: the principal's ${what} must be 1-${MAX_NAME} characters`);
-  if (UNSAFE_CHARS.test(value)) throw unauthorized(`${PRINCIPAL_HEADER}: the principal's ${what} holds control or bidirectional-override characters`);
+  if (hasUnsafeText(value)) throw unauthorized(`${PRINCIPAL_HEADER}: the principal's ${what} holds control or bidirectional-override characters`);
   if (value.normalize("NFKC").toLowerCase().startsWith(RESERVED_PREFIX)) {
     throw unauthorized(`${PRINCIPAL_HEADER}: "${RESERVED_PREFIX}" names are reserved for keyrotor's own actors`);
   }
