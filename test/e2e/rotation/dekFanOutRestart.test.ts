@@ -4,24 +4,13 @@
 // started the same child id again would wait forever; it must wait for the earlier child instead and
 // the tenant's DEK must be rotated once.
 import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
-import { seedKekWithDeks, startPeers, startStack, type Peers, type Stack } from "./stack";
+import { seedKekWithDeks, stackSuite } from "./stack";
 
-let peers: Peers;
-let stack: Stack | undefined;
-beforeAll(async () => {
-  peers = await startPeers();
-});
-afterAll(async () => {
-  await peers.stop();
-});
-afterEach(async () => {
-  await stack?.stop();
-  stack = undefined;
-});
+const suite = stackSuite();
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -37,7 +26,7 @@ describe("a DEK fan-out restarted while its earlier run's rotation still runs", 
     const gate = new Promise<void>((r) => (release = r));
     let promotions = 0;
     let entered = 0;
-    const s = await startStack(peers, {
+    const s = await suite.start({
       wrapDeps: (deps) => {
         // The first promotion of the tenant's new DEK blocks until the test lets it go: the
         // fan-out's child is running (holding the lock) while the fan-out is terminated.
@@ -50,8 +39,7 @@ describe("a DEK fan-out restarted while its earlier run's rotation still runs", 
         };
       },
     });
-    stack = s;
-    await seedKekWithDeks(s, peers, 1, 1, "fanout-kek");
+    await seedKekWithDeks(s, suite.peers, 1, 1, "fanout-kek");
     await s.policies.put({ policyId: "tenant-deks", tenant: "tenant-0", kinds: ["dek"], schedule: { preset: "quarterly" }, expiresAfter: "P120D" }, undefined);
     const fanOutId = "dek-fanout-restart-test";
     const childId = instanceIdFor("dek:tenant-0@restart");

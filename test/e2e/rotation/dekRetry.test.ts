@@ -2,32 +2,21 @@
 // rotated to v2 and v1 was disabled, is retried by the orchestrator on the durable host (history in
 // Azurite, the Key Vault peer): the DEK it promotes is wrapped under v2, never the v1 intent.
 import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DependencyUnavailableError } from "../../../lib/domain/errors";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
 import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
 import { keyClient } from "../../support/keyvault";
-import { seedKekWithDeks, startPeers, startStack, VAULT, type Peers, type Stack } from "./stack";
+import { seedKekWithDeks, stackSuite, VAULT } from "./stack";
 
-let peers: Peers;
-let stack: Stack | undefined;
-beforeAll(async () => {
-  peers = await startPeers();
-});
-afterAll(async () => {
-  await peers.stop();
-});
-afterEach(async () => {
-  await stack?.stop();
-  stack = undefined;
-});
+const suite = stackSuite();
 
 describe("a retried DEK rotation on the durable host", () => {
   it("promotes a DEK wrapped under the KEK's new primary after its first attempt's intent was left under a version disabled since", async () => {
     const hook: { rotateKek?: () => Promise<string> } = {};
     let injected = 0;
-    const s = await startStack(peers, {
+    const s = await suite.start({
       wrapDeps: (deps) => {
         // The DEK table's promotion transaction: the first one fails after the intent was written.
         const store = (deps.deks as TableDekRotationPort).store;
@@ -43,11 +32,10 @@ describe("a retried DEK rotation on the durable host", () => {
         };
       },
     });
-    stack = s;
-    const seeded = await seedKekWithDeks(s, peers, 1, 1, "retry-kek");
+    const seeded = await seedKekWithDeks(s, suite.peers, 1, 1, "retry-kek");
     await s.policies.put({ policyId: "tenant-deks", tenant: "tenant-0", kinds: ["dek"], schedule: { preset: "quarterly" }, expiresAfter: "P120D" }, undefined);
     hook.rotateKek = async () => {
-      const kv = keyClient(peers.vault);
+      const kv = keyClient(suite.peers.vault);
       const v2 = (await kv.createRsaKey(seeded.name, { keySize: 2048, keyOps: ["wrapKey", "unwrapKey"] })).properties.version!;
       await kv.updateKeyProperties(seeded.name, seeded.v1, { enabled: false });
       const row = (await s.deps.inventory.get(seeded.keyId))!;

@@ -2,7 +2,7 @@
 // Vault peer and the Service Bus peer through the real SDK clients, every adapter built by
 // createRotationDeps(cfg) from settings.
 import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { app, type PostInvocationContext, type PreInvocationContext } from "@azure/functions";
 import { ManualClock } from "../../../dev/host";
 import { RotationConflictError } from "../../../lib/domain/errors";
@@ -11,20 +11,10 @@ import { DURABLE } from "../../../lib/orchestration/names";
 import { startRotation, type StartedRotation } from "../../../lib/orchestration/start";
 import { rotationStatusView } from "../../../lib/orchestration/status";
 import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
-import { checkDeks, drainEvents, encodings, historyText, ledgerEntries, seedKekWithDeks, startPeers, startStack, VAULT, type Peers, type Stack } from "./stack";
+import { checkDeks, drainEvents, encodings, historyText, ledgerEntries, seedKekWithDeks, stackSuite, VAULT, type Stack } from "./stack";
 
-let peers: Peers;
+const suite = stackSuite();
 let stack: Stack | undefined;
-beforeAll(async () => {
-  peers = await startPeers();
-});
-afterAll(async () => {
-  await peers.stop();
-});
-afterEach(async () => {
-  await stack?.stop();
-  stack = undefined;
-});
 
 const ACTIVITIES = new Set<string>(Object.values(DURABLE.activities));
 
@@ -48,8 +38,8 @@ async function expectCleanEnd(s: Stack, seeded: Awaited<ReturnType<typeof seedKe
 
 describe("KEK rotation on the durable host with Azurite, the Key Vault peer and the Service Bus peer", () => {
   it("rotates 5 tenants x 200 DEKs: one new version, every DEK unwraps to its plaintext under it, the sealed ledger verifies, and nothing persisted, logged or published holds a plaintext", async () => {
-    stack = await startStack(peers);
-    const seeded = await seedKekWithDeks(stack, peers, 5, 200);
+    stack = await suite.start();
+    const seeded = await seedKekWithDeks(stack, suite.peers, 5, 200);
     const rotationId = `${seeded.keyId}@manual:r1`;
     const started = await startRotation(stack.host.client, { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 });
     const done = await stack.host.client.waitForCompletion(started.instanceId, { timeoutMs: 60_000 });
@@ -90,8 +80,8 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
   });
 
   it("20 simultaneous starts for one key from different triggers: exactly one runs, every other is refused with its rotationId", async () => {
-    stack = await startStack(peers);
-    const seeded = await seedKekWithDeks(stack, peers, 1, 5, "race-kek");
+    stack = await suite.start();
+    const seeded = await seedKekWithDeks(stack, suite.peers, 1, 5, "race-kek");
     const triggers = ["manual", "schedule", "expiry-event", "emergency"] as const;
     const s = stack;
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
@@ -109,9 +99,8 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
   });
 
   it("crashes before and after EVERY activity of the KEK workflow (each one once) and ends as without a crash", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const seeded = await seedKekWithDeks(s, peers, 2, 30, "crash-kek");
+    const s = await suite.start();
+    const seeded = await seedKekWithDeks(s, suite.peers, 2, 30, "crash-kek");
     const seenStart = new Set<string>();
     const seenEnd = new Set<string>();
     const crashes: string[] = [];
@@ -165,9 +154,8 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
       seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
       return seed / 2 ** 31;
     };
-    stack = await startStack(peers);
-    const s = stack;
-    const seeded = await seedKekWithDeks(s, peers, 2, 300, "random-kek");
+    const s = await suite.start();
+    const seeded = await seedKekWithDeks(s, suite.peers, 2, 300, "random-kek");
     const rotationId = `${seeded.keyId}@manual:random`;
     const id = instanceIdFor(rotationId);
     await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: id, input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100, tenantsPerChunk: 1 } });
@@ -193,9 +181,8 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
 
   it("an orchestration terminated while holding the lock: starts are refused until leaseUntil, then a new rotation proceeds and LockBroken is in the ledger", async () => {
     const clock = new ManualClock(new Date().toISOString());
-    stack = await startStack(peers, { clock });
-    const s = stack;
-    const seeded = await seedKekWithDeks(s, peers, 2, 20, "lease-kek");
+    const s = await suite.start({ clock });
+    const seeded = await seedKekWithDeks(s, suite.peers, 2, 20, "lease-kek");
     // A propagation wait on the manual clock keeps it holding the lock until it is terminated.
     const first = await startRotation(s.host.client, { rotationId: `${seeded.keyId}@manual:dies`, keyId: seeded.keyId, trigger: "manual", actor: "alice", propagationDelay: "PT1H" });
     await s.host.idle();

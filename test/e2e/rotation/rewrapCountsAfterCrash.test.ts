@@ -3,31 +3,19 @@
 // under the new version. The rotation's final counts — its output, the status view, the Completed
 // ledger entry and the RotationCompleted event — must still say every DEK is under the new version.
 import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { app } from "@azure/functions";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { rotationStatusView } from "../../../lib/orchestration/status";
 import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
-import { checkDeks, drainEvents, ledgerEntries, seedKekWithDeks, startPeers, startStack, type Peers, type Stack } from "./stack";
+import { checkDeks, drainEvents, ledgerEntries, seedKekWithDeks, stackSuite } from "./stack";
 
-let peers: Peers;
-let stack: Stack | undefined;
-beforeAll(async () => {
-  peers = await startPeers();
-});
-afterAll(async () => {
-  await peers.stop();
-});
-afterEach(async () => {
-  await stack?.stop();
-  stack = undefined;
-});
+const suite = stackSuite();
 
 describe("rewrap counts after a crash", () => {
   it("a range whose result was lost after it re-wrapped DEKs: the completed rotation still reports every DEK as under the new version (output, status, ledger, event)", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const seeded = await seedKekWithDeks(s, peers, 4, 250, "count-kek");
+    const s = await suite.start();
+    const seeded = await seedKekWithDeks(s, suite.peers, 4, 250, "count-kek");
     let lost = 0;
     // After the first range that re-wrapped DEKs, the process dies: the work is in the table, its result is not in history.
     const post = app.hook.postInvocation(async (c) => {

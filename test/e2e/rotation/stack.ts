@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { inject } from "vitest";
+import { afterAll, afterEach, beforeAll, inject } from "vitest";
 import type { TableClient } from "@azure/data-tables";
 import type { ServiceBusClient } from "@azure/service-bus";
 import { ManualClock, startHost, TableHistoryStore, type DevHost } from "../../../dev/host";
@@ -207,4 +207,41 @@ export async function historyText(s: Stack): Promise<string> {
 /** The encodings a leaked key or secret could appear in. */
 export function encodings(b: Buffer): string[] {
   return [b.toString("hex"), b.toString("base64"), b.toString("base64url")];
+}
+
+export interface StackSuite {
+  /** The file's peers (started before its first test). */
+  readonly peers: Peers;
+  /** Starts a stack on the file's peers; it is stopped after the test that started it. */
+  start(opts?: Parameters<typeof startStack>[1]): Promise<Stack>;
+}
+
+/** The hooks every file of stack tests needs: its peers once per file, each test's stack stopped
+ * after that test (even when the test fails). */
+export function stackSuite(): StackSuite {
+  let peers: Peers | undefined;
+  let current: Stack | undefined;
+  beforeAll(async () => {
+    peers = await startPeers();
+  });
+  afterAll(async () => {
+    await peers?.stop();
+  });
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  const started = (): Peers => {
+    if (!peers) throw new Error("[test] the peers are not started yet (use the suite inside a test)");
+    return peers;
+  };
+  return {
+    get peers() {
+      return started();
+    },
+    async start(opts) {
+      current = await startStack(started(), opts);
+      return current;
+    },
+  };
 }

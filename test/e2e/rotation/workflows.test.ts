@@ -1,26 +1,15 @@
 // DEK, signing-key, secret, emergency and rollback workflows on real parts: the durable host with
 // history in Azurite, the Key Vault peer and the Service Bus peer, deps from settings only.
 import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { startRotation } from "../../../lib/orchestration/start";
 import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
 import { jwksStoreFromConfig } from "../../../lib/stores/jwksStore";
 import { keyClient, secretClient } from "../../support/keyvault";
-import { checkDeks, drainEvents, encodings, historyText, ledgerEntries, register, seedKekWithDeks, seedVaultKey, startPeers, startStack, TENANT, VAULT, type Peers, type Stack } from "./stack";
+import { checkDeks, drainEvents, encodings, historyText, ledgerEntries, register, seedKekWithDeks, seedVaultKey, stackSuite, TENANT, VAULT, type Stack } from "./stack";
 
-let peers: Peers;
-let stack: Stack | undefined;
-beforeAll(async () => {
-  peers = await startPeers();
-});
-afterAll(async () => {
-  await peers.stop();
-});
-afterEach(async () => {
-  await stack?.stop();
-  stack = undefined;
-});
+const suite = stackSuite();
 
 async function rotate(s: Stack, input: Record<string, unknown> & { rotationId: string; keyId: string }, orchestrator: string = DURABLE.orchestrators.rotation): Promise<RotationOutput> {
   await s.host.client.startNew(orchestrator, { instanceId: instanceIdFor(input.rotationId), input: { trigger: "manual", actor: "alice", ...input } });
@@ -29,9 +18,8 @@ async function rotate(s: Stack, input: Record<string, unknown> & { rotationId: s
 
 describe("rotation workflows on the durable host with Azurite and the peers", () => {
   it("DEK: a tenant gets a new primary DEK wrapped under the KEK's primary; the old one stays readable as secondary", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const seeded = await seedKekWithDeks(s, peers, 1, 1, "dek-kek");
+    const s = await suite.start();
+    const seeded = await seedKekWithDeks(s, suite.peers, 1, 1, "dek-kek");
     await s.policies.put({ policyId: "tenant-deks", tenant: "tenant-0", kinds: ["dek"], schedule: { preset: "quarterly" }, expiresAfter: "P120D" }, undefined);
     const out = await rotate(s, { rotationId: "dek:tenant-0@2026Q2", keyId: "dek:tenant-0", kekKeyId: seeded.keyId });
     expect(out, JSON.stringify(out)).toMatchObject({ outcome: "completed", versionAfter: "v2" });
@@ -47,12 +35,11 @@ describe("rotation workflows on the durable host with Azurite and the peers", ()
   });
 
   it("signing key: new version published in the JWKS before it signs, the old one reduced to verify and still published", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const { keyId, v1 } = await seedVaultKey(s, peers, "signing", "token-signer");
+    const s = await suite.start();
+    const { keyId, v1 } = await seedVaultKey(s, suite.peers, "signing", "token-signer");
     const out = await rotate(s, { rotationId: `${keyId}@manual:1`, keyId });
     expect(out, JSON.stringify(out)).toMatchObject({ outcome: "completed", versionBefore: v1 });
-    expect((await keyClient(peers.vault).getKey("token-signer", { version: v1 })).keyOperations).toEqual(["verify"]);
+    expect((await keyClient(suite.peers.vault).getKey("token-signer", { version: v1 })).keyOperations).toEqual(["verify"]);
     const jwks = await jwksStoreFromConfig(s.cfg).get(VAULT, "token-signer");
     const kids = (jwks?.keys ?? []).map((k) => k.kid.split("/").pop());
     expect(kids.sort()).toEqual([v1, out.versionAfter].sort());
@@ -60,16 +47,15 @@ describe("rotation workflows on the durable host with Azurite and the peers", ()
   });
 
   it("secret: a new version with an expiry, the old one still enabled, and the value nowhere in history, logs, events or the ledger", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const first = await secretClient(peers.vault).setSecret("webhook", "initial-value-not-rotated");
+    const s = await suite.start();
+    const first = await secretClient(suite.peers.vault).setSecret("webhook", "initial-value-not-rotated");
     const keyId = `secret:${VAULT}/webhook`;
     await register(s, { keyId, kind: "secret", tenant: TENANT, policyId: "kek-policy", primaryVersion: first.properties.version!, versions: [{ version: first.properties.version!, state: "primary", createdAt: first.properties.createdOn!.toISOString() }] });
     const out = await rotate(s, { rotationId: `${keyId}@manual:1`, keyId });
     expect(out, JSON.stringify(out)).toMatchObject({ outcome: "completed", versionBefore: first.properties.version });
-    const now = await secretClient(peers.vault).getSecret("webhook", { version: out.versionAfter! });
+    const now = await secretClient(suite.peers.vault).getSecret("webhook", { version: out.versionAfter! });
     expect(now.properties.expiresOn).toBeInstanceOf(Date);
-    expect((await secretClient(peers.vault).getSecret("webhook", { version: first.properties.version! })).properties.enabled).toBe(true);
+    expect((await secretClient(suite.peers.vault).getSecret("webhook", { version: first.properties.version! })).properties.enabled).toBe(true);
     const haystack = [await historyText(s), s.logs.join("\n"), JSON.stringify(await drainEvents(s)), JSON.stringify(await ledgerEntries(s, keyId))].join("\n");
     expect(haystack).toContain(out.versionAfter!);
     expect(haystack).not.toContain(now.value!);
@@ -77,9 +63,8 @@ describe("rotation workflows on the durable host with Azurite and the peers", ()
   });
 
   it("emergency with revokeOld: no propagation wait, the compromised KEK version is disabled once a count proves no DEK references it", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const seeded = await seedKekWithDeks(s, peers, 2, 20, "compromised-kek");
+    const s = await suite.start();
+    const seeded = await seedKekWithDeks(s, suite.peers, 2, 20, "compromised-kek");
     const started = await startRotation(s.host.client, { rotationId: `${seeded.keyId}@emergency:1`, keyId: seeded.keyId, trigger: "emergency", mode: "emergency", revokeOld: true, actor: "alice", propagationDelay: "PT1H" });
     const out = (await s.host.client.waitForCompletion(started.instanceId, { timeoutMs: 30_000 })).output as RotationOutput;
     expect(out, JSON.stringify(out)).toMatchObject({ outcome: "completed", versionBefore: seeded.v1 });
@@ -93,9 +78,8 @@ describe("rotation workflows on the durable host with Azurite and the peers", ()
   });
 
   it("rollback within the window re-promotes the previous version and leaves the newer one enabled", async () => {
-    stack = await startStack(peers);
-    const s = stack;
-    const { keyId, v1 } = await seedVaultKey(s, peers, "signing", "rollback-signer");
+    const s = await suite.start();
+    const { keyId, v1 } = await seedVaultKey(s, suite.peers, "signing", "rollback-signer");
     const rotated = await rotate(s, { rotationId: `${keyId}@manual:1`, keyId });
     expect(rotated.outcome, JSON.stringify(rotated)).toBe("completed");
     const out = await rotate(s, { rotationId: `${keyId}@rollback:1`, keyId }, DURABLE.orchestrators.rollback);
@@ -105,7 +89,7 @@ describe("rotation workflows on the durable host with Azurite and the peers", ()
     expect(key?.versions.find((v) => v.version === rotated.versionAfter)?.state).toBe("secondary");
     const versions = await s.deps.vault.listKeyVersions(VAULT, "rollback-signer");
     expect(versions.every((v) => v.enabled)).toBe(true);
-    expect((await keyClient(peers.vault).getKey("rollback-signer", { version: v1 })).keyOperations?.sort()).toEqual(["sign", "verify"]);
+    expect((await keyClient(suite.peers.vault).getKey("rollback-signer", { version: v1 })).keyOperations?.sort()).toEqual(["sign", "verify"]);
     expect((await ledgerEntries(s, keyId)).filter((e) => e.type === "RolledBack")).toHaveLength(1);
   });
 });
