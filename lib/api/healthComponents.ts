@@ -39,6 +39,24 @@ export async function vaultComponent(vault: VaultReader, name: string, timeoutMs
   }
 }
 
+/** /api/health needs no role, so its callers must not be able to spend the vaults' request budget
+ * (which the rewrap shares): each vault's probe result is reused for this long, and callers arriving
+ * while a probe is out wait for that probe instead of sending another. */
+export const VAULT_PROBE_REUSE_MS = 30_000;
+type RecentProbes = Map<string, { at: number; result: Promise<Component> }>;
+const recentProbes = new WeakMap<VaultReader, RecentProbes>();
+
+/** vaultComponent, at most once per vault per VAULT_PROBE_REUSE_MS for one vault client. */
+export function reusedVaultComponent(vault: VaultReader, name: string, nowMs: number, timeoutMs = VAULT_PROBE_TIMEOUT_MS): Promise<Component> {
+  let byName = recentProbes.get(vault);
+  if (!byName) recentProbes.set(vault, (byName = new Map() as RecentProbes));
+  const recent = byName.get(name);
+  if (recent && nowMs - recent.at < VAULT_PROBE_REUSE_MS && nowMs >= recent.at) return recent.result;
+  const result = vaultComponent(vault, name, timeoutMs);
+  byName.set(name, { at: nowMs, result });
+  return result;
+}
+
 export async function ledgerVerificationComponent(read: () => Promise<AuditRecord>, now: Date): Promise<Component> {
   let record: AuditRecord;
   try {

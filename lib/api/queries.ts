@@ -11,7 +11,7 @@ import type { LedgerEntry, LedgerVerification } from "../ports";
 import type { Principal } from "../http/principal";
 import { rotationMetrics } from "../telemetry";
 import type { AuditRecord } from "../ledger/verifyCheckpoint";
-import { ledgerVerificationComponent, vaultComponent } from "./healthComponents";
+import { ledgerVerificationComponent, reusedVaultComponent } from "./healthComponents";
 import type { ApiServices, ComponentHealth } from "./ports";
 
 // ---- keys and plan ------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ export async function health(s: ApiServices, opts: HealthOptions = {}): Promise<
     notifications: { status: n.ok ? "ok" : "degraded", failures: n.failures, ...(n.lastFailureAt ? { lastFailureAt: n.lastFailureAt } : {}), ...(n.lastSuccessAt ? { lastSuccessAt: n.lastSuccessAt } : {}) },
   };
   const checks: Promise<void>[] = [...s.settings.managedVaults].sort().map(async (vault) => {
-    components[`keyVault:${vault}`] = await vaultComponent(s.vault, vault, opts.vaultTimeoutMs);
+    components[`keyVault:${vault}`] = await reusedVaultComponent(s.vault, vault, s.clock.now().getTime(), opts.vaultTimeoutMs);
   });
   const store = s.ledgerAudit;
   const audit = opts.auditRecord ?? (store ? () => store.read() : undefined);

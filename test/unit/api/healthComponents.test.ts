@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { memoryApiServices } from "../../../lib/api/services";
 import { health } from "../../../lib/api/queries";
-import { PROBE_KEY_NAME, VERIFICATION_STALE_MS } from "../../../lib/api/healthComponents";
+import { PROBE_KEY_NAME, VAULT_PROBE_REUSE_MS, VERIFICATION_STALE_MS } from "../../../lib/api/healthComponents";
 import { runLedgerAudit } from "../../../lib/api/ledgerAudit";
 import type { VaultReader } from "../../../lib/api/ports";
 import { DependencyUnavailableError, InvalidRequestError } from "../../../lib/domain/errors";
@@ -55,6 +55,27 @@ describe("health: Key Vault reachability", () => {
     expect(h.status).toBe("degraded");
     expect(h.components["keyVault:vault-a"]).toMatchObject({ status: "ok" });
     expect(h.components["keyVault:vault-b"]).toMatchObject({ status: "degraded", detail: expect.stringContaining("vault-b") });
+  });
+
+  it("probes each vault at most once per reuse period, however many callers ask at once (the route needs no role)", async () => {
+    let probes = 0;
+    let at = NOW.getTime();
+    const w = world({
+      listKeyVersions: async () => {
+        probes += 1;
+        await new Promise((r) => setTimeout(r, 20));
+        return [];
+      },
+    });
+    const services = { ...w.services, clock: { now: () => new Date(at) } };
+    await Promise.all(Array.from({ length: 50 }, () => health(services)));
+    expect(probes).toBe(2);
+    at += VAULT_PROBE_REUSE_MS - 1;
+    await health(services);
+    expect(probes).toBe(2);
+    at += 1;
+    expect((await health(services)).components["keyVault:vault-a"]).toMatchObject({ status: "ok" });
+    expect(probes).toBe(4);
   });
 
   it("gives up on a vault that does not answer within the timeout", async () => {
