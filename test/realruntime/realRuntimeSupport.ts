@@ -19,3 +19,11 @@ export function describeRealRuntime(title: string, body: () => void): void {
 }
 
 export { durableClient, waitForEnd } from "../../dev/durable-runtime/node/client";
+
+/** Prints how long a scenario took on the real runtime (stderr, so it shows through the reporter):
+ * CI time is budgeted per scenario. */
+export function reportSeconds(scenario: string, startedAt: number): number {
+  const seconds = Math.round((Date.now() - startedAt) / 100) / 10;
+  process.stderr.write(`[keyrotor] [durable-runtime] ${scenario}: ${seconds} s on the real Durable extension\n`);
+  return seconds;
+}
