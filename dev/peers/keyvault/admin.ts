@@ -4,7 +4,8 @@
 //   GET    /admin/stats                         POST /admin/stats/reset
 //   POST   /admin/faults   {operation, count, status, code?, message?, headers?}
 //   POST   /admin/drop     {operation, count}   POST /admin/latency {operation, ms}
-//   DELETE /admin/faults                        (clears failures, drops and latency)
+//   POST   /admin/broken-versions {object, name, version?, operations, mode?, status?, code?, message?}
+//   DELETE /admin/faults                        (clears failures, drops, latency and broken versions)
 //   PUT    /admin/throttle {limits?, scale?, ratePerSecond?} | false
 //   GET    /admin/time     PUT /admin/time {now}  POST /admin/time/advance {ms}  DELETE /admin/time
 //   PUT    /admin/page-size {size}              PUT /admin/webhook {url | null}
@@ -12,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { badParameter, PeerError } from "./errors";
 import {
-  KEY_VAULT_EVENT_TYPES, KEY_VAULT_OPERATIONS, type KeyVaultEventType, type KeyVaultPeerAdmin,
+  KEY_VAULT_EVENT_TYPES, KEY_VAULT_OPERATIONS, type KeyVaultEventType, type KeyVaultOperation, type KeyVaultPeerAdmin,
   type OperationSelector,
 } from "./index";
 import type { PeerRuntime } from "./server";
@@ -37,6 +38,13 @@ export function createAdmin(rt: PeerRuntime): KeyVaultPeerAdmin {
     failNext: (operation, count, status, body) => rt.faults.failNext(checkOp(operation), count, status, body),
     setLatency: (operation, ms) => rt.faults.setLatency(checkOp(operation), ms),
     dropNext: (operation, count) => rt.faults.dropNext(checkOp(operation), count),
+    breakVersion: (spec) => {
+      try {
+        rt.faults.breakVersion(spec);
+      } catch (err) {
+        throw badParameter(err instanceof Error ? err.message : String(err));
+      }
+    },
     clearFaults: () => rt.faults.clear(),
     setThrottle: (throttle) => {
       rt.throttle = throttle ? new Throttle(throttle) : undefined;
@@ -103,6 +111,21 @@ export async function handleAdminHttp(admin: KeyVaultPeerAdmin, req: IncomingMes
         ...(b.headers && typeof b.headers === "object" ? { headers: b.headers as Record<string, string> } : {}),
       });
       return reply(res, 204);
+    case "POST /admin/broken-versions": {
+      if (b.object !== "key" && b.object !== "secret") throw badParameter("[keyvault-peer] object must be \"key\" or \"secret\"");
+      if (typeof b.name !== "string" || b.name === "") throw badParameter("[keyvault-peer] name is required");
+      if (!Array.isArray(b.operations) || !b.operations.every((o) => typeof o === "string")) throw badParameter("[keyvault-peer] operations must be an array of operation names");
+      if (b.mode !== undefined && b.mode !== "fail" && b.mode !== "corrupt") throw badParameter("[keyvault-peer] mode must be \"fail\" or \"corrupt\"");
+      admin.breakVersion({
+        object: b.object, name: b.name, operations: b.operations.map((o) => checkOp(o)).filter((o): o is KeyVaultOperation => o !== "*"),
+        ...(typeof b.version === "string" ? { version: b.version } : {}),
+        ...(b.mode === "corrupt" || b.mode === "fail" ? { mode: b.mode } : {}),
+        ...(b.status !== undefined ? { status: num(b.status, "status") } : {}),
+        ...(typeof b.code === "string" ? { code: b.code } : {}),
+        ...(typeof b.message === "string" ? { message: b.message } : {}),
+      });
+      return reply(res, 204);
+    }
     case "POST /admin/drop": admin.dropNext(checkOp(b.operation), num(b.count ?? 1, "count")); return reply(res, 204);
     case "POST /admin/latency": admin.setLatency(checkOp(b.operation), num(b.ms, "ms")); return reply(res, 204);
     case "DELETE /admin/faults": admin.clearFaults(); return reply(res, 204);

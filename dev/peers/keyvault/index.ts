@@ -83,6 +83,23 @@ export interface FaultBody {
   headers?: Record<string, string>;
 }
 
+/** A version that exists but does not work (admin.breakVersion). */
+export interface BrokenVersionSpec {
+  object: "key" | "secret";
+  name: string;
+  /** The version to break; omitted = the next version created under `name`. */
+  version?: string;
+  /** Read operations on that version that misbehave (getKey, encrypt, decrypt, sign, verify,
+   * wrapKey, unwrapKey, getSecret). */
+  operations: KeyVaultOperation[];
+  /** "fail" (default): answer `status` (default 400) with a Key Vault error body. "corrupt": answer
+   * 200 with wrong bytes (unwrap/decrypt/sign values altered, verify false, a secret value altered). */
+  mode?: "fail" | "corrupt";
+  status?: number;
+  code?: string;
+  message?: string;
+}
+
 export interface KeyVaultPeerStats {
   /** Authorized data-plane calls per operation (including those answered 429 or by a fault). */
   calls: Partial<Record<KeyVaultOperation, number>>;
@@ -111,6 +128,9 @@ export interface KeyVaultPeerAdmin {
   setLatency(operation: OperationSelector, ms: number): void;
   /** The next `count` calls of `operation` get their connection destroyed without a response. */
   dropNext(operation: OperationSelector, count: number): void;
+  /** A version of a key or secret (or the next one created) that does not work for `operations`. */
+  breakVersion(spec: BrokenVersionSpec): void;
+  /** Clears failures, drops, latency and broken versions. */
   clearFaults(): void;
 
   setThrottle(throttle: false | KeyVaultThrottleOptions): void;

@@ -14,7 +14,7 @@ import type { KeyVaultPeer, KeyVaultPeerOptions, KeyVaultPeerStats } from "./ind
 import { route, type Route } from "./routes";
 import { nameKey, VaultStore } from "./store";
 import { Throttle, type ThrottleClass } from "./throttle";
-import { Faults } from "./faults";
+import { corruptReply, Faults, versionOfReply } from "./faults";
 import { peerTls } from "./tls";
 
 export const API_VERSIONS: ReadonlySet<string> = new Set(["7.5", "7.6", "2025-06-01", "2025-07-01"]);
@@ -99,7 +99,10 @@ export async function startPeerServer(opts: KeyVaultPeerOptions): Promise<KeyVau
   const ctx: VaultContext = {
     store, clock, url: "", vaultName,
     pageSize: () => rt.pageSize,
-    newVersion: (kind, name, version) => rt.events.newVersion(kind, name, version),
+    newVersion: (kind, name, version) => {
+      rt.faults.versionCreated(kind, name, version);
+      rt.events.newVersion(kind, name, version);
+    },
   };
   const rt: PeerRuntime = {
     ctx, clock, stats,
@@ -163,7 +166,14 @@ export async function startPeerServer(opts: KeyVaultPeerOptions): Promise<KeyVau
     const body = await readBody(req);
     const hreq: HandlerRequest = { name: r.name, version: r.version, query: url.searchParams, body, apiVersion };
     const reply: Reply = await r.handler(ctx, hreq);
-    send(res, reply.status, reply.body);
+    // A broken version answers only after its handler ran (reads only), which names the version.
+    const broken = reply.status === 200 ? rt.faults.brokenFor(r.kind, r.name, versionOfReply(r.version, reply.body), r.op) : undefined;
+    if (broken?.kind === "fail") {
+      stats.faultsInjected += 1;
+      throw new PeerError(broken.status, broken.body.code ?? codeForStatus(broken.status), broken.body.message ?? `Injected fault for ${r.op} on a broken version.`, undefined, broken.body.headers);
+    }
+    if (broken?.kind === "corrupt") stats.faultsInjected += 1;
+    send(res, reply.status, broken?.kind === "corrupt" ? corruptReply(r.op, reply.body) : reply.body);
   }
 
   const server: Server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
