@@ -4,7 +4,7 @@
 //   GET    /admin/stats                         POST /admin/stats/reset
 //   POST   /admin/faults   {operation, count, status, code?, message?, headers?}
 //   POST   /admin/drop     {operation, count}   POST /admin/latency {operation, ms}
-//   POST   /admin/broken-versions {object, name, version?, operations, mode?, status?, code?, message?}
+//   POST   /admin/broken-versions {object, name, version?, operations, afterCalls?, mode?, status?, ...}
 //   DELETE /admin/faults                        (clears failures, drops, latency and broken versions)
 //   PUT    /admin/throttle {limits?, scale?, ratePerSecond?} | false
 //   GET    /admin/time     PUT /admin/time {now}  POST /admin/time/advance {ms}  DELETE /admin/time
@@ -121,6 +121,7 @@ export async function handleAdminHttp(admin: KeyVaultPeerAdmin, req: IncomingMes
         ...(typeof b.version === "string" ? { version: b.version } : {}),
         ...(b.mode === "corrupt" || b.mode === "fail" ? { mode: b.mode } : {}),
         ...(b.status !== undefined ? { status: num(b.status, "status") } : {}),
+        ...(b.afterCalls !== undefined ? { afterCalls: num(b.afterCalls, "afterCalls") } : {}),
         ...(typeof b.code === "string" ? { code: b.code } : {}),
         ...(typeof b.message === "string" ? { message: b.message } : {}),
       });

@@ -10,6 +10,8 @@ interface BrokenRule {
   /** undefined until the next version of `name` is created (then that version). */
   version: string | undefined;
   operations: ReadonlySet<KeyVaultOperation>;
+  /** Matching calls still answered normally before the version breaks. */
+  worksFor: number;
   mode: { kind: "fail"; status: number; body: FaultBody } | { kind: "corrupt" };
 }
 
@@ -55,13 +57,14 @@ export class Faults {
 
   /** Breaks a version of a key or secret: `version`, or the next one created under `name`. */
   breakVersion(spec: BrokenVersionSpec): void {
-    const ops = spec.operations.length === 0 ? [] : spec.operations;
+    const ops = spec.operations;
+    if (spec.afterCalls !== undefined && (!Number.isInteger(spec.afterCalls) || spec.afterCalls < 0)) throw new Error(`[keyvault-peer] breakVersion: afterCalls must be a non-negative integer, got ${spec.afterCalls}`);
     for (const op of ops) if (!BREAKABLE_OPERATIONS.includes(op)) throw new Error(`[keyvault-peer] breakVersion: ${op} does not read a version; use one of ${BREAKABLE_OPERATIONS.join(", ")}`);
     if (ops.length === 0) throw new Error("[keyvault-peer] breakVersion: name at least one operation");
     const status = spec.status ?? 400;
     if (spec.mode !== "corrupt" && (!Number.isInteger(status) || status < 400 || status > 599)) throw new Error(`[keyvault-peer] breakVersion: status must be 4xx or 5xx, got ${status}`);
     this.broken.push({
-      object: spec.object, name: spec.name.toLowerCase(), version: spec.version, operations: new Set(ops),
+      object: spec.object, name: spec.name.toLowerCase(), version: spec.version, operations: new Set(ops), worksFor: spec.afterCalls ?? 0,
       mode: spec.mode === "corrupt" ? { kind: "corrupt" } : { kind: "fail", status, body: { ...(spec.code ? { code: spec.code } : {}), ...(spec.message ? { message: spec.message } : {}) } },
     });
   }
@@ -76,7 +79,13 @@ export class Faults {
   brokenFor(object: "key" | "secret", name: string, version: string, op: KeyVaultOperation): BrokenRule["mode"] | undefined {
     if (this.broken.length === 0 || !version) return undefined;
     const n = name.toLowerCase();
-    return this.broken.find((b) => b.object === object && b.name === n && b.version === version && b.operations.has(op))?.mode;
+    const rule = this.broken.find((b) => b.object === object && b.name === n && b.version === version && b.operations.has(op));
+    if (!rule) return undefined;
+    if (rule.worksFor > 0) {
+      rule.worksFor -= 1;
+      return undefined;
+    }
+    return rule.mode;
   }
 
   clear(): void {

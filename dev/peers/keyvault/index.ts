@@ -92,6 +92,9 @@ export interface BrokenVersionSpec {
   /** Read operations on that version that misbehave (getKey, encrypt, decrypt, sign, verify,
    * wrapKey, unwrapKey, getSecret). */
   operations: KeyVaultOperation[];
+  /** The version works for this many matching calls first (a version that passed a check and broke
+   * later); default 0. */
+  afterCalls?: number;
   /** "fail" (default): answer `status` (default 400) with a Key Vault error body. "corrupt": answer
    * 200 with wrong bytes (unwrap/decrypt/sign values altered, verify false, a secret value altered). */
   mode?: "fail" | "corrupt";

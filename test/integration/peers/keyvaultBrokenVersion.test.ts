@@ -70,6 +70,19 @@ describe("Key Vault peer broken versions", () => {
     expect((await sc.getSecret(name)).value).toBe("bcd234YZA");
   });
 
+  it("breaks a version after it answered afterCalls calls normally (passed a check, failed later)", async () => {
+    const kc = keyClient(peer);
+    const name = unique("late");
+    const v1 = (await kc.createRsaKey(name, { keySize: 2048 })).properties.version!;
+    peer.admin.breakVersion({ object: "key", name, version: v1, operations: ["unwrapKey"], afterCalls: 1, status: 400, code: "BadParameter" });
+    const probe = randomBytes(32);
+    const wrapped = await wrapLocally(kc, name, v1, probe);
+    const cc = cryptoClient(peer, `${peer.url}/keys/${name}/${v1}`);
+    expect(Buffer.from((await cc.unwrapKey("RSA-OAEP-256", wrapped)).result).equals(probe)).toBe(true);
+    const err = await restError(cc.unwrapKey("RSA-OAEP-256", wrapped));
+    expect([err.statusCode, err.code]).toEqual([400, "BadParameter"]);
+  });
+
   it("refuses an operation that does not read a version with 400", async () => {
     const r = await rawRequest(peer, "POST", "/admin/broken-versions", { body: { object: "key", name: "x", operations: ["createKey"] } });
     expect(r.status).toBe(400);
