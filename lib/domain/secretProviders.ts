@@ -1,0 +1,156 @@
+// Secrets that rotate where they live: the policy names the provider that checks the credential
+// (a storage account, a Service Bus rule, a Cosmos DB account, a PostgreSQL server) and where it
+// is. This module owns that data's shape and the dual-credential rules; it does no I/O.
+//
+// Dual-credential: every provider has two interchangeable slots (key1/key2, primary/secondary, two
+// logins). A rotation regenerates the slot NOT in use, stores it as the new secret version tagged
+// with its slot, and promotes it after the propagation wait; the old slot stays valid through the
+// overlap; retirement regenerates (or disables) the old slot, which is what ends the old credential.
+import { z } from "zod";
+import { InvalidRequestError } from "./errors";
+
+export const SECRET_PROVIDER_KINDS = ["storageAccountKey", "serviceBusSas", "cosmosDbKey", "postgresPassword"] as const;
+export type SecretProviderKind = (typeof SECRET_PROVIDER_KINDS)[number];
+
+// ARM names: https://learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules
+const subscriptionId = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, "must be a subscription GUID");
+const resourceGroup = z.string().regex(/^[-\w.()]{1,89}[-\w()]$/, "must be a resource group name");
+const arm = { subscriptionId, resourceGroup };
+
+const storageAccountKey = z.strictObject({
+  kind: z.literal("storageAccountKey"),
+  ...arm,
+  account: z.string().regex(/^[a-z0-9]{3,24}$/, "must be 3-24 lower-case letters or digits"),
+  /** Suffix of the account's endpoints in the connection string (sovereign clouds differ). */
+  endpointSuffix: z.string().regex(/^[a-z0-9.-]{3,64}$/).default("core.windows.net"),
+});
+
+const serviceBusSas = z.strictObject({
+  kind: z.literal("serviceBusSas"),
+  ...arm,
+  namespace: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{4,48}[A-Za-z0-9]$/, "must be a Service Bus namespace name"),
+  /** The shared access authorization rule whose keys rotate. */
+  rule: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,255}$/, "must be an authorization rule name"),
+  /** An entity-level rule: the queue or topic that holds it (namespace rule when absent). */
+  queue: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._~/-]{0,259}$/).optional(),
+  topic: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._~/-]{0,259}$/).optional(),
+});
+
+const cosmosDbKey = z.strictObject({
+  kind: z.literal("cosmosDbKey"),
+  ...arm,
+  account: z.string().regex(/^[a-z0-9][a-z0-9-]{1,42}[a-z0-9]$/, "must be a Cosmos DB account name"),
+  /** Rotate the read-only key pair instead of the read-write one. */
+  readOnly: z.boolean().default(false),
+});
+
+const postgresPassword = z.strictObject({
+  kind: z.literal("postgresPassword"),
+  host: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, "must be a host name or IPv4 address"),
+  port: z.number().int().min(1).max(65535).default(5432),
+  database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, "must be a database name"),
+  /** The two alternating logins (both members of the role that holds the privileges). */
+  logins: z.tuple([pgRole(), pgRole()]).refine(([a, b]) => a !== b, "must name two different logins"),
+  /** Name of the app setting that holds the admin connection string used to set passwords (a Key
+   * Vault reference in Azure); the policy never holds a credential. */
+  adminConnectionSetting: z.string().regex(/^[A-Z][A-Z0-9_]{0,127}$/, "must be an app setting name (upper case, digits, '_')"),
+  sslmode: z.enum(["disable", "require", "verify-full"]).default("require"),
+});
+
+function pgRole(): z.ZodString {
+  return z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case PostgreSQL role name");
+}
+
+/** What a policy's `secret.provider` holds. */
+export const secretProviderSchema = z.discriminatedUnion("kind", [storageAccountKey, serviceBusSas, cosmosDbKey, postgresPassword])
+  .refine((p) => p.kind !== "serviceBusSas" || !(p.queue && p.topic), { message: "names a queue or a topic, not both", path: ["topic"] });
+export type SecretProviderSpec = z.output<typeof secretProviderSchema>;
+export type SecretProviderInput = z.input<typeof secretProviderSchema>;
+export type ProviderSpecOf<K extends SecretProviderKind> = Extract<SecretProviderSpec, { kind: K }>;
+
+/** Validates a provider spec, or throws InvalidRequestError naming the field under `prefix`. */
+export function parseSecretProvider(input: unknown, prefix = "secret.provider"): SecretProviderSpec {
+  const r = secretProviderSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const path = issue.path.map(String);
+  if (issue.code === "unrecognized_keys") path.push(issue.keys[0] ?? "");
+  const field = [prefix, ...path].join(".");
+  const message = issue.code === "unrecognized_keys" ? "is not a field of this provider" : issue.message.replace(/^Invalid input: /, "");
+  throw new InvalidRequestError("PolicyInvalid", `[keyrotor] [policy] ${field} ${message}`, { field });
+}
+
+// ---- slots --------------------------------------------------------------------------------------
+
+/** Each provider's two slots, in the provider's own words; the first is the one consumers are
+ * assumed to hold when a secret comes under keyrotor's care without a slot tag. */
+export function slotsOf(spec: SecretProviderSpec): readonly [string, string] {
+  switch (spec.kind) {
+    case "storageAccountKey": return ["key1", "key2"];
+    case "serviceBusSas": return ["primary", "secondary"];
+    case "cosmosDbKey": return spec.readOnly ? ["primaryReadonly", "secondaryReadonly"] : ["primary", "secondary"];
+    case "postgresPassword": return spec.logins;
+  }
+}
+
+/** The slot a rotation regenerates: the one not in use. `current` is the slot tag of the primary
+ * secret version; none (a secret registered as it was) means consumers hold the first slot. A tag
+ * naming no slot of this provider (the policy's provider changed) is refused: regenerating a
+ * guessed slot could cut off the credential everyone uses. */
+export function nextSlot(spec: SecretProviderSpec, current: string | undefined): string {
+  const [a, b] = slotsOf(spec);
+  if (current === undefined || current === a) return b;
+  if (current === b) return a;
+  throw new InvalidRequestError("SlotUnknown", `[keyrotor] [secrets] the primary secret version is tagged slot "${current}", which ${spec.kind} does not have (${a}, ${b}); re-register the secret or fix its slot tag`, { field: "slot" });
+}
+
+/** A version of the secret as the dual-credential rules see it. */
+export interface SlotVersion {
+  version: string;
+  slot?: string;
+  state: "primary" | "secondary" | "retired" | "revoked";
+}
+
+/**
+ * Refuses to regenerate a slot that a live (secondary) version still hands out: its overlap is
+ * not over, so consumers may still hold it. Only an emergency (the secret is compromised, two
+ * people approved) may cut it off early.
+ */
+export function assertSlotFree(versions: readonly SlotVersion[], slot: string, emergency: boolean): void {
+  if (emergency) return;
+  const live = versions.find((v) => v.slot === slot && v.state === "secondary");
+  if (live) {
+    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${slot} still backs secondary version ${live.version}, inside its overlap; retire it first (or rotate as an emergency)`, { status: 409 });
+  }
+}
+
+/** The slot a retiring version's credential lives in, when no other live version shares it:
+ * retirement then regenerates (or disables) that slot. Undefined = nothing to do at the provider
+ * (an untagged version, or the slot the primary uses now). */
+export function slotToRetire(versions: readonly SlotVersion[], retiring: string): string | undefined {
+  const v = versions.find((x) => x.version === retiring);
+  if (!v?.slot) return undefined;
+  const sharedWithLive = versions.some((x) => x.version !== retiring && x.slot === v.slot && (x.state === "primary" || x.state === "secondary"));
+  return sharedWithLive ? undefined : v.slot;
+}
+
+// ---- connection strings -------------------------------------------------------------------------
+
+/** The PostgreSQL connection string a consumer holds: a libpq URI with the login's password. */
+export function postgresConnectionString(spec: ProviderSpecOf<"postgresPassword">, login: string, password: string): string {
+  const u = new URL(`postgresql://${spec.host}`);
+  u.username = login;
+  u.password = password;
+  u.port = String(spec.port);
+  u.pathname = `/${spec.database}`;
+  u.searchParams.set("sslmode", spec.sslmode);
+  return u.toString();
+}
+
+export function storageConnectionString(spec: ProviderSpecOf<"storageAccountKey">, key: string): string {
+  return `DefaultEndpointsProtocol=https;AccountName=${spec.account};AccountKey=${key};EndpointSuffix=${spec.endpointSuffix}`;
+}
+
+export function cosmosConnectionString(endpoint: string, key: string): string {
+  return `AccountEndpoint=${endpoint};AccountKey=${key};`;
+}

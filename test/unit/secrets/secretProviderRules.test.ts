@@ -1,0 +1,72 @@
+// The pure rules of provider secrets: the policy's provider data and the slot choice.
+import { describe, expect, it } from "vitest";
+import {
+  assertSlotFree, nextSlot, parseSecretProvider, postgresConnectionString, slotToRetire, slotsOf, storageConnectionString,
+} from "../../../lib/domain/secretProviders";
+
+const SUB = "00000000-0000-4000-8000-000000000001";
+
+describe("parseSecretProvider", () => {
+  it("accepts each provider kind and fills its defaults", () => {
+    expect(parseSecretProvider({ kind: "storageAccountKey", subscriptionId: SUB, resourceGroup: "rg-1", account: "acct1" })).toMatchObject({ endpointSuffix: "core.windows.net" });
+    expect(parseSecretProvider({ kind: "serviceBusSas", subscriptionId: SUB, resourceGroup: "rg", namespace: "orders-ns", rule: "send", queue: "q1" })).toMatchObject({ queue: "q1" });
+    expect(parseSecretProvider({ kind: "cosmosDbKey", subscriptionId: SUB, resourceGroup: "rg", account: "cosmos-1" })).toMatchObject({ readOnly: false });
+    expect(parseSecretProvider({ kind: "postgresPassword", host: "db.example.org", database: "orders", logins: ["app_a", "app_b"], adminConnectionSetting: "PG_ADMIN" }))
+      .toMatchObject({ port: 5432, sslmode: "require" });
+  });
+
+  it.each([
+    [{ kind: "ftpPassword" }, "secret.provider.kind"],
+    [{ kind: "storageAccountKey", subscriptionId: "not-a-guid", resourceGroup: "rg", account: "acct1" }, "secret.provider.subscriptionId"],
+    [{ kind: "storageAccountKey", subscriptionId: SUB, resourceGroup: "rg", account: "Has-Caps" }, "secret.provider.account"],
+    [{ kind: "serviceBusSas", subscriptionId: SUB, resourceGroup: "rg", namespace: "orders-ns", rule: "r", queue: "q", topic: "t" }, "secret.provider.topic"],
+    [{ kind: "postgresPassword", host: "h", database: "d", logins: ["app", "app"], adminConnectionSetting: "PG_ADMIN" }, "secret.provider.logins"],
+    [{ kind: "postgresPassword", host: "h", database: "d", logins: ["a", "b"], adminConnectionSetting: "postgres://admin:pw@h/d" }, "secret.provider.adminConnectionSetting"],
+    [{ kind: "storageAccountKey", subscriptionId: SUB, resourceGroup: "rg", account: "acct1", accountKey: "x" }, "secret.provider.accountKey"],
+  ])("refuses %j naming %s", (input, field) => {
+    expect(() => parseSecretProvider(input)).toThrow(expect.objectContaining({ code: "PolicyInvalid", field }));
+  });
+});
+
+describe("slots", () => {
+  const storage = parseSecretProvider({ kind: "storageAccountKey", subscriptionId: SUB, resourceGroup: "rg", account: "acct1" });
+  const cosmosRo = parseSecretProvider({ kind: "cosmosDbKey", subscriptionId: SUB, resourceGroup: "rg", account: "cosmos-1", readOnly: true });
+  it("names each provider's pair in its own words", () => {
+    expect(slotsOf(storage)).toEqual(["key1", "key2"]);
+    expect(slotsOf(cosmosRo)).toEqual(["primaryReadonly", "secondaryReadonly"]);
+  });
+  it("regenerates the slot not in use; an untagged secret is taken to use the first slot", () => {
+    expect(nextSlot(storage, undefined)).toBe("key2");
+    expect(nextSlot(storage, "key1")).toBe("key2");
+    expect(nextSlot(storage, "key2")).toBe("key1");
+  });
+  it("refuses a slot tag the provider does not have instead of guessing", () => {
+    expect(() => nextSlot(storage, "primary")).toThrow(expect.objectContaining({ code: "SlotUnknown" }));
+  });
+  it("a slot backing a secondary version is not free outside an emergency", () => {
+    const versions = [{ version: "v1", slot: "key2", state: "secondary" as const }];
+    expect(() => assertSlotFree(versions, "key2", false)).toThrow(expect.objectContaining({ code: "SlotInOverlap" }));
+    expect(() => assertSlotFree(versions, "key2", true)).not.toThrow();
+    expect(() => assertSlotFree([{ version: "v1", slot: "key2", state: "retired" }], "key2", false)).not.toThrow();
+  });
+  it("retires a slot only when no live version shares it", () => {
+    expect(slotToRetire([{ version: "v1", slot: "key1", state: "secondary" }, { version: "v2", slot: "key2", state: "primary" }], "v1")).toBe("key1");
+    expect(slotToRetire([{ version: "v1", slot: "key1", state: "secondary" }, { version: "v2", slot: "key1", state: "primary" }], "v1")).toBeUndefined();
+    expect(slotToRetire([{ version: "v1", state: "secondary" }], "v1")).toBeUndefined();
+  });
+});
+
+describe("connection strings", () => {
+  it("a PostgreSQL URI escapes the password and carries sslmode", () => {
+    const spec = parseSecretProvider({ kind: "postgresPassword", host: "127.0.0.1", port: 6543, database: "orders", logins: ["app_a", "app_b"], adminConnectionSetting: "PG_ADMIN", sslmode: "disable" });
+    if (spec.kind !== "postgresPassword") throw new Error("kind");
+    const s = postgresConnectionString(spec, "app_b", "p@ss/w:rd");
+    expect(s).toBe("postgresql://app_b:p%40ss%2Fw%3Ard@127.0.0.1:6543/orders?sslmode=disable");
+    expect(decodeURIComponent(new URL(s).password)).toBe("p@ss/w:rd");
+  });
+  it("a storage connection string names the account, key and endpoint suffix", () => {
+    const spec = parseSecretProvider({ kind: "storageAccountKey", subscriptionId: SUB, resourceGroup: "rg", account: "acct1" });
+    if (spec.kind !== "storageAccountKey") throw new Error("kind");
+    expect(storageConnectionString(spec, "K==")).toBe("DefaultEndpointsProtocol=https;AccountName=acct1;AccountKey=K==;EndpointSuffix=core.windows.net");
+  });
+});
