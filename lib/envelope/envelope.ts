@@ -9,7 +9,13 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { InvalidRequestError } from "../domain/errors";
 import { assertTenant } from "./dekRecord";
-import type { DekResolver } from "./resolver";
+
+/** Where the envelope gets DEK plaintexts: the flat DekResolver, or HierarchyDekResolver (format 2
+ * under branch keys, falling back to format 1). */
+export interface DekKeys {
+  primary(tenant: string): Promise<{ record: { dekVersion: number }; key: Buffer }>;
+  resolve(tenant: string, dekVersion: number): Promise<{ key: Buffer }>;
+}
 
 export const CIPHERTEXT_PREFIX = "kr1";
 const IV_BYTES = 12;
@@ -52,7 +58,7 @@ function additionalData(header: string, aad?: Uint8Array): Buffer {
 }
 
 export class Envelope {
-  constructor(private readonly deks: DekResolver) {}
+  constructor(private readonly deks: DekKeys) {}
 
   async encrypt(tenant: string, plaintext: Uint8Array, aad?: Uint8Array): Promise<string> {
     assertTenant(tenant);

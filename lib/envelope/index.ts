@@ -3,3 +3,5 @@ export * from "./dekRecord";
 export * from "./kek";
 export * from "./resolver";
 export * from "./envelope";
+export * from "./branchKeyCache";
+export * from "./hierarchyResolver";

@@ -1,0 +1,123 @@
+// The rules of the key hierarchy (KEK → branch keys → DEKs), pure: which branch key a tenant
+// belongs to, what a branch-key record's signature covers, what a DEK's wrap binds as associated
+// data, and when a compromised KEK version may be revoked. No storage, no vault, no clock.
+//
+// Decisions (docs/key-hierarchy.md says why at length):
+// - The signature covers the branch key's identity and a KEY COMMITMENT (HMAC-SHA256 of a fixed
+//   label under the branch key), not the wrapped bytes. A KEK rotation re-wraps the branch key
+//   under a new KEK version without a new signature (no remote sign per branch key), and a record
+//   whose `wrapped` was replaced by a wrap of another key fails the commitment after unwrap.
+// - A shared branch key signs its slot and the slot count; the tenant's stored assignment must
+//   name the slot slotFor(tenant, slots) gives. A dedicated branch key signs the tenant it belongs
+//   to. So a swapped assignment (to another slot, or to another tenant's dedicated key) is refused
+//   from signed data alone, without signing each of millions of assignments.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { InvalidRequestError, InvariantViolationError } from "./errors";
+
+export const BRANCH_KEY_BYTES = 32;
+export const DEFAULT_SHARED_SLOTS = 256;
+export const MAX_SHARED_SLOTS = 65_536;
+const COMMITMENT_LABEL = "keyrotor branch key commitment v1";
+
+/** Where a tenant's DEKs live: one of N shared branch keys of the KEK, or a key of its own. */
+export type BranchAssignment =
+  | { kind: "shared"; slot: number; slots: number }
+  | { kind: "dedicated"; tenant: string };
+
+/** The slot of a tenant among `slots` shared branch keys: the first 4 bytes of SHA-256(tenant),
+ * mod slots. Stable (a tenant never moves unless its assignment row is rewritten) and even. */
+export function slotFor(tenant: string, slots: number): number {
+  assertSlots(slots);
+  return createHash("sha256").update(tenant, "utf8").digest().readUInt32BE(0) % slots;
+}
+
+export function assertSlots(slots: number): void {
+  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SHARED_SLOTS) {
+    throw new InvalidRequestError("BranchSlotsInvalid", `[keyrotor] [hierarchy] shared branch keys per KEK must be an integer 1-${MAX_SHARED_SLOTS}, got ${slots}`, { field: "branches" });
+  }
+}
+
+/** The assignment a new tenant gets: dedicated when its policy asks for isolation, else its slot. */
+export function assignTenant(tenant: string, opts: { slots: number; isolated: boolean }): BranchAssignment {
+  return opts.isolated ? { kind: "dedicated", tenant } : { kind: "shared", slot: slotFor(tenant, opts.slots), slots: opts.slots };
+}
+
+/** Branch ids are row-key safe and say what they are: `s256-017` (slot 17 of 256), `d-<tenant>`. */
+export function branchIdOf(a: BranchAssignment): string {
+  return a.kind === "shared" ? `s${a.slots}-${String(a.slot).padStart(5, "0")}` : `d-${a.tenant}`;
+}
+
+export function assignmentOfBranchId(branchId: string): BranchAssignment {
+  const shared = /^s([1-9][0-9]{0,4})-([0-9]{5})$/.exec(branchId);
+  if (shared) {
+    const slots = Number(shared[1]);
+    const slot = Number(shared[2]);
+    assertSlots(slots);
+    if (slot >= slots) throw new InvalidRequestError("BranchIdInvalid", `[keyrotor] [hierarchy] branch id ${branchId}: slot ${slot} is not below ${slots}`, { field: "branchId" });
+    return { kind: "shared", slot, slots };
+  }
+  const dedicated = /^d-([A-Za-z0-9-]{1,127})$/.exec(branchId);
+  if (dedicated) return { kind: "dedicated", tenant: dedicated[1]! };
+  throw new InvalidRequestError("BranchIdInvalid", `[keyrotor] [hierarchy] branch id "${branchId.slice(0, 80)}" is neither s<slots>-<slot> nor d-<tenant>`, { field: "branchId" });
+}
+
+/** The fields of a branch-key record the Key Vault signature covers (everything that must not
+ * change for the record's life; `wrapped`, `kekVersion` and `state` change and are not covered). */
+export interface BranchKeyIdentity {
+  kekKeyId: string;
+  branchId: string;
+  version: number;
+  /** base64url HMAC-SHA256(branch key, COMMITMENT_LABEL). */
+  commitment: string;
+  createdAt: string;
+  /** The signing key (`signing:<vault>/<key>`) and its version: part of what is signed, so a
+   * signature cannot be re-labelled as another key's. */
+  signerKeyId: string;
+  signerVersion: string;
+}
+
+/** Canonical bytes of the signed content: a JSON array in fixed order, with a format tag. */
+export function signedContent(id: BranchKeyIdentity): Buffer {
+  return Buffer.from(JSON.stringify(["keyrotor-branch-key-v1", id.kekKeyId, id.branchId, id.version, id.commitment, id.createdAt, id.signerKeyId, id.signerVersion]), "utf8");
+}
+
+export function commitmentOf(branchKey: Uint8Array): string {
+  return createHmac("sha256", branchKey).update(COMMITMENT_LABEL, "utf8").digest().toString("base64url");
+}
+
+/** Does the unwrapped key match the signed commitment? (constant time) */
+export function commitmentMatches(branchKey: Uint8Array, commitment: string): boolean {
+  const a = Buffer.from(commitmentOf(branchKey), "base64url");
+  const b = Buffer.from(commitment, "base64url");
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** May `tenant` use the branch key `branchId` (from a signed record)? Refuses a swapped assignment:
+ * a shared slot other than the tenant's, another tenant's dedicated key, or a shared key for a
+ * tenant that has a dedicated one (an isolation downgrade). */
+export function checkTenantBranch(tenant: string, branchId: string, opts: { hasDedicated: boolean }): void {
+  const a = assignmentOfBranchId(branchId);
+  const refuse = (why: string) => new InvariantViolationError("BranchAssignmentForged", `[keyrotor] [hierarchy] tenant ${tenant} is assigned branch key ${branchId}, ${why}: the assignment row was altered; refusing to use it`);
+  if (a.kind === "dedicated" && a.tenant !== tenant) throw refuse(`which is dedicated to tenant ${a.tenant}`);
+  if (a.kind === "shared" && slotFor(tenant, a.slots) !== a.slot) throw refuse(`but the tenant's slot of ${a.slots} is ${slotFor(tenant, a.slots)}`);
+  if (a.kind === "shared" && opts.hasDedicated) throw refuse("a shared key, while the tenant has a dedicated one");
+}
+
+/** Associated data of a DEK wrapped under a branch key: the wrap cannot be moved to another
+ * tenant, DEK version or branch key (id or version) without failing authentication. */
+export function dekAad(b: { tenant: string; dekVersion: number; kekKeyId: string; branchId: string; branchVersion: number }): Buffer {
+  return Buffer.from(JSON.stringify(["keyrotor-dek-v2", b.tenant, b.dekVersion, b.kekKeyId, b.branchId, b.branchVersion]), "utf8");
+}
+
+/** Row key of a branch-key version: zero-padded so versions list in order. */
+export function branchRowKey(branchId: string, version: number): string {
+  if (!Number.isInteger(version) || version < 1) throw new InvalidRequestError("BranchVersionInvalid", `[keyrotor] [hierarchy] branch key version must be a positive integer, got ${version}`, { field: "version" });
+  return `${branchId}~v${String(version).padStart(8, "0")}`;
+}
+
+/** Whether a compromised KEK version may be revoked now: only when nothing references it, neither
+ * a branch-key record wrapped under it nor a flat (format-1) DEK. */
+export function kekRevokeDecision(refs: { branchKeys: number; flatDeks: number }): { revoke: true } | { revoke: false; reason: string } {
+  if (refs.branchKeys === 0 && refs.flatDeks === 0) return { revoke: true };
+  return { revoke: false, reason: `${refs.branchKeys} branch-key record(s) and ${refs.flatDeks} flat DEK(s) still reference it` };
+}

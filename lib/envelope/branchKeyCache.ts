@@ -1,0 +1,99 @@
+// The consumer's in-memory cache of unwrapped branch keys: ONE Key Vault unwrap per branch-key
+// version per TTL, however many DEKs and tenants sit under it. Bounded (maxEntries, oldest out
+// first), entries zeroed on eviction, concurrent misses share one load, and evicted at once on the
+// hierarchy's rotation events (a KEK rotation, a branch-key rotation, an emergency), so a destroyed
+// branch key does not outlive its record in any consumer that hears the event.
+export interface BranchKeyRef {
+  kekKeyId: string;
+  branchId: string;
+  version: number;
+}
+
+export interface BranchKeyCacheOptions {
+  ttlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+/** What the hierarchy's workflows publish when consumers must drop cached keys. */
+export interface BranchKeyEvent {
+  type: "BranchKeysRotated" | "BranchKeysDestroyed";
+  kekKeyId: string;
+  /** Undefined: every branch key of the KEK. */
+  branchIds?: string[];
+}
+
+interface Entry {
+  key: Buffer;
+  expiresAt: number;
+}
+
+const keyOf = (r: BranchKeyRef) => `${r.kekKeyId}|${r.branchId}|${r.version}`;
+
+export class BranchKeyCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+  /** Loads (remote unwraps) done. */
+  loads = 0;
+
+  constructor(private readonly load: (ref: BranchKeyRef) => Promise<Buffer>, opts: BranchKeyCacheOptions = {}) {
+    this.ttlMs = opts.ttlMs ?? 5 * 60_000;
+    this.maxEntries = opts.maxEntries ?? 1024;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The branch key's plaintext; owned by the cache (do not keep or modify). */
+  async get(ref: BranchKeyRef): Promise<Buffer> {
+    const k = keyOf(ref);
+    const hit = this.entries.get(k);
+    if (hit && hit.expiresAt > this.now()) return hit.key;
+    if (hit) this.evict(k);
+    let p = this.inflight.get(k);
+    if (!p) {
+      p = this.fetch(k, ref).finally(() => this.inflight.delete(k));
+      this.inflight.set(k, p);
+    }
+    return p;
+  }
+
+  private async fetch(k: string, ref: BranchKeyRef): Promise<Buffer> {
+    this.loads++;
+    const key = await this.load(ref);
+    while (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest === undefined) break;
+      this.evict(oldest);
+    }
+    this.entries.set(k, { key, expiresAt: this.now() + this.ttlMs });
+    return key;
+  }
+
+  /** Drops (and zeroes) the entries an event names. */
+  onEvent(e: BranchKeyEvent): number {
+    let n = 0;
+    const prefix = `${e.kekKeyId}|`;
+    for (const k of [...this.entries.keys()]) {
+      if (!k.startsWith(prefix)) continue;
+      if (e.branchIds && !e.branchIds.includes(k.slice(prefix.length).split("|")[0] ?? "")) continue;
+      this.evict(k);
+      n++;
+    }
+    return n;
+  }
+
+  clear(): void {
+    for (const k of [...this.entries.keys()]) this.evict(k);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private evict(k: string): void {
+    this.entries.get(k)?.key.fill(0);
+    this.entries.delete(k);
+  }
+}

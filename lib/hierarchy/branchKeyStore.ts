@@ -1,0 +1,206 @@
+// The branch-key table (Table Storage, default name `branchkeys`):
+//
+//   PartitionKey = "b|<kekKeyId>"  RowKey = "<branchId>~v<version>"  one branch-key version
+//   PartitionKey = "a|<kekKeyId>"  RowKey = <tenant>                 the tenant's stored assignment
+//   PartitionKey = "r"             RowKey = <runId>                  a hierarchy workflow's checkpoint
+//
+// Branch keys of one KEK share a partition: there are few (256 shared + the dedicated ones), a KEK
+// rotation reads them in one scan and re-wraps them with If-Match updates. Assignments are stored
+// (not recomputed) so changing the slot count later never moves an existing tenant; they are
+// checked against the signed branch record before use (lib/domain/branchKeys.ts checkTenantBranch).
+import { odata, type TableClient, type TableEntityResult } from "@azure/data-tables";
+import { RotationConflictError } from "../domain/errors";
+import { branchRowKey } from "../domain/branchKeys";
+import { escapeKey, statusOf, translateTableError, unescapeKey } from "../stores/tables";
+import { checkBranchRecord, type BranchKeyRecord, type BranchState } from "./records";
+
+export interface StoredBranchKey extends BranchKeyRecord {
+  etag: string;
+}
+
+export interface Assignment {
+  tenant: string;
+  kekKeyId: string;
+  branchId: string;
+}
+
+const bpk = (kekKeyId: string) => `b|${escapeKey(kekKeyId)}`;
+const apk = (kekKeyId: string) => `a|${escapeKey(kekKeyId)}`;
+const RUNS = "r";
+
+type BranchEntity = Omit<BranchKeyRecord, never> & { partitionKey: string; rowKey: string };
+
+function fromEntity(e: TableEntityResult<BranchEntity>): StoredBranchKey {
+  const { partitionKey: _pk, rowKey: _rk, etag, timestamp: _ts, ...rest } = e as TableEntityResult<BranchEntity> & { timestamp?: string };
+  return { ...(rest), etag };
+}
+
+export class BranchKeyStore {
+  private ready: Promise<TableClient> | undefined;
+
+  constructor(private readonly client: TableClient) {}
+
+  private table(): Promise<TableClient> {
+    this.ready ??= this.client.createTable().then(() => this.client, (err: unknown) => {
+      if (statusOf(err) === 409) return this.client;
+      this.ready = undefined;
+      return translateTableError(err, "create branch-key table");
+    });
+    return this.ready;
+  }
+
+  // ---- branch-key versions ------------------------------------------------------------------
+
+  /** Inserts a new version. Idempotent by (kek, branchId, version): when that row exists the stored
+   * one is returned (created: false) and the caller uses it instead of its own, so a crashed and
+   * retried creation never leaves two keys under one name. */
+  async create(r: BranchKeyRecord): Promise<{ record: StoredBranchKey; created: boolean }> {
+    checkBranchRecord(r);
+    const t = await this.table();
+    try {
+      const res = await t.createEntity({ partitionKey: bpk(r.kekKeyId), rowKey: branchRowKey(r.branchId, r.version), ...r });
+      return { record: { ...r, etag: res.etag ?? "" }, created: true };
+    } catch (err) {
+      if (statusOf(err) !== 409) translateTableError(err, `create branch key ${r.branchId}#${r.version}`);
+    }
+    const existing = await this.get(r.kekKeyId, r.branchId, r.version);
+    if (!existing) throw new RotationConflictError("BranchKeyRace", `[keyrotor] [hierarchy] branch key ${r.branchId}#${r.version} existed and vanished`);
+    return { record: existing, created: false };
+  }
+
+  async get(kekKeyId: string, branchId: string, version: number): Promise<StoredBranchKey | undefined> {
+    const t = await this.table();
+    try {
+      return fromEntity(await t.getEntity<BranchEntity>(bpk(kekKeyId), branchRowKey(branchId, version)));
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      translateTableError(err, `get branch key ${branchId}#${version}`);
+    }
+  }
+
+  /** Every version of one branch key, oldest first. */
+  async versions(kekKeyId: string, branchId: string): Promise<StoredBranchKey[]> {
+    return this.query(kekKeyId, odata`PartitionKey eq ${bpk(kekKeyId)} and RowKey ge ${`${branchId}~`} and RowKey lt ${`${branchId}~w`}`);
+  }
+
+  /** Every branch-key version of a KEK (a few hundred rows: read at once). */
+  async all(kekKeyId: string): Promise<StoredBranchKey[]> {
+    return this.query(kekKeyId, odata`PartitionKey eq ${bpk(kekKeyId)}`);
+  }
+
+  /** The versions still wrapped under a KEK version other than `kekVersion` (what a KEK rotation
+   * has left to do). */
+  async notUnder(kekKeyId: string, kekVersion: string): Promise<StoredBranchKey[]> {
+    return this.query(kekKeyId, odata`PartitionKey eq ${bpk(kekKeyId)} and kekVersion ne ${kekVersion}`);
+  }
+
+  async countUnder(kekKeyId: string, kekVersion: string): Promise<number> {
+    return (await this.query(kekKeyId, odata`PartitionKey eq ${bpk(kekKeyId)} and kekVersion eq ${kekVersion}`)).length;
+  }
+
+  private async query(kekKeyId: string, filter: string): Promise<StoredBranchKey[]> {
+    const t = await this.table();
+    const out: StoredBranchKey[] = [];
+    try {
+      for await (const e of t.listEntities<BranchEntity>({ queryOptions: { filter } })) out.push(fromEntity(e));
+    } catch (err) {
+      translateTableError(err, `list branch keys of ${kekKeyId}`);
+    }
+    return out;
+  }
+
+  /** Replaces the wrap of a version (KEK rotation), If-Match on the row read. */
+  async rewrap(r: StoredBranchKey, kekVersion: string, wrapped: string): Promise<void> {
+    const t = await this.table();
+    try {
+      await t.updateEntity({ partitionKey: bpk(r.kekKeyId), rowKey: branchRowKey(r.branchId, r.version), kekVersion, wrapped }, "Merge", { etag: r.etag });
+    } catch (err) {
+      translateTableError(err, `re-wrap branch key ${r.branchId}#${r.version}`);
+    }
+  }
+
+  async setState(r: StoredBranchKey, state: BranchState): Promise<void> {
+    if (r.state === state) return;
+    const t = await this.table();
+    try {
+      await t.updateEntity({ partitionKey: bpk(r.kekKeyId), rowKey: branchRowKey(r.branchId, r.version), state }, "Merge", { etag: r.etag });
+    } catch (err) {
+      translateTableError(err, `set state of branch key ${r.branchId}#${r.version}`);
+    }
+  }
+
+  /** Destroys a version (emergency: its key material was under a compromised KEK). Idempotent. */
+  async destroy(kekKeyId: string, branchId: string, version: number): Promise<void> {
+    const t = await this.table();
+    try {
+      await t.deleteEntity(bpk(kekKeyId), branchRowKey(branchId, version));
+    } catch (err) {
+      if (statusOf(err) === 404) return;
+      translateTableError(err, `destroy branch key ${branchId}#${version}`);
+    }
+  }
+
+  // ---- assignments --------------------------------------------------------------------------
+
+  async assignment(kekKeyId: string, tenant: string): Promise<Assignment | undefined> {
+    const t = await this.table();
+    try {
+      const e = await t.getEntity<{ branchId: string }>(apk(kekKeyId), escapeKey(tenant));
+      return { tenant, kekKeyId, branchId: e.branchId };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      translateTableError(err, `get the branch assignment of ${tenant}`);
+    }
+  }
+
+  /** Stores the tenant's assignment if it has none; returns the stored one either way. */
+  async assign(a: Assignment): Promise<Assignment> {
+    const t = await this.table();
+    try {
+      await t.createEntity({ partitionKey: apk(a.kekKeyId), rowKey: escapeKey(a.tenant), branchId: a.branchId });
+      return a;
+    } catch (err) {
+      if (statusOf(err) !== 409) translateTableError(err, `assign ${a.tenant} to ${a.branchId}`);
+    }
+    return (await this.assignment(a.kekKeyId, a.tenant)) ?? a;
+  }
+
+  /** Tenants of a KEK (optionally of one branch key), page by page. */
+  async *tenants(kekKeyId: string, branchId?: string): AsyncIterable<Assignment[]> {
+    const t = await this.table();
+    let filter = odata`PartitionKey eq ${apk(kekKeyId)}`;
+    if (branchId) filter += ` and ${odata`branchId eq ${branchId}`}`;
+    try {
+      for await (const page of t.listEntities<{ branchId: string }>({ queryOptions: { filter } }).byPage({ maxPageSize: 1000 })) {
+        yield page.map((e) => ({ tenant: unescapeKey(e.rowKey ?? ""), kekKeyId, branchId: e.branchId }));
+      }
+    } catch (err) {
+      translateTableError(err, `list tenants of ${kekKeyId}`);
+    }
+  }
+
+  // ---- workflow checkpoints -----------------------------------------------------------------
+
+  async run<S>(runId: string): Promise<{ state: S; etag: string } | undefined> {
+    const t = await this.table();
+    try {
+      const e = await t.getEntity<{ state: string }>(RUNS, escapeKey(runId));
+      return { state: JSON.parse(e.state) as S, etag: e.etag };
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      translateTableError(err, `read run ${runId}`);
+    }
+  }
+
+  /** Writes a checkpoint; If-Match on the one read (a second runner of the same run loses). */
+  async saveRun<S>(runId: string, state: S, etag?: string): Promise<string> {
+    const t = await this.table();
+    const entity = { partitionKey: RUNS, rowKey: escapeKey(runId), state: JSON.stringify(state) };
+    try {
+      const res = etag ? await t.updateEntity(entity, "Replace", { etag }) : await t.createEntity(entity);
+      return res.etag ?? "";
+    } catch (err) {
+      translateTableError(err, `checkpoint run ${runId}`);
+    }
+  }
+}

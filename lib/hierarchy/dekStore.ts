@@ -1,0 +1,170 @@
+// Format-2 DEKs (wrapped under branch keys) in their own table (default `branchdeks`):
+//
+//   PartitionKey = tenant   RowKey = dekId (v00000001…)   one DEK
+//   PartitionKey = tenant   RowKey = "~primary"           the tenant's primary-DEK pointer
+//
+// Why a table of their own, not format-2 rows beside format-1 ones in `deks`: the flat workflow's
+// scans, rewraps and zero-reference counts filter by kekKeyId/kekVersion and would meet rows they
+// cannot read; with two tables neither workflow ever sees the other's rows, and migrating a DEK
+// is "create here, then delete there" (consumers read here first, so the order is safe).
+import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
+import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { escapeKey, statusOf, translateTableError } from "../stores/tables";
+import { checkHierarchyDek, type HierarchyDekRecord } from "./records";
+
+export const PRIMARY_ROW = "~primary";
+const MAX_TRANSACTION = 100;
+
+export interface StoredHierarchyDek extends HierarchyDekRecord {
+  etag: string;
+}
+
+type Entity = HierarchyDekRecord & { partitionKey: string; rowKey: string } & Record<string, unknown>;
+
+function fromEntity(e: TableEntityResult<Entity>): StoredHierarchyDek {
+  const { partitionKey: _pk, rowKey, etag, timestamp: _ts, rewrappedAt: _at, ...rest } = e as TableEntityResult<Entity> & { timestamp?: string; rewrappedAt?: string };
+  return { ...(rest as HierarchyDekRecord), dekId: rowKey ?? rest.dekId, etag };
+}
+
+const toEntity = (r: HierarchyDekRecord): Entity => ({ partitionKey: escapeKey(r.tenant), rowKey: r.dekId, ...r });
+
+export interface Rewrite {
+  dek: StoredHierarchyDek;
+  branchVersion: number;
+  wrapped: string;
+}
+
+export class HierarchyDekStore {
+  private ready: Promise<TableClient> | undefined;
+
+  constructor(private readonly client: TableClient) {}
+
+  private table(): Promise<TableClient> {
+    this.ready ??= this.client.createTable().then(() => this.client, (err: unknown) => {
+      if (statusOf(err) === 409) return this.client;
+      this.ready = undefined;
+      return translateTableError(err, "create branch DEK table");
+    });
+    return this.ready;
+  }
+
+  async get(tenant: string, dekId: string): Promise<StoredHierarchyDek | undefined> {
+    const t = await this.table();
+    try {
+      return fromEntity(await t.getEntity<Entity>(escapeKey(tenant), dekId));
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      translateTableError(err, `get DEK ${tenant}/${dekId}`);
+    }
+  }
+
+  async getPrimary(tenant: string): Promise<StoredHierarchyDek | undefined> {
+    const t = await this.table();
+    let pointer: { primaryDekId: string } | undefined;
+    try {
+      pointer = await t.getEntity<{ primaryDekId: string }>(escapeKey(tenant), PRIMARY_ROW);
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      translateTableError(err, `get the primary DEK pointer of ${tenant}`);
+    }
+    return this.get(tenant, pointer.primaryDekId);
+  }
+
+  /** Inserts a DEK; a primary one moves the tenant's pointer in the same transaction (the previous
+   * primary becomes secondary). Idempotent: the same record again is a no-op. */
+  async put(r: HierarchyDekRecord): Promise<void> {
+    checkHierarchyDek(r);
+    const t = await this.table();
+    const pk = escapeKey(r.tenant);
+    const actions: TransactionAction[] = [["create", toEntity(r)]];
+    if (r.state === "primary") {
+      const previous = await this.getPrimary(r.tenant);
+      if (previous && previous.dekVersion >= r.dekVersion && previous.dekId !== r.dekId) {
+        throw new InvalidRequestError("DekVersionStale", `[keyrotor] [hierarchy] tenant ${r.tenant} is at DEK v${previous.dekVersion}; v${r.dekVersion} cannot become primary`, { status: 409 });
+      }
+      if (previous && previous.dekId !== r.dekId) actions.push(["update", { partitionKey: pk, rowKey: previous.dekId, state: "secondary" }, "Merge", { etag: previous.etag }]);
+      actions.push(["upsert", { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: r.dekId, primaryVersion: r.dekVersion }, "Replace"]);
+    }
+    try {
+      await t.submitTransaction(actions);
+    } catch (err) {
+      const existing = await this.get(r.tenant, r.dekId).catch(() => undefined);
+      if (existing && existing.wrapped === r.wrapped) return;
+      if (existing) throw new RotationConflictError("DekExists", `[keyrotor] [hierarchy] DEK ${r.tenant}/${r.dekId} already exists with other contents`, { cause: err });
+      translateTableError(err, `put DEK ${r.tenant}/${r.dekId}`);
+    }
+  }
+
+  /** Bulk insert-or-replace (seeding, migration), ≤100 per transaction, one tenant per call. */
+  async putMany(tenant: string, records: readonly HierarchyDekRecord[]): Promise<void> {
+    const t = await this.table();
+    for (let i = 0; i < records.length; i += MAX_TRANSACTION) {
+      const chunk = records.slice(i, i + MAX_TRANSACTION);
+      const actions = chunk.map((r): TransactionAction => {
+        if (r.tenant !== tenant) throw new InvalidRequestError("DekTenantMismatch", `[keyrotor] [hierarchy] putMany for ${tenant} got a DEK of ${r.tenant}`);
+        return ["upsert", toEntity(checkHierarchyDek(r)), "Replace"];
+      });
+      try {
+        await t.submitTransaction(actions);
+      } catch (err) {
+        translateTableError(err, `bulk put DEKs of ${tenant}`);
+      }
+    }
+  }
+
+  async setPrimaryPointer(tenant: string, dekId: string, dekVersion: number): Promise<void> {
+    const t = await this.table();
+    try {
+      await t.upsertEntity({ partitionKey: escapeKey(tenant), rowKey: PRIMARY_ROW, primaryDekId: dekId, primaryVersion: dekVersion }, "Replace");
+    } catch (err) {
+      translateTableError(err, `set the primary DEK pointer of ${tenant}`);
+    }
+  }
+
+  /** One page (≤1000) of a tenant's DEKs NOT under (branchId, branchVersion): what a branch-key
+   * rotation or an emergency has left to do in that partition. */
+  async notUnder(tenant: string, branchId: string, branchVersion: number, continuation?: string): Promise<{ items: StoredHierarchyDek[]; continuation: string | undefined }> {
+    const t = await this.table();
+    const filter = odata`PartitionKey eq ${escapeKey(tenant)} and RowKey lt ${"~"} and (branchId ne ${branchId} or branchVersion ne ${branchVersion})`;
+    try {
+      const pages = t.listEntities<Entity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1000, ...(continuation ? { continuationToken: continuation } : {}) });
+      const first = await pages.next();
+      if (first.done) return { items: [], continuation: undefined };
+      return { items: first.value.map(fromEntity), continuation: first.value.continuationToken };
+    } catch (err) {
+      translateTableError(err, `scan DEKs of ${tenant}`);
+    }
+  }
+
+  /** DEKs of a KEK wrapped under a given branch-key version (the proof before destroying it). */
+  async countUnderBranch(kekKeyId: string, branchId: string, branchVersion: number, tenant?: string): Promise<number> {
+    const t = await this.table();
+    let filter = odata`kekKeyId eq ${kekKeyId} and branchId eq ${branchId} and branchVersion eq ${branchVersion}`;
+    if (tenant) filter = `${odata`PartitionKey eq ${escapeKey(tenant)}`} and ${filter}`;
+    let n = 0;
+    try {
+      for await (const page of t.listEntities({ queryOptions: { filter, select: ["RowKey"] } }).byPage({ maxPageSize: 1000 })) n += page.length;
+    } catch (err) {
+      translateTableError(err, `count DEKs under ${branchId}#${branchVersion}`);
+    }
+    return n;
+  }
+
+  /** Writes new wraps of one tenant's DEKs in transactions of ≤100, If-Match on each row read, so a
+   * concurrent change is never overwritten (the caller re-reads and retries the partition). */
+  async rewrite(tenant: string, rewrites: readonly Rewrite[]): Promise<number> {
+    const t = await this.table();
+    const pk = escapeKey(tenant);
+    let n = 0;
+    for (let i = 0; i < rewrites.length; i += MAX_TRANSACTION) {
+      const chunk = rewrites.slice(i, i + MAX_TRANSACTION);
+      try {
+        await t.submitTransaction(chunk.map((w): TransactionAction => ["update", { partitionKey: pk, rowKey: w.dek.dekId, branchVersion: w.branchVersion, wrapped: w.wrapped }, "Merge", { etag: w.dek.etag }]));
+      } catch (err) {
+        translateTableError(err, `re-wrap DEKs of ${tenant}`);
+      }
+      n += chunk.length;
+    }
+    return n;
+  }
+}
