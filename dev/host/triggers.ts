@@ -25,6 +25,9 @@ export interface TriggerContext {
   baseUrl: () => string;
   userLog: UserLog;
   log: (line: string) => void;
+  /** The JSON for a durableClient input binding; default: this host's own durable endpoint (the
+   * real-runtime harness, dev/durable-runtime, hands the real extension's client JSON instead). */
+  durableClientData?: () => Record<string, unknown>;
 }
 
 const warnedInputs = new Set<string>();
@@ -36,7 +39,7 @@ export function extraInputData(fn: RegisteredFunction, ctx: TriggerContext): Rpc
   for (const [name, b] of Object.entries(fn.metadata.bindings)) {
     if (b.direction !== "in" || (typeof b.type === "string" && /trigger$/i.test(b.type))) continue;
     if (b.type === "durableClient" || b.type === "orchestrationClient") {
-      out.push({ name, data: { string: JSON.stringify(durableClientInputData(ctx.baseUrl())) } });
+      out.push({ name, data: { string: JSON.stringify(ctx.durableClientData?.() ?? durableClientInputData(ctx.baseUrl())) } });
     } else if (!warnedInputs.has(`${fn.metadata.name}/${name}`)) {
       warnedInputs.add(`${fn.metadata.name}/${name}`);
       ctx.log(`[keyrotor] [devhost] input binding '${name}' (${String(b.type)}) of '${fn.metadata.name}' is not supported by the dev host; it receives undefined`);

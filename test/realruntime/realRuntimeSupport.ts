@@ -1,7 +1,22 @@
 // Shared by the tests that run the app on the real Durable extension (dev/durable-runtime, issue 16):
 // they run wherever dotnet and the built harness exist, and skip with a printed notice elsewhere.
-import { describe, it } from "vitest";
-import { realRuntimeUnavailable } from "../../dev/durable-runtime/node/harness";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { describe, inject, it } from "vitest";
+import type { DurableClient } from "durable-functions";
+import { realRuntimeUnavailable, startRealRuntime, type HttpAnswer, type RealRuntime } from "../../dev/durable-runtime/node/harness";
+import { durableClient } from "../../dev/durable-runtime/node/client";
+import type { ApiServices } from "../../lib/api/ports";
+import { apiServices, setApiServices } from "../../lib/api/services";
+import { loadConfig, type Config } from "../../lib/config";
+import { encodePrincipal } from "../../lib/http/principal";
+import { createRotationDeps, setRotationDeps, type ConfiguredRotationDeps } from "../../lib/orchestration/deps";
+import { DekStore } from "../../lib/stores/dekStore";
+import { Inventory } from "../../lib/stores/inventory";
+import { PolicyStore } from "../../lib/stores/policyStore";
+import { tableClient } from "../../lib/stores/tables";
+import { uniqueTableName } from "../support/tables";
+import { startPeers, TENANT, TOPIC, VAULT, type Peers, type Stack } from "../e2e/rotation/stack";
 
 const unavailable = realRuntimeUnavailable();
 
@@ -26,4 +41,68 @@ export function reportSeconds(scenario: string, startedAt: number): number {
   const seconds = Math.round((Date.now() - startedAt) / 100) / 10;
   process.stderr.write(`[keyrotor] [durable-runtime] ${scenario}: ${seconds} s on the real Durable extension\n`);
   return seconds;
+}
+
+/** The app's every function file (HTTP, timer and durable), as the Functions worker loads them. */
+export const ALL_FUNCTIONS = readdirSync(path.resolve(__dirname, "../../functions")).filter((f) => f.endsWith(".ts")).sort()
+  .map((f) => path.resolve(__dirname, "../../functions", f));
+
+/** The whole app on the real Durable extension: its tables in the tests' Azurite, the Key Vault and
+ * Service Bus peers, rotation deps and API services built from settings alone (as in Azure), every
+ * function loaded; the API's HTTP functions and the policy timer are invoked in this process with the
+ * real extension's durable client binding. */
+export interface RealApp {
+  peers: Peers;
+  cfg: Config;
+  deps: ConfiguredRotationDeps;
+  services: ApiServices;
+  rt: RealRuntime;
+  client: DurableClient;
+  /** The parts of test/e2e/rotation's Stack its seeding and checking helpers read. */
+  stack: Stack;
+  policies: PolicyStore;
+  /** `as`: [name, ...roles] of the Easy Auth principal. */
+  call(method: string, path: string, opts?: { as?: [string, ...string[]]; body?: unknown }): Promise<HttpAnswer & { json(): Record<string, unknown> }>;
+  stop(): Promise<void>;
+}
+
+export async function startRealApp(opts: { taskHub: string; peers?: Peers; env?: Record<string, string> }): Promise<RealApp> {
+  const peers = opts.peers ?? (await startPeers());
+  const cfg = loadConfig({
+    KEYROTOR_TABLES_CONNECTION: inject("azuriteConnectionString"),
+    KEYROTOR_TABLE_POLICIES: uniqueTableName("pol"), KEYROTOR_TABLE_INVENTORY: uniqueTableName("inv"), KEYROTOR_TABLE_DEKS: uniqueTableName("dek"),
+    KEYROTOR_TABLE_LEDGER: uniqueTableName("led"), KEYROTOR_TABLE_SEALS: uniqueTableName("seal"), KEYROTOR_TABLE_APPROVALS: uniqueTableName("appr"),
+    KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"), KEYROTOR_TABLE_LOCKS: uniqueTableName("lock"),
+    KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
+    KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
+  });
+  const deps = await createRotationDeps(cfg);
+  setRotationDeps(deps);
+  const services = await apiServices(cfg, { ledger: deps.ledger });
+  setApiServices(services);
+  const policies = new PolicyStore(tableClient(cfg, "policies"));
+  await policies.put({ policyId: "kek-policy", tenant: TENANT, kinds: ["kek", "dek", "signing", "secret"], schedule: { preset: "quarterly" }, expiresAfter: "P120D", rollbackWindow: "P7D" }, undefined);
+  const stack = { cfg, deps, policies, inventory: new Inventory(tableClient(cfg, "inventory"), policies), dekStore: new DekStore(tableClient(cfg, "deks")) } as unknown as Stack;
+  // The policy timer's registration reads its schedule (the Functions host would fire it).
+  process.env.KEYROTOR_TIMER_SCHEDULE ??= "0 */15 * * * *";
+  const rt = await startRealRuntime({ entries: ALL_FUNCTIONS, taskHub: opts.taskHub, ...(opts.env ? { env: opts.env } : {}) });
+  return {
+    peers, cfg, deps, services, rt, stack, policies,
+    get client() {
+      return durableClient(rt.client);
+    },
+    call: async (method, p, o = {}) => {
+      const headers: Record<string, string> = method === "GET" ? {} : { "content-type": "application/json" };
+      if (o.as) headers["x-ms-client-principal"] = encodePrincipal(o.as[0], o.as.slice(1));
+      const r = await rt.invokeHttp(method, p, { headers, ...(o.body !== undefined ? { body: o.body } : {}) });
+      return { ...r, json: () => r.json() as Record<string, unknown> };
+    },
+    stop: async () => {
+      await rt.stop();
+      setApiServices(undefined);
+      setRotationDeps(undefined);
+      await deps.close();
+      if (!opts.peers) await peers.stop();
+    },
+  };
 }

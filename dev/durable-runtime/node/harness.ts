@@ -6,6 +6,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { startAzuriteAll, type AzuriteAll } from "./azurite";
 import { startBridge, type Bridge } from "./bridge";
+import { fireTimerFunction, invokeHttpFunction, type TriggerContext } from "../../host/triggers";
+import { findFunction } from "../../host/worker";
 
 export const HARNESS_DLL = path.resolve(__dirname, "../../../.tools/durable-runtime/DurableRuntime.dll");
 
@@ -33,7 +35,47 @@ export interface RealRuntime {
   readonly azurite: AzuriteAll;
   /** Everything the .NET process wrote, for failure messages. */
   output(): string;
+  /**
+   * Calls one of the app's HTTP functions loaded in this process (functions/*.ts among the entries),
+   * routed as dev/host routes /api, with the durableClient input binding holding the JSON the real
+   * extension gives a JavaScript app: the API's starts, reads and lock calls reach the real runtime.
+   * The Functions host's HTTP front end itself is not hosted here (README).
+   */
+  invokeHttp(method: string, path: string, opts?: { headers?: Record<string, string>; body?: unknown }): Promise<HttpAnswer>;
+  /** Runs one of the app's timer functions once (as the Functions host fires it), with the real
+   * extension's durable client binding. */
+  fireTimer(name: string, opts?: { isPastDue?: boolean }): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: string;
+  json(): unknown;
+}
+
+/** How the app's non-durable triggers are invoked here: dev/host's trigger plumbing, with the
+ * durableClient input binding holding the real extension's client JSON. */
+function triggerContext(client: ClientJson, log: (line: string) => void): TriggerContext {
+  return { baseUrl: () => "http://127.0.0.1:7071", userLog: () => undefined, log, durableClientData: () => ({ ...client }) };
+}
+
+function httpCaller(ctx: TriggerContext): RealRuntime["invokeHttp"] {
+  return async (method, p, opts = {}) => {
+    const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.from(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
+    const r = await invokeHttpFunction({ method, url: p, headers: opts.headers ?? {}, body }, ctx);
+    const text = r.body.toString("utf8");
+    return { status: r.status, headers: r.headers, body: text, json: () => JSON.parse(text) as unknown };
+  };
+}
+
+function timerFirer(ctx: TriggerContext): RealRuntime["fireTimer"] {
+  return async (name, opts = {}) => {
+    const fn = findFunction(name);
+    if (!fn) throw new Error(`[keyrotor] [durable-runtime] the app registered no function named ${name}`);
+    await fireTimerFunction(fn, opts.isPastDue ?? false, ctx);
+  };
 }
 
 export async function startRealRuntime(opts: { entries: string[]; taskHub?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RealRuntime> {
@@ -80,7 +122,11 @@ export async function startRealRuntime(opts: { entries: string[]; taskHub?: stri
       child.stderr?.on("data", onData);
       child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`[keyrotor] [durable-runtime] harness exited with ${code}:\n${log}`)); });
     });
-    return { client, bridge, azurite, output: () => log, stop };
+    const httpLog = (line: string): void => {
+      log = (log + `${line}\n`).slice(-200_000);
+    };
+    const ctx = triggerContext(client, httpLog);
+    return { client, bridge, azurite, output: () => log, invokeHttp: httpCaller(ctx), fireTimer: timerFirer(ctx), stop };
   } catch (err) {
     child.kill("SIGKILL");
     await stop();
