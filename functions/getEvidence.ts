@@ -1,7 +1,11 @@
-// GET /api/evidence?from=&to=[&label=]: compliance evidence for a period, built from the ledger.
+// GET /api/evidence?from=&to=[&label=][&continuation=]: compliance evidence for a period, built from
+// the ledger. Past the HTTP budget (Azure cuts a response at 230 s) it answers 202 with a
+// continuation to ask again with; the call that finishes answers 200 with the pack
+// (lib/api/evidenceExport.ts).
 import { app } from "@azure/functions";
 import { httpOptions, queryOf } from "../lib/api/http";
-import { evidence, EvidenceQuery } from "../lib/api/queries";
+import { EvidenceQuery } from "../lib/api/queries";
+import { evidenceWithin } from "../lib/api/evidenceExport";
 import { signedEvidenceManifest } from "../lib/ledger/evidence";
 import { ROUTES } from "../lib/api/routes";
 import { services } from "../lib/api/services";
@@ -10,7 +14,9 @@ import { api, json, validate } from "../lib/http/api";
 export const getEvidence = api({ role: ROUTES.getEvidence.role }, async ({ req }) => {
   const q = validate(EvidenceQuery, queryOf(req));
   const s = await services();
-  const pack = await evidence(s, q);
+  const answer = await evidenceWithin(s, q);
+  if ("page" in answer) return json(202, answer.page);
+  const { pack } = answer;
   // The seal key signs the manifest here, where it is held: `keyrotor evidence verify` then checks
   // the pack offline with the public key alone.
   const signer = s.ledger.manifestSigner?.();

@@ -12,6 +12,7 @@ import type { Clock, EventPublisher, LedgerEntry, VerifiableLedger } from "../po
 import type { NotificationHealth } from "../events";
 import type { SealSigner } from "../ledger/seals";
 import type { AuditCheckpointStore } from "../ledger/verifyCheckpoint";
+import type { EvidenceExportStore } from "../ledger/evidenceCheckpoint";
 import type { StoredPolicy } from "../stores/policyStore";
 import type { StoredEmergency } from "../stores/approvals";
 
@@ -62,6 +63,9 @@ export interface ApiSettings {
   ledgerRetention: string;
   /** Tenants whose DEKs one timer run rotates at once (the fan-out's concurrency). */
   dekConcurrency: number;
+  /** How long a paged HTTP read (ledger verify, evidence) works before it answers 202 with a
+   * continuation; default 200 s, under Azure's 230 s (lower it behind a front end that waits less). */
+  httpBudgetMs?: number;
 }
 
 export interface ComponentHealth {
@@ -94,6 +98,9 @@ export interface ApiServices {
    * timer pages through the ledger with it; /api/health shows the last result). Optional: without it
    * the audit verifies the whole ledger in one run and health shows no ledger verification. */
   ledgerAudit?: AuditCheckpointStore;
+  /** Paged evidence exports' places and parts (lib/ledger/evidenceCheckpoint.ts), in storage every
+   * instance shares. Optional: without it GET /api/evidence builds the pack in one call. */
+  evidenceExports?: EvidenceExportStore;
 }
 
 /** lib/orchestration's DekStorePort fits. */

@@ -168,7 +168,8 @@ export async function verifyLedger(s: ApiServices): Promise<LedgerVerification> 
   return v;
 }
 
-/** Azure cuts an HTTP response at 230 s: GET /api/ledger/verify verifies for this long, then answers. */
+/** Azure cuts an HTTP response at 230 s: GET /api/ledger/verify and /api/evidence work for this long,
+ * then answer (settings.httpBudgetMs overrides it: a front end with a shorter timeout, the tests). */
 export const HTTP_VERIFY_BUDGET_MS = 200_000;
 
 export const VerifyQuery = z.strictObject({ continuation: z.string().min(1).max(1024).optional() });
@@ -183,7 +184,7 @@ export type HttpVerification = Omit<LedgerVerification, "ok"> & { ok: boolean | 
  * no state on the server: a caller adds them up (the pages' chain breaks together are the full verify's;
  * seal-chain breaks, found by re-reading the seals, come with every page). A page runs as one range
  * (lib/ledger/verify.ts VerifyPage), not the parallel split of the one-shot verify. */
-export async function verifyLedgerWithin(s: ApiServices, q: z.output<typeof VerifyQuery>, budgetMs = HTTP_VERIFY_BUDGET_MS, elapsed?: () => number): Promise<HttpVerification> {
+export async function verifyLedgerWithin(s: ApiServices, q: z.output<typeof VerifyQuery>, budgetMs = s.settings.httpBudgetMs ?? HTTP_VERIFY_BUDGET_MS, elapsed?: () => number): Promise<HttpVerification> {
   const started = Date.now();
   const spent = elapsed ?? (() => Date.now() - started);
   const v = await s.ledger.verify({ page: { from: q.continuation, stop: () => spent() >= budgetMs } });
@@ -193,9 +194,15 @@ export async function verifyLedgerWithin(s: ApiServices, q: z.output<typeof Veri
 }
 
 const instant = z.string().max(64).refine((v) => !Number.isNaN(Date.parse(v)), "must be an ISO-8601 instant");
-export const EvidenceQuery = z.strictObject({ from: instant, to: instant, label: z.string().max(64).optional() });
+export const EvidenceQuery = z.strictObject({
+  from: instant,
+  to: instant,
+  label: z.string().max(64).optional(),
+  /** The previous 202's continuation (asked with the same from, to and label): lib/api/evidenceExport.ts. */
+  continuation: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "must be the continuation of a previous 202 answer").optional(),
+});
 
-function evidencePolicy(p: Policy): EvidencePolicy {
+export function evidencePolicy(p: Policy): EvidencePolicy {
   const base = { policyId: p.policyId, complianceTags: p.complianceTags, ...(p.description ? { name: p.description.slice(0, 100) } : {}) };
   if (p.schedule.every) return { ...base, interval: p.schedule.every };
   const c = compilePolicy(p);

@@ -13,6 +13,7 @@ import { systemClock, type Clock } from "../ports";
 import { ApprovalStore } from "../stores/approvals";
 import { TableFenceStore } from "../stores/fenceStore";
 import { MemoryAuditCheckpointStore, TableAuditCheckpointStore } from "../ledger/verifyCheckpoint";
+import { MemoryEvidenceExportStore, TableEvidenceExportStore } from "../ledger/evidenceCheckpoint";
 import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
 import { TableDekRotationPort } from "../orchestration/tableDeks";
@@ -74,6 +75,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     references: new TableDekRotationPort(tableClient(cfg, "deks")),
     fences: new TableFenceStore(tableClient(cfg, "locks")),
     ledgerAudit: new TableAuditCheckpointStore(tableClient(cfg, "locks")),
+    evidenceExports: new TableEvidenceExportStore(tableClient(cfg, "locks")),
   };
 }
 
@@ -130,6 +132,7 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
     references: rotation.deks,
     fences: rotation.fences,
     ledgerAudit: new MemoryAuditCheckpointStore(),
+    evidenceExports: new MemoryEvidenceExportStore(() => clock.now()),
   };
   return { services, rotation, events, policies, approvals };
 }

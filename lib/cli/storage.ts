@@ -18,6 +18,7 @@ import { PolicyStore } from "../stores/policyStore";
 import { ApiClient, CliError } from "./client";
 import { record } from "./format";
 import { verifyThroughApi, type VerifyPageBody } from "./verifyPages";
+import { evidenceThroughApi, type EvidencePageBody } from "./evidencePages";
 
 interface Globals {
   url: string;
@@ -204,7 +205,10 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     if (to <= from) throw new CliError("--to must be after --from", 2);
     const pack = opts.storage !== undefined
       ? await fromStorage("evidence", () => storageEvidence(storageConfig(opts.storage!), opts, from, to, opts.label))
-      : await api.get<EvidencePack>(`/api/evidence?${new URLSearchParams({ from, to, ...(opts.label ? { label: opts.label } : {}) }).toString()}`);
+      // Pages past Azure's 230 s: the CLI follows the continuations to the signed pack.
+      : await evidenceThroughApi((p) => api.get<EvidencePack | EvidencePageBody>(p), { from, to, label: opts.label }, (page) => {
+        if (!g.json && process.stderr.isTTY) process.stderr.write(`evidence: ${page.progress?.phase ?? "…"} (${page.progress?.keysDone ?? 0} keys, ${page.progress?.chainsVerified ?? 0} chains verified)…\n`);
+      });
     let written: { files: string[]; manifest: Record<string, string> };
     try {
       written = await writeEvidencePack(opts.out, pack);

@@ -402,41 +402,31 @@ function emergencyOf(r: RotationRecord): EmergencyRecord {
 
 const count = <K extends string>(xs: K[]) => xs.reduce<Partial<Record<K, number>>>((acc, k) => ({ ...acc, [k]: (acc[k] ?? 0) + 1 }), {});
 
-export async function buildEvidencePack(input: EvidenceInput): Promise<EvidencePack> {
-  const { period, ledger } = input;
-  checkPeriod(period);
-  const now = input.now ?? new Date();
-  const asOf = new Date(Math.min(now.getTime(), Date.parse(period.to)));
-  const asOfIso = asOf.toISOString();
-  const policies = new Map(input.policies.map((p) => [p.policyId, p]));
+/** One key's part of a pack: what the ledger says about it, judged as of `asOf`. Pages of an export
+ * (lib/api/evidenceExport.ts) compute these a few keys at a time and keep them in storage. */
+export interface KeySection {
+  keyId: string;
+  compliance: KeyCompliance;
+  rotations: RotationRecord[];
+  failures: FailureRecord[];
+  withoutPolicy: boolean;
+}
 
-  const compliance: KeyCompliance[] = [];
+/** A key's section: its chain up to asOf (history before the period sets the baseline). */
+export async function keySection(ledger: EvidenceInput["ledger"], key: EvidenceKey, policy: EvidencePolicy | undefined, period: EvidencePeriod, asOf: Date): Promise<KeySection> {
+  const history = await historyOf(ledger, key.keyId, asOf.toISOString());
   const rotations: RotationRecord[] = [];
   const failures: FailureRecord[] = [];
-  const keysWithoutPolicy: string[] = [];
-  const keys = [...input.keys].sort((a, b) => (a.keyId < b.keyId ? -1 : 1));
-  for (const key of keys) {
-    const policy = key.policyId !== undefined ? policies.get(key.policyId) : undefined;
-    if (!policy) keysWithoutPolicy.push(key.keyId);
-    // Entries up to asOf: history before the period sets the compliance baseline.
-    const history = await historyOf(ledger, key.keyId, asOfIso);
-    compliance.push(complianceOf(key, policy, history, period, asOf));
-    history.rotations.forEach((acc, i) => {
-      if (!touchesPeriod(acc.rec, period)) return;
-      rotations.push(acc.rec);
-      if (acc.failure) failures.push({ keyId: key.keyId, rotationId: acc.rec.rotationId, ...(acc.rec.trigger ? { trigger: acc.rec.trigger } : {}), failedAt: acc.failure.at, error: acc.failure.error, ...resolve(acc, history.rotations.slice(i + 1)) });
-    });
-  }
-  rotations.sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : 0));
-  const emergencies = rotations.filter((r) => r.trigger === "emergency").map(emergencyOf);
+  history.rotations.forEach((acc, i) => {
+    if (!touchesPeriod(acc.rec, period)) return;
+    rotations.push(acc.rec);
+    if (acc.failure) failures.push({ keyId: key.keyId, rotationId: acc.rec.rotationId, ...(acc.rec.trigger ? { trigger: acc.rec.trigger } : {}), failedAt: acc.failure.at, error: acc.failure.error, ...resolve(acc, history.rotations.slice(i + 1)) });
+  });
+  return { keyId: key.keyId, compliance: complianceOf(key, policy, history, period, asOf), rotations, failures, withoutPolicy: !policy };
+}
 
-  const inventory = new Set(keys.map((k) => k.keyId));
-  const keysNotInInventory: string[] = [];
-  if (ledger.chainIds) for await (const k of ledger.chainIds()) if (!inventory.has(k)) keysNotInInventory.push(k);
-  keysNotInInventory.sort();
-
-  const exceptions = exceptionsOf(compliance);
-  const verification = await ledger.verify();
+/** The seals made in the period, and the latest seal if it is later. */
+export async function periodSeals(ledger: Pick<EvidenceInput["ledger"], "seals">, period: EvidencePeriod): Promise<LedgerSeal[]> {
   const seals: LedgerSeal[] = [];
   let latest: LedgerSeal | undefined;
   for await (const s of ledger.seals()) {
@@ -444,10 +434,45 @@ export async function buildEvidencePack(input: EvidenceInput): Promise<EvidenceP
     latest = s;
   }
   if (latest && !seals.includes(latest) && latest.at >= period.to) seals.push(latest);
+  return seals;
+}
+
+/** The moment compliance is judged at: the period's end, or now if that is earlier. */
+export function evidenceAsOf(period: EvidencePeriod, now: Date): Date {
+  checkPeriod(period);
+  return new Date(Math.min(now.getTime(), Date.parse(period.to)));
+}
+
+export interface EvidenceParts {
+  period: EvidencePeriod;
+  /** Generation time (the first page's, for a paged export). */
+  now: Date;
+  retention?: string;
+  policies: EvidencePolicy[];
+  /** One per inventory key, in any order. */
+  sections: KeySection[];
+  keysNotInInventory: string[];
+  verification: LedgerVerification;
+  seals: LedgerSeal[];
+}
+
+/** The pack from its parts: every section, then what is judged over all of them (exceptions,
+ * emergencies, controls, the summary). */
+export function assembleEvidencePack(parts: EvidenceParts): EvidencePack {
+  const { period, now } = parts;
+  const asOfIso = evidenceAsOf(period, now).toISOString();
+  const sections = [...parts.sections].sort((a, b) => (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0));
+  const compliance = sections.map((k) => k.compliance);
+  const rotations = sections.flatMap((k) => k.rotations);
+  const failures = sections.flatMap((k) => k.failures);
+  const keysWithoutPolicy = sections.filter((k) => k.withoutPolicy).map((k) => k.keyId);
+  rotations.sort((a, b) => (a.requestedAt < b.requestedAt ? -1 : a.requestedAt > b.requestedAt ? 1 : 0));
+  const emergencies = rotations.filter((r) => r.trigger === "emergency").map(emergencyOf);
+  const exceptions = exceptionsOf(compliance);
 
   const summary: EvidenceSummary = {
-    keys: keys.length,
-    keysWithPolicy: keys.length - keysWithoutPolicy.length,
+    keys: sections.length,
+    keysWithPolicy: sections.length - keysWithoutPolicy.length,
     // Compliant now and never late in the period: a late rotation is not compliance.
     compliant: compliance.filter((c) => c.status === "compliant" && c.lateInPeriod.length === 0).length,
     overdue: compliance.filter((c) => c.status === "overdue").length,
@@ -462,11 +487,29 @@ export async function buildEvidencePack(input: EvidenceInput): Promise<EvidenceP
   };
   const pack: EvidencePack = {
     format: "keyrotor-evidence/1", period, generatedAt: now.toISOString(), asOf: asOfIso, summary, compliance, exceptions, rotations, emergencies, failures,
-    keysWithoutPolicy, keysNotInInventory, controls: [], unknownTags: unknownTags(input.policies), verification, seals,
+    keysWithoutPolicy, keysNotInInventory: [...parts.keysNotInInventory].sort(), controls: [], unknownTags: unknownTags(parts.policies), verification: parts.verification, seals: parts.seals,
   };
-  if (input.retention !== undefined) pack.retention = input.retention;
-  pack.controls = controlsFor(pack, input.policies);
+  if (parts.retention !== undefined) pack.retention = parts.retention;
+  pack.controls = controlsFor(pack, parts.policies);
   return pack;
+}
+
+/** The whole pack in one call (the CLI's --storage path; the API pages it, lib/api/evidenceExport.ts). */
+export async function buildEvidencePack(input: EvidenceInput): Promise<EvidencePack> {
+  const { period, ledger } = input;
+  const now = input.now ?? new Date();
+  const asOf = evidenceAsOf(period, now);
+  const policies = new Map(input.policies.map((p) => [p.policyId, p]));
+  const sections: KeySection[] = [];
+  for (const key of input.keys) sections.push(await keySection(ledger, key, key.policyId !== undefined ? policies.get(key.policyId) : undefined, period, asOf));
+  const inventory = new Set(input.keys.map((k) => k.keyId));
+  const keysNotInInventory: string[] = [];
+  if (ledger.chainIds) for await (const k of ledger.chainIds()) if (!inventory.has(k)) keysNotInInventory.push(k);
+  const verification = await ledger.verify();
+  return assembleEvidencePack({
+    period, now, ...(input.retention !== undefined ? { retention: input.retention } : {}), policies: input.policies, sections, keysNotInInventory, verification,
+    seals: await periodSeals(ledger, period),
+  });
 }
 
 export { writeEvidencePack, evidenceCsv, evidenceMarkdown, signedEvidenceManifest } from "./evidenceFormat";

@@ -40,13 +40,14 @@ export const APPROVER = ["adam", ROLES.approver] as [string, ...string[]];
 export const AUDITOR = ["audrey", ROLES.auditor] as [string, ...string[]];
 export const ADMIN = ["ada", ROLES.admin] as [string, ...string[]];
 
-export async function startApiHost(opts: { at?: string; vaults?: string[] } = {}): Promise<ApiHost> {
+/** `httpResponseTimeoutMs`: the front end's cut (Azure's 230 s by default, as in the host). */
+export async function startApiHost(opts: { at?: string; vaults?: string[]; httpResponseTimeoutMs?: number } = {}): Promise<ApiHost> {
   const clock = new ManualClock(opts.at ?? T0);
   const mem = memoryApiServices({ clock: { now: () => clock.now() }, vaults: opts.vaults ?? [VAULT] });
   setApiServices(mem.services);
   setRotationDeps(mem.rotation);
   process.env.KEYROTOR_TIMER_SCHEDULE ??= "0 */15 * * * *";
-  const host = await startHost({ entry: ALL_FUNCTIONS, clock, ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(l) } : {}) });
+  const host = await startHost({ entry: ALL_FUNCTIONS, clock, ...(opts.httpResponseTimeoutMs !== undefined ? { httpResponseTimeoutMs: opts.httpResponseTimeoutMs } : {}), ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(l) } : {}) });
   return {
     host, mem, clock,
     call: async (method, p, o = {}) => {
