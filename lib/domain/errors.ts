@@ -146,10 +146,36 @@ export function errorBody(err: unknown): { error: { code: string; message: strin
   return { error: { code: "InternalError", message: "internal error; see logs for the invocation id" } };
 }
 
-/** Survives a trip through orchestration history (which only keeps name and message): activities
- * throw errors whose message starts with the family tag, and the orchestrator reads it back. */
+// ---- errors across orchestration history ----------------------------------------------------------
+// History keeps an error's message only, so an error crosses it as one line:
+//   `[<family>] <Code>: <message>`   e.g. `[dependencyUnavailable] Throttled: [keyrotor] [keyvault] 429`
+// historyError/toHistoryError write it, readHistoryError reads it back (anywhere in the text: the
+// durable runtime wraps it in "Activity function 'x' failed: ..."). Nothing else writes or parses it.
+
+const HISTORY_ERROR = /\[(invalidRequest|conflict|dependencyUnavailable|invariantViolation)\](?: ([A-Za-z]+):)?/;
+
+/** An error in the history format, for an orchestrator (or activity) to throw. */
+export function historyError(family: ErrorFamily, code: string, message: string): Error {
+  return new Error(`[${family}] ${code}: ${message}`);
+}
+
+/** A thrown error as it must cross history: known errors keep their family and code; unknown ones
+ * stay untagged (treated as transient internal faults, as dispositionOf() does). */
+export function toHistoryError(err: unknown): Error {
+  if (isKnownError(err)) return new Error(`[${err.family}] ${err.code}: ${err.message}`, { cause: err });
+  if (err instanceof Error) return err;
+  return new Error(`[keyrotor] unexpected: ${String(err)}`);
+}
+
+/** Family and code of an error that crossed history (undefined where it carries none), and its
+ * message cut to what a ledger entry or log line keeps. */
+export function readHistoryError(err: unknown): { family?: ErrorFamily; code?: string; message: string } {
+  const message = err instanceof Error ? err.message : typeof err === "string" ? err : String(err);
+  const m = HISTORY_ERROR.exec(message);
+  return { ...(m ? { family: m[1] as ErrorFamily } : {}), ...(m?.[2] ? { code: m[2] } : {}), message: message.slice(0, 500) };
+}
+
+/** The family tag of an error that crossed history. */
 export function familyTag(err: unknown): ErrorFamily | undefined {
-  const msg = err instanceof Error ? err.message : typeof err === "string" ? err : "";
-  const m = /\[(invalidRequest|conflict|dependencyUnavailable|invariantViolation)\]/.exec(msg);
-  return m ? (m[1] as ErrorFamily) : undefined;
+  return err instanceof Error || typeof err === "string" ? readHistoryError(err).family : undefined;
 }

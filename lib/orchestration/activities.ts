@@ -3,9 +3,8 @@
 // results are persisted in orchestration history, so key material never enters or leaves here.
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { InvalidRequestError, InvariantViolationError, isKnownError } from "../domain/errors";
+import { familyTag, InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
-import { familyTag } from "../domain/errors";
 import { responderGuidance } from "../domain/guidance";
 import { durationMs } from "../domain/rotation";
 import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarget } from "../domain/versions";
@@ -113,7 +112,7 @@ export async function recordStep(deps: RotationDeps, input: RecordStep): Promise
     const row = await deps.inventory.get(input.keyId);
     const kind = parseKeyId(input.keyId).kind;
     const phase = (input.type === "Failed" ? input.details?.failedPhase : input.phase) as RotationPhase | undefined;
-    const family = input.error ? familyTag(new Error(input.error.message)) : undefined;
+    const family = input.error ? familyTag(input.error.message) : undefined;
     // A broken lock is about the rotation that died holding it; the one that broke it is named.
     const previousOwner = input.event === "LockBroken" ? input.details?.previousOwner : undefined;
     const { guidance, severity } = responderGuidance({
@@ -343,15 +342,4 @@ export async function sealLedger(deps: RotationDeps, input: z.infer<typeof SealI
   if (!deps.sealer) return { sealed: false };
   await deps.sealer.seal({ reason: "rotation", ...(input.rotationId ? { rotationId: input.rotationId } : {}) });
   return { sealed: true };
-}
-
-// ---- error tagging ------------------------------------------------------------------------------
-
-/** Activity errors cross history as a message only: prefix the family so the orchestrator can
- * classify it (familyTag). Unknown errors stay untagged: treated as transient internal faults,
- * retried within maxAttempts, as dispositionOf() does. */
-export function tagError(err: unknown): Error {
-  if (isKnownError(err)) return new Error(`[${err.family}] ${err.code}: ${err.message}`, { cause: err });
-  if (err instanceof Error) return err;
-  return new Error(`[keyrotor] [rotation] unexpected: ${String(err)}`);
 }

@@ -5,7 +5,7 @@
 // range activity's returned counts.
 import { trace } from "@opentelemetry/api";
 import { z } from "zod";
-import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
+import { InvalidRequestError, InvariantViolationError, readHistoryError, toHistoryError } from "../domain/errors";
 import { parseKeyId, ROTATION_TRIGGERS, type KeyKind, type RotationTrigger, type VersionState } from "../domain/keys";
 import type { LedgerEntryType } from "../ports";
 import { createLogger, ensureTelemetry, rotationMetrics, spanAttributes, withSpan, type LogValue, type RotationSpanAttributes } from "../telemetry";
@@ -58,7 +58,7 @@ export async function runActivity(name: ActivityName, raw: unknown, deps?: Rotat
       await admitFenced(name, raw, d);
       return await e.run(d, parsed.data);
     } catch (err) {
-      throw a.tagError(err);
+      throw toHistoryError(err);
     }
   });
 }
@@ -70,7 +70,7 @@ export async function runRewrapRangeActivity(raw: unknown): Promise<unknown> {
     try {
       await admitFenced("rewrapRange", raw, await rotationDeps());
     } catch (err) {
-      throw a.tagError(err);
+      throw toHistoryError(err);
     }
     return runRewrapRange(raw);
   });
@@ -209,7 +209,7 @@ export async function observeActivity<T>(name: string, raw: unknown, run: () => 
       return result;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      log.error(`${name} failed`, { activity: name, errorCode: /\] ([A-Za-z]+):/.exec(message)?.[1] ?? (err instanceof Error ? err.name : "Error"), error: message.slice(0, 300) });
+      log.error(`${name} failed`, { activity: name, errorCode: readHistoryError(err).code ?? (err instanceof Error ? err.name : "Error"), error: message.slice(0, 300) });
       throw err;
     }
   });

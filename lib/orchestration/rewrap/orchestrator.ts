@@ -10,6 +10,7 @@
 //   totals and the AIMD level: no instance's history grows with the number of DEKs.
 // Time only from context.df.currentUtcDateTime; ids and counts only in inputs/outputs/status.
 import type { OrchestrationContext, Task } from "durable-functions";
+import { historyError } from "../../domain/errors";
 import { AimdController } from "../../domain/rateControl";
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from "../../domain/rotation";
 import { DURABLE } from "../names";
@@ -39,7 +40,7 @@ function* act<T>(ctx: OrchestrationContext, input: unknown, retry: RetryPolicy):
 }
 
 function failure(code: string, message: string): Error {
-  return new Error(`[dependencyUnavailable] ${code}: [keyrotor] [rewrap] ${message}`);
+  return historyError("dependencyUnavailable", code, `[keyrotor] [rewrap] ${message}`);
 }
 
 // ---- the budget owner ---------------------------------------------------------------------------
@@ -170,7 +171,7 @@ export function* rewrapAll(ctx: OrchestrationContext, req: RewrapRequest, hooks:
       yield* hooks.checkpoint(`rewrap:${req.pass}:${leg}`, { ...state.totals, total: progress.total, perSec: Math.round(progress.perSec), slots: state.aimd.level });
     }
     if (!(yield* hooks.renewLease())) {
-      throw new Error(`[invariantViolation] LockLost: [keyrotor] [rewrap] the lease on ${req.kekKeyId} was taken over during the rewrap`);
+      throw historyError("invariantViolation", "LockLost", `[keyrotor] [rewrap] the lease on ${req.kekKeyId} was taken over during the rewrap`);
     }
     if (out.done) return { ...state.totals, total: plan.total, budgetPerSec: plan.budgetPerSec };
   }

@@ -1,0 +1,82 @@
+// What a rotation orchestration takes and returns. Inputs, outputs and custom status are persisted
+// in history: ids and counts only, never key material.
+import { z } from "zod";
+import { ROTATION_TRIGGERS, type RotationPhase } from "../../domain/keys";
+import { durationMs } from "../../domain/rotation";
+import type { RewrapProgress } from "../rewrap";
+
+const duration = z.string().refine((s) => { try { durationMs(s); return true; } catch { return false; } }, "must be an ISO-8601 duration");
+
+export const RotationInputSchema = z.object({
+  rotationId: z.string().min(1).max(400),
+  keyId: z.string().min(1).max(300),
+  trigger: z.enum(ROTATION_TRIGGERS),
+  actor: z.string().min(1),
+  reason: z.string().max(500).optional(),
+  /** emergency: no propagation wait; with revokeOld the compromised version is disabled after the
+   * zero-reference proof. */
+  mode: z.enum(["normal", "emergency"]).default("normal"),
+  revokeOld: z.boolean().optional(),
+  /** A second approver who explicitly accepts data loss: only then is a version with references
+   * left revoked. */
+  dataLossAcceptedBy: z.string().min(1).optional(),
+  /** emergency: the version to revoke (the primary when the compromise was reported). Without it,
+   * the primary this rotation replaces. Pinning it means a retried emergency, after another
+   * rotation promoted a clean version, still revokes the compromised one and not the clean one. */
+  compromisedVersion: z.string().min(1).max(64).optional(),
+  /** For a tenant's first DEK: the KEK to wrap it under. */
+  kekKeyId: z.string().optional(),
+  leaseDuration: duration.default("PT15M"),
+  /** Wait between publishing a new version and making it primary (skipped in emergencies). */
+  propagationDelay: duration.default("PT0S"),
+  batchSize: z.number().int().min(1).max(1000).default(500),
+  tenantsPerChunk: z.number().int().min(1).max(100).default(8),
+  chunkConcurrency: z.number().int().min(1).max(64).default(4),
+  /** Range activities per rewrap sub-orchestration episode before continueAsNew (bounded history). */
+  batchesPerEpisode: z.number().int().min(1).max(500).default(30),
+});
+export type RotationInput = z.output<typeof RotationInputSchema>;
+export type RotationRequest = z.input<typeof RotationInputSchema>;
+
+export interface RotationOutput {
+  rotationId: string;
+  keyId: string;
+  outcome: "completed" | "failed" | "refused";
+  phase: RotationPhase;
+  versionBefore?: string;
+  versionAfter?: string;
+  /** When refused: the rotation holding the key. */
+  heldBy?: string;
+  counts?: Record<string, number>;
+  error?: { code: string; message: string };
+}
+
+/** Custom status: ids and counts only. */
+export interface RotationStatus {
+  rotationId: string;
+  phase: RotationPhase;
+  lock: "pending" | "held" | "refused" | "released";
+  /** total: DEKs that referenced older versions when the rewrap began. */
+  progress?: Partial<RewrapProgress> & { rewrapped: number };
+}
+
+/** Retirement and rollback: the same lock and frame as a rotation, with fewer inputs. */
+export const MaintenanceInputSchema = z.object({
+  rotationId: z.string().min(1),
+  keyId: z.string().min(1),
+  actor: z.string().min(1),
+  reason: z.string().optional(),
+  trigger: z.enum(ROTATION_TRIGGERS).default("manual"),
+  leaseDuration: duration.default("PT15M"),
+  /** rollback: the version to re-promote, read by the API from the rolled-back rotation's own
+   * record (never "the newest secondary"), and the version that rotation made primary (the
+   * rollback is refused once that one is no longer primary). */
+  rollbackTo: z.string().min(1).max(64).optional(),
+  rollbackFrom: z.string().min(1).max(64).optional(),
+});
+export type MaintenanceInput = z.output<typeof MaintenanceInputSchema>;
+
+/** A maintenance input as the frame runs it (a normal-mode rotation input). */
+export function maintenanceInput(m: MaintenanceInput): RotationInput {
+  return RotationInputSchema.parse({ ...m, mode: "normal" });
+}
