@@ -1,7 +1,16 @@
-// The ports the rotation engine talks through. Each has a memory adapter (tests, domain-level
-// reasoning) and a real one (Table Storage, Key Vault, Service Bus); one contract suite per port
-// runs against both.
-import type { KeyKind, RotationPhase, RotationTrigger, VersionState } from "./domain/keys";
+// Every port keyrotor talks to a resource through, in one place: one port per resource (Key Vault,
+// inventory, DEKs, policies, JWKS, approvals, fences, ledger, events, clock), one shape per concept.
+// Each has a memory adapter (tests, the local host) and a real one (Table Storage, Key Vault,
+// Service Bus); one contract suite per port (test/contract) runs against both, and
+// test/contract/everyPort.test.ts fails when a port in PORTS has no suite run against both.
+import type { EmergencyRequest } from "./domain/approval";
+import type { KeyKind, ManagedKey, RotationPhase, RotationTrigger, VersionState } from "./domain/keys";
+import type { Policy } from "./domain/policy";
+import type { FenceRecord } from "./domain/rotation";
+
+/** The ports, by the name their contract suite is filed under (test/contract/<port>.contract.test.ts). */
+export const PORTS = ["keyVault", "inventory", "deks", "policies", "jwks", "approvals", "fences", "ledger", "events", "clock"] as const;
+export type PortName = (typeof PORTS)[number];
 
 export interface Clock {
   now(): Date;
@@ -171,4 +180,141 @@ export interface RotationEvent {
 
 export interface EventPublisher {
   publish(event: RotationEvent): Promise<void>;
+}
+
+// ---- Key Vault ----------------------------------------------------------------------------------
+
+/** One version of a key or secret as the vault lists it. */
+export interface VaultVersion {
+  version: string;
+  enabled: boolean;
+  /** ISO instants. */
+  createdOn: string;
+  expiresOn?: string;
+  tags: Record<string, string>;
+  /** Keys only: permitted operations (wrapKey, unwrapKey, sign, verify, ...). */
+  keyOps?: string[];
+}
+
+/** Public JWK as Key Vault returns it (kid = versioned key URL; never private members). */
+export interface PublicJwk {
+  kid: string;
+  kty: string;
+  [member: string]: unknown;
+}
+
+/** Key Vault keys and secrets, addressed by vault name (lib/orchestration/memory.ts MemoryKeyVault;
+ * lib/orchestration/deps.ts KeyVaultRotationAdapter over lib/vault). */
+export interface KeyVaultPort {
+  /** Creates a new key version tagged `rotationId`; when a version already carries the tag,
+   * returns it instead (reused), however many versions were created since. */
+  createKeyVersion(vault: string, name: string, opts: { rotationId: string; expiresOn?: string; purpose: "wrap" | "sign" }): Promise<{ version: string; reused: boolean }>;
+  listKeyVersions(vault: string, name: string): Promise<VaultVersion[]>;
+  updateKeyVersion(vault: string, name: string, version: string, patch: { enabled?: boolean; keyOps?: string[] }): Promise<void>;
+  /** Local RSA-OAEP-256 wrap with the version's cached public key. */
+  wrapKey(vault: string, name: string, version: string, plaintext: Buffer): Promise<Buffer>;
+  /** Remote unwrap (the private key never leaves the vault). */
+  unwrapKey(vault: string, name: string, version: string, wrapped: Buffer): Promise<Buffer>;
+  publicJwk(vault: string, name: string, version: string): Promise<PublicJwk>;
+  /** New secret version tagged `rotationId` (and `slot` for dual-credential providers); reused when a version already carries the tag. */
+  setSecret(vault: string, name: string, value: string, opts: { rotationId: string; expiresOn?: string; slot?: string }): Promise<{ version: string; reused: boolean }>;
+  listSecretVersions(vault: string, name: string): Promise<VaultVersion[]>;
+  updateSecretVersion(vault: string, name: string, version: string, patch: { enabled: boolean }): Promise<void>;
+}
+
+/** The reads of the vault the API and the Event Grid trigger make. */
+export type VaultReader = Pick<KeyVaultPort, "listKeyVersions" | "listSecretVersions" | "publicJwk">;
+
+// ---- Inventory ----------------------------------------------------------------------------------
+
+export interface StoredKey {
+  key: ManagedKey;
+  etag: string;
+}
+
+/** The managed keys (lib/stores/inventory.ts Inventory; MemoryInventory). keyIds are read in any
+ * spelling and stored canonical; one vault object is one managed key; a policy attached must be the
+ * key's own tenant's and cover its kind; a replacement must be a state the version rule book reaches. */
+export interface InventoryPort {
+  get(keyId: string): Promise<StoredKey | undefined>;
+  /** Every key (optionally one tenant's), in keyId order. */
+  list(opts?: { tenant?: string }): AsyncIterable<StoredKey>;
+  /** Creates a new entry (exists → RotationConflictError). */
+  create(key: ManagedKey): Promise<StoredKey>;
+  /** Creates when etag is undefined (exists → RotationConflictError), else replaces If-Match
+   * (changed → RotationConflictError). Returns the new etag. */
+  put(key: ManagedKey, etag: string | undefined): Promise<string>;
+}
+
+// ---- Policies -----------------------------------------------------------------------------------
+
+export interface StoredPolicy {
+  policy: Policy;
+  etag: string;
+  /** When this row was last written (ISO). */
+  updatedAt: string;
+}
+
+/** Where a write may land: undefined = create only (exists → RotationConflictError), an etag =
+ * replace only that version (changed → RotationConflictError), "*" = create or replace. */
+export type ExpectedEtag = string | undefined;
+
+/** Policies as data (lib/stores/policyStore.ts PolicyStore; MemoryPolicies). No adapter invents a
+ * policy: a key governed by none has none. */
+export interface PolicyPort {
+  get(tenant: string, policyId: string): Promise<StoredPolicy | undefined>;
+  /** A tenant's policies, or with no tenant every tenant's. */
+  list(tenant?: string): AsyncIterable<StoredPolicy>;
+  /** Every policy (the planner's view). */
+  all(): Promise<Policy[]>;
+  /** Validates `input` (InvalidRequestError naming the field) and writes it. */
+  put(input: unknown, expected: ExpectedEtag): Promise<StoredPolicy>;
+  /** Tenants that hold a policy with this id (tells "not yours" from "does not exist"). */
+  tenantsWith(policyId: string): Promise<string[]>;
+  /** The policy that governs a key: its policyId in its own tenant, applying to its kind; a
+   * tenant's DEK without one follows its tenant's active DEK policy. Otherwise none. */
+  policyFor(key: ManagedKey): Promise<Policy | undefined>;
+}
+
+// ---- JWKS ---------------------------------------------------------------------------------------
+
+export interface JwksDocument {
+  keys: PublicJwk[];
+}
+
+/** Published JWKS documents of signing keys (lib/stores/jwksStore.ts JwksTable; MemoryJwks). A
+ * document with a private JWK member is refused (InvariantViolationError PrivateJwk). */
+export interface JwksPort {
+  /** Replaces the published document of one signing key. */
+  put(vault: string, key: string, jwks: JwksDocument): Promise<void>;
+  /** The published document; undefined when none was published. Vault names are case-insensitive. */
+  get(vault: string, key: string): Promise<JwksDocument | undefined>;
+}
+
+// ---- Approvals ----------------------------------------------------------------------------------
+
+export interface StoredEmergency {
+  request: EmergencyRequest;
+  etag: string;
+}
+
+/** Emergency requests awaiting (or holding) a second person's approval (lib/stores/approvals.ts
+ * ApprovalStore; MemoryApprovals). Updates are ETag-guarded so two approvers racing cannot both win. */
+export interface ApprovalPort {
+  /** A second record for the same rotationId → RotationConflictError. */
+  create(req: EmergencyRequest): Promise<StoredEmergency>;
+  get(rotationId: string): Promise<StoredEmergency | undefined>;
+  /** Replaces the request if unchanged since `etag` was read; otherwise RotationConflictError. */
+  update(req: EmergencyRequest, etag: string): Promise<StoredEmergency>;
+}
+
+// ---- Fences -------------------------------------------------------------------------------------
+
+/** Each key's latest lock grant (lib/stores/fenceStore.ts TableFenceStore; MemoryFenceStore); the
+ * rules that read it are lib/orchestration/fence.ts. */
+export interface FenceStore {
+  read(keyId: string): Promise<{ record: FenceRecord; etag: string } | undefined>;
+  /** Creates (etag undefined; exists → RotationConflictError) or replaces If-Match (changed →
+   * RotationConflictError). */
+  write(keyId: string, record: FenceRecord, etag: string | undefined): Promise<void>;
 }

@@ -1,62 +1,33 @@
-// In-memory adapters of the API ports that lib/orchestration/memory.ts does not already provide:
-// the key catalog over the rotation engine's MemoryInventory (so the API and the orchestrations see
-// one inventory), policies with ETags, and emergency requests with ETags. Same refusals as the
-// Table Storage stores: stale ETag or duplicate create → RotationConflictError.
+// The memory approvals adapter (the other memory adapters are in lib/orchestration/memory.ts, which
+// the API shares with the rotation engine). Same refusals as the Table Storage store: stale ETag or
+// duplicate create → RotationConflictError.
 import { randomUUID } from "node:crypto";
 import type { EmergencyRequest } from "../domain/approval";
-import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
-import { validatePolicy, policyKey, type Policy } from "../domain/policy";
-import type { MemoryInventory } from "../orchestration/memory";
-import type { StoredEmergency } from "../stores/approvals";
-import type { StoredPolicy } from "../stores/policyStore";
-import type { ApprovalPort, KeyCatalog, PolicyCatalog } from "./ports";
+import { MemoryPolicyStore, type MemoryInventory } from "../orchestration/memory";
+import type { ApprovalPort, InventoryPort, StoredEmergency, StoredKey } from "../ports";
 
-export class MemoryKeyCatalog implements KeyCatalog {
+/** @deprecated MemoryInventory is the one memory inventory; this only hands its calls on. */
+export class MemoryKeyCatalog implements InventoryPort {
   constructor(readonly rows: MemoryInventory) {}
-  get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined> {
+  get(keyId: string): Promise<StoredKey | undefined> {
     return this.rows.get(keyId);
   }
-  async *list(): AsyncIterable<{ key: ManagedKey }> {
-    const ids = [...this.rows.rows.keys()].sort();
-    for (const id of ids) {
-      const row = await this.rows.get(id);
-      if (row) yield row;
-    }
+  list(opts?: { tenant?: string }): AsyncIterable<StoredKey> {
+    return this.rows.list(opts);
   }
-  async create(key: ManagedKey): Promise<{ key: ManagedKey; etag: string }> {
-    return { key: structuredClone(key), etag: await this.rows.put(key, undefined) };
+  create(key: ManagedKey): Promise<StoredKey> {
+    return this.rows.create(key);
+  }
+  put(key: ManagedKey, etag: string | undefined): Promise<string> {
+    return this.rows.put(key, etag);
   }
 }
 
-export class MemoryPolicyCatalog implements PolicyCatalog {
-  readonly rows = new Map<string, StoredPolicy>();
-  constructor(private readonly now: () => Date = () => new Date()) {}
-
-  async get(tenant: string, policyId: string): Promise<StoredPolicy | undefined> {
-    const row = this.rows.get(policyKey(tenant, policyId));
-    return row ? structuredClone(row) : undefined;
-  }
-  async *list(tenant?: string): AsyncIterable<StoredPolicy> {
-    for (const row of [...this.rows.values()]) if (tenant === undefined || row.policy.tenant === tenant) yield structuredClone(row);
-  }
-  async all(): Promise<Policy[]> {
-    return [...this.rows.values()].map((r) => structuredClone(r.policy));
-  }
-  async put(input: unknown, expected: string | undefined): Promise<StoredPolicy> {
-    const policy = validatePolicy(input, { now: this.now() });
-    const k = policyKey(policy.tenant, policy.policyId);
-    const current = this.rows.get(k);
-    if (expected === undefined && current) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [policies] ${k} exists`);
-    if (expected !== undefined && expected !== "*") {
-      if (!current) throw new InvalidRequestError("PolicyNotFound", `[keyrotor] [policies] ${k} does not exist; create it without an etag`, { status: 404 });
-      if (current.etag !== expected) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [policies] ${k} changed (ETag)`);
-    }
-    const row: StoredPolicy = { policy, etag: `W/"${randomUUID()}"`, updatedAt: this.now().toISOString() };
-    this.rows.set(k, row);
-    return structuredClone(row);
-  }
-}
+/** @deprecated the memory policy store is MemoryPolicyStore (lib/orchestration/memory.ts). */
+export const MemoryPolicyCatalog = MemoryPolicyStore;
+export type MemoryPolicyCatalog = MemoryPolicyStore;
 
 export class MemoryApprovals implements ApprovalPort {
   readonly rows = new Map<string, StoredEmergency>();

@@ -1,45 +1,21 @@
-// What the HTTP API, the policy timer and the Event Grid trigger need, as narrow ports. The real
-// adapters (lib/stores, lib/ledger, lib/events, lib/vault) fit them as they are; memory.ts has
-// in-memory ones for tests. apiServices(cfg) in services.ts wires either set.
-import type { EmergencyRequest } from "../domain/approval";
-import type { ManagedKey } from "../domain/keys";
+// What the HTTP API, the policy timer and the Event Grid trigger need: the resource ports (defined
+// once, in lib/ports.ts) and the durable client. apiServices(cfg) in services.ts wires the real
+// adapters or the memory ones.
 import type { LockState } from "../domain/rotation";
-import type { Policy } from "../domain/policy";
-import type { FenceStore } from "../orchestration/fence";
 import type { RotationStarterClient } from "../orchestration/start";
-import type { PublicJwk, VaultVersion } from "../orchestration/ports";
-import type { Clock, EventPublisher, LedgerEntry, VerifiableLedger } from "../ports";
+import type { DekStorePort } from "../orchestration/ports";
+import type { ApprovalPort, Clock, EventPublisher, FenceStore, InventoryPort, LedgerEntry, PolicyPort, VaultReader, VerifiableLedger } from "../ports";
 import type { NotificationHealth } from "../events";
 import type { SealSigner } from "../ledger/seals";
 import type { AuditCheckpointStore } from "../ledger/verifyCheckpoint";
 import type { EvidenceExportStore } from "../ledger/evidenceCheckpoint";
-import type { StoredPolicy } from "../stores/policyStore";
-import type { StoredEmergency } from "../stores/approvals";
+export type { ApprovalPort, VaultReader } from "../ports";
 
-/** The inventory as the API reads it (lib/stores/inventory.ts Inventory fits). */
-export interface KeyCatalog {
-  get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined>;
-  list(): AsyncIterable<{ key: ManagedKey }>;
-  /** Creates a new entry (exists → RotationConflictError). The Table Storage inventory also checks
-   * the policy attachment (same tenant, existing, covering the kind). */
-  create(key: ManagedKey): Promise<{ key: ManagedKey; etag: string }>;
-}
+/** @deprecated the one inventory port is InventoryPort (lib/ports.ts). */
+export type KeyCatalog = InventoryPort;
 
-/** Policies as data (lib/stores/policyStore.ts PolicyStore fits). `expected`: undefined = create
- * only, an etag = replace that version only, "*" = create or replace. */
-export interface PolicyCatalog {
-  get(tenant: string, policyId: string): Promise<StoredPolicy | undefined>;
-  list(tenant?: string): AsyncIterable<StoredPolicy>;
-  all(): Promise<Policy[]>;
-  put(input: unknown, expected: string | undefined): Promise<StoredPolicy>;
-}
-
-/** Emergency requests (lib/stores/approvals.ts ApprovalStore fits). */
-export interface ApprovalPort {
-  create(req: EmergencyRequest): Promise<StoredEmergency>;
-  get(rotationId: string): Promise<StoredEmergency | undefined>;
-  update(req: EmergencyRequest, etag: string): Promise<StoredEmergency>;
-}
+/** The policy reads and writes the API makes (PolicyPort, lib/ports.ts). */
+export type PolicyCatalog = Pick<PolicyPort, "get" | "list" | "all" | "put">;
 
 /** The ledger with the reads the API serves (HashChainLedger fits). */
 export interface ApiLedger extends VerifiableLedger {
@@ -47,13 +23,6 @@ export interface ApiLedger extends VerifiableLedger {
   byEntryId(keyId: string, entryId: string): Promise<LedgerEntry | undefined>;
   /** The seal key, which signs the evidence pack's manifest (lib/ledger/evidenceSeal.ts). */
   manifestSigner?(): Pick<SealSigner, "kid" | "alg" | "sign"> | undefined;
-}
-
-/** The vault reads the API and the Event Grid trigger need (the rotation KeyVault port fits). */
-export interface VaultReader {
-  listKeyVersions(vault: string, name: string): Promise<VaultVersion[]>;
-  listSecretVersions(vault: string, name: string): Promise<VaultVersion[]>;
-  publicJwk(vault: string, name: string, version: string): Promise<PublicJwk>;
 }
 
 export interface ApiSettings {
@@ -76,7 +45,7 @@ export interface ComponentHealth {
 export interface ApiServices {
   settings: ApiSettings;
   clock: Clock;
-  inventory: KeyCatalog;
+  inventory: InventoryPort;
   policies: PolicyCatalog;
   approvals: ApprovalPort;
   ledger: ApiLedger;
@@ -103,13 +72,8 @@ export interface ApiServices {
   evidenceExports?: EvidenceExportStore;
 }
 
-/** lib/orchestration's DekStorePort fits. */
-export interface ReferenceCounter {
-  countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
-  /** One bounded leg of that count (lib/orchestration/ports.ts DekStorePort); the policy timer
-   * reads only this, one leg per KEK per run. */
-  countByKekVersionPage?(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ byVersion: Record<string, number>; continuation?: string }>;
-}
+/** DEKs per KEK version: the DEK port's counts. */
+export type ReferenceCounter = Pick<DekStorePort, "countByKekVersion" | "countByKekVersionPage">;
 
 /** The durable client as the API uses it: startRotation's needs plus what status reads show.
  * durable-functions' DurableClient fits. */

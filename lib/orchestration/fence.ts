@@ -17,6 +17,7 @@
 import { z } from "zod";
 import { InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { fenceAdmits, fenceClaim, type FenceRecord } from "../domain/rotation";
+import type { FenceStore } from "../ports";
 import { DURABLE } from "./names";
 
 export type { FenceRecord };
@@ -30,13 +31,8 @@ export const FENCED_ACTIVITIES: ReadonlySet<string> = new Set<string>([
   D.createKeyVersion, D.createSecretVersion, D.promoteVersion, D.setKeyOps, D.disableVersion, D.rotateTenantDek, D.publishJwks, D.rewrapRange,
 ]);
 
-/** The fence rows, one per key. */
-export interface FenceStore {
-  read(keyId: string): Promise<{ record: FenceRecord; etag: string } | undefined>;
-  /** Creates (etag undefined; exists → RotationConflictError) or replaces If-Match (changed →
-   * RotationConflictError). */
-  write(keyId: string, record: FenceRecord, etag: string | undefined): Promise<void>;
-}
+/** The fence rows, one per key (the port is defined with the others in lib/ports.ts). */
+export type { FenceStore } from "../ports";
 
 /** What a fenced activity carries in its input: the grant it acts under. */
 export const FenceInput = z.strictObject({ owner: z.string().min(1).max(512), token: z.number().int().positive() });

@@ -3,12 +3,15 @@
 import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { canonicalKeyId, checkCanonicalKeyId, vaultObjectOf, vaultObjectTaken, type ManagedKey, type VersionState } from "../domain/keys";
-import { add, checkTransition, checkVersions, dekVersionView, demote, promote, stateChanges, type VersionedKey } from "../domain/versions";
-import type { EventPublisher, RotationEvent } from "../ports";
+import { policyKey, validatePolicy, type Policy } from "../domain/policy";
+import { add, checkTransition, dekVersionView, demote, promote, stateChanges, type VersionedKey } from "../domain/versions";
 import type {
-  DekRecord, DekRewrite, DekStorePort, InventoryPort, JwksDocument, JwksStore, PolicySource, PublicJwk,
-  RotationKeyVault, RotationPolicyView, StoredDek, VaultVersion,
-} from "./ports";
+  EventPublisher, ExpectedEtag, InventoryPort, JwksDocument, JwksPort, KeyVaultPort, PolicyPort, PublicJwk, RotationEvent,
+  StoredKey, StoredPolicy, VaultVersion,
+} from "../ports";
+import { checkManagedKey, checkPolicyAttachment } from "../stores/inventory";
+import { checkPublicJwks } from "../stores/jwksStore";
+import type { DekRecord, DekRewrite, DekStorePort, PolicySource, RotationPolicyView, StoredDek } from "./ports";
 
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
 
@@ -24,7 +27,7 @@ function hexVersion(): string {
   return randomUUID().replace(/-/g, "");
 }
 
-export class MemoryKeyVault implements RotationKeyVault {
+export class MemoryKeyVault implements KeyVaultPort {
   readonly keys = new Map<string, MemKeyVersion[]>();
   readonly secrets = new Map<string, MemSecretVersion[]>();
   /** Counts remote calls, so tests can see what went to the "vault". */
@@ -65,8 +68,10 @@ export class MemoryKeyVault implements RotationKeyVault {
 
   async createKeyVersion(vault: string, name: string, opts: { rotationId: string; expiresOn?: string; purpose: "wrap" | "sign" }): Promise<{ version: string; reused: boolean }> {
     const list = this.keyVersions(vault, name);
-    const latest = list[list.length - 1];
-    if (latest?.tags.rotationId === opts.rotationId) return { version: latest.version, reused: true };
+    // Any version with the tag, not only the newest: a version made by hand since must not make a
+    // retried step create a second one (as lib/vault/keyVault.ts does).
+    const tagged = list.find((v) => v.tags.rotationId === opts.rotationId);
+    if (tagged) return { version: tagged.version, reused: true };
     this.calls.create++;
     const v = this.newKeyVersion(opts.purpose, { rotationId: opts.rotationId }, opts.expiresOn);
     list.push(v);
@@ -132,10 +137,16 @@ function objectOf(keyId: string): string | undefined {
   }
 }
 
+/** The inventory in memory, with every refusal of the Table adapter (lib/stores/inventory.ts): keys
+ * checked as a whole, new rows canonical, one managed key per vault object, a replacement only a
+ * state the rule book reaches, a policy attached only if `policies` has it for the key's tenant and
+ * kind. */
 export class MemoryInventory implements InventoryPort {
-  readonly rows = new Map<string, { key: ManagedKey; etag: string }>();
+  readonly rows = new Map<string, StoredKey>();
+  constructor(private readonly policies?: Pick<PolicyPort, "get" | "tenantsWith">) {}
+
   /** By keyId in any spelling, as the Table adapter reads (canonical row first, then this spelling). */
-  async get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined> {
+  async get(keyId: string): Promise<StoredKey | undefined> {
     let canonical: string | undefined;
     try {
       canonical = canonicalKeyId(keyId);
@@ -145,20 +156,33 @@ export class MemoryInventory implements InventoryPort {
     const row = (canonical !== undefined ? this.rows.get(canonical) : undefined) ?? this.rows.get(keyId);
     return row ? { key: structuredClone(row.key), etag: row.etag } : undefined;
   }
+
+  async *list(opts: { tenant?: string } = {}): AsyncIterable<StoredKey> {
+    for (const id of [...this.rows.keys()].sort()) {
+      const row = this.rows.get(id);
+      if (row && (opts.tenant === undefined || row.key.tenant === opts.tenant)) yield { key: structuredClone(row.key), etag: row.etag };
+    }
+  }
+
+  async create(key: ManagedKey): Promise<StoredKey> {
+    return { key: structuredClone(key), etag: await this.put(key, undefined) };
+  }
+
   async put(key: ManagedKey, etag: string | undefined): Promise<string> {
-    const row = this.rows.get(key.keyId);
-    if (etag === undefined && row) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [inventory] ${key.keyId} exists`);
+    if (etag === undefined) checkCanonicalKeyId(key.keyId);
+    const previous = etag !== undefined ? await this.get(key.keyId) : undefined;
+    if (previous && previous.etag !== etag) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed since it was read (ETag)`);
+    checkManagedKey(key);
+    if (previous) checkTransition(previous.key, key);
+    if (this.policies && key.policyId !== undefined && previous?.key.policyId !== key.policyId) await checkPolicyAttachment(this.policies, key);
     if (etag === undefined) {
-      // As the Table adapter: new rows in canonical spelling, one managed key per vault object.
-      checkCanonicalKeyId(key.keyId);
+      if (this.rows.has(key.keyId)) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [inventory] ${key.keyId} exists`);
       const object = vaultObjectOf(key.keyId);
       const other = object === undefined ? undefined : [...this.rows.keys()].find((id) => id !== key.keyId && objectOf(id) === object);
       if (object !== undefined && other !== undefined) throw vaultObjectTaken(object, other, key.keyId);
+    } else if (!previous) {
+      throw new InvalidRequestError("KeyNotFound", `[keyrotor] [inventory] ${key.keyId} is not in the inventory`, { status: 404 });
     }
-    if (etag !== undefined && row?.etag !== etag) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [inventory] ${key.keyId} changed (ETag)`);
-    // The same version rules as the Table adapter: valid on its own, and reachable from the row it replaces.
-    if (row) checkTransition(row.key, key);
-    else checkVersions(key);
     const next = randomUUID();
     this.rows.set(key.keyId, { key: structuredClone(key), etag: next });
     return next;
@@ -271,18 +295,69 @@ export class MemoryDekStore implements DekStorePort {
   }
 }
 
-export class MemoryPolicies implements PolicySource {
-  readonly byId = new Map<string, RotationPolicyView>();
-  constructor(readonly fallback: RotationPolicyView = DEFAULT_POLICY_VIEW) {}
-  async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
-    return (key.policyId ? this.byId.get(key.policyId) : undefined) ?? this.fallback;
+/** Policies as data in memory, with the refusals of lib/stores/policyStore.ts: validated, ETag-guarded,
+ * scoped by tenant; no policy is invented for a key that has none. */
+export class MemoryPolicyStore implements PolicyPort {
+  readonly rows = new Map<string, StoredPolicy>();
+  constructor(private readonly now: () => Date = () => new Date()) {}
+
+  async get(tenant: string, policyId: string): Promise<StoredPolicy | undefined> {
+    const row = this.rows.get(policyKey(tenant, policyId));
+    return row ? structuredClone(row) : undefined;
+  }
+  async *list(tenant?: string): AsyncIterable<StoredPolicy> {
+    for (const row of [...this.rows.values()]) if (tenant === undefined || row.policy.tenant === tenant) yield structuredClone(row);
+  }
+  async all(): Promise<Policy[]> {
+    return [...this.rows.values()].map((r) => structuredClone(r.policy));
+  }
+  async tenantsWith(policyId: string): Promise<string[]> {
+    return [...this.rows.values()].filter((r) => r.policy.policyId === policyId).map((r) => r.policy.tenant);
+  }
+  async put(input: unknown, expected: ExpectedEtag): Promise<StoredPolicy> {
+    const policy = validatePolicy(input, { now: this.now() });
+    const k = policyKey(policy.tenant, policy.policyId);
+    const current = this.rows.get(k);
+    if (expected === undefined && current) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [policies] ${k} exists`);
+    if (expected !== undefined && expected !== "*") {
+      if (!current) throw new InvalidRequestError("PolicyNotFound", `[keyrotor] [policies] ${k} does not exist; create it without an etag`, { status: 404 });
+      if (current.etag !== expected) throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [policies] ${k} changed (ETag)`);
+    }
+    const row: StoredPolicy = { policy, etag: `W/"${randomUUID()}"`, updatedAt: this.now().toISOString() };
+    this.rows.set(k, row);
+    return structuredClone(row);
+  }
+  async policyFor(key: ManagedKey): Promise<Policy | undefined> {
+    if (key.policyId === undefined) {
+      if (key.kind !== "dek") return undefined;
+      for await (const s of this.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return s.policy;
+      return undefined;
+    }
+    const row = await this.get(key.tenant, key.policyId);
+    return row && row.policy.kinds.includes(key.kind) ? row.policy : undefined;
   }
 }
 
-export const DEFAULT_POLICY_VIEW: RotationPolicyView = {
-  policyId: "default", expiresAfter: "P365D", overlap: "P30D", revokeOld: false, retainFor: "P90D",
-  rollbackWindow: "P7D", maxAttempts: 5, secret: { generator: "base64url", length: 32 },
-};
+/** The engine's view of a policy (what lib/orchestration/deps.ts policySourceFrom gives the real store). */
+export function rotationPolicyView(p: Policy): RotationPolicyView {
+  return {
+    policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
+    maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
+    ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
+  };
+}
+
+/** The rotation engine's policy reads over a memory policy store: a key governed by no policy has
+ * none (the engine refuses to rotate it), as with the Table Storage store. */
+export class MemoryPolicies implements PolicySource {
+  /** Always undefined: nothing is invented for a key without a policy (kept for callers that read it). */
+  readonly fallback: RotationPolicyView | undefined = undefined;
+  constructor(readonly store: MemoryPolicyStore = new MemoryPolicyStore()) {}
+  async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
+    const p = await this.store.policyFor(key);
+    return p ? rotationPolicyView(p) : undefined;
+  }
+}
 
 /** Keeps one copy per messageId, as Service Bus duplicate detection would. */
 export class MemoryEvents implements EventPublisher {
@@ -292,13 +367,15 @@ export class MemoryEvents implements EventPublisher {
   }
 }
 
-export class MemoryJwks implements JwksStore {
+/** Vault names are case-insensitive, as the Table adapter keys them. */
+export class MemoryJwks implements JwksPort {
   readonly docs = new Map<string, JwksDocument>();
   async put(vault: string, key: string, jwks: JwksDocument): Promise<void> {
-    this.docs.set(`${vault}/${key}`, structuredClone(jwks));
+    checkPublicJwks(jwks);
+    this.docs.set(`${vault.toLowerCase()}/${key}`, structuredClone({ keys: jwks.keys }));
   }
   async get(vault: string, key: string): Promise<JwksDocument | undefined> {
-    const d = this.docs.get(`${vault}/${key}`);
+    const d = this.docs.get(`${vault.toLowerCase()}/${key}`);
     return d ? structuredClone(d) : undefined;
   }
 }

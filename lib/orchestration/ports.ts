@@ -1,56 +1,13 @@
-// The narrow ports the rotation activities need. The real adapters (lib/vault, lib/stores,
-// lib/ledger, lib/events) implement the wider APIs of their issues; deps.ts adapts them to these,
-// and memory.ts implements them in memory for tests and local reasoning.
-import type { Clock, EventPublisher, Ledger } from "../ports";
+// What the rotation activities need: the resource ports (defined once, in lib/ports.ts) and the
+// engine's own DEK view and secret generators. memory.ts implements them in memory for tests and
+// the local host.
+import type { Clock, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger } from "../ports";
 import type { ManagedKey, VersionState } from "../domain/keys";
 import type { Policy } from "../domain/policy";
-import type { FenceStore } from "./fence";
 
-// ---- Key Vault -----------------------------------------------------------------------------------
-
-export interface VaultVersion {
-  version: string;
-  enabled: boolean;
-  /** ISO instants. */
-  createdOn: string;
-  expiresOn?: string;
-  tags: Record<string, string>;
-  /** Keys only: permitted operations (wrapKey, unwrapKey, sign, verify, ...). */
-  keyOps?: string[];
-}
-
-/** Public JWK (never private members). */
-export interface PublicJwk {
-  kid: string;
-  kty: string;
-  [member: string]: unknown;
-}
-
-export interface RotationKeyVault {
-  /** Creates a new key version tagged `rotationId`; when the newest version already carries the
-   * tag, returns it instead (reused). */
-  createKeyVersion(vault: string, name: string, opts: { rotationId: string; expiresOn?: string; purpose: "wrap" | "sign" }): Promise<{ version: string; reused: boolean }>;
-  listKeyVersions(vault: string, name: string): Promise<VaultVersion[]>;
-  updateKeyVersion(vault: string, name: string, version: string, patch: { enabled?: boolean; keyOps?: string[] }): Promise<void>;
-  /** Local RSA-OAEP-256 wrap with the version's cached public key. */
-  wrapKey(vault: string, name: string, version: string, plaintext: Buffer): Promise<Buffer>;
-  /** Remote unwrap (the private key never leaves the vault). */
-  unwrapKey(vault: string, name: string, version: string, wrapped: Buffer): Promise<Buffer>;
-  publicJwk(vault: string, name: string, version: string): Promise<PublicJwk>;
-  /** New secret version tagged `rotationId` (and `slot` for dual-credential providers); reused when the newest already carries it. */
-  setSecret(vault: string, name: string, value: string, opts: { rotationId: string; expiresOn?: string; slot?: string }): Promise<{ version: string; reused: boolean }>;
-  listSecretVersions(vault: string, name: string): Promise<VaultVersion[]>;
-  updateSecretVersion(vault: string, name: string, version: string, patch: { enabled: boolean }): Promise<void>;
-}
-
-// ---- Inventory -----------------------------------------------------------------------------------
-
-export interface InventoryPort {
-  get(keyId: string): Promise<{ key: ManagedKey; etag: string } | undefined>;
-  /** Creates when etag is undefined (409 → RotationConflictError), else replaces If-Match
-   * (412 → RotationConflictError). Returns the new etag. */
-  put(key: ManagedKey, etag: string | undefined): Promise<string>;
-}
+/** @deprecated the one Key Vault port is KeyVaultPort (lib/ports.ts). */
+export type RotationKeyVault = KeyVaultPort;
+export type { InventoryPort, JwksDocument, JwksPort, KeyVaultPort, PublicJwk, VaultVersion } from "../ports";
 
 // ---- DEK store -----------------------------------------------------------------------------------
 
@@ -125,14 +82,6 @@ export interface PolicySource {
   policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined>;
 }
 
-export interface JwksDocument {
-  keys: PublicJwk[];
-}
-export interface JwksStore {
-  put(vault: string, key: string, jwks: JwksDocument): Promise<void>;
-  get(vault: string, key: string): Promise<JwksDocument | undefined>;
-}
-
 /** Built-in generators make a value from nothing but a length. */
 export interface SecretGenerator {
   generate(length: number): string;
@@ -157,14 +106,14 @@ export interface LedgerSealer {
 // ---- Everything together -------------------------------------------------------------------------
 
 export interface RotationDeps {
-  vault: RotationKeyVault;
+  vault: KeyVaultPort;
   inventory: InventoryPort;
   deks: DekStorePort;
   policies: PolicySource;
   ledger: Ledger;
   sealer?: LedgerSealer;
   events: EventPublisher;
-  jwks: JwksStore;
+  jwks: JwksPort;
   secrets: SecretGenerators;
   clock: Clock;
   /** Each key's latest lock grant, which every mutating activity checks (./fence.ts). */

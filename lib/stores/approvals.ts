@@ -4,7 +4,10 @@
 import type { TableClient } from "@azure/data-tables";
 import type { EmergencyRequest } from "../domain/approval";
 import { InvalidRequestError } from "../domain/errors";
+import type { ApprovalPort, StoredEmergency } from "../ports";
 import { ensureTable, escapeKey, statusOf, translateTableError } from "./tables";
+
+export type { StoredEmergency } from "../ports";
 
 interface ApprovalEntity {
   partitionKey: string;
@@ -12,12 +15,7 @@ interface ApprovalEntity {
   body: string;
 }
 
-export interface StoredEmergency {
-  request: EmergencyRequest;
-  etag: string;
-}
-
-export class ApprovalStore {
+export class ApprovalStore implements ApprovalPort {
   constructor(private readonly table: TableClient) {}
 
   /** Records a new request; a second record for the same rotationId is a conflict. */

@@ -11,13 +11,11 @@ import type { Config } from "../config";
 import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { canonicalKeyId, checkCanonicalKeyId, parseKeyId, vaultObjectOf, vaultObjectTaken, VERSION_STATES, type KeyVersion, type ManagedKey, type VersionState } from "../domain/keys";
 import { add, checkTransition, checkVersions, promote, retire, revoke, VersionRuleError } from "../domain/versions";
+import type { InventoryPort, PolicyPort, StoredKey } from "../ports";
 import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
-import { policyStoreFromConfig, type PolicyStore } from "./policyStore";
+import { policyStoreFromConfig } from "./policyStore";
 
-export interface StoredKey {
-  key: ManagedKey;
-  etag: string;
-}
+export type { StoredKey } from "../ports";
 
 export interface KeyPage {
   items: StoredKey[];
@@ -126,10 +124,10 @@ export interface ModifyOptions {
   attempts?: number;
 }
 
-export class Inventory {
+export class Inventory implements InventoryPort {
   /** `policies` checks policy attachments (same tenant, existing, covering the key's kind);
    * without it, attaching a policy is refused. */
-  constructor(private readonly table: TableClient, private readonly policies?: PolicyStore, private readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly table: TableClient, private readonly policies?: Pick<PolicyPort, "get" | "tenantsWith">, private readonly now: () => Date = () => new Date()) {}
 
   private async ready(): Promise<TableClient> {
     try {
@@ -320,17 +318,23 @@ export class Inventory {
   }
 
   private async checkAttachment(key: ManagedKey): Promise<void> {
-    const policyId = key.policyId!;
     if (!this.policies) throw new InvariantViolationError("NoPolicyStore", "[keyrotor] [inventory] cannot verify a policy attachment without the policy store");
-    const own = await this.policies.get(key.tenant, policyId);
-    if (own) {
-      if (!own.policy.kinds.includes(key.kind)) throw invalid("PolicyKindMismatch", "policyId", `policy ${policyId} applies to ${own.policy.kinds.join(", ")}, not ${key.kind}`);
-      return;
-    }
-    const elsewhere = await this.policies.tenantsWith(policyId);
-    if (elsewhere.length > 0) throw invalid("PolicyTenantMismatch", "policyId", `policy ${policyId} belongs to another tenant; a key of tenant ${key.tenant} can only use its own tenant's policies`);
-    throw invalid("PolicyNotFound", "policyId", `tenant ${key.tenant} has no policy ${policyId}`);
+    await checkPolicyAttachment(this.policies, key);
   }
+}
+
+/** A key's policy must be its own tenant's and cover its kind (every inventory adapter asks this). */
+export async function checkPolicyAttachment(policies: Pick<PolicyPort, "get" | "tenantsWith">, key: ManagedKey): Promise<void> {
+  const policyId = key.policyId;
+  if (policyId === undefined) return;
+  const own = await policies.get(key.tenant, policyId);
+  if (own) {
+    if (!own.policy.kinds.includes(key.kind)) throw invalid("PolicyKindMismatch", "policyId", `policy ${policyId} applies to ${own.policy.kinds.join(", ")}, not ${key.kind}`);
+    return;
+  }
+  const elsewhere = await policies.tenantsWith(policyId);
+  if (elsewhere.length > 0) throw invalid("PolicyTenantMismatch", "policyId", `policy ${policyId} belongs to another tenant; a key of tenant ${key.tenant} can only use its own tenant's policies`);
+  throw invalid("PolicyNotFound", "policyId", `tenant ${key.tenant} has no policy ${policyId}`);
 }
 
 function canonicalOrUndefined(keyId: string): string | undefined {
@@ -346,6 +350,6 @@ function unlessSame(before: ManagedKey, after: ManagedKey): ManagedKey | undefin
   return after === before ? undefined : after;
 }
 
-export function inventoryFromConfig(cfg: Config, policies: PolicyStore = policyStoreFromConfig(cfg)): Inventory {
+export function inventoryFromConfig(cfg: Config, policies: PolicyPort = policyStoreFromConfig(cfg)): Inventory {
   return new Inventory(tableClient(cfg, "inventory"), policies);
 }

@@ -8,18 +8,10 @@
 import type { TableClient } from "@azure/data-tables";
 import type { Config } from "../config";
 import { InvariantViolationError } from "../domain/errors";
+import type { JwksDocument, JwksPort } from "../ports";
 import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
 
-/** A public JWK as Key Vault returns it (kid = versioned key URL). */
-export interface PublishedJwk {
-  kid: string;
-  kty: string;
-  [member: string]: unknown;
-}
-
-export interface JwksDocument {
-  keys: PublishedJwk[];
-}
+export type { JwksDocument } from "../ports";
 
 export interface PublishedJwks {
   jwks: JwksDocument;
@@ -32,6 +24,14 @@ const CHUNK = 30_000;
 const MAX_CHUNKS = 15;
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
 
+/** Refuses a document with a private JWK member (every JWKS adapter publishes public keys only). */
+export function checkPublicJwks(jwks: JwksDocument): void {
+  for (const k of jwks.keys) {
+    const leaked = PRIVATE_MEMBERS.filter((m) => k[m] !== undefined);
+    if (leaked.length > 0) throw new InvariantViolationError("PrivateJwk", `[keyrotor] [jwks] refusing to publish ${k.kid} with private members (${leaked.join(", ")})`);
+  }
+}
+
 type JwksEntity = { partitionKey: string; rowKey: string; chunks: number; updatedAt: string } & Record<`doc${number}`, string>;
 
 /** The table the JWKS documents live in (KEYROTOR_TABLE_JWKS, default "jwks"); created on first use. */
@@ -39,7 +39,7 @@ export function jwksTableName(cfg: Pick<Config, "KEYROTOR_TABLE_JWKS">): string 
   return cfg.KEYROTOR_TABLE_JWKS;
 }
 
-export class JwksStore {
+export class JwksStore implements JwksPort {
   constructor(private readonly table: TableClient, private readonly clock: () => Date = () => new Date()) {}
 
   private async ready(): Promise<TableClient> {
@@ -52,10 +52,7 @@ export class JwksStore {
 
   /** Replaces the published document of one signing key. */
   async put(vault: string, key: string, jwks: JwksDocument): Promise<void> {
-    for (const k of jwks.keys) {
-      const leaked = PRIVATE_MEMBERS.filter((m) => k[m] !== undefined);
-      if (leaked.length > 0) throw new InvariantViolationError("PrivateJwk", `[keyrotor] [jwks] refusing to publish ${k.kid} with private members (${leaked.join(", ")})`);
-    }
+    checkPublicJwks(jwks);
     const json = JSON.stringify({ keys: jwks.keys });
     const chunks = Math.max(1, Math.ceil(json.length / CHUNK));
     if (chunks > MAX_CHUNKS) throw new InvariantViolationError("JwksTooLarge", `[keyrotor] [jwks] ${vault}/${key}: ${jwks.keys.length} keys do not fit one row; retire old versions`);

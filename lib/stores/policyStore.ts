@@ -6,14 +6,10 @@ import type { Config } from "../config";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import { parsePolicyShape, validatePolicy, type Policy } from "../domain/policy";
+import type { ExpectedEtag, PolicyPort, StoredPolicy } from "../ports";
 import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
 
-export interface StoredPolicy {
-  policy: Policy;
-  etag: string;
-  /** When this row was last written (ISO). */
-  updatedAt: string;
-}
+export type { ExpectedEtag, StoredPolicy } from "../ports";
 
 interface PolicyEntity {
   partitionKey: string;
@@ -21,10 +17,6 @@ interface PolicyEntity {
   policy: string;
   updatedAt: string;
 }
-
-/** Where a write may land: undefined = create only (exists → RotationConflictError), an etag =
- * replace only that version (changed → RotationConflictError), "*" = create or replace. */
-export type ExpectedEtag = string | undefined;
 
 /** The only ETag form Table Storage issues for an entity: its timestamp, URL-encoded, weak. Any other
  * value (a list, a strong or made-up tag, a second "*") can never match a row, and sent to the
@@ -36,7 +28,7 @@ function cannotMatch(expected: string, what: string): RotationConflictError {
   return new RotationConflictError("ETagMismatch", `[keyrotor] [policies] ${what}: If-Match ${JSON.stringify(expected.slice(0, 80))} is not this row's ETag`);
 }
 
-export class PolicyStore {
+export class PolicyStore implements PolicyPort {
   constructor(private readonly table: TableClient, private readonly clock: () => Date = () => new Date()) {}
 
   private async ready(): Promise<TableClient> {
@@ -137,9 +129,14 @@ export class PolicyStore {
   }
 
   /** The policy that governs a key: the key's policyId in the key's own tenant, applying to its
-   * kind. A policy of another tenant never applies. */
+   * kind. A policy of another tenant never applies. A tenant's DEK enters the inventory with its
+   * first rotation, without a policyId: it follows its tenant's active policy for DEKs. */
   async policyFor(key: ManagedKey): Promise<Policy | undefined> {
-    if (key.policyId === undefined) return undefined;
+    if (key.policyId === undefined) {
+      if (key.kind !== "dek") return undefined;
+      for await (const s of this.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return s.policy;
+      return undefined;
+    }
     const row = await this.get(key.tenant, key.policyId);
     return row && row.policy.kinds.includes(key.kind) ? row.policy : undefined;
   }

@@ -4,7 +4,7 @@ import { Planner } from "../../../lib/domain/planner";
 import { validatePolicy } from "../../../lib/domain/policy";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { Driver } from "./driver";
-import { freshDeps, seedKekWithDeks } from "./fixtures";
+import { freshDeps, seedKekWithDeks, seedPolicy } from "./fixtures";
 
 const O = DURABLE.orchestrators;
 const A = DURABLE.activities;
@@ -74,8 +74,11 @@ describe("DEK fan-out", () => {
     const deps = freshDeps();
     await seedKekWithDeks(deps, 2, 1);
     const now = deps.clock.now();
-    const policy = validatePolicy({ policyId: "dek-quarterly", tenant: "tenant0", kinds: ["dek"], schedule: { every: "P90D" }, expiresAfter: "P200D" }, { now });
+    const input = { policyId: "dek-quarterly", tenant: "tenant0", kinds: ["dek" as const], schedule: { every: "P90D" }, expiresAfter: "P200D" };
+    const policy = validatePolicy(input, { now });
     const other = { ...policy, tenant: "tenant1" };
+    await seedPolicy(deps, input);
+    await seedPolicy(deps, { ...input, tenant: "tenant1" });
     deps.schedulePolicies = () => Promise.resolve([policy, other]);
     const day = 86_400_000;
     await deps.inventory.put({ keyId: "dek:tenant0", kind: "dek", tenant: "tenant0", policyId: "dek-quarterly", versions: [], lastRotatedAt: new Date(now.getTime() - 100 * day).toISOString() }, undefined);

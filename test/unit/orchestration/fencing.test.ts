@@ -8,7 +8,7 @@ import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
-import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, VAULT } from "./fixtures";
+import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, seedPolicy, testPolicy, VAULT } from "./fixtures";
 
 const O = DURABLE.orchestrators;
 const A = DURABLE.activities;
@@ -77,6 +77,7 @@ describe("fenced locks", () => {
   it("fences a tenant's DEK rotation by the tenant's DEK lock, also when it names the KEK to wrap under", async () => {
     const deps = freshDeps();
     const { keyId: kekKeyId } = await seedKey(deps, "kek", "dek-kek");
+    await seedPolicy(deps, testPolicy("t1", "t1-deks", ["dek"]));
     const driver = new Driver(deps);
     const first = (await driver.run(O.rotation, rotation("dek:t1", "first", { kekKeyId }), "d1")) as RotationOutput;
     expect(first, JSON.stringify(first)).toMatchObject({ outcome: "completed" });

@@ -6,7 +6,7 @@ import { MemoryStorageAccountKeys } from "../../../lib/orchestration/memory";
 import { dualCredentialRotator } from "../../../lib/orchestration/secrets";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
-import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, seedSecret, VAULT } from "./fixtures";
+import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, seedPolicy, seedSecret, testPolicy, VAULT } from "./fixtures";
 
 const O = DURABLE.orchestrators;
 const req = (keyId: string, extra: Partial<RotationRequest> = {}): RotationRequest => ({
@@ -210,7 +210,13 @@ describe("DEK, signing-key and secret rotation", () => {
     const deps = freshDeps();
     const account = new MemoryStorageAccountKeys();
     deps.secrets.providers.storageAccount = dualCredentialRotator({ regenerate: (slot) => account.regenerate(slot) });
-    deps.policies.byId.set("sa", { ...deps.policies.fallback, policyId: "sa", secret: { generator: "storageAccount", length: 0 } });
+    // A policy cannot name a provider rotator yet: the engine's view of policy "sa" names it.
+    await seedPolicy(deps, testPolicy("platform", "sa", ["secret"]));
+    const policyFor = deps.policies.policyFor.bind(deps.policies);
+    deps.policies.policyFor = async (key) => {
+      const p = await policyFor(key);
+      return p && key.policyId === "sa" ? { ...p, secret: { generator: "storageAccount", length: 0 } } : p;
+    };
     const { keyId } = await seedSecret(deps, "storage-conn");
     const row = (await deps.inventory.get(keyId))!;
     await deps.inventory.put({ ...row.key, policyId: "sa" }, row.etag);
