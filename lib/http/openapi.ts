@@ -90,6 +90,29 @@ const verification: Json = {
     latestSeal: { type: "object", required: ["sealSeq", "at", "root", "kid"], properties: { sealSeq: { type: "integer" }, at: instant, root: str, kid: str } },
   },
 };
+// GET /api/ledger/verify within Azure's 230 s (lib/api/queries.ts verifyLedgerWithin): a call that
+// reaches the end answers 200, else 202 with the page's findings and the continuation to ask next.
+const verifyPage = (final: boolean): Json => ({
+  type: "object", required: ["ok", "complete", "chains", "entries", "seals", "verifiedAt", ...(final ? [] : ["continuation"])],
+  properties: {
+    ...(verification.properties as Json),
+    ok: { type: ["boolean", "null"], description: "complete: whether the whole ledger verifies. A page: false when it found a break, null when it found none (chains after it are not verified yet)" },
+    complete: { type: "boolean", description: "true: this one call verified the whole ledger (asked without continuation); false: a page of a paged verify (add the pages up: keyrotor ledger verify does)" },
+    from: { ...str, description: "The continuation this page started at" },
+    ...(final ? {} : { continuation: { ...str, description: "Ask again with ?continuation=<this> for the next page" } }),
+  },
+});
+const evidencePage: Json = {
+  type: "object", required: ["complete", "continuation", "period", "progress"],
+  description: "The export goes on: ask again with the same from, to and label and ?continuation=<continuation> until the answer is 200 (the pack)",
+  properties: {
+    complete: { const: false }, continuation: str, period: { type: "object", required: ["from", "to"], properties: { from: instant, to: instant, label: str } },
+    progress: {
+      type: "object", required: ["phase", "keysDone", "chainsVerified", "entriesVerified"],
+      properties: { phase: { enum: ["keys", "verify"] }, keysDone: { type: "integer" }, chainsVerified: { type: "integer" }, entriesVerified: { type: "integer" } },
+    },
+  },
+};
 const rotationView: Json = {
   type: "object", required: ["rotationId", "runtimeStatus"],
   properties: {
@@ -212,7 +235,9 @@ const QUERIES: Partial<Record<string, { name: string; schema: Json; required?: b
     { name: "from", schema: { type: "string", format: "date-time" }, required: true },
     { name: "to", schema: { type: "string", format: "date-time" }, required: true },
     { name: "label", schema: { type: "string" } },
+    { name: "continuation", schema: { type: "string", format: "uuid" }, description: "The continuation of the previous 202 answer (asked with the same from, to and label)" },
   ],
+  verifyLedger: [{ name: "continuation", schema: { type: "string" }, description: "The continuation of the previous 202 answer: verify the next page" }],
 };
 
 const SUCCESS: Partial<Record<string, [string, Json]>> = {
@@ -231,7 +256,7 @@ const SUCCESS: Partial<Record<string, [string, Json]>> = {
   getRotation: ["200", ref("RotationView")],
   listRotations: ["200", { type: "object", required: ["rotations"], properties: { rotations: { type: "array", items: { type: "object", required: ["rotationId"], properties: { rotationId: str, keyId: str } } } } }],
   getPolicies: ["200", { anyOf: [{ type: "object", required: ["policies"], properties: { policies: { type: "array", items: ref("PolicyView") } } }, ref("PolicyView")], description: "All policies, or the one named (with its ETag)" }],
-  verifyLedger: ["200", ref("LedgerVerification")],
+  verifyLedger: ["200", verifyPage(true)],
   getLedger: ["200", { type: "object", required: ["keyId", "entries"], properties: { keyId: str, entries: { type: "array", items: ref("LedgerEntry") }, nextSeq: { type: "integer", description: "More entries: ask again with fromSeq" } } }],
   getEvidence: ["200", evidencePack],
 };
@@ -283,6 +308,15 @@ function operation(spec: RouteSpec, path: string): Json {
   if (spec.name === "breakLock") {
     responses["202"] = { description: "Recorded and signalled; the entity has not confirmed yet", content: { "application/json": { schema: lockBroken } } };
     responses["409"] = err("The holder is alive (lease not expired, orchestration running); error.rotationId names it");
+  }
+  if (spec.name === "verifyLedger") {
+    responses["200"] = { description: "The whole ledger verified in this call (complete: true), or the last page of a paged verify", content: { "application/json": { schema: verifyPage(true) } } };
+    responses["202"] = { description: "Azure cuts an HTTP response at 230 s: this page's findings, and the continuation to ask for the next page", content: { "application/json": { schema: verifyPage(false) } } };
+  }
+  if (spec.name === "getEvidence") {
+    responses["202"] = { description: "Azure cuts an HTTP response at 230 s: the export goes on; ask again with its continuation", content: { "application/json": { schema: evidencePage } } };
+    responses["404"] = err("The continuation names no export in progress (finished, or unused for 24 h): start again without it");
+    responses["409"] = err("Another call continued the same export at the same time: continue from that call's answer");
   }
   if (/\{/.test(path) || spec.name === "postRotation" || spec.name === "postCompromise") responses["404"] = err("Not found");
   return {
