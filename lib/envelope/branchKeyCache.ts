@@ -71,6 +71,16 @@ export class BranchKeyCache {
     return key;
   }
 
+  /** Adds a key the caller already holds (a branch key it just created); the cache takes it over. */
+  seed(ref: BranchKeyRef, key: Buffer): void {
+    const k = keyOf(ref);
+    if (this.entries.has(k)) {
+      key.fill(0);
+      return;
+    }
+    this.entries.set(k, { key, expiresAt: this.now() + this.ttlMs });
+  }
+
   /** Drops (and zeroes) the entries an event names. */
   onEvent(e: BranchKeyEvent): number {
     let n = 0;

@@ -121,11 +121,19 @@ export class HierarchyDekStore {
     }
   }
 
+  /** One page (≤1000) of a tenant's DEKs. */
+  async scan(tenant: string, continuation?: string): Promise<{ items: StoredHierarchyDek[]; continuation: string | undefined }> {
+    return this.page(tenant, odata`PartitionKey eq ${escapeKey(tenant)} and RowKey lt ${"~"}`, continuation);
+  }
+
   /** One page (≤1000) of a tenant's DEKs NOT under (branchId, branchVersion): what a branch-key
    * rotation or an emergency has left to do in that partition. */
   async notUnder(tenant: string, branchId: string, branchVersion: number, continuation?: string): Promise<{ items: StoredHierarchyDek[]; continuation: string | undefined }> {
+    return this.page(tenant, odata`PartitionKey eq ${escapeKey(tenant)} and RowKey lt ${"~"} and (branchId ne ${branchId} or branchVersion ne ${branchVersion})`, continuation);
+  }
+
+  private async page(tenant: string, filter: string, continuation?: string): Promise<{ items: StoredHierarchyDek[]; continuation: string | undefined }> {
     const t = await this.table();
-    const filter = odata`PartitionKey eq ${escapeKey(tenant)} and RowKey lt ${"~"} and (branchId ne ${branchId} or branchVersion ne ${branchVersion})`;
     try {
       const pages = t.listEntities<Entity>({ queryOptions: { filter } }).byPage({ maxPageSize: 1000, ...(continuation ? { continuationToken: continuation } : {}) });
       const first = await pages.next();
@@ -148,6 +156,22 @@ export class HierarchyDekStore {
       translateTableError(err, `count DEKs under ${branchId}#${branchVersion}`);
     }
     return n;
+  }
+
+  /** DEK count per branch-key version ("<branchId>#<version>") of a KEK, in one streamed pass that
+   * reads two columns: the proof before old branch-key versions are destroyed. */
+  async countsByBranchVersion(kekKeyId: string): Promise<Map<string, number>> {
+    const t = await this.table();
+    const counts = new Map<string, number>();
+    try {
+      const rows = t.listEntities<{ branchId: string; branchVersion: number }>({ queryOptions: { filter: odata`kekKeyId eq ${kekKeyId}`, select: ["branchId", "branchVersion"] } });
+      for await (const page of rows.byPage({ maxPageSize: 1000 })) {
+        for (const e of page) counts.set(`${e.branchId}#${e.branchVersion}`, (counts.get(`${e.branchId}#${e.branchVersion}`) ?? 0) + 1);
+      }
+    } catch (err) {
+      translateTableError(err, `count DEKs of ${kekKeyId} by branch key`);
+    }
+    return counts;
   }
 
   /** Writes new wraps of one tenant's DEKs in transactions of ≤100, If-Match on each row read, so a
