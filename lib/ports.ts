@@ -24,6 +24,8 @@ export const LEDGER_ENTRY_TYPES = [
   "VersionCreated", "Promoted", "RewrapProgress", "RewrapCompleted", "Retired", "Revoked", "RolledBack",
   "Completed", "Failed", "Aborted", "PolicyChanged", "ExpiryWarning", "NotificationFailed",
   "UnmanagedVersionDetected", "EventRejected", "KeyRegistered",
+  // A validation gate's verdict on a new version (lib/validation): what was checked, the outcome.
+  "Validation",
 ] as const;
 export type LedgerEntryType = (typeof LEDGER_ENTRY_TYPES)[number];
 
