@@ -1,0 +1,185 @@
+// Secret providers whose credentials Azure Resource Manager regenerates, through the official ARM
+// clients: storage account keys (key1/key2), Service Bus SAS rule keys (primary/secondary) and
+// Cosmos DB account keys (primary/secondary or the read-only pair). The secret holds the
+// connection string of one slot; validate() asks ARM whether that slot still holds its key.
+import { CosmosDBManagementClient } from "@azure/arm-cosmosdb";
+import { ServiceBusManagementClient } from "@azure/arm-servicebus";
+import { StorageManagementClient } from "@azure/arm-storage";
+import type { AccessToken, TokenCredential } from "@azure/core-auth";
+import { DependencyUnavailableError, InvalidRequestError, InvariantViolationError } from "../domain/errors";
+import { cosmosConnectionString, storageConnectionString, type ProviderSpecOf } from "../domain/secretProviders";
+import type { CredentialCheck, ProviderIssuedCredentials } from "./port";
+
+export interface ArmConnection {
+  credential: TokenCredential;
+  /** ARM endpoint; default https://management.azure.com (a local peer elsewhere). */
+  endpoint?: string;
+  /** PEM of a private CA to trust (the local peer's). */
+  ca?: string;
+}
+
+/** ARM's own answers, translated once: 4xx is the caller's (policy's) fault, the rest transient. */
+function armError(what: string, err: unknown): Error {
+  const status = (err as { statusCode?: unknown }).statusCode;
+  const code = (err as { code?: unknown }).code;
+  const message = `[keyrotor] [secrets] ARM ${what}: ${err instanceof Error ? err.message : String(err)}`;
+  if (typeof status === "number" && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    return new InvalidRequestError(typeof code === "string" ? `Arm${code}` : "ArmRequestRefused", message, { status: status === 404 ? 404 : status === 401 || status === 403 ? 403 : 400, cause: err });
+  }
+  return new DependencyUnavailableError("arm", message, { cause: err });
+}
+
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw armError(what, err);
+  }
+}
+
+/** ARM's token scope, whatever the endpoint: the classic clients (Service Bus) derive the scope
+ * from a custom endpoint otherwise, and ARM refuses a token for any other audience. */
+const ARM_SCOPE = "https://management.azure.com/.default";
+
+function clientOptions(c: ArmConnection): { endpoint?: string; tlsOptions?: { ca: string }; credentials: { scopes: string[] }; credentialScopes: string[] } {
+  return { ...(c.endpoint ? { endpoint: c.endpoint } : {}), ...(c.ca ? { tlsOptions: { ca: c.ca } } : {}), credentials: { scopes: [ARM_SCOPE] }, credentialScopes: [ARM_SCOPE] };
+}
+
+/** The value of `name` in a `k=v;k=v` connection string. */
+export function connectionPart(connection: string, name: string): string | undefined {
+  for (const part of connection.split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim().toLowerCase() === name.toLowerCase()) return part.slice(i + 1);
+  }
+  return undefined;
+}
+
+function checkKey(current: readonly (string | undefined)[], key: string | undefined): CredentialCheck {
+  if (!key) return { ok: false, reason: "the secret holds no key" };
+  return current.includes(key) ? { ok: true } : { ok: false, reason: "no key slot at the provider holds this key any more" };
+}
+
+function slotOf<T extends string>(slots: readonly T[], slot: string, kind: string): T {
+  const s = slots.find((x) => x === slot);
+  if (!s) throw new InvariantViolationError("SlotUnknown", `[keyrotor] [secrets] ${kind} has no slot ${slot}`);
+  return s;
+}
+
+// ---- Storage -----------------------------------------------------------------------------------
+
+export function storageAccountKeyProvider(spec: ProviderSpecOf<"storageAccountKey">, c: ArmConnection): ProviderIssuedCredentials {
+  const client = new StorageManagementClient(c.credential, spec.subscriptionId, clientOptions(c));
+  const slots = ["key1", "key2"] as const;
+  const where = `Microsoft.Storage/storageAccounts/${spec.account}`;
+  const keys = async (): Promise<Map<string, string>> => {
+    const r = await call(`listKeys ${where}`, () => client.storageAccounts.listKeys(spec.resourceGroup, spec.account));
+    return new Map((r.keys ?? []).map((k) => [k.keyName ?? "", k.value ?? ""]));
+  };
+  const valueOf = (m: Map<string, string>, slot: string): string => {
+    const key = m.get(slot);
+    if (!key) throw new DependencyUnavailableError("arm", `[keyrotor] [secrets] ARM listKeys ${where} returned no ${slot}`);
+    return storageConnectionString(spec, key);
+  };
+  return {
+    kind: "storageAccountKey", issuer: "provider", slots,
+    read: async (slot) => valueOf(await keys(), slotOf(slots, slot, "storageAccountKey")),
+    async regenerate(slot) {
+      const keyName = slotOf(slots, slot, "storageAccountKey");
+      const r = await call(`regenerateKey ${where}`, () => client.storageAccounts.regenerateKey(spec.resourceGroup, spec.account, { keyName }));
+      return valueOf(new Map((r.keys ?? []).map((k) => [k.keyName ?? "", k.value ?? ""])), keyName);
+    },
+    validate: async (credential) => checkKey([...(await keys()).values()], connectionPart(credential, "AccountKey")),
+    async retire(slot) {
+      const keyName = slotOf(slots, slot, "storageAccountKey");
+      await call(`regenerateKey ${where}`, () => client.storageAccounts.regenerateKey(spec.resourceGroup, spec.account, { keyName }));
+    },
+  };
+}
+
+// ---- Service Bus -------------------------------------------------------------------------------
+
+export function serviceBusSasProvider(spec: ProviderSpecOf<"serviceBusSas">, c: ArmConnection): ProviderIssuedCredentials {
+  const client = new ServiceBusManagementClient(c.credential, spec.subscriptionId, clientOptions(c));
+  const slots = ["primary", "secondary"] as const;
+  const where = `Microsoft.ServiceBus/namespaces/${spec.namespace}${spec.queue ? `/queues/${spec.queue}` : spec.topic ? `/topics/${spec.topic}` : ""}/authorizationRules/${spec.rule}`;
+  const rg = spec.resourceGroup;
+  type Keys = { primaryConnectionString?: string; secondaryConnectionString?: string; primaryKey?: string; secondaryKey?: string };
+  const listKeys = (): Promise<Keys> => call(`listKeys ${where}`, () =>
+    spec.queue ? client.queues.listKeys(rg, spec.namespace, spec.queue, spec.rule)
+      : spec.topic ? client.topics.listKeys(rg, spec.namespace, spec.topic, spec.rule)
+        : client.namespaces.listKeys(rg, spec.namespace, spec.rule));
+  const regenerateKeys = (slot: string): Promise<Keys> => {
+    const keyType = slotOf(slots, slot, "serviceBusSas") === "primary" ? "PrimaryKey" : "SecondaryKey";
+    return call(`regenerateKeys ${where}`, () =>
+      spec.queue ? client.queues.regenerateKeys(rg, spec.namespace, spec.queue, spec.rule, { keyType })
+        : spec.topic ? client.topics.regenerateKeys(rg, spec.namespace, spec.topic, spec.rule, { keyType })
+          : client.namespaces.regenerateKeys(rg, spec.namespace, spec.rule, { keyType }));
+  };
+  const valueOf = (k: Keys, slot: string): string => {
+    const v = slot === "primary" ? k.primaryConnectionString : k.secondaryConnectionString;
+    if (!v) throw new DependencyUnavailableError("arm", `[keyrotor] [secrets] ARM listKeys ${where} returned no ${slot} connection string`);
+    return v;
+  };
+  return {
+    kind: "serviceBusSas", issuer: "provider", slots,
+    read: async (slot) => valueOf(await listKeys(), slotOf(slots, slot, "serviceBusSas")),
+    regenerate: async (slot) => valueOf(await regenerateKeys(slot), slot),
+    async validate(credential) {
+      const k = await listKeys();
+      return checkKey([k.primaryKey, k.secondaryKey], connectionPart(credential, "SharedAccessKey"));
+    },
+    async retire(slot) {
+      await regenerateKeys(slot);
+    },
+  };
+}
+
+// ---- Cosmos DB ---------------------------------------------------------------------------------
+
+export function cosmosDbKeyProvider(spec: ProviderSpecOf<"cosmosDbKey">, c: ArmConnection): ProviderIssuedCredentials {
+  const client = new CosmosDBManagementClient(c.credential, spec.subscriptionId, clientOptions(c));
+  const slots = spec.readOnly ? (["primaryReadonly", "secondaryReadonly"] as const) : (["primary", "secondary"] as const);
+  const where = `Microsoft.DocumentDB/databaseAccounts/${spec.account}`;
+  const endpoint = `https://${spec.account}.documents.azure.com:443/`;
+  const keys = async (): Promise<Record<string, string | undefined>> => {
+    const k = await call(`listKeys ${where}`, () => client.databaseAccounts.listKeys(spec.resourceGroup, spec.account));
+    return { primary: k.primaryMasterKey, secondary: k.secondaryMasterKey, primaryReadonly: k.primaryReadonlyMasterKey, secondaryReadonly: k.secondaryReadonlyMasterKey };
+  };
+  const valueOf = (k: Record<string, string | undefined>, slot: string): string => {
+    const key = k[slot];
+    if (!key) throw new DependencyUnavailableError("arm", `[keyrotor] [secrets] ARM listKeys ${where} returned no ${slot} key`);
+    return cosmosConnectionString(endpoint, key);
+  };
+  const regenerate = async (slot: string): Promise<void> => {
+    const keyKind = slotOf(slots, slot, "cosmosDbKey");
+    // A long-running operation: the poller follows Azure-AsyncOperation until it succeeds.
+    await call(`regenerateKey ${where}`, async () => { await client.databaseAccounts.regenerateKey(spec.resourceGroup, spec.account, { keyKind }); });
+  };
+  return {
+    kind: "cosmosDbKey", issuer: "provider", slots,
+    read: async (slot) => valueOf(await keys(), slotOf(slots, slot, "cosmosDbKey")),
+    async regenerate(slot) {
+      await regenerate(slot);
+      return valueOf(await keys(), slot);
+    },
+    async validate(credential) {
+      const k = await keys();
+      return checkKey(slots.map((s) => k[s]), connectionPart(credential, "AccountKey"));
+    },
+    retire: regenerate,
+  };
+}
+
+// ---- credentials -------------------------------------------------------------------------------
+
+/** For the local ARM peer only: a token for exactly the resource asked for (the peer checks the
+ * audience like ARM does; it checks no signature, and nothing in Azure accepts this token). */
+export const localArmPeerCredential: TokenCredential = {
+  async getToken(scopes: string | string[]): Promise<AccessToken> {
+    const scope = Array.isArray(scopes) ? (scopes[0] ?? "") : scopes;
+    const aud = scope.replace(/\/\.default$/, "");
+    const exp = Math.floor(Date.now() / 1000) + 3600;
+    const part = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    return { token: `${part({ alg: "none", typ: "JWT" })}.${part({ aud, exp, oid: "keyrotor-local" })}.`, expiresOnTimestamp: exp * 1000 };
+  },
+};
