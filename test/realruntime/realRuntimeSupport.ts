@@ -62,7 +62,7 @@ export interface RealApp {
   stack: Stack;
   policies: PolicyStore;
   /** `as`: [name, ...roles] of the Easy Auth principal. */
-  call(method: string, path: string, opts?: { as?: [string, ...string[]]; body?: unknown }): Promise<HttpAnswer & { json(): Record<string, unknown> }>;
+  call(method: string, path: string, opts?: { as?: [string, ...string[]]; body?: unknown }): Promise<Omit<HttpAnswer, "json"> & { json(): Record<string, unknown> }>;
   stop(): Promise<void>;
 }
 
@@ -106,3 +106,15 @@ export async function startRealApp(opts: { taskHub: string; peers?: Peers; env?:
     },
   };
 }
+
+/**
+ * Settings of the extension (bound from configuration as the Functions host binds host.json's
+ * extensions.durableTask) for the crash tests: a message dequeued by a killed host reappears after
+ * its queue's visibility timeout (default 5 minutes; AzureStorageOptions.Validate refuses less than
+ * 1 minute); the minimum here keeps a restart's recovery within CI time. Activities renew their
+ * message while they run.
+ */
+export const CRASH_RECOVERY_ENV: Record<string, string> = {
+  AzureWebJobs__Extensions__DurableTask__StorageProvider__ControlQueueVisibilityTimeout: "00:01:00",
+  AzureWebJobs__Extensions__DurableTask__StorageProvider__WorkItemQueueVisibilityTimeout: "00:01:00",
+};

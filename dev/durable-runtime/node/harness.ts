@@ -45,6 +45,12 @@ export interface RealRuntime {
   /** Runs one of the app's timer functions once (as the Functions host fires it), with the real
    * extension's durable client binding. */
   fireTimer(name: string, opts?: { isPastDue?: boolean }): Promise<void>;
+  /** SIGKILLs the .NET host process (no clean stop: leases, queue messages and history stay as the
+   * crash left them in Azurite); the bridge, Azurite and whatever the app is running in Node stay. */
+  crash(): Promise<void>;
+  /** Starts a new .NET host on the same Azurite, task hub and bridge (stopping a running one first);
+   * `client` then holds the new host's client JSON. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,8 +63,8 @@ export interface HttpAnswer {
 
 /** How the app's non-durable triggers are invoked here: dev/host's trigger plumbing, with the
  * durableClient input binding holding the real extension's client JSON. */
-function triggerContext(client: ClientJson, log: (line: string) => void): TriggerContext {
-  return { baseUrl: () => "http://127.0.0.1:7071", userLog: () => undefined, log, durableClientData: () => ({ ...client }) };
+function triggerContext(client: () => ClientJson, log: (line: string) => void): TriggerContext {
+  return { baseUrl: () => "http://127.0.0.1:7071", userLog: () => undefined, log, durableClientData: () => ({ ...client() }) };
 }
 
 function httpCaller(ctx: TriggerContext): RealRuntime["invokeHttp"] {
@@ -78,58 +84,100 @@ function timerFirer(ctx: TriggerContext): RealRuntime["fireTimer"] {
   };
 }
 
-export async function startRealRuntime(opts: { entries: string[]; taskHub?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RealRuntime> {
-  const azurite = await startAzuriteAll();
-  const bridge = await startBridge(opts.entries);
-  let log = "";
-  const child: ChildProcess = spawn("dotnet", [HARNESS_DLL], {
-    stdio: ["pipe", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      ...opts.env,
-      AzureWebJobsStorage: azurite.connectionString,
-      KEYROTOR_BRIDGE_URL: bridge.url,
-      KEYROTOR_FUNCTIONS: JSON.stringify(bridge.functions),
-      KEYROTOR_TASK_HUB: opts.taskHub ?? "keyrotorreal",
-      DOTNET_NOLOGO: "1",
-    },
-  });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      await new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.stdin?.end();
-        setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-      });
-    }
-    await bridge.close();
-    await azurite.stop();
-  };
+const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+function exited(child: ChildProcess): Promise<void> {
+  return running(child) ? new Promise<void>((resolve) => child.once("exit", () => resolve())) : Promise.resolve();
+}
+
+/** One .NET host process on the given Azurite and bridge, resolved once it printed its client JSON. */
+async function launch(env: NodeJS.ProcessEnv, timeoutMs: number, log: (text: string) => void): Promise<{ child: ChildProcess; client: ClientJson }> {
+  const child: ChildProcess = spawn("dotnet", [HARNESS_DLL], { stdio: ["pipe", "pipe", "pipe"], env });
+  let mine = "";
   try {
     const client = await new Promise<ClientJson>((resolve, reject) => {
-      const timeoutMs = opts.timeoutMs ?? 120_000; // a .NET start on a machine busy with the whole suite
-      const timer = setTimeout(() => reject(new Error(`[keyrotor] [durable-runtime] harness not ready after ${timeoutMs} ms:\n${log}`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`[keyrotor] [durable-runtime] harness not ready after ${timeoutMs} ms:\n${mine}`)), timeoutMs);
+      let ready = false;
       const onData = (d: Buffer): void => {
+        log(d.toString());
+        if (ready) return;
         // The extension logs every lease renewal: keep only the tail for failure messages.
-        log = (log + d.toString()).slice(-200_000);
-        const m = /^KEYROTOR_READY (.*)\r?\n/m.exec(log);
+        mine = (mine + d.toString()).slice(-200_000);
+        const m = /^KEYROTOR_READY (.*)\r?\n/m.exec(mine);
         if (m?.[1]) {
+          ready = true;
           clearTimeout(timer);
           resolve(JSON.parse(m[1]) as ClientJson);
         }
       };
       child.stdout?.on("data", onData);
       child.stderr?.on("data", onData);
-      child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`[keyrotor] [durable-runtime] harness exited with ${code}:\n${log}`)); });
+      child.once("exit", (code) => { clearTimeout(timer); reject(new Error(`[keyrotor] [durable-runtime] harness exited with ${code}:\n${mine}`)); });
     });
-    const httpLog = (line: string): void => {
-      log = (log + `${line}\n`).slice(-200_000);
-    };
-    const ctx = triggerContext(client, httpLog);
-    return { client, bridge, azurite, output: () => log, invokeHttp: httpCaller(ctx), fireTimer: timerFirer(ctx), stop };
+    return { child, client };
   } catch (err) {
     child.kill("SIGKILL");
+    await exited(child);
+    throw err;
+  }
+}
+
+export async function startRealRuntime(opts: { entries: string[]; taskHub?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RealRuntime> {
+  const azurite = await startAzuriteAll();
+  const bridge = await startBridge(opts.entries);
+  let log = "";
+  const append = (text: string): void => {
+    log = (log + text).slice(-200_000);
+  };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...opts.env,
+    AzureWebJobsStorage: azurite.connectionString,
+    KEYROTOR_BRIDGE_URL: bridge.url,
+    KEYROTOR_FUNCTIONS: JSON.stringify(bridge.functions),
+    KEYROTOR_TASK_HUB: opts.taskHub ?? "keyrotorreal",
+    DOTNET_NOLOGO: "1",
+  };
+  const timeoutMs = opts.timeoutMs ?? 120_000; // a .NET start on a machine busy with the whole suite
+  let current: { child: ChildProcess; client: ClientJson } | undefined;
+  const stopHost = async (): Promise<void> => {
+    const child = current?.child;
+    if (!child || !running(child)) return;
+    const gone = exited(child);
+    child.stdin?.end();
+    const kill = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await gone;
+    clearTimeout(kill);
+  };
+  const stop = async (): Promise<void> => {
+    await stopHost();
+    await bridge.close();
+    await azurite.stop();
+  };
+  try {
+    current = await launch(env, timeoutMs, append);
+  } catch (err) {
     await stop();
     throw err;
   }
+  const client = (): ClientJson => current!.client;
+  const ctx = triggerContext(client, (line) => append(`${line}\n`));
+  return {
+    get client() {
+      return client();
+    },
+    bridge, azurite, output: () => log, invokeHttp: httpCaller(ctx), fireTimer: timerFirer(ctx), stop,
+    crash: async () => {
+      const child = current!.child;
+      append("\n[keyrotor] [durable-runtime] SIGKILL of the harness process\n");
+      const gone = exited(child);
+      child.kill("SIGKILL");
+      await gone;
+    },
+    restart: async () => {
+      await stopHost();
+      append("\n[keyrotor] [durable-runtime] harness restarted on the same Azurite state\n");
+      current = await launch(env, timeoutMs, append);
+    },
+  };
 }
