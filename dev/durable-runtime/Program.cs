@@ -4,13 +4,19 @@
 // extension speaks its out-of-process JSON protocol because FUNCTIONS_WORKER_RUNTIME=node and every
 // trigger parameter is a string, as the Functions host does for JavaScript (REAL-RUNTIME.md).
 //
-// Environment: KEYROTOR_BRIDGE_URL (the Node bridge), KEYROTOR_FUNCTIONS (JSON [{name, kind}] with
-// kind orchestration|activity|entity), AzureWebJobsStorage (Azurite), KEYROTOR_TASK_HUB.
-// Prints one line `KEYROTOR_READY <durable client JSON>` once the host runs; stops on stdin EOF.
+// The real Event Grid extension serves the app's Event Grid functions the same way, behind the
+// Functions host's /runtime/webhooks/{extension} route (WebHooks.cs), as does the Durable
+// extension's HTTP management API.
+//
+// Environment: KEYROTOR_BRIDGE_URL (the Node bridge), KEYROTOR_FUNCTIONS (JSON [{name, kind,
+// durableClient}] with kind orchestration|activity|entity|eventGrid), AzureWebJobsStorage (Azurite),
+// KEYROTOR_TASK_HUB. Prints one line `KEYROTOR_READY <durable client JSON>` once the host runs (its
+// baseUrl is the webhook route on this process's loopback port); stops on stdin EOF.
 using System.Text.Json;
 using DurableRuntime;
 using Microsoft.Azure.WebJobs;
 using Microsoft.Azure.WebJobs.Extensions.DurableTask;
+using Microsoft.Azure.WebJobs.Extensions.EventGrid;
 using Microsoft.Azure.WebJobs.Host.Config;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,6 +32,9 @@ var functions = JsonSerializer.Deserialize<List<FunctionSpec>>(Env("KEYROTOR_FUN
 Env("AzureWebJobsStorage");
 var hubName = Environment.GetEnvironmentVariable("KEYROTOR_TASK_HUB") is { Length: > 0 } h ? h : "keyrotorrealhub";
 var stubs = StubEmitter.Emit(functions);
+// Started before the WebJobs host: the extensions ask for their webhook URL while they initialize.
+var webhooks = new WebHookServer();
+await webhooks.StartAsync();
 
 var host = new HostBuilder()
     .ConfigureAppConfiguration(c => c.AddEnvironmentVariables())
@@ -42,11 +51,12 @@ var host = new HostBuilder()
             o.LocalRpcEndpointEnabled = true;
             o.StorageProvider["maxQueuePollingInterval"] = "00:00:01";
         });
+        b.AddEventGrid();
     })
     .ConfigureServices(s =>
     {
         s.AddSingleton<ITypeLocator>(new StubTypeLocator(stubs));
-        s.AddSingleton<IWebHookProvider>(new LoopbackWebHookProvider());
+        s.AddSingleton<IWebHookProvider>(webhooks);
     })
     .UseConsoleLifetime()
     .Build();

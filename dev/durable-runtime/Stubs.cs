@@ -10,7 +10,8 @@ using Newtonsoft.Json.Linq;
 
 namespace DurableRuntime;
 
-public sealed record FunctionSpec(string Name, string Kind);
+/// <summary>One app function: kind orchestration|activity|entity|eventGrid; DurableClient: it has a durable client input.</summary>
+public sealed record FunctionSpec(string Name, string Kind, bool DurableClient = false);
 
 /// <summary>Captures the JSON the extension gives a JavaScript app for a [DurableClient] string binding.</summary>
 public static class ClientCapture
@@ -24,7 +25,9 @@ public static class ClientCapture
 /// <summary>
 /// One static method per app durable function, `Task&lt;object&gt; name([XTrigger] string context)`,
 /// emitted at start because the function names come from the app (what the Functions host's
-/// FunctionGenerator does). Each body is `Bridge.Invoke(name, kind, context)`.
+/// FunctionGenerator does). Each body is `Bridge.Invoke(name, kind, context)`. An Event Grid function
+/// is `Task name([EventGridTrigger] string eventGridEvent, [DurableClient] string client)` (the
+/// client only when the app declared one), whose body is `Bridge.InvokeTrigger(...)`.
 /// </summary>
 public static class StubEmitter
 {
@@ -37,6 +40,11 @@ public static class StubEmitter
         var fnNameCtor = typeof(FunctionNameAttribute).GetConstructor(new[] { typeof(string) })!;
         foreach (var fn in functions)
         {
+            if (fn.Kind == "eventGrid")
+            {
+                EmitTrigger(type, fn, fnNameCtor);
+                continue;
+            }
             var trigger = fn.Kind switch
             {
                 "orchestration" => typeof(OrchestrationTriggerAttribute),
@@ -57,17 +65,33 @@ public static class StubEmitter
         }
         return type.CreateType()!;
     }
+
+    static void EmitTrigger(TypeBuilder type, FunctionSpec fn, ConstructorInfo fnNameCtor)
+    {
+        var invoke = typeof(Bridge).GetMethod(nameof(Bridge.InvokeTrigger))!;
+        var args = fn.DurableClient ? new[] { typeof(string), typeof(string) } : new[] { typeof(string) };
+        var m = type.DefineMethod(fn.Name, MethodAttributes.Public | MethodAttributes.Static, typeof(Task), args);
+        m.SetCustomAttribute(new CustomAttributeBuilder(fnNameCtor, new object[] { fn.Name }));
+        var p = m.DefineParameter(1, ParameterAttributes.None, "eventGridEvent");
+        p.SetCustomAttribute(new CustomAttributeBuilder(typeof(Microsoft.Azure.WebJobs.Extensions.EventGrid.EventGridTriggerAttribute).GetConstructor(Type.EmptyTypes)!, Array.Empty<object>()));
+        if (fn.DurableClient)
+        {
+            var c = m.DefineParameter(2, ParameterAttributes.None, "client");
+            c.SetCustomAttribute(new CustomAttributeBuilder(typeof(DurableClientAttribute).GetConstructor(Type.EmptyTypes)!, Array.Empty<object>()));
+        }
+        var il = m.GetILGenerator();
+        il.Emit(OpCodes.Ldstr, fn.Name);
+        il.Emit(OpCodes.Ldstr, fn.Kind);
+        il.Emit(OpCodes.Ldarg_0);
+        if (fn.DurableClient) il.Emit(OpCodes.Ldarg_1); else il.Emit(OpCodes.Ldnull);
+        il.Emit(OpCodes.Call, invoke);
+        il.Emit(OpCodes.Ret);
+    }
 }
 
 public sealed class StubTypeLocator(Type stubs) : ITypeLocator
 {
     public IReadOnlyList<Type> GetTypes() => new[] { stubs, typeof(ClientCapture) };
-}
-
-/// <summary>The extension builds management URLs from a webhook URI; without a provider GetWebhookUri throws.</summary>
-public sealed class LoopbackWebHookProvider : IWebHookProvider
-{
-    public Uri GetUrl(IExtensionConfigProvider extension) => new("http://127.0.0.1:7071/runtime/webhooks/durabletask");
 }
 
 /// <summary>Forwards one invocation to the Node bridge and converts its answer as the Functions host does.</summary>
@@ -77,21 +101,16 @@ public static class Bridge
     static readonly HttpClient Http = new() { Timeout = TimeSpan.FromMinutes(5) };
     static readonly JsonSerializerSettings NoDates = new() { DateParseHandling = DateParseHandling.None };
 
+    /// <summary>A trigger whose return value nobody reads (Event Grid): the event as the extension's
+    /// JToken-to-string converter wrote it, and the durable client JSON when the function has one.</summary>
+    public static async Task InvokeTrigger(string name, string kind, string trigger, string? client)
+    {
+        await Call(new { name, kind, payload = trigger, client });
+    }
+
     public static async Task<object> Invoke(string name, string kind, string context)
     {
-        var body = JsonConvert.SerializeObject(new { name, kind, payload = context });
-        using var content = new StringContent(body, Encoding.UTF8);
-        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        using var resp = await Http.PostAsync($"{BaseUrl}/invoke", content);
-        var text = await resp.Content.ReadAsStringAsync();
-        var answer = JsonConvert.DeserializeObject<JObject>(text, NoDates)
-            ?? throw new InvalidOperationException($"[keyrotor] [durable-runtime] empty bridge answer for {name}");
-        if (answer.Value<bool>("ok") != true)
-        {
-            // The worker's RpcException as the host words it; the orchestrator state follows
-            // $OutOfProcData$ inside the message (OutOfProcExceptionHelpers).
-            throw new Exception($"Result: Failure\nException: {answer.Value<string>("message")}\nStack: {answer.Value<string>("stack")}");
-        }
+        var answer = await Call(new { name, kind, payload = context });
         var json = answer.Value<string>("result");
         if (json is null) return null!;
         var token = JsonConvert.DeserializeObject<JToken>(json, NoDates)!;
@@ -99,6 +118,23 @@ public static class Bridge
         // twice); orchestrators and entities need a JObject.
         if (kind == "activity" && token.Type == JTokenType.String) return token.Value<string>()!;
         return token;
+    }
+
+    static async Task<JObject> Call(object request)
+    {
+        using var content = new StringContent(JsonConvert.SerializeObject(request), Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        using var resp = await Http.PostAsync($"{BaseUrl}/invoke", content);
+        var text = await resp.Content.ReadAsStringAsync();
+        var answer = JsonConvert.DeserializeObject<JObject>(text, NoDates)
+            ?? throw new InvalidOperationException("[keyrotor] [durable-runtime] empty bridge answer");
+        if (answer.Value<bool>("ok") != true)
+        {
+            // The worker's RpcException as the host words it; the orchestrator state follows
+            // $OutOfProcData$ inside the message (OutOfProcExceptionHelpers).
+            throw new Exception($"Result: Failure\nException: {answer.Value<string>("message")}\nStack: {answer.Value<string>("stack")}");
+        }
+        return answer;
     }
 }
 

@@ -12,7 +12,8 @@ import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
 import { MemoryHistoryStore, type HistoryStore } from "./store";
-import { decodeRequestPath, extraInputData, fireTimerFunction, functionsByTrigger, handleEventGrid, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
+import { decodeRequestPath, extraInputData, fireTimerFunction, functionsByTrigger, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
+import { handleEventGrid } from "./eventGridWebhook";
 import { triggerOf } from "./worker";
 
 export { ManualClock, RealClock, type HostClock } from "./clock";
@@ -42,6 +43,9 @@ export interface StartHostOptions {
   httpResponseTimeoutMs?: number;
   /** Where host.json is read (default: the working directory). */
   appDir?: string;
+  /** The app hook data the appStart hooks receive (what a host hands the app at start; the app's
+   * own composition reads it, see functions/_app.ts). Default: empty, as in Azure. */
+  appHookData?: Record<string, unknown>;
 }
 
 export interface FunctionInfo {
@@ -205,7 +209,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const addr = server.address();
   baseUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
 
-  for (const hook of reg.hooks.get("appStart") ?? []) await hook({ hookData: {}, functionAppDirectory: process.cwd() });
+  for (const hook of reg.hooks.get("appStart") ?? []) await hook({ hookData: options.appHookData ?? {}, functionAppDirectory: process.cwd() });
 
   const crons: Cron[] = [];
   const runSchedules = options.runSchedules ?? (options.clock === undefined || options.clock === "real");
@@ -284,7 +288,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
       if (stopped) return;
       stopped = true;
       for (const c of crons) c.stop();
-      for (const hook of reg.hooks.get("appTerminate") ?? []) await hook({ hookData: {} });
+      for (const hook of reg.hooks.get("appTerminate") ?? []) await hook({ hookData: options.appHookData ?? {} });
       await engine.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -202,78 +202,10 @@ export async function fireTimerFunction(fn: RegisteredFunction, isPastDue: boole
   await invokeTrigger(fn, { json: JSON.stringify(timerInfo) }, ctx);
 }
 
-// ---- Event Grid ---------------------------------------------------------------------------------
+// ---- JSON answers (the Event Grid webhook lives in eventGridWebhook.ts) ----------------------
 
 const json = (status: number, value: unknown): HttpResult => ({
   status,
   headers: { "content-type": "application/json; charset=utf-8" },
   body: Buffer.from(JSON.stringify(value)),
 });
-
-/** Structural nesting of JSON text (brackets inside strings skipped), without parsing it. */
-function jsonNestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === "\\") i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === "[" || c === "{") {
-      if (++depth > max) return true;
-    } else if (c === "]" || c === "}") depth--;
-  }
-  return false;
-}
-
-/** POST/OPTIONS /runtime/webhooks/eventgrid?functionName=<name>, as the Event Grid extension serves it. */
-export async function handleEventGrid(req: HttpInput, ctx: TriggerContext): Promise<HttpResult> {
-  const url = new URL(req.url, ctx.baseUrl());
-  const name = url.searchParams.get("functionName") ?? "";
-  const fn = functionsByTrigger("eventGridTrigger").find((f) => f.metadata.name.toLowerCase() === name.toLowerCase());
-  if (!fn) return json(404, { error: `No Event Grid function named '${name}'` });
-  const method = req.method.toUpperCase();
-  if (method === "OPTIONS") {
-    // CloudEvents webhook abuse protection handshake.
-    const origin = req.headers["webhook-request-origin"];
-    if (!origin) return { status: 400, headers: {}, body: Buffer.alloc(0) };
-    return { status: 200, headers: { "webhook-allowed-origin": origin, "webhook-allowed-rate": "*", allow: "POST" }, body: Buffer.alloc(0) };
-  }
-  if (method !== "POST") return { status: 405, headers: {}, body: Buffer.alloc(0) };
-  let parsed: unknown;
-  const text = req.body.toString("utf8");
-  // The extension reads the delivery with Json.NET, whose readers stop at depth 64 (MaxDepth); a
-  // deeper delivery is refused with 400 (not retried) before anything recursive walks it.
-  if (jsonNestsDeeperThan(text, 64)) return json(400, { error: "The request body nests deeper than 64 levels" });
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return json(400, { error: "The request body is not JSON" });
-  }
-  const batch: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
-  // The extension cannot bind a non-object event; it refuses the delivery (400 is not retried by
-  // Event Grid, so a garbage batch goes to dead-lettering instead of 24 hours of retries).
-  if (batch.some((e) => e === null || typeof e !== "object" || Array.isArray(e))) return json(400, { error: "Every event must be a JSON object" });
-  const events = batch as Array<Record<string, unknown>>;
-  const kind = (req.headers["aeg-event-type"] ?? "Notification").toLowerCase();
-  if (kind === "subscriptionvalidation") {
-    const validation = events.find((e) => e.eventType === "Microsoft.EventGrid.SubscriptionValidationEvent");
-    const code = (validation?.data as { validationCode?: unknown } | undefined)?.validationCode;
-    if (typeof code !== "string") return json(400, { error: "No SubscriptionValidationEvent with a validationCode" });
-    return json(200, { validationResponse: code });
-  }
-  if (kind === "unsubscribe") return { status: 202, headers: {}, body: Buffer.alloc(0) };
-  if (kind !== "notification") return json(400, { error: `Unknown aeg-event-type '${kind}'` });
-  for (const event of events) {
-    const metadata: Record<string, RpcTypedData> = {};
-    for (const [k, v] of Object.entries(event)) metadata[k] = typeof v === "string" ? { string: v } : { json: JSON.stringify(v) };
-    try {
-      await invokeTrigger(fn, { json: JSON.stringify(event) }, ctx, metadata);
-    } catch (err) {
-      ctx.log(`[keyrotor] [devhost] event grid function '${fn.metadata.name}' failed: ${err instanceof Error ? err.message : String(err)}`);
-      return { status: 500, headers: {}, body: Buffer.alloc(0) };
-    }
-  }
-  return { status: 202, headers: {}, body: Buffer.alloc(0) };
-}

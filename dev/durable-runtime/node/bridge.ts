@@ -1,17 +1,22 @@
 // The Node end of the real-Durable-runtime harness: serves POST /invoke for the .NET stubs and runs
 // the app's registered handler through dev/host's worker (the programming model's own
 // InvocationModel), so orchestrators, activities and entities run unchanged. The payload is the
-// string the extension gave the stub's string trigger (its out-of-process JSON protocol).
+// string the extension gave the stub's string trigger (its out-of-process JSON protocol). Event Grid
+// functions come through the real Event Grid extension's webhook: the payload is one event as its
+// JToken-to-string converter wrote it, and `client` the [DurableClient] string JSON.
 import "../../host/functionsCore";
 import { createServer, type Server } from "node:http";
 import { coreRegistry } from "../../host/functionsCore";
-import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson } from "../../host/worker";
+import type { RegisteredFunction } from "../../host/functionsCore";
+import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson, type InvocationInput } from "../../host/worker";
 
-export type DurableKind = "orchestration" | "activity" | "entity";
+export type DurableKind = "orchestration" | "activity" | "entity" | "eventGrid";
 
 export interface FunctionSpec {
   name: string;
   kind: DurableKind;
+  /** The function declares a durable client input (its stub binds [DurableClient] string). */
+  durableClient?: boolean;
 }
 
 export interface Bridge {
@@ -23,16 +28,37 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-const KINDS: Record<string, DurableKind> = { orchestrationtrigger: "orchestration", activitytrigger: "activity", entitytrigger: "entity" };
+const KINDS: Record<string, DurableKind> = { orchestrationtrigger: "orchestration", activitytrigger: "activity", entitytrigger: "entity", eventgridtrigger: "eventGrid" };
 
-/** The durable functions the loaded app registered (HTTP, timer and Event Grid triggers are not hosted here). */
+/** The app's durable client input bindings (durable-functions names them durableClient). */
+function clientBindings(fn: RegisteredFunction): string[] {
+  return Object.entries(fn.metadata.bindings)
+    .filter(([, b]) => b.direction === "in" && (b.type === "durableClient" || b.type === "orchestrationClient"))
+    .map(([name]) => name);
+}
+
+/** The durable and Event Grid functions the loaded app registered (HTTP and timer triggers are not hosted here). */
 export function durableFunctions(): FunctionSpec[] {
   const out: FunctionSpec[] = [];
   for (const fn of coreRegistry().functions.values()) {
     const kind = KINDS[triggerOf(fn).type.toLowerCase()];
-    if (kind) out.push({ name: fn.metadata.name, kind });
+    if (kind === "eventGrid") out.push({ name: fn.metadata.name, kind, durableClient: clientBindings(fn).length > 0 });
+    else if (kind) out.push({ name: fn.metadata.name, kind });
   }
   return out;
+}
+
+/** The binding data the Functions host sends the worker for one invocation. */
+function inputsFor(fn: RegisteredFunction, kind: string, payload: string | null, client: string | undefined): InvocationInput {
+  const trigger = triggerOf(fn).name;
+  if (kind !== "eventGrid") return { inputData: [{ name: trigger, data: payload === null ? null : { json: payload } }] };
+  // The host hands a string parameter's value over as RPC string data (the library parses it), the
+  // durable client likewise, and the trigger's binding data ("data": the event's data) as metadata.
+  const event = payload === null ? undefined : (JSON.parse(payload) as { data?: unknown });
+  return {
+    inputData: [{ name: trigger, data: payload === null ? null : { string: payload } }, ...clientBindings(fn).map((name) => ({ name, data: client === undefined ? null : { string: client } }))],
+    triggerMetadata: event?.data === undefined ? {} : { data: { json: JSON.stringify(event.data) } },
+  };
 }
 
 async function readBody(req: import("node:http").IncomingMessage): Promise<string> {
@@ -54,12 +80,11 @@ export async function startBridge(entries: string[]): Promise<Bridge> {
     void (async () => {
       let answer: Record<string, unknown>;
       try {
-        const { name, kind, payload } = JSON.parse(await readBody(req)) as { name: string; kind: string; payload: string | null };
+        const { name, kind, payload, client } = JSON.parse(await readBody(req)) as { name: string; kind: string; payload: string | null; client?: string | null };
         calls.push({ name, kind, payload: payload ?? "" });
         const fn = findFunction(name);
         if (!fn) throw new Error(`[keyrotor] [durable-runtime] no function named ${name}`);
-        const data = payload === null ? null : { json: payload };
-        const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data }] }, userLog);
+        const resp = await invoke(fn, inputsFor(fn, kind, payload, client ?? undefined), userLog);
         answer = { ok: true, result: typedDataToJson(resp.returnValue) };
       } catch (err) {
         // The worker reports the app's own error (its message and stack), not the wrapper's.

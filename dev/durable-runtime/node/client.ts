@@ -24,3 +24,9 @@ export async function waitForEnd(client: DurableClient, instanceId: string, time
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** http://127.0.0.1:port of the harness's Functions-host webhook route (/runtime/webhooks/{extension}),
+ * read from the client JSON's baseUrl, which the Durable extension built from that route. */
+export function webhookOrigin(json: ClientJson): string {
+  return new URL(json.baseUrl).origin;
+}

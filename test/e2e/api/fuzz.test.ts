@@ -66,7 +66,7 @@ describe("fuzzing", () => {
     expect(await snapshot(h.mem)).toBe(before);
   }, 120_000);
 
-  it("600 generated Event Grid deliveries: never a 5xx, nothing started or changed", async () => {
+  it("600 generated Event Grid deliveries: never a 5xx but the extension's own for a non-object event, nothing started or changed", async () => {
     const data = fc.record({
       Id: fc.string({ maxLength: 40 }), VaultName: fc.oneof(fc.constantFrom("foreign-vault", "demo-vault", "DEMO-VAULT"), fc.string({ maxLength: 30 })),
       ObjectType: fc.oneof(fc.constantFrom("Key", "Secret", "Certificate", "Vault"), json), ObjectName: fc.oneof(fc.constantFrom("not-managed", "also-not"), fc.string({ maxLength: 20 })),
@@ -81,7 +81,12 @@ describe("fuzzing", () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.array(event, { minLength: 1, maxLength: 3 }), event), async (payload) => {
         const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify(payload) });
-        expect(r.status, JSON.stringify(payload).slice(0, 300)).toBeLessThan(500);
+        // The Event Grid extension cannot bind a non-object event: a 500 before the app runs
+        // (test/support/eventGridWebhookContract.ts); every object event reaches the app, which never fails it.
+        const events: unknown[] = Array.isArray(payload) ? payload : [payload];
+        const nonObject = events.some((e) => e === null || typeof e !== "object" || Array.isArray(e));
+        if (nonObject) expect(r.status, JSON.stringify(payload).slice(0, 300)).toBe(500);
+        else expect(r.status, JSON.stringify(payload).slice(0, 300)).toBeLessThan(500);
       }),
       { numRuns: 600 },
     );
@@ -153,7 +158,7 @@ describe("fuzzing hostile input (issue 21)", () => {
     await unchanged();
   }, 120_000);
 
-  it("bodies and Event Grid deliveries nested 33 to 6,000 deep: never a 5xx, nothing started or changed", async () => {
+  it("bodies and Event Grid deliveries nested 33 to 6,000 deep: never a 5xx but the extension's own past 64 levels, nothing started or changed", async () => {
     const nest = (depth: number, open: string) => `${open.repeat(depth)}1${(open === "[" ? "]" : "}").repeat(depth)}`;
     const deep = fc.tuple(fc.integer({ min: 33, max: 6000 }), fc.constantFrom("[", '{"a":')).map(([d, o]) => nest(d, o));
     await fc.assert(
@@ -170,7 +175,11 @@ describe("fuzzing hostile input (issue 21)", () => {
       fc.asyncProperty(deep, fc.constantFrom("batch", "event", "bare"), async (value, shape) => {
         const body = shape === "batch" ? `[${event(value)}]` : shape === "event" ? event(value) : value;
         const r = await h.host.invokeHttp("POST", WEBHOOK, { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body });
-        expect(r.status, `${shape} → ${r.body.slice(0, 200)}`).toBeLessThan(500);
+        // Past Json.NET's 64 levels, or a bare array (no object event), the Event Grid extension
+        // throws before the app runs: its 500 (test/support/eventGridWebhookContract.ts).
+        const depth = (body.match(/[[{]/g) ?? []).length;
+        if (depth > 64 || (shape === "bare" && value.startsWith("["))) expect(r.status, `${shape} → ${r.body.slice(0, 200)}`).toBe(500);
+        else expect(r.status, `${shape} → ${r.body.slice(0, 200)}`).toBeLessThan(500);
       }),
       { numRuns: 60 },
     );

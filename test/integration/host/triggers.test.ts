@@ -113,12 +113,13 @@ describe("Event Grid trigger", () => {
     expect((await call("POST", "/runtime/webhooks/eventgrid?functionName=nope", [event])).status).toBe(404);
   });
 
-  it("refuses a batch holding a non-object event with 400, invoking nothing", async () => {
+  it("answers a batch holding a non-object event with the extension's 500, after invoking the batch's object events", async () => {
+    // The real Event Grid extension cannot bind a non-object event and throws (test/support/eventGridWebhookContract.ts).
     const before = fixture.gridEvents.length;
     for (const batch of [[null], [{ id: "ok", eventType: "x", data: {} }, 42], "text"]) {
-      expect((await call("POST", path, batch, { "aeg-event-type": "Notification" })).status).toBe(400);
+      expect((await call("POST", path, batch, { "aeg-event-type": "Notification" })).status).toBe(500);
     }
-    expect(fixture.gridEvents.length).toBe(before);
+    expect(fixture.gridEvents.slice(before).map((e) => (e as { id: string }).id)).toEqual(["ok"]);
   });
 });
 
