@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "./errors";
 import { KEY_KINDS, type KeyKind } from "./keys";
+import { secretProviderSchema } from "./secretProviders";
 import {
   DAY, HOUR, PRESET_CRON, SCHEDULE_PRESETS, cronGaps, cronTimeline, durationBounds, longestWindowWait, mergeFreezes,
   parseDuration, parseInstant, type CompiledFreeze, type CompiledWindow, type CronTimeline, type Dur,
@@ -34,6 +35,9 @@ const secretOptions = z.strictObject({
   /** Random bytes before encoding. */
   length: z.number().int().min(16).max(512).default(32),
   encoding: z.enum(["base64url", "base64", "hex"]).default("base64url"),
+  /** The service that checks the credential, where it lives (./secretProviders.ts): a rotation
+   * regenerates it there (dual-credential) instead of making a random value. */
+  provider: secretProviderSchema.optional(),
 });
 
 /** The policy shape (also the OpenAPI document's request and response schema of a policy). */
