@@ -53,3 +53,21 @@ export function warningText(w: PlanWarning): string {
   const expires = w.expiresAt ? ` expires ${day(w.expiresAt)}` : "";
   return `${w.threshold}${w.due ? " (due)" : ""}:${version}${expires} (warn ${day(w.at) ?? "?"})`;
 }
+
+export interface PlanDue {
+  dueAt?: string;
+  dueNow?: boolean;
+  /** Every rotation due within the horizon, in order (the first is dueAt). */
+  due?: { dueAt: string }[];
+  dueTruncated?: boolean;
+}
+
+/** The plan's "due" cell: every rotation due within the horizon, one per line ("now" for one due
+ * already), so a P1Y plan shows the year's rotations; the next due date when none falls within it. */
+export function dueText(i: PlanDue): string | undefined {
+  const dates = i.due?.length ? i.due.map((d) => d.dueAt) : i.dueAt ? [i.dueAt] : [];
+  const lines = dates.map((d, n) => (n === 0 && i.dueNow ? "now" : shortTime(d) ?? d));
+  if (i.dueNow && lines.length === 0) lines.push("now");
+  if (i.dueTruncated) lines.push("… (more)");
+  return lines.length ? lines.join("\n") : undefined;
+}

@@ -6,7 +6,7 @@ import { Command, CommanderError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { apiPath, ROUTES } from "../api/routes";
 import { ApiClient, CliError, parseIdentity } from "./client";
-import { etaText, rateText, record, shortTime, table, warningText, type PlanWarning } from "./format";
+import { dueText, etaText, rateText, record, shortTime, table, warningText, type PlanDue, type PlanWarning } from "./format";
 import { exitFlushed } from "./exit";
 import { storageCommands } from "./storage";
 import { evidenceVerifyCommand } from "./evidenceVerify";
@@ -43,13 +43,11 @@ function clientWith(credentials: CredentialFactory): (cmd: Command) => { api: Ap
   };
 }
 
-interface PlanItem {
+interface PlanItem extends PlanDue {
   keyId: string;
   kind: string;
   tenant: string;
   reason: string;
-  dueAt?: string;
-  dueNow?: boolean;
   expiresAt?: string;
   warnings?: PlanWarning[];
 }
@@ -162,8 +160,8 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .action(async (opts: { horizon: string }, cmd: Command) => {
       const { api, g } = client(cmd);
       const res = await api.get<{ items: PlanItem[] }>(`/api/plan?horizon=${encodeURIComponent(opts.horizon)}`);
-      out(g, () => table(["key", "kind", "tenant", "next due", "reason", "expiry", "warnings"], res.items.map((i) => [
-        i.keyId, i.kind, i.tenant, i.dueNow ? "now" : shortTime(i.dueAt), i.reason, shortTime(i.expiresAt), (i.warnings ?? []).map(warningText).join("\n"),
+      out(g, () => table(["key", "kind", "tenant", "due", "reason", "expiry", "warnings"], res.items.map((i) => [
+        i.keyId, i.kind, i.tenant, dueText(i), i.reason, shortTime(i.expiresAt), (i.warnings ?? []).map(warningText).join("\n"),
       ])), res);
     });
 
