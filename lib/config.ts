@@ -61,6 +61,14 @@ export const settingsSchema = {
    * Key Vault peer accepts (it also skips the challenge's resource check, as the peer is not
    * vault.azure.net). */
   KEYROTOR_KEYVAULT_CREDENTIAL: z.enum(["default", "local-peer"]).default("default"),
+  /** Secret providers (lib/secrets): the Azure Resource Manager endpoint the Storage, Service Bus
+   * and Cosmos DB providers call (default https://management.azure.com; the local ARM peer's URL). */
+  KEYROTOR_ARM_ENDPOINT: z.url().optional(),
+  /** PEM CA bundle for an ARM endpoint with a private CA (only the local ARM peer needs this). */
+  KEYROTOR_ARM_CA_FILE: z.string().min(1).optional(),
+  /** How the providers authenticate to ARM: `default` = DefaultAzureCredential (the app's managed
+   * identity); `local-peer` = a token only the local ARM peer accepts. */
+  KEYROTOR_ARM_CREDENTIAL: z.enum(["default", "local-peer"]).default("default"),
   /** Key Vault key (full key id URL) that signs ledger seals. */
   KEYROTOR_SEAL_KEY_ID: z.url().optional(),
   /** Fully qualified Service Bus namespace, e.g. myns.servicebus.windows.net (identity-based). */

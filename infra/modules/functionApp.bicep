@@ -105,6 +105,10 @@ var appSettings = {
   KEYROTOR_EMERGENCY_APPROVAL_WINDOW: emergencyApprovalWindow
   KEYROTOR_LEDGER_RETENTION: ledgerRetention
   KEYROTOR_TELEMETRY_CONSOLE: 'false'
+  // Secret providers (Storage, Service Bus, Cosmos DB keys) call this cloud's Resource Manager
+  // with the managed identity; local-peer and a CA file are for the local ARM peer only.
+  KEYROTOR_ARM_ENDPOINT: environment().resourceManager
+  KEYROTOR_ARM_CREDENTIAL: 'default'
 }
 
 resource settings 'Microsoft.Web/sites/config@2024-04-01' = {

@@ -10,6 +10,7 @@ const NOT_SET_IN_AZURE: Record<string, string> = {
   KEYROTOR_TABLES_CONNECTION: "alternative to KEYROTOR_TABLES_URL for Azurite; in Azure it would carry an account key",
   KEYROTOR_SERVICEBUS_CONNECTION: "alternative to KEYROTOR_SERVICEBUS_NAMESPACE for the local peer; in Azure it would carry a SAS key",
   KEYROTOR_KEYVAULT_CA_FILE: "only the local Key Vault peer has a private CA; Azure Key Vault's chain is public",
+  KEYROTOR_ARM_CA_FILE: "only the local ARM peer has a private CA; Azure Resource Manager's chain is public",
 };
 
 describe("the Function App's settings", () => {
