@@ -255,7 +255,15 @@ async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, pl
   };
   try {
     const work: { tenant: string; p: BranchPlan }[] = [];
-    for (const p of plan) for await (const page of d.keys.store.tenants(kekKeyId, p.branchId)) for (const a of page) work.push({ tenant: a.tenant, p });
+    // One pass over the KEK's assignments (not one query per branch key: an emergency plans them all).
+    const byBranch = new Map(plan.map((p) => [p.branchId, p]));
+    const only = plan.length === 1 ? plan[0]?.branchId : undefined;
+    for await (const page of d.keys.store.tenants(kekKeyId, only)) {
+      for (const a of page) {
+        const p = byBranch.get(a.branchId);
+        if (p) work.push({ tenant: a.tenant, p });
+      }
+    }
     await forEachLimited(work, o.partitions ?? 8, async ({ tenant, p }) => {
       for (let attempt = 0; ; attempt++) {
         try {
