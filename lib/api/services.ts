@@ -97,20 +97,9 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
   const healthStore = opts.notificationHealth ?? new MemoryNotificationHealthStore();
   const events = new MemoryEventPublisher(rotation.ledger, { clock, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 }, healthStore });
   rotation.events = events as unknown as MemoryRotationDeps["events"];
-  const policies = new MemoryPolicyCatalog(() => clock.now());
+  // The rotation engine, the inventory and the API read one policy store.
+  const policies = rotation.policies.store;
   const approvals = new MemoryApprovals();
-  // The rotation engine reads policies through its own port: answer from the same catalog.
-  rotation.policies.policyFor = async (key) => {
-    if (!key.policyId) return rotation.policies.fallback;
-    const row = await policies.get(key.tenant, key.policyId);
-    if (!row) return rotation.policies.fallback;
-    const p = row.policy;
-    return {
-      policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
-      maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
-      ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
-    };
-  };
   // The DEK fan-out plans which tenants are due from the same catalog the timer reads.
   rotation.schedulePolicies = () => policies.all();
   const services: ApiServices = {

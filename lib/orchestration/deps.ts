@@ -18,7 +18,7 @@ import { TableNotificationHealthStore } from "../stores/notificationHealthStore"
 import { ensureTable, tableClient } from "../stores/tables";
 import { KeyVaultAdapter } from "../vault/keyVault";
 import {
-  MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies,
+  MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies, MemoryPolicyStore,
 } from "./memory";
 import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
@@ -183,11 +183,13 @@ export interface MemoryRotationDeps extends RotationDeps {
 export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotationDeps {
   const clock = opts.clock ?? systemClock;
   const ledger = memoryLedger({ signer: ephemeralSealSigner(), clock });
+  // One policy store: the engine reads it, the inventory checks attachments against it.
+  const policies = new MemoryPolicies(new MemoryPolicyStore(() => clock.now()));
   return {
     vault: new MemoryKeyVault(() => clock.now()),
-    inventory: new MemoryInventory(),
+    inventory: new MemoryInventory(policies.store),
     deks: new MemoryDekStore(),
-    policies: new MemoryPolicies(),
+    policies,
     ledger,
     sealer: ledger,
     events: new MemoryEvents(),

@@ -12,7 +12,7 @@ export interface ApprovalsFixture {
 
 const request = (n: number, over: Partial<EmergencyRequest> = {}): EmergencyRequest => ({
   rotationId: `kek:contract-vault/k@emergency:${n}`, keyId: "kek:contract-vault/k", requestedBy: "alice", requestedById: "oid-alice",
-  requestedAt: "2026-01-01T00:00:00.000Z", reason: "key material found in a public repository", revokeOld: true, source: "api", ...over,
+  requestedAt: "2026-01-01T00:00:00.000Z", approveBy: "2026-01-01T01:00:00.000Z", status: "pendingApproval", reason: "key material found in a public repository", revokeOld: true, source: "api", ...over,
 });
 
 export function approvalsContract(kind: AdapterKind, adapter: string, fixture: () => Promise<ApprovalsFixture>): void {
