@@ -10,7 +10,7 @@ export interface KeyVaultFixture {
   vault: KeyVaultPort;
   vaultName: string;
   /** A key made outside keyrotor (its first version carries no rotationId); returns the version. */
-  seedKey(name: string, purpose: "wrap" | "sign"): Promise<string>;
+  seedKey: (name: string, purpose: "wrap" | "sign") => Promise<string>;
 }
 
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
