@@ -1,24 +1,14 @@
 // `keyrotor ledger verify` and `keyrotor evidence`: through the HTTP API by default, or straight from
 // Table Storage with --storage <connection string> (an auditor with read access to the storage
-// account needs no running keyrotor and no API role).
-import { createPublicKey, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { TableClient } from "@azure/data-tables";
-import { SingleBar, Presets } from "cli-progress";
+// account needs no running keyrotor and no API role): storageDirect.ts, loaded only then.
 import type { Command } from "commander";
-import { loadConfig, type Config } from "../config";
-import { evidence as buildEvidence } from "../api/queries";
-import type { ApiServices } from "../api/ports";
-import { tableLedger, type SealSigner } from "../ledger";
-import { writeEvidencePack, type EvidencePack } from "../ledger/evidence";
-import { verifyLocally } from "../ledger/seals";
-import type { LedgerVerification, VerifyProgress } from "../ports";
-import { Inventory } from "../stores/inventory";
-import { PolicyStore } from "../stores/policyStore";
+import type { EvidencePack } from "../ledger/evidence";
+import type { LedgerVerification } from "../ports";
 import { ApiClient, CliError } from "./client";
 import { record } from "./format";
 import { verifyThroughApi, type VerifyPageBody } from "./verifyPages";
 import { evidenceThroughApi, type EvidencePageBody } from "./evidencePages";
+import type { StorageOptions } from "./storageDirect";
 
 interface Globals {
   url: string;
@@ -29,99 +19,6 @@ interface Globals {
 export interface CliContext {
   out(g: Globals, human: () => string, machine: unknown): void;
   client(cmd: Command): { api: ApiClient; g: Globals };
-}
-
-interface StorageOptions {
-  storage?: string;
-  sealKey?: string;
-  sealKid?: string;
-}
-
-/** The table settings for a connection string: names from the environment (KEYROTOR_TABLE_*) or defaults. */
-function storageConfig(connection: string): Config {
-  if (!connection.trim()) throw new CliError("--storage needs a storage connection string", 2);
-  try {
-    return loadConfig({
-      ...process.env,
-      KEYROTOR_TABLES_CONNECTION: connection,
-      KEYROTOR_TABLES_URL: undefined,
-      // Not used here, but the settings must validate as a whole.
-      KEYROTOR_VAULT_URLS: process.env.KEYROTOR_VAULT_URLS || "https://unused.vault.azure.net",
-      KEYROTOR_SERVICEBUS_CONNECTION: process.env.KEYROTOR_SERVICEBUS_CONNECTION || "unused",
-    });
-  } catch (err) {
-    throw new CliError((err as Error).message, 2);
-  }
-}
-
-function table(cfg: Config, name: string): TableClient {
-  const conn = cfg.KEYROTOR_TABLES_CONNECTION!;
-  try {
-    return TableClient.fromConnectionString(conn, name, { allowInsecureConnection: /UseDevelopmentStorage=true|http:\/\//i.test(conn) });
-  } catch (err) {
-    throw new CliError(`--storage is not a usable connection string: ${(err as Error).message}`, 2);
-  }
-}
-
-/** A verify-only SealSigner over a public key from a PEM file (a private key PEM works too). */
-export function sealVerifier(file: string, kid: string | undefined): SealSigner {
-  let key: KeyObject;
-  try {
-    key = createPublicKey(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new CliError(`--seal-key ${file}: not a readable PEM key (${(err as Error).message})`, 2);
-  }
-  return {
-    kid: kid ?? "verify-only",
-    alg: "ES256",
-    sign: () => Promise.reject(new Error("[keyrotor] [cli] a verify-only seal key cannot sign")),
-    verify: async (digest, signature, sealKid, alg) => (kid === undefined || sealKid === kid) && verifyLocally(key, alg, digest, signature),
-  };
-}
-
-function storageLedger(cfg: Config, opts: StorageOptions) {
-  return tableLedger({
-    entries: table(cfg, cfg.KEYROTOR_TABLE_LEDGER),
-    seals: table(cfg, cfg.KEYROTOR_TABLE_SEALS),
-    ...(opts.sealKey ? { signer: sealVerifier(opts.sealKey, opts.sealKid) } : {}),
-  });
-}
-
-/** Storage failures (unreachable, no such table, refused) are "could not ask", not "no". */
-async function fromStorage<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    const msg = (err as Error).message ?? String(err);
-    if (/needs the seal signer/.test(msg)) throw new CliError("the ledger has signed seals: pass --seal-key <PEM file with the seal public key> to check them", 2);
-    throw new CliError(`${what} from storage failed: ${msg.split("\n")[0]}`, 2);
-  }
-}
-
-function progressBar(json: boolean | undefined): { update(p: VerifyProgress): void; stop(): void } {
-  if (json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
-  const bar = new SingleBar(
-    { format: "verify |{bar}| {value}/{total} entries  {chains} chains  {seals} seals  {rate}/s  eta {eta_formatted}", hideCursor: true, stream: process.stderr },
-    Presets.shades_classic,
-  );
-  const started = Date.now();
-  let running = false;
-  return {
-    update(p) {
-      const total = Math.max(p.expectedEntries ?? 0, p.entries, 1);
-      const rate = Math.round(p.entries / Math.max(0.001, (Date.now() - started) / 1000));
-      if (!running) {
-        bar.start(total, p.entries, { chains: p.chains, seals: p.seals, rate });
-        running = true;
-      }
-      bar.setTotal(total);
-      bar.update(p.entries, { chains: p.chains, seals: p.seals, rate });
-    },
-    stop() {
-      if (running) bar.stop();
-    },
-  };
 }
 
 export function describeVerification(v: LedgerVerification): string {
@@ -142,20 +39,6 @@ function instant(name: string, value: string): string {
   return new Date(ms).toISOString();
 }
 
-/** Evidence from the tables directly: the same pack the API builds. */
-async function storageEvidence(cfg: Config, opts: StorageOptions, from: string, to: string, label: string | undefined): Promise<EvidencePack> {
-  const policies = new PolicyStore(table(cfg, cfg.KEYROTOR_TABLE_POLICIES));
-  const inventory = new Inventory(table(cfg, cfg.KEYROTOR_TABLE_INVENTORY), policies);
-  const services = {
-    clock: { now: () => new Date() },
-    inventory,
-    policies,
-    ledger: storageLedger(cfg, opts),
-    settings: { ledgerRetention: cfg.KEYROTOR_LEDGER_RETENTION },
-  } as unknown as ApiServices;
-  return buildEvidence(services, { from, to, ...(label ? { label } : {}) });
-}
-
 export function storageCommands(program: Command, ctx: CliContext): void {
   const storageOption = (c: Command) =>
     c
@@ -172,10 +55,11 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const { api, g } = ctx.client(cmd);
     let v: LedgerVerification;
     if (opts.storage !== undefined) {
-      const cfg = storageConfig(opts.storage);
-      const bar = progressBar(g.json);
+      const direct = await import("./storageDirect.js");
+      const cfg = direct.storageConfig(opts.storage);
+      const bar = direct.progressBar(g.json);
       try {
-        v = await fromStorage("ledger verify", () => storageLedger(cfg, opts).verify({ onProgress: (p) => bar.update(p) }));
+        v = await direct.fromStorage("ledger verify", () => direct.storageLedger(cfg, opts).verify({ onProgress: (p) => bar.update(p) }));
       } finally {
         bar.stop();
       }
@@ -203,14 +87,16 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const from = instant("from", opts.from);
     const to = instant("to", opts.to);
     if (to <= from) throw new CliError("--to must be after --from", 2);
-    const pack = opts.storage !== undefined
-      ? await fromStorage("evidence", () => storageEvidence(storageConfig(opts.storage!), opts, from, to, opts.label))
+    const direct = opts.storage !== undefined ? await import("./storageDirect.js") : undefined;
+    const pack = direct
+      ? await direct.fromStorage("evidence", () => direct.storageEvidence(direct.storageConfig(opts.storage!), opts, from, to, opts.label))
       // Pages past Azure's 230 s: the CLI follows the continuations to the signed pack.
       : await evidenceThroughApi((p) => api.get<EvidencePack | EvidencePageBody>(p), { from, to, label: opts.label }, (page) => {
         if (!g.json && process.stderr.isTTY) process.stderr.write(`evidence: ${page.progress?.phase ?? "…"} (${page.progress?.keysDone ?? 0} keys, ${page.progress?.chainsVerified ?? 0} chains verified)…\n`);
       });
     let written: { files: string[]; manifest: Record<string, string> };
     try {
+      const { writeEvidencePack } = await import("../ledger/evidenceFormat.js");
       written = await writeEvidencePack(opts.out, pack);
     } catch (err) {
       throw new CliError(`cannot write evidence to ${opts.out}: ${(err as Error).message}`, 2);
