@@ -121,6 +121,21 @@ export class HierarchyDekStore {
     }
   }
 
+  /** One page (≤1000) of every DEK of a KEK, across partitions in key order: the emergency's single
+   * pass (one query stream instead of one per tenant; the local emulator scans the whole table for
+   * every query, and Table Storage serves a cross-partition scan as one ordered stream). */
+  async scanKek(kekKeyId: string, continuation?: string): Promise<{ items: StoredHierarchyDek[]; continuation: string | undefined }> {
+    const t = await this.table();
+    try {
+      const pages = t.listEntities<Entity>({ queryOptions: { filter: odata`kekKeyId eq ${kekKeyId}` } }).byPage({ maxPageSize: 1000, ...(continuation ? { continuationToken: continuation } : {}) });
+      const first = await pages.next();
+      if (first.done) return { items: [], continuation: undefined };
+      return { items: first.value.map(fromEntity), continuation: first.value.continuationToken };
+    } catch (err) {
+      translateTableError(err, `scan DEKs of ${kekKeyId}`);
+    }
+  }
+
   /** One page (≤1000) of a tenant's DEKs. */
   async scan(tenant: string, continuation?: string): Promise<{ items: StoredHierarchyDek[]; continuation: string | undefined }> {
     return this.page(tenant, odata`PartitionKey eq ${escapeKey(tenant)} and RowKey lt ${"~"}`, continuation);

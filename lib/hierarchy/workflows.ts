@@ -52,6 +52,10 @@ export interface RunOptions {
   concurrency?: number;
   /** Tenant partitions re-wrapped at once. */
   partitions?: number;
+  /** How DEKs are found: one query per tenant partition ("partitions", the default for one branch
+   * key), or one pass over the KEK's DEKs across partitions ("table", the default when many branch
+   * keys are replaced at once: an emergency touches every DEK anyway). */
+  scan?: "partitions" | "table";
 }
 
 interface BranchPlan {
@@ -69,6 +73,8 @@ export interface RunState {
   counts: Record<string, number>;
   plan?: BranchPlan[];
   outcome?: string;
+  /** Table-scan re-wrap: where the pass stands (pages before it are written). */
+  scanContinuation?: string;
 }
 
 const MAX_PASSES = 3;
@@ -88,6 +94,11 @@ class Checkpoint {
 
   add(name: string, n = 1): void {
     this.state.counts[name] = (this.state.counts[name] ?? 0) + n;
+  }
+
+  /** Saves progress within a step. */
+  async save(): Promise<void> {
+    this.etag = await this.d.keys.store.saveRun(this.state.runId, this.state, this.etag);
   }
 
   async step(next: string): Promise<void> {
@@ -254,6 +265,10 @@ async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, pl
     return p;
   };
   try {
+    if ((o.scan ?? (plan.length > 1 ? "table" : "partitions")) === "table") {
+      await rewrapByTableScan(d, cp, kekKeyId, plan, open, o);
+      return;
+    }
     const work: { tenant: string; p: BranchPlan }[] = [];
     // One pass over the KEK's assignments (not one query per branch key: an emergency plans them all).
     const byBranch = new Map(plan.map((p) => [p.branchId, p]));
@@ -280,6 +295,46 @@ async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, pl
       const [branchId] = k.split("#");
       p.then((key) => { if (fresh.get(branchId ?? "") !== key) key.fill(0); }, () => undefined);
     }
+  }
+}
+
+/** The emergency's re-wrap as one pass over the KEK's DEKs: each page's rows are grouped by tenant
+ * and written (≤100 per transaction, If-Match) while the next page is read; the continuation is
+ * checkpointed once a page is written, so a resumed run starts there (rows it re-reads are already
+ * under their target and skipped). A tenant whose transaction meets a changed row is re-done
+ * partition-wise, which re-reads it. */
+async function rewrapByTableScan(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], open: (b: string, v: number) => Promise<Buffer>, o: RunOptions): Promise<void> {
+  const byBranch = new Map(plan.map((p) => [p.branchId, p]));
+  let next = d.deks.scanKek(kekKeyId, cp.state.scanContinuation);
+  for (;;) {
+    const page = await next;
+    if (page.continuation) next = d.deks.scanKek(kekKeyId, page.continuation);
+    const groups = new Map<string, { p: BranchPlan; rewrites: Rewrite[] }>();
+    for (const dek of page.items) {
+      const p = byBranch.get(dek.branchId);
+      if (!p || dek.branchVersion === p.to) continue;
+      const [old, target] = await Promise.all([open(dek.branchId, dek.branchVersion), open(p.branchId, p.to)]);
+      const plain = unwrapDek(old, dek.wrapped, dek);
+      try {
+        const g = groups.get(dek.tenant) ?? { p, rewrites: [] };
+        g.rewrites.push({ dek, branchVersion: p.to, wrapped: wrapDek(target, plain, { ...dek, branchVersion: p.to }) });
+        groups.set(dek.tenant, g);
+      } finally {
+        plain.fill(0);
+      }
+    }
+    await forEachLimited([...groups], o.partitions ?? 8, async ([tenant, g]) => {
+      try {
+        cp.add("dekRowsWritten", await d.deks.rewrite(tenant, g.rewrites));
+      } catch (err) {
+        if (!(err instanceof RotationConflictError)) throw err;
+        cp.add("conflicts");
+        await rewrapPartition(d, cp, tenant, g.p, open);
+      }
+    });
+    cp.state.scanContinuation = page.continuation;
+    if (!page.continuation) break;
+    await cp.save();
   }
 }
 
