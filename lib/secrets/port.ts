@@ -60,3 +60,10 @@ export interface SecretVersionStore {
   setSecret(vault: string, name: string, value: string, opts: { rotationId: string; expiresOn?: string; slot?: string }): Promise<{ version: string; reused: boolean }>;
   getSecretValue(vault: string, name: string, version: string): Promise<string>;
 }
+
+/** What the rotation activities need for provider secrets besides the vault port: the providers
+ * the composition configured, and a read of one secret version's value (inside an activity only). */
+export interface ProviderCredentials {
+  providers: SecretProviders;
+  readSecret(vault: string, name: string, version: string): Promise<string>;
+}
