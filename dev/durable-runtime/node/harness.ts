@@ -8,6 +8,7 @@ import { startAzuriteAll, type AzuriteAll } from "./azurite";
 import { startBridge, type Bridge } from "./bridge";
 import { fireTimerFunction, invokeHttpFunction, type TriggerContext } from "../../host/triggers";
 import { findFunction } from "../../host/worker";
+import { coreRegistry } from "../../host/functionsCore";
 
 export const HARNESS_DLL = path.resolve(__dirname, "../../../.tools/durable-runtime/DurableRuntime.dll");
 
@@ -122,9 +123,21 @@ async function launch(env: NodeJS.ProcessEnv, timeoutMs: number, log: (text: str
   }
 }
 
-export async function startRealRuntime(opts: { entries: string[]; taskHub?: string; timeoutMs?: number; env?: Record<string, string> }): Promise<RealRuntime> {
+/** Runs the app's appStart or appTerminate hooks, as the Functions host does once the worker has
+ * loaded the app and when it stops (the app builds its composition at appStart). */
+async function appHooks(name: "appStart" | "appTerminate", hookData: Record<string, unknown>): Promise<void> {
+  for (const hook of coreRegistry().hooks.get(name) ?? []) await hook(name === "appStart" ? { hookData, functionAppDirectory: process.cwd() } : { hookData });
+}
+
+export async function startRealRuntime(opts: {
+  entries: string[]; taskHub?: string; timeoutMs?: number; env?: Record<string, string>;
+  /** The hook data the app's appStart hooks receive (the tests hand the app its composition there). */
+  appHookData?: Record<string, unknown>;
+}): Promise<RealRuntime> {
   const azurite = await startAzuriteAll();
   const bridge = await startBridge(opts.entries);
+  const hookData = opts.appHookData ?? {};
+  await appHooks("appStart", hookData);
   let log = "";
   const append = (text: string): void => {
     log = (log + text).slice(-200_000);
@@ -152,6 +165,7 @@ export async function startRealRuntime(opts: { entries: string[]; taskHub?: stri
   const stop = async (): Promise<void> => {
     await stopHost();
     await bridge.close();
+    await appHooks("appTerminate", hookData);
     await azurite.stop();
   };
   try {
