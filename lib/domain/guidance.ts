@@ -122,6 +122,17 @@ function failed(input: GuidanceInput, rot: string): GuidanceResult {
     severity: "critical",
     guidance: { encryptionImpacted: false, decryptionValid: true, customerActionRequired: false, manualInterventionSafe: true, recommendedAction, ...o },
   });
+  if (input.error?.code === "ValidationFailed") {
+    // A gate found that the new version does not work: nothing was disabled, and before promotion
+    // nothing uses it; after the work the previous versions still serve (lib/domain/validation.ts).
+    const beforePromotion = input.phase === "versionCreated" || input.phase === "locked" || input.phase === "requested";
+    return g(
+      beforePromotion
+        ? `${rot} of ${key} stopped during ${phase}: the new version failed validation (see its Validation entry in GET /api/ledger/${key}), so it was never made primary and nothing was disabled; ${key} works as before. Check the new version in Key Vault (enabled, key operations, access) and retry (${retry}); do not disable or delete any version.`
+        : `${rot} of ${key} stopped during ${phase}: the new version failed validation after the work (see its Validation entry in GET /api/ledger/${key}); nothing was disabled, so data under the previous versions stays decryptable. New encryption uses the new version: escalate to the key owner and do not disable any version until the new one validates.`,
+      { encryptionImpacted: !beforePromotion, manualInterventionSafe: false },
+    );
+  }
   if (input.error?.family === "invariantViolation") {
     return g(
       `Stop: ${rot} of ${key} failed during ${phase} because an invariant was violated${why}. Do not retry and do not change ${key} in Key Vault; verify the ledger (GET /api/ledger/verify) and escalate to the key owner.`,

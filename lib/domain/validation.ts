@@ -114,9 +114,11 @@ export function validationStep(gate: ValidationGate): string {
 /** The error that stops a rotation whose new version failed a gate (not retried: a version that
  * does not work will not start working by asking again). */
 export function validationFailed(keyId: string, r: ValidationResult): InvariantViolationError {
+  return new InvariantViolationError("ValidationFailed", `[keyrotor] [validation] ${validationFailureText(keyId, r)}`);
+}
+
+/** What failed, in one sentence: key, version, gate, probes, first reason, what was checked. */
+export function validationFailureText(keyId: string, r: ValidationResult): string {
   const about = r.failedVersion ? `retained version ${r.failedVersion}` : `version ${r.version}`;
-  return new InvariantViolationError(
-    "ValidationFailed",
-    `[keyrotor] [validation] ${keyId} ${about} failed the ${r.gate} gate (${r.failed} of ${r.checked} probes failed${r.reason ? `, first: ${r.reason}` : ""}): ${r.check}; nothing was disabled`,
-  );
+  return `${keyId} ${about} failed the ${r.gate} gate (${r.failed} of ${r.checked} probes failed${r.reason ? `, first: ${r.reason}` : ""}): ${r.check}; nothing was disabled`;
 }

@@ -12,6 +12,7 @@ import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps, RotationPolicyView } from "./ports";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
+import { dekGate, kekPortOver } from "../validation/activity";
 
 // ---- shared -------------------------------------------------------------------------------------
 
@@ -286,8 +287,17 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   const guard = (w: { kekKeyId: string; kekVersion: string }) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion);
   await guard({ kekKeyId, kekVersion: kek.primaryVersion });
   const plaintext = randomBytes(32);
-  const wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
-  plaintext.fill(0);
+  let wrapped: Buffer;
+  try {
+    wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
+    // Before it becomes primary, the DEK as stored must decrypt through lib/envelope a probe it
+    // encrypted (lib/validation); a failure records the verdict and stops here, nothing promoted.
+    await dekGate(deps, kekPortOver(deps.vault, vault, name), { rotationId: input.rotationId, keyId: `dek:${input.tenant}`, actor: "system:orchestrator", at: input.at }, {
+      tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, wrapped: wrapped.toString("base64url"), createdAt: input.at,
+    }, plaintext);
+  } finally {
+    plaintext.fill(0);
+  }
   await deps.deks.rotatePrimary(
     input.tenant,
     { tenant: input.tenant, dekVersion, state: "primary", kekKeyId, kekVersion: kek.primaryVersion, wrapped: wrapped.toString("base64"), createdAt: input.at, rotationId: input.rotationId },

@@ -23,6 +23,7 @@ import {
 import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { TableDekRotationPort } from "./tableDeks";
+import { keyVaultValidationVault, memoryValidationVault } from "../validation/vaults";
 import { MemoryFenceStore } from "./fence";
 import { TableFenceStore } from "../stores/fenceStore";
 import { realRewrapDeps, setRewrapDeps } from "./rewrap/deps";
@@ -151,6 +152,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
   const bus = overrides.events ? undefined : createServiceBusEventPublisher(cfg, ledger, { healthStore: new TableNotificationHealthStore(tableClient(cfg, "locks")) });
   return {
     vault: new KeyVaultRotationAdapter(vaultFor),
+    validationVault: keyVaultValidationVault(vaultFor),
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),
     deks: new TableDekRotationPort(tableClient(cfg, "deks")),
     policies: policySourceFrom(policies),
@@ -185,8 +187,10 @@ export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotation
   const ledger = memoryLedger({ signer: ephemeralSealSigner(), clock });
   // One policy store: the engine reads it, the inventory checks attachments against it.
   const policies = new MemoryPolicies(new MemoryPolicyStore(() => clock.now()));
+  const vault = new MemoryKeyVault(() => clock.now());
   return {
-    vault: new MemoryKeyVault(() => clock.now()),
+    vault,
+    validationVault: memoryValidationVault(vault),
     inventory: new MemoryInventory(policies.store),
     deks: new MemoryDekStore(),
     policies,

@@ -14,6 +14,7 @@ import { rotationDeps } from "./deps";
 import { checkFence, claimFence, FENCED_ACTIVITIES, fenceFloor, FenceInput } from "./fence";
 import type { RotationDeps } from "./ports";
 import { DURABLE } from "./names";
+import { validateVersion, validationDepsOf, ValidateVersionInput } from "../validation/activity";
 import { runRewrapRange } from "./rewrap";
 
 type ActivityName = keyof typeof DURABLE.activities;
@@ -44,6 +45,7 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   sealLedger: entry(a.SealInput, (d, i) => a.sealLedger(d, i)),
   claimFence: entry(ClaimFenceInput, (d, i) => claimFence(d.fences, i.keyId, { owner: i.owner, token: i.token })),
   readFence: entry(ReadFenceInput, (d, i) => fenceFloor(d.fences, i.keyId)),
+  validateVersion: entry(ValidateVersionInput, (d, i) => validateVersion(validationDepsOf(d), i)),
 };
 
 /** Runs one activity by its key in DURABLE.activities; a mutating one only under the latest grant

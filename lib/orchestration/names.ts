@@ -27,6 +27,8 @@ export const DURABLE = {
     sealLedger: "sealLedger",
     claimFence: "claimFence",
     readFence: "readFence",
+    /** A validation gate on a new version (lib/validation). */
+    validateVersion: "validateVersion",
   },
   entities: {
     keyLock: "keyLock",

@@ -4,6 +4,7 @@
 import type { Clock, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger } from "../ports";
 import type { ManagedKey, VersionState } from "../domain/keys";
 import type { Policy } from "../domain/policy";
+import type { ProviderCheck, ValidationVault } from "../validation/ports";
 
 /** @deprecated the one Key Vault port is KeyVaultPort (lib/ports.ts). */
 export type RotationKeyVault = KeyVaultPort;
@@ -123,4 +124,9 @@ export interface RotationDeps {
   schedulePolicies?: () => Promise<Policy[]>;
   /** Diagnostic log; never given key material. */
   log?: (line: string) => void;
+  /** Runs a new version's operations for the validation gates (lib/validation): sign and secret
+   * read-back besides wrap/unwrap. Without it the validateVersion activity refuses to run. */
+  validationVault?: ValidationVault;
+  /** Provider secrets: does a value authenticate at its provider (the secret gate calls it). */
+  validateAtProvider?: ProviderCheck;
 }

@@ -3,6 +3,7 @@
 // and returns the verdict (ids and counts only). The orchestrator stops the rotation on "failed".
 import { z } from "zod";
 import { GATE_STAGE, validationFailed, validationStep, VALIDATION_GATES, type ValidationResult } from "../domain/validation";
+import { InvariantViolationError } from "../domain/errors";
 import { ROTATION_TRIGGERS } from "../domain/keys";
 import type { KekPort } from "../envelope/kek";
 import { dekProbe, kekRewrapSampleLeg, kekRewrapSampleVerdict, kekRoundTrip, secretReadBack, signingProbe, signingPublished, type NewDek, type ProbeToken, type SampleLeg } from "./gates";
@@ -115,3 +116,19 @@ export async function dekGate(
 }
 
 export { VALIDATION_GATES };
+
+/** The gates' deps from the rotation deps; a composition without a validation vault cannot vouch
+ * for a version, so the gate refuses (the rotation stops before promotion). */
+export function validationDepsOf(d: Omit<ValidationDeps, "validationVault"> & { validationVault?: ValidationDeps["validationVault"] }): ValidationDeps {
+  if (!d.validationVault) throw new InvariantViolationError("ValidationUnavailable", "[keyrotor] [validation] the composition has no validation vault (RotationDeps.validationVault); no new version can be validated");
+  return { ...d, validationVault: d.validationVault };
+}
+
+/** lib/envelope's KEK port over one vault key of the validation vault (wrap local, unwrap remote):
+ * the DEK gate resolves the stored DEK the way a consumer does. */
+export function kekPortOver(vault: Pick<ValidationDeps["validationVault"], "wrapKey" | "unwrapKey">, vaultName: string, keyName: string): KekPort {
+  return {
+    wrap: (_kekKeyId, version, dek) => vault.wrapKey(vaultName, keyName, version, Buffer.from(dek)),
+    unwrap: (_kekKeyId, version, wrapped) => vault.unwrapKey(vaultName, keyName, version, Buffer.from(wrapped)),
+  };
+}

@@ -9,6 +9,7 @@ import { grantOf, renewHeld } from "./act";
 import { flowError, rec, setPhase, step, type Flow, type FlowResult } from "./frame";
 import { rollOut, rolledOut } from "./promote";
 import { revokes, revokeTarget, revokeVersion } from "./revoke";
+import { validate } from "./validate";
 
 const A = DURABLE.activities;
 
@@ -53,7 +54,11 @@ function* rewrapPass(f: Flow, newVersion: string, pass: number, pending: number 
 
 export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, FlowResult, unknown> {
   const { input } = f;
-  const out = yield* rollOut(f, kc, { create: A.createKeyVersion, details: (c) => ({ reused: c.reused ?? false }) });
+  const out = yield* rollOut(f, kc, {
+    create: A.createKeyVersion, details: (c) => ({ reused: c.reused ?? false }),
+    // A probe wrapped locally (the rewrap's path) must unwrap in the vault before anything uses it.
+    *validate(fl, version) { yield* validate(fl, "kekRoundTrip", version); },
+  });
   const newVersion = out.created.version;
   f.total = (yield* countRefs(f, newVersion)).other;
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
@@ -77,6 +82,8 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
       throw flowError("invariantViolation", "ReferencesRemain", `${refs.other} DEKs still reference old versions of ${input.keyId}; nothing was disabled`);
     }
   }
+  // DEKs of every tenant partition unwrap under the new version before anything is revoked.
+  yield* validate(f, "kekRewrapSample", newVersion);
   setPhase(f, "rewrapped");
   yield* rec(f, "rewrapped", "RewrapCompleted", undefined, { counts, versionAfter: newVersion });
   if (revoke && target) yield* revokeVersion(f, target, targetRefs);

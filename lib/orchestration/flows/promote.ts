@@ -23,6 +23,9 @@ export interface Rollout {
   details?: (created: Created) => Record<string, string | number | boolean> | undefined;
   /** After VersionCreated, before the propagation wait. */
   published?: (f: Flow, version: string) => Generator<Task, void, unknown>;
+  /** Right before the promotion: proves the new version works (a validation gate); throws to
+   * stop the rotation with the version never promoted. */
+  validate?: (f: Flow, version: string) => Generator<Task, void, unknown>;
   /** After the promotion, before the Promoted entry: the previous primary, when there was one. */
   promoted?: (f: Flow, versionBefore: string) => Generator<Task, void, unknown>;
 }
@@ -36,6 +39,7 @@ export function* rollOut(f: Flow, kc: RotationContextView, how: Rollout): Genera
   yield* rec(f, "versionCreated", "VersionCreated", "VersionCreated", { versionAfter: created.version, ...(details ? { details } : {}) });
   if (how.published) yield* how.published(f, created.version);
   yield* waitPropagation(f);
+  if (how.validate) yield* how.validate(f, created.version);
   const promoted = yield* step<{ previousPrimary?: string }>(f, A.promoteVersion, { rotationId: input.rotationId, keyId: input.keyId, version: created.version, at: nowIso(ctx) });
   const versionBefore = promoted.previousPrimary ?? kc.primaryVersion;
   setPhase(f, "promoted");
