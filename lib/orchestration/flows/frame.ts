@@ -88,6 +88,9 @@ function renewalCounts(ctx: OrchestrationContext): Record<string, number> | unde
   return renewals > 0 ? { leaseRenewals: renewals } : undefined;
 }
 
+/** Triggers whose starter does not wait for the lock decision (lib/orchestration/start.ts, decisionTimeoutMs 0). */
+const UNATTENDED_TRIGGERS: ReadonlySet<string> = new Set(["schedule", "expiry-event"]);
+
 /** lock → load context → body → Completed | Failed, releasing the lock in `finally`. */
 export function* underLock(ctx: OrchestrationContext, input: RotationInput, body: FlowBody): Generator<Task, RotationOutput, unknown> {
   const f: Flow = { ctx, input, phase: "requested", retry: DEFAULT_RETRY };
@@ -98,6 +101,13 @@ export function* underLock(ctx: OrchestrationContext, input: RotationInput, body
   const lock = yield* acquireLock(ctx, input.keyId, input.rotationId, leaseMs, floor);
   if (!lock.granted) {
     ctx.df.setCustomStatus({ rotationId: input.rotationId, phase: "aborted", lock: "refused" } satisfies RotationStatus);
+    if (UNATTENDED_TRIGGERS.has(input.trigger)) {
+      // The timer and Event Grid started this and answered without waiting for the lock decision:
+      // the refusal is recorded here, or nobody would ever see it. One entry per refused execution
+      // (a later timer run starts the same rotationId again). A manual start's caller gets the 409.
+      f.phase = "aborted";
+      yield* rec(f, `refused@${nowIso(ctx)}`, "Aborted", undefined, { details: { heldBy: lock.heldBy.owner } });
+    }
     return { ...base, outcome: "refused", phase: "aborted", heldBy: lock.heldBy.owner };
   }
   setPhase(f, "locked");
