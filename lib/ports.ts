@@ -17,6 +17,21 @@ export interface Clock {
 }
 export const systemClock: Clock = { now: () => new Date() };
 
+/** The memory clock: time moves only when told, never backwards; each now() is a fresh Date. */
+export interface ManualClock extends Clock {
+  advance(ms: number): void;
+}
+export function manualClock(start: Date | string): ManualClock {
+  let at = new Date(start).getTime();
+  return {
+    now: () => new Date(at),
+    advance(ms: number) {
+      if (!(ms >= 0)) throw new RangeError(`[keyrotor] [clock] a clock never moves back (advance ${ms} ms)`);
+      at += ms;
+    },
+  };
+}
+
 // ---- Ledger -------------------------------------------------------------------------------------
 
 export const LEDGER_ENTRY_TYPES = [

@@ -6,9 +6,11 @@ import { canonicalKeyId, checkCanonicalKeyId, vaultObjectOf, vaultObjectTaken, t
 import { policyKey, validatePolicy, type Policy } from "../domain/policy";
 import { add, checkTransition, dekVersionView, demote, promote, stateChanges, type VersionedKey } from "../domain/versions";
 import type {
-  EventPublisher, ExpectedEtag, InventoryPort, JwksDocument, JwksPort, KeyVaultPort, PolicyPort, PublicJwk, RotationEvent,
+  ExpectedEtag, InventoryPort, JwksDocument, JwksPort, KeyVaultPort, Ledger, PolicyPort, PublicJwk, RotationEvent,
   StoredKey, StoredPolicy, VaultVersion,
 } from "../ports";
+import { MemoryEventPublisher, type MemoryPublisherOptions } from "../events";
+import { memoryLedger } from "../ledger";
 import { checkManagedKey, checkPolicyAttachment } from "../stores/inventory";
 import { checkPublicJwks } from "../stores/jwksStore";
 import type { DekRecord, DekRewrite, DekStorePort, PolicySource, RotationPolicyView, StoredDek } from "./ports";
@@ -255,8 +257,11 @@ export class MemoryDekStore implements DekStorePort {
     tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
     guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
   ): Promise<void> {
-    await guard?.({ kekKeyId: next.kekKeyId, kekVersion: next.kekVersion });
     const p = this.part(tenant);
+    // Once per rotation, as the Table port's intent row makes it: a repeated step of a rotation
+    // whose DEK is already in finds it and changes nothing.
+    if (next.rotationId !== undefined && [...p.values()].some((r) => r.rotationId === next.rotationId)) return;
+    await guard?.({ kekKeyId: next.kekKeyId, kekVersion: next.kekVersion });
     if (p.has(next.dekVersion)) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [deks] ${tenant}/${next.dekVersion} exists`);
     if (previous && p.get(previous.dekVersion)?.etag !== previous.etag) {
       throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [deks] ${tenant}/${previous.dekVersion} changed (ETag)`);
@@ -343,8 +348,14 @@ export function rotationPolicyView(p: Policy): RotationPolicyView {
   return {
     policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
     maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
-    ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
+    ...(p.secret ? { secret: secretView(p.secret) } : {}),
   };
+}
+
+/** A provider secret's "generator" is its provider kind (what the validation gate's shape check
+ * and the ledger show); the value comes from the provider, not from a generator. */
+export function secretView(s: NonNullable<Policy["secret"]>): NonNullable<RotationPolicyView["secret"]> {
+  return s.provider ? { generator: s.provider.kind, length: s.length, provider: s.provider } : { generator: s.encoding, length: s.length };
 }
 
 /** The rotation engine's policy reads over a memory policy store: a key governed by no policy has
@@ -359,11 +370,16 @@ export class MemoryPolicies implements PolicySource {
   }
 }
 
-/** Keeps one copy per messageId, as Service Bus duplicate detection would. */
-export class MemoryEvents implements EventPublisher {
-  readonly published: RotationEvent[] = [];
-  async publish(event: RotationEvent): Promise<void> {
-    if (!this.published.some((e) => e.messageId === event.messageId)) this.published.push(structuredClone(event));
+/** The memory event publisher (lib/events MemoryEventPublisher: one copy per messageId, as Service
+ * Bus duplicate detection keeps, failures recorded in `ledger` as NotificationFailed), with the
+ * events delivered readable as the events published. */
+export class MemoryEvents extends MemoryEventPublisher {
+  constructor(ledger: Ledger = memoryLedger(), opts: MemoryPublisherOptions = {}) {
+    super(ledger, { retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 }, ...opts });
+  }
+  /** Delivered events in order, duplicates dropped. */
+  get published(): RotationEvent[] {
+    return this.messages.map((m) => ({ ...m.body, messageId: m.messageId }));
   }
 }
 
