@@ -36,6 +36,9 @@ param manageSecrets bool = true
 @description('Comma-separated principal ids of the services that unwrap DEKs with the managed KEKs. They get Key Vault Crypto User on the managed vaults, nothing more.')
 param consumerPrincipalIds string = ''
 
+@description('Resources whose keys keyrotor\'s secret providers rotate (docs/secret-providers.md), as JSON [{ "resourceGroup": "...", "storageAccounts": [...], "serviceBusNamespaces": [...], "cosmosAccounts": [...] }] (same subscription). Each gets only list/regenerate-key rights for the app. A string, because azd passes environment values as strings.')
+param rotatedResourcesJson string = '[]'
+
 @allowed([ 'standard', 'premium' ])
 @description('Key Vault SKU of a created vault; premium for HSM-backed KEKs.')
 param keyVaultSku string = 'standard'
@@ -182,6 +185,19 @@ module vaultAccess 'modules/vaultAccess.bicep' = [for (v, i) in managedVaults: {
     systemTopicName: 'evgt-${v.name}'
   }
   dependsOn: [ createdVault ]
+}]
+
+// One module per resource group holding credentials the secret providers rotate: key rights on
+// exactly the named resources (modules/secretProviderAccess.bicep says which and why).
+module secretProviderAccess 'modules/secretProviderAccess.bicep' = [for (t, i) in json(rotatedResourcesJson): {
+  name: 'secretProviderAccess-${i}'
+  scope: resourceGroup(t.resourceGroup)
+  params: {
+    appPrincipalId: identity.outputs.appPrincipalId
+    storageAccounts: t.?storageAccounts ?? []
+    serviceBusNamespaces: t.?serviceBusNamespaces ?? []
+    cosmosAccounts: t.?cosmosAccounts ?? []
+  }
 }]
 
 module ledgerVault 'modules/ledgerVault.bicep' = {
