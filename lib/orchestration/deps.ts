@@ -196,7 +196,7 @@ export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotation
     policies,
     ledger,
     sealer: ledger,
-    events: new MemoryEvents(),
+    events: new MemoryEvents(ledger),
     jwks: new MemoryJwks(),
     secrets: secretGenerators(),
     clock,
