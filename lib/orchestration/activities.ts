@@ -12,6 +12,7 @@ import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps, RotationPolicyView } from "./ports";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
+import { providerSecretVersion, retireProviderSlot } from "../secrets/activity";
 import { dekGate, kekPortOver } from "../validation/activity";
 
 // ---- shared -------------------------------------------------------------------------------------
@@ -138,7 +139,15 @@ export async function recordStep(deps: RotationDeps, input: RecordStep): Promise
 
 // ---- createKeyVersion / createSecretVersion -----------------------------------------------------
 
-export const CreateVersionInput = z.object({ rotationId: id, keyId: id, at: iso });
+export const CreateVersionInput = z.object({
+  rotationId: id, keyId: id, at: iso,
+  /** Provider secrets (lib/secrets): the flow's first call only picks the slot and fingerprints it;
+   * the second carries that answer from history, so a crash between regenerate and store resumes. */
+  prepare: z.boolean().optional(),
+  prepared: z.object({ slot: z.string().min(1).max(128), before: z.string().max(64).optional(), version: z.string().max(64).optional() }).optional(),
+  /** An emergency may regenerate a slot still inside its overlap. */
+  emergency: z.boolean().optional(),
+});
 
 export async function createKeyVersion(deps: RotationDeps, input: z.infer<typeof CreateVersionInput>): Promise<{ version: string; reused: boolean }> {
   const { kind, vault, name } = vaultAndName(input.keyId);
@@ -152,16 +161,27 @@ export async function createKeyVersion(deps: RotationDeps, input: z.infer<typeof
   return deps.vault.createKeyVersion(vault, name, { rotationId: input.rotationId, purpose: kind === "kek" ? "wrap" : "sign", ...(expiresOn ? { expiresOn } : {}) });
 }
 
-export async function createSecretVersion(deps: RotationDeps, input: z.infer<typeof CreateVersionInput>): Promise<{ version: string; reused: boolean; slot?: string }> {
+/** The prepare call's answer (provider secrets: the slot and its fingerprint; otherwise nothing). */
+export type SecretPrepared = { slot?: string; before?: string; version?: string };
+
+export async function createSecretVersion(deps: RotationDeps, input: z.infer<typeof CreateVersionInput>): Promise<{ version: string; reused: boolean; slot?: string } | SecretPrepared> {
   const { kind, vault, name } = vaultAndName(input.keyId);
   if (kind !== "secret") throw new InvalidRequestError("WrongKind", `[keyrotor] [rotation] ${input.keyId} is not a secret`);
   const { key } = await loadKey(deps, input.keyId);
   const policy = await policyOf(deps, key);
   const versions = await deps.vault.listSecretVersions(vault, name);
-  const existing = versions.find((v) => v.tags.rotationId === input.rotationId);
-  if (existing) return { version: existing.version, reused: true, ...(existing.tags.slot ? { slot: existing.tags.slot } : {}) };
-  const spec = policy.secret ?? { generator: "base64url", length: 32 };
+  const existing = policy.secret?.provider ? undefined : versions.find((v) => v.tags.rotationId === input.rotationId);
+  if (existing) return input.prepare ? {} : { version: existing.version, reused: true, ...(existing.tags.slot ? { slot: existing.tags.slot } : {}) };
   const expiresOn = addIso(input.at, policy.expiresAfter);
+  const target = policy.secret?.provider;
+  if (target) {
+    return providerSecretVersion(deps.vault, deps.secrets.credentials, {
+      vault, name, rotationId: input.rotationId, key, spec: target, emergency: input.emergency ?? false,
+      ...(expiresOn ? { expiresOn } : {}), ...(input.prepare ? { prepare: true } : {}), ...(input.prepared ? { prepared: input.prepared } : {}),
+    });
+  }
+  if (input.prepare) return {}; // generated secrets: nothing to prepare
+  const spec = policy.secret ?? { generator: "base64url", length: 32 };
   const generator = deps.secrets.generators[spec.generator];
   const provider = deps.secrets.providers[spec.generator];
   if (generator) {
@@ -252,7 +272,13 @@ export async function disableVersion(deps: RotationDeps, input: z.infer<typeof D
   const next = input.state === "retired" ? retire(base, input.version) : revoke(base, input.version);
   if (next === key) return { changed: false };
   const { kind, vault, name } = vaultAndName(input.keyId);
-  if (kind === "secret") await deps.vault.updateSecretVersion(vault, name, input.version, { enabled: false });
+  if (kind === "secret") {
+    // A provider secret's credential ends at its provider first (the old slot regenerated or its
+    // login disabled); a failure there changes nothing here and the step is retried.
+    const target = (await deps.policies.policyFor(key))?.secret?.provider;
+    if (target) await retireProviderSlot(deps.vault, deps.secrets.credentials, { vault, name, key, spec: target, version: input.version });
+    await deps.vault.updateSecretVersion(vault, name, input.version, { enabled: false });
+  }
   else await deps.vault.updateKeyVersion(vault, name, input.version, { enabled: false });
   await deps.inventory.put(next, etag);
   return { changed: true };

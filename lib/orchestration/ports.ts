@@ -4,6 +4,8 @@
 import type { Clock, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger } from "../ports";
 import type { ManagedKey, VersionState } from "../domain/keys";
 import type { Policy } from "../domain/policy";
+import type { SecretProviderSpec } from "../domain/secretProviders";
+import type { ProviderCredentials } from "../secrets/port";
 import type { ProviderCheck, ValidationVault } from "../validation/ports";
 
 /** @deprecated the one Key Vault port is KeyVaultPort (lib/ports.ts). */
@@ -76,7 +78,8 @@ export interface RotationPolicyView {
   retainFor: string;
   rollbackWindow: string;
   maxAttempts: number;
-  secret?: { generator: string; length: number };
+  /** `provider`: the service that checks the credential (lib/secrets), instead of a generator. */
+  secret?: { generator: string; length: number; provider?: SecretProviderSpec };
 }
 
 export interface PolicySource {
@@ -98,6 +101,8 @@ export interface ProviderRotator {
 export interface SecretGenerators {
   generators: Record<string, SecretGenerator>;
   providers: Record<string, ProviderRotator>;
+  /** The providers a policy's secret.provider chooses from (lib/secrets), and a value read. */
+  credentials?: ProviderCredentials;
 }
 
 export interface LedgerSealer {

@@ -19,6 +19,8 @@ export interface Created {
 export interface Rollout {
   /** createKeyVersion or createSecretVersion. */
   create: string;
+  /** More input for the create call (a provider secret's prepared slot, from history). */
+  input?: Record<string, unknown>;
   /** What the VersionCreated entry records besides the version. */
   details?: (created: Created) => Record<string, string | number | boolean> | undefined;
   /** After VersionCreated, before the propagation wait. */
@@ -33,7 +35,7 @@ export interface Rollout {
 /** create → record → wait → promote → record. Returns the new version and the one it replaced. */
 export function* rollOut(f: Flow, kc: RotationContextView, how: Rollout): Generator<Task, { created: Created; versionBefore?: string }, unknown> {
   const { ctx, input } = f;
-  const created = yield* step<Created>(f, how.create, { rotationId: input.rotationId, keyId: input.keyId, at: nowIso(ctx) });
+  const created = yield* step<Created>(f, how.create, { ...how.input, rotationId: input.rotationId, keyId: input.keyId, at: nowIso(ctx) });
   setPhase(f, "versionCreated");
   const details = how.details?.(created);
   yield* rec(f, "versionCreated", "VersionCreated", "VersionCreated", { versionAfter: created.version, ...(details ? { details } : {}) });
