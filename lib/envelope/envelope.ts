@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { InvalidRequestError } from "../domain/errors";
 import { assertTenant } from "./dekRecord";
+import { usedDekOf, type EnvelopeUsage } from "./usage";
 
 /** Where the envelope gets DEK plaintexts: the flat DekResolver, or HierarchyDekResolver (format 2
  * under branch keys, falling back to format 1). */
@@ -58,7 +59,8 @@ function additionalData(header: string, aad?: Uint8Array): Buffer {
 }
 
 export class Envelope {
-  constructor(private readonly deks: DekKeys) {}
+  /** `usage` counts each operation per tenant, DEK and wrapping-key version (./usage.ts). */
+  constructor(private readonly deks: DekKeys, private readonly usage?: EnvelopeUsage) {}
 
   async encrypt(tenant: string, plaintext: Uint8Array, aad?: Uint8Array): Promise<string> {
     assertTenant(tenant);
@@ -68,17 +70,22 @@ export class Envelope {
     const cipher = createCipheriv("aes-256-gcm", key, iv);
     cipher.setAAD(additionalData(header, aad));
     const body = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    this.usage?.record("encrypt", tenant, usedDekOf(record));
     return `${header}.${iv.toString("base64url")}.${body.toString("base64url")}`;
   }
 
   async decrypt(ciphertext: string, aad?: Uint8Array): Promise<Buffer> {
     const c = parseCiphertext(ciphertext);
-    const { key } = await this.deks.resolve(c.tenant, c.dekVersion);
+    const resolved = await this.deks.resolve(c.tenant, c.dekVersion);
+    const { key } = resolved;
     const decipher = createDecipheriv("aes-256-gcm", key, c.iv);
     decipher.setAAD(additionalData(c.header, aad));
     decipher.setAuthTag(c.body.subarray(c.body.length - TAG_BYTES));
     try {
-      return Buffer.concat([decipher.update(c.body.subarray(0, c.body.length - TAG_BYTES)), decipher.final()]);
+      const plain = Buffer.concat([decipher.update(c.body.subarray(0, c.body.length - TAG_BYTES)), decipher.final()]);
+      // Counted once authenticated: a forged ciphertext is not use of a version.
+      this.usage?.record("decrypt", c.tenant, usedDekOf({ ...((resolved as { record?: object }).record ?? {}), dekVersion: c.dekVersion }));
+      return plain;
     } catch {
       // GCM says only "unable to authenticate"; nothing about the key or data belongs in the error.
       throw new InvalidRequestError("CiphertextInvalid", `[keyrotor] [envelope] ciphertext under DEK v${c.dekVersion} of tenant ${c.tenant} does not authenticate (tampered, wrong AAD, or not ours)`, { field: "ciphertext" });

@@ -14,7 +14,7 @@ export interface KeyHealth {
   rotationDue: boolean;
   /** Past its due time and not rotated. */
   overdue: boolean;
-  /** Seconds since the oldest secondary version that DEKs still reference was superseded. */
+  /** Seconds since the oldest secondary version (not yet retired) was superseded. */
   oldestSecondaryAgeSeconds?: number;
 }
 
@@ -66,7 +66,7 @@ export function createRotationMetrics(meter: Meter): RotationMetrics {
       }
     }
   });
-  meter.createObservableGauge(M.oldestSecondaryAge, { description: "Age of the oldest referenced secondary version", unit: "s" }).addCallback((r) => {
+  meter.createObservableGauge(M.secondaryVersionAge, { description: "Seconds since the oldest secondary version was superseded (an age, not a count of use)", unit: "s" }).addCallback((r) => {
     for (const k of keys) {
       if (k.oldestSecondaryAgeSeconds !== undefined) r.observe(k.oldestSecondaryAgeSeconds, { [A.keyId]: k.keyId, [A.kind]: k.kind });
     }

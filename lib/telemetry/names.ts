@@ -23,9 +23,16 @@ export const METRIC_NAMES = {
   daysToExpiry: "keyrotor.key.days_to_expiry",
   /** Observable gauge: 1 when the last ledger verification passed, 0 when it found a break. */
   ledgerVerified: "keyrotor.ledger.verified",
-  /** Observable gauge per key (keyId, kind): seconds since the oldest secondary version still
-   * referenced by a DEK was superseded. Old-key usage should fall to zero after a rewrap. */
-  oldestSecondaryAge: "keyrotor.key.oldest_secondary_age",
+  /** Observable gauge per key (keyId, kind): seconds since the oldest secondary version (enabled,
+   * not yet proven unreferenced and retired) was superseded. An age, not a count of use: how much
+   * an old version is still used is keyrotor.envelope.operations (consumers) and Key Vault's own
+   * diagnostic logs (infra/). 0 when no secondary is left. */
+  secondaryVersionAge: "keyrotor.key.secondary_version_age",
+  /** Counter: lib/envelope encrypts and decrypts, by operation, tenant, dekVersion and the wrapping
+   * key's version (keyId + kekVersion, or branchKeyVersion under the key hierarchy). */
+  envelopeOperations: "keyrotor.envelope.operations",
+  /** Counter: encrypts under a DEK version that is not the tenant's primary (tenant, dekVersion). */
+  envelopeNonPrimaryEncrypts: "keyrotor.envelope.non_primary_encrypts",
   /** Observable gauge per key (keyId): seconds a lock has been held past its lease. */
   lockPastLease: "keyrotor.lock.past_lease",
 } as const;
@@ -44,6 +51,11 @@ export const METRIC_ATTRIBUTES = {
   /** "true" when the planner has a rotation due for the key. */
   rotationDue: "rotationDue",
   errorCode: "errorCode",
+  /** Envelope usage: the tenant, its DEK version and the version of the key wrapping that DEK. */
+  tenant: "tenant",
+  dekVersion: "dekVersion",
+  kekVersion: "kekVersion",
+  branchKeyVersion: "branchKeyVersion",
 } as const;
 
 /** Attribute keys on spans. */

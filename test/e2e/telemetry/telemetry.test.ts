@@ -149,7 +149,7 @@ describe("telemetry of the policy timer and the ledger check", () => {
     expect(expiry?.attributes).toEqual({ keyId, kind: "kek", rotationDue: "true" });
     expect(expiry?.value).toBeCloseTo(60, 5);
     expect(points(m.get(METRIC_NAMES.keysOverdue))[0]?.value).toBe(0);
-    expect(points(m.get(METRIC_NAMES.oldestSecondaryAge)).find((p) => p.attributes.keyId === keyId)?.value).toBe(86_400);
+    expect(points(m.get(METRIC_NAMES.secondaryVersionAge)).find((p) => p.attributes.keyId === keyId)?.value).toBe(86_400);
     expect(points(m.get(METRIC_NAMES.lockPastLease)).map((p) => [p.attributes, p.value])).toEqual([[{ keyId }, 3600]]);
     expect(points(m.get(METRIC_NAMES.ledgerVerified))[0]?.value).toBe(1);
   }, 60_000);

@@ -95,7 +95,7 @@ describe("rotation metrics", () => {
       ]),
     );
     expect(points(got.get(METRIC_NAMES.daysToExpiry))).toHaveLength(2);
-    expect(points(got.get(METRIC_NAMES.oldestSecondaryAge)).map((p) => [p.attributes, p.value])).toEqual([
+    expect(points(got.get(METRIC_NAMES.secondaryVersionAge)).map((p) => [p.attributes, p.value])).toEqual([
       [{ keyId: "kek:demo-vault/tenant-kek", kind: "kek" }, 3600],
     ]);
 
@@ -104,7 +104,7 @@ describe("rotation metrics", () => {
     exporter.reset();
     got = await collect();
     expect(points(got.get(METRIC_NAMES.keysOverdue))[0]?.value).toBe(0);
-    expect(points(got.get(METRIC_NAMES.oldestSecondaryAge)).find((p) => p.attributes.keyId === "kek:demo-vault/tenant-kek")?.value).toBe(0);
+    expect(points(got.get(METRIC_NAMES.secondaryVersionAge)).find((p) => p.attributes.keyId === "kek:demo-vault/tenant-kek")?.value).toBe(0);
   });
 
   it("observe ledger verification as 1 or 0, and nothing before the first verification", async () => {
