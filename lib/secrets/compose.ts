@@ -5,7 +5,11 @@ import { readFileSync } from "node:fs";
 import { DefaultAzureCredential } from "@azure/identity";
 import type { TokenCredential } from "@azure/core-auth";
 import type { Config } from "../config";
-import { InvalidRequestError } from "../domain/errors";
+import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
+import type { ManagedKey } from "../domain/keys";
+import type { SecretProviderSpec } from "../domain/secretProviders";
+import type { RotationDeps } from "../orchestration/ports";
+import type { ProviderCheck } from "../validation/ports";
 import { cosmosDbKeyProvider, localArmPeerCredential, serviceBusSasProvider, storageAccountKeyProvider, type ArmConnection } from "./arm";
 import type { SecretProviders } from "./port";
 import { postgresProvider } from "./postgres";
@@ -38,4 +42,36 @@ export function secretProvidersFrom(cfg: ArmSettings, env: NodeJS.ProcessEnv = p
     cosmosDbKey: (spec) => cosmosDbKeyProvider(spec, connection()),
     postgresPassword: (spec) => postgresProvider(spec, { setting: (name) => env[name] }),
   });
+}
+
+/** The provider check the validation gate (secretReadBack) calls: undefined for a secret whose
+ * policy names no provider. */
+export function providerCheckFrom(d: {
+  inventory: { get(keyId: string): Promise<{ key: ManagedKey } | undefined> };
+  policies: { policyFor(key: ManagedKey): Promise<{ secret?: { provider?: SecretProviderSpec } } | undefined> };
+  providers: SecretProviders;
+}): ProviderCheck {
+  return async ({ keyId, value }) => {
+    const row = await d.inventory.get(keyId);
+    const spec = row ? (await d.policies.policyFor(row.key))?.secret?.provider : undefined;
+    return spec ? d.providers.for(spec).validate(value) : undefined;
+  };
+}
+
+/** Gives rotation deps the secret providers: the activities' provider steps and the gate's check.
+ * The value read goes through the validation vault (the one secret read the engine has). */
+export function withSecretProviders<D extends RotationDeps>(deps: D, providers: SecretProviders): D {
+  const reader = deps.validationVault;
+  deps.secrets = {
+    ...deps.secrets,
+    credentials: {
+      providers,
+      readSecret: async (vault, name, version) => {
+        if (!reader) throw new InvariantViolationError("SecretReadMissing", "[keyrotor] [secrets] the rotation deps have no validationVault to read a secret version with");
+        return (await reader.readSecret(vault, name, version)).value;
+      },
+    },
+  };
+  deps.validateAtProvider ??= providerCheckFrom({ inventory: deps.inventory, policies: deps.policies, providers });
+  return deps;
 }

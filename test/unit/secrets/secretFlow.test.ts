@@ -7,6 +7,7 @@ import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
 import { MemoryCredentialPair } from "../../../lib/secrets/memory";
+import { withSecretProviders } from "../../../lib/secrets/compose";
 import { secretProviders } from "../../../lib/secrets/registry";
 import { Driver } from "../orchestration/driver";
 import { freshDeps, seedPolicy, T0, testPolicy, VAULT } from "../orchestration/fixtures";
@@ -16,10 +17,7 @@ const storage = parseSecretProvider({ kind: "storageAccountKey", subscriptionId:
 
 async function seedProviderSecret(deps: MemoryRotationDeps, spec: SecretProviderSpec, name: string) {
   const pair = new MemoryCredentialPair(spec);
-  deps.secrets.credentials = {
-    providers: secretProviders({ [spec.kind]: () => pair.provider() }),
-    readSecret: async (v, n, version) => deps.vault.secretValue(v, n, version) ?? "",
-  };
+  withSecretProviders(deps, secretProviders({ [spec.kind]: () => pair.provider() }));
   const policyId = await seedPolicy(deps, testPolicy("platform", `${name}-policy`, ["secret"], { secret: { provider: spec } }));
   const made = await deps.vault.setSecret(VAULT, name, pair.values.get("key1")!, { rotationId: "registered", slot: "key1" });
   const keyId = `secret:${VAULT}/${name}`;
@@ -105,5 +103,20 @@ describe("provider secret through the rotation workflow", () => {
     const again = (await driver.run(O.rotation, req(keyId, "b"))) as RotationOutput;
     expect(again).toMatchObject({ outcome: "failed", error: { code: "SlotInOverlap" } });
     expect(pair.calls).toEqual(["regenerate:key2"]);
+  });
+
+  it("the validation gate asks the provider too: a new credential the provider stopped accepting is never promoted", async () => {
+    const deps = freshDeps();
+    const { keyId, v1, pair } = await seedProviderSecret(deps, storage, "storage-conn");
+    const driver = new Driver(deps);
+    driver.beforeActivity = async (name) => {
+      // Someone regenerates key2 behind keyrotor's back after it was stored and tested.
+      if (name === DURABLE.activities.validateVersion) await pair.provider().retire("key2");
+    };
+    const out = (await driver.run(O.rotation, req(keyId, "gate"))) as RotationOutput;
+    expect(out).toMatchObject({ outcome: "failed" });
+    expect((await deps.inventory.get(keyId))!.key.primaryVersion).toBe(v1);
+    const validation = (await ledgerOf(deps, keyId)).filter((e) => e.type === "Validation");
+    expect(JSON.stringify(validation)).toContain("ProviderRejected");
   });
 });
