@@ -277,6 +277,10 @@ function operation(spec: RouteSpec, path: string): Json {
   const responses: Json = {
     [code]: { description: "Success", content: { "application/json": { schema: body } } },
     "400": err("Invalid request (the field is named)"),
+    // Any operation (lib/domain/errors.ts dispositionOf): a dependency that did not answer, and an
+    // error that must stop the caller (an invariant broken, e.g. a tampered ledger chain: LedgerTampered).
+    "500": err("Internal error or a broken invariant (error.code says which, e.g. LedgerTampered); alerted, not retried"),
+    "503": err("A dependency (Table Storage, Key Vault, Service Bus) did not answer: retry later"),
   };
   if (spec.name === "putPolicy") {
     responses["201"] = { description: "Created", content: { "application/json": { schema: ref("PolicyView") } } };

@@ -26,3 +26,29 @@ export function responseMismatch(name: RouteName, status: number, body: unknown,
 export function isRouteName(name: string): name is RouteName {
   return Object.hasOwn(ROUTES, name);
 }
+
+const documented = openApiDocument() as { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>> };
+
+/**
+ * undefined when an answer of the running app is what its OpenAPI document says for the operation
+ * that served it: the status is listed, and a JSON body validates against that status' schema.
+ * `params`: the route parameters the host matched (an optional last one present = the "ById" path).
+ */
+export function answerMismatch(name: RouteName, params: Readonly<Record<string, string | undefined>>, status: number, body: string): string | undefined {
+  const route = ROUTES[name];
+  const paths = openApiPaths(route.route);
+  const optional = /\{([A-Za-z0-9_]+)\?\}$/.exec(route.route)?.[1];
+  const byId = optional !== undefined && params[optional] !== undefined && params[optional] !== "";
+  const p = byId ? paths[paths.length - 1]! : paths[0]!;
+  const responses = documented.paths[p]?.[route.method.toLowerCase()]?.responses ?? {};
+  const response = responses[String(status)];
+  if (!response) return `${route.method} ${p} answered ${status}, which its OpenAPI document does not list (it lists ${Object.keys(responses).join(", ")}): ${body.slice(0, 300)}`;
+  if (!response.content) return body.length === 0 ? undefined : `${route.method} ${p} ${status}: the document describes no body, the answer has one`;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return `${route.method} ${p} ${status}: the body is not JSON: ${body.slice(0, 200)}`;
+  }
+  return responseMismatch(name, status, json, byId);
+}
