@@ -2,8 +2,8 @@
 export { eventMessageId, toEventMessage, type EventBody, type EventMessage, type EventProperties } from "./message";
 export { DEFAULT_PROGRESS_LIMIT, shouldPublishProgress, type ProgressLimit, type ProgressPoint } from "./progress";
 export {
-  DEFAULT_RETRY, ReliableEventPublisher, type EventTransport, type NotificationHealth, type NotificationHealthSource,
-  type ReliablePublisherOptions, type RetryPolicy,
+  DEFAULT_DELIVERY_RETRY, ReliableEventPublisher, type EventTransport, type NotificationHealth, type NotificationHealthSource,
+  type ReliablePublisherOptions, type DeliveryRetry,
 } from "./reliable";
 export { MemoryEventPublisher, type MemoryPublisherOptions } from "./memoryPublisher";
 export {

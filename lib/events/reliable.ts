@@ -25,17 +25,17 @@ export interface NotificationHealthSource {
   notificationHealth(): NotificationHealth;
 }
 
-export interface RetryPolicy {
+export interface DeliveryRetry {
   /** Total tries per event, first included. */
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8_000 };
+export const DEFAULT_DELIVERY_RETRY: DeliveryRetry = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8_000 };
 
 export interface ReliablePublisherOptions {
-  retry?: Partial<RetryPolicy>;
+  retry?: Partial<DeliveryRetry>;
   clock?: Clock;
   sleep?: (ms: number) => Promise<void>;
   /** Errors that retrying cannot fix (e.g. the topic does not exist) skip the remaining tries. */
@@ -52,7 +52,7 @@ export interface ReliablePublisherOptions {
 const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ReliableEventPublisher implements EventPublisher, NotificationHealthSource {
-  private readonly retry: RetryPolicy;
+  private readonly retry: DeliveryRetry;
   private readonly clock: Clock;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly isRetryable: (err: unknown) => boolean;
@@ -70,7 +70,7 @@ export class ReliableEventPublisher implements EventPublisher, NotificationHealt
     private readonly ledger: Ledger,
     opts: ReliablePublisherOptions = {},
   ) {
-    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.retry = { ...DEFAULT_DELIVERY_RETRY, ...opts.retry };
     this.clock = opts.clock ?? systemClock;
     this.sleep = opts.sleep ?? realSleep;
     this.isRetryable = opts.isRetryable ?? (() => true);
