@@ -55,7 +55,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const rewrapSeconds = ((stepAt.get("rewrap") ?? 0) - (stepAt.get("create") ?? 0)) / 1000;
     const written = result.counts.dekRowsWritten ?? 0;
     const rewrapDeksPerSec = rewrapSeconds > 0 ? written / rewrapSeconds : 0;
-    const check = await checkAllDecrypt(bed, tenants);
+    const check = await checkAllDecrypt(bed);
     const kekAfter = await bed.vault.getKey("tenant-kek", bed.kekVersion);
     return {
       deks, tenants, branches, key, vaultRate, budgetFraction, partitions, outcome: result.outcome ?? "incomplete", compromisedVersionEnabled: kekAfter.enabled,

@@ -40,7 +40,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const after = await bed.deks.countsByBranchVersion(bed.kekKeyId);
     const unchanged = JSON.stringify([...before].sort()) === JSON.stringify([...after].sort());
     const underOld = await bed.keys.store.countUnder(bed.kekKeyId, bed.kekVersion);
-    const check = await checkAllDecrypt(bed, tenants);
+    const check = await checkAllDecrypt(bed);
     return {
       deks, tenants, branches, key, vaultRate, budgetFraction, outcome: result.done && underOld === 0 ? "completed" : "incomplete",
       remoteUnwraps: stats.unwrapCalls, remoteCalls: Object.values(stats.calls).reduce((s, n) => s + n, 0), throttled429: stats.throttled429,
