@@ -18,10 +18,11 @@ import { TableNotificationHealthStore } from "../stores/notificationHealthStore"
 import { ensureTable, tableClient } from "../stores/tables";
 import { KeyVaultAdapter } from "../vault/keyVault";
 import {
-  MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies, MemoryPolicyStore,
+  MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies, MemoryPolicyStore, secretView,
 } from "./memory";
 import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
+import { secretProvidersFrom, withSecretProviders } from "../secrets/compose";
 import { TableDekRotationPort } from "./tableDeks";
 import { keyVaultValidationVault, memoryValidationVault } from "../validation/vaults";
 import { MemoryFenceStore } from "./fence";
@@ -98,7 +99,7 @@ export function policySourceFrom(store: PolicyStore): PolicySource {
   const view = (p: Policy): RotationPolicyView => ({
     policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
     maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
-    ...(p.secret ? { secret: { generator: p.secret.encoding, length: p.secret.length } } : {}),
+    ...(p.secret ? { secret: secretView(p.secret) } : {}),
   });
   return {
     async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
@@ -150,7 +151,8 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
   };
   // Failures are recorded where /api/health (another instance on Flex) reads them.
   const bus = overrides.events ? undefined : createServiceBusEventPublisher(cfg, ledger, { healthStore: new TableNotificationHealthStore(tableClient(cfg, "locks")) });
-  return {
+  // Provider secrets (lib/secrets): the providers a policy's secret.provider picks from.
+  return withSecretProviders({
     vault: new KeyVaultRotationAdapter(vaultFor),
     validationVault: keyVaultValidationVault(vaultFor),
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),
@@ -168,7 +170,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     close: async () => {
       await bus?.close();
     },
-  } as ConfiguredRotationDeps;
+  } as ConfiguredRotationDeps, secretProvidersFrom(cfg));
 }
 
 export interface MemoryRotationDeps extends RotationDeps {
