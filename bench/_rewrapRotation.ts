@@ -13,12 +13,14 @@ import { startHost, type DevHost } from "../dev/host";
 import { DEVSTORE_ACCOUNT, DEVSTORE_KEY } from "../dev/peers/azurite/launcher";
 import type { ManagedKey } from "../lib/domain/keys";
 import { ephemeralSealSigner, memoryLedger } from "../lib/ledger";
-import { KeyVaultRotationAdapter, setRotationDeps } from "../lib/orchestration/deps";
+import { appHookDataFor } from "../dev/app/composition";
+import { composeMemory } from "../lib/compose";
+import { KeyVaultRotationAdapter } from "../lib/orchestration/deps";
 import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicies } from "../lib/orchestration/memory";
 import { MemoryFenceStore } from "../lib/orchestration/fence";
 import { DURABLE } from "../lib/orchestration/names";
 import type { DekStorePort, RotationDeps } from "../lib/orchestration/ports";
-import { dekStoreRewrapStore, keyVaultRewrapVault, RewrapOptionsSchema, setRewrapDeps } from "../lib/orchestration/rewrap";
+import { dekStoreRewrapStore, keyVaultRewrapVault, RewrapOptionsSchema } from "../lib/orchestration/rewrap";
 import { secretGenerators } from "../lib/orchestration/secrets";
 import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/orchestration/workflows";
 import { systemClock } from "../lib/ports";
@@ -112,16 +114,16 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
     ledger, sealer: ledger, events: new MemoryEvents(), jwks: new MemoryJwks(), secrets: secretGenerators(), clock: systemClock,
     fences: new MemoryFenceStore(),
   };
-  setRotationDeps(deps);
-  setRewrapDeps({
-    store: dekStoreRewrapStore(store), vaultFor: keyVaultRewrapVault(() => rewrapAdapter),
-    budgetFraction: c.budgetFraction, vaultLimitPer10s: c.vaultRate * 10,
-    now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random(),
+  // The app's composition with the bench's adapters: the rotation over the peer and the DEK table,
+  // the rewrap over its own adapter (SDK retries off) at the bench's budget.
+  const app = composeMemory(undefined, {
+    rotation: deps,
+    rewrap: { store: dekStoreRewrapStore(store), vaultFor: keyVaultRewrapVault(() => rewrapAdapter), budgetFraction: c.budgetFraction, vaultLimitPer10s: c.vaultRate * 10 },
   });
 
   let host: DevHost | undefined;
   try {
-    host = await startHost({ entry: rotationFunctionFiles(path.extname(__filename)), maxConcurrentActivities: Math.max(16, maxSlots + 4), log: () => undefined });
+    host = await startHost({ entry: rotationFunctionFiles(path.extname(__filename)), appHookData: appHookDataFor(app), maxConcurrentActivities: Math.max(16, maxSlots + 4), log: () => undefined });
     const liveBefore = liveHeapMb();
     const rotationId = `${c.kekKeyId}@bench:${Date.now()}`;
     const instanceId = instanceIdFor(rotationId);
@@ -186,8 +188,6 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
     };
   } finally {
     await host?.stop();
-    setRewrapDeps(undefined);
-    setRotationDeps(undefined);
   }
 }
 

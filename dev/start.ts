@@ -17,9 +17,9 @@ import { ensurePortFree } from "./peers/ports";
 import { watchLaunchers } from "./peers/lifetime";
 import { startKeyVaultPeer, type KeyVaultPeer } from "./peers/keyvault";
 import { startServiceBusPeer, type ServiceBusPeer } from "./peers/servicebus";
-import { loadConfig, resetConfig, type Config } from "../lib/config";
+import { loadConfig, type Config } from "../lib/config";
 import { encodePrincipal } from "../lib/http/principal";
-import { installLocalApp } from "./app/composition";
+import { appHookDataFor, composeLocalApp } from "./app/composition";
 import { functionModules } from "./app/functions";
 import { HISTORY_TABLE, hostTable } from "./app/tables";
 import { demoKeyIds, seedDemo, type SeedResult } from "./seed";
@@ -226,13 +226,13 @@ async function main(): Promise<void> {
   logLine(`starting keyrotor (state in ${stateDir})…`);
   await ensurePortsFree(port);
   const notes = await startStandIns(stateDir, port);
-  resetConfig();
   const cfg = loadConfig();
 
   const seed = env.KEYROTOR_SEED === "false" ? undefined : await seedDemo(cfg, { log: (l) => logLine(`[seed] ${l}`) });
-  await installLocalApp(cfg, stateDir, logLine);
+  const app = await composeLocalApp(cfg, stateDir, logLine);
   running.host = await startHost({
     entry: functionModules(),
+    appHookData: appHookDataFor(app),
     port,
     store: new TableHistoryStore(hostTable(cfg, HISTORY_TABLE)),
     log: logLine,

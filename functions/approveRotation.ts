@@ -6,13 +6,13 @@ import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";
 import { approveRotation as approve, ApproveBody, ROTATION_ID } from "../lib/api/rotations";
 import { routeParams, ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, readBody, validate } from "../lib/http/api";
 
 export const approveRotation = api({ role: ROUTES.approveRotation.role }, async ({ req, ctx, principal }) => {
   const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), routeParams(req.params));
   const body = await readBody(req, ApproveBody);
-  const accepted = await approve(await services(), rotationClient(ctx), principal!, rotationId, {}, body);
+  const accepted = await approve((await composition()).api, rotationClient(ctx), principal!, rotationId, {}, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

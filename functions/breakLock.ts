@@ -6,13 +6,13 @@ import { z } from "zod";
 import { httpOptions, rotationClient } from "../lib/api/http";
 import { breakLock as breakKeyLock, BreakLockBody } from "../lib/api/locks";
 import { routeParams, ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, readBody, validate } from "../lib/http/api";
 
 export const breakLock = api({ role: ROUTES.breakLock.role }, async ({ req, ctx, principal }) => {
   const { keyId } = validate(z.object({ keyId: z.string().min(1).max(300) }), routeParams(req.params));
   const body = await readBody(req, BreakLockBody);
-  const broken = await breakKeyLock(await services(), rotationClient(ctx), principal!, keyId, body);
+  const broken = await breakKeyLock((await composition()).api, rotationClient(ctx), principal!, keyId, body);
   return json(broken.confirmed ? 200 : 202, broken);
 });
 

@@ -2,10 +2,11 @@
 // they act under the latest grant (lib/orchestration/fence.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function claimFence(input: unknown): Promise<unknown> {
-  return runActivity("claimFence", input);
+  return runActivity("claimFence", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.claimFence, { handler: claimFence });

@@ -1,10 +1,11 @@
 // Activity countReferences: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function countReferences(input: unknown): Promise<unknown> {
-  return runActivity("countReferences", input);
+  return runActivity("countReferences", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.countReferences, { handler: countReferences });

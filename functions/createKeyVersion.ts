@@ -1,10 +1,11 @@
 // Activity createKeyVersion: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function createKeyVersion(input: unknown): Promise<unknown> {
-  return runActivity("createKeyVersion", input);
+  return runActivity("createKeyVersion", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.createKeyVersion, { handler: createKeyVersion });

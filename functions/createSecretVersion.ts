@@ -1,10 +1,11 @@
 // Activity createSecretVersion: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function createSecretVersion(input: unknown): Promise<unknown> {
-  return runActivity("createSecretVersion", input);
+  return runActivity("createSecretVersion", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.createSecretVersion, { handler: createSecretVersion });

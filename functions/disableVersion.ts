@@ -1,10 +1,11 @@
 // Activity disableVersion: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function disableVersion(input: unknown): Promise<unknown> {
-  return runActivity("disableVersion", input);
+  return runActivity("disableVersion", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.disableVersion, { handler: disableVersion });

@@ -8,12 +8,12 @@ import { EvidenceQuery } from "../lib/api/queries";
 import { evidenceWithin } from "../lib/api/evidenceExport";
 import { signedEvidenceManifest } from "../lib/ledger/evidence";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
 export const getEvidence = api({ role: ROUTES.getEvidence.role }, async ({ req }) => {
   const q = validate(EvidenceQuery, queryOf(req));
-  const s = await services();
+  const s = (await composition()).api;
   const answer = await evidenceWithin(s, q);
   if ("page" in answer) return json(202, answer.page);
   const { pack } = answer;

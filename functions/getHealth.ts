@@ -5,11 +5,11 @@ import { app } from "@azure/functions";
 import { httpOptions } from "../lib/api/http";
 import { health } from "../lib/api/queries";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json } from "../lib/http/api";
 
 export const getHealth = api({ role: ROUTES.getHealth.role }, async () => {
-  const h = await health(await services());
+  const h = await health((await composition()).api);
   return json(h.status === "down" ? 503 : 200, h);
 });
 

@@ -3,7 +3,7 @@ import { app } from "@azure/functions";
 import { httpOptions } from "../lib/api/http";
 import { jwks, JWKS_PART } from "../lib/api/queries";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 import { z } from "zod";
 
@@ -11,7 +11,7 @@ const Params = z.object({ vault: JWKS_PART, key: JWKS_PART });
 
 export const getJwks = api({ role: ROUTES.getJwks.role }, async ({ req }) => {
   const p = validate(Params, req.params);
-  return json(200, await jwks(await services(), p.vault, p.key), { "cache-control": "public, max-age=300", "content-type": "application/jwk-set+json" });
+  return json(200, await jwks((await composition()).api, p.vault, p.key), { "cache-control": "public, max-age=300", "content-type": "application/jwk-set+json" });
 });
 
 app.http(ROUTES.getJwks.name, httpOptions(ROUTES.getJwks, getJwks));

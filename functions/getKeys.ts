@@ -4,12 +4,12 @@ import { z } from "zod";
 import { httpOptions, queryOf } from "../lib/api/http";
 import { listKeys } from "../lib/api/queries";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
 export const getKeys = api({ role: ROUTES.getKeys.role }, async ({ req }) => {
   validate(z.strictObject({}), queryOf(req));
-  return json(200, { keys: await listKeys(await services()) });
+  return json(200, { keys: await listKeys((await composition()).api) });
 });
 
 app.http(ROUTES.getKeys.name, httpOptions(ROUTES.getKeys, getKeys));

@@ -3,12 +3,12 @@ import { app } from "@azure/functions";
 import { httpOptions, queryOf } from "../lib/api/http";
 import { getPlan as plan, PlanQuery } from "../lib/api/queries";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
 export const getPlan = api({ role: ROUTES.getPlan.role }, async ({ req }) => {
   const q = validate(PlanQuery, queryOf(req));
-  return json(200, await plan(await services(), q.horizon));
+  return json(200, await plan((await composition()).api, q.horizon));
 });
 
 app.http(ROUTES.getPlan.name, httpOptions(ROUTES.getPlan, getPlan));

@@ -6,13 +6,13 @@ import { app, type InvocationContext } from "@azure/functions";
 import * as df from "durable-functions";
 import { rotationClient } from "../lib/api/http";
 import { handleKeyVaultEvent } from "../lib/api/keyVaultEvents";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { HANDLED_KEYVAULT_EVENT_TYPES } from "../lib/domain/keyVaultEventTypes";
 
 export const KEYVAULT_EVENT_TYPES = HANDLED_KEYVAULT_EVENT_TYPES;
 
 export async function keyVaultEvents(event: unknown, ctx: InvocationContext): Promise<void> {
-  const outcome = await handleKeyVaultEvent(await services(), rotationClient(ctx), event, { log: (l) => ctx.log(l) });
+  const outcome = await handleKeyVaultEvent((await composition()).api, rotationClient(ctx), event, { log: (l) => ctx.log(l) });
   ctx.log(`[keyrotor] [eventgrid] outcome ${outcome.outcome}`);
 }
 

@@ -1,10 +1,11 @@
 // Activity listTenants: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function listTenants(input: unknown): Promise<unknown> {
-  return runActivity("listTenants", input);
+  return runActivity("listTenants", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.listTenants, { handler: listTenants });

@@ -1,10 +1,11 @@
 // Activity loadRotationContext: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function loadRotationContext(input: unknown): Promise<unknown> {
-  return runActivity("loadRotationContext", input);
+  return runActivity("loadRotationContext", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.loadRotationContext, { handler: loadRotationContext });

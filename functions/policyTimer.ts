@@ -3,11 +3,11 @@
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import * as df from "durable-functions";
 import { rotationClient } from "../lib/api/http";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { runPolicyTimer } from "../lib/api/timer";
 
 export async function policyTimer(timer: Timer, ctx: InvocationContext): Promise<void> {
-  const report = await runPolicyTimer(await services(), rotationClient(ctx), { isPastDue: timer.isPastDue, log: (l) => ctx.log(l) });
+  const report = await runPolicyTimer((await composition()).api, rotationClient(ctx), { isPastDue: timer.isPastDue, log: (l) => ctx.log(l) });
   if (report.failures.length > 0) {
     throw new Error(`[keyrotor] [timer] ${report.failures.length} key(s) failed: ${report.failures.slice(0, 5).map((f) => `${f.keyId}: ${f.message}`).join("; ")}`);
   }

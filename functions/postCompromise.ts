@@ -4,12 +4,12 @@ import { app } from "@azure/functions";
 import { httpOptions } from "../lib/api/http";
 import { CompromiseBody, reportCompromise } from "../lib/api/rotations";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, readBody } from "../lib/http/api";
 
 export const postCompromise = api({ role: ROUTES.postCompromise.role }, async ({ req, principal }) => {
   const body = await readBody(req, CompromiseBody);
-  const accepted = await reportCompromise(await services(), principal!, body);
+  const accepted = await reportCompromise((await composition()).api, principal!, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

@@ -4,12 +4,12 @@ import { app } from "@azure/functions";
 import { httpOptions, rotationClient } from "../lib/api/http";
 import { requestRotation, RotationRequestBody } from "../lib/api/rotations";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, readBody } from "../lib/http/api";
 
 export const postRotation = api({ role: ROUTES.postRotation.role }, async ({ req, ctx, principal }) => {
   const body = await readBody(req, RotationRequestBody);
-  const accepted = await requestRotation(await services(), rotationClient(ctx), principal!, body);
+  const accepted = await requestRotation((await composition()).api, rotationClient(ctx), principal!, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

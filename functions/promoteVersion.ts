@@ -1,10 +1,11 @@
 // Activity promoteVersion: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function promoteVersion(input: unknown): Promise<unknown> {
-  return runActivity("promoteVersion", input);
+  return runActivity("promoteVersion", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.promoteVersion, { handler: promoteVersion });

@@ -5,13 +5,13 @@ import { z } from "zod";
 import { httpOptions } from "../lib/api/http";
 import { POLICY_ID, putPolicy as put } from "../lib/api/queries";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, readBody, validate } from "../lib/http/api";
 
 export const putPolicy = api({ role: ROUTES.putPolicy.role }, async ({ req, principal }) => {
   const { policyId } = validate(z.object({ policyId: POLICY_ID }), req.params);
   const body = await readBody(req, z.record(z.string(), z.unknown()));
-  const r = await put(await services(), principal!, policyId, body, req.headers.get("if-match") ?? undefined);
+  const r = await put((await composition()).api, principal!, policyId, body, req.headers.get("if-match") ?? undefined);
   return json(r.created ? 201 : 200, r.view, { etag: r.view.etag });
 });
 

@@ -1,11 +1,13 @@
 // Activity rewrapRange: plan, tenants page, or one paced range (lib/orchestration/rewrap/range.ts),
-// the range fenced by the lock grant it carries (lib/orchestration/handlers.ts).
+// the range fenced by the lock grant it carries (lib/orchestration/handlers.ts), over the rewrap's
+// own adapters from the composition (SDK retries off, the configured budget and batch size).
 import * as df from "durable-functions";
-import { runRewrapRangeActivity } from "../lib/orchestration/handlers";
+import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function rewrapRange(input: unknown): Promise<unknown> {
-  return runRewrapRangeActivity(input);
+  return runActivity("rewrapRange", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.rewrapRange, { handler: rewrapRange });

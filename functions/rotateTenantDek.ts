@@ -1,10 +1,11 @@
 // Activity rotateTenantDek: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function rotateTenantDek(input: unknown): Promise<unknown> {
-  return runActivity("rotateTenantDek", input);
+  return runActivity("rotateTenantDek", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.rotateTenantDek, { handler: rotateTenantDek });

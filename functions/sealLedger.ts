@@ -1,10 +1,11 @@
 // Activity sealLedger: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function sealLedger(input: unknown): Promise<unknown> {
-  return runActivity("sealLedger", input);
+  return runActivity("sealLedger", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.sealLedger, { handler: sealLedger });

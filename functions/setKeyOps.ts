@@ -1,10 +1,11 @@
 // Activity setKeyOps: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
 import { runActivity } from "../lib/orchestration/handlers";
+import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
 export async function setKeyOps(input: unknown): Promise<unknown> {
-  return runActivity("setKeyOps", input);
+  return runActivity("setKeyOps", input, await composition());
 }
 
 df.app.activity(DURABLE.activities.setKeyOps, { handler: setKeyOps });

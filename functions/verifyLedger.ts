@@ -6,12 +6,12 @@ import { app } from "@azure/functions";
 import { httpOptions, queryOf } from "../lib/api/http";
 import { VerifyQuery, verifyLedgerWithin } from "../lib/api/queries";
 import { ROUTES } from "../lib/api/routes";
-import { services } from "../lib/api/services";
+import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
 export const verifyLedger = api({ role: ROUTES.verifyLedger.role }, async ({ req }) => {
   const q = validate(VerifyQuery, queryOf(req));
-  const v = await verifyLedgerWithin(await services(), q);
+  const v = await verifyLedgerWithin((await composition()).api, q);
   return json(v.continuation === undefined ? 200 : 202, v);
 });
 

@@ -129,13 +129,3 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return parsed.data;
 }
 
-let cached: Config | undefined;
-/** The process-wide configuration, validated on first use. */
-export function config(): Config {
-  cached ??= loadConfig();
-  return cached;
-}
-/** For hosts and tests that change the environment between app instances. */
-export function resetConfig(): void {
-  cached = undefined;
-}

@@ -1,17 +1,14 @@
-// The local host's composition root: one ledger (with a seal key kept under the state directory, so
-// seals made before a restart still verify after it) shared by the HTTP API, the policy timer, the
-// Event Grid trigger and the rotation activities, over the real adapters the settings point at
-// (Table Storage, Key Vault, Service Bus). Installed before the host loads the functions.
+// The local host's composition: the app's own compose() (lib/compose.ts) over the real adapters the
+// settings point at (Table Storage, Key Vault, Service Bus), with one override: the ledger's seal
+// key is kept under the state directory, so seals made before a restart still verify after it.
+// The host hands it to the app at appStart (localAppHookData).
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { apiServices, setApiServices } from "../../lib/api/services";
+import { compose, COMPOSE_HOOK_DATA, type Composition, type ComposeOnStart } from "../../lib/compose";
 import type { Config } from "../../lib/config";
 import { nodeSealSigner, tableLedger, type HashChainLedger, type SealSigner } from "../../lib/ledger";
-import { createRotationDeps, setRotationDeps, type RotationDeps } from "../../lib/orchestration/deps";
-import { realRewrapDeps, setRewrapDeps } from "../../lib/orchestration/rewrap";
 import { ensureTable, tableClient } from "../../lib/stores/tables";
-import type { ApiServices } from "../../lib/api/ports";
 
 export const LOCAL_SEAL_KID = "local:keyrotor-dev-seal";
 
@@ -33,27 +30,22 @@ export function localSealSigner(stateDir: string): SealSigner {
 /** The local seal key's public half, beside the private key: the file to hand an auditor. */
 export const localSealPublicKeyFile = (stateDir: string): string => path.join(stateDir, "ledger-seal-key.pub.pem");
 
-export interface LocalApp {
-  services: ApiServices;
-  rotation: RotationDeps;
+export interface LocalApp extends Composition {
   ledger: HashChainLedger;
 }
 
-/** Builds and installs the services the functions use (setApiServices, setRotationDeps). */
-export async function installLocalApp(cfg: Config, stateDir: string, log: (line: string) => void): Promise<LocalApp> {
-  const signer = localSealSigner(stateDir);
+/** The app as `npm start` runs it: compose(cfg) with the local seal key's ledger. */
+export async function composeLocalApp(cfg: Config, stateDir: string, log: (line: string) => void): Promise<LocalApp> {
   const ledger = tableLedger({
     entries: await ensureTable(tableClient(cfg, "ledger")),
     seals: await ensureTable(tableClient(cfg, "seals")),
-    signer,
+    signer: localSealSigner(stateDir),
   });
-  // Passing the ledger in: the API's event publisher records NotificationFailed in this one too.
-  const services: ApiServices = await apiServices(cfg, { ledger });
-  // The engine's own adapters from configuration (lib/orchestration/deps.ts), sharing this ledger
-  // (and so its seal key) and the API's event publisher.
-  const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events: services.events, log });
-  setApiServices(services);
-  setRotationDeps(rotation);
-  setRewrapDeps(realRewrapDeps(cfg));
-  return { services, rotation, ledger };
+  return { ...(await compose(cfg, { ledger, log })), ledger };
+}
+
+/** The app hook data that hands a composition to the function app at appStart. */
+export function appHookDataFor(app: Composition): Record<string, unknown> {
+  const onStart: ComposeOnStart = () => Promise.resolve(app);
+  return { [COMPOSE_HOOK_DATA]: onStart };
 }

@@ -24,7 +24,7 @@ import { instanceIdFor, type RotationOutput } from "../orchestration/workflows";
 import type { StoredEmergency } from "../stores/approvals";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
-import { statusUrl } from "./rotations";
+import { statusUrl } from "./routes";
 
 export interface ApprovalAccepted {
   rotationId: string;

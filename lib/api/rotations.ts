@@ -17,11 +17,12 @@ import { instanceIdFor, type RotationOutput, type RotationRequest, type Rotation
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
 import { notify } from "./notify";
-import { apiPath, ROUTES } from "./routes";
+import { statusUrl } from "./routes";
 import type { ApiServices, DurableStatusView, RotationClient } from "./ports";
 import { approvalWindowMs } from "./services";
 
-// The approval flow lives in ./approve (it imports statusUrl from here; every use is at call time).
+// The approval flow lives in ./approve; statusUrl lives with the routes (both flows answer with it).
+export { statusUrl };
 export { approveRotation } from "./approve";
 
 const keyIdField = z.string().min(1).max(300);
@@ -74,10 +75,6 @@ export function requestId(now: Date): string {
 }
 
 /** GET /api/rotations/{*rotationId}: the id's "/" stays a "/" (see lib/api/routes.ts for why). */
-export function statusUrl(rotationId: string): string {
-  return apiPath(ROUTES.getRotation, { rotationId });
-}
-
 /** The key must be in the inventory (a tenant's first DEK is created by onboarding, which names
  * its KEK, not by this API). */
 async function managedKey(s: ApiServices, keyId: string): Promise<ManagedKey> {

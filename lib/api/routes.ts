@@ -100,3 +100,8 @@ export function routeParams(params: Readonly<Record<string, string>>): Record<st
   for (const [name, value] of Object.entries(params)) out[name] = value.replace(/%2F/gi, "/");
   return out;
 }
+
+/** Where a caller reads a rotation's status (the answer of every request that starts one). */
+export function statusUrl(rotationId: string): string {
+  return apiPath(ROUTES.getRotation, { rotationId });
+}

@@ -1,10 +1,10 @@
 // Composition root of the API, the policy timer and the Event Grid trigger: apiServices(cfg) wires
 // the real adapters (Table Storage, Key Vault, Service Bus); memoryApiServices() wires in-memory ones
 // that share state with lib/orchestration's memory rotation deps, so a test (or the dev host) sees
-// one inventory, one ledger, one vault and one event stream. Handlers reach the process-wide
-// instance through services(); hosts and tests may install their own with setApiServices().
+// one inventory, one ledger, one vault and one event stream. The composition root (lib/compose.ts)
+// calls them; handlers receive the result.
 import { Duration } from "luxon";
-import { config, type Config } from "../config";
+import type { Config } from "../config";
 import { createServiceBusEventPublisher, MemoryEventPublisher } from "../events";
 import { MemoryNotificationHealthStore, type NotificationHealthStore } from "../events/healthStore";
 import { TableNotificationHealthStore } from "../stores/notificationHealthStore";
@@ -18,8 +18,7 @@ import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
 import { TableDekRotationPort } from "../orchestration/tableDeks";
 import { ensureTable, tableClient } from "../stores/tables";
-import { ensureTelemetry } from "../telemetry";
-import { keyVaultFor } from "../vault/keyVault";
+import { keyVaultsFor } from "../vault/keyVault";
 import { MemoryApprovals, MemoryKeyCatalog, MemoryPolicyCatalog } from "./memory";
 import type { ApiLedger, ApiServices, ApiSettings, ComponentHealth } from "./ports";
 
@@ -47,18 +46,24 @@ async function probe(name: string, fn: () => Promise<unknown>): Promise<Componen
   }
 }
 
+type ApiEventPublisher = ReturnType<typeof createServiceBusEventPublisher>["publisher"];
+
+/** The Service Bus publisher the API and the rotation engine share (one sender per process).
+ * Failures are recorded where every instance reads them: /api/health may run on another one. */
+export function eventPublisherFor(cfg: Config, ledger: ApiLedger, clock: Clock = systemClock): ReturnType<typeof createServiceBusEventPublisher> {
+  return createServiceBusEventPublisher(cfg, ledger, { clock, healthStore: new TableNotificationHealthStore(tableClient(cfg, "locks")) });
+}
+
 /** The real adapters from configuration. The ledger is built as the rotation engine builds it
  * (createLedger: sealed with the KEYROTOR_SEAL_KEY_ID key), so seals the API process writes verify
  * everywhere. `ledger`: a ledger built elsewhere (e.g. the local host's, with its file seal key),
  * which the event publisher then also records NotificationFailed in. */
-export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: ApiLedger } = {}): Promise<ApiServices> {
+export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: ApiLedger; publisher?: ApiEventPublisher } = {}): Promise<ApiServices> {
   const clock = opts.clock ?? systemClock;
   const policies = new PolicyStore(tableClient(cfg, "policies"), () => clock.now());
   const inventoryTable = tableClient(cfg, "inventory");
   const ledger = opts.ledger ?? (await createLedger(cfg, { clock }));
-  // Failures are recorded where every instance reads them: /api/health may run on another one.
-  const healthStore = new TableNotificationHealthStore(tableClient(cfg, "locks"));
-  const { publisher } = createServiceBusEventPublisher(cfg, ledger, { clock, healthStore });
+  const publisher = opts.publisher ?? eventPublisherFor(cfg, ledger, clock).publisher;
   return {
     settings: settingsFrom(cfg),
     clock,
@@ -67,7 +72,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     approvals: new ApprovalStore(tableClient(cfg, "approvals")),
     ledger,
     events: publisher,
-    vault: new KeyVaultRotationAdapter((vault) => keyVaultFor(cfg, vault)),
+    vault: new KeyVaultRotationAdapter(keyVaultsFor(cfg)),
     notificationHealth: () => publisher.sharedNotificationHealth(),
     probes: {
       tables: () => probe("tables", () => ensureTable(inventoryTable)),
@@ -81,7 +86,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
 
 export interface MemoryApi {
   services: ApiServices;
-  /** The rotation engine's deps over the same state (install with setRotationDeps). */
+  /** The rotation engine's deps over the same state. */
   rotation: MemoryRotationDeps;
   events: MemoryEventPublisher;
   policies: MemoryPolicyCatalog;
@@ -124,18 +129,4 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
     evidenceExports: new MemoryEvidenceExportStore(() => clock.now()),
   };
   return { services, rotation, events, policies, approvals };
-}
-
-let installed: ApiServices | Promise<ApiServices> | undefined;
-
-export function setApiServices(s: ApiServices | undefined): void {
-  installed = s;
-}
-
-/** The process-wide services; built from configuration on first use when none were installed. */
-export async function services(): Promise<ApiServices> {
-  // The HTTP, timer and Event Grid functions all start here: the app's first load starts telemetry.
-  ensureTelemetry();
-  installed ??= apiServices(config());
-  return installed;
 }

@@ -2,7 +2,16 @@
 // the activities and the timer run on different instances, so a failure counted in the memory of
 // the instance that published is invisible to the one that answers /api/health: the publisher
 // records failures (and, throttled, successes) in storage and health reads them back from there.
-import type { NotificationHealth } from "./reliable";
+
+/** Delivery health of the event publisher, as /api/health shows it. */
+export interface NotificationHealth {
+  /** False from a failed publish until a later publish succeeds. */
+  ok: boolean;
+  lastFailureAt?: string;
+  lastSuccessAt?: string;
+  /** Events that could not be delivered since this process started. */
+  failures: number;
+}
 
 export interface NotificationHealthRecord {
   failures: number;

@@ -6,20 +6,13 @@
 import { DependencyUnavailableError } from "../domain/errors";
 import { systemClock, type Clock, type EventPublisher, type Ledger, type RotationEvent } from "../ports";
 import { rotationMetrics } from "../telemetry";
-import { healthOf, type NotificationHealthStore } from "./healthStore";
+import { healthOf, type NotificationHealth, type NotificationHealthStore } from "./healthStore";
 import { toEventMessage, type EventMessage } from "./message";
 
 /** Sends one message or throws. */
 export type EventTransport = (message: EventMessage) => Promise<void>;
 
-export interface NotificationHealth {
-  /** False from a failed publish until a later publish succeeds. */
-  ok: boolean;
-  lastFailureAt?: string;
-  lastSuccessAt?: string;
-  /** Events that could not be delivered since this process started. */
-  failures: number;
-}
+export type { NotificationHealth } from "./healthStore";
 
 export interface NotificationHealthSource {
   notificationHealth(): NotificationHealth;

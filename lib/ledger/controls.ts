@@ -1,9 +1,9 @@
 // The control catalogue: which framework requirement a policy's complianceTags point to, and which
 // part of the evidence pack answers it. Wording follows the seeds' control list; the requirement
 // texts are paraphrases, not quotations of the standards.
-import type { EvidencePack, EvidencePolicy } from "./evidence";
+import type { ControlEvidence, EvidencePack, EvidencePolicy, Framework, UnknownTag } from "./evidenceTypes";
 
-export type Framework = "PCI DSS" | "SOC 2" | "HIPAA" | "NIST SP 800-57";
+export type { Framework, ControlEvidence, UnknownTag } from "./evidenceTypes";
 
 interface Control {
   framework: Framework;
@@ -62,11 +62,6 @@ export function frameworkOf(tag: string): Framework | undefined {
   return parseTag(tag)?.framework;
 }
 
-export interface UnknownTag {
-  tag: string;
-  policyIds: string[];
-}
-
 /** Tags of the policies in scope that map to no control, each with the policies that carry it. */
 export function unknownTags(policies: EvidencePolicy[]): UnknownTag[] {
   const out = new Map<string, string[]>();
@@ -81,18 +76,6 @@ export function unknownTags(policies: EvidencePolicy[]): UnknownTag[] {
   return [...out].map(([tag, policyIds]) => ({ tag, policyIds })).sort((a, b) => (a.tag < b.tag ? -1 : 1));
 }
 
-export interface ControlEvidence {
-  framework: Framework;
-  control: string;
-  requirement: string;
-  evidence: string;
-  /** Tags (as written in the policies) that brought this control in. */
-  tags: string[];
-  keys: number;
-  /** met: every tagged key is within its cryptoperiod and the ledger verifies. */
-  status: "met" | "exceptions";
-  exceptions: string[];
-}
 
 export function controlsFor(pack: Omit<EvidencePack, "controls">, policies: EvidencePolicy[]): ControlEvidence[] {
   const tagsOf = new Map(policies.map((p) => [p.policyId, p.complianceTags ?? []]));

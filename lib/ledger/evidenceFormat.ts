@@ -3,7 +3,7 @@
 // seal key, so a copy handed to an assessor can be checked file by file offline (evidenceSeal.ts).
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { EvidencePack } from "./evidence";
+import type { EvidencePack } from "./evidenceTypes";
 import { manifestFor, signManifest, type ManifestSignature } from "./evidenceSeal";
 import type { SealSigner } from "./seals";
 

@@ -6,15 +6,10 @@ import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { canonicalJson, sha256, sha256Hex } from "./canonical";
-import type { EvidencePack } from "./evidence";
+import type { EvidencePack, ManifestSignature } from "./evidenceTypes";
 import { verifyLocally, type SealSigner } from "./seals";
 
-export interface ManifestSignature {
-  kid: string;
-  alg: string;
-  /** base64url signature over sha256(canonicalJson(manifest without signature)). */
-  value: string;
-}
+export type { ManifestSignature } from "./evidenceTypes";
 
 export interface EvidenceManifest {
   format: EvidencePack["format"];

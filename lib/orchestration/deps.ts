@@ -1,33 +1,31 @@
-// Composition roots for the rotation activities: createRotationDeps(cfg) builds every real adapter
-// from configuration; memoryRotationDeps() builds in-memory ones for tests. Function handlers reach
-// the process-wide instance through rotationDeps(); hosts and tests may install their own.
-import { config, type Config } from "../config";
+// The rotation activities' adapters: createRotationDeps(cfg) builds every real one from
+// configuration, memoryRotationDeps() in-memory ones for tests. The composition root (lib/compose.ts)
+// calls them; nothing here is held beyond the object returned.
+import type { Config } from "../config";
 import { InvalidRequestError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import type { Policy } from "../domain/policy";
 import { createServiceBusEventPublisher } from "../events";
-import { keyVaultClientOptions, keyVaultCredential, vaultUrlFor } from "../identity";
+import { keyVaultClientOptions, keyVaultCredential } from "../identity";
 import { ephemeralSealSigner, HashChainLedger, memoryLedger, tableLedger, type SealSigner } from "../ledger";
 import { keyVaultSealSigner } from "../ledger/keyVaultSealSigner";
 import { systemClock, type Clock } from "../ports";
-import { ensureTelemetry } from "../telemetry";
 import { Inventory } from "../stores/inventory";
 import { jwksStoreFromConfig } from "../stores/jwksStore";
 import { PolicyStore } from "../stores/policyStore";
 import { TableNotificationHealthStore } from "../stores/notificationHealthStore";
 import { ensureTable, tableClient } from "../stores/tables";
-import { KeyVaultAdapter } from "../vault/keyVault";
+import { keyVaultsFor, type KeyVaultAdapter } from "../vault/keyVault";
 import {
   MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies, MemoryPolicyStore, secretView,
 } from "./memory";
-import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
+import type { PublicJwk, RotationDeps, RotationKeyVault, RotationPolicies, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { secretProvidersFrom, withSecretProviders } from "../secrets/compose";
 import { TableDekRotationPort } from "./tableDeks";
 import { keyVaultValidationVault, memoryValidationVault } from "../validation/vaults";
 import { MemoryFenceStore } from "./fence";
 import { TableFenceStore } from "../stores/fenceStore";
-import { realRewrapDeps, setRewrapDeps } from "./rewrap/deps";
 
 export type * from "./ports";
 
@@ -83,7 +81,7 @@ export class KeyVaultRotationAdapter implements RotationKeyVault {
 }
 
 /** Replacements for single adapters (tests, hosts that share one ledger with the API). */
-export type RotationDepsOverrides = Partial<RotationDeps>;
+export type RotationDepsOverrides = Partial<Omit<RotationDeps, "ledger">> & { ledger?: HashChainLedger };
 
 /** Real rotation deps plus the connections they hold open. */
 export interface ConfiguredRotationDeps extends RotationDeps {
@@ -95,7 +93,7 @@ export interface ConfiguredRotationDeps extends RotationDeps {
 /** Policies as the rotation engine reads them. A key without an attached policy is governed by
  * nothing, except a tenant's DEK, which enters the inventory with its first rotation: it follows
  * its tenant's policy for DEKs. */
-export function policySourceFrom(store: PolicyStore): PolicySource {
+export function policySourceFrom(store: PolicyStore): RotationPolicies {
   const view = (p: Policy): RotationPolicyView => ({
     policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
     maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
@@ -137,18 +135,10 @@ export async function createLedger(cfg: Config, opts: { clock?: Clock } = {}): P
  * inventory, policy and DEK stores and the JWKS table (Table Storage), and the Service Bus
  * publisher (retries, then NotificationFailed in the ledger). `overrides` replace single adapters. */
 export async function createRotationDeps(cfg: Config, overrides: RotationDepsOverrides = {}): Promise<ConfiguredRotationDeps> {
-  const ledger = overrides.ledger instanceof HashChainLedger ? overrides.ledger : await createLedger(cfg);
+  const ledger = overrides.ledger ?? (await createLedger(cfg));
   const policies = new PolicyStore(tableClient(cfg, "policies"));
-  const vaults = new Map<string, KeyVaultAdapter>();
-  // One adapter per vault and deps instance (its public-key cache is worth keeping).
-  const vaultFor = (vault: string): KeyVaultAdapter => {
-    let a = vaults.get(vault.toLowerCase());
-    if (!a) {
-      a = new KeyVaultAdapter({ vaultName: vault, vaultUrl: vaultUrlFor(cfg, vault), credential: keyVaultCredential(cfg), clientOptions: keyVaultClientOptions(cfg) });
-      vaults.set(vault.toLowerCase(), a);
-    }
-    return a;
-  };
+  // One adapter per vault for this deps instance (its public-key cache is worth keeping).
+  const vaultFor = keyVaultsFor(cfg);
   // Failures are recorded where /api/health (another instance on Flex) reads them.
   const bus = overrides.events ? undefined : createServiceBusEventPublisher(cfg, ledger, { healthStore: new TableNotificationHealthStore(tableClient(cfg, "locks")) });
   // Provider secrets (lib/secrets): the providers a policy's secret.provider picks from.
@@ -161,7 +151,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     schedulePolicies: () => policies.all(),
     ledger,
     sealer: ledger,
-    events: bus ? bus.publisher : overrides.events!,
+    events: bus ? bus.publisher : overrides.events,
     jwks: jwksStoreFromConfig(cfg),
     secrets: secretGenerators(),
     clock: systemClock,
@@ -204,24 +194,4 @@ export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotation
     clock,
     fences: new MemoryFenceStore(),
   };
-}
-
-let installed: RotationDeps | Promise<RotationDeps> | undefined;
-
-/** Installs the dependencies the activity handlers use (a host or test does this before starting). */
-export function setRotationDeps(deps: RotationDeps | undefined): void {
-  installed = deps;
-}
-
-/** The process-wide dependencies; built from configuration on first use when none were installed. */
-export async function rotationDeps(): Promise<RotationDeps> {
-  // The first use of the engine's deps is where an activity-only worker first loads the app.
-  ensureTelemetry();
-  if (!installed) {
-    installed = createRotationDeps(config());
-    // The rewrap reads the DEK store and the vault directly (SDK retries off, so every 429 reaches
-    // its pacing) rather than through the rotation ports.
-    setRewrapDeps(realRewrapDeps(config()));
-  }
-  return installed;
 }

@@ -1,28 +1,35 @@
-// Parse → one lib call → map, for every rotation activity: the functions/ files stay thin, and
-// every activity error crosses history with its family tag. Telemetry lives here too, around the
-// activity (never in orchestrator code, which replays): one span and one structured log line per
-// activity execution, rotation counters and duration from recordStep, rewrap throughput from the
-// range activity's returned counts.
-import { trace } from "@opentelemetry/api";
+// The activity registry: parse → one lib call → map, for every rotation activity, with the
+// dependencies the caller hands in (the composition, lib/compose.ts). The functions/ files stay
+// thin, and every activity error crosses history in one format (toHistoryError). Telemetry wraps
+// each run from ./activityTelemetry.
 import { z } from "zod";
-import { InvalidRequestError, InvariantViolationError, readHistoryError, toHistoryError } from "../domain/errors";
-import { parseKeyId, ROTATION_TRIGGERS, type KeyKind, type RotationTrigger, type VersionState } from "../domain/keys";
-import type { LedgerEntryType } from "../ports";
-import { createLogger, ensureTelemetry, rotationMetrics, spanAttributes, withSpan, type LogValue, type RotationSpanAttributes } from "../telemetry";
+import { InvalidRequestError, InvariantViolationError, toHistoryError } from "../domain/errors";
 import * as a from "./activities";
-import { rotationDeps } from "./deps";
+import { observeActivity, recordStepObserved } from "./activityTelemetry";
 import { checkFence, claimFence, FENCED_ACTIVITIES, fenceFloor, FenceInput } from "./fence";
 import type { RotationDeps } from "./ports";
 import { DURABLE } from "./names";
 import { validateVersion, validationDepsOf, ValidateVersionInput } from "../validation/activity";
-import { runRewrapRange } from "./rewrap";
+import { rewrapRange, RewrapRangeInput, type RewrapDeps } from "./rewrap";
+
+export { activityTelemetryContext, observeActivity } from "./activityTelemetry";
+
+/** What an activity runs with. */
+export interface ActivityDeps {
+  rotation: RotationDeps;
+  rewrap: RewrapDeps;
+}
 
 type ActivityName = keyof typeof DURABLE.activities;
 interface Entry<S extends z.ZodType> {
   schema: S;
-  run: (deps: RotationDeps, input: z.output<S>) => Promise<unknown>;
+  run: (deps: ActivityDeps, input: z.output<S>) => Promise<unknown>;
 }
-const entry = <S extends z.ZodType>(schema: S, run: (deps: RotationDeps, input: z.output<S>) => Promise<unknown>): Entry<S> => ({ schema, run });
+/** An activity over the rotation ports. */
+const entry = <S extends z.ZodType>(schema: S, run: (deps: RotationDeps, input: z.output<S>) => Promise<unknown>): Entry<S> => ({ schema, run: (d, i) => run(d.rotation, i) });
+
+/** An activity that needs more than the rotation ports (the rewrap has its own adapters). */
+const withBoth = <S extends z.ZodType>(schema: S, run: Entry<S>["run"]): Entry<S> => ({ schema, run });
 
 /** claimFence: the grant the orchestrator just received, for the key's fence row. */
 const ClaimFenceInput = z.object({ keyId: z.string().min(1).max(512), owner: z.string().min(1).max(512), token: z.number().int().positive() });
@@ -36,7 +43,7 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   createSecretVersion: entry(a.CreateVersionInput, a.createSecretVersion),
   promoteVersion: entry(a.PromoteInput, a.promoteVersion),
   listTenants: entry(a.ListTenantsInput, a.listTenants),
-  rewrapRange: entry(a.RewrapRangeInput, a.rewrapRange),
+  rewrapRange: withBoth(RewrapRangeInput, (d, i) => rewrapRange(d.rewrap, i)),
   countReferences: entry(a.CountReferencesInput, a.countReferences),
   disableVersion: entry(a.DisableVersionInput, a.disableVersion),
   rotateTenantDek: entry(a.RotateTenantDekInput, a.rotateTenantDek),
@@ -50,35 +57,21 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
 
 /** Runs one activity by its key in DURABLE.activities; a mutating one only under the latest grant
  * of its key's lock. */
-export async function runActivity(name: ActivityName, raw: unknown, deps?: RotationDeps): Promise<unknown> {
+export async function runActivity(name: ActivityName, raw: unknown, deps: ActivityDeps): Promise<unknown> {
   const e = ACTIVITIES[name];
   return observeActivity(name, raw, async () => {
     try {
       const parsed = e.schema.safeParse(raw ?? {});
       if (!parsed.success) throw new InvalidRequestError("ActivityInputInvalid", `[keyrotor] [rotation] ${name}: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
-      const d = deps ?? (await rotationDeps());
-      await admitFenced(name, raw, d);
-      return await e.run(d, parsed.data);
+      await admitFenced(name, raw, deps.rotation);
+      return await e.run(deps, parsed.data);
     } catch (err) {
       throw toHistoryError(err);
     }
   });
 }
 
-/** The rewrapRange activity as the Functions host runs it: its own deps (./rewrap), and the range
- * step fenced like every other mutating activity. */
-export async function runRewrapRangeActivity(raw: unknown): Promise<unknown> {
-  return observeActivity(DURABLE.activities.rewrapRange, raw, async () => {
-    try {
-      await admitFenced("rewrapRange", raw, await rotationDeps());
-    } catch (err) {
-      throw toHistoryError(err);
-    }
-    return runRewrapRange(raw);
-  });
-}
-
-// ---- fencing (invariant 8) ----------------------------------------------------------------------
+// ---- fencing: a lock grant's token is checked before every mutating step ----------------------
 
 /** The managed key whose lock guards an activity's input: a tenant's DEK rotation is locked on the
  * tenant's DEK (the KEK it names is only what it wraps under), the rewrap on its KEK. */
@@ -105,157 +98,4 @@ export async function admitFenced(name: ActivityName, raw: unknown, deps: Rotati
     throw new InvariantViolationError("Unfenced", `[keyrotor] [lock] ${name} changes ${keyId} and must carry the grant of the key's lock it acts under (fence: {owner, token})`);
   }
   await checkFence(deps.fences, keyId, fence.data);
-}
-
-// ---- telemetry around an activity ---------------------------------------------------------------
-
-/** The phase an activity works towards, for spans and log lines (recordStep and disableVersion
- * name theirs in their input). */
-const PHASE_OF_ACTIVITY: Partial<Record<ActivityName, string>> = {
-  loadRotationContext: "locked",
-  createKeyVersion: "versionCreated",
-  createSecretVersion: "versionCreated",
-  rotateTenantDek: "versionCreated",
-  promoteVersion: "promoted",
-  publishJwks: "promoted",
-  setKeyOps: "promoted",
-  listTenants: "rewrapping",
-  rewrapRange: "rewrapping",
-  countReferences: "rewrapping",
-  sealLedger: "completed",
-  claimFence: "locked",
-  readFence: "requested",
-};
-
-/** The state of the version a ledger entry is about, for the log line's keyState. */
-const KEY_STATE_OF_ENTRY: Partial<Record<LedgerEntryType, VersionState>> = {
-  Promoted: "primary", RolledBack: "primary", Completed: "primary", Retired: "retired", Revoked: "revoked",
-};
-
-export interface ActivityTelemetryContext extends RotationSpanAttributes {
-  keyState?: VersionState;
-}
-
-const str = (o: Record<string, unknown>, k: string): string | undefined => {
-  const v = o[k];
-  return typeof v === "string" && v.length > 0 && v.length <= 512 ? v : undefined;
-};
-
-function kindOf(keyId: string | undefined): KeyKind | undefined {
-  if (keyId === undefined) return undefined;
-  try {
-    return parseKeyId(keyId).kind;
-  } catch {
-    return undefined;
-  }
-}
-
-/** rotationId, keyId, kind, phase and key state from an activity's raw input — only these ids, so
- * nothing else of the input (never key material, but not ours to copy either) reaches telemetry. */
-export function activityTelemetryContext(name: string, raw: unknown): ActivityTelemetryContext {
-  const o = raw && typeof raw === "object" ? (raw as Record<string, unknown>) : {};
-  const tenant = str(o, "tenant");
-  const keyId = str(o, "keyId") ?? str(o, "kekKeyId") ?? (tenant ? `dek:${tenant}` : undefined);
-  const kind = kindOf(keyId);
-  const rotationId = str(o, "rotationId");
-  const state = str(o, "state");
-  const type = str(o, "type") as LedgerEntryType | undefined;
-  const phase = name === "recordStep" ? str(o, "phase") : name === "disableVersion" ? state : PHASE_OF_ACTIVITY[name as ActivityName];
-  const keyState = name === "disableVersion" && (state === "retired" || state === "revoked") ? state : type ? KEY_STATE_OF_ENTRY[type] : undefined;
-  return {
-    ...(rotationId ? { rotationId } : {}), ...(keyId ? { keyId } : {}), ...(kind ? { kind } : {}), ...(phase ? { phase } : {}), ...(keyState ? { keyState } : {}),
-  };
-}
-
-/** What the line of a finished activity adds: counts the workbook reads, never payloads. */
-function resultFields(name: string, raw: unknown, result: unknown): Record<string, LogValue | undefined> {
-  const r = result && typeof result === "object" ? (result as Record<string, unknown>) : {};
-  const n = (k: string): number | undefined => (typeof r[k] === "number" ? r[k] : undefined);
-  if (name === "rewrapRange") {
-    // Per-range counts under their own names: rewrapped/total in the logs mean the rotation's
-    // running totals (the workbook's in-flight query takes their max).
-    return { op: str((raw ?? {}) as Record<string, unknown>, "op") ?? "range", rangeRewrapped: n("rewrapped"), rangeThrottled: n("throttled") };
-  }
-  if (name === "recordStep") {
-    const counts = ((raw ?? {}) as { counts?: Record<string, unknown> }).counts ?? {};
-    const c = (k: string): number | undefined => (typeof counts[k] === "number" ? counts[k] : undefined);
-    const o = (raw ?? {}) as Record<string, unknown>;
-    return { event: str(o, "event") ?? str(o, "type"), step: str(o, "step"), rewrapped: c("rewrapped"), total: c("total") };
-  }
-  return {};
-}
-
-/** Rewrap throughput from the range activity's own counts (the rewrap module stays untouched). */
-function recordRewrap(raw: unknown, result: unknown, seconds: number): void {
-  const op = ((raw ?? {}) as { op?: unknown }).op;
-  if (op !== undefined && op !== "range") return;
-  const r = (result ?? {}) as { rewrapped?: unknown; elapsedMs?: unknown };
-  if (typeof r.rewrapped !== "number") return;
-  rotationMetrics().rewrapBatch("kek", r.rewrapped, typeof r.elapsedMs === "number" ? r.elapsedMs / 1000 : seconds);
-}
-
-/** Runs one activity inside a span `keyrotor.activity.<name>` with its rotation context, writes
- * one structured log line when it ends (error level with the error code when it fails), and
- * records the rewrap's throughput. Behaviour and errors are the activity's own. */
-export async function observeActivity<T>(name: string, raw: unknown, run: () => Promise<T>): Promise<T> {
-  ensureTelemetry();
-  const ctx = activityTelemetryContext(name, raw);
-  const log = createLogger("orchestration", ctx);
-  const started = performance.now();
-  return withSpan(`activity.${name}`, ctx, async () => {
-    try {
-      const result = await run();
-      const seconds = (performance.now() - started) / 1000;
-      if (name === DURABLE.activities.rewrapRange) recordRewrap(raw, result, seconds);
-      log.info(`${name} done`, { activity: name, durationMs: Math.round(seconds * 1000), ...resultFields(name, raw, result) });
-      return result;
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      log.error(`${name} failed`, { activity: name, errorCode: readHistoryError(err).code ?? (err instanceof Error ? err.name : "Error"), error: message.slice(0, 300) });
-      throw err;
-    }
-  });
-}
-
-// ---- rotation counters and duration from recordStep ---------------------------------------------
-
-/** The ledger as recordStep sees it, plus the point read HashChainLedger has. */
-interface LedgerWithLookup {
-  byEntryId?(keyId: string, entryId: string): Promise<{ at: string } | undefined>;
-}
-
-const isTrigger = (t: unknown): t is RotationTrigger => typeof t === "string" && (ROTATION_TRIGGERS as readonly string[]).includes(t);
-
-/** recordStep, then the rotation's counters: started on its LockAcquired entry, completed or failed
- * (with the duration since LockAcquired, both the orchestration's own times) on its Completed or
- * Failed entry. A replayed or retried step whose entry already exists counts nothing again, and a
- * rotation-wide span `keyrotor.rotation` (start and end from the ledger) is emitted at the end. */
-async function recordStepObserved(deps: RotationDeps, input: a.RecordStep): Promise<{ seq: number }> {
-  const counted = input.type === "LockAcquired" || input.type === "Completed" || input.type === "Failed";
-  const ledger = deps.ledger as unknown as LedgerWithLookup;
-  const fresh = counted && ledger.byEntryId ? (await ledger.byEntryId(input.keyId, a.entryIdFor(input.rotationId, input.step))) === undefined : counted;
-  const result = await a.recordStep(deps, input);
-  const kind = kindOf(input.keyId);
-  if (!fresh || !kind || !isTrigger(input.trigger)) return result;
-  const labels = { kind, trigger: input.trigger };
-  if (input.type === "LockAcquired") {
-    rotationMetrics().rotationStarted(labels);
-    return result;
-  }
-  const startedAt = ledger.byEntryId ? (await ledger.byEntryId(input.keyId, a.entryIdFor(input.rotationId, "locked")))?.at : undefined;
-  const seconds = startedAt ? Math.max(0, (Date.parse(input.at) - Date.parse(startedAt)) / 1000) : undefined;
-  if (input.type === "Completed") rotationMetrics().rotationCompleted(labels, seconds ?? 0);
-  else rotationMetrics().rotationFailed({ ...labels, ...(input.error ? { errorCode: input.error.code } : {}) }, seconds);
-  if (startedAt) {
-    const failedPhase = input.details?.failedPhase;
-    trace.getTracer("keyrotor").startSpan("keyrotor.rotation", {
-      startTime: new Date(startedAt),
-      attributes: {
-        ...spanAttributes({ rotationId: input.rotationId, keyId: input.keyId, kind, phase: input.type === "Completed" ? "completed" : "failed" }),
-        "keyrotor.trigger": input.trigger, "keyrotor.outcome": input.type === "Completed" ? "completed" : "failed",
-        ...(typeof failedPhase === "string" ? { "keyrotor.failedPhase": failedPhase } : {}),
-      },
-    }).end(new Date(input.at));
-  }
-  return result;
 }

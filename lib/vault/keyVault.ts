@@ -327,19 +327,27 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
   }
 }
 
-const adapters = new Map<string, KeyVaultAdapter>();
-/** The adapter for one managed vault, by name (one per process: its caches are worth keeping).
- * `sdkRetries: 0` gives a caller that paces itself (the rewrap) every 429 to see. */
+/** A new adapter for one managed vault, by name. `sdkRetries: 0` gives a caller that paces itself
+ * (the rewrap) every 429 to see. */
 export function keyVaultFor(cfg: Config, vaultName: string, opts: { sdkRetries?: number } = {}): KeyVaultAdapter {
-  const cacheKey = `${vaultName.toLowerCase()}|${opts.sdkRetries ?? "sdk"}`;
-  let adapter = adapters.get(cacheKey);
-  if (!adapter) {
-    const clientOptions = keyVaultClientOptions(cfg);
-    if (opts.sdkRetries !== undefined) clientOptions.retryOptions = { maxRetries: opts.sdkRetries };
-    adapter = new KeyVaultAdapter({ vaultName, vaultUrl: vaultUrlFor(cfg, vaultName), credential: keyVaultCredential(cfg), clientOptions });
-    adapters.set(cacheKey, adapter);
-  }
-  return adapter;
+  const clientOptions = keyVaultClientOptions(cfg);
+  if (opts.sdkRetries !== undefined) clientOptions.retryOptions = { maxRetries: opts.sdkRetries };
+  return new KeyVaultAdapter({ vaultName, vaultUrl: vaultUrlFor(cfg, vaultName), credential: keyVaultCredential(cfg), clientOptions });
+}
+
+/** One adapter per vault for as long as the returned function is kept (a composition keeps it: the
+ * adapter's public-key cache is worth keeping), never shared between compositions. */
+export function keyVaultsFor(cfg: Config, opts: { sdkRetries?: number } = {}): (vaultName: string) => KeyVaultAdapter {
+  const adapters = new Map<string, KeyVaultAdapter>();
+  return (vaultName) => {
+    const key = vaultName.toLowerCase();
+    let adapter = adapters.get(key);
+    if (!adapter) {
+      adapter = keyVaultFor(cfg, vaultName, opts);
+      adapters.set(key, adapter);
+    }
+    return adapter;
+  };
 }
 
 // ---- mapping ------------------------------------------------------------------------------------

@@ -3,16 +3,15 @@
 //   ≤100-entity If-Match transactions with 412 re-read) and lib/vault/keyVault.ts with the SDK's
 //   retries off (sdkRetries: 0), so every 429 reaches the activity's own pacing;
 // - the rotation engine's ports (RotationDeps), so the memory adapters of the workflow tests serve too.
-// The composition root installs the real ones with setRewrapDeps(realRewrapDeps(cfg)).
+// The composition root (lib/compose.ts) builds the real ones with realRewrapDeps(cfg).
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../../config";
 import { parseKeyId } from "../../domain/keys";
 import { InvalidRequestError } from "../../domain/errors";
 import { DekStore, type RewrapTarget, type StoredDek as TableDek } from "../../stores/dekStore";
-import { keyVaultFor, type KeyVaultAdapter } from "../../vault/keyVault";
+import { keyVaultsFor, type KeyVaultAdapter } from "../../vault/keyVault";
 import { TableFenceStore } from "../../stores/fenceStore";
 import { tableClient } from "../../stores/tables";
-import { KeyVaultRotationAdapter, rotationDeps } from "../deps";
 import type { FenceStore } from "../fence";
 import type { RotationDeps, StoredDek as PortDek } from "../ports";
 
@@ -68,6 +67,9 @@ export interface RewrapDeps {
   /** Overrides the documented limit (transactions per 10 s), e.g. a vault with a known lower limit
    * or the local peer's throttle; 0 = no limit known (unpaced). */
   vaultLimitPer10s?: number;
+  /** DEKs one range activity rewraps at most (KEYROTOR_REWRAP_BATCH_SIZE); a rotation's own
+   * smaller batch wins. */
+  dekBatch?: number;
   /** The keys' fence rows (lib/orchestration/fence.ts): a fenced range reads its key's row before
    * each batch it commits, so a range still running after a take-over stops writing at its next
    * batch. Absent (a bench's own wiring) = checked only when the activity starts (handlers.ts). */
@@ -135,8 +137,9 @@ export function keyVaultRewrapVault(vaultFor: (vault: string) => KeyVaultAdapter
 export function realRewrapDeps(cfg: Config, opts: { vaultLimitPer10s?: number } = {}): RewrapDeps {
   return {
     store: dekStoreRewrapStore(DekStore.fromConfig(cfg)),
-    vaultFor: keyVaultRewrapVault((vault) => keyVaultFor(cfg, vault, { sdkRetries: 0 })),
+    vaultFor: keyVaultRewrapVault(keyVaultsFor(cfg, { sdkRetries: 0 })),
     budgetFraction: cfg.KEYROTOR_VAULT_BUDGET_FRACTION,
+    dekBatch: cfg.KEYROTOR_REWRAP_BATCH_SIZE,
     fences: new TableFenceStore(tableClient(cfg, "locks")),
     ...(opts.vaultLimitPer10s !== undefined ? { vaultLimitPer10s: opts.vaultLimitPer10s } : {}),
     ...runtime,
@@ -147,8 +150,9 @@ export function realRewrapDeps(cfg: Config, opts: { vaultLimitPer10s?: number } 
 
 /** The rotation ports (memory adapters in the workflow tests). Their scan cannot filter by version,
  * so DEKs already rewrapped are read and skipped; their batch write reports conflicts instead of
- * re-reading, so a conflicted page is read again. */
-export function fromRotationDeps(deps: RotationDeps, budgetFraction = 0.8): RewrapDeps {
+ * re-reading, so a conflicted page is read again. The caller declares the vault's limit: 0 for an
+ * in-memory vault (unpaced), none for Key Vault (its documented limit). */
+export function fromRotationDeps(deps: RotationDeps, opts: { budgetFraction?: number; vaultLimitPer10s?: number } = {}): RewrapDeps {
   const toDek = (d: PortDek): RewrapDek => ({ tenant: d.tenant, id: d.dekVersion, kekKeyId: d.kekKeyId, kekVersion: d.kekVersion, etag: d.etag, wrapped: Buffer.from(d.wrapped, "base64"), source: d });
   const store: RewrapStore = {
     resolvesConflicts: false,
@@ -191,10 +195,9 @@ export function fromRotationDeps(deps: RotationDeps, budgetFraction = 0.8): Rewr
         },
       };
     },
-    budgetFraction,
+    budgetFraction: opts.budgetFraction ?? 0.8,
     fences: deps.fences,
-    // Only Key Vault has Key Vault's limits: an in-memory vault is not paced.
-    ...(deps.vault instanceof KeyVaultRotationAdapter ? {} : { vaultLimitPer10s: 0 }),
+    ...(opts.vaultLimitPer10s !== undefined ? { vaultLimitPer10s: opts.vaultLimitPer10s } : {}),
     ...runtime,
   };
 }
@@ -204,18 +207,4 @@ function modulusBits(n: Buffer): number {
   while (i < n.length && n[i] === 0) i++;
   const first = n[i] ?? 0;
   return (n.length - i - 1) * 8 + (first === 0 ? 0 : Math.floor(Math.log2(first)) + 1);
-}
-
-// ---- the process-wide instance ------------------------------------------------------------------
-
-let installed: RewrapDeps | undefined;
-
-/** Installs the rewrap's dependencies (composition root, bench, tests); undefined = fall back. */
-export function setRewrapDeps(deps: RewrapDeps | undefined): void {
-  installed = deps;
-}
-
-/** The installed dependencies, or else the rotation engine's ports adapted. */
-export async function rewrapDeps(fallback?: RotationDeps): Promise<RewrapDeps> {
-  return installed ?? fromRotationDeps(fallback ?? (await rotationDeps()));
 }

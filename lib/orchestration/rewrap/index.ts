@@ -2,7 +2,7 @@
 export { rewrapAll, rewrapOrchestrator, type RewrapHooks, type RewrapPassResult, type RewrapRequest } from "./orchestrator";
 export { rewrapRange, runRewrapRange, planRewrap, tenantsPage, rewrapCursors, unwrapConcurrency } from "./range";
 export {
-  dekStoreRewrapStore, fromRotationDeps, keyVaultRewrapVault, realRewrapDeps, rewrapDeps, setRewrapDeps,
+  dekStoreRewrapStore, fromRotationDeps, keyVaultRewrapVault, realRewrapDeps,
   type RewrapDeps, type RewrapDek, type RewrapStore, type RewrapVault,
 } from "./deps";
 export * from "./types";

@@ -3,35 +3,30 @@
 // the vault budget: a token bucket paces the remote unwraps, which run concurrently up to what the
 // share needs; the wrap is local; writes go back in ≤100-entity If-Match transactions. It returns
 // counts and the continuation to resume from — never key material.
-import { DependencyUnavailableError, InvalidRequestError, isKnownError, InvariantViolationError } from "../../domain/errors";
+import { DependencyUnavailableError, InvalidRequestError, isKnownError, InvariantViolationError, toHistoryError } from "../../domain/errors";
 import { acquire, keyVaultBackoffMs, TokenBucket } from "../../domain/rateControl";
 import { keyShapeOf, vaultBudgetPerSecond, vaultLimitPer10s } from "../../domain/vaultLimits";
 import { checkFence } from "../fence";
-import type { RotationDeps } from "../ports";
-import { rewrapDeps, type RewrapDeps, type RewrapDek, type RewrapTarget, type RewrapVault } from "./deps";
+import { type RewrapDeps, type RewrapDek, type RewrapTarget, type RewrapVault } from "./deps";
 import { RewrapRangeInput, type Cursor, type PlanOp, type RangeOp, type RangeResult, type RewrapPlan, type RewrapRangeOutput, type RewrapRangeRequest, type TenantsOp, type TenantsPage } from "./types";
 
 const TX = 100; // Table transactions hold at most 100 operations
 const INITIAL_LANES = 4;
 
-/** The activity handler: parse, run, and tag errors with their family (only the message crosses
- * history; the orchestrator classifies it with familyTag). Needs no rotation deps when the rewrap's
- * own are installed. */
-export async function runRewrapRange(raw: unknown): Promise<RewrapRangeOutput> {
+/** The activity handler: parse, run, and put errors in the format that crosses history. */
+export async function runRewrapRange(raw: unknown, deps: RewrapDeps): Promise<RewrapRangeOutput> {
   try {
     const parsed = RewrapRangeInput.safeParse(raw ?? {});
     if (!parsed.success) {
       throw new InvalidRequestError("ActivityInputInvalid", `[keyrotor] [rewrap] rewrapRange: ${parsed.error.issues.map((i) => `${i.path.join(".")} ${i.message}`).join("; ")}`);
     }
-    return await rewrapRange(undefined, parsed.data);
+    return await rewrapRange(deps, parsed.data);
   } catch (err) {
-    if (isKnownError(err)) throw new Error(`[${err.family}] ${err.code}: ${err.message}`, { cause: err });
-    throw err;
+    throw toHistoryError(err);
   }
 }
 
-export async function rewrapRange(fallback: RotationDeps | undefined, input: RewrapRangeRequest): Promise<RewrapRangeOutput> {
-  const deps = await rewrapDeps(fallback);
+export async function rewrapRange(deps: RewrapDeps, input: RewrapRangeRequest): Promise<RewrapRangeOutput> {
   switch (input.op) {
     case "plan": return planRewrap(deps, input);
     case "tenants": return tenantsPage(deps, input);
@@ -159,7 +154,7 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   const m: Meter = { unwrapCalls: 0, throttled: 0, unreadable: 0 };
   const fence = input.fence && deps.fences ? { store: deps.fences, grant: input.fence } : undefined;
   const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
-  let budget = input.maxDeks;
+  let budget = Math.min(input.maxDeks, deps.dekBatch ?? input.maxDeks);
   const timeLeft = () => deadline - deps.now();
   const recompute = async (dek: RewrapDek): Promise<Uint8Array> => {
     const w = await rewrapOne(deps, vault, bucket, dek, input.newVersion, m);

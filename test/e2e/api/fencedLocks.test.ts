@@ -3,6 +3,7 @@
 // cleared, so nothing of the old rotation goes on writing; without terminateOwner it stays a 409.
 import { afterEach, describe, expect, it } from "vitest";
 import { lockEntityKey, type LockState } from "../../../lib/domain/rotation";
+import { overPorts } from "../../../lib/compose";
 import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { instanceIdFor, type RotationRequest } from "../../../lib/orchestration/workflows";
@@ -89,7 +90,7 @@ describe("breaking a running holder's lock", () => {
 
     // A step the terminated holder had already queued is refused at once, before any new grant.
     const straggler = { rotationId, keyId, version: v1, at: T0, fence: { owner: rotationId, token: 1 } };
-    await expect(runActivity("promoteVersion", straggler, h.mem.rotation)).rejects.toThrow(/FencedOut/);
+    await expect(runActivity("promoteVersion", straggler, overPorts(h.mem.rotation))).rejects.toThrow(/FencedOut/);
 
     // The stranded range activity fails once the incident ends; a new rotation takes the key with a
     // newer fencing token and finishes the job.

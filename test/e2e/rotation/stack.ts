@@ -14,7 +14,9 @@ import type { KeyVaultPeer } from "../../../dev/peers/keyvault";
 import { loadConfig, type Config } from "../../../lib/config";
 import type { KeyKind, ManagedKey } from "../../../lib/domain/keys";
 import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../../../lib/envelope/dekRecord";
-import { createRotationDeps, setRotationDeps, type ConfiguredRotationDeps } from "../../../lib/orchestration/deps";
+import { appHookDataFor } from "../../../dev/app/composition";
+import { compose } from "../../../lib/compose";
+import type { ConfiguredRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { DekStore } from "../../../lib/stores/dekStore";
 import { Inventory } from "../../../lib/stores/inventory";
@@ -78,12 +80,13 @@ export async function startStack(peers: Peers, opts: { clock?: ManualClock; wrap
     KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
     KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
   });
-  const deps = await createRotationDeps(cfg);
+  // The app's own composition from these settings, as a deployed worker builds it.
+  const app = await compose(cfg);
+  const deps = app.rotation;
   opts.wrapDeps?.(deps);
-  setRotationDeps(deps);
   const logs: string[] = [];
   const history = await freshTable("hist");
-  const host = await startHost({ entry: FUNCTIONS, store: new TableHistoryStore(history), log: (l) => logs.push(l), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const host = await startHost({ entry: FUNCTIONS, appHookData: appHookDataFor(app), store: new TableHistoryStore(history), log: (l) => logs.push(l), ...(opts.clock ? { clock: opts.clock } : {}) });
   const policies = new PolicyStore(tableClient(cfg, "policies"), () => new Date(T0));
   await policies.put({ policyId: "kek-policy", tenant: TENANT, kinds: ["kek", "dek", "signing", "secret"], schedule: { preset: "quarterly" }, expiresAfter: "P120D", rollbackWindow: "P7D" }, undefined);
   const bus = serviceBusClient(peers.bus);
@@ -92,9 +95,7 @@ export async function startStack(peers: Peers, opts: { clock?: ManualClock; wrap
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),
     dekStore: new DekStore(tableClient(cfg, "deks")),
     stop: async () => {
-      await host.stop();
-      setRotationDeps(undefined);
-      await deps.close();
+      await host.stop(); // appTerminate closes the composition
       await bus.close();
     },
   };

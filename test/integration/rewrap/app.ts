@@ -3,15 +3,22 @@
 // can observe, so these tests depend only on the rewrap and the host.
 import * as df from "durable-functions";
 import type { OrchestrationContext } from "durable-functions";
-import { setRotationDeps } from "../../../lib/orchestration/deps";
+import { appHookDataFor } from "../../../dev/app/composition";
+import type { ApiServices } from "../../../lib/api/ports";
 import { claimFence, MemoryFenceStore } from "../../../lib/orchestration/fence";
 import type { RotationDeps } from "../../../lib/orchestration/ports";
-import { rewrapAll, type RewrapRequest } from "../../../lib/orchestration/rewrap";
+import { rewrapAll, type RewrapDeps, type RewrapRequest } from "../../../lib/orchestration/rewrap";
 
 // Range activities write only under the latest recorded grant of the KEK's lock (invariant 8): the
 // stand-in records one per parent, the next token for the key, and lends it to the rewrap.
 const fences = new MemoryFenceStore();
-setRotationDeps({ fences } as Partial<RotationDeps> as RotationDeps);
+
+/** What the host hands the app at start: the rewrap under test and the fence rows; the rewrap
+ * functions use nothing else of the composition. */
+export function rewrapAppHookData(rewrap: RewrapDeps): Record<string, unknown> {
+  const rotation = { fences } as Partial<RotationDeps> as RotationDeps;
+  return appHookDataFor({ api: {} as ApiServices, rotation, rewrap, close: () => Promise.resolve() });
+}
 df.app.activity("rewrapTestFence", {
   handler: async (input: { keyId: string; owner: string }) => {
     const token = ((await fences.read(input.keyId))?.record.token ?? 0) + 1;

@@ -6,8 +6,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock, startHost, type DevHost } from "../../../dev/host";
 import { dekIdFor } from "../../../lib/envelope/dekRecord";
 import { escapeKey } from "../../../lib/stores/tables";
-import { rewrapCursors, setRewrapDeps, type RewrapPassResult, type RewrapProgress, type RewrapRequest } from "../../../lib/orchestration/rewrap";
-import { checkpoints, PARENT } from "./app";
+import { rewrapCursors, type RewrapDeps, type RewrapPassResult, type RewrapProgress, type RewrapRequest } from "../../../lib/orchestration/rewrap";
+import { checkpoints, PARENT, rewrapAppHookData } from "./app";
 import { entries, fixture, interceptUnwrap, type Fixture } from "./support";
 
 let host: DevHost | undefined;
@@ -15,7 +15,6 @@ let fx: Fixture | undefined;
 afterEach(async () => {
   await host?.stop();
   host = undefined;
-  setRewrapDeps(undefined);
   await fx?.stop();
   fx = undefined;
   checkpoints.length = 0;
@@ -43,8 +42,8 @@ describe("rewrap against a throttled Key Vault", () => {
     fx = await fixture(10, 100);
     fx.peer.admin.setThrottle({ ratePerSecond: 200 });
     // The orchestrator is told the vault's limit is the peer's (2,000 per 10 s) and spends 90% of it.
-    setRewrapDeps(fx.deps({ vaultLimitPer10s: 2000, budgetFraction: 0.9 }));
-    host = await startHost({ entry: entries });
+    const rewrap: RewrapDeps = fx.deps({ vaultLimitPer10s: 2000, budgetFraction: 0.9 });
+    host = await startHost({ entry: entries, appHookData: rewrapAppHookData(rewrap) });
     const { out, progress } = await run(host, "throttled", request(fx, { maxSlots: 4, sliceMs: 1000 }));
     const stats = fx.peer.admin.stats();
     expect(out).toMatchObject({ rewrapped: 1000, total: 1000, budgetPerSec: 180, unreadable: 0 });
@@ -60,8 +59,8 @@ describe("rewrap against a throttled Key Vault", () => {
   it("backs off and retries a DEK answered 429 without Retry-After, and counts it", async () => {
     fx = await fixture(2, 20);
     fx.peer.admin.failNext("unwrapKey", 3, 429, { code: "Throttled", message: "Request was not processed because too many requests were received." });
-    setRewrapDeps(fx.deps());
-    host = await startHost({ entry: entries });
+    const rewrap: RewrapDeps = fx.deps();
+    host = await startHost({ entry: entries, appHookData: rewrapAppHookData(rewrap) });
     const { out } = await run(host, "no-retry-after", request(fx));
     expect(out).toMatchObject({ rewrapped: 40, throttled: 3, unwrapCalls: 43 });
     expect(await fx.check()).toEqual({ byVersion: { [fx.v2]: 40 }, mismatches: 0 });
@@ -98,8 +97,8 @@ describe("rewrap crash and resume", () => {
     fx = await fixture(10, 100);
     const total = 1000;
     fx.peer.admin.setThrottle({ ratePerSecond: 250 });
-    setRewrapDeps(fx.deps({ vaultLimitPer10s: 2500, budgetFraction: 1 }));
-    host = await startHost({ entry: entries });
+    const rewrap: RewrapDeps = fx.deps({ vaultLimitPer10s: 2500, budgetFraction: 1 });
+    host = await startHost({ entry: entries, appHookData: rewrapAppHookData(rewrap) });
     await host.client.startNew(PARENT, { instanceId: "crashy", input: request(fx, { maxSlots: 4, sliceMs: 500 }) });
     let done = 0;
     while (done < 350) {
@@ -125,8 +124,8 @@ describe("rewrap history", () => {
     const largest: number[] = [];
     for (const perTenant of [60, 120]) {
       fx = await fixture(4, perTenant);
-      setRewrapDeps(fx.deps());
-      host = await startHost({ entry: entries, clock: new ManualClock("2026-03-01T00:00:00Z") });
+      const rewrap: RewrapDeps = fx.deps();
+      host = await startHost({ entry: entries, appHookData: rewrapAppHookData(rewrap), clock: new ManualClock("2026-03-01T00:00:00Z") });
       const { out } = await run(host, `h${perTenant}`, request(fx, { dekBatch: 10, rangesPerEpisode: 8, maxSlots: 4 }));
       expect(out.rewrapped).toBe(4 * perTenant);
       largest.push(await maxHistory(host));

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import type { OrchestrationContext } from "durable-functions";
 import type { LockState } from "../../../lib/domain/rotation";
+import { overPorts } from "../../../lib/compose";
 import { runActivity } from "../../../lib/orchestration/handlers";
 import { keyLockOperation } from "../../../lib/orchestration/lock";
 import { instanceStatuses } from "../../../lib/orchestration/instanceStatus";
@@ -106,7 +107,7 @@ export class Driver {
         // The driver runs every sub-orchestration to its end before the next task, so no instance
         // is ever running when an orchestrator asks (the real handler, over a client that knows none).
         if (d.name === CLIENT_ACTIVITIES.instanceStatus) return instanceStatuses({ getStatus: () => Promise.resolve(undefined) }, structuredClone(d.input));
-        const output = await runActivity(ACTIVITY_KEYS[d.name]!, structuredClone(d.input), this.deps);
+        const output = await runActivity(ACTIVITY_KEYS[d.name]!, structuredClone(d.input), overPorts(this.deps));
         this.trace.activities.push({ name: d.name, input: d.input, output });
         return structuredClone(output);
       }

@@ -1,10 +1,10 @@
 // A rewrap range re-checks its lock grant before every batch it commits, not only when it starts:
 // a range that keeps running after its lease ran out and the key was taken over writes no more.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { claimFence, MemoryFenceStore } from "../../../lib/orchestration/fence";
 import { runRewrapRange } from "../../../lib/orchestration/rewrap/range";
 import { memoryRotationDeps } from "../../../lib/orchestration/deps";
-import { fromRotationDeps, setRewrapDeps, type RewrapDek, type RewrapDeps, type RewrapStore } from "../../../lib/orchestration/rewrap/deps";
+import { fromRotationDeps, type RewrapDek, type RewrapDeps, type RewrapStore } from "../../../lib/orchestration/rewrap/deps";
 
 const KEK = "kek:vault1/kek1";
 const TENANT = "t1";
@@ -61,8 +61,6 @@ const rangeInput = (fence: { owner: string; token: number }) => ({
 
 const underV2 = (rows: Map<string, string>): number => [...rows.values()].filter((v) => v === "v2").length;
 
-afterEach(() => setRewrapDeps(undefined));
-
 describe("a rewrap range fenced per batch", () => {
   it("stops with FencedOut before its next batch once a newer grant is recorded, writing none of the later batches", async () => {
     const fences = new MemoryFenceStore();
@@ -71,8 +69,7 @@ describe("a rewrap range fenced per batch", () => {
     const fx = fixture(350, fences, async (no) => {
       if (no === 1) await claimFence(fences, KEK, { owner: "rot-B", token: 2 });
     });
-    setRewrapDeps(fx.deps);
-    await expect(runRewrapRange(rangeInput({ owner: "rot-A", token: 1 }))).rejects.toThrow(/\[invariantViolation\] FencedOut/);
+    await expect(runRewrapRange(rangeInput({ owner: "rot-A", token: 1 }), fx.deps)).rejects.toThrow(/\[invariantViolation\] FencedOut/);
     expect(fx.commits).toBe(1);
     expect(underV2(fx.rows)).toBe(100); // the first batch only; 250 DEKs stay for rot-B
   });
@@ -81,8 +78,7 @@ describe("a rewrap range fenced per batch", () => {
     const fences = new MemoryFenceStore();
     await claimFence(fences, KEK, { owner: "rot-A", token: 1 });
     const fx = fixture(350, fences);
-    setRewrapDeps(fx.deps);
-    const out = await runRewrapRange(rangeInput({ owner: "rot-A", token: 1 }));
+    const out = await runRewrapRange(rangeInput({ owner: "rot-A", token: 1 }), fx.deps);
     expect(out).toMatchObject({ rewrapped: 350, tenantsDone: 1 });
     expect(fx.commits).toBe(4);
     expect(underV2(fx.rows)).toBe(350);

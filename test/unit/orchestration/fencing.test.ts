@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
 import { lockEntityKey } from "../../../lib/domain/rotation";
+import { overPorts } from "../../../lib/compose";
 import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
@@ -92,12 +93,12 @@ describe("fenced locks", () => {
     const { keyId, v1 } = await seedKey(deps, "signing", "signer");
     const before = JSON.stringify(await deps.vault.listKeyVersions(VAULT, "signer"));
     const input = { rotationId: `${keyId}@manual:x`, keyId, at: "2026-03-01T00:00:00Z" };
-    await expect(runActivity("createKeyVersion", input, deps)).rejects.toThrow(/\[invariantViolation\] Unfenced/);
-    await expect(runActivity("createKeyVersion", { ...input, fence: { owner: input.rotationId, token: 1 } }, deps)).rejects.toThrow(/\[invariantViolation\] FencedOut/);
-    await expect(runActivity("setKeyOps", { keyId, version: v1, keyOps: ["verify"] }, deps)).rejects.toThrow(/Unfenced/);
+    await expect(runActivity("createKeyVersion", input, overPorts(deps))).rejects.toThrow(/\[invariantViolation\] Unfenced/);
+    await expect(runActivity("createKeyVersion", { ...input, fence: { owner: input.rotationId, token: 1 } }, overPorts(deps))).rejects.toThrow(/\[invariantViolation\] FencedOut/);
+    await expect(runActivity("setKeyOps", { keyId, version: v1, keyOps: ["verify"] }, overPorts(deps))).rejects.toThrow(/Unfenced/);
     expect(JSON.stringify(await deps.vault.listKeyVersions(VAULT, "signer"))).toBe(before);
     // Reads are not fenced.
-    await expect(runActivity("loadRotationContext", { keyId }, deps)).resolves.toMatchObject({ keyId });
+    await expect(runActivity("loadRotationContext", { keyId }, overPorts(deps))).resolves.toMatchObject({ keyId });
   });
 
   it("renews the lease before a mutating step once a third of it has passed, and counts the renewals", async () => {

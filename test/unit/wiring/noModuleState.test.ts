@@ -1,0 +1,69 @@
+// No module-level mutable dependency state in lib/: every adapter reaches a handler through the
+// composition (lib/compose.ts), never through a variable a module keeps and someone sets or builds
+// on first use. The few module-level variables that remain are listed here with the reason they
+// hold no dependency; a new one fails this test until it is removed or argued for here.
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+
+const LIB = path.resolve(__dirname, "../../../lib");
+
+const ALLOWED: Record<string, string> = {
+  "telemetry/init.ts:active": "OpenTelemetry's providers are process-global by the SDK's design; started once per process",
+  "telemetry/metrics.ts:current": "the instruments of that process-global meter provider",
+  "telemetry/log.ts:defaultSink": "where log lines go (stdout), a process property",
+  "identity.ts:defaultCredential": "DefaultAzureCredential's token cache, shared per process; the settings passed on each call choose the credential",
+  "secrets/compose.ts:defaultCredential": "the same token cache for ARM",
+  "identity.ts:caCache": "CA file contents by path: a file read, no adapter",
+  "stores/tableQuery.ts:sharedHttpClient": "the HTTP connection pool (keep-alive), no adapter",
+  "orchestration/flows/act.ts:grants": "lock grants per orchestration execution, keyed by its context",
+  "api/healthComponents.ts:recentProbes": "probe results keyed by the composition's own vault reader",
+  "domain/policy.ts:compiled": "a pure memo of compiled policies",
+  "domain/schedule.ts:timelines": "a pure memo of parsed cron timelines",
+};
+
+function libFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? libFiles(p) : e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [p] : [];
+  });
+}
+
+const MUTABLE_COLLECTIONS = new Set(["Map", "WeakMap"]);
+
+/** `file:name` of every top-level `let`/`var`, and of every top-level const holding a Map, a WeakMap
+ * or an empty Set (a cache or a registry someone fills). */
+export function moduleState(file: string, text: string): string[] {
+  const src = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const found: string[] = [];
+  for (const st of src.statements) {
+    if (!ts.isVariableStatement(st)) continue;
+    const mutable = !(st.declarationList.flags & ts.NodeFlags.Const);
+    for (const d of st.declarationList.declarations) {
+      const name = d.name.getText(src);
+      const init = d.initializer;
+      const collection = init !== undefined && ts.isNewExpression(init) && ts.isIdentifier(init.expression)
+        && (MUTABLE_COLLECTIONS.has(init.expression.text) || (init.expression.text === "Set" && (init.arguments ?? []).length === 0));
+      if (mutable || collection) found.push(`${path.relative(LIB, file).split(path.sep).join("/")}:${name}`);
+    }
+  }
+  return found;
+}
+
+describe("module-level state in lib/", () => {
+  it("holds no dependency: every module-level variable or cache is one of the argued exceptions", () => {
+    const found = libFiles(LIB).flatMap((f) => moduleState(f, readFileSync(f, "utf8")));
+    expect(found.filter((k) => !(k in ALLOWED))).toEqual([]);
+  });
+
+  it("finds a setter's variable, a first-use singleton and a registry map (the shapes the composition root replaced)", () => {
+    const old = [
+      "let installed: RotationDeps | undefined;",
+      "export function setRotationDeps(d: RotationDeps | undefined): void { installed = d; }",
+      "const adapters = new Map<string, KeyVaultAdapter>();",
+      "const FINISHED = new Set([\"Completed\"]);",
+    ].join("\n");
+    expect(moduleState(path.join(LIB, "orchestration/deps.ts"), old)).toEqual(["orchestration/deps.ts:installed", "orchestration/deps.ts:adapters"]);
+  });
+});
