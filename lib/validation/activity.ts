@@ -18,6 +18,8 @@ const common = {
   actor: z.string().min(1).max(400),
   at: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "must be an ISO instant"),
   trigger: z.enum(ROTATION_TRIGGERS).optional(),
+  /** The rotation's phase when the gate runs (telemetry names it on the activity's span and log). */
+  phase: z.string().max(32).optional(),
 };
 const token = z.object({ version: z.string().min(1).max(128), data: z.string().max(200), signature: z.string().max(2000) });
 const failure = z.object({ version: z.string(), reason: z.string().max(500) });

@@ -11,7 +11,7 @@ import { flowError, nowIso, step, type Flow } from "./frame";
 /** Runs `gate` on `version`; returns its output when it passed, throws ValidationFailed otherwise. */
 export function* validate(f: Flow, gate: ValidationGate, version: string, extra: Record<string, unknown> = {}): Generator<Task, ValidateVersionOutput, unknown> {
   const i = f.input;
-  const base = { gate, rotationId: i.rotationId, keyId: i.keyId, version, actor: i.actor, at: nowIso(f.ctx), trigger: i.trigger, ...extra };
+  const base = { gate, rotationId: i.rotationId, keyId: i.keyId, version, actor: i.actor, at: nowIso(f.ctx), trigger: i.trigger, phase: f.phase, ...extra };
   let out = yield* step<ValidateVersionOutput>(f, DURABLE.activities.validateVersion, base);
   while (out.next) out = yield* step<ValidateVersionOutput>(f, DURABLE.activities.validateVersion, { ...base, cursor: out.next.cursor, before: out.next.before });
   const r = out.result;

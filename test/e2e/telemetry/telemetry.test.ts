@@ -11,7 +11,10 @@ import { DURABLE, LOCK_OPS } from "../../../lib/orchestration/names";
 import { startRotation } from "../../../lib/orchestration/start";
 import type { RotationOutput } from "../../../lib/orchestration/workflows";
 import { installTelemetryProviders, METRIC_NAMES, resetTelemetry, setDefaultLogSink, SPAN_ATTRIBUTES as S } from "../../../lib/telemetry";
-import { encodings, seedKekWithDeks, startPeers, startStack, type Peers, type Stack } from "../rotation/stack";
+import { encodings, seedKekWithDeks, startPeers, startStack, VAULT, type Peers, type Stack } from "../rotation/stack";
+import { DekResolver, Envelope } from "../../../lib/envelope";
+import { EnvelopeUsage } from "../../../lib/envelope/usage";
+import { kekPortOver } from "../../../lib/validation/activity";
 import { AUDITOR, seedKey, startApiHost, T0, type ApiHost } from "../api/support";
 
 let spans: InMemorySpanExporter;
@@ -98,6 +101,17 @@ describe("telemetry of a KEK rotation on the dev host", () => {
     expect((duration?.value as { count: number }).count).toBe(1);
     expect(points(m.get(METRIC_NAMES.rewrappedDeks))[0]?.value).toBe(40);
     expect((points(m.get(METRIC_NAMES.rewrapRate))[0]?.value as { count: number } | undefined)?.count).toBeGreaterThan(0);
+
+    // A consumer through lib/envelope after the rotation: its use is counted per tenant, DEK version
+    // and the KEK version now wrapping that DEK (the new one), on the providers initTelemetry installs.
+    const usage = new EnvelopeUsage({ primaryOf: async (t) => (await stack!.dekStore.getPrimary(t))?.dekVersion });
+    const envelope = new Envelope(new DekResolver(stack.dekStore, kekPortOver(stack.deps.vault, VAULT, seeded.name)), usage);
+    await envelope.decrypt(await envelope.encrypt("tenant-0", Buffer.from("order #1")));
+    await usage.settled();
+    const used = points((await collect()).get(METRIC_NAMES.envelopeOperations)).map((p) => [p.attributes, p.value]);
+    for (const operation of ["encrypt", "decrypt"]) {
+      expect(used).toContainEqual([{ operation, tenant: "tenant-0", dekVersion: "20", keyId: seeded.keyId, kekVersion: out.versionAfter }, 1]);
+    }
 
     // Structured lines carry the rotation context; the workbook's in-flight query finds the
     // rotation's running totals in the RewrapProgress step's line.
