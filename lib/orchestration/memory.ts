@@ -13,7 +13,7 @@ import { MemoryEventPublisher, type MemoryPublisherOptions } from "../events";
 import { memoryLedger } from "../ledger";
 import { checkManagedKey, checkPolicyAttachment } from "../stores/inventory";
 import { checkPublicJwks } from "../stores/jwksStore";
-import type { DekRecord, DekRewrite, DekStorePort, PolicySource, RotationPolicyView, StoredDek } from "./ports";
+import type { DekRecord, DekRewrite, DekStorePort, RotationPolicies, RotationPolicyView, StoredDek } from "./ports";
 
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
 
@@ -360,7 +360,7 @@ export function secretView(s: NonNullable<Policy["secret"]>): NonNullable<Rotati
 
 /** The rotation engine's policy reads over a memory policy store: a key governed by no policy has
  * none (the engine refuses to rotate it), as with the Table Storage store. */
-export class MemoryPolicies implements PolicySource {
+export class MemoryPolicies implements RotationPolicies {
   /** Always undefined: nothing is invented for a key without a policy (kept for callers that read it). */
   readonly fallback: RotationPolicyView | undefined = undefined;
   constructor(readonly store: MemoryPolicyStore = new MemoryPolicyStore()) {}

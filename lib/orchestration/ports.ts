@@ -82,7 +82,9 @@ export interface RotationPolicyView {
   secret?: { generator: string; length: number; provider?: SecretProviderSpec };
 }
 
-export interface PolicySource {
+/** The engine's reads of the policy port (lib/ports.ts PolicyPort), in the terms a rotation acts on
+ * (lib/domain/planner.ts PolicySource is another thing: the policies a plan is made from). */
+export interface RotationPolicies {
   policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined>;
 }
 
@@ -115,7 +117,7 @@ export interface RotationDeps {
   vault: KeyVaultPort;
   inventory: InventoryPort;
   deks: DekStorePort;
-  policies: PolicySource;
+  policies: RotationPolicies;
   ledger: Ledger;
   sealer?: LedgerSealer;
   events: EventPublisher;
