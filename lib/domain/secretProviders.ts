@@ -125,13 +125,15 @@ export function assertSlotFree(versions: readonly SlotVersion[], slot: string, e
 }
 
 /** The slot a retiring version's credential lives in, when no other live version shares it:
- * retirement then regenerates (or disables) that slot. Undefined = nothing to do at the provider
- * (an untagged version, or the slot the primary uses now). */
-export function slotToRetire(versions: readonly SlotVersion[], retiring: string): string | undefined {
+ * retirement then regenerates (or disables) that slot. An untagged version (the secret as it was
+ * registered) holds `untaggedSlot`, the provider's first slot, as nextSlot assumes. Undefined =
+ * nothing to do at the provider (the slot a live version still hands out). */
+export function slotToRetire(versions: readonly SlotVersion[], retiring: string, untaggedSlot?: string): string | undefined {
   const v = versions.find((x) => x.version === retiring);
-  if (!v?.slot) return undefined;
-  const sharedWithLive = versions.some((x) => x.version !== retiring && x.slot === v.slot && (x.state === "primary" || x.state === "secondary"));
-  return sharedWithLive ? undefined : v.slot;
+  const slot = v ? (v.slot ?? untaggedSlot) : undefined;
+  if (!slot) return undefined;
+  const sharedWithLive = versions.some((x) => x.version !== retiring && (x.slot ?? untaggedSlot) === slot && (x.state === "primary" || x.state === "secondary"));
+  return sharedWithLive ? undefined : slot;
 }
 
 // ---- connection strings -------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 // credential the provider holds now instead of regenerating a second time.
 import { createHash, randomBytes } from "node:crypto";
 import { DependencyUnavailableError, InvariantViolationError } from "../domain/errors";
-import { assertSlotFree, nextSlot, slotToRetire, type SecretProviderSpec, type SlotVersion } from "../domain/secretProviders";
+import { assertSlotFree, nextSlot, slotsOf, slotToRetire, type SecretProviderSpec, type SlotVersion } from "../domain/secretProviders";
 import type { CredentialCheck, SecretProviders, SecretVersionStore } from "./port";
 
 /** A one-way fingerprint of a credential (it may enter history: it reveals nothing of a random key). */
@@ -109,7 +109,7 @@ export class DualCredentialRotation {
   /** Retirement (or an emergency revoke) of `retiring`: ends its slot's credential at the
    * provider, unless a live version still hands out that slot. Returns the slot it ended. */
   async retire(spec: SecretProviderSpec, versions: readonly SlotVersion[], retiring: string): Promise<{ slot?: string }> {
-    const slot = slotToRetire(versions, retiring);
+    const slot = slotToRetire(versions, retiring, slotsOf(spec)[0]);
     if (slot === undefined) return {};
     await this.providers.for(spec).retire(slot);
     return { slot };

@@ -107,9 +107,15 @@ describe("DualCredentialRotation (provider-issued: ARM keys)", () => {
     expect(s.pair.authenticates(s.kv.secretValue(ref.vault, ref.name, made.version)!)).toBe(true);
   });
 
-  it("retirement leaves the provider alone when the version has no slot or shares it with a live version", async () => {
+  it("retirement of the registered (untagged) version ends the first slot, as nextSlot assumed it holds", async () => {
     const s = setup(storage);
-    expect(await s.rotation.retire(storage, [{ version: "v0", state: "secondary" }], "v0")).toEqual({});
+    expect(await s.rotation.retire(storage, [{ version: "v0", state: "secondary" }, { version: "v1", slot: "key2", state: "primary" }], "v0")).toEqual({ slot: "key1" });
+    expect(s.pair.calls).toEqual(["retire:key1"]);
+  });
+
+  it("retirement leaves the provider alone when a live version shares the slot (tagged or registered)", async () => {
+    const s = setup(storage);
+    expect(await s.rotation.retire(storage, [{ version: "v0", state: "secondary" }, { version: "v9", state: "primary" }], "v0")).toEqual({});
     expect(await s.rotation.retire(storage, [{ version: "v0", slot: "key1", state: "secondary" }, { version: "v9", slot: "key1", state: "primary" }], "v0")).toEqual({});
     expect(s.pair.calls).toEqual([]);
   });

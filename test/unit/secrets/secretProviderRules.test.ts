@@ -53,6 +53,8 @@ describe("slots", () => {
     expect(slotToRetire([{ version: "v1", slot: "key1", state: "secondary" }, { version: "v2", slot: "key2", state: "primary" }], "v1")).toBe("key1");
     expect(slotToRetire([{ version: "v1", slot: "key1", state: "secondary" }, { version: "v2", slot: "key1", state: "primary" }], "v1")).toBeUndefined();
     expect(slotToRetire([{ version: "v1", state: "secondary" }], "v1")).toBeUndefined();
+    expect(slotToRetire([{ version: "v1", state: "secondary" }, { version: "v2", slot: "key2", state: "primary" }], "v1", "key1")).toBe("key1");
+    expect(slotToRetire([{ version: "v1", state: "secondary" }, { version: "v2", slot: "key1", state: "primary" }], "v1", "key1")).toBeUndefined();
   });
 });
 
