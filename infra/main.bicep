@@ -266,6 +266,7 @@ module alerts 'modules/alerts.bicep' = {
     location: location
     tags: allTags
     appInsightsId: monitoring.outputs.appInsightsId
+    workspaceId: monitoring.outputs.workspaceId
     alertEmail: alertEmail
     namePrefix: 'keyrotor-${environmentName}'
   }
@@ -278,6 +279,7 @@ module workbook 'modules/workbook.bicep' = {
     location: location
     tags: allTags
     appInsightsId: monitoring.outputs.appInsightsId
+    workspaceId: monitoring.outputs.workspaceId
     displayName: 'keyrotor (${environmentName})'
   }
 }

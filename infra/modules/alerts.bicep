@@ -1,10 +1,13 @@
-// Scheduled-query alert rules over Application Insights. Every metric name and dimension below is
+// Scheduled-query alert rules over Application Insights (and one over the Log Analytics workspace
+// that holds Key Vault's diagnostic logs). Every metric name and dimension below is
 // one lib/telemetry emits (lib/telemetry/names.ts); test/unit/infra holds the KQL to that file.
 // Counters arrive as deltas per export interval (the Azure Monitor exporter's temporality), so
 // sum(valueSum) over the window is the count in the window; gauges arrive as `value`.
 param location string
 param tags object
 param appInsightsId string
+@description('Log Analytics workspace that receives the Key Vault diagnostic logs (keyVault.bicep).')
+param workspaceId string
 param alertEmail string
 param namePrefix string
 
@@ -116,6 +119,59 @@ customMetrics
 | where secondsPastLease > 0
 '''
   }
+  {
+    name: 'envelope-non-primary-encrypt'
+    displayName: 'keyrotor: a consumer encrypts under a DEK version that is not primary'
+    description: 'A service using lib/envelope encrypted under a DEK version that is no longer its tenant primary (a primary cached past a rotation). New data is written under an old version: fix the consumer cache (primaryTtlMs) before that version retires.'
+    severity: 2
+    frequency: 'PT15M'
+    window: 'PT30M'
+    dimensions: [ 'tenant', 'dekVersion' ]
+    query: '''
+customMetrics
+| where name == "keyrotor.envelope.non_primary_encrypts"
+| extend tenant = tostring(customDimensions.tenant), dekVersion = tostring(customDimensions.dekVersion)
+| summarize encrypts = sum(valueSum) by tenant, dekVersion
+| where encrypts > 0
+'''
+  }
+  {
+    // Key Vault's own record, for every consumer (with or without lib/envelope): operations per
+    // key or secret version from the vault's diagnostic logs, in either table the diagnostic
+    // setting writes (AzureDiagnostics, or AZKVAuditLogs in resource-specific mode). test/unit/infra
+    // holds the columns to Microsoft's table reference (test/fixtures/keyVaultLogs/schema.json).
+    name: 'keyvault-old-version-use'
+    displayName: 'keyrotor: an old key version is still used and its use is not falling'
+    description: 'Key Vault logged operations on a version older than the newest in use, and the last day had at least as many as the day before: a consumer has not moved to the new version. Find it by caller (CallerIpAddress, identity) in the vault logs before that version retires.'
+    severity: 3
+    frequency: 'PT1H'
+    window: 'P2D'
+    scope: 'workspace'
+    dimensions: [ 'vault', 'objectName', 'version' ]
+    query: '''
+let recent = 1d;
+let ops = union isfuzzy=true
+(AzureDiagnostics
+| where TimeGenerated > ago(2d) and ResourceProvider == "MICROSOFT.KEYVAULT" and Category == "AuditEvent"
+| project TimeGenerated, vault = toupper(Resource), operation = OperationName, objectUri = id_s),
+(AZKVAuditLogs
+| where TimeGenerated > ago(2d)
+| project TimeGenerated, vault = toupper(tostring(split(_ResourceId, "/")[8])), operation = OperationName, objectUri = Id)
+| where operation in ("KeyUnwrap", "KeyDecrypt", "KeySign", "KeyWrap", "KeyEncrypt", "SecretGet")
+| extend parts = split(objectUri, "/")
+| extend objectName = tostring(parts[4]), version = tostring(parts[5])
+| where isnotempty(version);
+let newest = ops
+| summarize firstSeen = min(TimeGenerated) by vault, objectName, version
+| summarize arg_max(firstSeen, version) by vault, objectName
+| project vault, objectName, newestVersion = version;
+ops
+| join kind=inner newest on vault, objectName
+| where version != newestVersion
+| summarize lastDay = countif(TimeGenerated > ago(recent)), dayBefore = countif(TimeGenerated <= ago(recent)) by vault, objectName, version
+| where lastDay > 0 and lastDay >= dayBefore
+'''
+  }
 ]
 
 resource rule 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for r in rules: {
@@ -129,7 +185,7 @@ resource rule 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for
     enabled: true
     evaluationFrequency: r.frequency
     windowSize: r.window
-    scopes: [ appInsightsId ]
+    scopes: [ contains(r, 'scope') ? workspaceId : appInsightsId ]
     autoMitigate: true
     criteria: {
       allOf: [

@@ -4,6 +4,8 @@
 param location string
 param tags object
 param appInsightsId string
+@description('Log Analytics workspace that receives the Key Vault diagnostic logs.')
+param workspaceId string
 param displayName string
 
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
@@ -15,7 +17,8 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: displayName
     category: 'workbook'
     sourceId: appInsightsId
-    serializedData: loadTextContent('../monitoring/workbook.json')
+    // The Key Vault section queries the workspace that receives the vault's diagnostic logs.
+    serializedData: replace(loadTextContent('../monitoring/workbook.json'), '{keyrotor-workspace}', workspaceId)
     version: 'Notebook/1.0'
   }
 }
