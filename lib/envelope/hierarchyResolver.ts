@@ -23,7 +23,9 @@ export interface HierarchyResolverOptions {
 }
 
 export interface ResolvedKey {
-  record: { dekVersion: number; format: 1 | 2 };
+  /** Which key wraps the DEK (no key material): the KEK version for format 1, the branch-key
+   * version for format 2; envelope usage metrics read these. */
+  record: { dekVersion: number; format: 1 | 2; kekKeyId: string; kekVersion?: string; branchId?: string; branchVersion?: number };
   key: Buffer;
 }
 
@@ -55,7 +57,7 @@ export class HierarchyDekResolver {
     if (!record) {
       if (!this.flat) throw new InvalidRequestError("DekMissing", `[keyrotor] [envelope] tenant ${tenant} has no primary DEK`, { status: 404, field: "tenant" });
       const r = await this.flat.primary(tenant);
-      return { record: { dekVersion: r.record.dekVersion, format: 1 }, key: r.key };
+      return { record: { dekVersion: r.record.dekVersion, format: 1, kekKeyId: r.record.kekKeyId, kekVersion: r.record.kekVersion }, key: r.key };
     }
     this.primaries.set(tenant, { dekVersion: record.dekVersion, expiresAt: this.now() + this.primaryTtlMs });
     return this.open(record);
@@ -68,7 +70,7 @@ export class HierarchyDekResolver {
     if (record) return this.open(record);
     if (!this.flat) throw new InvalidRequestError("DekUnknown", `[keyrotor] [envelope] tenant ${tenant} has no DEK v${dekVersion}`, { status: 404 });
     const r = await this.flat.resolve(tenant, dekVersion);
-    return { record: { dekVersion, format: 1 }, key: r.key };
+    return { record: { dekVersion, format: 1, kekKeyId: r.record.kekKeyId, kekVersion: r.record.kekVersion }, key: r.key };
   }
 
   private async open(record: HierarchyDekRecord): Promise<ResolvedKey> {
@@ -81,7 +83,7 @@ export class HierarchyDekResolver {
     checkTenantBranch(record.tenant, record.branchId, { hasDedicated: false });
     const branchKey = await this.branchCache.get({ kekKeyId: record.kekKeyId, branchId: record.branchId, version: record.branchVersion });
     const key = unwrapDek(branchKey, record.wrapped, record);
-    const resolved: ResolvedKey = { record: { dekVersion: record.dekVersion, format: 2 }, key };
+    const resolved: ResolvedKey = { record: { dekVersion: record.dekVersion, format: 2, kekKeyId: record.kekKeyId, branchId: record.branchId, branchVersion: record.branchVersion }, key };
     while (this.deks.size >= this.maxDeks) {
       const oldest = this.deks.keys().next().value;
       if (oldest === undefined) break;
