@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, expect, it, inject } from "vitest";
 import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
 import { loadConfig } from "../../lib/config";
-import { createRotationDeps, setRotationDeps, type ConfiguredRotationDeps } from "../../lib/orchestration/deps";
+import { appHookDataFor } from "../../dev/app/composition";
+import { compose } from "../../lib/compose";
+import type { ConfiguredRotationDeps } from "../../lib/orchestration/deps";
 import { startRotation, type StartedRotation } from "../../lib/orchestration/start";
 import { rotationClientOf } from "../../lib/api/http";
 import { instanceIdFor } from "../../lib/orchestration/names";
@@ -33,19 +35,18 @@ describeRealRuntime("KEK rotation", () => {
       KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
       KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
     });
-    deps = await createRotationDeps(cfg);
-    setRotationDeps(deps);
+    const app = await compose(cfg);
+    deps = app.rotation;
     const policies = new PolicyStore(tableClient(cfg, "policies"), () => new Date(T0));
     await policies.put({ policyId: "kek-policy", tenant: TENANT, kinds: ["kek", "dek", "signing", "secret"], schedule: { preset: "quarterly" }, expiresAfter: "P120D", rollbackWindow: "P7D" }, undefined);
     // The parts of test/e2e/rotation's Stack that seeding and checking read (no dev/host here).
     stack = { cfg, deps, policies, inventory: new Inventory(tableClient(cfg, "inventory"), policies), dekStore: new DekStore(tableClient(cfg, "deks")) } as unknown as Stack;
-    rt = await startRealRuntime({ entries: FUNCTIONS, taskHub: "rotationhub" });
+    // The harness runs the app's appStart hooks (the composition) once it loaded the app.
+    rt = await startRealRuntime({ entries: FUNCTIONS, taskHub: "rotationhub", appHookData: appHookDataFor(app) });
   }, 240_000);
   const keyVersions = async (name: string): Promise<string[]> => (await deps.vault.listKeyVersions(VAULT, name)).map((v) => v.version);
   afterAll(async () => {
-    await rt?.stop();
-    setRotationDeps(undefined);
-    await deps?.close();
+    await rt?.stop(); // its appTerminate hooks close the composition
     await peers?.stop();
   }, 60_000);
 
