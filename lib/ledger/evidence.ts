@@ -84,6 +84,18 @@ class RotationAccumulator {
       case "Revoked":
         if (e.versionBefore) r.revokedVersions.push(e.versionBefore);
         break;
+      case "Validation": {
+        // What was checked against which version, and the outcome (the evidence's Validation section).
+        const d = e.details ?? {};
+        const text = (k: string): string | undefined => (typeof d[k] === "string" ? d[k] : undefined);
+        (r.validations ??= []).push({
+          at: e.at, gate: text("gate") ?? "unknown", outcome: d.outcome === "passed" ? "passed" : "failed",
+          ...(text("stage") ? { stage: text("stage") } : {}), ...(text("check") ? { check: text("check") } : {}),
+          ...(e.versionAfter ? { version: e.versionAfter } : {}), ...(text("reason") ? { reason: text("reason") } : {}),
+          ...(e.counts?.checked !== undefined ? { checked: e.counts.checked } : {}), ...(e.counts?.failed !== undefined ? { failed: e.counts.failed } : {}),
+        });
+        break;
+      }
       case "Completed":
         // A rollback's workflow ends with Completed after its RolledBack: it stays a rollback.
         if (r.outcome !== "rolledBack") r.outcome = "completed";

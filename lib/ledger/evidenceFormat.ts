@@ -106,6 +106,10 @@ export function evidenceMarkdown(pack: EvidencePack): string {
         r.versionBefore || r.versionAfter ? `${r.versionBefore ?? "?"} → ${r.versionAfter ?? "?"}` : undefined]))
     : "None.");
   out.push("");
+  out.push("## Validation");
+  out.push("");
+  out.push(validationText(pack.rotations));
+  out.push("");
   out.push("## Emergency rotations");
   out.push("");
   out.push(pack.emergencies.length
@@ -165,4 +169,19 @@ export async function writeEvidencePack(dir: string, pack: EvidencePack, opts: {
   for (const name of EVIDENCE_FILES) await writeFile(path.join(dir, name), contents[name], "utf8");
   await writeFile(path.join(dir, "manifest.json"), `${JSON.stringify({ ...manifest, ...(signature ? { signature } : {}) }, null, 2)}\n`, "utf8");
   return { files: [...EVIDENCE_FILES, "manifest.json"].map((f) => path.join(dir, f)), manifest: manifest.sha256 };
+}
+
+/** Per rotation, the validation gates its new version went through: what was checked, against
+ * which version, and the outcome. Rotations from before the gates existed have none. */
+function validationText(rotations: EvidencePack["rotations"]): string {
+  const validated = rotations.filter((r) => (r.validations?.length ?? 0) > 0);
+  if (validated.length === 0) return "No rotation in the period recorded a validation.";
+  const unvalidated = rotations.filter((r) => (r.validations?.length ?? 0) === 0 && r.kind === "rotation").length;
+  return validated.map((r) => [
+    `### ${r.keyId} — ${r.rotationId} (${r.outcome})`,
+    "",
+    table(["at", "gate", "stage", "version", "checked", "outcome", "probes", "first failure"],
+      (r.validations ?? []).map((v) => [v.at, v.gate, v.stage, v.version, v.check, v.outcome === "failed" ? "**FAILED**" : "passed",
+        v.checked !== undefined ? `${v.checked - (v.failed ?? 0)} of ${v.checked} passed` : undefined, v.reason])),
+  ].join("\n")).join("\n\n") + (unvalidated > 0 ? `\n\n${unvalidated} rotation(s) in the period recorded no validation (before the gates existed, or stopped before one ran).` : "");
 }

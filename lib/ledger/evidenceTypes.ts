@@ -107,6 +107,23 @@ export interface RotationRecord {
   error?: { code: string; message: string; at: string };
   /** Ledger sequence numbers of the rotation's entries. */
   seqs: { first: number; last: number; count: number };
+  /** The validation gates the rotation ran on its new version (Validation entries), in order. */
+  validations?: ValidationRecord[];
+}
+
+/** One validation gate's verdict, from its Validation ledger entry (lib/domain/validation.ts). */
+export interface ValidationRecord {
+  at: string;
+  gate: string;
+  /** beforePromotion | afterWork */
+  stage?: string;
+  /** What was checked, in words. */
+  check?: string;
+  version?: string;
+  outcome: "passed" | "failed";
+  checked?: number;
+  failed?: number;
+  reason?: string;
 }
 
 export type ComplianceStatus = "compliant" | "overdue" | "noBaseline" | "noPolicy" | "noSchedule";
