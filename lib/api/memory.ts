@@ -4,30 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { EmergencyRequest } from "../domain/approval";
 import { RotationConflictError } from "../domain/errors";
-import type { ManagedKey } from "../domain/keys";
-import { MemoryPolicyStore, type MemoryInventory } from "../orchestration/memory";
-import type { ApprovalPort, InventoryPort, StoredEmergency, StoredKey } from "../ports";
-
-/** @deprecated MemoryInventory is the one memory inventory; this only hands its calls on. */
-export class MemoryKeyCatalog implements InventoryPort {
-  constructor(readonly rows: MemoryInventory) {}
-  get(keyId: string): Promise<StoredKey | undefined> {
-    return this.rows.get(keyId);
-  }
-  list(opts?: { tenant?: string }): AsyncIterable<StoredKey> {
-    return this.rows.list(opts);
-  }
-  create(key: ManagedKey): Promise<StoredKey> {
-    return this.rows.create(key);
-  }
-  put(key: ManagedKey, etag: string | undefined): Promise<string> {
-    return this.rows.put(key, etag);
-  }
-}
-
-/** @deprecated the memory policy store is MemoryPolicyStore (lib/orchestration/memory.ts). */
-export const MemoryPolicyCatalog = MemoryPolicyStore;
-export type MemoryPolicyCatalog = MemoryPolicyStore;
+import type { ApprovalPort, StoredEmergency } from "../ports";
 
 export class MemoryApprovals implements ApprovalPort {
   readonly rows = new Map<string, StoredEmergency>();

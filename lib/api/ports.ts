@@ -11,12 +11,6 @@ import type { AuditCheckpointStore } from "../ledger/verifyCheckpoint";
 import type { EvidenceExportStore } from "../ledger/evidenceCheckpoint";
 export type { ApprovalPort, VaultReader } from "../ports";
 
-/** @deprecated the one inventory port is InventoryPort (lib/ports.ts). */
-export type KeyCatalog = InventoryPort;
-
-/** The policy reads and writes the API makes (PolicyPort, lib/ports.ts). */
-export type PolicyCatalog = Pick<PolicyPort, "get" | "list" | "all" | "put">;
-
 /** The ledger with the reads the API serves (HashChainLedger fits). */
 export interface ApiLedger extends VerifiableLedger {
   chainIds(): AsyncIterable<string>;
@@ -46,7 +40,7 @@ export interface ApiServices {
   settings: ApiSettings;
   clock: Clock;
   inventory: InventoryPort;
-  policies: PolicyCatalog;
+  policies: PolicyPort;
   approvals: ApprovalPort;
   ledger: ApiLedger;
   events: EventPublisher;

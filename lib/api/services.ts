@@ -19,7 +19,8 @@ import { PolicyStore } from "../stores/policyStore";
 import { TableDekRotationPort } from "../orchestration/tableDeks";
 import { ensureTable, tableClient } from "../stores/tables";
 import { keyVaultsFor } from "../vault/keyVault";
-import { MemoryApprovals, MemoryKeyCatalog, MemoryPolicyCatalog } from "./memory";
+import type { MemoryPolicyStore } from "../orchestration/memory";
+import { MemoryApprovals } from "./memory";
 import type { ApiLedger, ApiServices, ApiSettings, ComponentHealth } from "./ports";
 
 export const DEFAULT_DEK_CONCURRENCY = 8;
@@ -68,7 +69,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     settings: settingsFrom(cfg),
     clock,
     inventory: new Inventory(inventoryTable, policies),
-    policies: { get: (t, p) => policies.get(t, p), list: (t) => policies.list(t), all: () => policies.all(), put: (input, expected) => policies.put(input, expected) },
+    policies,
     approvals: new ApprovalStore(tableClient(cfg, "approvals")),
     ledger,
     events: publisher,
@@ -89,7 +90,7 @@ export interface MemoryApi {
   /** The rotation engine's deps over the same state. */
   rotation: MemoryRotationDeps;
   events: MemoryEventPublisher;
-  policies: MemoryPolicyCatalog;
+  policies: MemoryPolicyStore;
   approvals: MemoryApprovals;
 }
 
@@ -115,7 +116,7 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
       dekConcurrency: opts.dekConcurrency ?? DEFAULT_DEK_CONCURRENCY,
     },
     clock,
-    inventory: new MemoryKeyCatalog(rotation.inventory),
+    inventory: rotation.inventory,
     policies,
     approvals,
     ledger: rotation.ledger,
