@@ -1,6 +1,6 @@
 // `keyrotor ledger verify` and `keyrotor evidence`: through the HTTP API by default, or straight from
 // Table Storage with --storage <connection string> (an auditor with read access to the storage
-// account needs no running keyrotor and no API role): storageDirect.ts, loaded only then.
+// account needs no running keyrotor and no API role): storageDirect.ts.
 import type { Command } from "commander";
 import type { EvidencePack } from "../ledger/evidence";
 import type { LedgerVerification } from "../ports";
@@ -8,7 +8,11 @@ import { ApiClient, CliError } from "./client";
 import { record } from "./format";
 import { verifyThroughApi, type VerifyPageBody } from "./verifyPages";
 import { evidenceThroughApi, type EvidencePageBody } from "./evidencePages";
+// Static imports: bin/keyrotor runs the source through tsx's require hook, which a dynamic import()
+// of a .ts module bypasses (the README walkthrough test caught `--storage` failing so).
+import * as direct from "./storageDirect";
 import type { StorageOptions } from "./storageDirect";
+import { writeEvidencePack } from "../ledger/evidenceFormat";
 
 interface Globals {
   url: string;
@@ -55,7 +59,6 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const { api, g } = ctx.client(cmd);
     let v: LedgerVerification;
     if (opts.storage !== undefined) {
-      const direct = await import("./storageDirect.js");
       const cfg = direct.storageConfig(opts.storage);
       const bar = direct.progressBar(g.json);
       try {
@@ -87,8 +90,7 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const from = instant("from", opts.from);
     const to = instant("to", opts.to);
     if (to <= from) throw new CliError("--to must be after --from", 2);
-    const direct = opts.storage !== undefined ? await import("./storageDirect.js") : undefined;
-    const pack = direct
+    const pack = opts.storage !== undefined
       ? await direct.fromStorage("evidence", () => direct.storageEvidence(direct.storageConfig(opts.storage!), opts, from, to, opts.label))
       // Pages past Azure's 230 s: the CLI follows the continuations to the signed pack.
       : await evidenceThroughApi((p) => api.get<EvidencePack | EvidencePageBody>(p), { from, to, label: opts.label }, (page) => {
@@ -96,7 +98,6 @@ export function storageCommands(program: Command, ctx: CliContext): void {
       });
     let written: { files: string[]; manifest: Record<string, string> };
     try {
-      const { writeEvidencePack } = await import("../ledger/evidenceFormat.js");
       written = await writeEvidencePack(opts.out, pack);
     } catch (err) {
       throw new CliError(`cannot write evidence to ${opts.out}: ${(err as Error).message}`, 2);

@@ -1,7 +1,5 @@
 // The --storage path of `keyrotor ledger verify` and `keyrotor evidence`: Table Storage read directly
 // (an auditor with read access to the storage account needs no running keyrotor and no API role).
-// Loaded only when --storage is given: it pulls in the Table SDK, the stores and the ledger, which
-// the CLI's other commands do not need to start (bench/cli-start.ts measures the start).
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { TableClient } from "@azure/data-tables";
