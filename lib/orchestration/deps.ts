@@ -19,7 +19,7 @@ import { keyVaultsFor, type KeyVaultAdapter } from "../vault/keyVault";
 import {
   MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies, MemoryPolicyStore, secretView,
 } from "./memory";
-import type { PolicySource, PublicJwk, RotationDeps, RotationKeyVault, RotationPolicyView, VaultVersion } from "./ports";
+import type { KeyVaultPort, PublicJwk, RotationDeps, RotationPolicies, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { secretProvidersFrom, withSecretProviders } from "../secrets/compose";
 import { TableDekRotationPort } from "./tableDeks";
@@ -30,7 +30,7 @@ import { TableFenceStore } from "../stores/fenceStore";
 export type * from "./ports";
 
 /** Adapts lib/vault's per-vault adapter to the rotation port. */
-export class KeyVaultRotationAdapter implements RotationKeyVault {
+export class KeyVaultRotationAdapter implements KeyVaultPort {
   constructor(private readonly vaultFor: (vault: string) => KeyVaultAdapter) {}
 
   async createKeyVersion(vault: string, name: string, opts: { rotationId: string; expiresOn?: string; purpose: "wrap" | "sign" }): Promise<{ version: string; reused: boolean }> {
@@ -93,7 +93,7 @@ export interface ConfiguredRotationDeps extends RotationDeps {
 /** Policies as the rotation engine reads them. A key without an attached policy is governed by
  * nothing, except a tenant's DEK, which enters the inventory with its first rotation: it follows
  * its tenant's policy for DEKs. */
-export function policySourceFrom(store: PolicyStore): PolicySource {
+export function policySourceFrom(store: PolicyStore): RotationPolicies {
   const view = (p: Policy): RotationPolicyView => ({
     policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
     maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),

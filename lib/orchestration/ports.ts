@@ -8,8 +8,6 @@ import type { SecretProviderSpec } from "../domain/secretProviders";
 import type { ProviderCredentials } from "../secrets/port";
 import type { ProviderCheck, ValidationVault } from "../validation/ports";
 
-/** @deprecated the one Key Vault port is KeyVaultPort (lib/ports.ts). */
-export type RotationKeyVault = KeyVaultPort;
 export type { InventoryPort, JwksDocument, JwksPort, KeyVaultPort, PublicJwk, VaultVersion } from "../ports";
 
 // ---- DEK store -----------------------------------------------------------------------------------
