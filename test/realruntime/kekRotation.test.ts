@@ -1,59 +1,30 @@
 // Milestone (d) of issue 16: keyrotor's rotation orchestrator, its sub-orchestrators, activities and
-// the keyLock entity, unchanged, on the real Durable extension 3.19.0, rotating a KEK with a few DEKs
+// the keyLock entity, unchanged, on the real Durable extension 3.19.0, rotating a KEK with 5 tenants x 200 DEKs
 // against the Key Vault peer (the Service Bus peer and the app's tables as in test/e2e/rotation).
-import { afterAll, beforeAll, expect, it, inject } from "vitest";
-import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
-import { loadConfig } from "../../lib/config";
-import { appHookDataFor } from "../../dev/app/composition";
-import { compose } from "../../lib/compose";
-import type { ConfiguredRotationDeps } from "../../lib/orchestration/deps";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import { startRotation, type StartedRotation } from "../../lib/orchestration/start";
 import { rotationClientOf } from "../../lib/api/http";
 import { instanceIdFor } from "../../lib/orchestration/names";
 import { RotationConflictError } from "../../lib/domain/errors";
 import type { RotationOutput } from "../../lib/orchestration/workflows";
-import { DekStore } from "../../lib/stores/dekStore";
-import { Inventory } from "../../lib/stores/inventory";
-import { PolicyStore } from "../../lib/stores/policyStore";
-import { tableClient } from "../../lib/stores/tables";
-import { uniqueTableName } from "../support/tables";
-import { checkDeks, FUNCTIONS, ledgerEntries, seedKekWithDeks, startPeers, T0, TENANT, TOPIC, VAULT, type Peers, type Stack } from "../e2e/rotation/stack";
-import { describeRealRuntime, durableClient, reportSeconds, waitForEnd } from "./realRuntimeSupport";
+import { checkDeks, ledgerEntries, VAULT } from "../e2e/rotation/stack";
+import { describeRealRuntime, durableClient, reportSeconds, seedOwnKek, startRealApp, waitForEnd, type RealApp } from "./realRuntimeSupport";
 
 describeRealRuntime("KEK rotation", () => {
-  let peers: Peers;
-  let deps: ConfiguredRotationDeps;
-  let rt: RealRuntime;
-  let stack: Stack;
+  let app: RealApp;
   beforeAll(async () => {
-    peers = await startPeers();
-    const cfg = loadConfig({
-      KEYROTOR_TABLES_CONNECTION: inject("azuriteConnectionString"),
-      KEYROTOR_TABLE_POLICIES: uniqueTableName("pol"), KEYROTOR_TABLE_INVENTORY: uniqueTableName("inv"), KEYROTOR_TABLE_DEKS: uniqueTableName("dek"),
-      KEYROTOR_TABLE_LEDGER: uniqueTableName("led"), KEYROTOR_TABLE_SEALS: uniqueTableName("seal"), KEYROTOR_TABLE_APPROVALS: uniqueTableName("appr"),
-      KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"), KEYROTOR_TABLE_LOCKS: uniqueTableName("lock"),
-      KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
-      KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
-    });
-    const app = await compose(cfg);
-    deps = app.rotation;
-    const policies = new PolicyStore(tableClient(cfg, "policies"), () => new Date(T0));
-    await policies.put({ policyId: "kek-policy", tenant: TENANT, kinds: ["kek", "dek", "signing", "secret"], schedule: { preset: "quarterly" }, expiresAfter: "P120D", rollbackWindow: "P7D" }, undefined);
-    // The parts of test/e2e/rotation's Stack that seeding and checking read (no dev/host here).
-    stack = { cfg, deps, policies, inventory: new Inventory(tableClient(cfg, "inventory"), policies), dekStore: new DekStore(tableClient(cfg, "deks")) } as unknown as Stack;
-    // The harness runs the app's appStart hooks (the composition) once it loaded the app.
-    rt = await startRealRuntime({ entries: FUNCTIONS, taskHub: "rotationhub", appHookData: appHookDataFor(app) });
+    // The app's own composition from settings, handed to it at appStart (realRuntimeSupport.ts).
+    app = await startRealApp({ taskHub: "rotationhub" });
   }, 240_000);
-  const keyVersions = async (name: string): Promise<string[]> => (await deps.vault.listKeyVersions(VAULT, name)).map((v) => v.version);
+  const keyVersions = async (name: string): Promise<string[]> => (await app.deps.vault.listKeyVersions(VAULT, name)).map((v) => v.version);
   afterAll(async () => {
-    await rt?.stop(); // its appTerminate hooks close the composition
-    await peers?.stop();
+    await app?.stop();
   }, 60_000);
 
   it("rotates a KEK of 5 tenants x 200 DEKs: one new version, every DEK unwraps to its plaintext under it, no duplicate ledger entry, the ledger verifies", async () => {
     const t0 = Date.now();
-    const seeded = await seedKekWithDeks(stack, peers, 5, 200);
-    const client = durableClient(rt.client);
+    const seeded = await seedOwnKek(app, 5, 200, "tenant-kek");
+    const client = durableClient(app.rt.client);
     // The app's own durable calls (lib/api/http.ts), unencoded: the extension's RPC endpoint decodes
     // the path twice, and instanceIdFor() of a KEK rotation ("kek:vault/name@…") holds nothing a
     // decoding changes, so start and status reach the instance the app named.
@@ -65,16 +36,16 @@ describeRealRuntime("KEK rotation", () => {
     expect(started.status).toBe("started");
     const end = await waitForEnd(client, started.instanceId, 240_000);
     expect((await starter.getStatus(started.instanceId))?.runtimeStatus).toBe("Completed");
-    expect(end.runtimeStatus, `${JSON.stringify(end.output)}\n${rt.output().slice(-6000)}`).toBe("Completed");
+    expect(end.runtimeStatus, `${JSON.stringify(end.output)}\n${app.rt.output().slice(-6000)}`).toBe("Completed");
     const out = end.output as RotationOutput;
     expect(out.outcome, JSON.stringify(out)).toBe("completed");
     expect(out.counts).toMatchObject({ rewrapped: 1000, total: 1000, remainingOld: 0 });
-    const check = await checkDeks(stack, seeded);
+    const check = await checkDeks(app.stack, seeded);
     expect(check).toMatchObject({ mismatches: 0, count: 1000 });
     expect([...check.versions]).toEqual([out.versionAfter]);
-    const ids = (await ledgerEntries(stack, seeded.keyId)).map((e) => e.entryId);
+    const ids = (await ledgerEntries(app.stack, seeded.keyId)).map((e) => e.entryId);
     expect(new Set(ids).size).toBe(ids.length);
-    const v = await deps.ledger.verify();
+    const v = await app.services.ledger.verify();
     expect(v, JSON.stringify(v.firstBreak)).toMatchObject({ ok: true });
     // The lock view's read (the keyLock entity of a Key Vault keyId) finds the released lease.
     const lock = await starter.readLockState!(seeded.keyId);
@@ -84,8 +55,8 @@ describeRealRuntime("KEK rotation", () => {
   }, 300_000);
 
   it("20 simultaneous starts for one key from different triggers: exactly one runs, every other is refused with its rotationId", async () => {
-    const seeded = await seedKekWithDeks(stack, peers, 1, 5, "race-kek");
-    const client = durableClient(rt.client);
+    const seeded = await seedOwnKek(app, 1, 5, "race-kek");
+    const client = durableClient(app.rt.client);
     const starter = rotationClientOf(client);
     const triggers = ["manual", "schedule", "expiry-event", "emergency"] as const;
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) =>
@@ -101,7 +72,7 @@ describeRealRuntime("KEK rotation", () => {
     const end = await waitForEnd(client, ok[0]!.value.instanceId, 240_000);
     expect(end.runtimeStatus, JSON.stringify(end.output)).toBe("Completed");
     expect((end.output as RotationOutput).outcome).toBe("completed");
-    const check = await checkDeks(stack, seeded);
+    const check = await checkDeks(app.stack, seeded);
     expect(check).toMatchObject({ mismatches: 0, count: 5 });
     expect((await keyVersions(seeded.name))).toHaveLength(2);
   }, 400_000);
