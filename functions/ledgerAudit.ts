@@ -1,5 +1,5 @@
 // Timer ledgerAudit (hourly): verifies the ledger and, when it verifies, seals the heads of all
-// chains (the periodic seal of issue 4; rotations also seal when they end). Over a large ledger one
+// chains (a periodic seal bounds what an unsealed tail can hide; rotations also seal when they end). Over a large ledger one
 // run verifies a page within AUDIT_BUDGET_MS (functionTimeout bounds timers) and the next run goes
 // on from the stored checkpoint; see lib/api/ledgerAudit.ts.
 import { app, type InvocationContext, type Timer } from "@azure/functions";

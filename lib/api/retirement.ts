@@ -3,7 +3,7 @@
 // keep it as long as tokens signed with it live) and, for a KEK, once no DEK references it. The
 // workflow proves the zero count again under the key's lock before it disables anything: this
 // pre-check only keeps the timer from starting work that would change nothing.
-import type { ManagedKey } from "../domain/keys";
+import { rotationIds, type ManagedKey } from "../domain/keys";
 import { policyKey, type Policy } from "../domain/policy";
 import { durationMs } from "../domain/rotation";
 import { retirementCandidates } from "../domain/versions";
@@ -14,7 +14,7 @@ const KEEP_FOREVER = "P36500D";
 /** The deterministic id of the retirement that `version` (the newest eligible one) names: a timer
  * firing twice finds its own instance, and a version is handed to retirement at most once. */
 export function retirementId(keyId: string, version: string): string {
-  return `${keyId}@retire:${version}`;
+  return rotationIds.retirement(keyId, version);
 }
 
 /** Secondary versions past their overlap (signing: retainFor) whose references are zero, oldest

@@ -12,7 +12,7 @@
 import { z } from "zod";
 import { MIN_REASON_LENGTH, openEmergency } from "../domain/approval";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
-import type { ManagedKey } from "../domain/keys";
+import { rotationIds, type ManagedKey } from "../domain/keys";
 import { durationMs } from "../domain/rotation";
 import { entryIdFor } from "../orchestration/activities";
 import { DURABLE } from "../orchestration/names";
@@ -50,7 +50,7 @@ export function keyIdOfRotation(rotationId: string): string | undefined {
 /** Deterministic: posting the same rollback twice finds the first one. */
 export function rollbackId(rotationId: string): string {
   const keyId = keyIdOfRotation(rotationId) ?? rotationId;
-  return `${keyId}@rollback:${rotationId.slice(keyId.length + 1)}`;
+  return rotationIds.rollback(keyId, rotationId);
 }
 
 const notFound = (rotationId: string) => new InvalidRequestError("NotFound", `no rotation ${rotationId} that promoted a version`, { status: 404, field: "rotationId" });

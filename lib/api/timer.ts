@@ -4,7 +4,7 @@
 // nothing new: a rotationId names one durable instance, and a warning's ledger entryId is its
 // warningId. Tenants' DEKs go through the fan-out orchestrator, a bounded number at a time.
 import { RotationConflictError } from "../domain/errors";
-import type { ManagedKey } from "../domain/keys";
+import { rotationIds, type ManagedKey } from "../domain/keys";
 import { INITIAL_SLOT, Planner, type PlanItem } from "../domain/planner";
 import { policyKey, type Policy } from "../domain/policy";
 import { createLogger, rotationMetrics, type KeyHealth, type LockPastLease } from "../telemetry";
@@ -52,7 +52,7 @@ export interface TimerOptions {
 }
 
 export function dekFanOutInstanceId(slot: string): string {
-  return instanceIdFor(`dek-fanout@${slot}`);
+  return instanceIdFor(rotationIds.dekFanOut(slot));
 }
 
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -120,4 +120,12 @@ export const rotationIds = {
   expiry: (keyId: string, version: string) => `${keyId}@expiry:${version}`,
   manual: (keyId: string, requestId: string) => `${keyId}@manual:${requestId}`,
   emergency: (keyId: string, requestId: string) => `${keyId}@emergency:${requestId}`,
+  /** The retirement a timer hands `version` (the newest eligible one) to: at most once per version. */
+  retirement: (keyId: string, version: string) => `${keyId}@retire:${version}`,
+  /** The rollback of `rotationId` (a rotation of `keyId`): posting it twice finds the first one. */
+  rollback: (keyId: string, rotationId: string) => `${keyId}@rollback:${rotationId.slice(keyId.length + 1)}`,
+  /** A tenant's DEK rotation in a schedule slot of the DEK fan-out. */
+  dekInSlot: (tenant: string, slot: string) => `dek:${tenant}@${slot}`,
+  /** The DEK fan-out of a schedule slot (not a rotation of one key: the orchestration's own id). */
+  dekFanOut: (slot: string) => `dek-fanout@${slot}`,
 };

@@ -9,6 +9,7 @@
 // - its rotation in this slot (`dek:<tenant>@<slot>`) already failed: "failures stop progress"; the
 //   timer alerted a person, who re-runs it by hand. A restarted fan-out never re-runs it.
 import { z } from "zod";
+import { rotationIds } from "../domain/keys";
 import { Planner } from "../domain/planner";
 import type { RotationDeps } from "./ports";
 
@@ -24,7 +25,7 @@ export const ListTenantsInput = z.object({
 export type ListTenantsPage = { tenants: string[]; cursor?: string; scanned: number };
 
 /** The rotationId of a tenant's DEK rotation in a fan-out slot. */
-export const dekSlotRotationId = (tenant: string, slot: string): string => `dek:${tenant}@${slot}`;
+export const dekSlotRotationId = rotationIds.dekInSlot;
 
 /** The ledger entryId the rotation workflow writes when a rotation fails (recordStep's
  * `<rotationId>#failed`). */

@@ -32,6 +32,11 @@ export function* act<T>(ctx: OrchestrationContext, name: string, input: unknown,
   const grant = grants.get(ctx);
   if (grant && FENCED_ACTIVITIES.has(name)) input = { ...(input as object), fence: yield* fenceFor(ctx, grant) };
   else if (grant && renewalDue(ctx, grant)) yield* renewGrant(ctx, grant); // keeps the lease through long runs of reads (a lost one stops the next change)
+  return yield* retried<T>(ctx, name, input, retry);
+}
+
+/** An activity call retried on durable timers while its failure is transient (retryDelayMs). */
+export function* retried<T>(ctx: OrchestrationContext, name: string, input: unknown, retry: RetryPolicy): Generator<Task, T, unknown> {
   for (let attempt = 1; ; attempt++) {
     try {
       return (yield ctx.df.callActivity(name, input)) as T;

@@ -3,7 +3,7 @@
 // the cursor: input and history hold one page whatever the number of tenants.
 import type { OrchestrationContext, Task } from "durable-functions";
 import { z } from "zod";
-import { ROTATION_TRIGGERS } from "../../domain/keys";
+import { rotationIds, ROTATION_TRIGGERS } from "../../domain/keys";
 import { chunk } from "../../domain/rotation";
 import { TENANT_PAGE_MAX } from "../dekFanOut";
 import { earlierChildrenSettled } from "../dekFanOutChildren";
@@ -12,7 +12,7 @@ import { act } from "./act";
 import type { RotationOutput, RotationRequest } from "./types";
 
 export const DekFanOutSchema = z.object({
-  /** Identifies this fan-out; each tenant's rotationId is `dek:<tenant>@<slot>`. */
+  /** Identifies this fan-out; each tenant's rotationId is rotationIds.dekInSlot(tenant, slot). */
   slot: z.string().min(1).max(64),
   trigger: z.enum(ROTATION_TRIGGERS).default("schedule"),
   actor: z.string().min(1).default("system:timer"),
@@ -39,7 +39,7 @@ export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Tas
   const counts: Record<string, number> = { tenants: 0, completed: 0, failed: 0, refused: 0, ...input.counts };
   counts.tenants = (counts.tenants ?? 0) + page.tenants.length;
   for (const wave of chunk(page.tenants, input.concurrency)) {
-    const children = wave.map((t) => ({ t, rotationId: `dek:${t}@${input.slot}` })).map((c) => ({ ...c, instanceId: instanceIdFor(c.rotationId) }));
+    const children = wave.map((t) => ({ t, rotationId: rotationIds.dekInSlot(t, input.slot) })).map((c) => ({ ...c, instanceId: instanceIdFor(c.rotationId) }));
     if (children.length === 0) continue;
     // The child id is the slot's rotation id on purpose; a restarted fan-out first waits for the
     // children its earlier run left running (../dekFanOutChildren says why).

@@ -30,8 +30,6 @@ export const RotationInputSchema = z.object({
   /** Wait between publishing a new version and making it primary (skipped in emergencies). */
   propagationDelay: duration.default("PT0S"),
   batchSize: z.number().int().min(1).max(1000).default(500),
-  tenantsPerChunk: z.number().int().min(1).max(100).default(8),
-  chunkConcurrency: z.number().int().min(1).max(64).default(4),
   /** Range activities per rewrap sub-orchestration episode before continueAsNew (bounded history). */
   batchesPerEpisode: z.number().int().min(1).max(500).default(30),
 });

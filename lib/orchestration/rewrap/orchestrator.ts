@@ -13,6 +13,7 @@ import type { OrchestrationContext, Task } from "durable-functions";
 import { historyError } from "../../domain/errors";
 import { AimdController } from "../../domain/rateControl";
 import { DEFAULT_RETRY, retryDelayMs, type RetryPolicy } from "../../domain/rotation";
+import { retried } from "../flows/act";
 import { DURABLE } from "../names";
 import { currentRate, legSize, planWave, progressOf, sharePerRange } from "./plan";
 import {
@@ -26,18 +27,9 @@ const ACTIVITY = DURABLE.activities.rewrapRange;
  * the first wave's connection set-up alone bunches ~1% of its calls past the vault's burst. */
 const THROTTLE_TOLERANCE = 0.02;
 
-/** An activity call with classified retries on durable timers (transient failures only). */
-function* act<T>(ctx: OrchestrationContext, input: unknown, retry: RetryPolicy): Generator<Task, T, unknown> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return (yield ctx.df.callActivity(ACTIVITY, input)) as T;
-    } catch (err) {
-      const wait = retryDelayMs(err, attempt, retry);
-      if (wait === undefined) throw err;
-      yield ctx.df.createTimer(new Date(ctx.df.currentUtcDateTime.getTime() + wait));
-    }
-  }
-}
+/** The rewrap activity, retried while its failure is transient. The range carries its lock grant
+ * itself (the parent lends it), so this is not the frame's fencing act(). */
+const act = <T>(ctx: OrchestrationContext, input: unknown, retry: RetryPolicy): Generator<Task, T, unknown> => retried<T>(ctx, ACTIVITY, input, retry);
 
 function failure(code: string, message: string): Error {
   return historyError("dependencyUnavailable", code, `[keyrotor] [rewrap] ${message}`);

@@ -129,7 +129,7 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
     });
     try {
       const rotationId = `${seeded.keyId}@manual:crash`;
-      await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(rotationId), input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 25, tenantsPerChunk: 1 } });
+      await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(rotationId), input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 25 } });
       const done = await s.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 });
       await expectCleanEnd(s, seeded, done.output as RotationOutput);
       // Every distinct activity invocation was crashed before it ran and after it did its work.
@@ -158,7 +158,7 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
     const seeded = await seedKekWithDeks(s, suite.peers, 2, 300, "random-kek");
     const rotationId = `${seeded.keyId}@manual:random`;
     const id = instanceIdFor(rotationId);
-    await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: id, input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100, tenantsPerChunk: 1 } });
+    await s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: id, input: { rotationId, keyId: seeded.keyId, trigger: "manual", actor: "alice", batchSize: 100 } });
     // Whatever shape the rewrap takes, a crash while the rotation reports phase "rewrapping" lands
     // inside it: between unwraps, between Table transactions, or between a commit and its result.
     let crashesInRewrap = 0;

@@ -24,7 +24,7 @@ describe("KEK rotation", () => {
     const deps = freshDeps();
     const seeded = await seedKekWithDeks(deps, 5, 200);
     const driver = new Driver(deps);
-    const out = (await driver.run(O.rotation, req(seeded.keyId, { tenantsPerChunk: 2, chunkConcurrency: 2, batchSize: 60 }))) as RotationOutput;
+    const out = (await driver.run(O.rotation, req(seeded.keyId, { batchSize: 60 }))) as RotationOutput;
     expect(out.outcome).toBe("completed");
     expect(out.versionBefore).toBe(seeded.v1);
     const versions = await deps.vault.listKeyVersions(VAULT, "tenant-kek");
