@@ -1,5 +1,6 @@
 // Shared by the tests that run the app on the real Durable extension (dev/durable-runtime, issue 16):
 // they run wherever dotnet and the built harness exist, and skip with a printed notice elsewhere.
+import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, inject, it } from "vitest";
@@ -8,16 +9,17 @@ import { realRuntimeUnavailable, startRealRuntime, type HttpAnswer, type RealRun
 import { durableClient } from "../../dev/durable-runtime/node/client";
 import type { ApiServices } from "../../lib/api/ports";
 import { appHookDataFor } from "../../dev/app/composition";
-import { compose } from "../../lib/compose";
+import { compose, type Composition } from "../../lib/compose";
 import { loadConfig, type Config } from "../../lib/config";
 import { encodePrincipal } from "../../lib/http/principal";
-import type { ConfiguredRotationDeps } from "../../lib/orchestration/deps";
+import type { RotationDeps } from "../../lib/orchestration/deps";
 import { DekStore } from "../../lib/stores/dekStore";
 import { Inventory } from "../../lib/stores/inventory";
 import { PolicyStore } from "../../lib/stores/policyStore";
 import { tableClient } from "../../lib/stores/tables";
 import { uniqueTableName } from "../support/tables";
-import { startPeers, TENANT, TOPIC, VAULT, type Peers, type Stack } from "../e2e/rotation/stack";
+import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../../lib/envelope/dekRecord";
+import { seedVaultKey, startPeers, TENANT, TOPIC, VAULT, type Peers, type SeededKek, type Stack } from "../e2e/rotation/stack";
 
 const unavailable = realRuntimeUnavailable();
 
@@ -49,13 +51,14 @@ export const ALL_FUNCTIONS = readdirSync(path.resolve(__dirname, "../../function
   .map((f) => path.resolve(__dirname, "../../functions", f));
 
 /** The whole app on the real Durable extension: its tables in the tests' Azurite, the Key Vault and
- * Service Bus peers, rotation deps and API services built from settings alone (as in Azure), every
- * function loaded; the API's HTTP functions and the policy timer are invoked in this process with the
- * real extension's durable client binding. */
+ * Service Bus peers, the app's own composition from settings alone (compose(cfg), handed to it at
+ * appStart as in Azure), every function loaded; the API's HTTP functions and the policy timer are
+ * invoked in this process with the real extension's durable client binding. */
 export interface RealApp {
   peers: Peers;
   cfg: Config;
-  deps: ConfiguredRotationDeps;
+  composition: Composition;
+  deps: RotationDeps;
   services: ApiServices;
   rt: RealRuntime;
   client: DurableClient;
@@ -86,9 +89,10 @@ export async function startRealApp(opts: { taskHub: string; peers?: Peers; env?:
   const stack = { cfg, deps, policies, inventory: new Inventory(tableClient(cfg, "inventory"), policies), dekStore: new DekStore(tableClient(cfg, "deks")) } as unknown as Stack;
   // The policy timer's registration reads its schedule (the Functions host would fire it).
   process.env.KEYROTOR_TIMER_SCHEDULE ??= "0 */15 * * * *";
+  // The harness runs the app's appStart hooks once the app is loaded, as the Functions host does.
   const rt = await startRealRuntime({ entries: ALL_FUNCTIONS, taskHub: opts.taskHub, appHookData: appHookDataFor(app), ...(opts.env ? { env: opts.env } : {}) });
   return {
-    peers, cfg, deps, services, rt, stack, policies,
+    peers, cfg, composition: app, deps, services, rt, stack, policies,
     get client() {
       return durableClient(rt.client);
     },
@@ -116,3 +120,29 @@ export const CRASH_RECOVERY_ENV: Record<string, string> = {
   AzureWebJobs__Extensions__DurableTask__StorageProvider__ControlQueueVisibilityTimeout: "00:01:00",
   AzureWebJobs__Extensions__DurableTask__StorageProvider__WorkItemQueueVisibilityTimeout: "00:01:00",
 };
+
+/** test/e2e/rotation's seedKekWithDeks with tenants of the key's own (`<name>-t<i>`): several KEKs
+ * seeded into one DEK table do not overwrite each other's DEKs or tenant primaries. */
+export async function seedOwnKek(app: RealApp, tenants: number, perTenant: number, name: string): Promise<SeededKek> {
+  const { keyId, v1 } = await seedVaultKey(app.stack, app.peers, "kek", name);
+  const plaintexts = new Map<string, Map<number, Buffer>>();
+  const records: DekRecord[] = [];
+  for (let t = 0; t < tenants; t++) {
+    const tenant = `${name}-t${t}`;
+    const mine = new Map<number, Buffer>();
+    plaintexts.set(tenant, mine);
+    for (let n = 1; n <= perTenant; n++) {
+      const plain = randomBytes(32);
+      mine.set(n, plain);
+      const wrapped = await app.deps.vault.wrapKey(VAULT, name, v1, plain);
+      records.push({
+        format: DEK_RECORD_FORMAT, tenant, dekId: dekIdFor(n), dekVersion: n, kekKeyId: keyId, kekVersion: v1, alg: "RSA-OAEP-256",
+        wrapped: wrapped.toString("base64url"), createdAt: new Date().toISOString(), state: n === perTenant ? "primary" : "secondary",
+      });
+    }
+  }
+  const store = app.stack.dekStore;
+  await store.putMany(records.filter((r) => r.state !== "primary"));
+  for (const r of records) if (r.state === "primary") await store.addPrimary(r);
+  return { keyId, name, v1, plaintexts };
+}
