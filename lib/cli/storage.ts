@@ -8,11 +8,26 @@ import { ApiClient, CliError } from "./client";
 import { record } from "./format";
 import { verifyThroughApi, type VerifyPageBody } from "./verifyPages";
 import { evidenceThroughApi, type EvidencePageBody } from "./evidencePages";
-// Static imports: bin/keyrotor runs the source through tsx's require hook, which a dynamic import()
-// of a .ts module bypasses (the README walkthrough test caught `--storage` failing so).
-import * as direct from "./storageDirect";
+import { createRequire } from "node:module";
 import type { StorageOptions } from "./storageDirect";
-import { writeEvidencePack } from "../ledger/evidenceFormat";
+
+type Direct = typeof import("./storageDirect");
+type Format = typeof import("../ledger/evidenceFormat");
+
+/** Loads a module when a command needs it, so the CLI starts without the Table SDK, the stores and
+ * the ledger (bench/cli-start.ts: about a third of the CPU of `--version`). Through require where
+ * there is one (the compiled CLI; bin/keyrotor running the source through tsx's require hook, which
+ * a dynamic import() of a .ts module bypasses: the README walkthrough test caught that), else
+ * through import() (the tests' ESM runner). */
+async function load<T>(cjsPath: string, esmPath: string): Promise<T> {
+  try {
+    return createRequire(__filename)(cjsPath) as T;
+  } catch {
+    return (await import(esmPath)) as T;
+  }
+}
+const loadDirect = () => load<Direct>("./storageDirect", "./storageDirect.js");
+const loadFormat = () => load<Format>("../ledger/evidenceFormat", "../ledger/evidenceFormat.js");
 
 interface Globals {
   url: string;
@@ -59,6 +74,7 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const { api, g } = ctx.client(cmd);
     let v: LedgerVerification;
     if (opts.storage !== undefined) {
+      const direct = await loadDirect();
       const cfg = direct.storageConfig(opts.storage);
       const bar = direct.progressBar(g.json);
       try {
@@ -90,7 +106,8 @@ export function storageCommands(program: Command, ctx: CliContext): void {
     const from = instant("from", opts.from);
     const to = instant("to", opts.to);
     if (to <= from) throw new CliError("--to must be after --from", 2);
-    const pack = opts.storage !== undefined
+    const direct = opts.storage !== undefined ? await loadDirect() : undefined;
+    const pack = direct
       ? await direct.fromStorage("evidence", () => direct.storageEvidence(direct.storageConfig(opts.storage!), opts, from, to, opts.label))
       // Pages past Azure's 230 s: the CLI follows the continuations to the signed pack.
       : await evidenceThroughApi((p) => api.get<EvidencePack | EvidencePageBody>(p), { from, to, label: opts.label }, (page) => {
@@ -98,7 +115,7 @@ export function storageCommands(program: Command, ctx: CliContext): void {
       });
     let written: { files: string[]; manifest: Record<string, string> };
     try {
-      written = await writeEvidencePack(opts.out, pack);
+      written = await (await loadFormat()).writeEvidencePack(opts.out, pack);
     } catch (err) {
       throw new CliError(`cannot write evidence to ${opts.out}: ${(err as Error).message}`, 2);
     }
