@@ -3,6 +3,9 @@
 import { readdirSync } from "node:fs";
 import path from "node:path";
 import { ManualClock, startHost, type DevHost } from "../../../dev/host";
+import { decodeRequestPath, routeHttp } from "../../../dev/host/triggers";
+import { routeParams } from "../../../lib/api/routes";
+import { answerMismatch, isRouteName } from "../../unit/http/openapiResponseSchemas";
 import { memoryApiServices, type MemoryApi } from "../../../lib/api/services";
 import { appHookDataFor } from "../../../dev/app/composition";
 import { composeMemory } from "../../../lib/compose";
@@ -36,6 +39,29 @@ export interface ApiHost {
   stop(): Promise<void>;
 }
 
+/** Every answer an app function gives is checked against the OpenAPI document (status listed, body
+ * valid). Answers the host makes itself are not the app's: no route (404), the front end's cut (502). */
+function undocumentedAnswer(method: string, p: string, status: number, body: string): string | undefined {
+  const decoded = decodeRequestPath(new URL(p, "http://host").pathname);
+  const routed = decoded === undefined ? undefined : routeHttp(method, decoded);
+  if (!routed || status === 502) return undefined;
+  const name = routed.fn.metadata.name;
+  if (!isRouteName(name)) return `${method} ${p} was served by ${name}, which is not in the route table`;
+  return answerMismatch(name, routeParams(routed.params), status, body);
+}
+
+/** The host with its invokeHttp checking every answer (the tests' own calls and call()'s). */
+function checkedAgainstOpenApi(host: DevHost): DevHost {
+  const invoke = host.invokeHttp.bind(host);
+  host.invokeHttp = async (method, p, o) => {
+    const r = await invoke(method, p, o);
+    const problem = undocumentedAnswer(method, p, r.status, r.body);
+    if (problem) throw new Error(`[e2e] the answer is not what the OpenAPI document says: ${problem}`);
+    return r;
+  };
+  return host;
+}
+
 export const OPERATOR = ["olivia", ROLES.operator] as [string, ...string[]];
 export const APPROVER = ["adam", ROLES.approver] as [string, ...string[]];
 export const AUDITOR = ["audrey", ROLES.auditor] as [string, ...string[]];
@@ -46,7 +72,7 @@ export async function startApiHost(opts: { at?: string; vaults?: string[]; httpR
   const clock = new ManualClock(opts.at ?? T0);
   const mem = memoryApiServices({ clock: { now: () => clock.now() }, vaults: opts.vaults ?? [VAULT] });
   process.env.KEYROTOR_TIMER_SCHEDULE ??= "0 */15 * * * *";
-  const host = await startHost({ entry: ALL_FUNCTIONS, appHookData: appHookDataFor(composeMemory(mem)), clock, ...(opts.httpResponseTimeoutMs !== undefined ? { httpResponseTimeoutMs: opts.httpResponseTimeoutMs } : {}), ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(l) } : {}) });
+  const host = checkedAgainstOpenApi(await startHost({ entry: ALL_FUNCTIONS, appHookData: appHookDataFor(composeMemory(mem)), clock, ...(opts.httpResponseTimeoutMs !== undefined ? { httpResponseTimeoutMs: opts.httpResponseTimeoutMs } : {}), ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(l) } : {}) }));
   return {
     host, mem, clock,
     call: async (method, p, o = {}) => {
