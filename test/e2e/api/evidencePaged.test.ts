@@ -71,7 +71,10 @@ describe("GET /api/evidence within the front end's time limit", () => {
     expect(statuses.slice(0, -1).every((s) => s === 202)).toBe(true);
     expect(pages.length).toBeGreaterThanOrEqual(2);
     expect(new Set(pages.map((p) => p.continuation)).size).toBe(1);
-    expect(pages.at(-1)!.progress).toMatchObject({ keysDone: KEYS });
+    // Each page moves on (a call makes progress whatever its budget); which call finishes the keys depends on timing.
+    const done = pages.map((p) => p.progress!.keysDone! + p.progress!.chainsVerified!);
+    expect(done.every((n, i) => i === 0 || n > done[i - 1]!)).toBe(true);
+    expect(pack.compliance).toHaveLength(KEYS);
 
     const oneShot = await buildEvidencePack({
       ledger: fast, period: { from: "2026-01-01T00:00:00.000Z", to: "2026-04-01T00:00:00.000Z" }, policies: [], now: new Date(T0), retention: "P7Y",
