@@ -12,6 +12,7 @@ import { composeMemory } from "../../../lib/compose";
 import type { ManagedKey } from "../../../lib/domain/keys";
 import { encodePrincipal, ROLES } from "../../../lib/http/principal";
 import type { LedgerEntry } from "../../../lib/ports";
+import { seedPolicy, testPolicy } from "../../unit/orchestration/fixtures";
 
 const FUNCTIONS_DIR = path.resolve(__dirname, "../../../functions");
 export const ALL_FUNCTIONS = readdirSync(FUNCTIONS_DIR).filter((f) => f.endsWith(".ts")).sort().map((f) => path.join(FUNCTIONS_DIR, f));
@@ -89,12 +90,15 @@ export async function startApiHost(opts: { at?: string; vaults?: string[]; httpR
   };
 }
 
-/** A managed KEK (or signing key) with one version in the memory vault and the inventory. */
+/** A managed KEK (or signing key) with one version in the memory vault and the inventory, governed
+ * by `extra.policyId` or else by the platform's default policy. */
 export async function seedKey(mem: MemoryApi, kind: "kek" | "signing", name: string, extra: Partial<ManagedKey> = {}, expiresAt?: string): Promise<{ keyId: string; v1: string }> {
   const v1 = mem.rotation.vault.seedKey(VAULT, name, kind === "kek" ? "wrap" : "sign");
   const keyId = `${kind}:${VAULT}/${name}`;
+  // A key no policy governs cannot rotate (NoPolicy): without a named policy, the platform's default.
+  const policyId = extra.policyId ?? await seedPolicy(mem.rotation, testPolicy("platform", "platform-default", ["kek", "signing", "secret"]));
   await mem.rotation.inventory.put({
-    keyId, kind, tenant: "platform", primaryVersion: v1, versions: [{ version: v1, state: "primary", createdAt: T0, ...(expiresAt ? { expiresAt } : {}) }], ...extra,
+    keyId, kind, tenant: "platform", policyId, primaryVersion: v1, versions: [{ version: v1, state: "primary", createdAt: T0, ...(expiresAt ? { expiresAt } : {}) }], ...extra,
   }, undefined);
   return { keyId, v1 };
 }
