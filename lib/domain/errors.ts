@@ -150,7 +150,14 @@ export function errorBody(err: unknown): { error: { code: string; message: strin
 // History keeps an error's message only, so an error crosses it as one line:
 //   `[<family>] <Code>: <message>`   e.g. `[dependencyUnavailable] Throttled: [keyrotor] [keyvault] 429`
 // historyError/toHistoryError write it, readHistoryError reads it back (anywhere in the text: the
-// durable runtime wraps it in "Activity function 'x' failed: ..."). Nothing else writes or parses it.
+// durable runtime wraps it). Nothing else writes or parses it.
+// The wrapping (durable-functions joins a failure's reason and details as `<reason> \n <details>`):
+//   real extension: `Activity function 'x' failed:  <message> \n <the serialized .NET exception>`,
+//     whose inner message is the worker's `Result: Failure\nException: <message>\nStack: <stack>`
+//     (recorded: test/fixtures/realRuntime/activityFailureMessage.json); dev/host hands the same shape.
+//   also `Sub-orchestration 'x' (<id>) failed: ...` and `Orchestrator function 'x' failed: ...`.
+// Only the app's own message (one line) is kept: the rest holds .NET type names, the worker's stack
+// and file paths, which must not reach the ledger, events or the API.
 
 const HISTORY_ERROR = /\[(invalidRequest|conflict|dependencyUnavailable|invariantViolation)\](?: ([A-Za-z]+):)?/;
 
@@ -167,10 +174,25 @@ export function toHistoryError(err: unknown): Error {
   return new Error(`[keyrotor] unexpected: ${String(err)}`);
 }
 
-/** Family and code of an error that crossed history (undefined where it carries none), and its
- * message cut to what a ledger entry or log line keeps. */
+/** The runtime's words in front of the app's message (any number of them, nested). */
+const RUNTIME_PREFIX = /^\s*(?:Activity function '[^']*' failed:|Sub-orchestration '[^']*' \([^)]*\) failed:|Orchestrator function '[^']*' failed:|Result: Failure\s*Exception:)/;
+
+/** The app's own message out of a failure message in any of the runtimes' forms: from its history
+ * tag (or, untagged, after the runtime's prefixes) to the end of its line. */
+function ownMessage(text: string): string {
+  const tag = HISTORY_ERROR.exec(text);
+  let own = tag ? text.slice(tag.index) : text;
+  if (!tag) {
+    for (let m = RUNTIME_PREFIX.exec(own); m; m = RUNTIME_PREFIX.exec(own)) own = own.slice(m[0].length);
+  }
+  return (own.split("\n", 1)[0] ?? "").trim();
+}
+
+/** Family and code of an error that crossed history (undefined where it carries none), and the
+ * app's own message, without the runtime's wrapping, cut to what a ledger entry or log line keeps. */
 export function readHistoryError(err: unknown): { family?: ErrorFamily; code?: string; message: string } {
-  const message = err instanceof Error ? err.message : typeof err === "string" ? err : String(err);
+  const text = err instanceof Error ? err.message : typeof err === "string" ? err : String(err);
+  const message = ownMessage(text);
   const m = HISTORY_ERROR.exec(message);
   return { ...(m ? { family: m[1] as ErrorFamily } : {}), ...(m?.[2] ? { code: m[2] } : {}), message: message.slice(0, 500) };
 }
