@@ -17,6 +17,7 @@ import { inputJson, parseRequest, replay, type OrchestratorAction } from "./repl
 import { isTerminal, TERMINAL_STATUSES, type EntityRow, type HistoryStore, type InboxMessage, type InboxPayload, type InstanceRow, type RuntimeStatus } from "./store";
 import { coreRegistry, type RegisteredFunction, type RpcParameterBinding } from "./functionsCore";
 import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson, type UserLog } from "./worker";
+import { dotnetException, workerFailure } from "./activityFailure";
 
 export interface EngineOptions {
   store: HistoryStore;
@@ -720,11 +721,11 @@ export class DurableEngine {
       return ev(EventType.TaskCompleted, this.opts.clock.now(), { TaskScheduledId: scheduled.EventId, Result: typedDataToJson(resp.returnValue) });
     } catch (err) {
       if (!(err instanceof InvocationFailure)) throw err;
-      // The extension's shape: Reason is one line, Details the serialized exception.
-      return failed(
-        `Activity function '${name}' failed: ${err.message}`,
-        JSON.stringify({ $type: "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException", RemoteMessage: err.message, RemoteTypeName: err.remoteName, RemoteStackTrace: err.remoteStack ?? null }),
-      );
+      if (err.remoteName === "FunctionTimeoutException") {
+        // Raised by the host, not by the worker: one line, no worker stack.
+        return failed(`Activity function '${name}' failed: ${err.message}`, JSON.stringify(dotnetException("Microsoft.Azure.WebJobs.Host.FunctionTimeoutException, Microsoft.Azure.WebJobs.Host", err.message, null)));
+      }
+      return failed(...workerFailure(name, err));
     }
   }
 

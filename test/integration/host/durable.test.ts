@@ -3,6 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fixture, gate } from "../../fixtures/durableApp/state";
 import { fixtureHost } from "./support";
+import { readHistoryError } from "../../../lib/domain/errors";
+import recorded from "../../fixtures/realRuntime/activityFailureMessage.json";
 
 let host: Awaited<ReturnType<typeof fixtureHost>>;
 beforeAll(async () => {
@@ -39,7 +41,7 @@ describe("activities", () => {
     expect(s.output).toEqual({ key: "r1", attempts: 3 });
   });
 
-  it("gives up after maxNumberOfAttempts and surfaces the activity's message to the orchestrator", async () => {
+  it("gives up after maxNumberOfAttempts and hands the orchestrator the activity's failure in the real extension's shape", async () => {
     fixture.failuresLeft.set("r2", 10);
     const id = await host.client.startNew("retrying", { input: "r2" });
     for (let i = 0; i < 3; i++) {
@@ -48,7 +50,20 @@ describe("activities", () => {
     }
     const s = await done(id);
     expect(fixture.attempts.get("r2")).toBe(3);
-    expect((s.output as { failed: string }).failed).toMatch(/Activity function 'flaky' failed: \[dependencyUnavailable\] flaky failure for r2/);
+    const failed = (s.output as { failed: string }).failed;
+    // The real Durable extension's shape (issue 16, difference 3; recorded in
+    // test/fixtures/realRuntime/activityFailureMessage.json, asserted on it in
+    // test/realruntime/helloOrchestration.test.ts): two spaces, then the serialized .NET exception
+    // whose inner one is the worker's "Result: Failure ... Stack: <the app's stack>".
+    expect(failed).toMatch(/^Activity function 'flaky' failed: {2}\[dependencyUnavailable\] flaky failure for r2 \n \{/);
+    expect(failed).toContain("Result: Failure\\nException: [dependencyUnavailable] flaky failure for r2\\nStack: Error: [dependencyUnavailable] flaky failure for r2");
+    const details = (m: string): { [k: string]: unknown; InnerException: Record<string, unknown> } => JSON.parse(m.slice(m.indexOf(" \n ") + 3)) as never;
+    const real = details(recorded.message);
+    const here = details(failed);
+    expect(Object.keys(here)).toEqual(Object.keys(real));
+    expect(Object.keys(here.InnerException)).toEqual(Object.keys(real.InnerException));
+    expect({ type: here.$type, message: here.Message }).toEqual({ type: real.$type, message: " [dependencyUnavailable] flaky failure for r2" });
+    expect(readHistoryError(new Error(failed))).toEqual({ family: "dependencyUnavailable", message: "[dependencyUnavailable] flaky failure for r2" });
   });
 });
 
