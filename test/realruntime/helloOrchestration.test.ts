@@ -4,6 +4,7 @@
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startRealRuntime, type RealRuntime } from "../../dev/durable-runtime/node/harness";
+import { readHistoryError } from "../../lib/domain/errors";
 import { fixture } from "../fixtures/durableApp/state";
 import { describeRealRuntime, durableClient, waitForEnd } from "./realRuntimeSupport";
 
@@ -48,5 +49,8 @@ describeRealRuntime("a hello orchestration", () => {
     // exception, whose inner message is the worker's "Result: Failure ... Stack: <the app's stack>").
     expect(failed).toMatch(/^Activity function 'flaky' failed: +\[dependencyUnavailable\] flaky failure for real-r2 \n \{/);
     expect(failed).toContain("Result: Failure\\nException: [dependencyUnavailable] flaky failure for real-r2\\nStack: ");
+    // What the app keeps of it (ledger, events, API errors) is its own message only (fixed in
+    // readHistoryError; dev/host now hands the same shape, test/integration/host/durable.test.ts).
+    expect(readHistoryError(new Error(failed))).toEqual({ family: "dependencyUnavailable", message: "[dependencyUnavailable] flaky failure for real-r2" });
   }, 150_000);
 });
