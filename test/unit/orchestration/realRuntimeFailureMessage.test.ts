@@ -30,6 +30,14 @@ describe("a failure message recorded on the real Durable extension", () => {
     expect(readHistoryError(new Error(untagged))).toEqual({ message: "socket hang up" });
   });
 
+  it("the host's RpcException text as the reason (Result: Failure … Stack:) yields the app's message too", () => {
+    const stack = "Error: socket hang up\n    at handler (/home/site/wwwroot/dist/functions/x.js:1:1)";
+    expect(readHistoryError(`Activity function 'x' failed: Result: Failure\nException: socket hang up\nStack: ${stack} \n {"$type":"System.Exception"}`))
+      .toEqual({ message: "socket hang up" });
+    expect(readHistoryError(`Sub-orchestration 'rewrap' (i:1) failed: Orchestrator function 'rewrap' failed: Result: Failure\nException: [conflict] ETagChanged: [keyrotor] [deks] row changed\nStack: ${stack}`))
+      .toEqual({ family: "conflict", code: "ETagChanged", message: "[conflict] ETagChanged: [keyrotor] [deks] row changed" });
+  });
+
   it("a rotation failing with it records Failed, RotationFailed and its output with the app's message only", async () => {
     const deps = freshDeps();
     const seeded = await seedKekWithDeks(deps, 1, 5);
