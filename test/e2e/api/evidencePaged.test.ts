@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ApiLedger } from "../../../lib/api/ports";
 import { evidenceThroughApi, type EvidencePageBody } from "../../../lib/cli/evidencePages";
 import { buildEvidencePack, type EvidencePack } from "../../../lib/ledger/evidence";
+import { evidencePolicy } from "../../../lib/api/queries";
 import { evidenceContents } from "../../../lib/ledger/evidenceFormat";
 import { manifestDigest, manifestFor } from "../../../lib/ledger/evidenceSeal";
 import { AUDITOR, seedKey, startApiHost, T0, type ApiHost } from "./support";
@@ -77,8 +78,8 @@ describe("GET /api/evidence within the front end's time limit", () => {
     expect(pack.compliance).toHaveLength(KEYS);
 
     const oneShot = await buildEvidencePack({
-      ledger: fast, period: { from: "2026-01-01T00:00:00.000Z", to: "2026-04-01T00:00:00.000Z" }, policies: [], now: new Date(T0), retention: "P7Y",
-      keys: keyIds.map((keyId) => ({ keyId, tenant: "platform", createdAt: T0 })),
+      ledger: fast, period: { from: "2026-01-01T00:00:00.000Z", to: "2026-04-01T00:00:00.000Z" }, policies: (await h.mem.policies.all()).map(evidencePolicy), now: new Date(T0), retention: "P7Y",
+      keys: keyIds.map((keyId) => ({ keyId, tenant: "platform", createdAt: T0, policyId: "platform-default" })),
     });
     const { manifestSignature, ...paged } = pack;
     expect(paged).toEqual({ ...oneShot, verification: { ...oneShot.verification, verifiedAt: paged.verification.verifiedAt } });
