@@ -42,12 +42,13 @@ describe("child instance ids carry the execution", () => {
       const wrapped = await vault.wrapKey(VAULT, "tenant-kek", v1, Buffer.alloc(32, i + 1));
       api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
     }
-    // Every unwrap waits on a gate: both runs stay inside their first rewrap leg.
+    // Every rewrap unwrap (under v1) waits on a gate: both runs stay inside their first rewrap leg
+    // (the validation probe under the new version goes through).
     const unwrap = vault.unwrapKey.bind(vault);
     const gate = new Promise<void>((_, reject) => (openGate = () => reject(new Error("released"))));
     gate.catch(() => undefined);
     vault.unwrapKey = async (...args) => {
-      await gate;
+      if (args[2] === v1) await gate;
       return unwrap(...args);
     };
     const rotationId = `${keyId}@manual:restart`;
