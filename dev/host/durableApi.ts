@@ -81,6 +81,12 @@ export function decodeSegmentTwice(segment: string): string {
   return unescapeLenient(unescapeLenient(segment).replace(/\+/g, " "));
 }
 
+/** HttpApiHandler writes both times as `DateTime.ToString("s") + "Z"`: whole seconds, truncated. */
+function inWholeSeconds<T extends { createdTime: string; lastUpdatedTime: string }>(status: T): T {
+  const seconds = (iso: string): string => `${new Date(iso).toISOString().slice(0, 19)}Z`;
+  return { ...status, createdTime: seconds(status.createdTime), lastUpdatedTime: seconds(status.lastUpdatedTime) };
+}
+
 export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string): Promise<HttpResult> {
   const url = new URL(req.url, baseUrl);
   const rest = url.pathname.slice(WEBHOOK_PATH.length).split("/").filter((p) => p.length > 0).map(decodeSegmentTwice);
@@ -105,15 +111,19 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
     if (controller === "instances") {
       if (!a) {
         if (method !== "GET") return empty(method === "DELETE" ? 501 : 404);
+        // `taskHub=` picks the hub whose instances are listed; dev/host holds one hub, so another
+        // hub's list holds none of its instances (the real extension reads that hub's tables).
+        const hub = url.searchParams.get("taskHub");
+        if (hub !== null && hub !== TASK_HUB) return json(200, []);
         const statuses = url.searchParams.get("runtimeStatus")?.split(",").filter(Boolean) as RuntimeStatus[] | undefined;
-        return json(200, await engine.listStatuses(statuses ? { runtimeStatus: statuses } : {}));
+        return json(200, (await engine.listStatuses(statuses ? { runtimeStatus: statuses } : {})).map(inWholeSeconds));
       }
       if (!b) {
         if (method === "GET") {
           const status = await engine.getStatus(a, { showHistory: url.searchParams.get("showHistory") === "true", showInput: url.searchParams.get("showInput") !== "false" });
           if (!status) return empty(404);
           const running = status.runtimeStatus === "Running" || status.runtimeStatus === "Pending";
-          return json(running ? 202 : 200, status, running ? { location: url.href, "retry-after": "5" } : {});
+          return json(running ? 202 : 200, inWholeSeconds(status), running ? { location: url.href, "retry-after": "5" } : {});
         }
         if (method === "DELETE") {
           const deleted = await engine.purge(a);

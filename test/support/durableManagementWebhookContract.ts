@@ -71,6 +71,27 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
     expect(end.body).toMatchObject({ name: "forever", runtimeStatus: "Terminated", output: "stop it" });
   }, 120_000);
 
+  it("status link and instance list: createdTime and lastUpdatedTime in whole seconds (yyyy-MM-ddTHH:mm:ssZ, as .NET's ToString(\"s\") + \"Z\")", async () => {
+    const links = await checkStatus("seconds-1", "sequence");
+    const done = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    const wholeSeconds = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+    expect(done.body).toMatchObject({ createdTime: expect.stringMatching(wholeSeconds), lastUpdatedTime: expect.stringMatching(wholeSeconds) });
+    const list = (await (await fetch(links.statusQueryGetUri.replace("/instances/seconds-1?", "/instances?"))).json()) as { instanceId: string; createdTime: string; lastUpdatedTime: string }[];
+    const mine = list.find((i) => i.instanceId === "seconds-1");
+    expect(mine).toMatchObject({ createdTime: expect.stringMatching(wholeSeconds), lastUpdatedTime: expect.stringMatching(wholeSeconds) });
+  }, 120_000);
+
+  it("instances?taskHub=<another hub> lists that hub's instances, none of this hub's", async () => {
+    const links = await checkStatus("hub-1", "sequence");
+    await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    const listUrl = links.statusQueryGetUri.replace("/instances/hub-1?", "/instances?");
+    const own = (await (await fetch(listUrl)).json()) as { instanceId: string }[];
+    expect(own.map((i) => i.instanceId)).toContain("hub-1");
+    const other = await fetch(listUrl.replace(/taskHub=[^&]*/, "taskHub=otherhub"));
+    const text = await other.text();
+    expect({ status: other.status, ids: (JSON.parse(text) as { instanceId: string }[]).map((i) => i.instanceId) }).toEqual({ status: 200, ids: [] });
+  }, 120_000);
+
   it("creation URL: POST orchestrators/{functionName}/{instanceId} answers 202 with Location and Retry-After 10 and the links; an unknown instance's status and raise-event links are empty 404s", async () => {
     const r = await fetch(`${target().origin()}/runtime/webhooks/durabletask/orchestrators/sequence/created-1`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(["Oslo"]) });
     expect(r.status).toBe(202);
