@@ -5,7 +5,7 @@
 // a duplicate start: the client's InvalidOperationException is not caught there; 410 on a finished
 // instance, 412 when purging a running one).
 import { DurableApiError, type DurableEngine } from "./engine";
-import type { RuntimeStatus } from "./store";
+import { TERMINAL_STATUSES, type RuntimeStatus } from "./store";
 import type { HttpInput, HttpResult } from "./triggers";
 
 export const TASK_HUB = "devhost";
@@ -145,6 +145,14 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
         }
         await engine.raiseEvent(a, c, input);
         return empty(202);
+      }
+      if (b === "suspend" || b === "resume") {
+        // HttpApiHandler reads the instance first: unknown 404, finished 410 (both without a body).
+        // The engine has no Suspended state, so a live instance still gets 501 here, where the
+        // real extension suspends or resumes it (dev/durable-runtime/README.md, difference 5).
+        const status = await engine.getStatus(a, { showHistory: false, showInput: false });
+        if (!status) return empty(404);
+        if (TERMINAL_STATUSES.includes(status.runtimeStatus)) return empty(410);
       }
       return json(501, { Message: `The dev host does not implement '${b}'` });
     }

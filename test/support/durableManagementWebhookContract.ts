@@ -92,6 +92,17 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
     expect({ status: other.status, ids: (JSON.parse(text) as { instanceId: string }[]).map((i) => i.instanceId) }).toEqual({ status: 200, ids: [] });
   }, 120_000);
 
+  it("suspend and resume links: a finished instance answers an empty 410, an unknown one an empty 404", async () => {
+    const links = await checkStatus("suspend-1", "sequence");
+    await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    const post = (url: string) => answer(fetch(url.replace("{text}", "why"), { method: "POST" }));
+    expect(await post(links.suspendPostUri)).toEqual({ status: 410, text: "" });
+    expect(await post(links.resumePostUri)).toEqual({ status: 410, text: "" });
+    const unknown = (url: string) => url.replace("/suspend-1/", "/no-such-instance/");
+    expect(await post(unknown(links.suspendPostUri))).toEqual({ status: 404, text: "" });
+    expect(await post(unknown(links.resumePostUri))).toEqual({ status: 404, text: "" });
+  }, 120_000);
+
   it("creation URL: POST orchestrators/{functionName}/{instanceId} answers 202 with Location and Retry-After 10 and the links; an unknown instance's status and raise-event links are empty 404s", async () => {
     const r = await fetch(`${target().origin()}/runtime/webhooks/durabletask/orchestrators/sequence/created-1`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(["Oslo"]) });
     expect(r.status).toBe(202);
