@@ -3,7 +3,8 @@
 // already under the target branch-key version, a version already created are found and skipped, so
 // a crash at any point resumes without loss and without doing finished work again):
 //
-// - rotateKek: new KEK version → re-wrap the BRANCH KEYS only (one remote unwrap each, local wrap).
+// - rotateKek: new KEK version → re-wrap the BRANCH KEYS only (one remote unwrap each, local wrap),
+//   each new wrap proven to unwrap under the new version before it is written (validateUnderKek).
 //   DEK rows are not touched, so its cost does not depend on the number of DEKs.
 // - rotateBranchKey: new version of one branch key → local re-wrap of its DEKs, tenant partition by
 //   partition (one remote unwrap of the old version), old version destroyed once a count proves no
@@ -28,6 +29,7 @@ import type { StoredBranchKey } from "./branchKeyStore";
 import type { HierarchyDekStore, Rewrite } from "./dekStore";
 import { unwrapDek, wrapDek } from "./dekWrap";
 import { forEachLimited, Pacer } from "./pace";
+import { validateUnderKek } from "./validate";
 import { DEK_FORMAT_2, type HierarchyDekRecord } from "./records";
 
 export interface HierarchyDeps {
@@ -115,15 +117,25 @@ class Checkpoint {
 export async function rotateKek(d: HierarchyDeps, req: { runId: string; kekKeyId: string; newKekVersion: string }, o: RunOptions = {}): Promise<RunState> {
   const cp = await Checkpoint.open(d, req.runId, "kek-rotation", "rewrapBranchKeys");
   const pacer = new Pacer(o.ratePerSec ?? 0);
+  /** Branch keys whose new wrap this run proved before writing it. */
+  const proven = new Set<string>();
   if (cp.state.step === "rewrapBranchKeys") {
     for (let pass = 0; ; pass++) {
       const todo = await d.keys.store.notUnder(req.kekKeyId, req.newKekVersion);
       if (todo.length === 0) break;
       if (pass >= MAX_PASSES) throw new DependencyUnavailableError("tables", `[keyrotor] [hierarchy] ${todo.length} branch keys of ${req.kekKeyId} kept changing during the KEK rotation; resume the run`);
       await forEachLimited(todo, o.concurrency ?? 16, async (r) => {
-        if (await rewrapBranchKey(d, pacer, r, req.newKekVersion)) cp.add("branchKeysRewrapped");
+        if (await rewrapBranchKey(d, pacer, r, req.newKekVersion, proven)) cp.add("branchKeysRewrapped");
       });
     }
+    await cp.step("validate");
+  }
+  if (cp.state.step === "validate") {
+    // Records found already under the new version (an earlier crashed attempt, a concurrent writer)
+    // were not proven by this run: prove them now, so every record of the KEK has been unwrapped
+    // under the new version before the rotation reports done and the old version can be disabled.
+    const rest = (await d.keys.store.all(req.kekKeyId)).filter((r) => !proven.has(`${r.branchId}#${r.version}`));
+    cp.add("branchKeysValidated", proven.size + (await validateUnderKek(d, pacer, rest, req.kekKeyId, req.newKekVersion, o.concurrency ?? 16)));
     cp.state.counts.remoteUnwraps = (cp.state.counts.remoteUnwraps ?? 0) + pacer.calls;
     cp.state.counts.throttled = (cp.state.counts.throttled ?? 0) + pacer.throttled;
     await cp.step("done");
@@ -132,13 +144,17 @@ export async function rotateKek(d: HierarchyDeps, req: { runId: string; kekKeyId
   return cp.state;
 }
 
-/** One branch key under the new KEK version: verify + unwrap (remote) + wrap (local) + If-Match write.
+/** One branch key under the new KEK version: verify + unwrap (remote) + wrap (local) + proof that the
+ * new wrap unwraps under the new version to the signed key (remote) + If-Match write. The proof comes
+ * before the write so a version that does not work never replaces a record's working wrap.
  * false = found already done (a concurrent or earlier writer). */
-async function rewrapBranchKey(d: HierarchyDeps, pacer: Pacer, r: StoredBranchKey, kekVersion: string): Promise<boolean> {
+async function rewrapBranchKey(d: HierarchyDeps, pacer: Pacer, r: StoredBranchKey, kekVersion: string, proven: Set<string>): Promise<boolean> {
   const key = await pacer.run(() => d.keys.open(r));
   try {
     const wrapped = (await d.kek.wrap(r.kekKeyId, kekVersion, key, "RSA-OAEP-256")).toString("base64url");
+    await validateUnderKek(d, pacer, [{ ...r, kekVersion, wrapped }], r.kekKeyId, kekVersion, 1);
     await d.keys.store.rewrap(r, kekVersion, wrapped);
+    proven.add(`${r.branchId}#${r.version}`);
     return true;
   } catch (err) {
     if (!(err instanceof RotationConflictError)) throw err;
@@ -201,6 +217,19 @@ async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
         // New DEKs go under the new version from now on.
         for (const v of await d.keys.store.versions(kekKeyId, p.branchId)) if (v.version !== record.version) await d.keys.store.setState(v, "secondary");
       });
+      await cp.step(compromised ? "validate" : "rewrap");
+    }
+    if (cp.state.step === "validate") {
+      // Emergency: the new branch-key versions are the records under the new KEK version. Each must
+      // unwrap there (remote) to its signed key before any DEK moves onto it, so a new KEK version
+      // that does not work stops the run with the old branch keys, DEKs and KEK version untouched.
+      const records: StoredBranchKey[] = [];
+      for (const p of plan) {
+        const r = await d.keys.store.get(kekKeyId, p.branchId, p.to);
+        if (!r) throw new RotationConflictError("BranchKeyMissing", `[keyrotor] [hierarchy] new branch key ${p.branchId}#${p.to} is gone before validation`);
+        records.push(r);
+      }
+      cp.add("branchKeysValidated", await validateUnderKek(d, pacer, records, kekKeyId, kekVersion, o.concurrency ?? 16));
       await cp.step("rewrap");
     }
     for (let pass = 0; cp.state.step === "rewrap" || cp.state.step === "destroy"; pass++) {

@@ -74,16 +74,19 @@ describe("key hierarchy workflows", () => {
     const unwraps0 = await h.unwraps();
     const state = await rotateKek(deps(), { runId: "kek-1", kekKeyId: h.kekKeyId, newKekVersion: newKek });
     expect(state.done).toBe(true);
-    expect((await h.unwraps()) - unwraps0).toBe(branches);
+    // One unwrap under the old version to re-wrap, one under the new version to prove the new wrap.
+    expect((await h.unwraps()) - unwraps0).toBe(2 * branches);
     expect(await dekRows()).toEqual(before);
     expect(await h.keys.store.countUnder(h.kekKeyId, h.kekVersion)).toBe(0);
     // Retired KEK version disabled: data still decrypts (nothing references it).
     await h.vault.updateVersion("tenant-kek", h.kekVersion, { enabled: false });
     await expectAllDecrypt(cts);
-    // A second run of the same rotation finds nothing to do: no remote call.
+    // A second run of the same rotation re-wraps nothing: its only remote calls are the validation
+    // gate's proof of each branch key under the new version.
     const unwraps1 = await h.unwraps();
-    await rotateKek(deps(), { runId: "kek-1b", kekKeyId: h.kekKeyId, newKekVersion: newKek });
-    expect(await h.unwraps()).toBe(unwraps1);
+    const again = await rotateKek(deps(), { runId: "kek-1b", kekKeyId: h.kekKeyId, newKekVersion: newKek });
+    expect(again.counts.branchKeysRewrapped ?? 0).toBe(0);
+    expect((await h.unwraps()) - unwraps1).toBe(branches);
   });
 
   it("a branch-key rotation re-wraps that branch's DEKs locally (one remote unwrap of the old version), destroys the old version, and every DEK decrypts", async () => {
@@ -108,7 +111,9 @@ describe("key hierarchy workflows", () => {
     const unwraps0 = await h.unwraps();
     const state = await emergency(d, { runId: "em-1", kekKeyId: h.kekKeyId, compromisedVersion: h.kekVersion, newKekVersion: newKek });
     expect(state).toMatchObject({ done: true, outcome: "revoked", counts: { branches: 3, branchKeysCreated: 3, branchKeysDestroyed: 3, dekRowsWritten: 12 } });
-    expect((await h.unwraps()) - unwraps0).toBe(3);
+    // The 3 old branch keys opened to re-wrap their DEKs, plus the 3 new ones proven under the new
+    // KEK version by the validation gate.
+    expect((await h.unwraps()) - unwraps0).toBe(3 + 3);
     expect(d.revoked).toEqual([h.kekVersion]);
     expect(consumer.branchCache.size).toBe(0);
     const records = await h.keys.store.all(h.kekKeyId);
