@@ -89,6 +89,24 @@ describe("key hierarchy validation gate", () => {
     });
   }
 
+  it("a KEK rotation whose new version breaks after its first unwrap keeps the old wrap of every branch key it could not prove, and the resumed run re-wraps only those", async () => {
+    const cts = await seed();
+    const newKek = await h.newKekVersion();
+    h.peer.admin.breakVersion({ object: "key", name: "tenant-kek", version: newKek, operations: ["unwrapKey"], afterCalls: 1, mode: "corrupt" });
+    const d = deps();
+    const req = { runId: "kek-late", kekKeyId: h.kekKeyId, newKekVersion: newKek };
+    await expect(rotateKek(d, req)).rejects.toMatchObject({ code: "ValidationFailed" });
+    expect(await h.keys.store.countUnder(h.kekKeyId, newKek)).toBe(1);
+    expect(await h.keys.store.countUnder(h.kekKeyId, h.kekVersion)).toBe(2);
+    expect(d.events).toEqual([]);
+    // (The one record proven before the version broke is under it: its DEKs decrypt again once the
+    // version works; the old KEK version was never disabled, so the two unproven ones still open.)
+
+    h.peer.admin.clearFaults();
+    expect(await rotateKek(d, req)).toMatchObject({ done: true, counts: { branchKeysRewrapped: 2, branchKeysValidated: 3 } });
+    await expectAllDecrypt(cts);
+  });
+
   it("a KEK rotation proves every branch key under the new version: one extra remote unwrap per branch key, never one per DEK", async () => {
     await seed();
     const newKek = await h.newKekVersion();
