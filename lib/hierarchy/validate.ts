@@ -7,7 +7,7 @@
 // version that does not work will not start working by asking again); a dependency that is down
 // is not a verdict and propagates as itself, so the run resumes at the gate later.
 import { DependencyUnavailableError, InvariantViolationError } from "../domain/errors";
-import type { HierarchyDeps } from "./workflows";
+import type { BranchKeys } from "./branchKeys";
 import type { StoredBranchKey } from "./branchKeyStore";
 import { forEachLimited, type Pacer } from "./pace";
 
@@ -18,7 +18,7 @@ interface Failure {
 
 /** Opens each record (signature, remote unwrap under `kekVersion`, commitment), zeroes the key, and
  * throws ValidationFailed naming the first failure when any did not open. Returns how many it proved. */
-export async function validateUnderKek(d: Pick<HierarchyDeps, "keys">, pacer: Pacer, records: readonly StoredBranchKey[], kekKeyId: string, kekVersion: string, concurrency = 16): Promise<number> {
+export async function validateUnderKek(d: { keys: BranchKeys }, pacer: Pacer, records: readonly StoredBranchKey[], kekKeyId: string, kekVersion: string, concurrency = 16): Promise<number> {
   const failures: Failure[] = [];
   await forEachLimited([...records], concurrency, async (r) => {
     const branch = `${r.branchId}#${r.version}`;
