@@ -11,7 +11,7 @@
 import { odata, type TableClient, type TableEntityResult } from "@azure/data-tables";
 import { RotationConflictError } from "../domain/errors";
 import { branchRowKey } from "../domain/branchKeys";
-import { escapeKey, statusOf, translateTableError, unescapeKey } from "../stores/tables";
+import { ensureTable, escapeKey, statusOf, translateTableError, unescapeKey } from "../stores/tables";
 import { checkBranchRecord, type BranchKeyRecord, type BranchState } from "./records";
 
 export interface StoredBranchKey extends BranchKeyRecord {
@@ -41,8 +41,7 @@ export class BranchKeyStore {
   constructor(private readonly client: TableClient) {}
 
   private table(): Promise<TableClient> {
-    this.ready ??= this.client.createTable().then(() => this.client, (err: unknown) => {
-      if (statusOf(err) === 409) return this.client;
+    this.ready ??= ensureTable(this.client).catch((err: unknown) => {
       this.ready = undefined;
       return translateTableError(err, "create branch-key table");
     });

@@ -9,7 +9,7 @@
 // is "create here, then delete there" (consumers read here first, so the order is safe).
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
-import { escapeKey, statusOf, translateTableError } from "../stores/tables";
+import { ensureTable, escapeKey, statusOf, translateTableError } from "../stores/tables";
 import { checkHierarchyDek, type HierarchyDekRecord } from "./records";
 
 export const PRIMARY_ROW = "~primary";
@@ -40,8 +40,7 @@ export class HierarchyDekStore {
   constructor(private readonly client: TableClient) {}
 
   private table(): Promise<TableClient> {
-    this.ready ??= this.client.createTable().then(() => this.client, (err: unknown) => {
-      if (statusOf(err) === 409) return this.client;
+    this.ready ??= ensureTable(this.client).catch((err: unknown) => {
       this.ready = undefined;
       return translateTableError(err, "create branch DEK table");
     });
