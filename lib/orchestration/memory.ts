@@ -13,6 +13,7 @@ import { MemoryEventPublisher, type MemoryPublisherOptions } from "../events";
 import { memoryLedger } from "../ledger";
 import { checkManagedKey, checkPolicyAttachment } from "../stores/inventory";
 import { checkPublicJwks } from "../stores/jwksStore";
+import { policyGoverning } from "../stores/policyStore";
 import type { DekRecord, DekRewrite, DekStorePort, RotationPolicies, RotationPolicyView, StoredDek } from "./ports";
 
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
@@ -332,14 +333,8 @@ export class MemoryPolicyStore implements PolicyPort {
     this.rows.set(k, row);
     return structuredClone(row);
   }
-  async policyFor(key: ManagedKey): Promise<Policy | undefined> {
-    if (key.policyId === undefined) {
-      if (key.kind !== "dek") return undefined;
-      for await (const s of this.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return s.policy;
-      return undefined;
-    }
-    const row = await this.get(key.tenant, key.policyId);
-    return row && row.policy.kinds.includes(key.kind) ? row.policy : undefined;
+  policyFor(key: ManagedKey): Promise<Policy | undefined> {
+    return policyGoverning(this, key);
   }
 }
 

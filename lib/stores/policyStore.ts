@@ -131,15 +131,20 @@ export class PolicyStore implements PolicyPort {
   /** The policy that governs a key: the key's policyId in the key's own tenant, applying to its
    * kind. A policy of another tenant never applies. A tenant's DEK enters the inventory with its
    * first rotation, without a policyId: it follows its tenant's active policy for DEKs. */
-  async policyFor(key: ManagedKey): Promise<Policy | undefined> {
-    if (key.policyId === undefined) {
-      if (key.kind !== "dek") return undefined;
-      for await (const s of this.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return s.policy;
-      return undefined;
-    }
-    const row = await this.get(key.tenant, key.policyId);
-    return row && row.policy.kinds.includes(key.kind) ? row.policy : undefined;
+  policyFor(key: ManagedKey): Promise<Policy | undefined> {
+    return policyGoverning(this, key);
   }
+}
+
+/** The governing-policy rule above, once for every PolicyPort adapter (memory and Table). */
+export async function policyGoverning(port: Pick<PolicyPort, "get" | "list">, key: ManagedKey): Promise<Policy | undefined> {
+  if (key.policyId === undefined) {
+    if (key.kind !== "dek") return undefined;
+    for await (const s of port.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return s.policy;
+    return undefined;
+  }
+  const row = await port.get(key.tenant, key.policyId);
+  return row && row.policy.kinds.includes(key.kind) ? row.policy : undefined;
 }
 
 export function policyStoreFromConfig(cfg: Config): PolicyStore {
