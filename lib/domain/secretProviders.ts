@@ -109,19 +109,42 @@ export interface SlotVersion {
   version: string;
   slot?: string;
   state: "primary" | "secondary" | "retired" | "revoked";
+  /** ISO instant (the inventory's); tells a rolled-back version from one in its overlap. */
+  createdAt?: string;
 }
 
 /**
- * Refuses to regenerate a slot that a live (secondary) version still hands out: its overlap is
- * not over, so consumers may still hold it. Only an emergency (the secret is compromised, two
- * people approved) may cut it off early.
+ * Was `v` taken out of service by a rollback? Promotion always makes the newest version primary;
+ * a secondary NEWER than the primary got there only because a rollback re-promoted an older one.
  */
-export function assertSlotFree(versions: readonly SlotVersion[], slot: string, emergency: boolean): void {
-  if (emergency) return;
-  const live = versions.find((v) => v.slot === slot && v.state === "secondary");
-  if (live) {
-    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${slot} still backs secondary version ${live.version}, inside its overlap; retire it first (or rotate as an emergency)`, { status: 409 });
+export function isRolledBack(v: SlotVersion, primary: SlotVersion | undefined): boolean {
+  if (v.state !== "secondary" || !primary?.createdAt || !v.createdAt) return false;
+  return Date.parse(v.createdAt) > Date.parse(primary.createdAt);
+}
+
+/**
+ * May a rotation regenerate `slot`, and what must end first? The live (secondary) versions that
+ * hand the slot out decide (an untagged version holds `untaggedSlot`, the first slot, as nextSlot
+ * assumes):
+ * - a version in its overlap (it was the primary until this secret's last rotation): consumers may
+ *   still hold it, so the slot is refused with SlotInOverlap (409) until retirement ends it; only an
+ *   emergency (the secret is compromised, two people approved) may cut it off early;
+ * - a rolled-back version: the rollback took it out of service on purpose (consumers were told to
+ *   go back to the re-promoted version), and it was primary at most for the rollback window. The
+ *   next rotation ends it: `retireFirst` lists it, the flow retires it (ledger + Retired event),
+ *   which ends its credential at the provider, then rotates into the freed slot. Keeping a
+ *   credential the operator backed away from alive through a whole overlap, and blocking every
+ *   rotation of the (older, re-promoted) secret meanwhile, is what a security engineer would not want.
+ */
+export function claimSlot(versions: readonly SlotVersion[], slot: string, emergency: boolean, untaggedSlot?: string): { retireFirst: string[] } {
+  const primary = versions.find((v) => v.state === "primary");
+  const holders = versions.filter((v) => v.state === "secondary" && (v.slot ?? untaggedSlot) === slot);
+  const retireFirst = holders.filter((v) => isRolledBack(v, primary)).map((v) => v.version);
+  const inOverlap = holders.find((v) => !isRolledBack(v, primary));
+  if (inOverlap && !emergency) {
+    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${slot} still backs secondary version ${inOverlap.version}, inside its overlap; retire it first (or rotate as an emergency)`, { status: 409 });
   }
+  return { retireFirst };
 }
 
 /** The slot a retiring version's credential lives in, when no other live version shares it:

@@ -1,7 +1,7 @@
 // The provider-secret parts of the rotation activities (createSecretVersion, disableVersion): the
 // activity loads the key and its policy, these run the dual-credential steps. Results carry ids,
 // slots and fingerprints only: they are persisted in orchestration history.
-import { InvariantViolationError } from "../domain/errors";
+import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import type { SecretProviderSpec } from "../domain/secretProviders";
 import { DualCredentialRotation, slotVersions, type Prepared } from "./dualCredential";
@@ -49,6 +49,10 @@ export async function providerSecretVersion(
   });
   if (req.prepare) return prepare();
   const prepared = req.prepared ?? (await prepare());
+  // Only the flow retires (with its ledger entry and event): never regenerate over a live version.
+  if (prepared.retireFirst?.length) {
+    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${prepared.slot} still backs rolled-back version ${prepared.retireFirst.join(", ")}; the rotation retires it before creating a version`, { status: 409 });
+  }
   const made = await rotation.create(ref, req.spec, { rotationId: req.rotationId, prepared, ...(req.expiresOn ? { expiresOn: req.expiresOn } : {}) });
   // testSecret: nothing is promoted unless the stored value authenticates at the provider.
   await rotation.test(ref, req.spec, made.version);

@@ -14,7 +14,7 @@
 // credential the provider holds now instead of regenerating a second time.
 import { createHash, randomBytes } from "node:crypto";
 import { DependencyUnavailableError, InvariantViolationError } from "../domain/errors";
-import { assertSlotFree, nextSlot, slotsOf, slotToRetire, type SecretProviderSpec, type SlotVersion } from "../domain/secretProviders";
+import { claimSlot, nextSlot, slotsOf, slotToRetire, type SecretProviderSpec, type SlotVersion } from "../domain/secretProviders";
 import type { CredentialCheck, SecretProviders, SecretVersionStore } from "./port";
 
 /** A one-way fingerprint of a credential (it may enter history: it reveals nothing of a random key). */
@@ -33,6 +33,9 @@ export interface Prepared {
   before?: string;
   /** This rotation's version already exists (a replay after create()). */
   version?: string;
+  /** Rolled-back versions that still hand out `slot`: the flow retires them (ending their
+   * credential), then prepares again. Nothing was fingerprinted: the retirement changes the slot. */
+  retireFirst?: string[];
 }
 
 export interface Created {
@@ -59,7 +62,8 @@ export class DualCredentialRotation {
     if (done) return { slot: this.slotTag(done.tags, ref), version: done.version };
     const current = req.versions.find((v) => v.version === req.primaryVersion)?.slot;
     const slot = nextSlot(spec, current);
-    assertSlotFree(req.versions, slot, req.emergency);
+    const { retireFirst } = claimSlot(req.versions, slot, req.emergency, slotsOf(spec)[0]);
+    if (retireFirst.length > 0) return { slot, retireFirst };
     const provider = this.providers.for(spec);
     if (provider.issuer === "keyrotor") return { slot };
     return { slot, before: credentialFingerprint(await provider.read(slot)) };
@@ -129,11 +133,11 @@ export class DualCredentialRotation {
 /** The slot tags of a secret's versions joined with their inventory states (what the rules read). */
 export function slotVersions(
   vaultVersions: readonly { version: string; tags: Record<string, string> }[],
-  inventory: readonly { version: string; state: SlotVersion["state"] }[],
+  inventory: readonly { version: string; state: SlotVersion["state"]; createdAt?: string }[],
 ): SlotVersion[] {
   const tags = new Map(vaultVersions.map((v) => [v.version, v.tags.slot]));
   return inventory.map((v) => {
     const slot = tags.get(v.version);
-    return { version: v.version, state: v.state, ...(slot ? { slot } : {}) };
+    return { version: v.version, state: v.state, ...(slot ? { slot } : {}), ...(v.createdAt ? { createdAt: v.createdAt } : {}) };
   });
 }

@@ -1,5 +1,8 @@
 // Rollback: re-promotes the previous version within the rollback window. The newer version stays
-// enabled (secondary): nothing written under it becomes unreadable.
+// enabled (secondary): nothing written under it becomes unreadable. A provider secret's rolled-back
+// credential stays valid until the next rotation, which retires it first and regenerates its slot
+// (flows/secret.ts; the rule is claimSlot in lib/domain/secretProviders.ts), or until retirement
+// after its overlap, whichever comes first.
 import type { OrchestrationContext, Task } from "durable-functions";
 import { rollbackTarget, withinRollbackWindow } from "../../domain/rotation";
 import { DURABLE } from "../names";

@@ -90,6 +90,13 @@ describe("DualCredentialRotation (provider-issued: ARM keys)", () => {
     await expect(s.rotation.prepare(ref, storage, { rotationId: "r3", versions, primaryVersion: "v2", emergency: true })).resolves.toMatchObject({ slot: "key1" });
   });
 
+  it("after a rollback, prepare names the rolled-back version to retire first and fingerprints nothing (the retirement changes the slot)", async () => {
+    const s = setup(storage);
+    const versions: SlotVersion[] = [{ version: "v1", slot: "key1", state: "primary", createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key2", state: "secondary", createdAt: "2026-02-01T00:00:00Z" }];
+    expect(await s.rotation.prepare(ref, storage, { rotationId: "r3", versions, primaryVersion: "v1", emergency: false })).toEqual({ slot: "key2", retireFirst: ["v2"] });
+    expect(s.pair.calls).toEqual([]);
+  });
+
   it("testSecret rejects a stored value the provider no longer accepts, as a retryable fault", async () => {
     const s = setup(storage);
     const made = await rotate(s, storage, "r1", []);

@@ -105,6 +105,44 @@ describe("provider secret through the rotation workflow", () => {
     expect(pair.calls).toEqual(["regenerate:key2"]);
   });
 
+  it("after a rollback, the next normal rotation retires the rolled-back version first (its credential ends at the provider) and rotates into that slot", async () => {
+    const deps = freshDeps();
+    const { keyId, v1, pair } = await seedProviderSecret(deps, storage, "storage-conn");
+    const driver = new Driver(deps);
+    const original = pair.values.get("key1")!;
+    const rotated = (await driver.run(O.rotation, req(keyId, "a"))) as RotationOutput;
+    const rolledBackValue = deps.vault.secretValue(VAULT, "storage-conn", rotated.versionAfter!)!;
+    await driver.run(O.rollback, { rotationId: `${keyId}@rollback:1`, keyId, actor: "alice", reason: "consumers broke", rollbackTo: v1, rollbackFrom: rotated.versionAfter });
+    const next = (await driver.run(O.rotation, req(keyId, "b"))) as RotationOutput;
+    expect(next, JSON.stringify(next)).toMatchObject({ outcome: "completed", versionBefore: v1 });
+    // The rolled-back slot was ended (retire), then regenerated for the new version; key1 untouched.
+    expect(pair.calls).toEqual(["regenerate:key2", "retire:key2", "regenerate:key2"]);
+    expect(pair.authenticates(rolledBackValue)).toBe(false);
+    expect(pair.authenticates(original)).toBe(true);
+    expect(deps.vault.secretValue(VAULT, "storage-conn", next.versionAfter!)).toBe(pair.values.get("key2"));
+    const versions = (await deps.inventory.get(keyId))!.key.versions;
+    expect(versions.find((v) => v.version === rotated.versionAfter)?.state).toBe("retired");
+    expect(versions.find((v) => v.version === v1)?.state).toBe("secondary");
+    expect((await deps.vault.listSecretVersions(VAULT, "storage-conn")).find((v) => v.version === rotated.versionAfter)?.enabled).toBe(false);
+    const retiredEntry = (await ledgerOf(deps, keyId)).find((e) => e.type === "Retired" && e.rotationId === `${keyId}@manual:b`);
+    expect(retiredEntry).toMatchObject({ versionBefore: rotated.versionAfter, details: { slot: "key2", rolledBack: true } });
+    expect(deps.events.published.some((e) => e.keyId === keyId && e.type === "Retired" && e.rotationId === `${keyId}@manual:b`)).toBe(true);
+  });
+
+  it("a version never rolled back still blocks its slot through the overlap, also when it is the untagged registered version", async () => {
+    const deps = freshDeps();
+    const pair = new MemoryCredentialPair(storage);
+    withSecretProviders(deps, secretProviders({ storageAccountKey: () => pair.provider() }));
+    const policyId = await seedPolicy(deps, testPolicy("platform", "untagged-policy", ["secret"], { secret: { provider: storage } }));
+    const made = await deps.vault.setSecret(VAULT, "untagged", pair.values.get("key1")!, { rotationId: "registered" });
+    const keyId = `secret:${VAULT}/untagged`;
+    await deps.inventory.put({ keyId, kind: "secret", tenant: "platform", policyId, primaryVersion: made.version, versions: [{ version: made.version, state: "primary", createdAt: T0 }] }, undefined);
+    const driver = new Driver(deps);
+    expect(await driver.run(O.rotation, req(keyId, "a"))).toMatchObject({ outcome: "completed" });
+    expect(await driver.run(O.rotation, req(keyId, "b"))).toMatchObject({ outcome: "failed", error: { code: "SlotInOverlap" } });
+    expect(pair.calls).toEqual(["regenerate:key2"]);
+  });
+
   it("the validation gate asks the provider too: a new credential the provider stopped accepting is never promoted", async () => {
     const deps = freshDeps();
     const { keyId, v1, pair } = await seedProviderSecret(deps, storage, "storage-conn");

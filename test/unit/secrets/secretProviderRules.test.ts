@@ -1,7 +1,7 @@
 // The pure rules of provider secrets: the policy's provider data and the slot choice.
 import { describe, expect, it } from "vitest";
 import {
-  assertSlotFree, nextSlot, parseSecretProvider, postgresConnectionString, slotToRetire, slotsOf, storageConnectionString,
+  claimSlot, isRolledBack, nextSlot, parseSecretProvider, postgresConnectionString, slotToRetire, slotsOf, storageConnectionString,
 } from "../../../lib/domain/secretProviders";
 
 const SUB = "00000000-0000-4000-8000-000000000001";
@@ -43,11 +43,22 @@ describe("slots", () => {
   it("refuses a slot tag the provider does not have instead of guessing", () => {
     expect(() => nextSlot(storage, "primary")).toThrow(expect.objectContaining({ code: "SlotUnknown" }));
   });
-  it("a slot backing a secondary version is not free outside an emergency", () => {
-    const versions = [{ version: "v1", slot: "key2", state: "secondary" as const }];
-    expect(() => assertSlotFree(versions, "key2", false)).toThrow(expect.objectContaining({ code: "SlotInOverlap" }));
-    expect(() => assertSlotFree(versions, "key2", true)).not.toThrow();
-    expect(() => assertSlotFree([{ version: "v1", slot: "key2", state: "retired" }], "key2", false)).not.toThrow();
+  it("a slot backing a secondary version in its overlap is not free outside an emergency", () => {
+    const versions = [{ version: "v1", slot: "key2", state: "secondary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key1", state: "primary" as const, createdAt: "2026-02-01T00:00:00Z" }];
+    expect(() => claimSlot(versions, "key2", false)).toThrow(expect.objectContaining({ code: "SlotInOverlap", status: 409 }));
+    expect(claimSlot(versions, "key2", true)).toEqual({ retireFirst: [] });
+    expect(claimSlot([{ version: "v1", slot: "key2", state: "retired" }], "key2", false)).toEqual({ retireFirst: [] });
+  });
+  it("the untagged (registered) version holds the first slot: in its overlap it blocks that slot too", () => {
+    const versions = [{ version: "v0", state: "secondary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v1", slot: "key2", state: "primary" as const, createdAt: "2026-02-01T00:00:00Z" }];
+    expect(() => claimSlot(versions, "key1", false, "key1")).toThrow(expect.objectContaining({ code: "SlotInOverlap" }));
+  });
+  it("a rolled-back version (secondary, newer than the primary) does not block its slot: the rotation retires it first", () => {
+    const versions = [{ version: "v1", slot: "key1", state: "primary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key2", state: "secondary" as const, createdAt: "2026-02-01T00:00:00Z" }];
+    expect(isRolledBack(versions[1]!, versions[0])).toBe(true);
+    expect(isRolledBack(versions[0]!, versions[0])).toBe(false);
+    expect(claimSlot(versions, "key2", false)).toEqual({ retireFirst: ["v2"] });
+    expect(claimSlot(versions, "key2", true)).toEqual({ retireFirst: ["v2"] });
   });
   it("retires a slot only when no live version shares it", () => {
     expect(slotToRetire([{ version: "v1", slot: "key1", state: "secondary" }, { version: "v2", slot: "key2", state: "primary" }], "v1")).toBe("key1");
