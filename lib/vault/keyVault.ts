@@ -289,11 +289,25 @@ export class KeyVaultAdapter implements VaultKeys, VaultSecrets {
     try {
       current = await this.getSecretProperties(name);
     } catch (err) {
-      if (!(err instanceof InvalidRequestError && err.status === 404)) throw err;
+      if (!(err instanceof InvalidRequestError && (err.status === 404 || err.code === "VersionDisabled"))) throw err;
+      // Key Vault will not read a disabled newest version (403): its tags come from the listing.
+      if (err.code === "VersionDisabled") current = await this.newestSecretVersion(name, opts.rotationId);
     }
     if (current?.tags[ROTATION_TAG] === opts.rotationId) return { secret: current, created: false };
     const secret = await this.setSecret(name, await generate(), { ...opts, tags: { ...opts.tags, [ROTATION_TAG]: opts.rotationId } });
     return { secret, created: true };
+  }
+
+  /** The newest version's properties from the listing (createdOn has whole seconds: of versions
+   * made in the same second, the one tagged `rotationId` counts as the newest). */
+  private async newestSecretVersion(name: string, rotationId: string): Promise<SecretVersionInfo | undefined> {
+    let newest: SecretVersionInfo | undefined;
+    for await (const v of this.listSecretVersions(name)) {
+      const t = v.createdOn?.getTime() ?? 0;
+      const n = newest?.createdOn?.getTime() ?? 0;
+      if (!newest || t > n || (t === n && v.tags[ROTATION_TAG] === rotationId)) newest = v;
+    }
+    return newest;
   }
 
   async getSecret(name: string, version?: string): Promise<{ info: SecretVersionInfo; value: string }> {
