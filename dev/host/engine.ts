@@ -7,9 +7,16 @@
 // Persistence protocol (what makes crash+resume safe): an episode writes its new history rows, then
 // the instance row (the commit point: its historyLength says how much history is real), then
 // removes the consumed inbox rows, then dispatches work. Activity results, timer firings, entity
-// responses and sub-orchestration results are in-memory messages; after a crash they are recomputed
-// from history (activities without a result run again; timers are re-armed; finished children and
-// entity results are delivered again, deduplicated by id).
+// responses and sub-orchestration results are in-memory messages when this engine owns their target;
+// after a crash they are recomputed from history (activities without a result run again; timers are
+// re-armed; finished children and entity results are delivered again, deduplicated by id).
+//
+// Instances sharing one store (Flex Consumption runs HTTP, durable and timer functions on different
+// instances): an engine without the durable role (`durable: false`) only writes instance rows and
+// inbox messages and reads status. An engine with it polls the store for work it did not start
+// (pending starts, inbox messages), as DurableTask.AzureStorage polls its queues, and runs an
+// instance's episodes or an entity's batches only while it holds the target's lease in the store.
+// Messages to a target another engine owns go through the target's inbox in the store.
 import { randomUUID } from "node:crypto";
 import type { HostClock } from "./clock";
 import { ev, EventType, type HistoryEvent } from "./history";
@@ -33,6 +40,20 @@ export interface EngineOptions {
   maxEntityBatch?: number;
   /** The extra input bindings of an activity (its durable client), filled as for any trigger. */
   activityInputs?: (fn: RegisteredFunction) => RpcParameterBinding[];
+  /** Whether this engine runs orchestrations, activities and entities (default true). Without it
+   * the engine is the client of an instance that hosts no durable functions: it writes to the store
+   * and reads from it, nothing more. */
+  durable?: boolean;
+  /** Lease owner name (default: random per engine; kept over crash/resume). */
+  owner?: string;
+  /** Polling of the store for work: the first interval after work was found (default 100 ms); each
+   * empty poll doubles it up to `maxPollingIntervalMs` (default 30 s, DurableTask.AzureStorage's
+   * maxQueuePollingInterval). Wall-clock timers: polling is infrastructure, not app time. */
+  minPollingIntervalMs?: number;
+  maxPollingIntervalMs?: number;
+  /** How long a claimed lease lasts without renewal (default 30 s, like a partition lease);
+   * renewed every third of it. */
+  leaseMs?: number;
 }
 
 /** What getStatus returns (the extension's status payload, parsed). */
@@ -81,8 +102,12 @@ interface LiveInstance {
   row: InstanceRow;
   history: HistoryEvent[];
   inbox: PendingMessage[];
+  /** Keys of persisted inbox messages this engine holds (queued or being applied), until dequeued. */
+  keys: Set<string>;
   running: boolean;
   again: boolean;
+  /** The store may hold messages (or a new execution) this engine has not seen: look before the next episode. */
+  refresh: boolean;
 }
 
 interface LiveEntity {
@@ -91,6 +116,14 @@ interface LiveEntity {
   keys: Set<string>;
   running: boolean;
   again: boolean;
+  refresh: boolean;
+}
+
+/** An episode this engine ran: which execution, and from which committed history length. */
+export interface EpisodeRecord {
+  instanceId: string;
+  executionId: string;
+  historyIndex: number;
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -125,6 +158,33 @@ function parseJson(text: string | null | undefined): unknown {
   } catch {
     return text;
   }
+}
+
+/** A completion already in history (or twice in one batch) is dropped, as DurableTask.Core drops a
+ * duplicate message: after a takeover or a crash a result can arrive both from the store and again
+ * from the restarted work. */
+function withoutRepeats(history: HistoryEvent[], messages: PendingMessage[]): PendingMessage[] {
+  const answerOf = (e: HistoryEvent): string | undefined => {
+    switch (e.EventType) {
+      case EventType.TaskCompleted:
+      case EventType.TaskFailed:
+      case EventType.SubOrchestrationInstanceCompleted:
+      case EventType.SubOrchestrationInstanceFailed:
+        return `task:${e.TaskScheduledId ?? -1}`;
+      case EventType.TimerFired:
+        return `timer:${e.TimerId ?? -1}`;
+      default:
+        return undefined;
+    }
+  };
+  const seen = new Set(history.flatMap((e) => answerOf(e) ?? []));
+  return messages.filter((m) => {
+    const a = m.event ? answerOf(m.event) : undefined;
+    if (a === undefined) return true;
+    if (seen.has(a)) return false;
+    seen.add(a);
+    return true;
+  });
 }
 
 function semaphore(limit: number): { acquire(): Promise<() => void> } {
@@ -170,8 +230,30 @@ export class DurableEngine {
   private readonly maxEntityBatch: number;
   /** Activity executions started, by name (for tests proving at-least-once). */
   readonly activityExecutions = new Map<string, number>();
+  /** Every episode this engine ran (tests prove no two engines ran the same one). */
+  readonly episodes: EpisodeRecord[] = [];
+  /** Entity batches this engine ran. */
+  entityBatches = 0;
+  readonly durable: boolean;
+  readonly owner: string;
+  /** Targets whose lease this engine holds. */
+  private readonly owned = new Set<string>();
+  /** Lease operations per target, one after the other (a release never overtakes a claim). */
+  private readonly leaseChains = new Map<string, Promise<boolean>>();
+  private readonly leaseMs: number;
+  private readonly minPollMs: number;
+  private readonly maxPollMs: number;
+  private pollDelay: number;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: EngineOptions) {
+    this.durable = opts.durable ?? true;
+    this.owner = opts.owner ?? `engine-${randomUUID().slice(0, 8)}`;
+    this.leaseMs = opts.leaseMs ?? 30_000;
+    this.minPollMs = opts.minPollingIntervalMs ?? 100;
+    this.maxPollMs = Math.max(this.minPollMs, opts.maxPollingIntervalMs ?? 30_000);
+    this.pollDelay = this.minPollMs;
     this.slots = semaphore(opts.maxConcurrentActivities);
     this.maximumShortTimerMs = opts.maximumShortTimerMs ?? 6 * DAY;
     this.longRunningTimerIntervalMs = opts.longRunningTimerIntervalMs ?? 3 * DAY;
@@ -212,7 +294,8 @@ export class DurableEngine {
   private newKey(): string {
     const t = Date.now().toString(36).padStart(10, "0");
     this.keySeq += 1;
-    let key = `${t}-${this.keySeq.toString(36).padStart(8, "0")}`;
+    // Several engines write one inbox: the owner's name keeps their keys apart.
+    let key = `${t}-${this.keySeq.toString(36).padStart(8, "0")}-${this.owner}`;
     if (key <= this.lastKey) key = `${this.lastKey}~`;
     this.lastKey = key;
     return key;
@@ -232,8 +315,146 @@ export class DurableEngine {
     return this.maxHistory.get(instanceId) ?? 0;
   }
 
+  // ---- leases and polling (instances sharing one store) ------------------------------------------
+
+  /** Runs lease operations of one target one after the other (a release never overtakes a claim). */
+  private leaseOp(targetId: string, op: () => Promise<boolean>): Promise<boolean> {
+    const next = (this.leaseChains.get(targetId) ?? Promise.resolve(true)).then(op, op);
+    this.leaseChains.set(targetId, next);
+    const clear = (): void => {
+      if (this.leaseChains.get(targetId) === next) this.leaseChains.delete(targetId);
+    };
+    next.then(clear, clear);
+    return next;
+  }
+
+  /** Claims the target's lease, or finds it held by this engine. False: this engine has no durable
+   * role, or another engine owns the target (its poller picks the work up from the store). */
+  private claim(targetId: string): Promise<boolean> {
+    if (!this.durable) return Promise.resolve(false);
+    if (this.owned.has(targetId) && !this.leaseChains.has(targetId)) return Promise.resolve(true);
+    const gen = this.generation;
+    return this.leaseOp(targetId, async () => {
+      if (this.owned.has(targetId)) return true;
+      const ok = await this.storeOp(this.opts.store.claimLease(targetId, this.owner, this.leaseMs));
+      if (!ok || gen !== this.generation) return false;
+      this.owned.add(targetId);
+      return true;
+    });
+  }
+
+  private release(targetId: string): Promise<boolean> {
+    return this.leaseOp(targetId, async () => {
+      if (!this.owned.delete(targetId)) return false;
+      await this.storeOp(this.opts.store.releaseLease(targetId, this.owner));
+      return true;
+    });
+  }
+
+  /** Renews every lease held; a lease lost (this engine stalled past its expiry and another took
+   * it) drops the target from memory, so this engine runs nothing more of it. */
+  private async renewLeases(): Promise<void> {
+    for (const id of [...this.owned]) {
+      const ok = await this.leaseOp(id, async () => (this.owned.has(id) ? this.storeOp(this.opts.store.claimLease(id, this.owner, this.leaseMs)) : true));
+      if (!ok) {
+        this.owned.delete(id);
+        this.instances.delete(id);
+        this.entities.delete(id);
+        this.opts.log(`[keyrotor] [devhost] lease on '${id}' lost to another instance: dropped from ${this.owner}`);
+      }
+    }
+  }
+
+  /** Starts polling the store for work and renewing leases (durable engines; crash() stops both). */
+  startBackground(): void {
+    if (!this.durable || this.pollTimer) return;
+    this.pollDelay = this.minPollMs;
+    this.schedulePoll();
+    this.renewTimer = setInterval(() => {
+      this.renewLeases().catch((err: unknown) => this.opts.log(`[keyrotor] [devhost] lease renewal failed: ${err instanceof Error ? err.message : String(err)}`));
+    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    this.renewTimer.unref();
+  }
+
+  private stopBackground(): void {
+    if (this.pollTimer) clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+  }
+
+  /** As DurableTask.AzureStorage polls its queues: at once again after a poll that found work,
+   * doubling the wait after each empty one up to the maximum. */
+  private schedulePoll(): void {
+    const gen = this.generation;
+    const timer = setTimeout(() => {
+      this.poll(gen).then(
+        (found) => {
+          if (gen !== this.generation || this.pollTimer !== timer) return;
+          this.pollDelay = found ? this.minPollMs : Math.min(this.maxPollMs, this.pollDelay * 2);
+          this.schedulePoll();
+        },
+        (err: unknown) => {
+          this.opts.log(`[keyrotor] [devhost] polling the store failed: ${err instanceof Error ? err.message : String(err)}`);
+          if (gen === this.generation && this.pollTimer === timer) this.schedulePoll();
+        },
+      );
+    }, this.pollDelay);
+    timer.unref();
+    this.pollTimer = timer;
+  }
+
+  private async poll(gen: number): Promise<boolean> {
+    const targets = await this.storeOp(this.opts.store.workTargets());
+    let found = false;
+    for (const t of targets) {
+      if (gen !== this.generation) return false;
+      if (await this.wake(t)) found = true;
+    }
+    return found;
+  }
+
+  /** The store may hold work for the target: take the target if no other engine owns it and look.
+   * Returns whether the work may be new to this engine. */
+  private async wake(targetId: string): Promise<boolean> {
+    if (targetId.startsWith("@")) {
+      const cached = this.entities.get(targetId);
+      if (cached) {
+        const live = await cached;
+        live.refresh = true;
+        this.kickEntity(targetId);
+        return !live.running && live.inbox.length === 0;
+      }
+      if (!(await this.claim(targetId))) return false;
+      this.kickEntity(targetId);
+      return true;
+    }
+    const cached = this.instances.get(targetId);
+    if (cached) {
+      const live = await cached;
+      if (live) {
+        live.refresh = true;
+        this.kick(targetId);
+        return !live.running && live.inbox.length === 0;
+      }
+    }
+    if (!(await this.claim(targetId))) return false;
+    this.kick(targetId);
+    return true;
+  }
+
   // ---- loading ------------------------------------------------------------------------------
 
+  /** The instance as its owner holds it: claims the lease, loads the instance on first use (and
+   * restarts its outstanding work). "elsewhere": another engine owns it; undefined: no instance. */
+  private async acquire(instanceId: string): Promise<LiveInstance | "elsewhere" | undefined> {
+    if (!(await this.claim(instanceId))) return "elsewhere";
+    const live = await this.live(instanceId);
+    if (!live && !this.instances.has(instanceId)) await this.release(instanceId);
+    return live;
+  }
+
+  /** Only for the lease holder. */
   private live(instanceId: string): Promise<LiveInstance | undefined> {
     let p = this.instances.get(instanceId);
     if (!p) {
@@ -247,15 +468,55 @@ export class DurableEngine {
   }
 
   private async loadInstance(instanceId: string): Promise<LiveInstance | undefined> {
+    const gen = this.generation;
     const row = await this.storeOp(this.opts.store.getInstance(instanceId));
     if (!row) return undefined;
     const history = await this.storeOp(this.opts.store.readHistory(instanceId, row.executionId, row.historyLength));
     const stored = await this.storeOp(this.opts.store.readInbox(instanceId));
-    const leftovers = stored.filter((m) => row.lastConsumedKey !== undefined && m.key <= row.lastConsumedKey).map((m) => m.key);
+    const consumed = new Set(row.consumedKeys ?? []);
+    const leftover = (key: string): boolean => consumed.has(key) || (row.consumedKeys === undefined && row.lastConsumedKey !== undefined && key <= row.lastConsumedKey);
+    const leftovers = stored.filter((m) => leftover(m.key)).map((m) => m.key);
     if (leftovers.length) await this.storeOp(this.opts.store.dequeue(instanceId, leftovers));
-    const inbox: PendingMessage[] = stored.filter((m) => !leftovers.includes(m.key)).map((m) => ({ key: m.key, payload: m.payload, event: this.eventFromPayload(m) }));
+    const inbox: PendingMessage[] = stored.filter((m) => !leftover(m.key)).map((m) => this.pendingFrom(m));
     this.noteHistory(instanceId, history.length);
-    return { row, history, inbox, running: false, again: false };
+    const live: LiveInstance = { row, history, inbox, keys: new Set(inbox.flatMap((m) => (m.key ? [m.key] : []))), running: false, again: false, refresh: false };
+    // Loaded here, run here: whatever the committed history says is outstanding starts again (after
+    // a crash, or when this engine takes over an instance another one ran).
+    if (!isTerminal(row.runtimeStatus) && history.length > 0) await this.redispatch(live, gen);
+    return live;
+  }
+
+  private pendingFrom(m: InboxMessage): PendingMessage {
+    if (m.payload.kind === "history") return { key: m.key, executionId: m.payload.executionId, event: m.payload.event };
+    return { key: m.key, payload: m.payload, event: this.eventFromPayload(m) };
+  }
+
+  /** Drops the instance from memory (and its lease) when this live object is still the one held. */
+  private async retire(instanceId: string, live: LiveInstance): Promise<void> {
+    const p = this.instances.get(instanceId);
+    if (!p || (await p) !== live || this.instances.get(instanceId) !== p) return;
+    this.instances.delete(instanceId);
+    await this.release(instanceId);
+  }
+
+  /** Brings the held instance up to date with the store: messages other engines wrote, or a new
+   * execution started over a finished one. False: this live object is no longer the instance. */
+  private async refreshInstance(live: LiveInstance, gen: number): Promise<boolean> {
+    const id = live.row.instanceId;
+    const row = await this.storeOp(this.opts.store.getInstance(id));
+    if (gen !== this.generation) return false;
+    if (!row || row.executionId !== live.row.executionId) {
+      await this.retire(id, live);
+      if (row) this.kick(id);
+      return false;
+    }
+    const consumed = new Set(row.consumedKeys ?? []);
+    for (const m of await this.storeOp(this.opts.store.readInbox(id))) {
+      if (live.keys.has(m.key) || consumed.has(m.key)) continue;
+      live.keys.add(m.key);
+      live.inbox.push(this.pendingFrom(m));
+    }
+    return true;
   }
 
   private noteHistory(instanceId: string, length: number): void {
@@ -269,7 +530,7 @@ export class DurableEngine {
       p = (async () => {
         const row = (await this.storeOp(this.opts.store.getEntity(entityId))) ?? { entityId, exists: false, state: null, processed: [], lastOperationTime: new Date(0).toISOString() };
         const inbox = await this.storeOp(this.opts.store.readInbox(entityId));
-        return { row, inbox, keys: new Set(inbox.map((m) => m.key)), running: false, again: false };
+        return { row, inbox, keys: new Set(inbox.map((m) => m.key)), running: false, again: false, refresh: false };
       })();
       this.entities.set(entityId, p);
     }
@@ -321,7 +582,11 @@ export class DurableEngine {
       const stale = await this.storeOp(this.opts.store.readInbox(old.instanceId));
       if (stale.length) await this.storeOp(this.opts.store.dequeue(old.instanceId, stale.map((m) => m.key)));
     }
-    const liveInstance: LiveInstance = { row, history: [], inbox: [], running: false, again: false };
+    this.noteHistory(row.instanceId, 0);
+    // Without the durable role, or when another engine owns the id, the start waits in the store for
+    // the owner's poller (as an ExecutionStarted message waits in a control queue).
+    if (!(await this.claim(row.instanceId)) || gen !== this.generation) return;
+    const liveInstance: LiveInstance = { row, history: [], inbox: [], keys: new Set(), running: false, again: false, refresh: false };
     const previous = this.instances.get(row.instanceId);
     this.instances.set(row.instanceId, Promise.resolve(liveInstance));
     if (previous) {
@@ -330,14 +595,12 @@ export class DurableEngine {
         if (p) p.again = false;
       });
     }
-    this.noteHistory(row.instanceId, 0);
     this.kick(row.instanceId);
   }
 
+  /** Read from the store, whoever runs the instance (an episode commits its row before it moves on). */
   async getStatus(instanceId: string, opts: { showHistory?: boolean; showInput?: boolean } = {}): Promise<InstanceStatus | undefined> {
-    const loaded = this.instances.get(instanceId);
-    const liveRow = loaded ? (await loaded)?.row : undefined;
-    const row = liveRow ?? (await this.storeOp(this.opts.store.getInstance(instanceId)));
+    const row = await this.storeOp(this.opts.store.getInstance(instanceId));
     if (!row) return undefined;
     const status: InstanceStatus = {
       name: row.name,
@@ -372,13 +635,26 @@ export class DurableEngine {
     await this.enqueueInstance(instanceId, { kind: "terminate", reason });
   }
 
+  /** Queues a suspend or resume (the caller checks the instance's state first, as the extension's client does). */
+  async suspendOrResume(instanceId: string, kind: "suspend" | "resume", reason: string | null): Promise<void> {
+    await this.enqueueInstance(instanceId, { kind, reason });
+  }
+
+  /** Writes the message to the instance's inbox in the store; the engine that owns the instance
+   * takes it from there (this one at once when it can claim the instance, another by polling). */
   private async enqueueInstance(instanceId: string, payload: InboxPayload): Promise<void> {
-    const live = await this.live(instanceId);
-    if (!live) throw new DurableApiError(404, `No instance with ID '${instanceId}' found.`);
-    if (isTerminal(live.row.runtimeStatus)) throw new DurableApiError(410, `The instance '${instanceId}' has already finished (${live.row.runtimeStatus}).`);
+    const row = await this.storeOp(this.opts.store.getInstance(instanceId));
+    if (!row) throw new DurableApiError(404, `No instance with ID '${instanceId}' found.`);
+    if (isTerminal(row.runtimeStatus)) throw new DurableApiError(410, `The instance '${instanceId}' has already finished (${row.runtimeStatus}).`);
     const message: InboxMessage = { key: this.newKey(), at: this.opts.clock.now().toISOString(), payload };
     await this.storeOp(this.opts.store.enqueue(instanceId, message));
-    live.inbox.push({ key: message.key, payload, event: this.eventFromPayload(message) });
+    if (!(await this.claim(instanceId))) return;
+    const cached = this.instances.get(instanceId);
+    const live = cached ? await cached : undefined;
+    if (live && !live.keys.has(message.key)) {
+      live.keys.add(message.key);
+      live.inbox.push(this.pendingFrom(message));
+    }
     this.kick(instanceId);
   }
 
@@ -391,6 +667,7 @@ export class DurableEngine {
     }
     await this.storeOp(this.opts.store.deleteInstance(instanceId));
     this.instances.delete(instanceId);
+    if (this.owned.has(instanceId)) await this.release(instanceId);
     this.maxHistory.delete(instanceId);
     this.maxHistory.delete(`${instanceId}\u0000current`);
     return 1;
@@ -404,8 +681,7 @@ export class DurableEngine {
   /** The entity's state, or undefined when it does not exist. */
   async readEntity(name: string, key: string): Promise<{ exists: boolean; state: unknown }> {
     const id = entityInstanceId(name, key);
-    const loaded = this.entities.get(id);
-    const row = loaded ? (await loaded).row : await this.storeOp(this.opts.store.getEntity(id));
+    const row = await this.storeOp(this.opts.store.getEntity(id));
     if (!row || !row.exists) return { exists: false, state: undefined };
     return { exists: true, state: parseJson(row.state) };
   }
@@ -419,7 +695,15 @@ export class DurableEngine {
         this.terminalWaiters.set(instanceId, set);
       }
       const waiters = set;
+      // The instance may run in another engine: its row in the store says when it is done.
+      const poll = setInterval(() => {
+        this.opts.store.getInstance(instanceId).then((row) => {
+          if (row && isTerminal(row.runtimeStatus)) done(row);
+        }, () => undefined);
+      }, Math.max(5, Math.min(this.minPollMs, 250)));
+      poll.unref();
       const timer = setTimeout(() => {
+        clearInterval(poll);
         waiters.delete(done);
         void this.getStatus(instanceId).then(
           (s) => reject(new Error(`[keyrotor] [devhost] instance '${instanceId}' did not finish within ${timeoutMs} ms (status: ${s?.runtimeStatus ?? "unknown"})`)),
@@ -428,6 +712,7 @@ export class DurableEngine {
       }, timeoutMs);
       const done = (row: InstanceRow): void => {
         clearTimeout(timer);
+        clearInterval(poll);
         waiters.delete(done);
         resolve(row);
       };
@@ -446,8 +731,8 @@ export class DurableEngine {
 
   private async drive(instanceId: string): Promise<void> {
     const gen = this.generation;
-    const live = await this.live(instanceId);
-    if (!live || gen !== this.generation) return;
+    const live = await this.acquire(instanceId);
+    if (!live || live === "elsewhere" || gen !== this.generation) return;
     if (live.running) {
       live.again = true;
       return;
@@ -457,9 +742,16 @@ export class DurableEngine {
       for (;;) {
         live.again = false;
         if (gen !== this.generation || (await this.instances.get(instanceId)) !== live) return;
+        if (live.refresh) {
+          live.refresh = false;
+          if (!(await this.refreshInstance(live, gen))) return;
+        }
         if (isTerminal(live.row.runtimeStatus)) {
           const keys = live.inbox.splice(0).flatMap((m) => (m.key ? [m.key] : []));
           if (keys.length) await this.storeOp(this.opts.store.dequeue(instanceId, keys));
+          for (const k of keys) live.keys.delete(k);
+          // Finished: nothing more runs here; a new start of the id is loaded afresh by its owner.
+          await this.retire(instanceId, live);
           return;
         }
         const needsStart = live.history.length === 0;
@@ -475,8 +767,9 @@ export class DurableEngine {
   private async episode(live: LiveInstance, gen: number): Promise<void> {
     const row = live.row;
     const now = this.opts.clock.now();
+    this.episodes.push({ instanceId: row.instanceId, executionId: row.executionId, historyIndex: live.history.length });
     const taken = live.inbox.splice(0);
-    const messages = taken.filter((m) => !m.executionId || m.executionId === row.executionId);
+    const messages = withoutRepeats(live.history, taken.filter((m) => !m.executionId || m.executionId === row.executionId));
     const persistedKeys = taken.flatMap((m) => (m.key ? [m.key] : []));
     const newEvents: HistoryEvent[] = [ev(EventType.OrchestratorStarted, now)];
     if (live.history.length === 0) {
@@ -504,15 +797,37 @@ export class DurableEngine {
       status = "Terminated";
       output = reason === null ? null : JSON.stringify(reason);
     } else {
-      for (const m of messages) if (m.event) newEvents.push(m.event);
+      // Suspend and resume are history events like any message (DurableTask.Core). A suspended
+      // instance takes messages into its history, but nothing its orchestrator asks for happens
+      // until it is resumed; its output is the last suspend or resume reason, as the Azure Storage
+      // provider writes it.
+      let suspended = row.runtimeStatus === "Suspended";
+      let reasonOutput: { value: string | null } | undefined;
+      for (const m of messages) {
+        const p = m.payload;
+        if (p?.kind === "suspend" || p?.kind === "resume") {
+          suspended = p.kind === "suspend";
+          reasonOutput = { value: p.reason };
+          newEvents.push(ev(suspended ? EventType.ExecutionSuspended : EventType.ExecutionResumed, now, p.reason === null ? {} : { Reason: p.reason }));
+        } else if (m.event) newEvents.push(m.event);
+      }
       const result = await this.runOrchestrator(live, newEvents);
       if (gen !== this.generation) return;
-      newEvents.push(...result.scheduled);
-      status = result.status;
-      output = result.output;
-      customStatus = result.customStatus;
-      failureType = result.failureType;
-      continueAsNew = result.continueAsNew;
+      if (suspended) {
+        // The worker still runs on what arrived (its custom status applies, as on the real
+        // extension), but what it asks for (new tasks, completion) is held: the run after the
+        // resume asks for it again.
+        status = "Suspended";
+        output = reasonOutput ? reasonOutput.value : row.output;
+        customStatus = result.customStatus;
+      } else {
+        newEvents.push(...result.scheduled);
+        status = result.status;
+        output = result.status === "Running" && !result.continueAsNew ? (reasonOutput ? reasonOutput.value : row.output) : result.output;
+        customStatus = result.customStatus;
+        failureType = result.failureType;
+        continueAsNew = result.continueAsNew;
+      }
     }
     if (isTerminal(status)) {
       newEvents.push(ev(EventType.ExecutionCompleted, now, { OrchestrationStatus: status, Result: output }));
@@ -524,15 +839,15 @@ export class DurableEngine {
     const start = live.history.length;
     await this.storeOp(this.opts.store.writeHistory(row.instanceId, row.executionId, start, newEvents));
     if (gen !== this.generation) return;
-    const lastConsumedKey = persistedKeys.reduce<string | undefined>((max, k) => (max === undefined || k > max ? k : max), row.lastConsumedKey);
+    const { lastConsumedKey: _older, ...current } = row;
     let next: InstanceRow = {
-      ...row,
+      ...current,
       runtimeStatus: status,
       output,
       customStatus,
       lastUpdatedTime: now.toISOString(),
       historyLength: start + newEvents.length,
-      ...(lastConsumedKey !== undefined ? { lastConsumedKey } : {}),
+      consumedKeys: persistedKeys,
       ...(failureType ? { failureType } : {}),
     };
     if (continueAsNew) {
@@ -550,6 +865,7 @@ export class DurableEngine {
       live.history.push(...newEvents);
     }
     if (persistedKeys.length) await this.storeOp(this.opts.store.dequeue(row.instanceId, persistedKeys));
+    for (const k of persistedKeys) live.keys.delete(k);
     if (gen !== this.generation) return;
     // After continueAsNew only messages already sent (entity signals) still matter.
     if (continueAsNew) await this.dispatch(row, newEvents.filter((e) => e.EventType === EventType.EventSent), gen);
@@ -654,8 +970,14 @@ export class DurableEngine {
   private deliver(instanceId: string, executionId: string, event: HistoryEvent): void {
     const gen = this.generation;
     this.track(async () => {
-      const live = await this.live(instanceId);
+      const live = await this.acquire(instanceId);
       if (!live || gen !== this.generation) return;
+      if (live === "elsewhere") {
+        // Another engine owns the target: the message goes through its inbox in the store.
+        const message: InboxMessage = { key: this.newKey(), at: this.opts.clock.now().toISOString(), payload: { kind: "history", executionId, event } };
+        await this.storeOp(this.opts.store.enqueue(instanceId, message));
+        return;
+      }
       live.inbox.push({ executionId, event });
       this.kick(instanceId);
     });
@@ -810,10 +1132,13 @@ export class DurableEngine {
     });
   }
 
+  /** Writes the operation to the entity's inbox in the store; its owner runs it (this engine at
+   * once when it can claim the entity, another by polling). */
   private async enqueueEntity(entityId: string, payload: InboxPayload): Promise<void> {
-    const live = await this.entity(entityId);
     const message: InboxMessage = { key: this.newKey(), at: this.opts.clock.now().toISOString(), payload };
     await this.storeOp(this.opts.store.enqueue(entityId, message));
+    if (!(await this.claim(entityId))) return;
+    const live = await this.entity(entityId);
     if (!live.keys.has(message.key)) {
       live.keys.add(message.key);
       live.inbox.push(message);
@@ -827,7 +1152,9 @@ export class DurableEngine {
 
   private async driveEntity(entityId: string): Promise<void> {
     const gen = this.generation;
-    const live = await this.entity(entityId);
+    if (!(await this.claim(entityId))) return;
+    const held = this.entity(entityId);
+    const live = await held;
     if (gen !== this.generation) return;
     if (live.running) {
       live.again = true;
@@ -835,7 +1162,17 @@ export class DurableEngine {
     }
     live.running = true;
     try {
-      while (live.inbox.length > 0 && gen === this.generation) {
+      // Stops when the lease was lost (renewal failed: the entity was dropped from memory).
+      while (gen === this.generation && this.entities.get(entityId) === held) {
+        if (live.refresh) {
+          live.refresh = false;
+          for (const m of await this.storeOp(this.opts.store.readInbox(entityId))) {
+            if (live.keys.has(m.key)) continue;
+            live.keys.add(m.key);
+            live.inbox.push(m);
+          }
+        }
+        if (live.inbox.length === 0) break;
         live.again = false;
         await this.entityBatch(entityId, live, gen);
       }
@@ -864,6 +1201,7 @@ export class DurableEngine {
     }
     let row = live.row;
     if (fresh.length > 0) {
+      this.entityBatches += 1;
       const { name, key } = parseEntityInstanceId(entityId);
       const fn = [...coreRegistry().functions.values()].find((f) => f.metadata.name.toLowerCase() === name && triggerOf(f).type === "entityTrigger");
       const results: Array<{ isError: boolean; result?: string }> = [];
@@ -944,6 +1282,11 @@ export class DurableEngine {
   /** Drops all in-memory work as a process crash would; in-flight activities are abandoned. */
   async crash(): Promise<void> {
     this.generation += 1;
+    this.stopBackground();
+    // Leases stay in the store under this engine's name: resume() takes them back at once, another
+    // engine once they expire.
+    this.owned.clear();
+    this.leaseChains.clear();
     for (const cancel of this.timers.values()) cancel();
     this.timers.clear();
     this.instances.clear();
@@ -958,19 +1301,21 @@ export class DurableEngine {
 
   /** Reloads every unfinished instance and entity inbox from the store and restarts their work. */
   async resume(): Promise<void> {
+    if (!this.durable) return;
     const gen = this.generation;
+    this.startBackground();
     const rows = await this.storeOp(this.opts.store.listInstances());
     for (const r of rows) {
       if (gen !== this.generation) return;
       if (isTerminal(r.runtimeStatus)) continue;
-      const live = await this.live(r.instanceId);
-      if (!live) continue;
-      await this.redispatch(live, gen);
+      // Loading restarts the outstanding work (loadInstance); another engine's instances stay there.
+      const live = await this.acquire(r.instanceId);
+      if (!live || live === "elsewhere") continue;
       this.kick(r.instanceId);
     }
     for (const target of await this.storeOp(this.opts.store.inboxTargets())) {
-      if (target.startsWith("@")) this.kickEntity(target);
-      else this.kick(target);
+      if (gen !== this.generation) return;
+      await this.wake(target);
     }
   }
 
@@ -1005,8 +1350,13 @@ export class DurableEngine {
     await this.dispatch(live.row, outstanding, gen);
   }
 
-  /** Stops timers; in-flight work is abandoned. */
+  /** Stops timers and polling and hands the leases back (another instance may take over at once);
+   * in-flight work is abandoned. */
   async stop(): Promise<void> {
+    this.stopBackground();
+    for (const id of [...this.owned]) {
+      await this.release(id).catch((err: unknown) => this.opts.log(`[keyrotor] [devhost] releasing the lease on '${id}' failed: ${err instanceof Error ? err.message : String(err)}`));
+    }
     await this.crash();
   }
 

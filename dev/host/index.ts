@@ -9,7 +9,7 @@ import { ManualClock, RealClock, type HostClock } from "./clock";
 import { functionTimeoutFromHostJson, HTTP_RESPONSE_TIMEOUT_MS, setHostLimits } from "./limits";
 import { timeZoneNotice, timerJob } from "./schedule";
 import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
-import { DurableEngine, DurableApiError, type InstanceStatus } from "./engine";
+import { DurableEngine, DurableApiError, type EpisodeRecord, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
 import { MemoryHistoryStore, type HistoryStore } from "./store";
 import { decodeRequestPath, extraInputData, fireTimerFunction, functionsByTrigger, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
@@ -19,7 +19,7 @@ import { triggerOf } from "./worker";
 export { ManualClock, RealClock, type HostClock } from "./clock";
 export { MemoryHistoryStore, type HistoryStore, type InstanceRow, type RuntimeStatus } from "./store";
 export { TableHistoryStore } from "./tableStore";
-export type { InstanceStatus } from "./engine";
+export type { EpisodeRecord, InstanceStatus } from "./engine";
 
 export interface StartHostOptions {
   /** Absolute paths of the app's modules (e.g. every functions/*.ts file), imported in order. */
@@ -43,10 +43,26 @@ export interface StartHostOptions {
   httpResponseTimeoutMs?: number;
   /** Where host.json is read (default: the working directory). */
   appDir?: string;
+  /** What this instance runs, as Flex Consumption places functions on instances (default: all).
+   * Without "durable" it runs no orchestration, activity or entity: its durable client writes to
+   * the store and reads from it, and a durable instance on the same store picks the work up.
+   * Without "http" it serves no /api routes and no Event Grid webhook; without "timer" no timer
+   * function runs (schedules, fireTimer, /admin). The durable management API is served by all. */
+  roles?: InstanceRole[];
+  /** Polling of the store by a durable instance (as DurableTask.AzureStorage polls its queues):
+   * the interval after a poll that found work (default 100 ms), doubling up to the maximum
+   * (default 30 s, maxQueuePollingInterval). Wall-clock time, whatever the clock option. */
+  minPollingIntervalMs?: number;
+  maxPollingIntervalMs?: number;
+  /** Lease on an instance or entity held by the durable instance that runs it (default 30 s). */
+  leaseMs?: number;
   /** The app hook data the appStart hooks receive (what a host hands the app at start; the app's
    * own composition reads it, see functions/_app.ts). Default: empty, as in Azure. */
   appHookData?: Record<string, unknown>;
 }
+
+export type InstanceRole = "http" | "durable" | "timer";
+export const ALL_ROLES: readonly InstanceRole[] = ["http", "durable", "timer"];
 
 export interface FunctionInfo {
   name: string;
@@ -91,6 +107,12 @@ export interface DevHost {
   maxHistoryEventCount(instanceId: string): number;
   /** Activity executions started in this host, by activity name (at-least-once shows up here). */
   activityExecutions(name: string): number;
+  /** What this instance runs. */
+  readonly roles: readonly InstanceRole[];
+  /** Orchestrator episodes this host ran (instance, execution, committed history length at its start). */
+  episodes(): readonly EpisodeRecord[];
+  /** Entity operation batches this host ran. */
+  entityBatches(): number;
   stop(): Promise<void>;
 }
 
@@ -158,23 +180,43 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     log,
     userLog: (fn, _id, level, message) => log(`[${fn}] ${level}: ${message}`),
   };
-  const engine = new DurableEngine({ store, clock, maxConcurrentActivities: options.maxConcurrentActivities ?? 16, log, userLog: ctx.userLog, activityInputs: (fn) => extraInputData(fn, ctx) });
+  const roles: readonly InstanceRole[] = options.roles ? [...new Set(options.roles)] : ALL_ROLES;
+  const has = (role: InstanceRole): boolean => roles.includes(role);
+  const engine = new DurableEngine({
+    store,
+    clock,
+    maxConcurrentActivities: options.maxConcurrentActivities ?? 16,
+    log,
+    userLog: ctx.userLog,
+    activityInputs: (fn) => extraInputData(fn, ctx),
+    durable: has("durable"),
+    ...(options.minPollingIntervalMs !== undefined ? { minPollingIntervalMs: options.minPollingIntervalMs } : {}),
+    ...(options.maxPollingIntervalMs !== undefined ? { maxPollingIntervalMs: options.maxPollingIntervalMs } : {}),
+    ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+  });
+  /** Which role runs a trigger type (Event Grid arrives as an HTTP webhook; every other non-durable trigger with the timers). */
+  const servedHere = (type: string): boolean => {
+    const t = type.toLowerCase();
+    if (t === "httptrigger" || t === "eventgridtrigger") return has("http");
+    if (t === "orchestrationtrigger" || t === "activitytrigger" || t === "entitytrigger") return has("durable");
+    return has("timer");
+  };
 
   const route = async (req: HttpInput): Promise<HttpResult> => {
     const pathname = new URL(req.url, baseUrl).pathname;
     if (pathname === WEBHOOK_PATH || pathname.startsWith(`${WEBHOOK_PATH}/`)) return handleDurableApi(req, engine, baseUrl);
-    if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid") return handleEventGrid(req, ctx);
+    if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid" && has("http")) return handleEventGrid(req, ctx);
     const admin = /^\/admin\/functions\/([^/]+)$/.exec(pathname);
     if (admin && req.method.toUpperCase() === "POST") return adminInvoke(decodeRequestPath(admin[1]!) ?? "", req);
     // Azure decodes the path before it routes (triggers.ts): /api%2Fhealth is /api/health there.
-    if (/^\/api(\/|$)/i.test(decodeRequestPath(pathname) ?? pathname)) return invokeHttpFunction(req, ctx);
+    if (has("http") && /^\/api(\/|$)/i.test(decodeRequestPath(pathname) ?? pathname)) return invokeHttpFunction(req, ctx);
     return { status: 404, headers: {}, body: Buffer.alloc(0) };
   };
 
   // POST /admin/functions/<name> {"input": ...}: how the Functions host runs a non-HTTP function by hand.
   const adminInvoke = async (name: string, req: HttpInput): Promise<HttpResult> => {
     const fn = reg.functions.get(name);
-    if (!fn) return { status: 404, headers: {}, body: Buffer.alloc(0) };
+    if (!fn || !servedHere(triggerOf(fn).type)) return { status: 404, headers: {}, body: Buffer.alloc(0) };
     const type = triggerOf(fn).type;
     try {
       if (type === "timerTrigger") await fireTimerFunction(fn, false, ctx);
@@ -210,9 +252,11 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   baseUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
 
   for (const hook of reg.hooks.get("appStart") ?? []) await hook({ hookData: options.appHookData ?? {}, functionAppDirectory: process.cwd() });
+  // A durable instance polls the store for work other instances wrote (no-op without the role).
+  engine.startBackground();
 
   const crons: Cron[] = [];
-  const runSchedules = options.runSchedules ?? (options.clock === undefined || options.clock === "real");
+  const runSchedules = has("timer") && (options.runSchedules ?? (options.clock === undefined || options.clock === "real"));
   if (runSchedules) {
     const notice = timeZoneNotice();
     if (notice && functionsByTrigger("timerTrigger").length > 0) log(notice);
@@ -267,6 +311,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     fireTimer: async (name, opts = {}) => {
       const fn = reg.functions.get(name);
       if (!fn || triggerOf(fn).type !== "timerTrigger") throw new Error(`[keyrotor] [devhost] no timer function '${name}'`);
+      if (!has("timer")) throw new Error(`[keyrotor] [devhost] this instance has no timer role (roles: ${roles.join(", ")}): fire '${name}' on the timer instance`);
       await fireTimerFunction(fn, opts.isPastDue ?? false, ctx);
     },
     invokeHttp: async (method, path, opts = {}) => {
@@ -284,6 +329,9 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     historyEventCount: (id) => engine.historyEventCount(id),
     maxHistoryEventCount: (id) => engine.maxHistoryEventCount(id),
     activityExecutions: (name) => engine.activityExecutions.get(name) ?? 0,
+    roles,
+    episodes: () => engine.episodes,
+    entityBatches: () => engine.entityBatches,
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -4,7 +4,9 @@
 // simulated crash because it stands for the disk) and Azure Table Storage (Azurite), see tableStore.ts.
 import type { HistoryEvent } from "./history";
 
-export type RuntimeStatus = "Pending" | "Running" | "Completed" | "ContinuedAsNew" | "Failed" | "Terminated";
+// Suspended: the instance takes messages into its history but runs no orchestrator episode until resumed
+// (DurableTask.Core's ExecutionSuspended/ExecutionResumed).
+export type RuntimeStatus = "Pending" | "Running" | "Suspended" | "Completed" | "ContinuedAsNew" | "Failed" | "Terminated";
 
 export const TERMINAL_STATUSES: readonly RuntimeStatus[] = ["Completed", "Failed", "Terminated"];
 
@@ -28,7 +30,11 @@ export interface InstanceRow {
   parentInstanceId?: string;
   parentExecutionId?: string;
   parentTaskId?: number;
-  /** Highest inbox key already applied to history (inbox rows at or below it are leftovers). */
+  /** Inbox keys the last committed episode applied to history: rows still holding them are
+   * leftovers of a crash between the commit and the dequeue. (Not a "highest key": several hosts
+   * write inboxes, so keys are unique but not ordered by arrival.) */
+  consumedKeys?: string[];
+  /** Older rows: highest inbox key already applied (rows at or below it are leftovers). */
   lastConsumedKey?: string;
   failureType?: string;
 }
@@ -36,7 +42,12 @@ export interface InstanceRow {
 export type InboxPayload =
   | { kind: "event"; name: string; input: string | null }
   | { kind: "terminate"; reason: string | null }
-  | { kind: "entityOp"; dedupeId: string; requestId: string; op: string; signal: boolean; input: string | null; parent?: string; parentExecution?: string };
+  | { kind: "suspend"; reason: string | null }
+  | { kind: "resume"; reason: string | null }
+  | { kind: "entityOp"; dedupeId: string; requestId: string; op: string; signal: boolean; input: string | null; parent?: string; parentExecution?: string }
+  /** A message from another instance (a sub-orchestration's completion, an entity's response) that
+   * goes through storage because this host does not own the target. */
+  | { kind: "history"; executionId: string; event: HistoryEvent };
 
 export interface InboxMessage {
   /** Sortable, unique per target. */
@@ -78,6 +89,18 @@ export interface HistoryStore {
   dequeue(targetId: string, keys: string[]): Promise<void>;
   /** Targets (instances or entities) that have inbox messages. */
   inboxTargets(): Promise<string[]>;
+  /** What a durable host polls for: instances waiting for their first episode (Pending, no history)
+   * and targets (instances or entities) with inbox messages. */
+  workTargets(): Promise<string[]>;
+
+  /**
+   * Claims or renews the lease on a target (instance or entity) for `owner` for `leaseMs` of wall
+   * time: succeeds when the target has no lease, an expired one, or one `owner` holds. Atomic: of
+   * concurrent claimers one wins. Only the lease holder runs the target's episodes or batches.
+   */
+  claimLease(targetId: string, owner: string, leaseMs: number): Promise<boolean>;
+  /** Drops the lease if `owner` holds it. */
+  releaseLease(targetId: string, owner: string): Promise<void>;
 
   getEntity(entityId: string): Promise<EntityRow | undefined>;
   putEntity(row: EntityRow): Promise<void>;
@@ -91,6 +114,7 @@ export class MemoryHistoryStore implements HistoryStore {
   private readonly histories = new Map<string, HistoryEvent[]>();
   private readonly inboxes = new Map<string, Map<string, InboxMessage>>();
   private readonly entities = new Map<string, EntityRow>();
+  private readonly leases = new Map<string, { owner: string; until: number }>();
 
   async getInstance(id: string): Promise<InstanceRow | undefined> {
     const r = this.instances.get(id);
@@ -116,6 +140,7 @@ export class MemoryHistoryStore implements HistoryStore {
     const existed = this.instances.delete(id);
     for (const k of [...this.histories.keys()]) if (k.startsWith(`${id}\u0000`)) this.histories.delete(k);
     this.inboxes.delete(id);
+    this.leases.delete(id);
     return existed;
   }
 
@@ -155,6 +180,23 @@ export class MemoryHistoryStore implements HistoryStore {
 
   async inboxTargets(): Promise<string[]> {
     return [...this.inboxes.keys()];
+  }
+
+  async workTargets(): Promise<string[]> {
+    const pending = [...this.instances.values()].filter((r) => r.runtimeStatus === "Pending" && r.historyLength === 0).map((r) => r.instanceId);
+    return [...new Set([...pending, ...this.inboxes.keys()])];
+  }
+
+  async claimLease(targetId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const now = Date.now();
+    const held = this.leases.get(targetId);
+    if (held && held.owner !== owner && held.until > now) return false;
+    this.leases.set(targetId, { owner, until: now + leaseMs });
+    return true;
+  }
+
+  async releaseLease(targetId: string, owner: string): Promise<void> {
+    if (this.leases.get(targetId)?.owner === owner) this.leases.delete(targetId);
   }
 
   async getEntity(id: string): Promise<EntityRow | undefined> {

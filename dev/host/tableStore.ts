@@ -40,6 +40,11 @@ function unpack<T>(row: Record<string, unknown>): T {
   return JSON.parse(text) as T;
 }
 
+/** The instance row: the packed value plus the two columns a poller filters on. */
+function instanceEntity(row: InstanceRow): Row {
+  return { partitionKey: pk(row.instanceId), rowKey: "instance", runtimeStatus: row.runtimeStatus, historyLength: row.historyLength, ...pack(row) };
+}
+
 function historyKey(executionId: string, index: number): string {
   return `h~${encodeURIComponent(executionId)}~${index.toString().padStart(9, "0")}`;
 }
@@ -107,7 +112,7 @@ export class TableHistoryStore implements HistoryStore {
 
   async createInstance(row: InstanceRow, replaceable: readonly RuntimeStatus[]): Promise<{ created: true; replaced?: InstanceRow } | { created: false; existing: InstanceRow }> {
     const t = await this.t();
-    const entity: Row = { partitionKey: pk(row.instanceId), rowKey: "instance", ...pack(row) };
+    const entity = instanceEntity(row);
     for (;;) {
       try {
         await t.createEntity(entity);
@@ -129,7 +134,7 @@ export class TableHistoryStore implements HistoryStore {
   }
 
   async putInstance(row: InstanceRow): Promise<void> {
-    await (await this.t()).upsertEntity({ partitionKey: pk(row.instanceId), rowKey: "instance", ...pack(row) }, "Replace");
+    await (await this.t()).upsertEntity(instanceEntity(row), "Replace");
   }
 
   async listInstances(): Promise<InstanceRow[]> {
@@ -193,6 +198,53 @@ export class TableHistoryStore implements HistoryStore {
   async inboxTargets(): Promise<string[]> {
     const rows = await this.rows(odata`RowKey ge ${"m~"} and RowKey lt ${"n"}`, ["PartitionKey", "RowKey"]);
     return [...new Set(rows.map((r) => decodeURIComponent(r.partitionKey ?? "")))];
+  }
+
+  async workTargets(): Promise<string[]> {
+    const pending = await this.rows(odata`RowKey eq ${"instance"} and runtimeStatus eq ${"Pending"} and historyLength eq ${0}`, ["PartitionKey", "RowKey"]);
+    return [...new Set([...pending.map((r) => decodeURIComponent(r.partitionKey ?? "")), ...(await this.inboxTargets())])];
+  }
+
+  /** The lease row ("lease": owner, until in ms) changes only under its ETag, so of two claimers
+   * one wins; an expired lease is taken over the same way. */
+  async claimLease(targetId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const t = await this.t();
+    const partitionKey = pk(targetId);
+    const lease = { partitionKey, rowKey: "lease", owner, until: Date.now() + leaseMs };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await t.createEntity(lease);
+        return true;
+      } catch (err) {
+        if (statusOf(err) !== 409) throw err;
+      }
+      let held: TableEntityResult<Record<string, unknown>>;
+      try {
+        held = await t.getEntity<Record<string, unknown>>(partitionKey, "lease");
+      } catch (err) {
+        if (statusOf(err) === 404) continue;
+        throw err;
+      }
+      if (held.owner !== owner && Number(held.until) > Date.now()) return false;
+      try {
+        await t.updateEntity({ ...lease, until: Date.now() + leaseMs }, "Replace", { etag: held.etag });
+        return true;
+      } catch (err) {
+        if (statusOf(err) === 412) return false;
+        if (statusOf(err) !== 404) throw err;
+      }
+    }
+    return false;
+  }
+
+  async releaseLease(targetId: string, owner: string): Promise<void> {
+    const t = await this.t();
+    try {
+      const held = await t.getEntity<Record<string, unknown>>(pk(targetId), "lease");
+      if (held.owner === owner) await t.deleteEntity(pk(targetId), "lease", { etag: held.etag });
+    } catch (err) {
+      if (statusOf(err) !== 404 && statusOf(err) !== 412) throw err;
+    }
   }
 
   async getEntity(entityId: string): Promise<EntityRow | undefined> {
