@@ -4,30 +4,60 @@
 // land in the engine. Status codes follow the extension's HttpApiHandler (500 "Something went wrong" on
 // a duplicate start: the client's InvalidOperationException is not caught there; 410 on a finished
 // instance, 412 when purging a running one).
+import { randomBytes } from "node:crypto";
 import { DurableApiError, type DurableEngine } from "./engine";
 import { TERMINAL_STATUSES, type RuntimeStatus } from "./store";
 import type { HttpInput, HttpResult } from "./triggers";
 
 export const TASK_HUB = "devhost";
 export const WEBHOOK_PATH = "/runtime/webhooks/durabletask";
-const CODE = "code=devhost";
+/** The extension's local RPC endpoint (LocalHttpListener, http://127.0.0.1:17071/durabletask/ in
+ * Azure): what durable-functions calls through `rpcBaseUrl`. It is not behind the Functions host,
+ * so no key is asked there. dev/host serves it on its own port. */
+export const RPC_PATH = "/durabletask";
 
-/** The JSON the extension hands a function's durableClient input binding. */
-export function durableClientInputData(baseUrl: string): Record<string, unknown> {
+/** A host's `durabletask_extension` system key: the Functions host creates one per app on demand
+ * (DefaultScriptWebHookProvider.GetOrCreateExtensionKey) and asks for it on /runtime/webhooks/durabletask. */
+export function newSystemKey(): string {
+  return randomBytes(40).toString("base64url");
+}
+
+/** The JSON the extension hands a function's durableClient input binding. The webhook URL the host
+ * gives the extension carries `?code=<system key>`, so every link and `requiredQueryStringParameters`
+ * carry it (HttpApiHandler.GetUniversalQueryStrings); without a key (no host keys) they carry none. */
+export function durableClientInputData(baseUrl: string, systemKey?: string): Record<string, unknown> {
   const base = `${baseUrl}${WEBHOOK_PATH}`;
-  const q = `taskHub=${TASK_HUB}&connection=Storage&${CODE}`;
+  const code = codeQuery(systemKey);
   const instance = `${base}/instances/INSTANCEID`;
   return {
     taskHubName: TASK_HUB,
     creationUrls: {
-      createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?${CODE}`,
-      createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&${CODE}`,
+      createNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?${code}`,
+      createAndWaitOnNewInstancePostUri: `${base}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&${code}`,
     },
-    managementUrls: managementUrls(instance, q, "INSTANCEID"),
+    managementUrls: managementUrls(instance, managementQuery(systemKey), "INSTANCEID"),
     baseUrl: base,
-    requiredQueryStringParameters: CODE,
-    rpcBaseUrl: `${base}/`,
+    requiredQueryStringParameters: code,
+    rpcBaseUrl: `${baseUrl}${RPC_PATH}/`,
   };
+}
+
+function codeQuery(systemKey: string | undefined): string {
+  return systemKey === undefined ? "" : `code=${encodeURIComponent(systemKey)}`;
+}
+
+function managementQuery(systemKey: string | undefined): string {
+  const code = codeQuery(systemKey);
+  return `taskHub=${TASK_HUB}&connection=Storage${code ? `&${code}` : ""}`;
+}
+
+/** The Functions host's SystemKeyAuthLevel check on the webhook route: the key from the
+ * `x-functions-key` header, else the `code` query parameter, must be the extension's system key. A
+ * missing or unknown key authenticates no one, so the host challenges: an empty 401. */
+function keyAccepted(req: HttpInput, url: URL, systemKey: string): boolean {
+  const header = Object.entries(req.headers).find(([k]) => k.toLowerCase() === "x-functions-key")?.[1];
+  const given = header !== undefined && header !== "" ? header : url.searchParams.get("code");
+  return given === systemKey;
 }
 
 function managementUrls(instance: string, q: string, id: string): Record<string, string> {
@@ -42,6 +72,15 @@ function managementUrls(instance: string, q: string, id: string): Record<string,
     suspendPostUri: `${instance}/suspend?reason={text}&${q}`,
     resumePostUri: `${instance}/resume?reason={text}&${q}`,
   };
+}
+
+/** What the extension's client throws for an operation the instance's state does not allow, and
+ * for a connection it cannot resolve: HttpApiHandler does not catch it, so the caller gets a 500. */
+export class InvalidOperationException extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidOperationException";
+  }
 }
 
 const json = (status: number, value: unknown, headers: Record<string, string> = {}): HttpResult => ({
@@ -87,15 +126,46 @@ function inWholeSeconds<T extends { createdTime: string; lastUpdatedTime: string
   return { ...status, createdTime: seconds(status.createdTime), lastUpdatedTime: seconds(status.lastUpdatedTime) };
 }
 
-export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string): Promise<HttpResult> {
+/** The connection the extension's client binds to (HttpApiHandler.GetClient): the first `connection`
+ * query parameter (name compared ignoring case) with a non-blank value, else the default ("Storage",
+ * i.e. AzureWebJobsStorage: dev/host's own store). A name is resolved as WebJobs resolves connection
+ * settings: `AzureWebJobs<name>`, then `<name>`, each as a value, a ConnectionStrings entry or a
+ * section (`<name>__accountName`, identity-based), ignoring case. One it cannot resolve throws
+ * InvalidOperationException, which the handler answers with a 500. dev/host has one store: a
+ * resolvable name reads it, whatever account the setting names. */
+export function resolveConnection(query: URLSearchParams, env: NodeJS.ProcessEnv = process.env): string {
+  let name = "Storage";
+  for (const [k, v] of query) {
+    if (k.toLowerCase() === "connection" && v.trim() !== "") {
+      name = v;
+      break;
+    }
+  }
+  // The host's own storage (AzureWebJobsStorage) always resolves, set in this process or not.
+  if (name.toLowerCase() === "storage" || name.toLowerCase() === "azurewebjobsstorage") return name;
+  const keys = Object.keys(env).filter((k) => env[k] !== undefined).map((k) => k.toLowerCase());
+  const exists = (setting: string): boolean => {
+    const s = setting.toLowerCase();
+    return [s, `connectionstrings__${s}`, `connectionstrings:${s}`].some((c) => keys.includes(c) || keys.some((k) => k.startsWith(`${c}__`) || k.startsWith(`${c}:`)));
+  };
+  if (exists(`AzureWebJobs${name}`) || exists(name)) return name;
+  throw new InvalidOperationException(`Unable to resolve the Azure Storage connection named '${name}'.`);
+}
+
+/** Serves both the webhook route (WEBHOOK_PATH: the system key is checked when the host has one)
+ * and the local RPC endpoint (RPC_PATH: no key). */
+export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string, systemKey?: string): Promise<HttpResult> {
   const url = new URL(req.url, baseUrl);
-  const rest = url.pathname.slice(WEBHOOK_PATH.length).split("/").filter((p) => p.length > 0).map(decodeSegmentTwice);
+  const viaRpc = url.pathname === RPC_PATH || url.pathname.startsWith(`${RPC_PATH}/`);
+  if (!viaRpc && systemKey !== undefined && !keyAccepted(req, url, systemKey)) return empty(401);
+  const rest = url.pathname.slice((viaRpc ? RPC_PATH : WEBHOOK_PATH).length).split("/").filter((p) => p.length > 0).map(decodeSegmentTwice);
   // The real endpoint matches its routes on the decoded path, so a segment that decodes to hold "/"
   // (an id or key sent with "%2F" or "%252F") splits and matches no route there: 404.
   if (rest.some((p) => p.includes("/"))) return empty(404);
   const method = req.method.toUpperCase();
   try {
     const [controller, a, b, c] = rest;
+    if (controller === "orchestrators" || controller === "instances" || controller === "entities") resolveConnection(url.searchParams);
     if (controller === "orchestrators" && a && rest.length <= 3) {
       if (method !== "POST") return empty(404);
       let input: string | null;
@@ -105,7 +175,7 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
         return json(400, { Message: "Invalid JSON content" });
       }
       const id = await engine.startNew(a, b, input);
-      const urls = managementUrls(`${baseUrl}${WEBHOOK_PATH}/instances/${encodeURIComponent(id)}`, `taskHub=${TASK_HUB}&connection=Storage&${CODE}`, id);
+      const urls = managementUrls(`${baseUrl}${WEBHOOK_PATH}/instances/${encodeURIComponent(id)}`, managementQuery(systemKey), id);
       return json(202, urls, { location: urls.statusQueryGetUri ?? "", "retry-after": "10" });
     }
     if (controller === "instances") {
@@ -122,7 +192,7 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
         if (method === "GET") {
           const status = await engine.getStatus(a, { showHistory: url.searchParams.get("showHistory") === "true", showInput: url.searchParams.get("showInput") !== "false" });
           if (!status) return empty(404);
-          const running = status.runtimeStatus === "Running" || status.runtimeStatus === "Pending";
+          const running = ["Running", "Pending", "ContinuedAsNew", "Suspended"].includes(status.runtimeStatus);
           return json(running ? 202 : 200, inWholeSeconds(status), running ? { location: url.href, "retry-after": "5" } : {});
         }
         if (method === "DELETE") {
@@ -147,12 +217,16 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
         return empty(202);
       }
       if (b === "suspend" || b === "resume") {
-        // HttpApiHandler reads the instance first: unknown 404, finished 410 (both without a body).
-        // The engine has no Suspended state, so a live instance still gets 501 here, where the
-        // real extension suspends or resumes it (dev/durable-runtime/README.md, difference 5).
+        // HttpApiHandler reads the instance first: unknown 404, finished 410 (both without a body);
+        // then the extension's client refuses a state it cannot leave (InvalidOperationException,
+        // the handler's 500): suspend needs Running or Pending, resume needs Suspended.
         const status = await engine.getStatus(a, { showHistory: false, showInput: false });
         if (!status) return empty(404);
         if (TERMINAL_STATUSES.includes(status.runtimeStatus)) return empty(410);
+        const allowed = b === "suspend" ? ["Running", "Pending", "ContinuedAsNew"].includes(status.runtimeStatus) : status.runtimeStatus === "Suspended";
+        if (!allowed) throw new InvalidOperationException(`Cannot ${b} the orchestration instance ${a} because instance is in the ${status.runtimeStatus} state.`);
+        await engine.suspendOrResume(a, b, url.searchParams.get("reason"));
+        return empty(202);
       }
       return json(501, { Message: `The dev host does not implement '${b}'` });
     }
@@ -181,6 +255,13 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
       if (err.status === 404 || err.status === 410) return empty(err.status);
       return json(err.status, { Message: err.message });
     }
-    return json(500, { Message: "Something went wrong while processing your request", ExceptionMessage: err instanceof Error ? err.message : String(err) });
+    // HttpApiHandler's catch-all: CreateErrorResponse(500, ..., e), the exception serialized.
+    const type = err instanceof Error && err.name === "InvalidOperationException" ? "System.InvalidOperationException" : "System.Exception";
+    return json(500, {
+      Message: "Something went wrong while processing your request",
+      ExceptionMessage: err instanceof Error ? err.message : String(err),
+      ExceptionType: type,
+      StackTrace: `   at Microsoft.Azure.WebJobs.Extensions.DurableTask.HttpApiHandler.HandleRequestAsync(HttpRequestMessage request, CancellationToken cancellationToken) (dev/host)`,
+    });
   }
 }

@@ -19,6 +19,10 @@ export const EventType = {
   EventSent: 14,
   EventRaised: 15,
   ContinueAsNew: 16,
+  GenericEvent: 17,
+  HistoryState: 18,
+  ExecutionSuspended: 19,
+  ExecutionResumed: 20,
 } as const;
 
 export type EventTypeNumber = (typeof EventType)[keyof typeof EventType];

@@ -8,7 +8,7 @@ import type { Cron } from "croner";
 import { ManualClock, RealClock, type HostClock } from "./clock";
 import { functionTimeoutFromHostJson, HTTP_RESPONSE_TIMEOUT_MS, setHostLimits } from "./limits";
 import { timeZoneNotice, timerJob } from "./schedule";
-import { handleDurableApi, WEBHOOK_PATH } from "./durableApi";
+import { durableClientInputData, handleDurableApi, newSystemKey, RPC_PATH, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type EpisodeRecord, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
 import { MemoryHistoryStore, type HistoryStore } from "./store";
@@ -87,6 +87,10 @@ export interface HostClient {
 export interface DevHost {
   /** http://127.0.0.1:<port> */
   readonly url: string;
+  /** This host's `durabletask_extension` system key: /runtime/webhooks/durabletask asks for it as
+   * `code` (or `x-functions-key`), as the Functions host does; `code=<key>` is what the app's
+   * durable client binding carries in requiredQueryStringParameters and its management links. */
+  readonly durableWebhookKey: string;
   readonly functions: FunctionInfo[];
   readonly client: HostClient;
   readonly clock: HostClock;
@@ -175,8 +179,10 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const clock: HostClock = options.clock && options.clock !== "real" ? options.clock : new RealClock();
   const store: HistoryStore = options.store && options.store !== "memory" ? options.store : new MemoryHistoryStore();
   let baseUrl = "http://127.0.0.1:0";
+  const systemKey = newSystemKey();
   const ctx: TriggerContext = {
     baseUrl: () => baseUrl,
+    durableClientData: () => durableClientInputData(baseUrl, systemKey),
     log,
     userLog: (fn, _id, level, message) => log(`[${fn}] ${level}: ${message}`),
   };
@@ -204,7 +210,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
 
   const route = async (req: HttpInput): Promise<HttpResult> => {
     const pathname = new URL(req.url, baseUrl).pathname;
-    if (pathname === WEBHOOK_PATH || pathname.startsWith(`${WEBHOOK_PATH}/`)) return handleDurableApi(req, engine, baseUrl);
+    if (pathname === WEBHOOK_PATH || pathname.startsWith(`${WEBHOOK_PATH}/`) || pathname.startsWith(`${RPC_PATH}/`)) return handleDurableApi(req, engine, baseUrl, systemKey);
     if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid" && has("http")) return handleEventGrid(req, ctx);
     const admin = /^\/admin\/functions\/([^/]+)$/.exec(pathname);
     if (admin && req.method.toUpperCase() === "POST") return adminInvoke(decodeRequestPath(admin[1]!) ?? "", req);
@@ -304,6 +310,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     get url() {
       return baseUrl;
     },
+    durableWebhookKey: systemKey,
     functions: [...reg.functions.values()].map(describe),
     client,
     clock,

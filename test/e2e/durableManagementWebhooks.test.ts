@@ -14,5 +14,5 @@ describe("dev/host's Durable management webhooks", () => {
     await host?.stop();
   });
 
-  durableManagementWebhookContract(() => ({ origin: () => host.url, invokeHttp: (m, p, body) => host.invokeHttp(m, p, { body }) }));
+  durableManagementWebhookContract(() => ({ origin: () => host.url, invokeHttp: (m, p, body) => host.invokeHttp(m, p, { body }), systemKey: () => host.durableWebhookKey }));
 });

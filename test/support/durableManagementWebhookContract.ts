@@ -4,6 +4,7 @@
 // HttpApiHandler (test/realruntime/durableManagementWebhooks.test.ts) and against dev/host
 // (test/e2e/durableManagementWebhooks.test.ts), so dev/host answers as the extension does.
 import { expect, it } from "vitest";
+import { fixture, gate } from "../fixtures/durableApp/state";
 
 export type Links = Record<"id" | "statusQueryGetUri" | "sendEventPostUri" | "terminatePostUri" | "purgeHistoryDeleteUri" | "rewindPostUri" | "restartPostUri" | "suspendPostUri" | "resumePostUri", string>;
 
@@ -12,6 +13,9 @@ export interface ManagementTarget {
   origin(): string;
   /** Calls one of the fixture app's HTTP functions (its durable client bound to this runtime). */
   invokeHttp(method: string, path: string, body: unknown): Promise<{ status: number; json(): unknown }>;
+  /** The host's durabletask_extension system key, where the runtime asks for one on the webhook
+   * route (dev/host; the harness hosts no Functions host, so no key there). */
+  systemKey?(): string;
 }
 
 export function durableManagementWebhookContract(target: () => ManagementTarget): void {
@@ -21,6 +25,10 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
 
   async function checkStatus(id: string, name: string): Promise<Links> {
     expect((await target().invokeHttp("POST", `/api/durable/start/${id}`, { name })).status).toBe(202);
+    return checkStatusOf(id);
+  }
+
+  async function checkStatusOf(id: string): Promise<Links> {
     const r = await target().invokeHttp("POST", `/api/durable/checkStatus/${id}`, {});
     expect(r.status).toBe(202);
     return Object.fromEntries(Object.entries(r.json() as Links).map(([k, v]) => [k, onRoute(v)])) as Links;
@@ -38,6 +46,12 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+
+  /** A URL the test builds itself, with the system key where the runtime has one. */
+  const keyed = (u: string): string => {
+    const key = target().systemKey?.();
+    return key === undefined ? u : `${u}${u.includes("?") ? "&" : "?"}code=${encodeURIComponent(key)}`;
+  };
 
   const answer = async (res: Promise<Response>) => {
     const r = await res;
@@ -103,8 +117,90 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
     expect(await post(unknown(links.resumePostUri))).toEqual({ status: 404, text: "" });
   }, 120_000);
 
+  /** An exception out of the extension's client: HttpApiHandler's 500 with the serialized exception. */
+  const refused = async (res: Promise<Response>) => {
+    const r = await res;
+    const body = (await r.json()) as Record<string, unknown>;
+    return { status: r.status, Message: body.Message, ExceptionMessage: body.ExceptionMessage, ExceptionType: body.ExceptionType, keys: Object.keys(body) };
+  };
+  const serverError = (message: string) => ({
+    status: 500, Message: "Something went wrong while processing your request", ExceptionMessage: message, ExceptionType: "System.InvalidOperationException", keys: ["Message", "ExceptionMessage", "ExceptionType", "StackTrace"],
+  });
+  const post = (url: string, reason = "why") => answer(fetch(url.replace("{text}", reason), { method: "POST" }));
+  const stillFor = async (url: string, ms: number) => {
+    const deadline = Date.now() + ms;
+    let last = await pollStatus(url, () => true);
+    while (Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      last = await pollStatus(url, () => true);
+    }
+    return last;
+  };
+
+  it("suspend link on a running instance: empty 202, then Suspended (202 with Location) with the reason as output; an event raised meanwhile runs the orchestrator (custom status) but its completion is held; suspending it again is a 500 naming its state; resume 202 applies the event and the instance completes", async () => {
+    const links = await checkStatus("suspend-live-1", "approval");
+    await pollStatus(links.statusQueryGetUri, (s, b) => s === 202 && b.runtimeStatus === "Running");
+    expect(await post(links.suspendPostUri)).toEqual({ status: 202, text: "" });
+    const suspended = await pollStatus(links.statusQueryGetUri, (_s, b) => b.runtimeStatus === "Suspended");
+    expect({ status: suspended.status, location: suspended.location, retryAfter: suspended.retryAfter }).toEqual({ status: 202, location: links.statusQueryGetUri, retryAfter: "5" });
+    expect(suspended.body).toMatchObject({ name: "approval", customStatus: { waitingFor: "Approved" }, output: "why" });
+    expect(await answer(fetch(links.sendEventPostUri.replace("{eventName}", "Approved"), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify("held") }))).toEqual({ status: 202, text: "" });
+    expect(await refused(fetch(links.suspendPostUri.replace("{text}", "again"), { method: "POST" }))).toEqual(serverError("Cannot suspend the orchestration instance suspend-live-1 because instance is in the Suspended state."));
+    const held = await stillFor(links.statusQueryGetUri, 3_000);
+    // The orchestrator ran on the event (its custom status moved on), but its completion is held.
+    expect(held.body).toMatchObject({ runtimeStatus: "Suspended", output: "why", customStatus: { waitingFor: null } });
+    expect(await post(links.resumePostUri)).toEqual({ status: 202, text: "" });
+    const done = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    expect(done.body).toMatchObject({ runtimeStatus: "Completed", output: "held", customStatus: { waitingFor: null } });
+  }, 120_000);
+
+  it("a suspended instance runs no episode: an activity result that arrives while suspended schedules nothing until resume", async () => {
+    const run = `suspend-steps-${Date.now()}`;
+    const g = gate(`${run}/gate`);
+    expect((await target().invokeHttp("POST", "/api/durable/start/suspend-steps-1", { name: "steps", input: { run, gateAt: 2 } })).status).toBe(202);
+    const links = await checkStatusOf("suspend-steps-1");
+    await g.entered;
+    expect(await post(links.suspendPostUri)).toEqual({ status: 202, text: "" });
+    await pollStatus(links.statusQueryGetUri, (_s, b) => b.runtimeStatus === "Suspended");
+    g.open();
+    await stillFor(links.statusQueryGetUri, 3_000);
+    expect({ step3: fixture.stepRuns.get(`${run}/3`) ?? 0, status: (await pollStatus(links.statusQueryGetUri, () => true)).body.runtimeStatus }).toEqual({ step3: 0, status: "Suspended" });
+    expect(await post(links.resumePostUri)).toEqual({ status: 202, text: "" });
+    const done = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    expect(done.body).toMatchObject({ runtimeStatus: "Completed", output: { sum: 100, total: 100 } });
+    expect([1, 2, 3, 4].map((i) => fixture.stepRuns.get(`${run}/${i}`))).toEqual([1, 1, 1, 1]);
+  }, 120_000);
+
+  it("resume link on a running instance is a 500 naming its state; resume of a suspended one: Running with the resume reason as output; terminate link on a suspended instance: 202, Terminated with the reason", async () => {
+    const links = await checkStatus("suspend-term-1", "forever");
+    await pollStatus(links.statusQueryGetUri, (s, b) => s === 202 && b.runtimeStatus === "Running");
+    expect(await refused(fetch(links.resumePostUri.replace("{text}", "r0"), { method: "POST" }))).toEqual(serverError("Cannot resume the orchestration instance suspend-term-1 because instance is in the Running state."));
+    expect(await post(links.suspendPostUri, "s1")).toEqual({ status: 202, text: "" });
+    expect((await pollStatus(links.statusQueryGetUri, (_s, b) => b.runtimeStatus === "Suspended")).body).toMatchObject({ output: "s1" });
+    expect(await post(links.resumePostUri, "r1")).toEqual({ status: 202, text: "" });
+    const resumed = await pollStatus(links.statusQueryGetUri, (_s, b) => b.runtimeStatus === "Running");
+    expect({ status: resumed.status, output: resumed.body.output }).toEqual({ status: 202, output: "r1" });
+    expect(await post(links.suspendPostUri, "s2")).toEqual({ status: 202, text: "" });
+    await pollStatus(links.statusQueryGetUri, (_s, b) => b.runtimeStatus === "Suspended");
+    expect(await post(links.terminatePostUri, "stopped%20while%20suspended")).toEqual({ status: 202, text: "" });
+    const end = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    expect(end.body).toMatchObject({ runtimeStatus: "Terminated", output: "stopped while suspended" });
+  }, 120_000);
+
+  it("connection= names the storage connection: an unknown one is a 500 naming it (status, raise-event and creation URLs), an empty one means the default", async () => {
+    const links = await checkStatus("conn-1", "approval");
+    await pollStatus(links.statusQueryGetUri, (s, b) => s === 202 && b.runtimeStatus === "Running");
+    const other = (u: string, value: string) => u.replace("connection=Storage", `connection=${value}`);
+    const expected = serverError("Unable to resolve the Azure Storage connection named 'NoSuchConnection'.");
+    expect(await refused(fetch(other(links.statusQueryGetUri, "NoSuchConnection")))).toEqual(expected);
+    expect(await refused(fetch(other(links.sendEventPostUri, "NoSuchConnection").replace("{eventName}", "Approved"), { method: "POST", headers: { "content-type": "application/json" }, body: "1" }))).toEqual(expected);
+    expect(await refused(fetch(keyed(`${target().origin()}/runtime/webhooks/durabletask/orchestrators/sequence/conn-2?connection=NoSuchConnection`), { method: "POST", headers: { "content-type": "application/json" }, body: "[]" }))).toEqual(expected);
+    expect((await pollStatus(other(links.statusQueryGetUri, ""), () => true)).body).toMatchObject({ instanceId: "conn-1", runtimeStatus: "Running" });
+    expect(await answer(fetch(links.terminatePostUri.replace("{text}", "done"), { method: "POST" }))).toEqual({ status: 202, text: "" });
+  }, 120_000);
+
   it("creation URL: POST orchestrators/{functionName}/{instanceId} answers 202 with Location and Retry-After 10 and the links; an unknown instance's status and raise-event links are empty 404s", async () => {
-    const r = await fetch(`${target().origin()}/runtime/webhooks/durabletask/orchestrators/sequence/created-1`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(["Oslo"]) });
+    const r = await fetch(keyed(`${target().origin()}/runtime/webhooks/durabletask/orchestrators/sequence/created-1`), { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(["Oslo"]) });
     expect(r.status).toBe(202);
     expect(r.headers.get("retry-after")).toBe("10");
     const links = (await r.json()) as Links;

@@ -75,7 +75,7 @@ describe("breaking a running holder's lock", () => {
     const { keyId, rotationId, v1 } = await stuckInRewrap(h);
     const parent = instanceIdFor(rotationId);
     // Leg ids carry the parent's execution (lib/orchestration/rewrap: legInstanceIds).
-    const legs = ((await (await fetch(`${h.host.url}/runtime/webhooks/durabletask/instances?runtimeStatus=Running`)).json()) as { instanceId: string }[])
+    const legs = ((await (await fetch(`${h.host.url}/runtime/webhooks/durabletask/instances?runtimeStatus=Running&code=${h.host.durableWebhookKey}`)).json()) as { instanceId: string }[])
       .map((s) => s.instanceId).filter((id) => id.startsWith(`${parent}~`) && id.endsWith("~rewrap~1~0"));
     expect(legs).toHaveLength(1);
     const leg = legs[0]!;

@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 async function runningUnder(api: ApiHost, prefix: string): Promise<{ instanceId: string; parentExecution?: unknown }[]> {
-  const r = await fetch(`${api.host.url}/runtime/webhooks/durabletask/instances?runtimeStatus=Running,Pending`);
+  const r = await fetch(`${api.host.url}/runtime/webhooks/durabletask/instances?runtimeStatus=Running,Pending&code=${api.host.durableWebhookKey}`);
   const all = (await r.json()) as { instanceId: string }[];
   return all.filter((s) => s.instanceId.startsWith(prefix));
 }

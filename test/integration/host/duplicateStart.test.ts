@@ -14,7 +14,7 @@ describe("a start that hits a running instance", () => {
   it("answers 500 with the extension's message on the durable HTTP API, and starts nothing", async () => {
     host = await fixtureHost();
     await host.client.startNew("forever", { instanceId: "dup-http" });
-    const r = await fetch(`${host.url}/runtime/webhooks/durabletask/orchestrators/forever/dup-http`, { method: "POST", headers: { "content-type": "application/json" }, body: "null" });
+    const r = await fetch(`${host.url}/runtime/webhooks/durabletask/orchestrators/forever/dup-http?code=${host.durableWebhookKey}`, { method: "POST", headers: { "content-type": "application/json" }, body: "null" });
     expect(r.status).toBe(500);
     expect(await r.json()).toMatchObject({ ExceptionMessage: "An Orchestration instance with the status Running already exists." });
     const before = await host.client.getStatus("dup-http");
