@@ -4,8 +4,8 @@
 // simulated crash because it stands for the disk) and Azure Table Storage (Azurite), see tableStore.ts.
 import type { HistoryEvent } from "./history";
 
-// Suspended: the instance takes messages into its history but runs no orchestrator episode until resumed
-// (DurableTask.Core's ExecutionSuspended/ExecutionResumed).
+// Suspended: the instance takes messages into its history, but nothing its orchestrator asks for
+// happens until it is resumed (DurableTask.Core's ExecutionSuspended/ExecutionResumed).
 export type RuntimeStatus = "Pending" | "Running" | "Suspended" | "Completed" | "ContinuedAsNew" | "Failed" | "Terminated";
 
 export const TERMINAL_STATUSES: readonly RuntimeStatus[] = ["Completed", "Failed", "Terminated"];
