@@ -4,7 +4,8 @@
 //   Microsoft.Storage       storageAccounts/{a}/listKeys, regenerateKey            (sync, 200)
 //   Microsoft.ServiceBus    namespaces/{n}[/queues/{q}|/topics/{t}]/authorizationRules/{r}/listKeys,
 //                           regenerateKeys                                         (sync, 200)
-//   Microsoft.DocumentDB    databaseAccounts/{a}/listKeys, readonlykeys, regenerateKey
+//   Microsoft.DocumentDB    databaseAccounts/{a} (GET: the account, with its documentEndpoint),
+//                           databaseAccounts/{a}/listKeys, readonlykeys, regenerateKey
 //                           (regenerateKey is a long-running operation: 202 + Azure-AsyncOperation)
 // Authentication is ARM's: every request needs `Authorization: Bearer <JWT>` whose `aud` is the ARM
 // resource the real clients ask a token for (https://management.azure.com/.default); a missing
@@ -34,6 +35,8 @@ export interface ArmCall {
   status: number;
   requestBody?: unknown;
   responseBody?: unknown;
+  /** The answer's headers the peer set itself (lower-case names), e.g. a long-running operation's. */
+  responseHeaders?: Record<string, string>;
 }
 
 export interface ArmPeer {
@@ -60,6 +63,10 @@ interface Resource {
   rule?: string;
   entity?: string;
   account?: string;
+  /** The resource id as ARM spells it (answers carry it). */
+  id?: string;
+  /** Cosmos DB: a stable instance id, as ARM assigns one per account. */
+  instanceId?: string;
 }
 
 const newKey = (bytes: number): string => randomBytes(bytes).toString("base64");
@@ -117,7 +124,7 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-const RESOURCE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/(microsoft\.storage\/storageaccounts\/[^/]+|microsoft\.servicebus\/namespaces\/[^/]+(?:\/(?:queues|topics)\/[^/]+)?\/authorizationrules\/[^/]+|microsoft\.documentdb\/databaseaccounts\/[^/]+)\/([a-z]+)$/;
+const RESOURCE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/(microsoft\.storage\/storageaccounts\/[^/]+|microsoft\.servicebus\/namespaces\/[^/]+(?:\/(?:queues|topics)\/[^/]+)?\/authorizationrules\/[^/]+|microsoft\.documentdb\/databaseaccounts\/[^/]+)(?:\/([a-z]+))?$/;
 
 export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> {
   if (opts.port && opts.port > 0) await ensurePortFree(opts.port, "the ARM peer", opts.portRemedy ?? "start the ARM peer on another port");
@@ -134,7 +141,7 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     if (!m) throw new ArmError(404, "InvalidResourceType", `The resource type could not be found for path '${path}'.`);
     const resource = resources.get(id(m[1]!, m[2]!, m[3]!));
     if (!resource) throw new ArmError(404, "ResourceNotFound", `The Resource '${m[3]}' under resource group '${m[2]}' was not found.`);
-    return { resource, action: m[4]! };
+    return { resource, action: m[4] ?? "" };
   }
 
   function storageKeys(r: Resource): unknown {
@@ -152,6 +159,18 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     const v = (n: string) => r.keys.get(n)!.value;
     const ro = { primaryReadonlyMasterKey: v("primaryReadonly"), secondaryReadonlyMasterKey: v("secondaryReadonly") };
     return readOnly ? ro : { primaryMasterKey: v("primary"), secondaryMasterKey: v("secondary"), ...ro };
+  }
+
+  /** DatabaseAccountGetResults: the Resource fields and the account's own, only fields the
+   * vendored spec excerpt defines (test/spec/arm-peer.test.ts). */
+  function cosmosAccount(r: Resource): unknown {
+    return {
+      id: r.id, name: r.account, type: "Microsoft.DocumentDB/databaseAccounts", location: "West Europe", tags: {}, kind: "GlobalDocumentDB",
+      properties: {
+        provisioningState: "Succeeded", documentEndpoint: `https://${r.account}.documents.azure.com:443/`, databaseAccountOfferType: "Standard",
+        instanceId: r.instanceId, disableLocalAuth: false, enableAutomaticFailover: false, enableMultipleWriteLocations: false, isVirtualNetworkFilterEnabled: false,
+      },
+    };
   }
 
   function regenerate(r: Resource, slot: unknown, field: string): void {
@@ -185,6 +204,7 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
       regenerate(r, field("keyType"), "keyType");
       return { status: 200, body: serviceBusKeys(r), ...requestBody };
     }
+    if (r.kind === "cosmos" && method === "GET" && action === "") return { status: 200, body: cosmosAccount(r) };
     if (r.kind === "cosmos" && method === "POST" && action === "listkeys") return { status: 200, body: cosmosKeys(r, false), ...requestBody };
     if (r.kind === "cosmos" && (method === "POST" || method === "GET") && action === "readonlykeys") return { status: 200, body: cosmosKeys(r, true), ...requestBody };
     if (r.kind === "cosmos" && method === "POST" && action === "regeneratekey") {
@@ -202,7 +222,10 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     const url = new URL(req.url ?? "/", "https://127.0.0.1");
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}, requestBody?: unknown) => {
       const payload = body === undefined ? "" : JSON.stringify(body);
-      calls.push({ method: req.method ?? "GET", path: url.pathname, status, ...(requestBody !== undefined ? { requestBody } : {}), ...(body !== undefined ? { responseBody: body } : {}) });
+      calls.push({
+        method: req.method ?? "GET", path: url.pathname, status, ...(requestBody !== undefined ? { requestBody } : {}), ...(body !== undefined ? { responseBody: body } : {}),
+        ...(Object.keys(headers).length > 0 ? { responseHeaders: headers } : {}),
+      });
       res.writeHead(status, { ...(payload ? { "content-type": "application/json; charset=utf-8" } : {}), "content-length": Buffer.byteLength(payload), "x-ms-request-id": randomUUID(), ...headers });
       res.end(payload);
     };
@@ -238,7 +261,11 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
       });
     },
     addCosmosAccount(sub, rg, account) {
-      resources.set(id(sub, rg, `Microsoft.DocumentDB/databaseAccounts/${account}`), { kind: "cosmos", keys: keySet(["primary", "secondary", "primaryReadonly", "secondaryReadonly"], 64), account });
+      const rest = `Microsoft.DocumentDB/databaseAccounts/${account}`;
+      resources.set(id(sub, rg, rest), {
+        kind: "cosmos", keys: keySet(["primary", "secondary", "primaryReadonly", "secondaryReadonly"], 64), account,
+        id: `/subscriptions/${sub}/resourceGroups/${rg}/providers/${rest}`, instanceId: randomUUID(),
+      });
     },
     key(resourceId, slot) {
       return resources.get(resourceId.toLowerCase())?.keys.get(slot)?.value;
