@@ -70,6 +70,15 @@ param timerSchedule string = '0 */15 * * * *'
 param vaultBudgetFraction string = '0.8'
 
 param rewrapBatchSize string = '500'
+
+@description('Key hierarchy: the signing key trusted to sign branch-key records, signing:<vault>/<key> of a managed vault (empty: no KEK may have branch keys rotated).')
+param branchSigningKeyId string = ''
+
+@description('Key hierarchy: shared branch keys per KEK for newly assigned tenants.')
+param branchKeysPerKek string = '256'
+
+@description('Key hierarchy: seconds one activity call of a hierarchy workflow runs before it returns with more to do (under functionTimeout).')
+param hierarchySliceSeconds string = '120'
 param emergencyApprovalWindow string = 'PT1H'
 param ledgerRetention string = 'P7Y'
 
@@ -97,6 +106,8 @@ var tables = {
   approvals: 'approvals'
   jwks: 'jwks'
   locks: 'locks'
+  branchKeys: 'branchkeys'
+  branchDeks: 'branchdeks'
 }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -147,7 +158,7 @@ module ledgerStorage 'modules/ledgerStorage.bicep' = {
     location: location
     tags: allTags
     accountName: 'stkr${resourceToken}'
-    tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals, tables.jwks, tables.locks ]
+    tableNames: [ tables.policies, tables.inventory, tables.deks, tables.ledger, tables.seals, tables.approvals, tables.jwks, tables.locks, tables.branchKeys, tables.branchDeks ]
     appPrincipalId: identity.outputs.appPrincipalId
     workspaceId: monitoring.outputs.workspaceId
     deleteLock: ledgerDeleteLock
@@ -248,6 +259,9 @@ module functionApp 'modules/functionApp.bicep' = {
     timerSchedule: timerSchedule
     vaultBudgetFraction: vaultBudgetFraction
     rewrapBatchSize: rewrapBatchSize
+    branchSigningKeyId: branchSigningKeyId
+    branchKeysPerKek: branchKeysPerKek
+    hierarchySliceSeconds: hierarchySliceSeconds
     emergencyApprovalWindow: emergencyApprovalWindow
     ledgerRetention: ledgerRetention
     authClientId: authClientId

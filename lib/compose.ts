@@ -8,12 +8,16 @@ import type { Config } from "./config";
 import type { HashChainLedger } from "./ledger";
 import { createLedger, createRotationDeps, type ConfiguredRotationDeps, type RotationDeps, type RotationDepsOverrides } from "./orchestration/deps";
 import { fromRotationDeps, realRewrapDeps, type RewrapDeps } from "./orchestration/rewrap/deps";
+import { hierarchyRuntimeFrom, type HierarchyRuntime } from "./hierarchy/durableRuntime";
+import { keyVaultsFor } from "./vault/keyVault";
 
 /** What function handlers receive: the API's services, the rotation activities' and the rewrap's. */
 export interface Composition {
   api: ApiServices;
   rotation: RotationDeps;
   rewrap: RewrapDeps;
+  /** The key hierarchy (branch keys, format-2 DEKs): from the settings; absent over memory adapters. */
+  hierarchy?: HierarchyRuntime;
   /** Releases what the adapters hold open (the Service Bus sender and client). */
   close(): Promise<void>;
 }
@@ -25,6 +29,7 @@ export interface CompositionOverrides {
   log?: (line: string) => void;
   rotation?: Omit<RotationDepsOverrides, "ledger">;
   rewrap?: Partial<RewrapDeps>;
+  hierarchy?: Partial<HierarchyRuntime>;
 }
 
 /** The app from configuration: one ledger, one event publisher, shared by the API and the rotation
@@ -37,7 +42,9 @@ export async function compose(cfg: Config, o: CompositionOverrides = {}): Promis
   const events = o.rotation?.events ?? bus!.publisher;
   const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events, ...(o.log ? { log: o.log } : {}), ...o.rotation });
   const rewrap: RewrapDeps = { ...realRewrapDeps(cfg), fences: rotation.fences, ...o.rewrap };
-  return { api, rotation, rewrap, close: async () => { await bus?.close(); await rotation.close(); } };
+  // The hierarchy's tables and signing key from the settings, over the configured vaults.
+  const hierarchy: HierarchyRuntime = { ...hierarchyRuntimeFrom(cfg, keyVaultsFor(cfg)), ...o.hierarchy };
+  return { api, rotation, rewrap, hierarchy, close: async () => { await bus?.close(); await rotation.close(); } };
 }
 
 /** The app over in-memory adapters (tests, the memory host): the API and the rotation engine share

@@ -2,6 +2,7 @@
 // start with a message that names it. Nothing else in lib/ or functions/ reads process.env.
 import { z } from "zod";
 import { Duration } from "luxon";
+import { DEFAULT_SHARED_SLOTS, MAX_SHARED_SLOTS } from "./domain/branchKeys";
 
 const isoDuration = z.string().refine((s) => Duration.fromISO(s).isValid, "must be an ISO-8601 duration, e.g. PT1H");
 const tableName = z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, "must be a valid Table name (3-63 letters/digits)");
@@ -50,6 +51,22 @@ export const settingsSchema = {
   KEYROTOR_TABLE_JWKS: tableName.default("jwks"),
   /** Fence rows: the latest lock grant (fencing token) of each key, which every mutating step checks. */
   KEYROTOR_TABLE_LOCKS: tableName.default("locks"),
+  /** Key hierarchy (docs/key-hierarchy.md): branch-key records, tenant assignments and workflow
+   * checkpoints. Read by every KEK flow's zero-reference count, hierarchy or not. */
+  KEYROTOR_TABLE_BRANCH_KEYS: tableName.default("branchkeys"),
+  /** Key hierarchy: format-2 DEKs, wrapped under branch keys. */
+  KEYROTOR_TABLE_BRANCH_DEKS: tableName.default("branchdeks"),
+  /** Key hierarchy: the one Key Vault signing key trusted to sign branch-key records,
+   * `signing:<vault>/<key>` (any of its versions). Records signed by any other key are refused.
+   * Unset: KEKs cannot have branch keys rotated (a KEK flow that finds some fails, changing nothing
+   * old). */
+  KEYROTOR_BRANCH_SIGNING_KEY_ID: z.string().regex(/^signing:[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/, "must be signing:<vault>/<key>, a signing key of a vault in KEYROTOR_VAULT_URLS").optional(),
+  /** Key hierarchy: shared branch keys per KEK for tenants assigned from now on (stored
+   * assignments keep theirs, so changing it never moves a tenant). */
+  KEYROTOR_BRANCH_KEYS_PER_KEK: positiveInt.max(MAX_SHARED_SLOTS).default(DEFAULT_SHARED_SLOTS),
+  /** Key hierarchy: how long one activity call of a hierarchy workflow runs before it returns with
+   * more to do (well under the host's functionTimeout, 10 min in host.json). */
+  KEYROTOR_HIERARCHY_SLICE_SECONDS: positiveInt.max(300).default(120),
   /** Comma-separated vaults keyrotor manages, each `https://<name>.vault.azure.net` or
    * `<name>=<url>` (a vault behind another host name, e.g. the local peer). Event Grid events from
    * other vaults are ignored. */
@@ -99,7 +116,17 @@ const configSchema = z
   .refine((c) => c.KEYROTOR_SERVICEBUS_NAMESPACE ?? c.KEYROTOR_SERVICEBUS_CONNECTION, {
     message: "set KEYROTOR_SERVICEBUS_NAMESPACE (identity) or KEYROTOR_SERVICEBUS_CONNECTION (connection string)",
     path: ["KEYROTOR_SERVICEBUS_NAMESPACE"],
+  })
+  .refine((c) => !c.KEYROTOR_BRANCH_SIGNING_KEY_ID || signingVaultListed(c.KEYROTOR_BRANCH_SIGNING_KEY_ID, c.KEYROTOR_VAULT_URLS), {
+    message: "names a vault that is not in KEYROTOR_VAULT_URLS (keyrotor reaches only the vaults listed there)",
+    path: ["KEYROTOR_BRANCH_SIGNING_KEY_ID"],
   });
+
+/** Is the vault of `signing:<vault>/<key>` one of the configured vaults? */
+function signingVaultListed(signingKeyId: string, vaults: readonly VaultEndpoint[]): boolean {
+  const vault = signingKeyId.slice("signing:".length).split("/")[0]?.toLowerCase();
+  return vaults.some((v) => v.name.toLowerCase() === vault);
+}
 
 export type Config = z.output<typeof configSchema>;
 export const SETTING_NAMES = Object.keys(settingsSchema) as (keyof typeof settingsSchema)[];

@@ -20,6 +20,9 @@ param eventsTopicName string
 param timerSchedule string
 param vaultBudgetFraction string
 param rewrapBatchSize string
+param branchSigningKeyId string
+param branchKeysPerKek string
+param hierarchySliceSeconds string
 param emergencyApprovalWindow string
 param ledgerRetention string
 param authClientId string
@@ -93,6 +96,8 @@ var appSettings = {
   KEYROTOR_TABLE_APPROVALS: tables.approvals
   KEYROTOR_TABLE_JWKS: tables.jwks
   KEYROTOR_TABLE_LOCKS: tables.locks
+  KEYROTOR_TABLE_BRANCH_KEYS: tables.branchKeys
+  KEYROTOR_TABLE_BRANCH_DEKS: tables.branchDeks
   KEYROTOR_VAULT_URLS: vaultUrls
   // Managed identity (AZURE_CLIENT_ID) through DefaultAzureCredential; local-peer is for dev only.
   KEYROTOR_KEYVAULT_CREDENTIAL: 'default'
@@ -102,6 +107,10 @@ var appSettings = {
   KEYROTOR_TIMER_SCHEDULE: timerSchedule
   KEYROTOR_VAULT_BUDGET_FRACTION: vaultBudgetFraction
   KEYROTOR_REWRAP_BATCH_SIZE: rewrapBatchSize
+  // Key hierarchy (docs/key-hierarchy.md); an empty signing key id reads as unset.
+  KEYROTOR_BRANCH_SIGNING_KEY_ID: branchSigningKeyId
+  KEYROTOR_BRANCH_KEYS_PER_KEK: branchKeysPerKek
+  KEYROTOR_HIERARCHY_SLICE_SECONDS: hierarchySliceSeconds
   KEYROTOR_EMERGENCY_APPROVAL_WINDOW: emergencyApprovalWindow
   KEYROTOR_LEDGER_RETENTION: ledgerRetention
   KEYROTOR_TELEMETRY_CONSOLE: 'false'

@@ -1,4 +1,4 @@
-// keyrotor's tables: policies, inventory, DEKs, the rotation ledger and its seals, approvals, JWKS, lock fences.
+// keyrotor's tables: policies, inventory, DEKs, the rotation ledger and its seals, approvals, JWKS, lock fences, and the key hierarchy's branch keys and format-2 DEKs.
 // Protection of the ledger here (Table storage has no soft delete and no immutability policy):
 // - identity only (shared keys off), and only the app's identity holds a data role;
 // - a CanNotDelete lock, so the account (and with it the ledger) cannot be deleted by accident;

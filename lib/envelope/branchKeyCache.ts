@@ -23,6 +23,28 @@ export interface BranchKeyEvent {
   branchIds?: string[];
 }
 
+/** Branch ids named in an event's details at most; more, and the event names every branch key of
+ * the KEK (a consumer dropping a few keys too many only unwraps them again). */
+const MAX_NAMED_BRANCHES = 32;
+
+/** How a hierarchy event travels inside a rotation event (RotationEvent.details): the flat
+ * string/number/boolean details every event carries, so the event schema needs no new type. */
+export function dropCachedKeysDetails(e: BranchKeyEvent): Record<string, string | boolean> {
+  const out: Record<string, string | boolean> = { dropCachedKeys: true, branchKeyEvent: e.type };
+  if (e.branchIds && e.branchIds.length <= MAX_NAMED_BRANCHES) out.branchIds = e.branchIds.join(",");
+  return out;
+}
+
+/** The hierarchy event a rotation event carries (details.dropCachedKeys), for a consumer that
+ * hears keyrotor's rotation events: undefined when it asks nothing of the cache. */
+export function branchKeyEventOf(e: { keyId: string; details?: Record<string, string | number | boolean> }): BranchKeyEvent | undefined {
+  const d = e.details;
+  if (d?.dropCachedKeys !== true) return undefined;
+  const type = d.branchKeyEvent === "BranchKeysRotated" ? "BranchKeysRotated" : "BranchKeysDestroyed";
+  const branchIds = typeof d.branchIds === "string" && d.branchIds !== "" ? d.branchIds.split(",") : undefined;
+  return { type, kekKeyId: e.keyId, ...(branchIds ? { branchIds } : {}) };
+}
+
 interface Entry {
   key: Buffer;
   expiresAt: number;

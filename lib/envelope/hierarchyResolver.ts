@@ -8,7 +8,7 @@ import type { BranchKeys } from "../hierarchy/branchKeys";
 import type { HierarchyDekStore } from "../hierarchy/dekStore";
 import { unwrapDek } from "../hierarchy/dekWrap";
 import { checkHierarchyDek, type HierarchyDekRecord } from "../hierarchy/records";
-import { BranchKeyCache, type BranchKeyCacheOptions, type BranchKeyEvent } from "./branchKeyCache";
+import { BranchKeyCache, branchKeyEventOf, type BranchKeyCacheOptions, type BranchKeyEvent } from "./branchKeyCache";
 import { dekIdFor } from "./dekRecord";
 import type { DekResolver } from "./resolver";
 
@@ -103,5 +103,14 @@ export class HierarchyDekResolver {
     for (const v of this.deks.values()) v.resolved.key.fill(0);
     this.deks.clear();
     this.primaries.clear();
+  }
+
+  /** A keyrotor rotation event (Service Bus message body): the ones carrying dropCachedKeys (a KEK
+   * rotation re-wrapped the branch keys, an emergency destroyed them) drop the cached keys. Returns
+   * whether it did. */
+  onRotationEvent(e: { keyId: string; details?: Record<string, string | number | boolean> }): boolean {
+    const drop = branchKeyEventOf(e);
+    if (drop) this.onEvent(drop);
+    return drop !== undefined;
   }
 }

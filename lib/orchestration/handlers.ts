@@ -11,6 +11,9 @@ import type { RotationDeps } from "./ports";
 import { DURABLE } from "./names";
 import { validateVersion, validationDepsOf, ValidateVersionInput } from "../validation/activity";
 import { rewrapRange, RewrapRangeInput, type RewrapDeps } from "./rewrap";
+import { countAllReferences } from "../hierarchy/durableCounts";
+import { hierarchyEmergency, HierarchyEmergencyInput, hierarchyKekRotation, HierarchyKekRotationInput } from "../hierarchy/durableActivities";
+import type { HierarchyRuntime } from "../hierarchy/durableRuntime";
 
 export { activityTelemetryContext, observeActivity } from "./activityTelemetry";
 
@@ -18,6 +21,9 @@ export { activityTelemetryContext, observeActivity } from "./activityTelemetry";
 export interface ActivityDeps {
   rotation: RotationDeps;
   rewrap: RewrapDeps;
+  /** The key hierarchy's stores and keys (lib/hierarchy/durableRuntime.ts); absent over memory
+   * adapters, where no KEK has branch keys. */
+  hierarchy?: HierarchyRuntime;
 }
 
 type ActivityName = keyof typeof DURABLE.activities;
@@ -44,7 +50,8 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   promoteVersion: entry(a.PromoteInput, a.promoteVersion),
   listTenants: entry(a.ListTenantsInput, a.listTenants),
   rewrapRange: withBoth(RewrapRangeInput, (d, i) => rewrapRange(d.rewrap, i)),
-  countReferences: entry(a.CountReferencesInput, a.countReferences),
+  // Flat DEKs and branch-key records alike: a KEK version still wrapping a branch key is referenced.
+  countReferences: withBoth(a.CountReferencesInput, (d, i) => countAllReferences(d.rotation, d.hierarchy?.store, i)),
   disableVersion: entry(a.DisableVersionInput, a.disableVersion),
   rotateTenantDek: entry(a.RotateTenantDekInput, a.rotateTenantDek),
   publishJwks: entry(a.PublishJwksInput, a.publishJwks),
@@ -53,6 +60,8 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   claimFence: entry(ClaimFenceInput, (d, i) => claimFence(d.fences, i.keyId, { owner: i.owner, token: i.token })),
   readFence: entry(ReadFenceInput, (d, i) => fenceFloor(d.fences, i.keyId)),
   validateVersion: entry(ValidateVersionInput, (d, i) => validateVersion(validationDepsOf(d), i)),
+  hierarchyKekRotation: withBoth(HierarchyKekRotationInput, (d, i) => hierarchyKekRotation(d.rotation, d.hierarchy, i)),
+  hierarchyEmergency: withBoth(HierarchyEmergencyInput, (d, i) => hierarchyEmergency(d.rotation, d.hierarchy, i)),
 };
 
 /** Runs one activity by its key in DURABLE.activities; a mutating one only under the latest grant

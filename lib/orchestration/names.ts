@@ -29,6 +29,10 @@ export const DURABLE = {
     readFence: "readFence",
     /** A validation gate on a new version (lib/validation). */
     validateVersion: "validateVersion",
+    /** Key hierarchy (lib/hierarchy/durableActivities.ts): one bounded slice of a KEK rotation's
+     * branch-key re-wrap, or of an emergency's branch-key replacement. */
+    hierarchyKekRotation: "hierarchyKekRotation",
+    hierarchyEmergency: "hierarchyEmergency",
   },
   entities: {
     keyLock: "keyLock",

@@ -5,7 +5,7 @@ import { DefaultAzureCredential } from "@azure/identity";
 import type { Config } from "../config";
 import { DependencyUnavailableError, RotationConflictError } from "../domain/errors";
 
-export type TableRole = "policies" | "inventory" | "deks" | "ledger" | "seals" | "approvals" | "jwks" | "locks";
+export type TableRole = "policies" | "inventory" | "deks" | "ledger" | "seals" | "approvals" | "jwks" | "locks" | "branchKeys" | "branchDeks";
 
 export function tableNameFor(cfg: Config, role: TableRole): string {
   switch (role) {
@@ -17,6 +17,8 @@ export function tableNameFor(cfg: Config, role: TableRole): string {
     case "approvals": return cfg.KEYROTOR_TABLE_APPROVALS;
     case "jwks": return cfg.KEYROTOR_TABLE_JWKS;
     case "locks": return cfg.KEYROTOR_TABLE_LOCKS;
+    case "branchKeys": return cfg.KEYROTOR_TABLE_BRANCH_KEYS;
+    case "branchDeks": return cfg.KEYROTOR_TABLE_BRANCH_DEKS;
   }
 }
 

@@ -9,14 +9,18 @@ import { grantOf, renewHeld } from "./act";
 import { flowError, rec, setPhase, step, type Flow, type FlowResult } from "./frame";
 import { rollOut, rolledOut } from "./promote";
 import { revokes, revokeTarget, revokeVersion } from "./revoke";
+import type { HierarchySlice } from "../../hierarchy/durableActivities";
 import { validate } from "./validate";
 
 const A = DURABLE.activities;
 
 export interface RefCounts {
+  /** References per KEK version: flat DEKs and branch-key records. */
   byVersion: Record<string, number>;
-  /** DEKs under any version but the one kept. */
+  /** References under any version but the one kept. */
   other: number;
+  /** The branch-key records among them, per KEK version (present when the KEK has any). */
+  branchKeys?: Record<string, number>;
 }
 
 /** The zero-reference count of the KEK `f` rotates, in legs (../dekCounts): each leg reads a bounded
@@ -29,7 +33,37 @@ export function* countRefs(f: Flow, keepVersion: string): Generator<Task, RefCou
     const more = leg?.cursor ? { cursor: leg.cursor, partial: leg.byVersion } : {};
     leg = yield* step<RefCounts & { cursor?: string }>(f, A.countReferences, { ...base, ...more });
   } while (leg.cursor);
-  return { byVersion: leg.byVersion, other: leg.other };
+  return { byVersion: leg.byVersion, other: leg.other, ...(leg.branchKeys ? { branchKeys: leg.branchKeys } : {}) };
+}
+
+/** Flat DEKs under any version but the one kept (what the flat rewrap has to do). */
+const flatPending = (refs: RefCounts, keepVersion: string): number =>
+  refs.other - Object.entries(refs.branchKeys ?? {}).filter(([v]) => v !== keepVersion).reduce((s, [, n]) => s + n, 0);
+
+/** One hierarchy workflow (../../hierarchy/durableActivities) to its end: the activity runs a
+ * bounded slice and answers `more` until done; the checkpoint row, not history, holds where it
+ * stands, so history grows by one call per slice (minutes each) whatever the number of DEKs. */
+function* hierarchyRun(f: Flow, activity: string, input: Record<string, unknown>): Generator<Task, Record<string, number>, unknown> {
+  for (;;) {
+    const slice = yield* step<HierarchySlice>(f, activity, input);
+    setPhase(f, "rewrapping", { rewrapped: slice.counts.dekRowsWritten ?? slice.counts.branchKeysRewrapped ?? 0, scanned: 0 });
+    if (!slice.more) return slice.counts;
+  }
+}
+
+/** The KEK's branch keys after its new version is primary: re-wrapped under it (a rotation), or
+ * replaced by new ones under it with every DEK moved (an emergency, whose compromised version is
+ * the revoke target). DEK rows are untouched by a rotation. */
+function* branchKeysUnder(f: Flow, newVersion: string, compromised: string | undefined): Generator<Task, Record<string, number>, unknown> {
+  const i = f.input;
+  const base = { rotationId: i.rotationId, keyId: i.keyId, newVersion, actor: i.actor };
+  const counts = compromised
+    ? yield* hierarchyRun(f, A.hierarchyEmergency, { ...base, compromisedVersion: compromised, ...(i.newDekVersions ? { newDekVersions: true } : {}) })
+    : yield* hierarchyRun(f, A.hierarchyKekRotation, base);
+  yield* rec(f, compromised ? "branchKeysReplaced" : "branchKeysRewrapped", "RewrapProgress", undefined, {
+    versionAfter: newVersion, ...(compromised ? { versionBefore: compromised } : {}), counts, details: { hierarchy: compromised ? "emergency" : "kek-rotation" },
+  });
+  return counts;
 }
 
 /** One rewrap pass (../rewrap): progress as this rotation's custom status, RewrapProgress ledger
@@ -60,26 +94,36 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
     *validate(fl, version) { yield* validate(fl, "kekRoundTrip", version); },
   });
   const newVersion = out.created.version;
-  f.total = (yield* countRefs(f, newVersion)).other;
+  const revoke = revokes(f, kc);
+  const target = revokeTarget(f, out.versionBefore);
+  let refs = yield* countRefs(f, newVersion);
+  let hierarchy: Record<string, number> | undefined;
+  if (refs.branchKeys) {
+    // Branch keys first (B remote unwraps, DEK rows untouched by a rotation); an emergency replaces
+    // the ones under the compromised version, never wrapping anything new under it.
+    const compromised = f.input.mode === "emergency" ? target : undefined;
+    if (compromised === newVersion) throw flowError("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${compromised}, is the one this rotation just promoted`);
+    hierarchy = yield* branchKeysUnder(f, newVersion, compromised);
+    refs = yield* countRefs(f, newVersion);
+  }
+  f.total = flatPending(refs, newVersion);
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
   let totals = zeroTotals();
-  let refs: RefCounts = { other: 0, byVersion: {} };
   // Two passes at most: the second catches DEKs that changed (412) or arrived during the first.
-  for (let pass = 1; pass <= 2; pass++) {
-    totals = addTotals(totals, yield* rewrapPass(f, newVersion, pass, pass === 1 ? f.total : refs.other));
+  // A KEK with branch keys and no flat DEK left needs no flat pass.
+  for (let pass = 1; pass <= 2 && !(hierarchy && f.total === 0); pass++) {
+    totals = addTotals(totals, yield* rewrapPass(f, newVersion, pass, pass === 1 ? f.total : flatPending(refs, newVersion)));
     refs = yield* countRefs(f, newVersion);
     if (refs.other === 0) break;
   }
   // From the count just taken, not the ranges' sums: true after a crash lost a range's result.
-  const counts = countsAfterRewrap(totals, f.total ?? 0, refs.other);
-  const revoke = revokes(f, kc);
-  const target = revokeTarget(f, out.versionBefore);
+  const counts = { ...countsAfterRewrap(totals, f.total, flatPending(refs, newVersion)), ...prefixed(hierarchy) };
   if (target === newVersion) throw flowError("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${target}, is the one this rotation just promoted`);
   const targetRefs = target ? (refs.byVersion[target] ?? 0) : 0;
   if (refs.other > 0) {
     const decision = revokeDecision(targetRefs, input.dataLossAcceptedBy);
     if (!(revoke && decision.revoke && target)) {
-      throw flowError("invariantViolation", "ReferencesRemain", `${refs.other} DEKs still reference old versions of ${input.keyId}; nothing was disabled`);
+      throw flowError("invariantViolation", "ReferencesRemain", `${refs.other} DEKs or branch keys still reference old versions of ${input.keyId}; nothing was disabled`);
     }
   }
   // DEKs of every tenant partition unwrap under the new version before anything is revoked.
@@ -88,4 +132,11 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
   yield* rec(f, "rewrapped", "RewrapCompleted", undefined, { counts, versionAfter: newVersion });
   if (revoke && target) yield* revokeVersion(f, target, targetRefs);
   return { ...rolledOut(out), counts };
+}
+
+/** The hierarchy's counts beside the flat rewrap's, under names of their own. */
+function prefixed(counts: Record<string, number> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counts ?? {})) out[`hierarchy.${k}`] = v;
+  return out;
 }

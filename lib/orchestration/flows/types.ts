@@ -24,6 +24,9 @@ export const RotationInputSchema = z.object({
    * the primary this rotation replaces. Pinning it means a retried emergency, after another
    * rotation promoted a clean version, still revokes the compromised one and not the clean one. */
   compromisedVersion: z.string().min(1).max(64).optional(),
+  /** emergency of a KEK with branch keys, the approval's flag: every tenant also gets a new DEK
+   * version, so consumers re-encrypt their data (lib/hierarchy/durableActivities.ts). */
+  newDekVersions: z.boolean().optional(),
   /** For a tenant's first DEK: the KEK to wrap it under. */
   kekKeyId: z.string().optional(),
   leaseDuration: duration.default("PT15M"),

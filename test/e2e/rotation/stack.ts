@@ -15,7 +15,7 @@ import { loadConfig, type Config } from "../../../lib/config";
 import type { KeyKind, ManagedKey } from "../../../lib/domain/keys";
 import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../../../lib/envelope/dekRecord";
 import { appHookDataFor } from "../../../dev/app/composition";
-import { compose } from "../../../lib/compose";
+import { compose, type CompositionOverrides } from "../../../lib/compose";
 import type { ConfiguredRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { DekStore } from "../../../lib/stores/dekStore";
@@ -72,21 +72,30 @@ export interface Stack {
 }
 
 /** Fresh tables (unique names), deps from settings only, a host with its history in Azurite. */
-export async function startStack(peers: Peers, opts: { clock?: ManualClock; wrapDeps?: (d: ConfiguredRotationDeps) => void } = {}): Promise<Stack> {
+export async function startStack(peers: Peers, opts: {
+  clock?: ManualClock; wrapDeps?: (d: ConfiguredRotationDeps) => void;
+  /** More settings (e.g. the key hierarchy's), over the stack's own. */
+  env?: Record<string, string>;
+  /** The function files to load (default: the durable ones, no HTTP). */
+  functions?: string[];
+  compose?: CompositionOverrides;
+} = {}): Promise<Stack> {
   const cfg = loadConfig({
     KEYROTOR_TABLES_CONNECTION: inject("azuriteConnectionString"),
     KEYROTOR_TABLE_POLICIES: uniqueTableName("pol"), KEYROTOR_TABLE_INVENTORY: uniqueTableName("inv"), KEYROTOR_TABLE_DEKS: uniqueTableName("dek"),
     KEYROTOR_TABLE_LEDGER: uniqueTableName("led"), KEYROTOR_TABLE_SEALS: uniqueTableName("seal"), KEYROTOR_TABLE_APPROVALS: uniqueTableName("appr"), KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"), KEYROTOR_TABLE_LOCKS: uniqueTableName("lock"),
+    KEYROTOR_TABLE_BRANCH_KEYS: uniqueTableName("bk"), KEYROTOR_TABLE_BRANCH_DEKS: uniqueTableName("bd"),
     KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
     KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
+    ...opts.env,
   });
   // The app's own composition from these settings, as a deployed worker builds it.
-  const app = await compose(cfg);
+  const app = await compose(cfg, opts.compose);
   const deps = app.rotation;
   opts.wrapDeps?.(deps);
   const logs: string[] = [];
   const history = await freshTable("hist");
-  const host = await startHost({ entry: FUNCTIONS, appHookData: appHookDataFor(app), store: new TableHistoryStore(history), log: (l) => logs.push(l), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const host = await startHost({ entry: opts.functions ?? FUNCTIONS, appHookData: appHookDataFor(app), store: new TableHistoryStore(history), log: (l) => logs.push(l), ...(opts.clock ? { clock: opts.clock } : {}) });
   const policies = new PolicyStore(tableClient(cfg, "policies"), () => new Date(T0));
   await policies.put({ policyId: "kek-policy", tenant: TENANT, kinds: ["kek", "dek", "signing", "secret"], schedule: { preset: "quarterly" }, expiresAfter: "P120D", rollbackWindow: "P7D" }, undefined);
   const bus = serviceBusClient(peers.bus);

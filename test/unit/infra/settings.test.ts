@@ -46,7 +46,7 @@ describe("the Function App's settings", () => {
     const byKey: Record<string, string> = {
       KEYROTOR_TABLE_POLICIES: "policies", KEYROTOR_TABLE_INVENTORY: "inventory", KEYROTOR_TABLE_DEKS: "deks",
       KEYROTOR_TABLE_LEDGER: "ledger", KEYROTOR_TABLE_SEALS: "seals", KEYROTOR_TABLE_APPROVALS: "approvals", KEYROTOR_TABLE_JWKS: "jwks",
-      KEYROTOR_TABLE_LOCKS: "locks",
+      KEYROTOR_TABLE_LOCKS: "locks", KEYROTOR_TABLE_BRANCH_KEYS: "branchKeys", KEYROTOR_TABLE_BRANCH_DEKS: "branchDeks",
     };
     const tableSettings = SETTING_NAMES.filter((n) => n.startsWith("KEYROTOR_TABLE_"));
     expect(tableSettings.sort()).toEqual(Object.keys(byKey).sort());

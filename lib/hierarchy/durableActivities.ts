@@ -1,0 +1,121 @@
+// The hierarchy's workflows as activities of the durable KEK flow (lib/orchestration/flows/kek.ts):
+// hierarchyKekRotation (rotateKek: the branch keys re-wrapped under the new KEK version, DEK rows
+// untouched) and hierarchyEmergency (emergency: new branch keys under the new version, every DEK
+// re-wrapped locally, the old branch keys destroyed). Both are fenced (the lock's grant is checked
+// on admission and again after every step) and run in bounded slices: a call returns once its time
+// is up with `more: true`, the workflow's checkpoint row holding where it stands, and the flow
+// calls again. What crosses orchestration history is ids and counts only.
+//
+// What the flow keeps for itself: the revoke of the compromised KEK version (revokeVersion: the
+// two-person rule, the zero-reference count, the Revoked ledger entry). The workflow is given no
+// revokeKekVersion, so its own revoke step only decides; the flow counts again and acts.
+import { z } from "zod";
+import { InvariantViolationError } from "../domain/errors";
+import type { BranchKeyEvent } from "../envelope/branchKeyCache";
+import { dropCachedKeysDetails } from "../envelope/branchKeyCache";
+import { recordStep } from "../orchestration/activities";
+import { checkFence, FenceInput } from "../orchestration/fence";
+import type { RotationDeps } from "../orchestration/ports";
+import type { HierarchyRuntime } from "./durableRuntime";
+import { emergency, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
+
+const id = z.string().min(1).max(512);
+const version = z.string().min(1).max(64);
+
+export const HierarchyKekRotationInput = z.object({
+  rotationId: id,
+  /** The KEK (the key the flow holds the lock of). */
+  keyId: id,
+  newVersion: version,
+  actor: z.string().min(1),
+  fence: FenceInput.optional(),
+});
+
+export const HierarchyEmergencyInput = HierarchyKekRotationInput.extend({
+  /** The compromised KEK version: the flow's revoke target. */
+  compromisedVersion: version,
+  /** The approval's flag: every tenant also gets a new DEK version (consumers re-encrypt). */
+  newDekVersions: z.boolean().optional(),
+});
+
+/** One slice's answer: where the run stands, counts only. */
+export interface HierarchySlice {
+  more: boolean;
+  step: string;
+  counts: Record<string, number>;
+  /** The workflow's own revoke decision (emergency; informative: the flow decides and acts). */
+  outcome?: string;
+}
+
+type Kind = "kek-rotation" | "emergency";
+
+/** Thrown from a step hook once the slice's time is up: the checkpoint of the step is saved. */
+class SliceEnd extends Error {}
+
+/** The workflow's run id: one per rotation and kind, so a retried or resumed slice finds its
+ * checkpoint and an emergency and a rotation of the same id never share one. */
+export const hierarchyRunId = (rotationId: string, kind: Kind): string => `${rotationId}#hierarchy-${kind}`;
+
+export async function hierarchyKekRotation(deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyKekRotationInput>): Promise<HierarchySlice> {
+  return sliced(deps, rt, input, "kek-rotation", (d, o) => rotateKek(d, { runId: hierarchyRunId(input.rotationId, "kek-rotation"), kekKeyId: input.keyId, newKekVersion: input.newVersion }, o));
+}
+
+export async function hierarchyEmergency(deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyEmergencyInput>): Promise<HierarchySlice> {
+  const req: Parameters<typeof emergency>[1] = {
+    runId: hierarchyRunId(input.rotationId, "emergency"), kekKeyId: input.keyId, compromisedVersion: input.compromisedVersion, newKekVersion: input.newVersion,
+    ...(input.newDekVersions === true ? { newDekVersions: true } : {}),
+  };
+  return sliced(deps, rt, input, "emergency", (d, o) => emergency(d, req, o));
+}
+
+async function sliced(
+  deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyKekRotationInput>, kind: Kind,
+  run: (d: HierarchyDeps, o: RunOptions) => Promise<RunState>,
+): Promise<HierarchySlice> {
+  const keys = rt?.keys;
+  if (!rt || !keys) {
+    throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] ${input.keyId} has branch keys, but no branch-key signing key is configured (KEYROTOR_BRANCH_SIGNING_KEY_ID): they cannot be opened or re-wrapped; nothing was changed`);
+  }
+  const started = Date.now();
+  const at = () => deps.clock.now().toISOString();
+  const entry = { rotationId: input.rotationId, keyId: input.keyId, actor: input.actor } as const;
+  const d: HierarchyDeps = {
+    keys, deks: rt.deks, kek: rt.kek,
+    ...(rt.flat ? { flat: rt.flat } : {}), ...(rt.flatTable ? { flatTable: rt.flatTable } : {}),
+    publish: (e) => recordDrop(deps, input, kind, e),
+    onStep: async (_runId, step, counts) => {
+      // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).
+      await recordStep(deps, { ...entry, step: `hierarchy-${kind}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
+      // A lock taken over while this slice ran stops it after the step it finished (invariant 8).
+      if (input.fence) await checkFence(deps.fences, input.keyId, input.fence);
+      if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
+    },
+  };
+  try {
+    const state = await run(d, { ratePerSec: rt.ratePerSec });
+    if (state.done) await recordDrop(deps, input, kind, { type: kind === "emergency" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
+    return sliceOf(state);
+  } catch (err) {
+    if (!(err instanceof SliceEnd)) throw err;
+    const saved = await keys.store.run<RunState>(hierarchyRunId(input.rotationId, kind));
+    if (!saved) throw new InvariantViolationError("HierarchyCheckpointMissing", `[keyrotor] [hierarchy] run ${hierarchyRunId(input.rotationId, kind)} ended a slice without a checkpoint`);
+    return { ...sliceOf(saved.state), more: !saved.state.done };
+  }
+}
+
+function sliceOf(s: RunState): HierarchySlice {
+  const counts: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s.counts)) if (Number.isFinite(v)) counts[k] = v;
+  return { more: !s.done, step: s.step, counts, ...(s.outcome ? { outcome: s.outcome } : {}) };
+}
+
+/** The consumers' signal to drop cached branch keys and DEKs: a ledger entry and its event,
+ * carrying dropCachedKeys (lib/envelope/branchKeyCache.ts reads it). One per kind of event and
+ * scope in a run, whatever the number of slices or retries. */
+async function recordDrop(deps: RotationDeps, input: { rotationId: string; keyId: string; actor: string }, kind: Kind, e: BranchKeyEvent): Promise<void> {
+  const scope = e.branchIds ? `some-${e.branchIds.length}` : "all";
+  await recordStep(deps, {
+    rotationId: input.rotationId, keyId: input.keyId, actor: input.actor, step: `hierarchy-${kind}:event:${e.type}:${scope}`,
+    type: "RewrapProgress", event: "RewrapProgress", at: deps.clock.now().toISOString(), details: dropCachedKeysDetails(e),
+  });
+}
