@@ -16,6 +16,9 @@ import { checkBranchRecord, type BranchKeyRecord, type BranchState } from "./rec
 
 export interface StoredBranchKey extends BranchKeyRecord {
   etag: string;
+  /** The KEK-rotation run that wrote the current wrap after proving its sample under the new KEK
+   * version (lib/hierarchy/validate.ts); absent on records created or re-wrapped any other way. */
+  rewrapRun?: string;
 }
 
 export interface Assignment {
@@ -108,11 +111,12 @@ export class BranchKeyStore {
     return out;
   }
 
-  /** Replaces the wrap of a version (KEK rotation), If-Match on the row read. */
-  async rewrap(r: StoredBranchKey, kekVersion: string, wrapped: string): Promise<void> {
+  /** Replaces the wrap of a version (KEK rotation), If-Match on the row read; `runId` marks the wrap
+   * as written by that run after its proof sample (empty: no mark). */
+  async rewrap(r: StoredBranchKey, kekVersion: string, wrapped: string, runId = ""): Promise<void> {
     const t = await this.table();
     try {
-      await t.updateEntity({ partitionKey: bpk(r.kekKeyId), rowKey: branchRowKey(r.branchId, r.version), kekVersion, wrapped }, "Merge", { etag: r.etag });
+      await t.updateEntity({ partitionKey: bpk(r.kekKeyId), rowKey: branchRowKey(r.branchId, r.version), kekVersion, wrapped, rewrapRun: runId }, "Merge", { etag: r.etag });
     } catch (err) {
       translateTableError(err, `re-wrap branch key ${r.branchId}#${r.version}`);
     }

@@ -188,6 +188,34 @@ export class HierarchyDekStore {
     return counts;
   }
 
+  /** DEKs of a KEK under a version BELOW the given one of their branch key ("<branchId>#<version>"
+   * → count): what a branch-key replacement has left. One query that returns only those rows (none
+   * once the re-wrap is complete), not a pass over every DEK. With few branch keys the filter names
+   * each one; with many it asks for versions below the highest target and the rows are sorted out
+   * here. */
+  async countBelow(kekKeyId: string, below: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    const t = await this.table();
+    const counts = new Map<string, number>();
+    if (below.size === 0) return counts;
+    const precise = [...below].map(([branchId, v]) => `(${odata`branchId eq ${branchId} and branchVersion lt ${v}`})`);
+    const filter = below.size <= 8
+      ? `${odata`kekKeyId eq ${kekKeyId}`} and (${precise.join(" or ")})`
+      : odata`kekKeyId eq ${kekKeyId} and branchVersion lt ${Math.max(...below.values())}`;
+    try {
+      const rows = t.listEntities<{ branchId: string; branchVersion: number }>({ queryOptions: { filter, select: ["branchId", "branchVersion"] } });
+      for await (const page of rows.byPage({ maxPageSize: 1000 })) {
+        for (const e of page) {
+          const limit = below.get(e.branchId);
+          if (limit === undefined || e.branchVersion >= limit) continue;
+          counts.set(`${e.branchId}#${e.branchVersion}`, (counts.get(`${e.branchId}#${e.branchVersion}`) ?? 0) + 1);
+        }
+      }
+    } catch (err) {
+      translateTableError(err, `count DEKs of ${kekKeyId} left under old branch keys`);
+    }
+    return counts;
+  }
+
   /** Writes new wraps of one tenant's DEKs in transactions of ≤100, If-Match on each row read, so a
    * concurrent change is never overwritten (the caller re-reads and retries the partition). */
   async rewrite(tenant: string, rewrites: readonly Rewrite[]): Promise<number> {

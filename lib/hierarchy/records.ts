@@ -39,6 +39,9 @@ export interface HierarchyDekRecord {
   wrapped: string;
   createdAt: string;
   state: "primary" | "secondary" | "retired" | "revoked";
+  /** The emergency run that made this version for the tenant (its newDekVersions flag); absent on
+   * every other DEK. The run's check before act: a tenant whose primary carries it is done. */
+  rotationRun?: string;
 }
 
 const B64U = /^[A-Za-z0-9_-]+$/;

@@ -17,19 +17,21 @@
 //
 // Each step reports (onStep) so the durable flow that runs it under the key's lock can write the
 // ledger and its progress; only ids and counts ever leave this module.
+import { randomBytes } from "node:crypto";
 import type { TableClient, TransactionAction } from "@azure/data-tables";
 import { kekRevokeDecision } from "../domain/branchKeys";
-import { DependencyUnavailableError, RotationConflictError } from "../domain/errors";
+import { DependencyUnavailableError, InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { BranchKeyCache, type BranchKeyEvent } from "../envelope/branchKeyCache";
 import type { KekPort } from "../envelope/kek";
+import { DEK_BYTES, dekIdFor } from "../envelope/dekRecord";
 import type { DekStore } from "../stores/dekStore";
 import { escapeKey, statusOf, translateTableError } from "../stores/tables";
 import type { BranchKeys } from "./branchKeys";
 import type { StoredBranchKey } from "./branchKeyStore";
 import type { HierarchyDekStore, Rewrite } from "./dekStore";
 import { unwrapDek, wrapDek } from "./dekWrap";
-import { forEachLimited, Pacer } from "./pace";
-import { validateUnderKek } from "./validate";
+import { forEachLimited, Limiter, Pacer } from "./pace";
+import { proofSampleSize, spreadSample, validateUnderKek } from "./validate";
 import { DEK_FORMAT_2, type HierarchyDekRecord } from "./records";
 
 export interface HierarchyDeps {
@@ -58,6 +60,12 @@ export interface RunOptions {
    * key), or one pass over the KEK's DEKs across partitions ("table", the default when many branch
    * keys are replaced at once: an emergency touches every DEK anyway). */
   scan?: "partitions" | "table";
+  /** Branch keys proven by a remote unwrap under the new KEK version before any record is replaced
+   * (1..10, default 4; lib/hierarchy/validate.ts). */
+  proofSample?: number;
+  /** Emergency: also give every tenant a new primary DEK version (the approval's flag; the request's
+   * `newDekVersions` says the same). */
+  newDekVersions?: boolean;
 }
 
 interface BranchPlan {
@@ -77,6 +85,10 @@ export interface RunState {
   outcome?: string;
   /** Table-scan re-wrap: where the pass stands (pages before it are written). */
   scanContinuation?: string;
+  /** KEK rotation: the new KEK version this run proved on a sample before writing any record. */
+  proof?: { kekVersion: string; sampled: number };
+  /** Emergency: every tenant also gets a new primary DEK version (fixed when the run is planned). */
+  newDekVersions?: boolean;
 }
 
 const MAX_PASSES = 3;
@@ -117,25 +129,51 @@ class Checkpoint {
 export async function rotateKek(d: HierarchyDeps, req: { runId: string; kekKeyId: string; newKekVersion: string }, o: RunOptions = {}): Promise<RunState> {
   const cp = await Checkpoint.open(d, req.runId, "kek-rotation", "rewrapBranchKeys");
   const pacer = new Pacer(o.ratePerSec ?? 0);
-  /** Branch keys whose new wrap this run proved before writing it. */
-  const proven = new Set<string>();
+  const sample = proofSampleSize(o.proofSample);
+  /** This process proved the sample (a resumed run re-proves one at the gate: the version may have
+   * broken since the earlier attempt proved it). */
+  let provenHere = false;
   if (cp.state.step === "rewrapBranchKeys") {
     for (let pass = 0; ; pass++) {
-      const todo = await d.keys.store.notUnder(req.kekKeyId, req.newKekVersion);
+      let todo = await d.keys.store.notUnder(req.kekKeyId, req.newKekVersion);
       if (todo.length === 0) break;
       if (pass >= MAX_PASSES) throw new DependencyUnavailableError("tables", `[keyrotor] [hierarchy] ${todo.length} branch keys of ${req.kekKeyId} kept changing during the KEK rotation; resume the run`);
+      if (!provenHere) {
+        // The sample first: its new wraps are proven in the vault before ANY record is written, so a
+        // version that does not work never replaces a working wrap.
+        const first = spreadSample(todo, sample);
+        const wraps = await wrapUnderNew(d, pacer, first, req.newKekVersion, o.concurrency ?? 16);
+        try {
+          cp.add("branchKeysValidated", await validateUnderKek(d, pacer, wraps.map((w) => w.proved), req.kekKeyId, req.newKekVersion, o.concurrency ?? 16));
+          provenHere = true;
+          cp.state.proof = { kekVersion: req.newKekVersion, sampled: wraps.length };
+          await cp.save();
+          await forEachLimited(wraps, o.concurrency ?? 16, async (w) => {
+            if (await writeRewrap(d, w.record, req.newKekVersion, w.proved.wrapped, req.runId)) cp.add("branchKeysRewrapped");
+          });
+        } finally {
+          for (const w of wraps) w.key.fill(0);
+        }
+        const done = new Set(first.map((r) => `${r.branchId}#${r.version}`));
+        todo = todo.filter((r) => !done.has(`${r.branchId}#${r.version}`));
+      }
       await forEachLimited(todo, o.concurrency ?? 16, async (r) => {
-        if (await rewrapBranchKey(d, pacer, r, req.newKekVersion, proven)) cp.add("branchKeysRewrapped");
+        if (await rewrapBranchKey(d, pacer, r, req.newKekVersion, req.runId)) cp.add("branchKeysRewrapped");
       });
     }
     await cp.step("validate");
   }
   if (cp.state.step === "validate") {
-    // Records found already under the new version (an earlier crashed attempt, a concurrent writer)
-    // were not proven by this run: prove them now, so every record of the KEK has been unwrapped
-    // under the new version before the rotation reports done and the old version can be disabled.
-    const rest = (await d.keys.store.all(req.kekKeyId)).filter((r) => !proven.has(`${r.branchId}#${r.version}`));
-    cp.add("branchKeysValidated", proven.size + (await validateUnderKek(d, pacer, rest, req.kekKeyId, req.newKekVersion, o.concurrency ?? 16)));
+    // Every record of the KEK must open under the new version before the rotation reports done and
+    // the old version can be disabled. Records this run wrapped after its proof are covered by the
+    // sample (re-proven on a sample when the proof was made by an earlier process); any other record
+    // under the new version (a concurrent writer, another run) is proven one by one.
+    const all = await d.keys.store.all(req.kekKeyId);
+    const proofHolds = cp.state.proof?.kekVersion === req.newKekVersion;
+    const ours = all.filter((r) => proofHolds && r.kekVersion === req.newKekVersion && r.rewrapRun === req.runId);
+    const others = all.filter((r) => !ours.includes(r));
+    const reproof = provenHere ? [] : spreadSample(ours, sample);
+    cp.add("branchKeysValidated", await validateUnderKek(d, pacer, [...reproof, ...others], req.kekKeyId, req.newKekVersion, o.concurrency ?? 16));
     cp.state.counts.remoteUnwraps = (cp.state.counts.remoteUnwraps ?? 0) + pacer.calls;
     cp.state.counts.throttled = (cp.state.counts.throttled ?? 0) + pacer.throttled;
     await cp.step("done");
@@ -144,25 +182,57 @@ export async function rotateKek(d: HierarchyDeps, req: { runId: string; kekKeyId
   return cp.state;
 }
 
-/** One branch key under the new KEK version: verify + unwrap (remote) + wrap (local) + proof that the
- * new wrap unwraps under the new version to the signed key (remote) + If-Match write. The proof comes
- * before the write so a version that does not work never replaces a record's working wrap.
- * false = found already done (a concurrent or earlier writer). */
-async function rewrapBranchKey(d: HierarchyDeps, pacer: Pacer, r: StoredBranchKey, kekVersion: string, proven: Set<string>): Promise<boolean> {
+interface NewWrap {
+  record: StoredBranchKey;
+  /** The record as it will be written (for the proof). */
+  proved: StoredBranchKey;
+  key: Buffer;
+}
+
+/** Opens each record (signature, remote unwrap, commitment) and wraps its key locally under the new
+ * KEK version; the keys are returned for the caller to zero. */
+async function wrapUnderNew(d: HierarchyDeps, pacer: Pacer, records: readonly StoredBranchKey[], kekVersion: string, concurrency: number): Promise<NewWrap[]> {
+  const out: NewWrap[] = [];
+  try {
+    await forEachLimited(records, concurrency, async (r) => {
+      const key = await pacer.run(() => d.keys.open(r));
+      try {
+        const wrapped = (await d.kek.wrap(r.kekKeyId, kekVersion, key, "RSA-OAEP-256")).toString("base64url");
+        out.push({ record: r, key, proved: { ...r, kekVersion, wrapped } });
+      } catch (err) {
+        key.fill(0);
+        throw err;
+      }
+    });
+  } catch (err) {
+    for (const w of out) w.key.fill(0);
+    throw err;
+  }
+  return out;
+}
+
+/** One branch key under the new KEK version once the run's sample is proven: verify + unwrap (remote,
+ * the key checked against its signed commitment) + wrap (local, the proven version's public key) +
+ * If-Match write marked with the run. false = found already done (a concurrent or earlier writer). */
+async function rewrapBranchKey(d: HierarchyDeps, pacer: Pacer, r: StoredBranchKey, kekVersion: string, runId: string): Promise<boolean> {
   const key = await pacer.run(() => d.keys.open(r));
   try {
     const wrapped = (await d.kek.wrap(r.kekKeyId, kekVersion, key, "RSA-OAEP-256")).toString("base64url");
-    await validateUnderKek(d, pacer, [{ ...r, kekVersion, wrapped }], r.kekKeyId, kekVersion, 1);
-    await d.keys.store.rewrap(r, kekVersion, wrapped);
-    proven.add(`${r.branchId}#${r.version}`);
+    return await writeRewrap(d, r, kekVersion, wrapped, runId);
+  } finally {
+    key.fill(0);
+  }
+}
+
+async function writeRewrap(d: HierarchyDeps, r: StoredBranchKey, kekVersion: string, wrapped: string, runId: string): Promise<boolean> {
+  try {
+    await d.keys.store.rewrap(r, kekVersion, wrapped, runId);
     return true;
   } catch (err) {
     if (!(err instanceof RotationConflictError)) throw err;
     const now = await d.keys.store.get(r.kekKeyId, r.branchId, r.version);
     if (!now || now.kekVersion === kekVersion) return false;
     throw err;
-  } finally {
-    key.fill(0);
   }
 }
 
@@ -181,7 +251,7 @@ export async function rotateBranchKey(d: HierarchyDeps, req: { runId: string; ke
 
 // ---- emergency -------------------------------------------------------------------------------------
 
-export async function emergency(d: HierarchyDeps, req: { runId: string; kekKeyId: string; compromisedVersion: string; newKekVersion: string }, o: RunOptions = {}): Promise<RunState> {
+export async function emergency(d: HierarchyDeps, req: { runId: string; kekKeyId: string; compromisedVersion: string; newKekVersion: string; newDekVersions?: boolean }, o: RunOptions = {}): Promise<RunState> {
   if (req.compromisedVersion === req.newKekVersion) throw new RotationConflictError("NewVersionCompromised", `[keyrotor] [hierarchy] the new KEK version is the compromised one`);
   const cp = await Checkpoint.open(d, req.runId, "emergency", "plan");
   if (cp.state.step === "plan") {
@@ -195,23 +265,70 @@ export async function emergency(d: HierarchyDeps, req: { runId: string; kekKeyId
       return { branchId, from: vs, to: Math.max(...vs) + 1 };
     });
     cp.state.counts.branches = cp.state.plan.length;
+    // The approval's flag is fixed with the plan: a resumed run does what the approval asked.
+    if (req.newDekVersions ?? o.newDekVersions) cp.state.newDekVersions = true;
     await cp.step("create");
   }
   const state = await finishReplacement(d, cp, req.kekKeyId, req.newKekVersion, o, req.compromisedVersion);
   return state;
 }
 
-/** create → rewrap → destroy (→ revoke) → done, shared by branch-key rotation and emergency. */
+/** Branch-key plaintexts a replacement run holds: the new versions it created or proved, and the
+ * versions it opened (one remote unwrap each, shared by concurrent users); all zeroed at the end. */
+class KeyRing {
+  private readonly keys = new Map<string, Promise<Buffer>>();
+  private readonly created = new Set<string>();
+
+  constructor(private readonly d: HierarchyDeps, private readonly cp: Checkpoint, private readonly kekKeyId: string, private readonly pacer: Pacer) {}
+
+  /** A key this run holds already (created now, or proven and kept by the gate). */
+  hold(branchId: string, version: number, key: Buffer, created: boolean): void {
+    const k = `${branchId}#${version}`;
+    this.keys.set(k, Promise.resolve(key));
+    if (created) this.created.add(k);
+  }
+
+  /** Created by this process (its plaintext never left it): the gate's sample covers it. */
+  isCreated(branchId: string, version: number): boolean {
+    return this.created.has(`${branchId}#${version}`);
+  }
+
+  open(branchId: string, version: number): Promise<Buffer> {
+    const k = `${branchId}#${version}`;
+    let p = this.keys.get(k);
+    if (!p) {
+      p = (async () => {
+        const r = await this.d.keys.store.get(this.kekKeyId, branchId, version);
+        if (!r) throw new RotationConflictError("BranchKeyMissing", `[keyrotor] [hierarchy] branch key ${k} is gone while DEKs reference it`);
+        this.cp.add("remoteUnwraps");
+        return this.pacer.run(() => this.d.keys.open(r));
+      })();
+      // A failed open is not remembered: the next user tries again (the run fails first, usually).
+      p.catch(() => this.keys.delete(k));
+      this.keys.set(k, p);
+    }
+    return p;
+  }
+
+  zero(): void {
+    for (const p of this.keys.values()) p.then((key) => key.fill(0), () => undefined);
+    this.keys.clear();
+  }
+}
+
+/** create → (validate) → rewrap → destroy → (newDeks) → (revoke) → done, shared by branch-key
+ * rotation and emergency. */
 async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, kekVersion: string, o: RunOptions, compromised?: string): Promise<RunState> {
   const plan = cp.state.plan ?? [];
   const pacer = new Pacer(o.ratePerSec ?? 0);
-  const fresh = new Map<string, Buffer>();
+  const ring = new KeyRing(d, cp, kekKeyId, pacer);
+  const afterDestroy = cp.state.newDekVersions ? "newDeks" : compromised ? "revoke" : "done";
   try {
     if (cp.state.step === "create") {
       await forEachLimited(plan, o.concurrency ?? 16, async (p) => {
         const { record, key } = await pacer.run(() => d.keys.create({ kekKeyId, kekVersion, branchId: p.branchId, version: p.to, state: "primary" }));
         if (key) {
-          fresh.set(p.branchId, key);
+          ring.hold(p.branchId, p.to, key, true);
           cp.add("branchKeysCreated");
         }
         // New DEKs go under the new version from now on.
@@ -220,25 +337,36 @@ async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
       await cp.step(compromised ? "validate" : "rewrap");
     }
     if (cp.state.step === "validate") {
-      // Emergency: the new branch-key versions are the records under the new KEK version. Each must
-      // unwrap there (remote) to its signed key before any DEK moves onto it, so a new KEK version
+      // Emergency: the new branch-key versions are the records under the new KEK version; they must
+      // open there (remote) to their signed key before any DEK moves onto them, so a new KEK version
       // that does not work stops the run with the old branch keys, DEKs and KEK version untouched.
+      // Versions this process created (random key, committed, wrapped locally with the version's one
+      // public key) are covered by a sample; any other (created by an earlier attempt) is opened,
+      // which proves it, and kept for the re-wrap that needs it anyway.
       const records: StoredBranchKey[] = [];
       for (const p of plan) {
         const r = await d.keys.store.get(kekKeyId, p.branchId, p.to);
         if (!r) throw new RotationConflictError("BranchKeyMissing", `[keyrotor] [hierarchy] new branch key ${p.branchId}#${p.to} is gone before validation`);
         records.push(r);
       }
-      cp.add("branchKeysValidated", await validateUnderKek(d, pacer, records, kekKeyId, kekVersion, o.concurrency ?? 16));
+      const created = records.filter((r) => ring.isCreated(r.branchId, r.version));
+      const others = records.filter((r) => !ring.isCreated(r.branchId, r.version));
+      const sample = spreadSample(created, proofSampleSize(o.proofSample));
+      cp.add("branchKeysValidated", await validateUnderKek(d, pacer, [...sample, ...others], kekKeyId, kekVersion, o.concurrency ?? 16, (r, key) => {
+        if (ring.isCreated(r.branchId, r.version)) return false;
+        ring.hold(r.branchId, r.version, key, false);
+        return true;
+      }));
       await cp.step("rewrap");
     }
     for (let pass = 0; cp.state.step === "rewrap" || cp.state.step === "destroy"; pass++) {
       if (cp.state.step === "rewrap") {
-        await rewrapDeks(d, cp, kekKeyId, plan, pacer, fresh, o);
+        await rewrapDeks(d, cp, kekKeyId, plan, ring, o);
         await cp.step("destroy");
       }
-      // The proof: one pass over the KEK's DEKs, counting per branch-key version.
-      const counts = await d.deks.countsByBranchVersion(kekKeyId);
+      // The proof: DEKs of the KEK still under a planned old version, in one query that returns only
+      // those rows (none, once the re-wrap is complete).
+      const counts = await d.deks.countBelow(kekKeyId, new Map(plan.map((p) => [p.branchId, p.to])));
       const left = plan.flatMap((p) => p.from.filter((v) => (counts.get(`${p.branchId}#${v}`) ?? 0) > 0));
       if (left.length > 0) {
         if (pass + 1 >= MAX_PASSES) throw new DependencyUnavailableError("tables", `[keyrotor] [hierarchy] ${left.length} old branch-key versions still referenced after ${MAX_PASSES} passes; resume the run`);
@@ -247,8 +375,12 @@ async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
       }
       for (const p of plan) for (const v of p.from) await d.keys.store.destroy(kekKeyId, p.branchId, v);
       cp.state.counts.branchKeysDestroyed = plan.reduce((s, p) => s + p.from.length, 0);
-      await cp.step(compromised ? "revoke" : "done");
+      await cp.step(afterDestroy);
       await d.publish?.({ type: "BranchKeysDestroyed", kekKeyId, branchIds: plan.map((p) => p.branchId) });
+    }
+    if (cp.state.step === "newDeks") {
+      await newDekVersions(d, cp, kekKeyId, plan, ring, o);
+      await cp.step(compromised ? "revoke" : "done");
     }
     if (cp.state.step === "revoke" && compromised) {
       const refs = {
@@ -266,104 +398,138 @@ async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
       await d.publish?.({ type: "BranchKeysDestroyed", kekKeyId });
     }
   } finally {
-    for (const k of fresh.values()) k.fill(0);
+    ring.zero();
     cp.state.counts.remoteCalls = (cp.state.counts.remoteCalls ?? 0) + pacer.calls;
   }
   return cp.state;
 }
 
 /** Every DEK under an old version of a planned branch key, re-wrapped locally under its new
- * version, partition by partition (If-Match; a partition that changed is read again). */
-async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], pacer: Pacer, fresh: Map<string, Buffer>, o: RunOptions): Promise<void> {
-  const opened = new Map<string, Promise<Buffer>>();
-  const open = (branchId: string, version: number): Promise<Buffer> => {
-    const k = `${branchId}#${version}`;
-    let p = opened.get(k);
-    if (!p) {
-      p = (async () => {
-        const f = fresh.get(branchId);
-        const target = plan.find((x) => x.branchId === branchId)?.to;
-        if (f && target === version) return f;
-        const r = await d.keys.store.get(kekKeyId, branchId, version);
-        if (!r) throw new RotationConflictError("BranchKeyMissing", `[keyrotor] [hierarchy] branch key ${branchId}#${version} is gone while DEKs reference it`);
-        cp.add("remoteUnwraps");
-        return pacer.run(() => d.keys.open(r));
-      })();
-      opened.set(k, p);
-    }
-    return p;
-  };
-  try {
-    if ((o.scan ?? (plan.length > 1 ? "table" : "partitions")) === "table") {
-      await rewrapByTableScan(d, cp, kekKeyId, plan, open, o);
-      return;
-    }
-    const work: { tenant: string; p: BranchPlan }[] = [];
-    // One pass over the KEK's assignments (not one query per branch key: an emergency plans them all).
-    const byBranch = new Map(plan.map((p) => [p.branchId, p]));
-    const only = plan.length === 1 ? plan[0]?.branchId : undefined;
-    for await (const page of d.keys.store.tenants(kekKeyId, only)) {
-      for (const a of page) {
-        const p = byBranch.get(a.branchId);
-        if (p) work.push({ tenant: a.tenant, p });
-      }
-    }
-    await forEachLimited(work, o.partitions ?? 8, async ({ tenant, p }) => {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await rewrapPartition(d, cp, tenant, p, open);
-          return;
-        } catch (err) {
-          if (!(err instanceof RotationConflictError) || attempt >= 4) throw err;
-          cp.add("conflicts");
-        }
-      }
-    });
-  } finally {
-    for (const [k, p] of opened) {
-      const [branchId] = k.split("#");
-      p.then((key) => { if (fresh.get(branchId ?? "") !== key) key.fill(0); }, () => undefined);
+ * version (If-Match; a partition that changed is read again). */
+async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], ring: KeyRing, o: RunOptions): Promise<void> {
+  const open = (branchId: string, version: number) => ring.open(branchId, version);
+  if ((o.scan ?? (plan.length > 1 ? "table" : "partitions")) === "table") {
+    await rewrapByTableScan(d, cp, kekKeyId, plan, open, o);
+    return;
+  }
+  const work: { tenant: string; p: BranchPlan }[] = [];
+  // One pass over the KEK's assignments (not one query per branch key: an emergency plans them all).
+  const byBranch = new Map(plan.map((p) => [p.branchId, p]));
+  const only = plan.length === 1 ? plan[0]?.branchId : undefined;
+  for await (const page of d.keys.store.tenants(kekKeyId, only)) {
+    for (const a of page) {
+      const p = byBranch.get(a.branchId);
+      if (p) work.push({ tenant: a.tenant, p });
     }
   }
-}
-
-/** The emergency's re-wrap as one pass over the KEK's DEKs: each page's rows are grouped by tenant
- * and written (≤100 per transaction, If-Match) while the next page is read; the continuation is
- * checkpointed once a page is written, so a resumed run starts there (rows it re-reads are already
- * under their target and skipped). A tenant whose transaction meets a changed row is re-done
- * partition-wise, which re-reads it. */
-async function rewrapByTableScan(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], open: (b: string, v: number) => Promise<Buffer>, o: RunOptions): Promise<void> {
-  const byBranch = new Map(plan.map((p) => [p.branchId, p]));
-  let next = d.deks.scanKek(kekKeyId, cp.state.scanContinuation);
-  for (;;) {
-    const page = await next;
-    if (page.continuation) next = d.deks.scanKek(kekKeyId, page.continuation);
-    const groups = new Map<string, { p: BranchPlan; rewrites: Rewrite[] }>();
-    for (const dek of page.items) {
-      const p = byBranch.get(dek.branchId);
-      if (!p || dek.branchVersion === p.to) continue;
-      const [old, target] = await Promise.all([open(dek.branchId, dek.branchVersion), open(p.branchId, p.to)]);
-      const plain = unwrapDek(old, dek.wrapped, dek);
+  await forEachLimited(work, o.partitions ?? 8, async ({ tenant, p }) => {
+    for (let attempt = 0; ; attempt++) {
       try {
-        const g = groups.get(dek.tenant) ?? { p, rewrites: [] };
-        g.rewrites.push({ dek, branchVersion: p.to, wrapped: wrapDek(target, plain, { ...dek, branchVersion: p.to }) });
-        groups.set(dek.tenant, g);
-      } finally {
-        plain.fill(0);
+        await rewrapPartition(d, cp, tenant, p, open);
+        return;
+      } catch (err) {
+        if (!(err instanceof RotationConflictError) || attempt >= 4) throw err;
+        cp.add("conflicts");
       }
     }
-    await forEachLimited([...groups], o.partitions ?? 8, async ([tenant, g]) => {
-      try {
-        cp.add("dekRowsWritten", await d.deks.rewrite(tenant, g.rewrites));
-      } catch (err) {
-        if (!(err instanceof RotationConflictError)) throw err;
-        cp.add("conflicts");
-        await rewrapPartition(d, cp, tenant, g.p, open);
+  });
+}
+
+/** Pages of re-wrap writes in flight at once: page N+1 is re-wrapped (local CPU) while page N's
+ * transactions are in the table service, so neither side waits for the other. */
+const PAGE_WINDOW = 3;
+/** The scan's position is checkpointed at most this often (and at the end): re-reading a few pages
+ * after a crash costs less than a checkpoint write per page. */
+const SCAN_SAVE_MS = 2000;
+
+/** The emergency's re-wrap as one pass over the KEK's DEKs: each page's rows are grouped by tenant
+ * and written (≤100 per transaction, If-Match, `partitions` transactions in flight across the
+ * pages of the window) while the next pages are read and re-wrapped. The continuation is
+ * checkpointed only once every page before it is written, so a resumed run starts there (rows it
+ * re-reads are already under their target and skipped). A tenant whose transaction meets a changed
+ * row is re-done partition-wise, which re-reads it. */
+async function rewrapByTableScan(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], open: (b: string, v: number) => Promise<Buffer>, o: RunOptions): Promise<void> {
+  const byBranch = new Map(plan.map((p) => [p.branchId, p]));
+  const writers = new Limiter(o.partitions ?? 8);
+  const window: { continuation: string | undefined; written: Promise<PromiseSettledResult<void>[]> }[] = [];
+  let savedAt = Date.now();
+  const read = (c: string | undefined) => {
+    const p = d.deks.scanKek(kekKeyId, c);
+    p.catch(() => undefined); // awaited below; a run failing meanwhile must not leave it unhandled
+    return p;
+  };
+  /** A page's writes failed: no later page's continuation may become the resume point. */
+  let broken = false;
+  /** Waits for the oldest page's writes; its continuation becomes the safe resume point. */
+  const settleOldest = async (): Promise<void> => {
+    const w = window.shift();
+    if (!w) return;
+    const failed = (await w.written).find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) {
+      broken = true;
+      throw failed.reason;
+    }
+    cp.state.scanContinuation = w.continuation;
+  };
+  let next = read(cp.state.scanContinuation);
+  try {
+    for (;;) {
+      const page = await next;
+      if (page.continuation) next = read(page.continuation);
+      // The branch keys this page needs, opened at once (paced) rather than one by one as its rows
+      // meet them: the first page needs nearly all of them.
+      const needed = new Map<string, [string, number]>();
+      for (const dek of page.items) {
+        const p = byBranch.get(dek.branchId);
+        if (!p || dek.branchVersion === p.to) continue;
+        needed.set(`${dek.branchId}#${dek.branchVersion}`, [dek.branchId, dek.branchVersion]);
+        needed.set(`${p.branchId}#${p.to}`, [p.branchId, p.to]);
       }
-    });
-    cp.state.scanContinuation = page.continuation;
-    if (!page.continuation) break;
-    await cp.save();
+      await forEachLimited([...needed.values()], o.concurrency ?? 16, async ([b, v]) => {
+        await open(b, v);
+      });
+      const groups = new Map<string, { p: BranchPlan; rewrites: Rewrite[] }>();
+      for (const dek of page.items) {
+        const p = byBranch.get(dek.branchId);
+        if (!p || dek.branchVersion === p.to) continue;
+        const [old, target] = await Promise.all([open(dek.branchId, dek.branchVersion), open(p.branchId, p.to)]);
+        const plain = unwrapDek(old, dek.wrapped, dek);
+        try {
+          const g = groups.get(dek.tenant) ?? { p, rewrites: [] };
+          g.rewrites.push({ dek, branchVersion: p.to, wrapped: wrapDek(target, plain, { ...dek, branchVersion: p.to }) });
+          groups.set(dek.tenant, g);
+        } finally {
+          plain.fill(0);
+        }
+      }
+      window.push({
+        continuation: page.continuation,
+        written: Promise.allSettled([...groups].map(([tenant, g]) => writers.run(async () => {
+          try {
+            cp.add("dekRowsWritten", await d.deks.rewrite(tenant, g.rewrites));
+          } catch (err) {
+            if (!(err instanceof RotationConflictError)) throw err;
+            cp.add("conflicts");
+            await rewrapPartition(d, cp, tenant, g.p, open);
+          }
+        }))),
+      });
+      while (window.length >= PAGE_WINDOW || (!page.continuation && window.length > 0)) await settleOldest();
+      if (!page.continuation) break;
+      if (Date.now() - savedAt >= SCAN_SAVE_MS) {
+        await cp.save();
+        savedAt = Date.now();
+      }
+    }
+  } catch (err) {
+    // Nothing left running behind a failed step (a resumed run must not race it), and the pages
+    // written in order before the failure are saved as done, so the resumed run starts after them.
+    while (!broken && window.length > 0) await settleOldest().catch(() => undefined);
+    await Promise.allSettled(window.map((w) => w.written));
+    // Best effort: the run fails with `err` either way, and a checkpoint that cannot be written now
+    // (another runner took it over) only means the resumed run re-reads a few pages.
+    await cp.save().catch(() => undefined);
+    throw err;
   }
 }
 
@@ -386,6 +552,51 @@ async function rewrapPartition(d: HierarchyDeps, cp: Checkpoint, tenant: string,
     cp.add("dekRowsWritten", await d.deks.rewrite(tenant, rewrites));
     continuation = page.continuation;
   } while (continuation);
+}
+
+/** The approval's "new DEK versions for every tenant": each tenant of a planned branch key gets one
+ * new primary DEK version, wrapped under the branch key's new version, so consumers re-encrypt their
+ * data under it; older versions stay (secondary) and decrypt. Check before act: a tenant whose
+ * primary was made by this run (`rotationRun`) is done, so a resumed run makes none twice. */
+async function newDekVersions(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], ring: KeyRing, o: RunOptions): Promise<void> {
+  const byBranch = new Map(plan.map((p) => [p.branchId, p]));
+  const work: { tenant: string; p: BranchPlan }[] = [];
+  for await (const page of d.keys.store.tenants(kekKeyId)) {
+    for (const a of page) {
+      const p = byBranch.get(a.branchId);
+      if (p) work.push({ tenant: a.tenant, p });
+    }
+  }
+  await forEachLimited(work, o.partitions ?? 8, async ({ tenant, p }) => {
+    if (await newPrimaryDek(d, ring, kekKeyId, tenant, p, cp.state.runId)) cp.add("dekVersionsCreated");
+  });
+}
+
+async function newPrimaryDek(d: HierarchyDeps, ring: KeyRing, kekKeyId: string, tenant: string, p: BranchPlan, runId: string): Promise<boolean> {
+  let tried = 0;
+  for (let attempt = 0; ; attempt++) {
+    const current = await d.deks.getPrimary(tenant);
+    if (!current) return false; // no DEK: no data to re-encrypt
+    if (current.rotationRun === runId) return false;
+    const dekVersion = Math.max(current.dekVersion, tried) + 1;
+    tried = dekVersion;
+    const target = await ring.open(p.branchId, p.to);
+    const dek = randomBytes(DEK_BYTES);
+    try {
+      await d.deks.put({
+        format: DEK_FORMAT_2, tenant, dekId: dekIdFor(dekVersion), dekVersion, kekKeyId, branchId: p.branchId, branchVersion: p.to, alg: "A256GCM",
+        wrapped: wrapDek(target, dek, { tenant, dekVersion, kekKeyId, branchId: p.branchId, branchVersion: p.to }), createdAt: new Date().toISOString(), state: "primary",
+        rotationRun: runId,
+      });
+      return true;
+    } catch (err) {
+      // A consumer made a version meanwhile (stale) or the row exists: read again and go on above it.
+      const raced = err instanceof RotationConflictError || (err instanceof InvalidRequestError && err.code === "DekVersionStale");
+      if (!raced || attempt >= 4) throw err;
+    } finally {
+      dek.fill(0);
+    }
+  }
 }
 
 // ---- migration of format-1 DEKs -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // through the vault under that version and match their signed key commitment before anything old is
 // destroyed or revoked. Real components (Key Vault peer over HTTPS, Azurite); the peer's broken
 // versions (admin.breakVersion) make the new KEK version's unwrap fail or answer wrong bytes.
+import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { BranchKeyEvent } from "../../../lib/envelope/branchKeyCache";
 import { Envelope } from "../../../lib/envelope/envelope";
@@ -89,31 +90,61 @@ describe("key hierarchy validation gate", () => {
     });
   }
 
-  it("a KEK rotation whose new version breaks after its first unwrap keeps the old wrap of every branch key it could not prove, and the resumed run re-wraps only those", async () => {
+  it("a KEK rotation whose new version breaks after its first unwrap writes no branch-key record (its whole sample is proven before the first write), and the resumed run re-wraps them all", async () => {
     const cts = await seed();
     const newKek = await h.newKekVersion();
     h.peer.admin.breakVersion({ object: "key", name: "tenant-kek", version: newKek, operations: ["unwrapKey"], afterCalls: 1, mode: "corrupt" });
     const d = deps();
     const req = { runId: "kek-late", kekKeyId: h.kekKeyId, newKekVersion: newKek };
     await expect(rotateKek(d, req)).rejects.toMatchObject({ code: "ValidationFailed" });
-    expect(await h.keys.store.countUnder(h.kekKeyId, newKek)).toBe(1);
-    expect(await h.keys.store.countUnder(h.kekKeyId, h.kekVersion)).toBe(2);
+    expect(await h.keys.store.countUnder(h.kekKeyId, newKek)).toBe(0);
+    expect(await h.keys.store.countUnder(h.kekKeyId, h.kekVersion)).toBe(3);
     expect(d.events).toEqual([]);
-    // (The one record proven before the version broke is under it: its DEKs decrypt again once the
-    // version works; the old KEK version was never disabled, so the two unproven ones still open.)
+    await expectAllDecrypt(cts);
 
     h.peer.admin.clearFaults();
-    expect(await rotateKek(d, req)).toMatchObject({ done: true, counts: { branchKeysRewrapped: 2, branchKeysValidated: 3 } });
+    expect(await rotateKek(d, req)).toMatchObject({ done: true, counts: { branchKeysRewrapped: 3, branchKeysValidated: 3 } });
     await expectAllDecrypt(cts);
   });
 
-  it("a KEK rotation proves every branch key under the new version: one extra remote unwrap per branch key, never one per DEK", async () => {
-    await seed();
+  it("a KEK rotation proves a sample of its own new wraps, not every branch key: B + sample remote unwraps (here 3 + 1), never one per DEK", async () => {
+    const cts = await seed();
     const newKek = await h.newKekVersion();
     const unwraps0 = await h.unwraps();
-    const state = await rotateKek(deps(), { runId: "kek-cost", kekKeyId: h.kekKeyId, newKekVersion: newKek });
-    expect(state).toMatchObject({ done: true, counts: { branchKeysValidated: 3 } });
-    expect((await h.unwraps()) - unwraps0).toBe(2 * 3);
+    const state = await rotateKek(deps(), { runId: "kek-cost", kekKeyId: h.kekKeyId, newKekVersion: newKek }, { proofSample: 1 });
+    expect(state).toMatchObject({ done: true, counts: { branchKeysRewrapped: 3, branchKeysValidated: 1 } });
+    expect((await h.unwraps()) - unwraps0).toBe(3 + 1);
+    await h.vault.updateVersion("tenant-kek", h.kekVersion, { enabled: false });
+    await expectAllDecrypt(cts);
+  });
+
+  for (const mode of ["corrupt", "fail"] as const) {
+    it(`a KEK rotation proving a sample of one still stops a new version that ${mode === "corrupt" ? "unwraps to wrong bytes" : "refuses to unwrap"} before any branch-key record is replaced`, async () => {
+      const cts = await seed();
+      const before = await branchRows();
+      const newKek = await h.newKekVersion();
+      breakNew(newKek, mode);
+      const d = deps();
+      await expect(rotateKek(d, { runId: `kek-one-${mode}`, kekKeyId: h.kekKeyId, newKekVersion: newKek }, { proofSample: 1 })).rejects.toMatchObject({ code: "ValidationFailed", message: expect.stringContaining("1 of 1 branch keys") as unknown });
+      expect(await branchRows()).toEqual(before);
+      expect(d.events).toEqual([]);
+      await expectAllDecrypt(cts);
+    });
+  }
+
+  it("a branch-key record under the new KEK version that the run did not wrap itself is proven by its own remote unwrap at the gate, and a bad one stops the rotation", async () => {
+    await seed();
+    const newKek = await h.newKekVersion();
+    // Another writer re-wrapped one record under the new version with a key that is not the signed
+    // one (its commitment does not match): no sample of the run's own wraps covers it.
+    const [victim] = await h.keys.store.all(h.kekKeyId);
+    const forged = (await kekFromVaults(() => h.vault).wrap(h.kekKeyId, newKek, randomBytes(32), "RSA-OAEP-256")).toString("base64url");
+    await h.keys.store.rewrap(victim!, newKek, forged);
+    const d = deps();
+    const req = { runId: "kek-foreign", kekKeyId: h.kekKeyId, newKekVersion: newKek };
+    await expect(rotateKek(d, req, { proofSample: 1 })).rejects.toMatchObject({ code: "ValidationFailed", message: expect.stringContaining(`${victim!.branchId}#${victim!.version}`) as unknown });
+    expect(d.events).toEqual([]);
+    expect((await h.keys.store.run<{ done: boolean; step: string }>(req.runId))?.state).toMatchObject({ done: false, step: "validate" });
   });
 
   it("a KEK rotation resumed at the gate proves the records an earlier attempt re-wrapped, and stops with ValidationFailed when the new version broke since", async () => {
@@ -129,9 +160,10 @@ describe("key hierarchy validation gate", () => {
     await expect(rotateKek(d, req)).rejects.toMatchObject({ code: "ValidationFailed", message: expect.stringContaining("3 of 3 branch keys") as unknown });
     expect(d.events).toEqual([]);
     expect((await h.keys.store.run<{ done: boolean; step: string }>(req.runId))?.state).toMatchObject({ done: false, step: "validate" });
-    // The old version was never disabled by the rotation: with the fault gone, the resumed gate passes.
+    // The old version was never disabled by the rotation: with the fault gone, the resumed gate passes
+    // (validated: the first attempt's sample of 3, then the resumed gate's fresh sample of 3).
     h.peer.admin.clearFaults();
-    expect(await rotateKek(d, req)).toMatchObject({ done: true, counts: { branchKeysValidated: 3 } });
+    expect(await rotateKek(d, req)).toMatchObject({ done: true, counts: { branchKeysValidated: 6 } });
     await expectAllDecrypt(cts);
   });
 
@@ -153,6 +185,26 @@ describe("key hierarchy validation gate", () => {
     const state = await emergency(d, req);
     expect(state).toMatchObject({ done: true, outcome: "revoked", counts: { branchKeysCreated: 3, branchKeysValidated: 3, branchKeysDestroyed: 3 } });
     expect(d.revoked).toEqual([h.kekVersion]);
+    await expectAllDecrypt(cts);
+  });
+  it("an emergency proves a sample of the branch keys it created, and a sample of one still stops a broken new version before any DEK moves; the clean run costs B + 1 remote unwraps", async () => {
+    const cts = await seed();
+    const dekBefore = await dekRows();
+    const newKek = await h.newKekVersion();
+    breakNew(newKek, "fail");
+    const d = deps();
+    const req = { runId: "em-sample", kekKeyId: h.kekKeyId, compromisedVersion: h.kekVersion, newKekVersion: newKek };
+    await expect(emergency(d, req, { proofSample: 1 })).rejects.toMatchObject({ code: "ValidationFailed", message: expect.stringContaining("1 of 1 branch keys") as unknown });
+    expect(await dekRows()).toEqual(dekBefore);
+    expect(d.revoked).toEqual([]);
+
+    // A clean emergency of another compromise: 3 old branch keys opened + 1 new one proven.
+    h.peer.admin.clearFaults();
+    const other = await h.newKekVersion();
+    const unwraps0 = await h.unwraps();
+    const state = await emergency(deps(), { runId: "em-sample-2", kekKeyId: h.kekKeyId, compromisedVersion: h.kekVersion, newKekVersion: other }, { proofSample: 1 });
+    expect(state).toMatchObject({ done: true, outcome: "revoked", counts: { branchKeysCreated: 3, branchKeysValidated: 1, dekRowsWritten: 4 } });
+    expect((await h.unwraps()) - unwraps0).toBe(3 + 1);
     await expectAllDecrypt(cts);
   });
 });

@@ -143,9 +143,9 @@ describe("key hierarchy workflows", () => {
         rowsWritten += n;
         return n;
       };
-      failingDeks.countsByBranchVersion = async (kek) => {
+      failingDeks.countBelow = async (kek, below) => {
         if (crashAt === "count") crash();
-        return h.deks.countsByBranchVersion(kek);
+        return h.deks.countBelow(kek, below);
       };
       const base = deps();
       const d = { ...base, deks: failingDeks, revokeKekVersion: async (k: string, v: string) => { if (crashAt === "revoke") crash(); await base.revokeKekVersion!(k, v); } };
