@@ -13,11 +13,14 @@
 // InvalidAuthenticationTokenAudience. Signatures are not checked: there is no Entra ID here.
 //
 // It runs inside the process that starts it (an HTTPS server on loopback), so it ends with it; a
-// fixed port must be free first (dev/peers/ports.ts).
+// fixed port must be free first (dev/peers/ports.ts). With a state file (npm start: .keyrotor/) its
+// accounts, rules and keys (and its TLS certificate) survive a restart, so the secrets Key Vault
+// holds still authenticate here; the file holds keys: it is written owner-only.
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import { rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { peerTls } from "../keyvault/tls";
 import { ensurePortFree } from "../ports";
 
@@ -27,6 +30,8 @@ export interface ArmPeerOptions {
   /** 0 (default) picks a free loopback port. */
   port?: number;
   portRemedy?: string;
+  /** Keep resources and keys here across starts (written after every change); omitted = memory only. */
+  stateFile?: string;
 }
 
 export interface ArmCall {
@@ -124,12 +129,42 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+interface StateFile {
+  format: 1;
+  resources: (Omit<Resource, "keys"> & { resourceId: string; keys: [string, { value: string; created: string }][] })[];
+}
+
+function loadState(file: string | undefined): Map<string, Resource> {
+  const out = new Map<string, Resource>();
+  if (!file || !existsSync(file)) return out;
+  let state: StateFile;
+  try {
+    state = JSON.parse(readFileSync(file, "utf8")) as StateFile;
+    if (state.format !== 1 || !Array.isArray(state.resources)) throw new Error(`unknown format ${String(state.format)}`);
+  } catch (err) {
+    throw new Error(`[keyrotor] [arm-peer] cannot read its state file ${file} (${(err as Error).message}); delete it to start the peer afresh`, { cause: err });
+  }
+  for (const { resourceId, keys, ...r } of state.resources) out.set(resourceId, { ...r, keys: new Map(keys) });
+  return out;
+}
+
+/** Written whole, to a temporary file renamed over the old one: a crash never leaves half a file. */
+function saveState(file: string | undefined, resources: ReadonlyMap<string, Resource>): void {
+  if (!file) return;
+  const state: StateFile = { format: 1, resources: [...resources].map(([resourceId, r]) => ({ ...r, resourceId, keys: [...r.keys] })) };
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
 const RESOURCE = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)\/providers\/(microsoft\.storage\/storageaccounts\/[^/]+|microsoft\.servicebus\/namespaces\/[^/]+(?:\/(?:queues|topics)\/[^/]+)?\/authorizationrules\/[^/]+|microsoft\.documentdb\/databaseaccounts\/[^/]+)(?:\/([a-z]+))?$/;
 
 export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> {
   if (opts.port && opts.port > 0) await ensurePortFree(opts.port, "the ARM peer", opts.portRemedy ?? "start the ARM peer on another port");
-  const tls = await peerTls();
-  const resources = new Map<string, Resource>();
+  const tls = await peerTls(opts.stateFile);
+  const resources = loadState(opts.stateFile);
+  const save = (): void => saveState(opts.stateFile, resources);
   const operations = new Map<string, string>();
   const calls: ArmCall[] = [];
   let base = "";
@@ -178,6 +213,7 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
       throw new ArmError(400, "InvalidRequestContent", `The value of '${field}' is invalid; it must be one of ${[...r.keys.keys()].join(", ")}.`);
     }
     r.keys.set(slot, { value: newKey(r.kind === "servicebus" ? 32 : 64), created: new Date().toISOString() });
+    save();
   }
 
   async function handle(req: IncomingMessage, url: URL): Promise<{ status: number; body?: unknown; headers?: Record<string, string>; requestBody?: unknown }> {
@@ -242,6 +278,11 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     server.listen(opts.port ?? 0, "127.0.0.1", () => resolve());
   });
   const port = (server.address() as { port: number }).port;
+  const add = (key: string, make: () => Resource): void => {
+    if (resources.has(key)) return;
+    resources.set(key, make());
+    save();
+  };
   base = `https://127.0.0.1:${port}`;
 
   return {
@@ -250,22 +291,23 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     caPem: tls.cert,
     caFile: tls.caFile,
     calls,
+    // Adding a resource the state file already holds keeps it, keys and all.
     addStorageAccount(sub, rg, account) {
-      resources.set(id(sub, rg, `Microsoft.Storage/storageAccounts/${account}`), { kind: "storage", keys: keySet(["key1", "key2"], 64), account });
+      add(id(sub, rg, `Microsoft.Storage/storageAccounts/${account}`), () => ({ kind: "storage", keys: keySet(["key1", "key2"], 64), account }));
     },
     addServiceBusRule(sub, rg, namespace, rule, entity = {}) {
       const scope = entity.queue ? `/queues/${entity.queue}` : entity.topic ? `/topics/${entity.topic}` : "";
       const ent = entity.queue ?? entity.topic;
-      resources.set(id(sub, rg, `Microsoft.ServiceBus/namespaces/${namespace}${scope}/authorizationRules/${rule}`), {
+      add(id(sub, rg, `Microsoft.ServiceBus/namespaces/${namespace}${scope}/authorizationRules/${rule}`), () => ({
         kind: "servicebus", keys: keySet(["PrimaryKey", "SecondaryKey"], 32), namespace, rule, ...(ent ? { entity: ent } : {}),
-      });
+      }));
     },
     addCosmosAccount(sub, rg, account) {
       const rest = `Microsoft.DocumentDB/databaseAccounts/${account}`;
-      resources.set(id(sub, rg, rest), {
+      add(id(sub, rg, rest), () => ({
         kind: "cosmos", keys: keySet(["primary", "secondary", "primaryReadonly", "secondaryReadonly"], 64), account,
         id: `/subscriptions/${sub}/resourceGroups/${rg}/providers/${rest}`, instanceId: randomUUID(),
-      });
+      }));
     },
     key(resourceId, slot) {
       return resources.get(resourceId.toLowerCase())?.keys.get(slot)?.value;
