@@ -6,6 +6,7 @@
 // instance, 412 when purging a running one).
 import { randomBytes } from "node:crypto";
 import { DurableApiError, type DurableEngine } from "./engine";
+import { historyForStatus } from "./historyView";
 import { TERMINAL_STATUSES, type RuntimeStatus } from "./store";
 import type { HttpInput, HttpResult } from "./triggers";
 
@@ -120,6 +121,13 @@ export function decodeSegmentTwice(segment: string): string {
   return unescapeLenient(unescapeLenient(segment).replace(/\+/g, " "));
 }
 
+/** A boolean query parameter as HttpApiHandler reads it (bool.TryParse: "true"/"false" in any case;
+ * anything else, or none, is the default). */
+function boolParam(query: URLSearchParams, name: string, fallback: boolean): boolean {
+  const v = query.get(name)?.trim().toLowerCase();
+  return v === "true" ? true : v === "false" ? false : fallback;
+}
+
 /** HttpApiHandler writes both times as `DateTime.ToString("s") + "Z"`: whole seconds, truncated. */
 function inWholeSeconds<T extends { createdTime: string; lastUpdatedTime: string }>(status: T): T {
   const seconds = (iso: string): string => `${new Date(iso).toISOString().slice(0, 19)}Z`;
@@ -190,10 +198,17 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
       }
       if (!b) {
         if (method === "GET") {
-          const status = await engine.getStatus(a, { showHistory: url.searchParams.get("showHistory") === "true", showInput: url.searchParams.get("showInput") !== "false" });
+          const showHistory = boolParam(url.searchParams, "showHistory", false);
+          const showInput = boolParam(url.searchParams, "showInput", true);
+          const status = await engine.getStatus(a, { showHistory, showInput });
           if (!status) return empty(404);
           const running = ["Running", "Pending", "ContinuedAsNew", "Suspended"].includes(status.runtimeStatus);
-          return json(running ? 202 : 200, inWholeSeconds(status), running ? { location: url.href, "retry-after": "5" } : {});
+          const { historyEvents, ...rest } = inWholeSeconds(status);
+          // A Pending instance has no history to show (GetDurableOrchestrationStatusAsync).
+          const body = historyEvents && status.runtimeStatus !== "Pending"
+            ? { ...rest, historyEvents: historyForStatus(historyEvents, { showHistoryOutput: boolParam(url.searchParams, "showHistoryOutput", false), showInput }) }
+            : rest;
+          return json(running ? 202 : 200, body, running ? { location: url.href, "retry-after": "5" } : {});
         }
         if (method === "DELETE") {
           const deleted = await engine.purge(a);

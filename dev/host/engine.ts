@@ -784,6 +784,7 @@ export class DurableEngine {
             : {}),
         }),
       );
+          Generation: row.generation ?? 0,
     }
     let status: RuntimeStatus;
     let output: string | null;
@@ -851,7 +852,7 @@ export class DurableEngine {
       ...(failureType ? { failureType } : {}),
     };
     if (continueAsNew) {
-      next = { ...next, executionId: randomUUID(), input: continueAsNew.input, output: null, historyLength: 0, runtimeStatus: "Running" };
+      next = { ...next, executionId: randomUUID(), input: continueAsNew.input, output: null, historyLength: 0, runtimeStatus: "Running", generation: (row.generation ?? 0) + 1 };
     }
     await this.storeOp(this.opts.store.putInstance(next));
     if (gen !== this.generation) return;

@@ -47,6 +47,8 @@ export interface HistoryEvent {
   Reason?: string;
   Details?: string;
   OrchestrationStatus?: string;
+  /** ExecutionStarted: executions before this one that continued as new. */
+  Generation?: number;
   OrchestrationInstance?: { InstanceId: string; ExecutionId: string };
   ParentInstance?: { Name: string; TaskScheduleId: number; OrchestrationInstance: { InstanceId: string; ExecutionId: string } };
 }

@@ -37,6 +37,8 @@ export interface InstanceRow {
   /** Older rows: highest inbox key already applied (rows at or below it are leftovers). */
   lastConsumedKey?: string;
   failureType?: string;
+  /** Executions before this one that continued as new (0 or absent: the first execution). */
+  generation?: number;
 }
 
 export type InboxPayload =
