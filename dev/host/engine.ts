@@ -25,6 +25,7 @@ import { isTerminal, TERMINAL_STATUSES, type EntityRow, type HistoryStore, type 
 import { coreRegistry, type RegisteredFunction, type RpcParameterBinding } from "./functionsCore";
 import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson, type UserLog } from "./worker";
 import { dotnetException, workerFailure } from "./activityFailure";
+import { DEFAULT_VISIBILITY_TIMEOUT_MS } from "./visibility";
 
 export interface EngineOptions {
   store: HistoryStore;
@@ -51,9 +52,15 @@ export interface EngineOptions {
    * maxQueuePollingInterval). Wall-clock timers: polling is infrastructure, not app time. */
   minPollingIntervalMs?: number;
   maxPollingIntervalMs?: number;
+  /** Targets another engine does not hold that one poll takes at most (default 32, like
+   * ControlQueueBatchSize): the rest waits for the next poll, of this engine or another. */
+  pollBatchSize?: number;
   /** How long a claimed lease lasts without renewal (default 30 s, like a partition lease);
    * renewed every third of it. */
   leaseMs?: number;
+  /** How long work this engine had taken when it crashed stays out of reach of resume() (the queues'
+   * visibility timeout, visibility.ts; default 5 min). */
+  visibilityTimeoutMs?: number;
 }
 
 /** What getStatus returns (the extension's status payload, parsed). */
@@ -241,6 +248,9 @@ export class DurableEngine {
   /** Lease operations per target, one after the other (a release never overtakes a claim). */
   private readonly leaseChains = new Map<string, Promise<boolean>>();
   private readonly leaseMs: number;
+  /** When crash() ran (host clock), until resume() reads it. */
+  private crashedAt: Date | undefined;
+  private readonly pollBatchSize: number;
   private readonly minPollMs: number;
   private readonly maxPollMs: number;
   private pollDelay: number;
@@ -251,6 +261,7 @@ export class DurableEngine {
     this.durable = opts.durable ?? true;
     this.owner = opts.owner ?? `engine-${randomUUID().slice(0, 8)}`;
     this.leaseMs = opts.leaseMs ?? 30_000;
+    this.pollBatchSize = Math.max(1, opts.pollBatchSize ?? 32);
     this.minPollMs = opts.minPollingIntervalMs ?? 100;
     this.maxPollMs = Math.max(this.minPollMs, opts.maxPollingIntervalMs ?? 30_000);
     this.pollDelay = this.minPollMs;
@@ -404,43 +415,44 @@ export class DurableEngine {
     this.pollTimer = timer;
   }
 
+  /** One poll: targets this engine holds look at the store again; of the others it takes at most
+   * `pollBatchSize` (as a poll of DurableTask.AzureStorage dequeues at most ControlQueueBatchSize
+   * messages), so that several durable instances share the work. */
   private async poll(gen: number): Promise<boolean> {
     const targets = await this.storeOp(this.opts.store.workTargets());
     let found = false;
+    let taken = 0;
     for (const t of targets) {
       if (gen !== this.generation) return false;
-      if (await this.wake(t)) found = true;
+      const held = this.owned.has(t);
+      if (!held && taken >= this.pollBatchSize) {
+        found = true;
+        continue;
+      }
+      const woke = await this.wake(t);
+      if (woke === "taken") taken += 1;
+      if (woke !== "none") found = true;
     }
     return found;
   }
 
   /** The store may hold work for the target: take the target if no other engine owns it and look.
-   * Returns whether the work may be new to this engine. */
-  private async wake(targetId: string): Promise<boolean> {
-    if (targetId.startsWith("@")) {
-      const cached = this.entities.get(targetId);
-      if (cached) {
-        const live = await cached;
-        live.refresh = true;
-        this.kickEntity(targetId);
-        return !live.running && live.inbox.length === 0;
-      }
-      if (!(await this.claim(targetId))) return false;
-      this.kickEntity(targetId);
-      return true;
+   * "taken": newly claimed; "new": held here, with work that may be new; "none": nothing for this engine. */
+  private async wake(targetId: string): Promise<"taken" | "new" | "none"> {
+    const entity = targetId.startsWith("@");
+    const cached = entity ? this.entities.get(targetId) : this.instances.get(targetId);
+    const live = cached ? await cached : undefined;
+    if (live) {
+      live.refresh = true;
+      if (entity) this.kickEntity(targetId);
+      else this.kick(targetId);
+      return !live.running && live.inbox.length === 0 ? "new" : "none";
     }
-    const cached = this.instances.get(targetId);
-    if (cached) {
-      const live = await cached;
-      if (live) {
-        live.refresh = true;
-        this.kick(targetId);
-        return !live.running && live.inbox.length === 0;
-      }
-    }
-    if (!(await this.claim(targetId))) return false;
-    this.kick(targetId);
-    return true;
+    const held = this.owned.has(targetId);
+    if (!(await this.claim(targetId))) return "none";
+    if (entity) this.kickEntity(targetId);
+    else this.kick(targetId);
+    return held ? "new" : "taken";
   }
 
   // ---- loading ------------------------------------------------------------------------------
@@ -778,13 +790,13 @@ export class DurableEngine {
           Name: row.name,
           Version: "",
           Input: row.input,
+          Generation: row.generation ?? 0,
           OrchestrationInstance: { InstanceId: row.instanceId, ExecutionId: row.executionId },
           ...(row.parentInstanceId
             ? { ParentInstance: { Name: "", TaskScheduleId: row.parentTaskId ?? -1, OrchestrationInstance: { InstanceId: row.parentInstanceId, ExecutionId: row.parentExecutionId ?? "" } } }
             : {}),
         }),
       );
-          Generation: row.generation ?? 0,
     }
     let status: RuntimeStatus;
     let output: string | null;
@@ -1282,6 +1294,7 @@ export class DurableEngine {
 
   /** Drops all in-memory work as a process crash would; in-flight activities are abandoned. */
   async crash(): Promise<void> {
+    this.crashedAt = this.opts.clock.now();
     this.generation += 1;
     this.stopBackground();
     // Leases stay in the store under this engine's name: resume() takes them back at once, another
@@ -1300,9 +1313,36 @@ export class DurableEngine {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** Reloads every unfinished instance and entity inbox from the store and restarts their work. */
-  async resume(): Promise<void> {
+  /**
+   * Reloads every unfinished instance and entity inbox from the store and restarts their work. After
+   * crash() that happens only once `visibilityTimeoutMs` (default: the engine's option, 5 min) has
+   * passed since the crash, as DurableTask.AzureStorage hands a killed host's dequeued messages out
+   * again only when their visibility timeout ends; work that arrives meanwhile runs at once. Without a
+   * crash in this engine (a new process) nothing is held unless `visibilityTimeoutMs` says so: a
+   * cleanly stopped host hands its messages back.
+   */
+  async resume(opts: { visibilityTimeoutMs?: number } = {}): Promise<void> {
     if (!this.durable) return;
+    const crashedAt = this.crashedAt;
+    this.crashedAt = undefined;
+    const holdMs = opts.visibilityTimeoutMs ?? (crashedAt ? (this.opts.visibilityTimeoutMs ?? DEFAULT_VISIBILITY_TIMEOUT_MS) : 0);
+    const visibleAt = new Date((crashedAt ?? this.opts.clock.now()).getTime() + holdMs);
+    if (holdMs > 0 && visibleAt > this.opts.clock.now()) {
+      const gen = this.generation;
+      const key = "\u0000visibilityTimeout";
+      this.opts.log(`[keyrotor] [devhost] work taken before the crash stays invisible until ${visibleAt.toISOString()} (queue visibility timeout ${holdMs} ms; resume({ visibilityTimeoutMs }) sets it)`);
+      this.timers.get(key)?.();
+      this.timers.set(key, this.opts.clock.schedule(visibleAt, () => {
+        this.timers.delete(key);
+        if (gen !== this.generation) return;
+        this.resumeNow().catch((err: unknown) => this.opts.log(`[keyrotor] [devhost] resume failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));
+      }));
+      return;
+    }
+    await this.resumeNow();
+  }
+
+  private async resumeNow(): Promise<void> {
     const gen = this.generation;
     this.startBackground();
     const rows = await this.storeOp(this.opts.store.listInstances());
@@ -1359,6 +1399,7 @@ export class DurableEngine {
       await this.release(id).catch((err: unknown) => this.opts.log(`[keyrotor] [devhost] releasing the lease on '${id}' failed: ${err instanceof Error ? err.message : String(err)}`));
     }
     await this.crash();
+    this.crashedAt = undefined; // a clean stop: nothing stays invisible
   }
 
   /** Makes a JSON text out of a value for client APIs. */

@@ -8,6 +8,7 @@ import type { Cron } from "croner";
 import { ManualClock, RealClock, type HostClock } from "./clock";
 import { functionTimeoutFromHostJson, HTTP_RESPONSE_TIMEOUT_MS, setHostLimits } from "./limits";
 import { timeZoneNotice, timerJob } from "./schedule";
+import { visibilityTimeoutFromHostJson } from "./visibility";
 import { durableClientInputData, handleDurableApi, newSystemKey, RPC_PATH, WEBHOOK_PATH } from "./durableApi";
 import { DurableEngine, DurableApiError, type EpisodeRecord, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
@@ -56,6 +57,12 @@ export interface StartHostOptions {
   maxPollingIntervalMs?: number;
   /** Lease on an instance or entity held by the durable instance that runs it (default 30 s). */
   leaseMs?: number;
+  /** How long resume() after crash() holds the work taken before the crash (the queues' visibility
+   * timeout). Default: host.json's extensions.durableTask.storageProvider control/work-item queue
+   * visibility timeouts in `appDir` (the longer one), else 5 minutes (dev/host/visibility.ts). */
+  visibilityTimeoutMs?: number;
+  /** Unowned targets (instances, entities) one poll takes at most (default 32). */
+  pollBatchSize?: number;
   /** The app hook data the appStart hooks receive (what a host hands the app at start; the app's
    * own composition reads it, see functions/_app.ts). Default: empty, as in Azure. */
   appHookData?: Record<string, unknown>;
@@ -101,8 +108,10 @@ export interface DevHost {
   invokeHttp(method: string, path: string, opts?: { headers?: Record<string, string>; body?: unknown }): Promise<{ status: number; headers: Record<string, string | string[]>; body: string; json(): unknown }>;
   /** Drops all in-memory work (in-flight activities are abandoned); the store keeps what was committed. */
   crash(): Promise<void>;
-  /** Resumes every unfinished orchestration and entity from the store. */
-  resume(): Promise<void>;
+  /** Resumes every unfinished orchestration and entity from the store. After crash() the work taken
+   * before the crash waits for the visibility timeout (`visibilityTimeoutMs`, default the host's
+   * option), as on the real runtime; pass `{ visibilityTimeoutMs: 0 }` to resume at once. */
+  resume(opts?: { visibilityTimeoutMs?: number }): Promise<void>;
   /** Resolves when nothing is running (pending durable timers do not count). */
   idle(): Promise<void>;
   /** History events of the instance's current execution. */
@@ -199,6 +208,8 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     ...(options.minPollingIntervalMs !== undefined ? { minPollingIntervalMs: options.minPollingIntervalMs } : {}),
     ...(options.maxPollingIntervalMs !== undefined ? { maxPollingIntervalMs: options.maxPollingIntervalMs } : {}),
     ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}),
+    visibilityTimeoutMs: options.visibilityTimeoutMs ?? visibilityTimeoutFromHostJson(options.appDir ?? process.cwd()),
+    ...(options.pollBatchSize !== undefined ? { pollBatchSize: options.pollBatchSize } : {}),
   });
   /** Which role runs a trigger type (Event Grid arrives as an HTTP webhook; every other non-durable trigger with the timers). */
   const servedHere = (type: string): boolean => {
@@ -331,7 +342,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
       return { status: r.status, headers: r.headers, body: text, json: () => JSON.parse(text) as unknown };
     },
     crash: () => engine.crash(),
-    resume: () => engine.resume(),
+    resume: (opts) => engine.resume(opts),
     idle: () => engine.idle(),
     historyEventCount: (id) => engine.historyEventCount(id),
     maxHistoryEventCount: (id) => engine.maxHistoryEventCount(id),

@@ -1,8 +1,12 @@
-// Runs the whole app (every functions/ file) on the in-process host with in-memory adapters shared
-// by the API and the rotation engine, and a ManualClock the tests move.
+// Runs the whole app (every functions/ file) as Azure Flex Consumption places it: three in-process
+// hosts, one per instance group: HTTP (the API and the Event Grid webhook), durable (orchestrations,
+// activities, entities) and timer. They share only what stands for storage and the world: the
+// durable history store, the in-memory adapters (Table Storage, Key Vault, Service Bus) and the
+// ManualClock the tests move (wall time). Each host gets its own composition of the app.
 import { readdirSync } from "node:fs";
 import path from "node:path";
-import { ManualClock, startHost, type DevHost } from "../../../dev/host";
+import { ManualClock, MemoryHistoryStore, startHost, type DevHost, type StartHostOptions } from "../../../dev/host";
+import { idleAcross } from "../../../dev/host/instances";
 import { decodeRequestPath, routeHttp } from "../../../dev/host/triggers";
 import { routeParams } from "../../../lib/api/routes";
 import { answerMismatch, isRouteName } from "../../unit/http/openapiResponseSchemas";
@@ -32,7 +36,12 @@ export interface ApiJson {
 }
 
 export interface ApiHost {
+  /** The three instances seen as one app: HTTP calls go to the HTTP instance, timers to the timer
+   * instance, idle() waits for all three and for the work waiting in the store. */
   host: DevHost;
+  http: DevHost;
+  durable: DevHost;
+  timer: DevHost;
   mem: MemoryApi;
   clock: ManualClock;
   /** `as`: [name, ...roles], a raw header value, or "none" for no principal. */
@@ -73,9 +82,53 @@ export async function startApiHost(opts: { at?: string; vaults?: string[]; httpR
   const clock = new ManualClock(opts.at ?? T0);
   const mem = memoryApiServices({ clock: { now: () => clock.now() }, vaults: opts.vaults ?? [VAULT] });
   process.env.KEYROTOR_TIMER_SCHEDULE ??= "0 */15 * * * *";
-  const host = checkedAgainstOpenApi(await startHost({ entry: ALL_FUNCTIONS, appHookData: appHookDataFor(composeMemory(mem)), clock, ...(opts.httpResponseTimeoutMs !== undefined ? { httpResponseTimeoutMs: opts.httpResponseTimeoutMs } : {}), ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(l) } : {}) }));
+  const store = new MemoryHistoryStore();
+  const instance = (role: "http" | "durable" | "timer"): Promise<DevHost> => startHost({
+    entry: ALL_FUNCTIONS,
+    roles: [role],
+    store,
+    // Each instance composes the app itself, over the shared storage.
+    appHookData: appHookDataFor(composeMemory(mem)),
+    clock,
+    // The real runtime polls its queues every few ms when busy, up to 30 s when idle; here the
+    // ceiling is small so a test never waits on a poll.
+    minPollingIntervalMs: 1,
+    maxPollingIntervalMs: 10,
+    ...(opts.httpResponseTimeoutMs !== undefined ? { httpResponseTimeoutMs: opts.httpResponseTimeoutMs } : {}),
+    ...(process.env.KEYROTOR_TEST_LOG ? { log: (l: string) => console.error(`[${role}] ${l}`) } : {}),
+  } satisfies StartHostOptions);
+  const durable = await instance("durable");
+  const timer = await instance("timer");
+  const http = checkedAgainstOpenApi(await instance("http"));
+  const instances = [http, durable, timer];
+  const host: DevHost = {
+    get url() {
+      return http.url;
+    },
+    get durableWebhookKey() {
+      return http.durableWebhookKey;
+    },
+    functions: http.functions,
+    client: http.client,
+    clock,
+    store,
+    roles: ["http", "durable", "timer"],
+    fireTimer: (name, o) => timer.fireTimer(name, o),
+    invokeHttp: (method, p, o) => http.invokeHttp(method, p, o),
+    crash: () => durable.crash(),
+    resume: () => durable.resume(),
+    idle: () => idleAcross(instances, store),
+    historyEventCount: (id) => durable.historyEventCount(id),
+    maxHistoryEventCount: (id) => durable.maxHistoryEventCount(id),
+    activityExecutions: (name) => durable.activityExecutions(name),
+    episodes: () => durable.episodes(),
+    entityBatches: () => durable.entityBatches(),
+    stop: async () => {
+      for (const h of instances) await h.stop();
+    },
+  };
   return {
-    host, mem, clock,
+    host, http, durable, timer, mem, clock,
     call: async (method, p, o = {}) => {
       // Like the CLI: every state-changing request says application/json (the API answers 415 otherwise).
       const headers: Record<string, string> = { ...(method !== "GET" && !Object.keys(o.headers ?? {}).some((k) => k.toLowerCase() === "content-type") ? { "content-type": "application/json" } : {}), ...(o.headers ?? {}) };
