@@ -19,12 +19,12 @@ import { KeyVaultRotationAdapter } from "../lib/orchestration/deps";
 import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicies } from "../lib/orchestration/memory";
 import { MemoryFenceStore } from "../lib/orchestration/fence";
 import { DURABLE } from "../lib/orchestration/names";
-import type { DekStorePort, RotationDeps } from "../lib/orchestration/ports";
-import { dekStoreRewrapStore, keyVaultRewrapVault, RewrapOptionsSchema } from "../lib/orchestration/rewrap";
+import type { RotationDeps } from "../lib/orchestration/ports";
+import { keyVaultRewrapVault, RewrapOptionsSchema } from "../lib/orchestration/rewrap";
+import { TableDekPort } from "../lib/orchestration/tableDeks";
 import { secretGenerators } from "../lib/orchestration/secrets";
 import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/orchestration/workflows";
 import { systemClock } from "../lib/ports";
-import { DekStore } from "../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../lib/vault/keyVault";
 import { peakRssMb, procStatus } from "./_proc";
 import { rotationFunctionFiles } from "./_rewrapApp";
@@ -85,32 +85,21 @@ function liveHeapMb(): number | undefined {
   return Math.round(process.memoryUsage().heapUsed / 1048576);
 }
 
-/** The rotation's reference count over the DEK table (the only DekStorePort call a KEK rotation makes
- * besides the rewrap, which has its own port). */
-function countingDekPort(store: DekStore): DekStorePort {
-  const unused = (): never => {
-    throw new Error("[keyrotor] [bench] not used by a KEK rotation");
-  };
-  return {
-    countByKekVersion: (kekKeyId) => store.countsByKekVersion(kekKeyId),
-    listTenants: unused, scanRange: unused, rewrapBatch: unused, tenantDeks: unused, rotatePrimary: unused,
-  };
-}
-
 export async function runRotation(c: RotationRunConfig): Promise<RotationRunResult> {
   const maxSlots = RewrapOptionsSchema.parse({}).maxSlots;
   const clientOptions = { tlsOptions: { ca: c.caPem }, disableChallengeResourceVerification: true as const };
   // The rewrap's adapter: SDK retries off, so every 429 reaches the pacing.
   const rewrapAdapter = new KeyVaultAdapter({ vaultName: c.vaultName, vaultUrl: c.peerUrl, credential, clientOptions: { ...clientOptions, retryOptions: { maxRetries: 0 } } });
   const rotationAdapter = new KeyVaultAdapter({ vaultName: c.vaultName, vaultUrl: c.peerUrl, credential, clientOptions });
-  const store = new DekStore(new TableClient(c.azuriteUrl, c.dekTable, new AzureNamedKeyCredential(DEVSTORE_ACCOUNT, DEVSTORE_KEY), { allowInsecureConnection: true }));
+  // One DEK port over the table for the rotation (reference counts) and the rewrap.
+  const deks = new TableDekPort(new TableClient(c.azuriteUrl, c.dekTable, new AzureNamedKeyCredential(DEVSTORE_ACCOUNT, DEVSTORE_KEY), { allowInsecureConnection: true }));
 
   const inventory = new MemoryInventory();
   const key: ManagedKey = { keyId: c.kekKeyId, kind: "kek", tenant: "platform", primaryVersion: c.version, versions: [{ version: c.version, state: "primary", createdAt: new Date().toISOString() }] };
   await inventory.put(key, undefined);
   const ledger = memoryLedger({ signer: ephemeralSealSigner(), clock: systemClock });
   const deps: RotationDeps = {
-    vault: new KeyVaultRotationAdapter(() => rotationAdapter), inventory, deks: countingDekPort(store), policies: new MemoryPolicies(),
+    vault: new KeyVaultRotationAdapter(() => rotationAdapter), inventory, deks, policies: new MemoryPolicies(),
     ledger, sealer: ledger, events: new MemoryEvents(), jwks: new MemoryJwks(), secrets: secretGenerators(), clock: systemClock,
     fences: new MemoryFenceStore(),
   };
@@ -118,7 +107,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
   // the rewrap over its own adapter (SDK retries off) at the bench's budget.
   const app = composeMemory(undefined, {
     rotation: deps,
-    rewrap: { store: dekStoreRewrapStore(store), vaultFor: keyVaultRewrapVault(() => rewrapAdapter), budgetFraction: c.budgetFraction, vaultLimitPer10s: c.vaultRate * 10 },
+    rewrap: { deks, vaultFor: keyVaultRewrapVault(() => rewrapAdapter), budgetFraction: c.budgetFraction, vaultLimitPer10s: c.vaultRate * 10 },
   });
 
   let host: DevHost | undefined;

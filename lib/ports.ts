@@ -7,6 +7,7 @@ import type { EmergencyRequest } from "./domain/approval";
 import type { KeyKind, ManagedKey, RotationPhase, RotationTrigger, VersionState } from "./domain/keys";
 import type { Policy } from "./domain/policy";
 import type { FenceRecord } from "./domain/rotation";
+import type { DekRecord, DekWrap, StoredDek } from "./envelope/dekRecord";
 
 /** The ports, by the name their contract suite is filed under (test/contract/<port>.contract.test.ts). */
 export const PORTS = ["keyVault", "inventory", "deks", "policies", "jwks", "approvals", "fences", "ledger", "events", "clock"] as const;
@@ -261,6 +262,61 @@ export interface InventoryPort {
   /** Creates when etag is undefined (exists → RotationConflictError), else replaces If-Match
    * (changed → RotationConflictError). Returns the new etag. */
   put(key: ManagedKey, etag: string | undefined): Promise<string>;
+}
+
+// ---- DEKs ---------------------------------------------------------------------------------------
+
+/** Called right before a DEK becomes primary with the KEK version it is wrapped under; throws to
+ * refuse it (no longer the KEK's primary, disabled, revoked): nothing is promoted then. */
+export type KekVersionGuard = (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>;
+
+export interface DekRewrapCounts {
+  /** Written under the target by this call. */
+  rewrapped: number;
+  /** Already under the target (an earlier attempt or a concurrent writer). */
+  skipped: number;
+  /** Conditional writes refused because a DEK changed meanwhile. */
+  conflicts: number;
+  /** Deleted meanwhile. */
+  missing: number;
+  /** DEKs left unwritten because they changed since read and were not recomputed here: read their
+   * page again. Always 0 on a store that `resolvesConflicts`. */
+  changed: number;
+}
+
+/** The DEK table: one record shape (lib/envelope/dekRecord.ts, as stored), used by the rotation
+ * engine (DEK rotation and rollback, reference counts) and the KEK rewrap (ranged scans, If-Match
+ * writes) alike. */
+export interface DekPort {
+  /** Declared capability: rewrapBatch re-reads a DEK that changed since it was read and calls
+   * `recompute` for it, so a caller may move on before a write settles. Without it such a DEK is
+   * reported as `changed` and the caller reads its page again. */
+  readonly resolvesConflicts: boolean;
+  /** One page of the tenants index. */
+  tenantsPage(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }>;
+  /** One page of a tenant's DEKs in dekId order; `continuation` resumes after the last row. With
+   * `notUnder`, DEKs already wrapped under that KEK version are left out. */
+  scanRange(tenant: string, opts: { continuation?: string; limit: number; notUnder?: DekWrap }): Promise<{ records: StoredDek[]; continuation?: string }>;
+  /** Writes `deks` (one tenant's, as read) re-wrapped under `target`, the new bytes by dekId in
+   * `wrapped`, with If-Match on the ETag read: a DEK changed meanwhile is never overwritten. */
+  rewrapBatch(
+    tenant: string, deks: readonly StoredDek[], target: DekWrap, wrapped: ReadonlyMap<string, Uint8Array>,
+    recompute?: (dek: StoredDek) => Promise<Uint8Array>,
+  ): Promise<DekRewrapCounts>;
+  /** DEKs wrapped under each version of `kekKeyId` (pending rotation intents included). */
+  countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
+  /** One leg of that count: at most about `maxRows` rows from `continuation` (a checkpoint the
+   * orchestrator keeps), so a count of 1M DEKs is several short activities, not one long one. */
+  countByKekVersionPage(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ byVersion: Record<string, number>; continuation?: string }>;
+  /** The tenant's DEKs, each with the rotation that made it. */
+  tenantDeks(tenant: string): Promise<StoredDek[]>;
+  /** Makes `next` (which names its rotation) the tenant's primary DEK, the current primary
+   * secondary, once per rotation. `guard` runs right before the promotion. */
+  rotatePrimary(next: DekRecord & { rotationId: string }, guard?: KekVersionGuard): Promise<void>;
+  /** Rollback: the secondary DEK `dekVersion` becomes the tenant's primary again and the current
+   * primary secondary, in one write that moves the primary consumers resolve. Idempotent; a
+   * retired, revoked or unknown DEK is refused. `guard` sees the KEK version it is wrapped under. */
+  rollbackPrimary(tenant: string, dekVersion: number, guard?: KekVersionGuard): Promise<{ moved: boolean }>;
 }
 
 // ---- Policies -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 // adapters or the memory ones.
 import type { LockState } from "../domain/rotation";
 import type { RotationStarterClient } from "../orchestration/start";
-import type { DekStorePort } from "../orchestration/ports";
+import type { DekPort } from "../ports";
 import type { ApprovalPort, Clock, EventPublisher, FenceStore, InventoryPort, LedgerEntry, PolicyPort, VaultReader, VerifiableLedger } from "../ports";
 import type { NotificationHealth } from "../events";
 import type { SealSigner } from "../ledger/seals";
@@ -67,7 +67,7 @@ export interface ApiServices {
 }
 
 /** DEKs per KEK version: the DEK port's counts. */
-export type ReferenceCounter = Pick<DekStorePort, "countByKekVersion" | "countByKekVersionPage">;
+export type ReferenceCounter = Pick<DekPort, "countByKekVersion" | "countByKekVersionPage">;
 
 /** The durable client as the API uses it: startRotation's needs plus what status reads show.
  * durable-functions' DurableClient fits. */

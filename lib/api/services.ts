@@ -16,7 +16,7 @@ import { MemoryAuditCheckpointStore, TableAuditCheckpointStore } from "../ledger
 import { MemoryEvidenceExportStore, TableEvidenceExportStore } from "../ledger/evidenceCheckpoint";
 import { Inventory } from "../stores/inventory";
 import { PolicyStore } from "../stores/policyStore";
-import { TableDekRotationPort } from "../orchestration/tableDeks";
+import { TableDekPort } from "../orchestration/tableDeks";
 import { ensureTable, tableClient } from "../stores/tables";
 import { keyVaultsFor } from "../vault/keyVault";
 import type { MemoryPolicyStore } from "../orchestration/memory";
@@ -78,7 +78,7 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     probes: {
       tables: () => probe("tables", () => ensureTable(inventoryTable)),
     },
-    references: new TableDekRotationPort(tableClient(cfg, "deks")),
+    references: new TableDekPort(tableClient(cfg, "deks")),
     fences: new TableFenceStore(tableClient(cfg, "locks")),
     ledgerAudit: new TableAuditCheckpointStore(tableClient(cfg, "locks")),
     evidenceExports: new TableEvidenceExportStore(tableClient(cfg, "locks")),

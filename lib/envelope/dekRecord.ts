@@ -26,6 +26,32 @@ export interface DekRecord {
   wrapped: string;
   createdAt: string;
   state: VersionState;
+  /** The rotation that made this DEK, when a rotation did. Not a column of the DEK row: the rotation
+   * engine keeps it in its intent row (lib/orchestration/tableDeks.ts) and reports it on read. */
+  rotationId?: string;
+}
+
+/** A DEK as read from the store, with the ETag a conditional write needs. */
+export interface StoredDek extends DekRecord {
+  etag: string;
+}
+
+/** A KEK version a DEK is (or is to be) wrapped under. */
+export interface DekWrap {
+  kekKeyId: string;
+  kekVersion: string;
+  alg?: WrapAlg;
+}
+
+/** The inventory names DEK version n of `dek:<tenant>` "v<n>" (persisted in inventory rows and
+ * rotation results, so kept); the DEK record itself holds the number. */
+export const dekVersionLabel = (dekVersion: number): string => `v${dekVersion}`;
+
+/** The number of an inventory DEK version label ("v3" → 3). */
+export function dekVersionOfLabel(label: string): number {
+  const m = /^v0*(\d+)$/.exec(label);
+  if (!m) throw new InvalidRequestError("DekVersionInvalid", `[keyrotor] [envelope] DEK version "${label}" is not v<n>`, { field: "dekVersion" });
+  return Number(m[1]);
 }
 
 const TENANT = /^[A-Za-z0-9-]{1,127}$/;
@@ -56,6 +82,27 @@ export function checkDekRecord(r: DekRecord): DekRecord {
   return r;
 }
 
+/** Builds and checks a record from its parts: the wrapped bytes as bytes, the id from the version
+ * unless named, RSA-OAEP-256 and primary unless named. */
+export function dekRecord(spec: {
+  tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; wrapped: Uint8Array; createdAt: string;
+  alg?: WrapAlg; state?: VersionState; dekId?: string; rotationId?: string;
+}): DekRecord {
+  return checkDekRecord({
+    format: DEK_RECORD_FORMAT,
+    tenant: spec.tenant,
+    dekId: spec.dekId ?? dekIdFor(spec.dekVersion),
+    dekVersion: spec.dekVersion,
+    kekKeyId: spec.kekKeyId,
+    kekVersion: spec.kekVersion,
+    alg: spec.alg ?? "RSA-OAEP-256",
+    wrapped: Buffer.from(spec.wrapped).toString("base64url"),
+    createdAt: spec.createdAt,
+    state: spec.state ?? "primary",
+    ...(spec.rotationId ? { rotationId: spec.rotationId } : {}),
+  });
+}
+
 /** Generates a fresh 256-bit DEK, wraps it under the given KEK version and returns only the record.
  * The plaintext lives in this function's scope and is zeroed before returning. */
 export async function createWrappedDek(
@@ -68,18 +115,7 @@ export async function createWrappedDek(
   try {
     const alg = spec.alg ?? "RSA-OAEP-256";
     const wrapped = await kek.wrap(spec.kekKeyId, spec.kekVersion, plaintext, alg);
-    return checkDekRecord({
-      format: DEK_RECORD_FORMAT,
-      tenant: spec.tenant,
-      dekId: spec.dekId ?? dekIdFor(spec.dekVersion),
-      dekVersion: spec.dekVersion,
-      kekKeyId: spec.kekKeyId,
-      kekVersion: spec.kekVersion,
-      alg,
-      wrapped: Buffer.from(wrapped).toString("base64url"),
-      createdAt: now.toISOString(),
-      state: spec.state ?? "primary",
-    });
+    return dekRecord({ ...spec, alg, wrapped, createdAt: now.toISOString() });
   } finally {
     plaintext.fill(0);
   }

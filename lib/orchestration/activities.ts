@@ -8,6 +8,7 @@ import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type Rotati
 import { responderGuidance } from "../domain/guidance";
 import { durationMs } from "../domain/rotation";
 import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarget } from "../domain/versions";
+import { dekRecord, dekVersionLabel, type DekRecord } from "../envelope/dekRecord";
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps, RotationPolicyView } from "./ports";
@@ -295,8 +296,8 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   const done = deks.find((d) => d.rotationId === input.rotationId);
   const primary = deks.find((d) => d.state === "primary" && d.rotationId !== input.rotationId);
   if (done) {
-    await recordDekInventory(deps, input.tenant, done.dekVersion, input);
-    return { dekVersion: done.dekVersion, reused: true, kekVersion: done.kekVersion, ...(primary ? { previous: primary.dekVersion } : {}) };
+    await recordDekInventory(deps, input.tenant, dekVersionLabel(done.dekVersion), input);
+    return { dekVersion: dekVersionLabel(done.dekVersion), reused: true, kekVersion: done.kekVersion, ...(primary ? { previous: dekVersionLabel(primary.dekVersion) } : {}) };
   }
   const namedKek = input.kekKeyId ?? primary?.kekKeyId;
   if (!namedKek) throw new InvalidRequestError("NoKek", `[keyrotor] [rotation] tenant ${input.tenant} has no DEK yet; name the KEK to wrap it under`, { field: "kekKeyId" });
@@ -306,32 +307,26 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   const kekKeyId = kek.keyId;
   if (!kek.primaryVersion) throw new InvariantViolationError("KekWithoutPrimary", `[keyrotor] [rotation] ${kekKeyId} has no primary version`);
   const { vault, name } = vaultAndName(kekKeyId);
-  const n = deks.reduce((max, d) => Math.max(max, /^v(\d+)$/.test(d.dekVersion) ? Number(d.dekVersion.slice(1)) : 0), 0) + 1;
-  const dekVersion = `v${n}`;
+  const n = deks.reduce((max, d) => Math.max(max, d.dekVersion), 0) + 1;
+  const dekVersion = dekVersionLabel(n);
   // Always the KEK's current primary, also on a retry: the store replaces an earlier attempt's
   // intent wrapped under another KEK version, and the guard re-checks right before promotion.
   const guard = (w: { kekKeyId: string; kekVersion: string }) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion);
   await guard({ kekKeyId, kekVersion: kek.primaryVersion });
   const plaintext = randomBytes(32);
-  let wrapped: Buffer;
+  let next: DekRecord;
   try {
-    wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
+    const wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
+    next = dekRecord({ tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, wrapped, createdAt: input.at });
     // Before it becomes primary, the DEK as stored must decrypt through lib/envelope a probe it
     // encrypted (lib/validation); a failure records the verdict and stops here, nothing promoted.
-    await dekGate(deps, kekPortOver(deps.vault, vault, name), { rotationId: input.rotationId, keyId: `dek:${input.tenant}`, actor: "system:orchestrator", at: input.at }, {
-      tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, wrapped: wrapped.toString("base64url"), createdAt: input.at,
-    }, plaintext);
+    await dekGate(deps, kekPortOver(deps.vault, vault, name), { rotationId: input.rotationId, keyId: `dek:${input.tenant}`, actor: "system:orchestrator", at: input.at }, next, plaintext);
   } finally {
     plaintext.fill(0);
   }
-  await deps.deks.rotatePrimary(
-    input.tenant,
-    { tenant: input.tenant, dekVersion, state: "primary", kekKeyId, kekVersion: kek.primaryVersion, wrapped: wrapped.toString("base64"), createdAt: input.at, rotationId: input.rotationId },
-    primary ? { dekVersion: primary.dekVersion, etag: primary.etag } : undefined,
-    guard,
-  );
+  await deps.deks.rotatePrimary({ ...next, rotationId: input.rotationId }, guard);
   await recordDekInventory(deps, input.tenant, dekVersion, input);
-  return { dekVersion, reused: false, kekVersion: kek.primaryVersion, ...(primary ? { previous: primary.dekVersion } : {}) };
+  return { dekVersion, reused: false, kekVersion: kek.primaryVersion, ...(primary ? { previous: dekVersionLabel(primary.dekVersion) } : {}) };
 }
 
 async function recordDekInventory(deps: RotationDeps, tenant: string, dekVersion: string, input: { rotationId: string; at: string }): Promise<void> {

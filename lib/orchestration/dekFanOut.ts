@@ -61,10 +61,6 @@ async function dueInSlot(deps: RotationDeps, planner: Planner, tenant: string, s
 }
 
 async function tenantsPage(deps: RotationDeps, cursor: string | undefined, limit: number): Promise<{ tenants: string[]; cursor?: string }> {
-  if (deps.deks.tenantsPage) return deps.deks.tenantsPage({ limit, ...(cursor ? { continuation: cursor } : {}) }).then((p) => ({ tenants: p.tenants, ...(p.continuation ? { cursor: p.continuation } : {}) }));
-  // A port without paging (the memory store): page over its sorted list by offset.
-  const all = await deps.deks.listTenants();
-  const from = cursor ? Number(cursor) : 0;
-  const next = from + limit;
-  return { tenants: all.slice(from, next), ...(next < all.length ? { cursor: String(next) } : {}) };
+  const p = await deps.deks.tenantsPage({ limit, ...(cursor ? { continuation: cursor } : {}) });
+  return { tenants: p.tenants, ...(p.continuation ? { cursor: p.continuation } : {}) };
 }

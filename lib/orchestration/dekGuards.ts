@@ -1,6 +1,7 @@
 // Checks a DEK rotation makes before a DEK becomes a tenant's primary: the KEK version it is
 // wrapped under must be the KEK's primary in the inventory and enabled in the vault. A DEK under a
 // superseded, disabled or revoked KEK version never becomes primary. And the DEK side of a rollback.
+import { dekVersionOfLabel } from "../envelope/dekRecord";
 import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { parseKeyId } from "../domain/keys";
 import type { RotationDeps } from "./ports";
@@ -33,6 +34,5 @@ export async function assertKekVersionUsable(deps: RotationDeps, kekKeyId: strin
 export async function rollBackTenantDek(deps: RotationDeps, keyId: string, dekVersion: string): Promise<void> {
   const p = parseKeyId(keyId);
   if (p.kind !== "dek") return;
-  if (!deps.deks.rollbackPrimary) throw new InvariantViolationError("DekRollbackUnsupported", `[keyrotor] [rotation] this DEK store cannot move ${keyId}'s primary back; nothing was changed`);
-  await deps.deks.rollbackPrimary(p.name, dekVersion, (w) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion, { mustBePrimary: false }));
+  await deps.deks.rollbackPrimary(p.name, dekVersionOfLabel(dekVersion), (w) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion, { mustBePrimary: false }));
 }

@@ -22,7 +22,7 @@ import {
 import type { KeyVaultPort, PublicJwk, RotationDeps, RotationPolicies, RotationPolicyView, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { secretProvidersFrom, withSecretProviders } from "../secrets/compose";
-import { TableDekRotationPort } from "./tableDeks";
+import { TableDekPort } from "./tableDeks";
 import { keyVaultValidationVault, memoryValidationVault } from "../validation/vaults";
 import { MemoryFenceStore } from "./fence";
 import { TableFenceStore } from "../stores/fenceStore";
@@ -146,7 +146,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     vault: new KeyVaultRotationAdapter(vaultFor),
     validationVault: keyVaultValidationVault(vaultFor),
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),
-    deks: new TableDekRotationPort(tableClient(cfg, "deks")),
+    deks: new TableDekPort(tableClient(cfg, "deks")),
     policies: policySourceFrom(policies),
     schedulePolicies: () => policies.all(),
     ledger,

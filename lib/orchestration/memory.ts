@@ -14,7 +14,9 @@ import { memoryLedger } from "../ledger";
 import { checkManagedKey, checkPolicyAttachment } from "../stores/inventory";
 import { checkPublicJwks } from "../stores/jwksStore";
 import { policyGoverning } from "../stores/policyStore";
-import type { DekRecord, DekRewrite, DekStorePort, RotationPolicies, RotationPolicyView, StoredDek } from "./ports";
+import { checkDekRecord, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
+import type { DekPort, DekRewrapCounts, KekVersionGuard } from "../ports";
+import type { RotationPolicies, RotationPolicyView } from "./ports";
 
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
 
@@ -192,8 +194,13 @@ export class MemoryInventory implements InventoryPort {
   }
 }
 
-export class MemoryDekStore implements DekStorePort {
-  /** tenant → dekVersion → row */
+/** The DEK table in memory, with the Table adapter's rules (lib/orchestration/tableDeks.ts): records
+ * as stored and checked, rows in dekId order, one primary per tenant decided by the rule book,
+ * all-or-nothing If-Match rewrites. */
+export class MemoryDekStore implements DekPort {
+  /** A DEK changed meanwhile is reported (`changed`), not recomputed: the rewrap reads its page again. */
+  readonly resolvesConflicts = false;
+  /** tenant → dekId → row */
   readonly partitions = new Map<string, Map<string, StoredDek>>();
   private part(tenant: string): Map<string, StoredDek> {
     let p = this.partitions.get(tenant);
@@ -203,30 +210,43 @@ export class MemoryDekStore implements DekStorePort {
     }
     return p;
   }
-  /** Test setup. */
+  /** Test setup: stores a record as it is, checked as the Table adapter checks it. */
   insert(record: DekRecord): void {
-    this.part(record.tenant).set(record.dekVersion, { ...record, etag: randomUUID() });
+    this.part(record.tenant).set(record.dekId, { ...checkDekRecord(record), etag: randomUUID() });
   }
+  /** Test helper (not on the port): every tenant, sorted. */
   async listTenants(): Promise<string[]> {
     return [...this.partitions.keys()].sort();
   }
-  async scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }> {
-    const rows = [...this.part(tenant).values()].sort((a, b) => (a.dekVersion < b.dekVersion ? -1 : a.dekVersion > b.dekVersion ? 1 : 0));
-    const start = opts.continuation === undefined ? 0 : rows.findIndex((r) => r.dekVersion > opts.continuation!);
+  async tenantsPage(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }> {
+    // An opaque continuation, as Table Storage's: an offset, never a tenant name.
+    const all = await this.listTenants();
+    const from = opts.continuation === undefined ? 0 : Number(opts.continuation);
+    const next = from + opts.limit;
+    return { tenants: all.slice(from, next), ...(next < all.length ? { continuation: String(next) } : {}) };
+  }
+  async scanRange(tenant: string, opts: { continuation?: string; limit: number; notUnder?: DekWrap }): Promise<{ records: StoredDek[]; continuation?: string }> {
+    const rows = [...this.part(tenant).values()]
+      .filter((r) => !opts.notUnder || r.kekKeyId !== opts.notUnder.kekKeyId || r.kekVersion !== opts.notUnder.kekVersion)
+      .sort((a, b) => (a.dekId < b.dekId ? -1 : a.dekId > b.dekId ? 1 : 0));
+    const start = opts.continuation === undefined ? 0 : rows.findIndex((r) => r.dekId > opts.continuation!);
     const page = start < 0 ? [] : rows.slice(start, start + opts.limit);
     const last = page[page.length - 1];
     const more = start >= 0 && start + opts.limit < rows.length;
-    return { records: page.map((r) => ({ ...r })), ...(more && last ? { continuation: last.dekVersion } : {}) };
+    return { records: page.map((r) => ({ ...r })), ...(more && last ? { continuation: last.dekId } : {}) };
   }
-  async rewrapBatch(tenant: string, rewrites: DekRewrite[]): Promise<{ written: number; conflicts: string[] }> {
+  /** One transaction: all written, or none when any DEK changed since it was read. */
+  async rewrapBatch(tenant: string, deks: readonly StoredDek[], target: DekWrap, wrapped: ReadonlyMap<string, Uint8Array>): Promise<DekRewrapCounts> {
     const p = this.part(tenant);
-    const conflicts = rewrites.filter((r) => p.get(r.dekVersion)?.etag !== r.etag).map((r) => r.dekVersion);
-    if (conflicts.length > 0) return { written: 0, conflicts }; // a transaction: all or nothing
-    for (const r of rewrites) {
-      const row = p.get(r.dekVersion)!;
-      p.set(r.dekVersion, { ...row, kekVersion: r.kekVersion, wrapped: r.wrapped, etag: randomUUID() });
+    const counts: DekRewrapCounts = { rewrapped: 0, skipped: 0, conflicts: 0, missing: 0, changed: 0 };
+    const todo = deks.filter((d) => wrapped.has(d.dekId));
+    const changed = todo.filter((d) => p.get(d.dekId)?.etag !== d.etag).length;
+    if (changed > 0) return { ...counts, conflicts: changed, changed };
+    for (const d of todo) {
+      const row = p.get(d.dekId)!;
+      p.set(d.dekId, { ...row, kekKeyId: target.kekKeyId, kekVersion: target.kekVersion, alg: target.alg ?? row.alg, wrapped: Buffer.from(wrapped.get(d.dekId)!).toString("base64url"), etag: randomUUID() });
     }
-    return { written: rewrites.length, conflicts: [] };
+    return { ...counts, rewrapped: todo.length };
   }
   async countByKekVersion(kekKeyId: string): Promise<Record<string, number>> {
     const counts: Record<string, number> = {};
@@ -242,59 +262,50 @@ export class MemoryDekStore implements DekStorePort {
   async tenantDeks(tenant: string): Promise<StoredDek[]> {
     return [...this.part(tenant).values()].map((r) => ({ ...r }));
   }
-  /** The tenant's DEKs as the rule book's versions of `dek:<tenant>`. */
+  /** The tenant's DEKs as the rule book's versions of `dek:<tenant>` (by dekId, as DekStore does). */
   private view(tenant: string): VersionedKey {
-    return dekVersionView(tenant, [...this.part(tenant).values()].map((r) => ({ version: r.dekVersion, state: r.state, createdAt: r.createdAt })));
+    return dekVersionView(tenant, [...this.part(tenant).values()].map((r) => ({ version: r.dekId, state: r.state, createdAt: r.createdAt })));
   }
   /** Writes the states the rule book decided; rows whose state did not change keep their ETag. */
   private apply(tenant: string, changes: Map<string, VersionState>): void {
     const p = this.part(tenant);
-    for (const [v, state] of changes) {
-      const row = p.get(v);
-      if (row) p.set(v, { ...row, state, etag: randomUUID() });
+    for (const [id, state] of changes) {
+      const row = p.get(id);
+      if (row) p.set(id, { ...row, state, etag: randomUUID() });
     }
   }
-  async rotatePrimary(
-    tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
-    guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
-  ): Promise<void> {
-    const p = this.part(tenant);
+  async rotatePrimary(next: DekRecord & { rotationId: string }, guard?: KekVersionGuard): Promise<void> {
+    const p = this.part(next.tenant);
     // Once per rotation, as the Table port's intent row makes it: a repeated step of a rotation
     // whose DEK is already in finds it and changes nothing.
-    if (next.rotationId !== undefined && [...p.values()].some((r) => r.rotationId === next.rotationId)) return;
+    if ([...p.values()].some((r) => r.rotationId === next.rotationId)) return;
+    checkDekRecord(next);
     await guard?.({ kekKeyId: next.kekKeyId, kekVersion: next.kekVersion });
-    if (p.has(next.dekVersion)) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [deks] ${tenant}/${next.dekVersion} exists`);
-    if (previous && p.get(previous.dekVersion)?.etag !== previous.etag) {
-      throw new RotationConflictError("UpdateConditionNotSatisfied", `[keyrotor] [deks] ${tenant}/${previous.dekVersion} changed (ETag)`);
-    }
+    if (p.has(next.dekId)) throw new RotationConflictError("EntityAlreadyExists", `[keyrotor] [deks] ${next.tenant}/${next.dekId} exists`);
     // Decided by the rule book before anything is written: the new DEK is added beside the
-    // current primary and promoted (the old primary, whichever it is, steps down), so a tenant
-    // never ends with two primary DEKs; `previous`, when named, must be that primary.
-    const before = this.view(tenant);
-    const version = { version: next.dekVersion, createdAt: next.createdAt, ...(next.rotationId ? { rotationId: next.rotationId } : {}) };
-    let after: VersionedKey;
-    if (before.primaryVersion === undefined) {
-      after = add(before, { ...version, state: "primary" });
-    } else {
-      const added = add(before, { ...version, state: "secondary" });
-      after = previous ? demote(added, previous.dekVersion, next.dekVersion, next.createdAt) : promote(added, next.dekVersion, next.createdAt);
-    }
+    // current primary and promoted (the old primary steps down), so a tenant never ends with two
+    // primary DEKs.
+    const before = this.view(next.tenant);
+    const version = { version: next.dekId, createdAt: next.createdAt, rotationId: next.rotationId };
+    const after = before.primaryVersion === undefined
+      ? add(before, { ...version, state: "primary" })
+      : promote(add(before, { ...version, state: "secondary" }), next.dekId, next.createdAt);
     const changes = stateChanges(before, after);
-    changes.delete(next.dekVersion);
-    p.set(next.dekVersion, { ...next, state: "primary", etag: randomUUID() });
-    this.apply(tenant, changes);
+    changes.delete(next.dekId);
+    p.set(next.dekId, { ...next, state: "primary", etag: randomUUID() });
+    this.apply(next.tenant, changes);
   }
-  async rollbackPrimary(tenant: string, dekVersion: string, guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>): Promise<{ moved: boolean }> {
+  async rollbackPrimary(tenant: string, dekVersion: number, guard?: KekVersionGuard): Promise<{ moved: boolean }> {
     const p = this.part(tenant);
-    const target = p.get(dekVersion);
+    const target = [...p.values()].find((r) => r.dekVersion === dekVersion);
     if (target?.state === "primary") return { moved: false };
     if (!target) {
-      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/${dekVersion} is unknown; only a secondary DEK can become primary again`, { status: 409 });
+      throw new InvalidRequestError("DekRollbackTargetUnavailable", `[keyrotor] [deks] DEK ${tenant}/v${dekVersion} is unknown; only a secondary DEK can become primary again`, { status: 409 });
     }
     // The rule book refuses a retired or revoked target (CannotPromote) before the guard runs.
     const before = this.view(tenant);
     const at = new Date().toISOString();
-    const after = before.primaryVersion === undefined ? promote(before, dekVersion, at) : demote(before, before.primaryVersion, dekVersion, at);
+    const after = before.primaryVersion === undefined ? promote(before, target.dekId, at) : demote(before, before.primaryVersion, target.dekId, at);
     await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
     this.apply(tenant, stateChanges(this.view(tenant), after));
     return { moved: true };

@@ -1,69 +1,14 @@
 // What the rotation activities need: the resource ports (defined once, in lib/ports.ts) and the
-// engine's own DEK view and secret generators. memory.ts implements them in memory for tests and
+// engine's policy reads and secret generators. memory.ts implements them in memory for tests and
 // the local host.
-import type { Clock, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger } from "../ports";
-import type { ManagedKey, VersionState } from "../domain/keys";
+import type { Clock, DekPort, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger } from "../ports";
+import type { ManagedKey } from "../domain/keys";
 import type { Policy } from "../domain/policy";
 import type { SecretProviderSpec } from "../domain/secretProviders";
 import type { ProviderCredentials } from "../secrets/port";
 import type { ProviderCheck, ValidationVault } from "../validation/ports";
 
-export type { InventoryPort, JwksDocument, JwksPort, KeyVaultPort, PublicJwk, VaultVersion } from "../ports";
-
-// ---- DEK store -----------------------------------------------------------------------------------
-
-export interface DekRecord {
-  tenant: string;
-  /** keyrotor-assigned DEK version ("v1", "v2", ...). */
-  dekVersion: string;
-  state: VersionState;
-  kekKeyId: string;
-  kekVersion: string;
-  /** base64 of the KEK-wrapped DEK. */
-  wrapped: string;
-  createdAt: string;
-  rotationId?: string;
-}
-
-export interface StoredDek extends DekRecord {
-  etag: string;
-}
-
-export interface DekRewrite {
-  dekVersion: string;
-  etag: string;
-  kekVersion: string;
-  wrapped: string;
-}
-
-export interface DekStorePort {
-  listTenants(): Promise<string[]>;
-  /** One page of the tenants index (the DEK fan-out pages with it instead of listing every tenant). */
-  tenantsPage?(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }>;
-  /** One page of a tenant's DEKs, in a stable order; `continuation` resumes after the last row. */
-  scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }>;
-  /** If-Match writes of re-wrapped DEKs in one tenant; rows changed meanwhile come back as
-   * conflicts (never overwritten). */
-  rewrapBatch(tenant: string, rewrites: DekRewrite[]): Promise<{ written: number; conflicts: string[] }>;
-  /** DEKs wrapped under each version of `kekKeyId`. */
-  countByKekVersion(kekKeyId: string): Promise<Record<string, number>>;
-  /** One leg of that count: at most about `maxRows` rows from `continuation` (a checkpoint the
-   * orchestrator keeps), so a count of 1M DEKs is several short activities, not one long one. */
-  countByKekVersionPage?(kekKeyId: string, opts: { continuation?: string; maxRows: number }): Promise<{ byVersion: Record<string, number>; continuation?: string }>;
-  tenantDeks(tenant: string): Promise<StoredDek[]>;
-  /** One transaction in the tenant's partition: insert `next` as primary and, if given, demote
-   * `previous` (If-Match) to secondary. `guard` runs right before the promotion with the KEK version
-   * the DEK to promote is wrapped under, and throws to refuse it (no longer the KEK's primary,
-   * disabled, revoked): nothing is promoted then. */
-  rotatePrimary(
-    tenant: string, next: DekRecord, previous: { dekVersion: string; etag: string } | undefined,
-    guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>,
-  ): Promise<void>;
-  /** Rollback: the secondary DEK `dekVersion` becomes the tenant's primary again and the current
-   * primary secondary, in one write that moves the primary consumers resolve. Idempotent; a
-   * retired, revoked or unknown DEK is refused. `guard` sees the KEK version it is wrapped under. */
-  rollbackPrimary?(tenant: string, dekVersion: string, guard?: (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>): Promise<{ moved: boolean }>;
-}
+export type { DekPort, InventoryPort, JwksDocument, JwksPort, KeyVaultPort, PublicJwk, VaultVersion } from "../ports";
 
 // ---- Policies, JWKS, secrets ---------------------------------------------------------------------
 
@@ -114,7 +59,7 @@ export interface LedgerSealer {
 export interface RotationDeps {
   vault: KeyVaultPort;
   inventory: InventoryPort;
-  deks: DekStorePort;
+  deks: DekPort;
   policies: RotationPolicies;
   ledger: Ledger;
   sealer?: LedgerSealer;

@@ -1,6 +1,5 @@
-// The rotation engine's DEK port over lib/stores/dekStore.ts (which owns the table layout and the
-// tenant's primary-DEK pointer). The engine names DEK versions "v<n>" and hands wrapped bytes as
-// base64; the store keeps dekVersion n, dekId = dekIdFor(n) and base64url.
+// The DEK port (lib/ports.ts DekPort) over lib/stores/dekStore.ts, which owns the table layout and
+// the tenant's primary-DEK pointer. Records go through as stored (lib/envelope/dekRecord.ts).
 //
 // Idempotent DEK rotation: before the new DEK is promoted, an intent row
 // (RowKey "~rotation~<rotationId>") records the version and the wrapped bytes. While it is pending
@@ -14,16 +13,14 @@
 // version as the retry's fresh wrap (which the activity made under the KEK's current primary); an
 // intent under any other KEK version (revoked or superseded in between) is replaced, never promoted.
 import { odata, type TableClient } from "@azure/data-tables";
-import { InvariantViolationError, RotationConflictError } from "../domain/errors";
-import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord as EnvelopeDek } from "../envelope/dekRecord";
-import { DekStore, type StoredDek as StoreDek } from "../stores/dekStore";
+import { RotationConflictError } from "../domain/errors";
+import { dekIdFor, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
+import type { DekPort, DekRewrapCounts, KekVersionGuard } from "../ports";
+import { DekStore } from "../stores/dekStore";
 import { ensureTable, escapeKey, statusOf, translateTableError } from "../stores/tables";
-import type { DekRecord, DekRewrite, DekStorePort, StoredDek } from "./ports";
 
 const INTENT_PREFIX = "~rotation~";
 const INTENT_END = "~rotation~\uffff";
-/** Scanned rows remembered for the rewrite that follows (the port's rewrite names only dekVersion). */
-const SCAN_MEMORY = 20_000;
 
 type IntentEntity = {
   partitionKey: string;
@@ -52,36 +49,13 @@ function settledIntent(i: IntentEntity): IntentEntity {
   return { partitionKey: i.partitionKey, rowKey: i.rowKey, rotationId: i.rotationId, dekVersion: i.dekVersion, createdAt: i.createdAt, settledAt: new Date().toISOString() };
 }
 
-/** Called between recording the intent and promoting it: throws when the KEK version the DEK is
- * wrapped under must not wrap a new primary DEK (no longer the KEK's primary, disabled, revoked). */
-export type KekVersionGuard = (wrap: { kekKeyId: string; kekVersion: string }) => Promise<void>;
-
-const toB64 = (b64url: string): string => Buffer.from(b64url, "base64url").toString("base64");
-const toB64url = (b64: string): string => Buffer.from(b64, "base64").toString("base64url");
-
-function versionNumber(dekVersion: string): number {
-  const m = /^v0*(\d+)$/.exec(dekVersion);
-  if (!m) throw new InvariantViolationError("DekVersionInvalid", `[keyrotor] [deks] DEK version "${dekVersion}" is not v<n>`);
-  return Number(m[1]);
-}
-
-function toPort(d: StoreDek, rotationId: string | undefined): StoredDek {
-  return {
-    tenant: d.tenant, dekVersion: `v${d.dekVersion}`, state: d.state, kekKeyId: d.kekKeyId, kekVersion: d.kekVersion,
-    wrapped: toB64(d.wrapped), createdAt: d.createdAt, etag: d.etag, ...(rotationId ? { rotationId } : {}),
-  };
-}
-
-/** Thrown inside DekStore.rewrapBatch when a re-read row no longer holds the ciphertext the rewrite
- * was computed from: that row is reported as a conflict, never overwritten. */
-class StaleRewrite extends Error {}
-
-export class TableDekRotationPort implements DekStorePort {
+export class TableDekPort implements DekPort {
+  /** DekStore.rewrapBatch re-reads a 412'd DEK and recomputes it. */
+  readonly resolvesConflicts = true;
   readonly store: DekStore;
-  private readonly scanned = new Map<string, StoreDek>();
   private ready: Promise<TableClient> | undefined;
 
-  constructor(private readonly client: TableClient) {
+  constructor(private readonly client: TableClient, private readonly opts: { rewrapConcurrency?: number } = {}) {
     this.store = new DekStore(client);
   }
 
@@ -93,73 +67,31 @@ export class TableDekRotationPort implements DekStorePort {
     return this.ready;
   }
 
-  async listTenants(): Promise<string[]> {
-    const out: string[] = [];
-    for await (const t of this.store.tenants()) out.push(t);
-    return out.sort();
-  }
-
   async tenantsPage(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }> {
     const page = await this.store.listTenants({ limit: opts.limit, ...(opts.continuation ? { continuation: opts.continuation } : {}) });
     return { tenants: page.items, ...(page.continuation ? { continuation: page.continuation } : {}) };
   }
 
-  async scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: StoredDek[]; continuation?: string }> {
-    const page = await this.store.scanRange(tenant, { limit: opts.limit, ...(opts.continuation ? { continuation: opts.continuation } : {}) });
-    if (this.scanned.size > SCAN_MEMORY) this.scanned.clear();
-    for (const d of page.items) this.scanned.set(`${tenant}\u0000${d.dekVersion}`, d);
-    return { records: page.items.map((d) => toPort(d, undefined)), ...(page.continuation ? { continuation: page.continuation } : {}) };
+  /** With `notUnder` the version filter runs server-side: a resumed rewrap reads only what is left. */
+  async scanRange(tenant: string, opts: { continuation?: string; limit: number; notUnder?: DekWrap }): Promise<{ records: StoredDek[]; continuation?: string }> {
+    const page = await this.store.scanRange(tenant, { limit: opts.limit, ...(opts.notUnder ? { notUnder: opts.notUnder } : {}), ...(opts.continuation ? { continuation: opts.continuation } : {}) });
+    return { records: page.items, ...(page.continuation ? { continuation: page.continuation } : {}) };
   }
 
-  /** Writes the rewrites through DekStore.rewrapBatch (≤100 per transaction, If-Match). A row whose
-   * ciphertext changed since the scan comes back in `conflicts`; a row whose state alone changed
-   * (a DEK rotation demoting it) still holds the same DEK and is written. */
-  async rewrapBatch(tenant: string, rewrites: DekRewrite[]): Promise<{ written: number; conflicts: string[] }> {
-    const conflicts = new Set<string>();
-    const items: StoreDek[] = [];
-    const computed = new Map<string, { from: StoreDek; wrapped: Uint8Array }>();
-    for (const r of rewrites) {
-      const n = versionNumber(r.dekVersion);
-      const key = `${tenant}\u0000${n}`;
-      let from = this.scanned.get(key);
-      if (!from || from.etag !== r.etag) from = await this.store.get(tenant, dekIdFor(n));
-      this.scanned.delete(key);
-      if (!from || from.etag !== r.etag) {
-        conflicts.add(r.dekVersion);
-        continue;
-      }
-      items.push(from);
-      computed.set(from.dekId, { from, wrapped: Buffer.from(r.wrapped, "base64") });
-    }
-    let written = 0;
-    const targets = new Map<string, StoreDek[]>();
-    for (const d of items) {
-      const kekVersion = rewrites.find((r) => versionNumber(r.dekVersion) === d.dekVersion)!.kekVersion;
-      const k = `${d.kekKeyId}\u0000${kekVersion}`;
-      targets.set(k, [...(targets.get(k) ?? []), d]);
-    }
-    for (const [k, group] of targets) {
-      const [kekKeyId, kekVersion] = k.split("\u0000") as [string, string];
-      let todo = group;
-      for (let attempt = 0; todo.length > 0; attempt++) {
-        const stale = new Set<string>();
-        try {
-          const counts = await this.store.rewrapBatch(tenant, todo, { kekKeyId, kekVersion }, async (now) => {
-            const c = computed.get(now.dekId);
-            if (c && now.wrapped === c.from.wrapped && now.kekVersion === c.from.kekVersion && now.kekKeyId === c.from.kekKeyId) return c.wrapped;
-            stale.add(now.dekId);
-            throw new StaleRewrite(now.dekId);
-          }, { maxConflictRetries: 3 });
-          written += counts.rewrapped;
-          todo = [];
-        } catch (err) {
-          if (!(err instanceof StaleRewrite) || attempt >= 3) throw err;
-          for (const d of todo) if (stale.has(d.dekId)) conflicts.add(`v${d.dekVersion}`);
-          todo = todo.filter((d) => !stale.has(d.dekId));
-        }
-      }
-    }
-    return { written, conflicts: [...conflicts] };
+  /** DekStore.rewrapBatch: ≤100 per transaction, If-Match; on a 412 the changed DEKs are re-read and
+   * `recompute`d from their new contents (bytes computed from the version read are reused). */
+  async rewrapBatch(
+    tenant: string, deks: readonly StoredDek[], target: DekWrap, wrapped: ReadonlyMap<string, Uint8Array>,
+    recompute?: (dek: StoredDek) => Promise<Uint8Array>,
+  ): Promise<DekRewrapCounts> {
+    const computedFrom = new Map(deks.map((d) => [d.dekId, d.etag]));
+    const counts = await this.store.rewrapBatch(tenant, deks, target, async (d) => {
+      const w = wrapped.get(d.dekId);
+      if (w && computedFrom.get(d.dekId) === d.etag) return w;
+      if (!recompute) throw new RotationConflictError("DekChanged", `[keyrotor] [deks] ${tenant}/${d.dekId} changed during the rewrap and no recompute was given`);
+      return recompute(d);
+    }, { concurrency: this.opts.rewrapConcurrency ?? 16 });
+    return { ...counts, changed: 0 };
   }
 
   countByKekVersion(kekKeyId: string): Promise<Record<string, number>> {
@@ -181,14 +113,14 @@ export class TableDekRotationPort implements DekStorePort {
     let continuation: string | undefined;
     do {
       const page = await this.store.scanRange(tenant, { limit: 1000, ...(continuation ? { continuation } : {}) });
-      out.push(...page.items.map((d) => toPort(d, undefined)));
+      out.push(...page.items);
       continuation = page.continuation;
     } while (continuation);
     for (const i of intents) {
-      const dek = out.find((d) => d.dekVersion === `v${i.dekVersion}`);
+      const dek = out.find((d) => d.dekVersion === i.dekVersion);
       if (!dek) continue;
       if (isPending(i)) {
-        if (toB64url(dek.wrapped) !== i.wrappedDek) continue;
+        if (dek.wrapped !== i.wrappedDek) continue;
         await this.settle(tenant, i);
       }
       dek.rotationId = i.rotationId;
@@ -203,8 +135,8 @@ export class TableDekRotationPort implements DekStorePort {
    * rotation took meanwhile, is replaced by `next`. `guard` runs after the intent is recorded (so a
    * concurrent count already sees it) and before the promotion: a DEK under a KEK version it refuses
    * never becomes primary. */
-  async rotatePrimary(tenant: string, next: DekRecord, _previous: { dekVersion: string; etag: string } | undefined, guard?: KekVersionGuard): Promise<void> {
-    if (!next.rotationId) throw new InvariantViolationError("DekWithoutRotation", `[keyrotor] [deks] a rotated DEK of ${tenant} must name its rotation`);
+  async rotatePrimary(next: DekRecord & { rotationId: string }, guard?: KekVersionGuard): Promise<void> {
+    const tenant = next.tenant;
     const recorded = await this.intent(tenant, next);
     if (!isPending(recorded)) return; // settled: this rotation's DEK was promoted before
     let intent: PendingIntent = recorded;
@@ -220,10 +152,10 @@ export class TableDekRotationPort implements DekStorePort {
       if (existing) throw new RotationConflictError("DekExists", `[keyrotor] [deks] ${tenant}/v${intent.dekVersion} exists with other contents`);
     }
     await guard?.({ kekKeyId: intent.wrapKek, kekVersion: intent.wrapKekVersion });
-    const dekVersion = intent.dekVersion;
-    const record: EnvelopeDek = {
-      format: DEK_RECORD_FORMAT, tenant, dekId: dekIdFor(dekVersion), dekVersion, kekKeyId: intent.wrapKek, kekVersion: intent.wrapKekVersion,
-      alg: "RSA-OAEP-256", wrapped: intent.wrappedDek, createdAt: intent.createdAt, state: "primary",
+    // The intent's DEK: `next` unless an earlier attempt's intent (same KEK version) is promoted.
+    const { rotationId: _made, ...dek } = next;
+    const record: DekRecord = {
+      ...dek, dekId: dekIdFor(intent.dekVersion), dekVersion: intent.dekVersion, wrapped: intent.wrappedDek, createdAt: intent.createdAt, state: "primary",
     };
     // The intent is settled in the promotion's own transaction: no crash leaves a promoted DEK
     // with a pending intent (which would count as a second reference, and after a rewrap no longer
@@ -235,22 +167,22 @@ export class TableDekRotationPort implements DekStorePort {
   /** Rollback: the tenant's secondary DEK `dekVersion` becomes primary again, moving the pointer
    * consumers resolve (DekStore.rollBackTo). `guard` sees its KEK version first; a retired or
    * revoked target never reaches the guard: the rule book in rollBackTo refuses it (VersionRuleError). */
-  async rollbackPrimary(tenant: string, dekVersion: string, guard?: KekVersionGuard): Promise<{ moved: boolean }> {
-    const dekId = dekIdFor(versionNumber(dekVersion));
+  async rollbackPrimary(tenant: string, dekVersion: number, guard?: KekVersionGuard): Promise<{ moved: boolean }> {
+    const dekId = dekIdFor(dekVersion);
     const target = await this.store.get(tenant, dekId);
     if (target?.state === "secondary") await guard?.({ kekKeyId: target.kekKeyId, kekVersion: target.kekVersion });
     return { moved: (await this.store.rollBackTo(tenant, dekId)).moved };
   }
 
-  private intentEntity(tenant: string, next: DekRecord): PendingIntent {
+  private intentEntity(tenant: string, next: DekRecord & { rotationId: string }): PendingIntent {
     return {
-      partitionKey: escapeKey(tenant), rowKey: `${INTENT_PREFIX}${escapeKey(next.rotationId!)}`, rotationId: next.rotationId!,
-      dekVersion: versionNumber(next.dekVersion), wrappedDek: toB64url(next.wrapped), wrapKek: next.kekKeyId, wrapKekVersion: next.kekVersion,
+      partitionKey: escapeKey(tenant), rowKey: `${INTENT_PREFIX}${escapeKey(next.rotationId)}`, rotationId: next.rotationId,
+      dekVersion: next.dekVersion, wrappedDek: next.wrapped, wrapKek: next.kekKeyId, wrapKekVersion: next.kekVersion,
       kekKeyId: next.kekKeyId, kekVersion: next.kekVersion, createdAt: next.createdAt,
     };
   }
 
-  private async intent(tenant: string, next: DekRecord): Promise<IntentEntity> {
+  private async intent(tenant: string, next: DekRecord & { rotationId: string }): Promise<IntentEntity> {
     const t = await this.table();
     const entity = this.intentEntity(tenant, next);
     try {
@@ -267,7 +199,7 @@ export class TableDekRotationPort implements DekStorePort {
   }
 
   /** Replaces a pending intent (If-Match: a concurrent attempt of the same rotation → conflict). */
-  private async replaceIntent(tenant: string, old: IntentEntity, next: DekRecord): Promise<PendingIntent> {
+  private async replaceIntent(tenant: string, old: IntentEntity, next: DekRecord & { rotationId: string }): Promise<PendingIntent> {
     const t = await this.table();
     const entity = this.intentEntity(tenant, next);
     try {

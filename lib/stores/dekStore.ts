@@ -16,7 +16,7 @@ import { odata, type TableClient, type TableEntityResult, type TransactionAction
 import type { Config } from "../config";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { add, dekVersionView, demote, promote, setVersionState, stateChanges, type VersionedKey } from "../domain/versions";
-import { checkDekRecord, DEK_RECORD_FORMAT, type DekRecord } from "../envelope/dekRecord";
+import { checkDekRecord, DEK_RECORD_FORMAT, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
 import type { DekSource } from "../envelope/resolver";
 import { ensureTable, escapeKey, statusOf, tableClient, tableErrorCode, translateTableError, unescapeKey } from "./tables";
 
@@ -24,10 +24,7 @@ export const TENANTS_PARTITION = "~tenants";
 export const PRIMARY_ROW = "~primary";
 const MAX_TRANSACTION = 100;
 
-/** A DEK as read from the store, with the ETag a conditional write needs. */
-export interface StoredDek extends DekRecord {
-  etag: string;
-}
+export type { StoredDek };
 
 export interface Page<T> {
   items: T[];
@@ -35,11 +32,7 @@ export interface Page<T> {
   continuation: string | undefined;
 }
 
-export interface RewrapTarget {
-  kekKeyId: string;
-  kekVersion: string;
-  alg?: DekRecord["alg"];
-}
+export type RewrapTarget = DekWrap;
 
 /** Unwraps `dek.wrapped` under its current KEK version and wraps it under the target; returns the new wrapped bytes. */
 export type RewrapFn = (dek: StoredDek) => Promise<Uint8Array>;

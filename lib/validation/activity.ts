@@ -6,7 +6,8 @@ import { GATE_STAGE, validationFailed, validationStep, VALIDATION_GATES, type Va
 import { InvariantViolationError } from "../domain/errors";
 import { ROTATION_TRIGGERS } from "../domain/keys";
 import type { KekPort } from "../envelope/kek";
-import { dekProbe, kekRewrapSampleLeg, kekRewrapSampleVerdict, kekRoundTrip, secretReadBack, signingProbe, signingPublished, type NewDek, type ProbeToken, type SampleLeg } from "./gates";
+import type { DekRecord } from "../envelope/dekRecord";
+import { dekProbe, kekRewrapSampleLeg, kekRewrapSampleVerdict, kekRoundTrip, secretReadBack, signingProbe, signingPublished, type ProbeToken, type SampleLeg } from "./gates";
 import type { ValidationDeps } from "./ports";
 
 const id = z.string().min(1).max(512);
@@ -109,7 +110,7 @@ export async function recordValidation(
  * validation and throws ValidationFailed (nothing promoted) when it does not. */
 export async function dekGate(
   deps: Pick<ValidationDeps, "ledger">, kek: KekPort, ctx: { rotationId: string; keyId: string; actor: string; at: string },
-  dek: NewDek, plaintext: Buffer,
+  dek: DekRecord, plaintext: Buffer,
 ): Promise<ValidationResult> {
   const r = await dekProbe(kek, dek, plaintext);
   await recordValidation(deps, ctx, r);

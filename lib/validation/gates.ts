@@ -6,9 +6,9 @@ import { createPublicKey, randomBytes, verify as cryptoVerify, type JsonWebKey, 
 import { InvalidRequestError, isKnownError } from "../domain/errors";
 import { parseKeyId } from "../domain/keys";
 import { gateVerdict, sameBytes, sampleVerdict, secretShapeOk, spreadSample, type ProbeFailure, type ValidationResult } from "../domain/validation";
-import { DEK_BYTES, DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../envelope/dekRecord";
+import { DEK_BYTES, dekVersionLabel, type DekRecord } from "../envelope/dekRecord";
 import { Envelope } from "../envelope/envelope";
-import type { KekPort, WrapAlg } from "../envelope/kek";
+import type { KekPort } from "../envelope/kek";
 import { DekResolver } from "../envelope/resolver";
 import type { SigningAlg, ValidationDeps, ValidationJwk, ValidationVault } from "./ports";
 
@@ -78,9 +78,7 @@ export async function kekRewrapSampleLeg(
   input: { keyId: string; version: string; cursor?: string; perTenant: number; tenantsPerLeg: number; scanRows: number; before?: Omit<SampleLeg, "cursor"> },
 ): Promise<SampleLeg> {
   const { vault: v, name } = vaultAndName(input.keyId);
-  const page = deps.deks.tenantsPage
-    ? await deps.deks.tenantsPage({ limit: input.tenantsPerLeg, ...(input.cursor ? { continuation: input.cursor } : {}) })
-    : { tenants: await deps.deks.listTenants() };
+  const page = await deps.deks.tenantsPage({ limit: input.tenantsPerLeg, ...(input.cursor ? { continuation: input.cursor } : {}) });
   const failures = [...(input.before?.failures ?? [])];
   let checked = input.before?.checked ?? 0;
   let failed = input.before?.failed ?? 0;
@@ -93,7 +91,7 @@ export async function kekRewrapSampleLeg(
       // Failures keep the first few only: the verdict needs the count and the first reason.
       const sink: ProbeFailure[] = [];
       await probe(input.version, sink, async () => {
-        const dek = await deps.validationVault.unwrapKey(v, name, input.version, Buffer.from(d.wrapped, "base64"));
+        const dek = await deps.validationVault.unwrapKey(v, name, input.version, Buffer.from(d.wrapped, "base64url"));
         try {
           return dek.length === DEK_BYTES ? undefined : "NotADek";
         } finally {
@@ -101,12 +99,12 @@ export async function kekRewrapSampleLeg(
         }
       });
       failed += sink.length;
-      for (const f of sink) if (failures.length < 10) failures.push({ version: f.version, reason: `${f.reason} (tenant ${tenant}, DEK ${d.dekVersion})` });
+      for (const f of sink) if (failures.length < 10) failures.push({ version: f.version, reason: `${f.reason} (tenant ${tenant}, DEK ${d.dekId})` });
     }
   }
   return {
     checked, failed, failures, tenants: (input.before?.tenants ?? 0) + page.tenants.length,
-    ...("continuation" in page && page.continuation ? { cursor: page.continuation } : {}),
+    ...(page.continuation ? { cursor: page.continuation } : {}),
   };
 }
 
@@ -118,26 +116,12 @@ export function kekRewrapSampleVerdict(version: string, leg: SampleLeg): Validat
 
 // ---- DEK ----------------------------------------------------------------------------------------
 
-export interface NewDek {
-  tenant: string;
-  dekVersion: number;
-  kekKeyId: string;
-  kekVersion: string;
-  alg?: WrapAlg;
-  /** base64url of the wrapped DEK, as it will be stored. */
-  wrapped: string;
-  createdAt: string;
-}
-
 /** Before the new DEK becomes primary: lib/envelope encrypts a probe with the DEK as generated and
  * decrypts it the way a consumer will, resolving the stored (wrapped) DEK through the vault. A
  * wrap that does not unwrap to the same DEK fails authentication, so the gate fails. */
-export async function dekProbe(kek: KekPort, dek: NewDek, plaintext: Buffer): Promise<ValidationResult> {
-  const version = `v${dek.dekVersion}`;
-  const record: DekRecord = {
-    format: DEK_RECORD_FORMAT, tenant: dek.tenant, dekId: dekIdFor(dek.dekVersion), dekVersion: dek.dekVersion, kekKeyId: dek.kekKeyId,
-    kekVersion: dek.kekVersion, alg: dek.alg ?? "RSA-OAEP-256", wrapped: dek.wrapped, createdAt: dek.createdAt, state: "primary",
-  };
+export async function dekProbe(kek: KekPort, dek: DekRecord, plaintext: Buffer): Promise<ValidationResult> {
+  const version = dekVersionLabel(dek.dekVersion);
+  const record: DekRecord = { ...dek, state: "primary" };
   const source = { get: async () => record, getPrimary: async () => record };
   // The encrypting side holds the DEK as generated (a copy: the resolver zeroes what it evicts).
   const asGenerated: KekPort = { wrap: () => Promise.reject(new Error("not used")), unwrap: async () => Buffer.from(plaintext) };

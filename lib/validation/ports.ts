@@ -2,7 +2,7 @@
 // with the cached public key, a remote unwrap, a remote sign, a secret read-back), and the stores
 // the gates read. Shapes are structural: the rotation deps satisfy them as they are.
 import type { ManagedKey } from "../domain/keys";
-import type { Ledger } from "../ports";
+import type { DekPort, Ledger } from "../ports";
 
 export interface ValidationJwk {
   kid: string;
@@ -24,25 +24,13 @@ export interface ValidationVault {
   readSecret(vault: string, name: string, version: string): Promise<{ value: string; enabled: boolean }>;
 }
 
-export interface SampledDek {
-  dekVersion: string;
-  kekKeyId: string;
-  kekVersion: string;
-  /** base64 of the wrapped DEK. */
-  wrapped: string;
-}
-
 /** Does a credential authenticate at its provider (lib/secrets provider port's validate)? */
 export type ProviderCheck = (req: { keyId: string; vault: string; name: string; value: string }) => Promise<{ ok: true } | { ok: false; reason: string } | undefined>;
 
 export interface ValidationDeps {
   validationVault: ValidationVault;
   ledger: Pick<Ledger, "append">;
-  deks: {
-    listTenants(): Promise<string[]>;
-    tenantsPage?(opts: { continuation?: string; limit: number }): Promise<{ tenants: string[]; continuation?: string }>;
-    scanRange(tenant: string, opts: { continuation?: string; limit: number }): Promise<{ records: SampledDek[]; continuation?: string }>;
-  };
+  deks: Pick<DekPort, "tenantsPage" | "scanRange">;
   jwks: { get(vault: string, key: string): Promise<{ keys: ValidationJwk[] } | undefined> };
   inventory: { get(keyId: string): Promise<{ key: ManagedKey } | undefined> };
   policies: { policyFor(key: ManagedKey): Promise<{ secret?: { generator: string; length: number } } | undefined> };

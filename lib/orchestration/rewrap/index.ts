@@ -2,8 +2,8 @@
 export { rewrapAll, rewrapOrchestrator, type RewrapHooks, type RewrapPassResult, type RewrapRequest } from "./orchestrator";
 export { rewrapRange, runRewrapRange, planRewrap, tenantsPage, rewrapCursors, unwrapConcurrency } from "./range";
 export {
-  dekStoreRewrapStore, fromRotationDeps, keyVaultRewrapVault, realRewrapDeps,
-  type RewrapDeps, type RewrapDek, type RewrapStore, type RewrapVault,
+  fromRotationDeps, keyVaultRewrapVault, realRewrapDeps,
+  type RewrapDeps, type RewrapVault,
 } from "./deps";
 export * from "./types";
 export { currentRate, legSize, planWave, progressOf, sharePerRange } from "./plan";

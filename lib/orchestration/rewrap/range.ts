@@ -7,7 +7,8 @@ import { DependencyUnavailableError, InvalidRequestError, isKnownError, Invarian
 import { acquire, keyVaultBackoffMs, TokenBucket } from "../../domain/rateControl";
 import { keyShapeOf, vaultBudgetPerSecond, vaultLimitPer10s } from "../../domain/vaultLimits";
 import { checkFence } from "../fence";
-import { type RewrapDeps, type RewrapDek, type RewrapTarget, type RewrapVault } from "./deps";
+import type { StoredDek } from "../../envelope/dekRecord";
+import { type RewrapDeps, type RewrapTarget, type RewrapVault } from "./deps";
 import { RewrapRangeInput, type Cursor, type PlanOp, type RangeOp, type RangeResult, type RewrapPlan, type RewrapRangeOutput, type RewrapRangeRequest, type TenantsOp, type TenantsPage } from "./types";
 
 const TX = 100; // Table transactions hold at most 100 operations
@@ -37,7 +38,7 @@ export async function rewrapRange(deps: RewrapDeps, input: RewrapRangeRequest): 
 // ---- plan ---------------------------------------------------------------------------------------
 
 export async function planRewrap(deps: RewrapDeps, input: PlanOp): Promise<RewrapPlan> {
-  const total = input.total ?? (await deps.store.countPending(input.kekKeyId, input.newVersion));
+  const total = input.total ?? (await countPending(deps, input.kekKeyId, input.newVersion));
   const shape = await deps.vaultFor(input.kekKeyId).shape(input.newVersion);
   const { shape: s, protection } = keyShapeOf(shape.kty, shape.bits);
   const keyShape = `${s.kty}${s.kty === "RSA" ? `-${s.size}` : ""} ${protection}`;
@@ -46,8 +47,14 @@ export async function planRewrap(deps: RewrapDeps, input: PlanOp): Promise<Rewra
   return { total, budgetPerSec, limitPer10s, keyShape, budgetFraction: deps.budgetFraction };
 }
 
+/** DEKs of the KEK under any version but `newVersion`. */
+async function countPending(deps: RewrapDeps, kekKeyId: string, newVersion: string): Promise<number> {
+  const counts = await deps.deks.countByKekVersion(kekKeyId);
+  return Object.entries(counts).filter(([v]) => v !== newVersion).reduce((s, [, n]) => s + n, 0);
+}
+
 export async function tenantsPage(deps: RewrapDeps, input: TenantsOp): Promise<TenantsPage> {
-  return deps.store.tenantsPage({ limit: input.limit, ...(input.continuation ? { continuation: input.continuation } : {}) });
+  return deps.deks.tenantsPage({ limit: input.limit, ...(input.continuation ? { continuation: input.continuation } : {}) });
 }
 
 // ---- range --------------------------------------------------------------------------------------
@@ -60,13 +67,13 @@ interface Meter {
 
 /** Unwrap (remote, paced, 429 → back off and retry this DEK) then wrap locally. undefined = the
  * DEK cannot be unwrapped (corrupt or its version is gone): it keeps its old version, counted. */
-async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBucket | undefined, dek: RewrapDek, newVersion: string, m: Meter): Promise<Uint8Array | undefined> {
+async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBucket | undefined, dek: StoredDek, newVersion: string, m: Meter): Promise<Uint8Array | undefined> {
   let plaintext: Buffer | undefined;
   for (let attempt = 0; plaintext === undefined; attempt++) {
     if (bucket) await acquire(bucket, () => deps.now(), (ms) => deps.sleep(ms));
     m.unwrapCalls++;
     try {
-      plaintext = await vault.unwrap(dek.kekVersion, dek.wrapped);
+      plaintext = await vault.unwrap(dek.kekVersion, Buffer.from(dek.wrapped, "base64url"));
     } catch (err) {
       if (err instanceof DependencyUnavailableError && err.code === "Throttled") {
         m.throttled++;
@@ -156,13 +163,13 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
   let budget = Math.min(input.maxDeks, deps.dekBatch ?? input.maxDeks);
   const timeLeft = () => deadline - deps.now();
-  const recompute = async (dek: RewrapDek): Promise<Uint8Array> => {
+  const recompute = async (dek: StoredDek): Promise<Uint8Array> => {
     const w = await rewrapOne(deps, vault, bucket, dek, input.newVersion, m);
-    if (!w) throw new InvariantViolationError("DekUnreadable", `[keyrotor] [rewrap] DEK ${dek.tenant}/${dek.id} changed during the rewrap and can no longer be unwrapped`);
+    if (!w) throw new InvariantViolationError("DekUnreadable", `[keyrotor] [rewrap] DEK ${dek.tenant}/${dek.dekId} changed during the rewrap and can no longer be unwrapped`);
     return w;
   };
 
-  type Page = Awaited<ReturnType<RewrapDeps["store"]["scan"]>>;
+  type Page = Awaited<ReturnType<RewrapDeps["deks"]["scanRange"]>>;
   // The next page is read while this one's unwraps run, and a chunk's commit overlaps the next
   // chunk's unwraps (across pages and tenants when the store resolves its own conflicts), so the
   // vault share is spent without pauses for Table round trips.
@@ -173,24 +180,24 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
     const key = `${tenant}\u0000${continuation ?? ""}`;
     const hit = prefetched?.key === key ? prefetched.page : undefined;
     prefetched = undefined;
-    return hit ?? deps.store.scan(tenant, { limit: pageLimit(), notUnder: target, ...(continuation ? { continuation } : {}) });
+    return hit ?? deps.deks.scanRange(tenant, { limit: pageLimit(), notUnder: target, ...(continuation ? { continuation } : {}) });
   };
   const prefetch = (tenant: string, continuation: string | undefined, after: number): void => {
     const limit = Math.max(1, Math.min(1000, budget - after, share > 0 ? Math.ceil((share * Math.max(0, timeLeft())) / 1000) - after + 10 : 1000));
     if (budget - after <= 0) return;
-    const page = deps.store.scan(tenant, { limit, notUnder: target, ...(continuation ? { continuation } : {}) });
+    const page = deps.deks.scanRange(tenant, { limit, notUnder: target, ...(continuation ? { continuation } : {}) });
     page.catch(() => undefined); // an unused prefetch may fail unobserved; a used one rethrows
     prefetched = { key: `${tenant}\u0000${continuation ?? ""}`, page };
   };
   let committing: Promise<void> | undefined;
   let reread = false;
-  const commit = (chunk: RewrapDek[], wrapped: Map<string, Uint8Array>): Promise<void> =>
-    deps.store.commit(tenantOf(chunk), chunk, target, wrapped, recompute).then((c) => {
+  const commit = (chunk: StoredDek[], wrapped: Map<string, Uint8Array>): Promise<void> =>
+    deps.deks.rewrapBatch(tenantOf(chunk), chunk, target, wrapped, recompute).then((c) => {
       r.rewrapped += c.rewrapped;
       r.skipped += c.skipped;
       r.conflicts += c.conflicts;
       r.missing += c.missing;
-      if (c.reread) reread = true;
+      if (c.changed > 0) reread = true;
     });
   const settle = async (): Promise<void> => {
     const c = committing;
@@ -208,8 +215,8 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
       let stop = false;
       while (!stop) {
         const page = await scan(cur.tenant, continuation);
-        r.scanned += page.deks.length;
-        const todo = page.deks.filter((d) => {
+        r.scanned += page.records.length;
+        const todo = page.records.filter((d) => {
           const ours = d.kekKeyId === target.kekKeyId && d.kekVersion !== target.kekVersion;
           if (!ours) r.skipped++;
           return ours;
@@ -218,7 +225,7 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
         else if (queue[1]) prefetch(queue[1].tenant, queue[1].continuation, todo.length);
         const processed = await rewrapPage(todo);
         // A store that leaves conflicts to us: see this page's outcome before moving past it.
-        if (!deps.store.resolvesConflicts) await settle();
+        if (!deps.deks.resolvesConflicts) await settle();
         if (reread || processed < todo.length) {
           // Stopped inside the page (slice over, batch full, or a row changed): resume at its start;
           // rows already rewrapped are skipped there.
@@ -255,7 +262,7 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   return r;
 
   /** Re-wraps a page's DEKs in transactions of ≤100; returns how many of them it took on. */
-  async function rewrapPage(todo: RewrapDek[]): Promise<number> {
+  async function rewrapPage(todo: StoredDek[]): Promise<number> {
     let processed = 0;
     while (processed < todo.length && budget > 0) {
       const left = timeLeft();
@@ -269,9 +276,9 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
       const wrapped = new Map<string, Uint8Array>();
       await forEachOnLanes(chunk, lanes, async (d) => {
         const w = await rewrapOne(deps, vault, bucket, d, target.kekVersion, m);
-        if (w) wrapped.set(d.id, w);
+        if (w) wrapped.set(d.dekId, w);
       });
-      const writable = chunk.filter((d) => wrapped.has(d.id));
+      const writable = chunk.filter((d) => wrapped.has(d.dekId));
       await settle();
       if (writable.length === 0) continue;
       // Fenced before every batch, not only at the start (invariant 8): a range still running when
@@ -283,6 +290,6 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   }
 }
 
-const tenantOf = (chunk: RewrapDek[]): string => chunk[0]!.tenant;
+const tenantOf = (chunk: StoredDek[]): string => chunk[0]!.tenant;
 
 export type { Cursor };

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
 import { ROLES } from "../../../lib/http/principal";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -19,7 +20,7 @@ async function seedDeks(api: ApiHost, keyId: string, v1: string, tenants: number
       const dekVersion = `d${String(i).padStart(4, "0")}`;
       plaintexts.set(`tenant${t}/${dekVersion}`, plaintext);
       const wrapped = await api.mem.rotation.vault.wrapKey(VAULT, "tenant-kek", v1, plaintext);
-      api.mem.rotation.deks.insert({ tenant: `tenant${t}`, dekVersion, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+      api.mem.rotation.deks.insert(dekRecord({ tenant: `tenant${t}`, dekVersion: i + 1, dekId: dekVersion, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped, createdAt: T0 }));
     }
   }
   return plaintexts;
@@ -92,7 +93,7 @@ describe("emergency rotation (two-person rule)", () => {
   async function kekWithStraggler(api: ApiHost): Promise<{ keyId: string; v1: string; request: () => Promise<string> }> {
     const { keyId, v1 } = await seedKey(api.mem, "kek", "tenant-kek");
     await seedDeks(api, keyId, v1, 1, 3);
-    api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: "corrupt", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1).toString("base64"), createdAt: T0 });
+    api.mem.rotation.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: 9001, dekId: "corrupt", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1), createdAt: T0 }));
     const request = async () => (await api.call("POST", "/api/rotations", { as: OPERATOR, body: { keyId, reason: "private key exposure suspected", mode: "emergency", revokeOld: true } })).json().rotationId;
     return { keyId, v1, request };
   }
@@ -181,8 +182,8 @@ describe("emergency rotation (two-person rule)", () => {
     for (const t of await h.mem.rotation.deks.listTenants()) {
       for (const d of await h.mem.rotation.deks.tenantDeks(t)) {
         expect(d.kekVersion).toBe(fresh.version);
-        const plain = await h.mem.rotation.vault.unwrapKey(VAULT, "tenant-kek", d.kekVersion, Buffer.from(d.wrapped, "base64"));
-        if (plain.equals(plaintexts.get(`${t}/${d.dekVersion}`)!)) readable++;
+        const plain = await h.mem.rotation.vault.unwrapKey(VAULT, "tenant-kek", d.kekVersion, Buffer.from(d.wrapped, "base64url"));
+        if (plain.equals(plaintexts.get(`${t}/${d.dekId}`)!)) readable++;
       }
     }
     expect(readable).toBe(1000);

@@ -8,6 +8,7 @@ import { runActivity } from "../../../lib/orchestration/handlers";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { instanceIdFor, type RotationRequest } from "../../../lib/orchestration/workflows";
 import { ADMIN, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 let openGate: (() => void) | undefined;
@@ -29,7 +30,7 @@ async function stuckInRewrap(api: ApiHost): Promise<{ keyId: string; rotationId:
   const vault = api.mem.rotation.vault;
   for (let i = 0; i < 5; i++) {
     const wrapped = await vault.wrapKey(VAULT, "tenant-kek", v1, Buffer.alloc(32, i + 1));
-    api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+    api.mem.rotation.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: i + 1, dekId: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped, createdAt: T0 }));
   }
   const unwrap = vault.unwrapKey.bind(vault);
   let entered!: () => void;

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { instanceIdFor, type RotationRequest } from "../../../lib/orchestration/workflows";
 import { seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 let openGate: (() => void) | undefined;
@@ -40,7 +41,7 @@ describe("child instance ids carry the execution", () => {
     const vault = api.mem.rotation.vault;
     for (let i = 0; i < 3; i++) {
       const wrapped = await vault.wrapKey(VAULT, "tenant-kek", v1, Buffer.alloc(32, i + 1));
-      api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+      api.mem.rotation.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: i + 1, dekId: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped, createdAt: T0 }));
     }
     // Every rewrap unwrap (under v1) waits on a gate: both runs stay inside their first rewrap leg
     // (the validation probe under the new version goes through).

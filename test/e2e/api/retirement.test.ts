@@ -6,6 +6,7 @@ import { DURABLE } from "../../../lib/orchestration/names";
 import { instanceIdFor, type RotationRequest } from "../../../lib/orchestration/workflows";
 import type { LedgerEntry } from "../../../lib/ports";
 import { chain, seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -64,7 +65,7 @@ describe("retirement by the policy timer", () => {
     h = await startApiHost();
     const { keyId, v1, name } = await rotatedByTimer(h, "kek", {});
     // A straggler the rewrap could not move (its wrapped bytes do not unwrap).
-    h.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: "straggler", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1).toString("base64"), createdAt: T0 });
+    h.mem.rotation.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: 9002, dekId: "straggler", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1), createdAt: T0 }));
     await fireTwice(h, at(8));
     expect(await enabled(h, name, v1)).toBe(true);
     expect(await h.host.client.getStatus(instanceIdFor(retirementId(keyId, v1)))).toBeUndefined();

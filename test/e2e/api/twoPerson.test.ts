@@ -8,6 +8,7 @@ import { apiPath, ROUTES } from "../../../lib/api/routes";
 import { ROLES } from "../../../lib/http/principal";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
 import { APPROVER, chain, OPERATOR, seedKey, snapshot, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -90,7 +91,7 @@ describe("re-approving", () => {
     h = await startApiHost();
     const { keyId, v1 } = await seedKey(h.mem, "kek", "tenant-kek");
     // A DEK whose bytes do not unwrap: it keeps referencing v1, so the revoke stops without an acceptance.
-    h.mem.rotation.deks.insert({ tenant: "t0", dekVersion: "corrupt", state: "primary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1).toString("base64"), createdAt: T0 });
+    h.mem.rotation.deks.insert(dekRecord({ tenant: "t0", dekVersion: 9001, dekId: "corrupt", state: "primary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1), createdAt: T0 }));
     const rotationId = await emergency(h, keyId);
     expect((await approve(h, rotationId, APPROVER)).status).toBe(202);
     expect((await h.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output).toMatchObject({ outcome: "failed", error: { code: "ReferencesRemain" } });

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
 import { APPROVER, AUDITOR, OPERATOR, seedKey, startApiHost, T0, VAULT, type ApiHost } from "../api/support";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 afterEach(async () => {
@@ -32,9 +33,9 @@ async function kekWithStraggler(api: ApiHost): Promise<{ keyId: string; v1: stri
   const { keyId, v1 } = await seedKey(api.mem, "kek", "tenant-kek");
   for (let i = 0; i < 3; i++) {
     const wrapped = await api.mem.rotation.vault.wrapKey(VAULT, "tenant-kek", v1, randomBytes(32));
-    api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+    api.mem.rotation.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: i + 1, dekId: `d${i}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped, createdAt: T0 }));
   }
-  api.mem.rotation.deks.insert({ tenant: "tenant0", dekVersion: "corrupt", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1).toString("base64"), createdAt: T0 });
+  api.mem.rotation.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: 9001, dekId: "corrupt", state: "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: Buffer.alloc(256, 1), createdAt: T0 }));
   return { keyId, v1 };
 }
 

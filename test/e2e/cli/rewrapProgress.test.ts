@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { instanceIdFor, type RotationOutput, type RotationRequest } from "../../../lib/orchestration/workflows";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { AUDITOR, seedKey, startApiHost, T0, VAULT, type ApiHost } from "../api/support";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
 let release: (() => void) | undefined;
@@ -29,7 +30,7 @@ describe("rewrap progress while it runs", () => {
     for (let t = 0; t < TENANTS; t++) {
       for (let i = 0; i < PER_TENANT; i++) {
         const wrapped = await vault.wrapKey(VAULT, "tenant-kek", v1, Buffer.alloc(32, (t * PER_TENANT + i) % 251));
-        h.mem.rotation.deks.insert({ tenant: `tenant${t}`, dekVersion: `d${String(i).padStart(3, "0")}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+        h.mem.rotation.deks.insert(dekRecord({ tenant: `tenant${t}`, dekVersion: i + 1, dekId: `d${String(i).padStart(3, "0")}`, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped, createdAt: T0 }));
       }
     }
     // The first FIRST unwraps go through, then wait for the clock to move (the host's time is the

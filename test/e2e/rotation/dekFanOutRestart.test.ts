@@ -6,7 +6,7 @@
 import "../../../dev/host"; // first: it provides @azure/functions-core, as the worker does
 import { describe, expect, it } from "vitest";
 import { DURABLE } from "../../../lib/orchestration/names";
-import type { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
+import type { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { instanceIdFor } from "../../../lib/orchestration/workflows";
 import { seedKekWithDeks, stackSuite } from "./stack";
 
@@ -30,7 +30,7 @@ describe("a DEK fan-out restarted while its earlier run's rotation still runs", 
       wrapDeps: (deps) => {
         // The first promotion of the tenant's new DEK blocks until the test lets it go: the
         // fan-out's child is running (holding the lock) while the fan-out is terminated.
-        const store = (deps.deks as TableDekRotationPort).store;
+        const store = (deps.deks as TableDekPort).store;
         const addPrimary = store.addPrimary.bind(store);
         store.addPrimary = async (...args) => {
           if (entered++ === 0) await gate;

@@ -5,7 +5,7 @@ import "../../../dev/host"; // first: it provides @azure/functions-core, as the 
 import { describe, expect, it } from "vitest";
 import { DependencyUnavailableError } from "../../../lib/domain/errors";
 import { DURABLE } from "../../../lib/orchestration/names";
-import type { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
+import type { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
 import { keyClient } from "../../support/keyvault";
 import { seedKekWithDeks, stackSuite, VAULT } from "./stack";
@@ -19,7 +19,7 @@ describe("a retried DEK rotation on the durable host", () => {
     const s = await suite.start({
       wrapDeps: (deps) => {
         // The DEK table's promotion transaction: the first one fails after the intent was written.
-        const store = (deps.deks as TableDekRotationPort).store;
+        const store = (deps.deks as TableDekPort).store;
         const addPrimary = store.addPrimary.bind(store);
         store.addPrimary = async (...args) => {
           if (injected++ === 0) {

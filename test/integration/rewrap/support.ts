@@ -1,11 +1,12 @@
 // A KEK with two versions in the Key Vault peer, DEKs wrapped under the first in a real DEK table on
-// Azurite, and the rewrap's real adapters (DekStore, KeyVaultAdapter with SDK retries off).
+// Azurite, and the rewrap's real adapters (the DEK port over the table, KeyVaultAdapter with SDK retries off).
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { TableClient } from "@azure/data-tables";
 import type { KeyVaultPeer } from "../../../dev/peers/keyvault";
 import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../../../lib/envelope/dekRecord";
-import { dekStoreRewrapStore, keyVaultRewrapVault, type RewrapDeps, type RewrapVault } from "../../../lib/orchestration/rewrap";
+import { keyVaultRewrapVault, type RewrapDeps, type RewrapVault } from "../../../lib/orchestration/rewrap";
+import { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { DekStore } from "../../../lib/stores/dekStore";
 import { KeyVaultAdapter } from "../../../lib/vault/keyVault";
 import { keyClient, peerCredential, sdkOptions, startTestVault } from "../../support/keyvault";
@@ -59,7 +60,7 @@ export async function fixture(tenants: number, deksPerTenant: number): Promise<F
   return {
     peer, table, store, adapter, kekKeyId, v1, v2, plaintexts,
     deps: (over = {}) => ({
-      store: dekStoreRewrapStore(store), vaultFor: keyVaultRewrapVault(() => adapter), budgetFraction: 0.8, vaultLimitPer10s: 0,
+      deks: new TableDekPort(table), vaultFor: keyVaultRewrapVault(() => adapter), budgetFraction: 0.8, vaultLimitPer10s: 0,
       now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random(), ...over,
     }),
     async check() {

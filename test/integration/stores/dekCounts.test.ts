@@ -6,7 +6,7 @@ import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../../../lib/envelo
 import { memoryRotationDeps } from "../../../lib/orchestration/deps";
 import { countReferences } from "../../../lib/orchestration/activities";
 import type { RotationDeps } from "../../../lib/orchestration/ports";
-import { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
+import { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { freshTable } from "../../support/tables";
 
 const KEK = "kek:demo-vault/tenant-kek";
@@ -20,7 +20,7 @@ function rows(tenant: string, n: number, kekVersion: string): DekRecord[] {
 
 describe("countReferences in legs", () => {
   it("counts 2,500 DEKs in legs of at most a page past maxRows, and the last leg's totals equal the whole count", async () => {
-    const port = new TableDekRotationPort(await freshTable("deks"));
+    const port = new TableDekPort(await freshTable("deks"));
     await port.store.putMany([...rows("alpha", 1200, "new"), ...rows("bravo", 1000, "old"), ...rows("charlie", 300, "new")]);
     const deps: RotationDeps = { ...memoryRotationDeps(), deks: port };
     const whole = await countReferences(deps, { kekKeyId: KEK, keepVersion: "new" });

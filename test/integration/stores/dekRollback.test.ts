@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { memoryRotationDeps } from "../../../lib/orchestration/deps";
 import { promoteVersion, rotateTenantDek } from "../../../lib/orchestration/activities";
 import type { RotationDeps } from "../../../lib/orchestration/ports";
-import { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
+import { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { freshTable } from "../../support/tables";
 
 const VAULT = "demo-vault";
@@ -12,7 +12,7 @@ const T0 = "2026-01-01T00:00:00.000Z";
 
 async function threeDeks() {
   const mem = memoryRotationDeps({ clock: { now: () => new Date("2026-03-01T00:00:00Z") } });
-  const port = new TableDekRotationPort(await freshTable("deks"));
+  const port = new TableDekPort(await freshTable("deks"));
   const deps: RotationDeps = { ...mem, deks: port };
   const v1 = mem.vault.seedKey(VAULT, "tenant-kek", "wrap");
   await mem.inventory.put({ keyId: KEK, kind: "kek", tenant: "platform", primaryVersion: v1, versions: [{ version: v1, state: "primary", createdAt: T0 }] }, undefined);
@@ -43,7 +43,7 @@ describe("DEK rollback on the DEK table", () => {
     const v2 = (await port.store.scanRange("contoso")).items.find((d) => d.dekVersion === 2)!;
     await port.store.setState("contoso", v2.dekId, "retired");
 
-    await expect(port.rollbackPrimary("contoso", "v2")).rejects.toThrow(/retired/);
+    await expect(port.rollbackPrimary("contoso", 2)).rejects.toThrow(/retired/);
     expect(await port.store.getPrimary("contoso")).toMatchObject({ dekVersion: 3 });
   });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { VersionRuleError } from "../../../lib/domain/versions";
 import { DEK_RECORD_FORMAT, dekIdFor, type DekRecord } from "../../../lib/envelope";
-import { TableDekRotationPort } from "../../../lib/orchestration/tableDeks";
+import { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { DekStore, type StoredDek } from "../../../lib/stores/dekStore";
 import { freshTable } from "../../support/tables";
 
@@ -91,13 +91,13 @@ describe("Table DEK store under the version rule book", () => {
   });
 
   it("the rotation port refuses a rollback to a revoked DEK through the rule book before its KEK guard runs", async () => {
-    const port = new TableDekRotationPort(await freshTable("deks"));
+    const port = new TableDekPort(await freshTable("deks"));
     await port.store.put(record(1, "secondary"));
     await port.store.addPrimary(record(2, "primary"));
     await port.store.setState("contoso", dekIdFor(1), "revoked");
     let guarded = false;
 
-    const err = await refusal(port.rollbackPrimary("contoso", "v1", async () => { guarded = true; }));
+    const err = await refusal(port.rollbackPrimary("contoso", 1, async () => { guarded = true; }));
 
     expect(err.rule).toBe("CannotPromote");
     expect(guarded).toBe(false);

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import type { ReferenceCounter } from "../../../lib/api/ports";
 import { memoryApiServices } from "../../../lib/api/services";
 import { runPolicyTimer, TIMER_REFERENCE_ROWS } from "../../../lib/api/timer";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 const NOW = new Date("2026-06-01T00:00:00Z");
 const DAY = 86_400_000;
@@ -93,7 +94,7 @@ describe("the timer's retirement pre-check", () => {
 
   it("in memory (the local host) reads the whole small store as its one leg: a referenced version stays, an unreferenced one is retired", async () => {
     const { api, keyIds } = await setup(2, undefined);
-    api.rotation.deks.insert({ tenant: "contoso", dekVersion: "v1", state: "primary", kekKeyId: keyIds[0]!, kekVersion: "v1", wrapped: "AA==", createdAt: ago(50) });
+    api.rotation.deks.insert(dekRecord({ tenant: "contoso", dekVersion: 1, state: "primary", kekKeyId: keyIds[0]!, kekVersion: "v1", wrapped: Buffer.from("AA==", "base64"), createdAt: ago(50) }));
     const client = new RecordingClient();
     const report = await runPolicyTimer(api.services, client, { log: () => {} });
     expect(report.retirements.map((r) => r.keyId)).toEqual([keyIds[1]]);

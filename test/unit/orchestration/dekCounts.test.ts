@@ -3,17 +3,18 @@
 import { describe, expect, it } from "vitest";
 import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
-import type { DekStorePort } from "../../../lib/orchestration/ports";
+import type { DekPort } from "../../../lib/ports";
 import type { RotationOutput } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
 import { freshDeps, seedKekWithDeks, T0, VAULT } from "./fixtures";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 const O = DURABLE.orchestrators;
 const A = DURABLE.activities;
 
 /** The memory store counts one tenant per leg (the Table store counts whole pages per leg). */
 function countInLegs(deps: MemoryRotationDeps): void {
-  const port: DekStorePort = deps.deks;
+  const port: DekPort = deps.deks;
   port.countByKekVersionPage = async (kekKeyId, opts) => {
     const tenants = await deps.deks.listTenants();
     const i = opts.continuation ? Number(opts.continuation) : 0;
@@ -47,7 +48,7 @@ describe("reference counts in legs", () => {
     await driver.run(O.rotation, { rotationId: `${seeded.keyId}@manual:r1`, keyId: seeded.keyId, trigger: "manual", actor: "alice" });
     // A DEK of the last tenant still under the old version (e.g. restored from a backup).
     const wrapped = await deps.vault.wrapKey(VAULT, "tenant-kek", seeded.v1, Buffer.alloc(32, 7));
-    deps.deks.insert({ tenant: "tenant2", dekVersion: "d9999", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+    deps.deks.insert(dekRecord({ tenant: "tenant2", dekVersion: 9999, dekId: "d9999", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: wrapped, createdAt: T0 }));
     driver.now = new Date("2026-06-01T00:00:00Z");
 
     const out = (await driver.run(O.retirement, { rotationId: `${seeded.keyId}@retire:1`, keyId: seeded.keyId, actor: "system:timer", trigger: "schedule" })) as RotationOutput;
@@ -75,7 +76,7 @@ describe("reference counts in legs", () => {
       if (name === A.countReferences && ranges > 0 && !arrived) {
         arrived = true;
         const wrapped = await deps.vault.wrapKey(VAULT, "tenant-kek", seeded.v1, Buffer.alloc(32, 9));
-        deps.deks.insert({ tenant: "tenant1", dekVersion: "d9000", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+        deps.deks.insert(dekRecord({ tenant: "tenant1", dekVersion: 9000, dekId: "d9000", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: wrapped, createdAt: T0 }));
       }
     };
 

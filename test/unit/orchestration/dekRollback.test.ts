@@ -21,11 +21,12 @@ describe("DEK rollback", () => {
     const { deps, driver } = await twiceRotated();
     const out = (await driver.run(O.rollback, { rotationId: "dek:tenant0@rollback:r2", keyId: "dek:tenant0", actor: "alice", reason: "bad DEK" })) as RotationOutput;
 
-    expect(out).toMatchObject({ outcome: "completed", versionBefore: "v2", versionAfter: "v1" });
+    // The seeded DEK is version 1; the two rotations made v2 and v3.
+    expect(out).toMatchObject({ outcome: "completed", versionBefore: "v3", versionAfter: "v2" });
     const deks = await deps.deks.tenantDeks("tenant0");
-    expect(deks.filter((d) => d.state === "primary").map((d) => d.dekVersion)).toEqual(["v1"]);
-    expect(deks.find((d) => d.dekVersion === "v2")?.state).toBe("secondary");
-    expect((await deps.inventory.get("dek:tenant0"))?.key.primaryVersion).toBe("v1");
+    expect(deks.filter((d) => d.state === "primary").map((d) => d.dekVersion)).toEqual([2]);
+    expect(deks.find((d) => d.dekVersion === 3)?.state).toBe("secondary");
+    expect((await deps.inventory.get("dek:tenant0"))?.key.primaryVersion).toBe("v2");
   });
 
   it("refuses to make a DEK primary again when the KEK version it is wrapped under is disabled, and changes nothing", async () => {
@@ -35,7 +36,7 @@ describe("DEK rollback", () => {
 
     expect(out.outcome).toBe("failed");
     const deks = await deps.deks.tenantDeks("tenant0");
-    expect(deks.filter((d) => d.state === "primary").map((d) => d.dekVersion)).toEqual(["v2"]);
-    expect((await deps.inventory.get("dek:tenant0"))?.key.primaryVersion).toBe("v2");
+    expect(deks.filter((d) => d.state === "primary").map((d) => d.dekVersion)).toEqual([3]);
+    expect((await deps.inventory.get("dek:tenant0"))?.key.primaryVersion).toBe("v3");
   });
 });

@@ -3,12 +3,12 @@
 import { describe, expect, it } from "vitest";
 import { VersionRuleError } from "../../../lib/domain/versions";
 import { MemoryDekStore } from "../../../lib/orchestration/memory";
-import type { DekRecord, StoredDek } from "../../../lib/orchestration/ports";
+import { dekIdFor, dekRecord, type DekRecord, type StoredDek } from "../../../lib/envelope/dekRecord";
 
 const KEK = "kek:demo-vault/tenant-kek";
-const dek = (n: number, state: DekRecord["state"]): DekRecord => ({
-  tenant: "contoso", dekVersion: `v${n}`, state, kekKeyId: KEK, kekVersion: "k1", wrapped: Buffer.from(`dek${n}`).toString("base64"),
-  createdAt: `2026-0${n}-01T00:00:00.000Z`,
+const dek = (n: number, state: DekRecord["state"]): DekRecord & { rotationId: string } => ({
+  ...dekRecord({ tenant: "contoso", dekVersion: n, state, kekKeyId: KEK, kekVersion: "k1", wrapped: Buffer.from(`dek${n}`), createdAt: `2026-0${n}-01T00:00:00.000Z` }),
+  rotationId: `dek:contoso@r${n}`,
 });
 
 function store(...rows: DekRecord[]): MemoryDekStore {
@@ -17,8 +17,8 @@ function store(...rows: DekRecord[]): MemoryDekStore {
   return s;
 }
 
-const snapshot = async (s: MemoryDekStore): Promise<StoredDek[]> => (await s.tenantDeks("contoso")).sort((a, b) => a.dekVersion.localeCompare(b.dekVersion));
-const primaries = async (s: MemoryDekStore): Promise<string[]> => (await snapshot(s)).filter((d) => d.state === "primary").map((d) => d.dekVersion);
+const snapshot = async (s: MemoryDekStore): Promise<StoredDek[]> => (await s.tenantDeks("contoso")).sort((a, b) => a.dekVersion - b.dekVersion);
+const primaries = async (s: MemoryDekStore): Promise<number[]> => (await snapshot(s)).filter((d) => d.state === "primary").map((d) => d.dekVersion);
 
 async function refusal(p: Promise<unknown>): Promise<VersionRuleError> {
   const err: unknown = await p.then(() => undefined, (e: unknown) => e);
@@ -31,9 +31,9 @@ describe("memory DEK store under the version rule book", () => {
     const s = store(dek(1, "revoked"), dek(2, "primary"));
     const before = await snapshot(s);
 
-    const err = await refusal(s.rollbackPrimary("contoso", "v1"));
+    const err = await refusal(s.rollbackPrimary("contoso", 1));
 
-    expect(err).toMatchObject({ keyId: "dek:contoso", version: "v1", rule: "CannotPromote" });
+    expect(err).toMatchObject({ keyId: "dek:contoso", version: dekIdFor(1), rule: "CannotPromote" });
     expect(await snapshot(s)).toEqual(before);
   });
 
@@ -41,38 +41,27 @@ describe("memory DEK store under the version rule book", () => {
     const s = store(dek(1, "retired"), dek(2, "primary"));
     let guarded = false;
 
-    const err = await refusal(s.rollbackPrimary("contoso", "v1", async () => { guarded = true; }));
+    const err = await refusal(s.rollbackPrimary("contoso", 1, async () => { guarded = true; }));
 
     expect(err.rule).toBe("CannotPromote");
     expect(guarded).toBe(false);
-    expect(await primaries(s)).toEqual(["v2"]);
+    expect(await primaries(s)).toEqual([2]);
   });
 
-  it("a new primary DEK without a named previous primary still demotes the current one: never two primary DEKs", async () => {
-    const s = store(dek(1, "primary"));
-
-    await s.rotatePrimary("contoso", dek(2, "primary"), undefined);
-
-    expect(await primaries(s)).toEqual(["v2"]);
-    expect((await snapshot(s)).find((d) => d.dekVersion === "v1")?.state).toBe("secondary");
-  });
-
-  it("refuses a new primary DEK whose named previous primary is not the primary, and writes nothing", async () => {
+  it("a new primary DEK demotes the current one, whichever it is: never two primary DEKs", async () => {
     const s = store(dek(1, "secondary"), dek(2, "primary"));
-    const before = await snapshot(s);
-    const v1 = before.find((d) => d.dekVersion === "v1")!;
 
-    const err = await refusal(s.rotatePrimary("contoso", dek(3, "primary"), { dekVersion: "v1", etag: v1.etag }));
+    await s.rotatePrimary(dek(3, "primary"));
 
-    expect(err).toMatchObject({ keyId: "dek:contoso", version: "v1", rule: "NotPrimary" });
-    expect(await snapshot(s)).toEqual(before);
+    expect(await primaries(s)).toEqual([3]);
+    expect((await snapshot(s)).map((d) => d.state)).toEqual(["secondary", "secondary", "primary"]);
   });
 
   it("a rollback to a secondary DEK leaves exactly one primary", async () => {
     const s = store(dek(1, "secondary"), dek(2, "primary"));
 
-    expect(await s.rollbackPrimary("contoso", "v1")).toEqual({ moved: true });
+    expect(await s.rollbackPrimary("contoso", 1)).toEqual({ moved: true });
 
-    expect(await primaries(s)).toEqual(["v1"]);
+    expect(await primaries(s)).toEqual([1]);
   });
 });

@@ -4,41 +4,41 @@ import { describe, expect, it } from "vitest";
 import { claimFence, MemoryFenceStore } from "../../../lib/orchestration/fence";
 import { runRewrapRange } from "../../../lib/orchestration/rewrap/range";
 import { memoryRotationDeps } from "../../../lib/orchestration/deps";
-import { fromRotationDeps, type RewrapDek, type RewrapDeps, type RewrapStore } from "../../../lib/orchestration/rewrap/deps";
+import { fromRotationDeps, type RewrapDeps } from "../../../lib/orchestration/rewrap/deps";
+import { MemoryDekStore } from "../../../lib/orchestration/memory";
+import { dekRecord, type DekWrap, type StoredDek } from "../../../lib/envelope/dekRecord";
+import type { DekRewrapCounts } from "../../../lib/ports";
 
 const KEK = "kek:vault1/kek1";
 const TENANT = "t1";
 
-interface Fixture {
-  deps: RewrapDeps;
-  /** Rows by DEK id: the KEK version each is under now. */
-  rows: Map<string, string>;
-  commits: number;
+/** The memory DEK table, counting the batches it commits; `afterCommit` runs after each. */
+class CountingDeks extends MemoryDekStore {
+  commits = 0;
+  constructor(private readonly afterCommit: (commitNo: number) => Promise<void>) {
+    super();
+  }
+  override async rewrapBatch(tenant: string, deks: readonly StoredDek[], target: DekWrap, wrapped: ReadonlyMap<string, Uint8Array>): Promise<DekRewrapCounts> {
+    const r = await super.rewrapBatch(tenant, deks, target, wrapped);
+    this.commits++;
+    await this.afterCommit(this.commits);
+    return r;
+  }
 }
 
-/** One tenant of `n` DEKs under v1; `afterCommit` runs after each batch the store commits. */
+interface Fixture {
+  deps: RewrapDeps;
+  deks: CountingDeks;
+}
+
+/** One tenant of `n` DEKs under v1. */
 function fixture(n: number, fences: MemoryFenceStore | undefined, afterCommit: (commitNo: number) => Promise<void> = async () => undefined): Fixture {
-  const rows = new Map<string, string>(Array.from({ length: n }, (_, i) => [`d${String(i).padStart(4, "0")}`, "v1"]));
-  const fx: Fixture = { deps: undefined as unknown as RewrapDeps, rows, commits: 0 };
-  const toDek = (id: string, version: string): RewrapDek => ({ tenant: TENANT, id, kekKeyId: KEK, kekVersion: version, etag: version, wrapped: Buffer.from(id), source: id });
-  const store: RewrapStore = {
-    resolvesConflicts: true,
-    tenantsPage: async () => ({ tenants: [TENANT] }),
-    countPending: async (_k, v) => [...rows.values()].filter((x) => x !== v).length,
-    scan: async (_t, o) => {
-      const pending = [...rows.entries()].filter(([, v]) => v !== o.notUnder.kekVersion);
-      // Rewrapped rows drop out of the scan, so the next page starts at the first one still pending.
-      return { deks: pending.slice(0, o.limit).map(([id, v]) => toDek(id, v)), ...(pending.length > o.limit ? { continuation: "more" } : {}) };
-    },
-    commit: async (_t, deks, target, wrapped) => {
-      for (const d of deks) if (wrapped.has(d.id)) rows.set(d.id, target.kekVersion);
-      fx.commits++;
-      await afterCommit(fx.commits);
-      return { rewrapped: deks.length, skipped: 0, conflicts: 0, missing: 0, reread: false };
-    },
-  };
-  fx.deps = {
-    store,
+  const deks = new CountingDeks(afterCommit);
+  for (let i = 0; i < n; i++) {
+    deks.insert(dekRecord({ tenant: TENANT, dekVersion: i + 1, kekKeyId: KEK, kekVersion: "v1", wrapped: Buffer.from(`dek${i}`), createdAt: "2026-01-01T00:00:00.000Z", state: i === 0 ? "primary" : "secondary" }));
+  }
+  const deps: RewrapDeps = {
+    deks,
     vaultFor: () => ({
       unwrap: async (_v, w) => Buffer.from(w),
       wrap: async (_v, p) => Buffer.from(p),
@@ -51,7 +51,7 @@ function fixture(n: number, fences: MemoryFenceStore | undefined, afterCommit: (
     sleep: async () => undefined,
     random: () => 0.5,
   };
-  return fx;
+  return { deps, deks };
 }
 
 const rangeInput = (fence: { owner: string; token: number }) => ({
@@ -59,7 +59,7 @@ const rangeInput = (fence: { owner: string; token: number }) => ({
   sharePerSec: 0, sliceMs: 60_000, maxDeks: 1000, fence,
 });
 
-const underV2 = (rows: Map<string, string>): number => [...rows.values()].filter((v) => v === "v2").length;
+const underV2 = async (deks: MemoryDekStore): Promise<number> => (await deks.countByKekVersion(KEK)).v2 ?? 0;
 
 describe("a rewrap range fenced per batch", () => {
   it("stops with FencedOut before its next batch once a newer grant is recorded, writing none of the later batches", async () => {
@@ -70,8 +70,8 @@ describe("a rewrap range fenced per batch", () => {
       if (no === 1) await claimFence(fences, KEK, { owner: "rot-B", token: 2 });
     });
     await expect(runRewrapRange(rangeInput({ owner: "rot-A", token: 1 }), fx.deps)).rejects.toThrow(/\[invariantViolation\] FencedOut/);
-    expect(fx.commits).toBe(1);
-    expect(underV2(fx.rows)).toBe(100); // the first batch only; 250 DEKs stay for rot-B
+    expect(fx.deks.commits).toBe(1);
+    expect(await underV2(fx.deks)).toBe(100); // the first batch only; 250 DEKs stay for rot-B
   });
 
   it("commits every batch while its grant stays the latest", async () => {
@@ -80,8 +80,8 @@ describe("a rewrap range fenced per batch", () => {
     const fx = fixture(350, fences);
     const out = await runRewrapRange(rangeInput({ owner: "rot-A", token: 1 }), fx.deps);
     expect(out).toMatchObject({ rewrapped: 350, tenantsDone: 1 });
-    expect(fx.commits).toBe(4);
-    expect(underV2(fx.rows)).toBe(350);
+    expect(fx.deks.commits).toBe(4);
+    expect(await underV2(fx.deks)).toBe(350);
   });
 
   it("the rotation engine's ports carry their fence store into the rewrap", () => {

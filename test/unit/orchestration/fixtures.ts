@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { KeyKind, ManagedKey } from "../../../lib/domain/keys";
 import type { PolicyInput } from "../../../lib/domain/policy";
 import { memoryRotationDeps, type MemoryRotationDeps } from "../../../lib/orchestration/deps";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 export const VAULT = "demo-vault";
 export const T0 = "2026-01-01T00:00:00.000Z";
@@ -59,7 +60,7 @@ export async function seedKekWithDeks(deps: MemoryRotationDeps, tenants: number,
       const plaintext = randomBytes(32);
       plaintexts.set(`${tenant}/${dekVersion}`, plaintext);
       const wrapped = await deps.vault.wrapKey(VAULT, name, v1, plaintext);
-      deps.deks.insert({ tenant, dekVersion, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped.toString("base64"), createdAt: T0 });
+      deps.deks.insert(dekRecord({ tenant, dekVersion: i + 1, dekId: dekVersion, state: i === 0 ? "primary" : "secondary", kekKeyId: keyId, kekVersion: v1, wrapped: wrapped, createdAt: T0 }));
     }
   }
   return { keyId, v1, plaintexts };
@@ -74,8 +75,8 @@ export async function assertAllReadable(deps: MemoryRotationDeps, seeded: Seeded
     for (const d of await deps.deks.tenantDeks(tenant)) {
       if (d.kekKeyId !== seeded.keyId) continue;
       versions.add(d.kekVersion);
-      const plain = await deps.vault.unwrapKey(VAULT, name, d.kekVersion, Buffer.from(d.wrapped, "base64"));
-      if (!plain.equals(seeded.plaintexts.get(`${tenant}/${d.dekVersion}`) ?? Buffer.alloc(0))) mismatches++;
+      const plain = await deps.vault.unwrapKey(VAULT, name, d.kekVersion, Buffer.from(d.wrapped, "base64url"));
+      if (!plain.equals(seeded.plaintexts.get(`${tenant}/${d.dekId}`) ?? Buffer.alloc(0))) mismatches++;
     }
   }
   return { versions, mismatches };

@@ -37,7 +37,7 @@ describe("DEKs name their KEK by its canonical keyId", () => {
     const deps = memoryRotationDeps();
     const { keyId, v1 } = await seedKey(deps, "kek", "tenant-kek");
     const r = await rotateTenantDek(deps, { rotationId: "dek:contoso@manual:1", tenant: "contoso", at: "2026-03-01T00:00:00.000Z", kekKeyId: "kek:Demo-Vault/Tenant-KEK" });
-    expect((await deps.deks.tenantDeks("contoso")).find((d) => d.dekVersion === r.dekVersion)?.kekKeyId).toBe(keyId);
+    expect((await deps.deks.tenantDeks("contoso")).find((d) => `v${d.dekVersion}` === r.dekVersion)?.kekKeyId).toBe(keyId);
     expect(await countReferences(deps, { kekKeyId: keyId, keepVersion: "none" })).toMatchObject({ byVersion: { [v1]: 1 }, other: 1 });
   });
 });

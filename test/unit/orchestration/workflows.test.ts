@@ -7,6 +7,7 @@ import { dualCredentialRotator } from "../../../lib/orchestration/secrets";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
 import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, seedPolicy, seedSecret, testPolicy, VAULT } from "./fixtures";
+import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 const O = DURABLE.orchestrators;
 const req = (keyId: string, extra: Partial<RotationRequest> = {}): RotationRequest => ({
@@ -140,7 +141,7 @@ describe("emergency rotation", () => {
   it("does not revoke while references remain and fails with an alert; a second approval accepting data loss revokes", async () => {
     const deps = freshDeps();
     const seeded = await seedKekWithDeks(deps, 1, 5);
-    deps.deks.insert({ tenant: "tenant0", dekVersion: "corrupt", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: Buffer.alloc(256, 1).toString("base64"), createdAt: "2026-01-01T00:00:00Z" });
+    deps.deks.insert(dekRecord({ tenant: "tenant0", dekVersion: 9001, dekId: "corrupt", state: "secondary", kekKeyId: seeded.keyId, kekVersion: seeded.v1, wrapped: Buffer.alloc(256, 1), createdAt: "2026-01-01T00:00:00Z" }));
     const emergency = req(seeded.keyId, { rotationId: `${seeded.keyId}@emergency:e1`, trigger: "emergency", mode: "emergency", revokeOld: true });
     const out = (await new Driver(deps).run(O.rotation, emergency)) as RotationOutput;
     expect(out.outcome).toBe("failed");
@@ -164,13 +165,14 @@ describe("DEK, signing-key and secret rotation", () => {
     const deps = freshDeps();
     const seeded = await seedKekWithDeks(deps, 1, 3);
     const out = (await new Driver(deps).run(O.rotation, req("dek:tenant0"))) as RotationOutput;
-    expect(out).toMatchObject({ outcome: "completed", versionBefore: "d0000", versionAfter: "v1" });
+    // The seeded DEKs are versions 1-3: the rotated one is version 4 ("v4" in the inventory).
+    expect(out).toMatchObject({ outcome: "completed", versionBefore: "v1", versionAfter: "v4" });
     const deks = await deps.deks.tenantDeks("tenant0");
-    expect(deks.filter((d) => d.state === "primary").map((d) => d.dekVersion)).toEqual(["v1"]);
-    expect(deks.find((d) => d.dekVersion === "d0000")?.state).toBe("secondary");
-    const fresh = deks.find((d) => d.dekVersion === "v1")!;
+    expect(deks.filter((d) => d.state === "primary").map((d) => d.dekVersion)).toEqual([4]);
+    expect(deks.find((d) => d.dekId === "d0000")?.state).toBe("secondary");
+    const fresh = deks.find((d) => d.dekVersion === 4)!;
     expect(fresh.kekVersion).toBe(seeded.v1);
-    const plain = await deps.vault.unwrapKey(VAULT, "tenant-kek", fresh.kekVersion, Buffer.from(fresh.wrapped, "base64"));
+    const plain = await deps.vault.unwrapKey(VAULT, "tenant-kek", fresh.kekVersion, Buffer.from(fresh.wrapped, "base64url"));
     expect(plain).toHaveLength(32);
   });
 
@@ -278,8 +280,8 @@ describe("no key material leaves the activities", () => {
     const s = (await driver.run(O.rotation, req(secretId))) as RotationOutput;
     const secrets = [...seeded.plaintexts.values()].flatMap((b) => [b.toString("base64"), b.toString("hex"), b.toString("base64url")]);
     secrets.push(deps.vault.secretValue(VAULT, "api-key", s.versionAfter!)!);
-    const fresh = (await deps.deks.tenantDeks("tenant0")).find((d) => d.dekVersion === "v1")!;
-    const dekPlain = await deps.vault.unwrapKey(VAULT, "tenant-kek", fresh.kekVersion, Buffer.from(fresh.wrapped, "base64"));
+    const fresh = (await deps.deks.tenantDeks("tenant0")).find((d) => d.state === "primary")!;
+    const dekPlain = await deps.vault.unwrapKey(VAULT, "tenant-kek", fresh.kekVersion, Buffer.from(fresh.wrapped, "base64url"));
     secrets.push(dekPlain.toString("base64"), dekPlain.toString("hex"));
     const entries = [...(await ledgerOf(deps, seeded.keyId)), ...(await ledgerOf(deps, "dek:tenant0")), ...(await ledgerOf(deps, secretId))];
     expect(entries.length).toBeGreaterThan(10);
