@@ -45,15 +45,20 @@ function accepted(req: EmergencyRequest): ApprovalAccepted {
 }
 
 export async function approveRotation(
-  s: ApiServices, client: RotationClient, who: Person, rotationId: string, opts: StartOptions = {}, body: { acceptDataLoss?: true } | undefined = {},
+  s: ApiServices, client: RotationClient, who: Person, rotationId: string, opts: StartOptions = {}, body: { acceptDataLoss?: true; newDekVersions?: true } | undefined = {},
 ): Promise<ApprovalAccepted> {
   const acceptDataLoss = body?.acceptDataLoss === true;
+  // The approval's flag travels with the start it authorises (rotation input → hierarchy emergency).
+  const start: ApproveStart = body?.newDekVersions === true ? { ...opts, newDekVersions: true } : opts;
   for (let attempt = 1; ; attempt++) {
     const stored = await s.approvals.get(rotationId);
     if (!stored) throw new InvalidRequestError("NotFound", `no emergency request ${rotationId}`, { status: 404, field: "rotationId" });
+    if (start.newDekVersions && stored.request.rollbackOf) {
+      throw new InvalidRequestError("NewDekVersionsNotApplicable", "newDekVersions applies only to an emergency rotation, not to the rollback of one", { field: "newDekVersions" });
+    }
     const now = s.clock.now();
     const decision = decideApproval(stored.request, { id: who.id, name: who.name }, now, { acceptDataLoss });
-    if (decision.kind === "repeat") return repeat(s, client, stored, now, opts);
+    if (decision.kind === "repeat") return repeat(s, client, stored, now, start);
     await refuseIfLocked(client, stored.request, now);
     let claimed: StoredEmergency;
     try {
@@ -65,9 +70,12 @@ export async function approveRotation(
       if (err instanceof RotationConflictError) throw changedUnderUs(rotationId, err);
       throw err;
     }
-    return effect(s, client, claimed, opts);
+    return effect(s, client, claimed, start);
   }
 }
+
+/** How an approval starts what it authorises: the starter's options and the approval's flags. */
+type ApproveStart = StartOptions & { newDekVersions?: boolean };
 
 function changedUnderUs(rotationId: string, cause: unknown): RotationConflictError {
   // Never the storage code (UpdateConditionNotSatisfied...): the caller may simply retry.
@@ -85,7 +93,7 @@ async function refuseIfLocked(client: RotationClient, req: EmergencyRequest, now
 
 /** The same approver again. Approved: the first answer, nothing written. Approving (a concurrent or
  * crashed first submission): finish it; after the window, only a start that already happened. */
-async function repeat(s: ApiServices, client: RotationClient, stored: StoredEmergency, now: Date, opts: StartOptions): Promise<ApprovalAccepted> {
+async function repeat(s: ApiServices, client: RotationClient, stored: StoredEmergency, now: Date, opts: ApproveStart): Promise<ApprovalAccepted> {
   const req = stored.request;
   if (req.status === "approved") return accepted(req);
   if (now.getTime() <= Date.parse(req.approveBy)) return effect(s, client, stored, opts);
@@ -107,7 +115,7 @@ async function started(client: RotationClient, rotationId: string): Promise<bool
 }
 
 /** Steps 4 and 5 for a claimed request (step 5 alone when the start is known to have happened). */
-async function effect(s: ApiServices, client: RotationClient, claimed: StoredEmergency, opts: StartOptions, how: { start: boolean } = { start: true }): Promise<ApprovalAccepted> {
+async function effect(s: ApiServices, client: RotationClient, claimed: StoredEmergency, opts: ApproveStart, how: { start: boolean } = { start: true }): Promise<ApprovalAccepted> {
   const req = claimed.request;
   try {
     if (how.start) await startFor(client, req, opts);
@@ -117,7 +125,7 @@ async function effect(s: ApiServices, client: RotationClient, claimed: StoredEme
     if (err instanceof RotationConflictError && err.code === "LockHeld") await release(s, claimed);
     throw err;
   }
-  await record(s, req);
+  await record(s, req, opts.newDekVersions === true);
   await confirm(s, claimed);
   return accepted(req);
 }
@@ -142,7 +150,7 @@ async function confirm(s: ApiServices, claimed: StoredEmergency): Promise<void> 
   }
 }
 
-function startFor(client: RotationClient, req: EmergencyRequest, opts: StartOptions): Promise<unknown> {
+function startFor(client: RotationClient, req: EmergencyRequest, opts: ApproveStart): Promise<unknown> {
   const dataLoss = req.dataLossAcceptedBy ? { dataLossAcceptedBy: req.dataLossAcceptedBy } : {};
   if (req.rollbackOf) {
     // The rollback workflow re-promotes exactly the version the emergency replaced (rollbackTo),
@@ -155,12 +163,12 @@ function startFor(client: RotationClient, req: EmergencyRequest, opts: StartOpti
   }
   return startRotation(client, {
     rotationId: req.rotationId, keyId: req.keyId, trigger: "emergency", actor: req.requestedBy, reason: req.reason, mode: "emergency", revokeOld: req.revokeOld,
-    ...dataLoss, ...(req.compromisedVersion ? { compromisedVersion: req.compromisedVersion } : {}),
+    ...dataLoss, ...(req.compromisedVersion ? { compromisedVersion: req.compromisedVersion } : {}), ...(opts.newDekVersions ? { newDekVersions: true } : {}),
   }, opts);
 }
 
 /** The ledger entry and the event, each written once whatever the number of submissions. */
-async function record(s: ApiServices, req: EmergencyRequest): Promise<void> {
+async function record(s: ApiServices, req: EmergencyRequest, newDekVersions = false): Promise<void> {
   const approvedBy = req.approvedBy ?? "";
   const dataLoss: Record<string, string> = req.dataLossAcceptedBy
     ? { dataLossAcceptedBy: req.dataLossAcceptedBy, dataLossAcceptedById: req.dataLossAcceptedById ?? req.dataLossAcceptedBy, dataLossAcceptedAt: req.dataLossAcceptedAt ?? req.approvedAt ?? "" }
@@ -170,7 +178,7 @@ async function record(s: ApiServices, req: EmergencyRequest): Promise<void> {
     actor: approvedBy, reason: req.reason, at: req.approvedAt ?? s.clock.now().toISOString(),
     details: {
       actorId: req.approvedById ?? approvedBy, requestedBy: req.requestedBy, requestedById: req.requestedById ?? req.requestedBy, revokeOld: req.revokeOld,
-      ...(req.rollbackOf ? { rollbackOf: req.rollbackOf.rotationId } : {}), ...dataLoss,
+      ...(req.rollbackOf ? { rollbackOf: req.rollbackOf.rotationId } : {}), ...dataLoss, ...(newDekVersions ? { newDekVersions: true } : {}),
     },
   });
   await notify(s, {

@@ -55,7 +55,12 @@ export type CompromiseBody = z.output<typeof CompromiseBody>;
 /** An empty body or {} approves. `acceptDataLoss: true` (an emergency with revokeOld only) is the
  * approver's explicit acceptance that a version with references left is revoked anyway: without it
  * such a revoke stops as failed (invariant 2). */
-export const ApproveFields = z.strictObject({ acceptDataLoss: z.literal(true).optional() });
+export const ApproveFields = z.strictObject({
+  acceptDataLoss: z.literal(true).optional(),
+  /** An emergency of a KEK with branch keys: every tenant also gets a new DEK version, so consumers
+   * re-encrypt their data (docs/key-hierarchy.md). Not for the approval of a rollback. */
+  newDekVersions: z.literal(true).optional().describe("Emergency of a KEK with branch keys: every tenant also gets a new DEK version, so consumers re-encrypt their data"),
+});
 export const ApproveBody = ApproveFields.optional();
 export type ApproveBody = z.output<typeof ApproveBody>;
 
