@@ -376,13 +376,31 @@ export class DurableEngine {
     }
   }
 
+  /** Takes over unfinished instances whose lease expired (their engine died: its timers and
+   * activities were in its memory): loading one restarts its outstanding work, as resume() does. */
+  private async adoptOrphans(): Promise<void> {
+    const gen = this.generation;
+    let taken = 0;
+    for (const id of await this.storeOp(this.opts.store.unleasedInstances())) {
+      if (gen !== this.generation || taken >= this.pollBatchSize) return;
+      if (this.owned.has(id)) continue;
+      const live = await this.acquire(id);
+      if (!live || live === "elsewhere") continue;
+      taken += 1;
+      this.opts.log(`[keyrotor] [devhost] ${this.owner} took over '${id}' (no live lease)`);
+      this.kick(id);
+    }
+  }
+
   /** Starts polling the store for work and renewing leases (durable engines; crash() stops both). */
   startBackground(): void {
     if (!this.durable || this.pollTimer) return;
     this.pollDelay = this.minPollMs;
     this.schedulePoll();
     this.renewTimer = setInterval(() => {
-      this.renewLeases().catch((err: unknown) => this.opts.log(`[keyrotor] [devhost] lease renewal failed: ${err instanceof Error ? err.message : String(err)}`));
+      this.renewLeases()
+        .then(() => this.adoptOrphans())
+        .catch((err: unknown) => this.opts.log(`[keyrotor] [devhost] lease renewal failed: ${err instanceof Error ? err.message : String(err)}`));
     }, Math.max(1, Math.floor(this.leaseMs / 3)));
     this.renewTimer.unref();
   }

@@ -103,6 +103,9 @@ export interface HistoryStore {
   claimLease(targetId: string, owner: string, leaseMs: number): Promise<boolean>;
   /** Drops the lease if `owner` holds it. */
   releaseLease(targetId: string, owner: string): Promise<void>;
+  /** Unfinished instances no engine holds an unexpired lease on: the work of an engine that died
+   * (its timers and activities lived in its memory) for another one to take over. */
+  unleasedInstances(): Promise<string[]>;
 
   getEntity(entityId: string): Promise<EntityRow | undefined>;
   putEntity(row: EntityRow): Promise<void>;
@@ -199,6 +202,11 @@ export class MemoryHistoryStore implements HistoryStore {
 
   async releaseLease(targetId: string, owner: string): Promise<void> {
     if (this.leases.get(targetId)?.owner === owner) this.leases.delete(targetId);
+  }
+
+  async unleasedInstances(): Promise<string[]> {
+    const now = Date.now();
+    return [...this.instances.values()].filter((r) => !isTerminal(r.runtimeStatus) && !((this.leases.get(r.instanceId)?.until ?? 0) > now)).map((r) => r.instanceId);
   }
 
   async getEntity(id: string): Promise<EntityRow | undefined> {

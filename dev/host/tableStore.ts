@@ -247,6 +247,17 @@ export class TableHistoryStore implements HistoryStore {
     }
   }
 
+  async unleasedInstances(): Promise<string[]> {
+    const unfinished = await this.rows(
+      odata`RowKey eq ${"instance"} and runtimeStatus ne ${"Completed"} and runtimeStatus ne ${"Failed"} and runtimeStatus ne ${"Terminated"}`,
+      ["PartitionKey", "RowKey"],
+    );
+    if (unfinished.length === 0) return [];
+    const now = Date.now();
+    const leased = new Set((await this.rows(odata`RowKey eq ${"lease"}`, ["PartitionKey", "until"])).filter((r) => Number(r.until) > now).map((r) => r.partitionKey));
+    return unfinished.filter((r) => !leased.has(r.partitionKey)).map((r) => decodeURIComponent(r.partitionKey ?? ""));
+  }
+
   async getEntity(entityId: string): Promise<EntityRow | undefined> {
     return (await this.get<EntityRow>(pk(entityId), "entity"))?.value;
   }

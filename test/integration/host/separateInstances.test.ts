@@ -169,4 +169,27 @@ describe("HTTP and durable functions on separate instances sharing only storage"
     expect((await http.client.waitForCompletion("si-expiry", { timeoutMs: 10_000 })).output).toBe("late");
     expect(d2.episodes().map((e) => e.instanceId)).toEqual(["si-expiry"]);
   });
+
+  it("an orchestration whose durable instance died is taken over by another once its lease expires, timers and all", async () => {
+    const store = new MemoryHistoryStore();
+    const clock = new ManualClock();
+    const http = await instance("http", store, clock);
+    const d1 = await instance("durable", store, clock, { leaseMs: 300 });
+    await http.client.startNew("sleeper", { instanceId: "si-orphan", input: 2 });
+    await idleAcross([http, d1], store);
+    // d1 dies with the durable timer in its memory; nothing waits in the store for the instance.
+    await d1.crash();
+    const d2 = await instance("durable", store, clock, { leaseMs: 300 });
+    // d2 takes the instance over once d1's lease expires (its lease check runs every leaseMs / 3)
+    // and arms the timer again: the clock moved past it, the instance completes on d2.
+    let status = "Running";
+    for (let i = 0; i < 200 && status !== "Completed"; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      clock.advance(3600_000);
+      await idleAcross([http, d2], store);
+      status = (await http.client.getStatus("si-orphan"))!.runtimeStatus;
+    }
+    expect((await http.client.waitForCompletion("si-orphan", { timeoutMs: 10_000 })).runtimeStatus).toBe("Completed");
+    expect(d2.episodes().map((e) => e.instanceId)).toEqual(["si-orphan"]);
+  });
 });
