@@ -116,7 +116,7 @@ export async function startApiHost(opts: { at?: string; vaults?: string[]; httpR
     fireTimer: (name, o) => timer.fireTimer(name, o),
     invokeHttp: (method, p, o) => http.invokeHttp(method, p, o),
     crash: () => durable.crash(),
-    resume: () => durable.resume(),
+    resume: (o) => durable.resume(o),
     idle: () => idleAcross(instances, store),
     historyEventCount: (id) => durable.historyEventCount(id),
     maxHistoryEventCount: (id) => durable.maxHistoryEventCount(id),

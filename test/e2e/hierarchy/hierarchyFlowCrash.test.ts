@@ -57,7 +57,7 @@ describe("the hierarchy's durable activities: slices and crashes", () => {
     await waitUntil("the first branch key re-wrapped", async () => (await h.rt.store.countUnder(h.kek.keyId, h.kek.v1)) < before.length);
     await h.s.host.crash();
     suite.peers.vault.admin.clearFaults();
-    await h.s.host.resume();
+    await h.s.host.resume({ visibilityTimeoutMs: 0 });
     const out = (await h.s.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 60_000 })).output as RotationOutput;
     expect(out.outcome, JSON.stringify(out)).toBe("completed");
 
@@ -80,7 +80,7 @@ describe("the hierarchy's durable activities: slices and crashes", () => {
     await waitUntil("the first new branch-key version", async () => (await h.rt.store.all(h.kek.keyId)).length > before.length);
     await h.s.host.crash();
     suite.peers.vault.admin.clearFaults();
-    await h.s.host.resume();
+    await h.s.host.resume({ visibilityTimeoutMs: 0 });
     const out = (await h.s.host.client.waitForCompletion(instanceIdFor(rotationId), { timeoutMs: 120_000 })).output as RotationOutput;
     expect(out.outcome, JSON.stringify(out)).toBe("completed");
 

@@ -107,7 +107,7 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
     const crashNow = async (why: string): Promise<void> => {
       crashes.push(why);
       await s.host.crash();
-      setImmediate(() => void s.host.resume());
+      setImmediate(() => void s.host.resume({ visibilityTimeoutMs: 0 }));
     };
     const keyOf = (c: PreInvocationContext | PostInvocationContext): string | undefined => {
       const name = c.invocationContext.functionName;
@@ -169,7 +169,7 @@ describe("KEK rotation on the durable host with Azurite, the Key Vault peer and 
         await new Promise((r) => setTimeout(r, Math.floor(random() * 40)));
         await s.host.crash();
         crashesInRewrap++;
-        await s.host.resume();
+        await s.host.resume({ visibilityTimeoutMs: 0 });
       } else {
         await new Promise((r) => setTimeout(r, 5));
       }

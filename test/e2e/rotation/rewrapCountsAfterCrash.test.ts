@@ -24,7 +24,7 @@ describe("rewrap counts after a crash", () => {
       if (!r || !Array.isArray(r.cursors) || !r.rewrapped) return;
       lost = r.rewrapped;
       await s.host.crash();
-      setImmediate(() => void s.host.resume());
+      setImmediate(() => void s.host.resume({ visibilityTimeoutMs: 0 }));
     });
     try {
       const rotationId = `${seeded.keyId}@manual:count-crash`;

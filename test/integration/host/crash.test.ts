@@ -22,7 +22,7 @@ async function crashWhileActivityInFlight(store: "memory" | HistoryStore, run: s
   const id = await host.client.startNew("steps", { instanceId: run, input: { run, gateAt: 2 } });
   await gate(`${run}/gate`).entered;
   await host.crash();
-  await host.resume();
+  await host.resume({ visibilityTimeoutMs: 0 });
   // The re-run of step 2 reaches the (still closed) gate before it opens.
   while ((fixture.stepRuns.get(`${run}/2`) ?? 0) < 2) await new Promise((r) => setTimeout(r, 5));
   expect((await host.client.getStatus(id))!.runtimeStatus).toBe("Running");
@@ -51,7 +51,7 @@ describe("crash and resume", () => {
       const id = await host.client.startNew("steps", { instanceId: run, input: { run } });
       await turns(point);
       await host.crash();
-      await host.resume();
+      await host.resume({ visibilityTimeoutMs: 0 });
       const s = await host.client.waitForCompletion(id, { timeoutMs: 20_000 });
       expect(s.output, `crash after ${point} turns`).toEqual({ sum: 100, total: 100 });
       expect((await host.client.readEntity<{ total: number }>({ name: "counter", key: run })).state!.total).toBe(100);
@@ -66,7 +66,7 @@ describe("crash and resume", () => {
     await host.idle();
     await host.client.raiseEvent(approval, "Approved", "yes");
     await host.crash();
-    await host.resume();
+    await host.resume({ visibilityTimeoutMs: 0 });
     host.manual.advance(2 * 3600_000);
     expect((await host.client.waitForCompletion(sleeper)).runtimeStatus).toBe("Completed");
     expect((await host.client.waitForCompletion(approval)).output).toBe("yes");
@@ -78,7 +78,7 @@ describe("crash and resume", () => {
     const id = await host.client.startNew("fanOut", { input: 600 });
     await host.client.waitForCompletion(id, { timeoutMs: 30_000 });
     await host.crash();
-    await host.resume();
+    await host.resume({ visibilityTimeoutMs: 0 });
     const s = await host.client.getStatus(id, { showHistory: true });
     expect(s!.output).toBe(600);
     expect(s!.historyEvents!.length).toBeGreaterThan(1200);

@@ -39,7 +39,7 @@ async function suspendedAcrossCrash(store: "memory" | HistoryStore, id: string):
   await host.client.raiseEvent(id, "Approved", "after the restart");
   await host.idle();
   await host.crash();
-  await host.resume();
+  await host.resume({ visibilityTimeoutMs: 0 });
   await host.idle();
   expect(await host.client.getStatus(id)).toMatchObject({ runtimeStatus: "Suspended", output: "maintenance" });
   expect(await webhook(id, "resume", "done")).toBe(202);

@@ -108,7 +108,7 @@ describe("rewrap crash and resume", () => {
     await host.crash();
     const callsAtCrash = fx.peer.admin.stats().unwrapCalls;
     done = await fx.store.countByKekVersion(fx.kekKeyId, fx.v2);
-    await host.resume();
+    await host.resume({ visibilityTimeoutMs: 0 });
     const st = await host.client.waitForCompletion("crashy", { timeoutMs: 90_000 });
     expect(st.runtimeStatus).toBe("Completed");
     const after = fx.peer.admin.stats().unwrapCalls - callsAtCrash;
