@@ -6,9 +6,13 @@
 // (dev/peers/lifetime.ts), and no stand-in outlives this process (Azurite watches it). A port that is
 // taken when it starts — by a leftover of an earlier run or anything else — is refused, never used.
 //
+// With the demo seed and the Key Vault peer, the provider secrets' stand-ins run too (dev/startSecrets):
+// the ARM peer and a PostgreSQL, both keeping their state under the state directory.
+//
 // Dev-only overrides (the defaults are the contract): PORT (7071), KEYROTOR_AZURITE_PORT (10002),
 // KEYROTOR_KEYVAULT_PEER_PORT (8443), KEYROTOR_SERVICEBUS_PEER_PORT (5672), KEYROTOR_STATE_DIR
-// (.keyrotor), KEYROTOR_SEED (set to "false" to start without the demo seed).
+// (.keyrotor), KEYROTOR_SEED (set to "false" to start without the demo seed), KEYROTOR_ARM_PEER_PORT
+// (a free one), KEYROTOR_POSTGRES_PORT (the one the first start got).
 import "./host"; // FIRST: installs @azure/functions-core before anything loads @azure/functions
 import path from "node:path";
 import { startHost, TableHistoryStore, type DevHost } from "./host";
@@ -24,6 +28,10 @@ import { functionModules } from "./app/functions";
 import { HISTORY_TABLE, hostTable } from "./app/tables";
 import { demoKeyIds, seedDemo, type SeedResult } from "./seed";
 import { ensureTelemetry } from "../lib/telemetry";
+import { demoDbInfoFile, type DemoDbInfo } from "./startSecrets/dbClient";
+import { seedProviderSecrets, type ProviderSeedResult } from "./startSecrets/seed";
+import { startSecretStandIns, type SecretStandIns } from "./startSecrets/standIns";
+import { writeFileSync } from "node:fs";
 
 const env = process.env;
 const DEMO_VAULT = "demo-vault";
@@ -55,6 +63,7 @@ interface Running {
   azurite?: AzuriteTables;
   keyVault?: KeyVaultPeer;
   serviceBus?: ServiceBusPeer;
+  secrets?: SecretStandIns;
   host?: DevHost;
 }
 
@@ -71,7 +80,7 @@ function stopAll(): Promise<void> {
     await bounded("host", running.host?.stop());
     // Flushes the last spans and metrics (console exporters print them now, not a minute later).
     await bounded("telemetry", ensureTelemetry().shutdown());
-    await Promise.all([bounded("Service Bus peer", running.serviceBus?.stop()), bounded("Key Vault peer", running.keyVault?.stop())]);
+    await Promise.all([bounded("Service Bus peer", running.serviceBus?.stop()), bounded("Key Vault peer", running.keyVault?.stop()), bounded("ARM peer and PostgreSQL", running.secrets?.stop())]);
     await bounded("Azurite", running.azurite?.stop());
   })();
   return stopping;
@@ -157,11 +166,26 @@ async function startStandIns(stateDir: string, hostPort: number): Promise<string
   } else {
     notes.push(`Service Bus    ${env.KEYROTOR_SERVICEBUS_NAMESPACE ?? "connection string from KEYROTOR_SERVICEBUS_CONNECTION"} (given; no peer)`);
   }
+  // The provider secrets' demo (a storage account, a Service Bus rule, a Cosmos DB account and a
+  // database with two logins) only beside the Key Vault peer: never seeded into a real vault.
+  if (running.keyVault && env.KEYROTOR_SEED !== "false" && !env.KEYROTOR_ARM_ENDPOINT) {
+    running.secrets = await startSecretStandIns(stateDir, env);
+    notes.push(...running.secrets.notes);
+  }
   env.KEYROTOR_TIMER_SCHEDULE ||= LOCAL_TIMER_SCHEDULE;
   return notes;
 }
 
-function banner(url: string, cfg: Config, notes: string[], seed: SeedResult | undefined, stateDir: string): string {
+/** What the banner says of the provider secrets: each one, where it rotates, and how to watch one. */
+function providerLines(p: ProviderSeedResult | undefined): string[] {
+  if (!p) return [];
+  return [
+    `provider secrets ${p.seeded ? "seeded now" : "kept"} (each rotates where it is checked, dual-credential):`,
+    ...p.secrets.map((s) => `  ${s.keyId.padEnd(34)} ${s.what}`),
+  ];
+}
+
+function banner(url: string, cfg: Config, notes: string[], seed: SeedResult | undefined, stateDir: string, providers?: ProviderSeedResult): string {
   const vault = cfg.KEYROTOR_VAULT_URLS[0]!.name;
   const ids = demoKeyIds(vault);
   const operator = encodePrincipal("alice", ["KeyRotation.Operator", "KeyRotation.Auditor"]);
@@ -179,6 +203,7 @@ function banner(url: string, cfg: Config, notes: string[], seed: SeedResult | un
     ...notes,
     `policy timer   ${cfg.KEYROTOR_TIMER_SCHEDULE} (NCRONTAB; ran once at start)`,
     seedLine,
+    ...providerLines(providers),
     "",
     "What it is doing: the policy timer plans every key each minute and starts what is due — the demo's",
     `signing key ${ids.signing} is overdue, so a rotation runs right away. Every step lands in the`,
@@ -229,6 +254,12 @@ async function main(): Promise<void> {
   const cfg = loadConfig();
 
   const seed = env.KEYROTOR_SEED === "false" ? undefined : await seedDemo(cfg, { log: (l) => logLine(`[seed] ${l}`) });
+  const providers = running.secrets ? await seedProviderSecrets(cfg, { postgresPort: running.secrets.postgres.port, stateDir, log: (l) => logLine(`[seed] ${l}`) }) : undefined;
+  if (running.secrets && running.keyVault) {
+    // Where the demo's database client (npm run demo:db) finds the secret: no credential in here.
+    const info: DemoDbInfo = { keyVaultUrl: running.keyVault.url, caFile: running.keyVault.caFile, secret: "orders-db" };
+    writeFileSync(demoDbInfoFile(stateDir), JSON.stringify(info, null, 2));
+  }
   const app = await composeLocalApp(cfg, stateDir, logLine);
   running.host = await startHost({
     entry: functionModules(),
@@ -239,7 +270,7 @@ async function main(): Promise<void> {
   });
   // Orchestrations a previous run left unfinished carry on (the durable store kept their history).
   await running.host.resume();
-  say(banner(running.host.url, cfg, notes, seed, stateDir));
+  say(banner(running.host.url, cfg, notes, seed, stateDir, providers));
   say(`keyrotor ready on ${running.host.url}`);
   // Like runOnStartup: plan once now, so what is due does not wait for the next minute.
   running.host.fireTimer("policyTimer").catch((err: unknown) => logLine(`[keyrotor] [start] first timer run: ${(err as Error).message}`));

@@ -2,7 +2,7 @@
 // by bash in the checkout, against `npm start`. The only changes are the ones a reader's machine
 // makes too: the ports (this host runs on free ones: KEYROTOR_URL, the curl URL and the Azurite port
 // of the --storage connection string), the state directory (`.keyrotor/` is a temporary one here,
-// and `./evidence` goes into it), and the rotationIds the README shows as samples, which are the
+// named by KEYROTOR_STATE_DIR, and `./evidence` goes into it), and the rotationIds the README shows as samples, which are the
 // ones the earlier commands printed. Each command must exit as the README says (`# exit 1: …`, else
 // 0) and print what its `# …` line shows.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -106,14 +106,15 @@ afterEach(async () => {
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 describe("the README's walkthrough", () => {
-  it("is read whole: plan, status, curl, rotate, watch, the emergency's four commands, both verifies, evidence and its check", () => {
+  it("is read whole: plan, status, curl, rotate, watch, the emergency's four commands, both verifies, evidence and its check, the database password rotated under a connected client", () => {
     const steps = walkthroughSteps(readFileSync(path.join(ROOT, "README.md"), "utf8"));
-    expect(steps.map((s) => s.command.split(" ").slice(0, 3).join(" "))).toEqual([
+    expect(steps.map((s) => s.command.split(" ").slice(0, 3).join(" ").trim())).toEqual([
       "node bin/keyrotor plan", "node bin/keyrotor status", "curl -s http://127.0.0.1:7071/api/plan",
       "node bin/keyrotor rotate", "node bin/keyrotor status",
       "node bin/keyrotor rotate", "node bin/keyrotor approve", "node bin/keyrotor approve", "node bin/keyrotor status",
       "node bin/keyrotor ledger", "node bin/keyrotor ledger",
       "node bin/keyrotor evidence", "node bin/keyrotor evidence",
+      "npm run -s", "node bin/keyrotor rotate", "node bin/keyrotor status", "npm run -s", "cat .keyrotor/db-client.log",
     ]);
     expect(steps.filter((s) => s.exit !== 0)).toHaveLength(1);
   });
@@ -124,7 +125,7 @@ describe("the README's walkthrough", () => {
     const steps = walkthroughSteps(readFileSync(path.join(ROOT, "README.md"), "utf8"));
     // A reader's shell: the URL of this host, nothing else of the test's environment.
     const { KEYROTOR_AS: _a, KEYROTOR_TOKEN: _t, KEYROTOR_SCOPE: _s, ...rest } = process.env;
-    const env = { ...rest, KEYROTOR_URL: `http://127.0.0.1:${ports.http}` };
+    const env = { ...rest, KEYROTOR_URL: `http://127.0.0.1:${ports.http}`, KEYROTOR_STATE_DIR: stateDir };
     /** Sample ids the README shows → the ids the earlier commands printed. */
     const ids = new Map<string, string>();
     for (const step of steps) {
@@ -149,6 +150,22 @@ describe("the README's walkthrough", () => {
         ids.set(sample, printedId);
       }
       if (/approve .* --as bob:Approver/.test(step.command)) expect(r.stdout).toMatch(/^approved: .*\(running\)/m);
+      // Step 7: the client connected as app_a; after the rotation both logins log in, and its one
+      // session ran through the rotation without a break.
+      if (step.command.includes("demo:db -- --background")) expect(r.stdout).toMatch(/^connected: session \d+ as app_a /m);
+      if (step.command.includes("demo:db -- --versions")) {
+        const lines = r.stdout.trim().split("\n");
+        expect(lines, r.stdout).toHaveLength(2);
+        expect(lines[0]).toMatch(/^orders-db \w+ enabled +login app_b: logs in$/);
+        expect(lines[1]).toMatch(/^orders-db \w+ enabled +login app_a: logs in$/);
+      }
+      if (step.command.startsWith("cat ") && step.command.includes("db-client.log")) {
+        const sessions = new Set([...r.stdout.matchAll(/session (\d+) as (\w+)/g)].map((m) => `${m[1]} ${m[2]}`));
+        expect([...sessions], r.stdout).toHaveLength(1);
+        expect([...sessions][0]).toMatch(/ app_a$/);
+        expect(r.stdout).not.toMatch(/ended by the server/);
+        expect(r.stdout.split("\n").filter((l) => /orders$/.test(l)).length).toBeGreaterThan(1);
+      }
     }
     expect(readdirSync(path.join(stateDir, "evidence")).sort()).toEqual(["compliance.csv", "evidence.json", "manifest.json", "rotations.csv", "summary.md"]);
     expect(existsSync(path.join(ROOT, "evidence")), "nothing written into the checkout").toBe(false);
