@@ -4,11 +4,12 @@
 // ciphertext per tenant is made first (set-up), then a fresh resolver decrypts `ops` of them in a
 // random order. Each DEK resolves through its branch key: remote unwraps must not exceed the number
 // of distinct branch-key versions touched, however many tenants and operations.
+import { loadavg } from "node:os";
 import { branchIdOf, slotFor } from "../lib/domain/branchKeys";
 import { Envelope } from "../lib/envelope/envelope";
 import { HierarchyDekResolver } from "../lib/envelope/hierarchyResolver";
 import { forEachLimited } from "../lib/hierarchy/pace";
-import { keyBits, log, numberOption, round, seedHierarchy, startBed, tenantName, withRssSampling } from "./_hierarchy";
+import { keyBits, log, missedTargets, numberOption, round, seedHierarchy, startBed, tenantName, withRssSampling } from "./_hierarchy";
 
 const say = log("decrypt");
 
@@ -36,6 +37,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const order = Array.from({ length: ops }, () => Math.floor(Math.random() * tenants));
     const touched = new Set<string>();
     let failed = 0;
+    const loadBefore = loadavg().map((x) => round(x, 2));
     const started = performance.now();
     const { peakRssMb } = await withRssSampling(() => forEachLimited(order, concurrency, async (t) => {
       touched.add(branchIdOf({ kind: "shared", slot: slotFor(tenantName(t), branches), slots: branches }));
@@ -44,11 +46,13 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     }));
     const seconds = (performance.now() - started) / 1000;
     const stats = await bed.stats();
+    const targets = { remoteUnwrapsMax: touched.size, failedMax: 0 };
     return {
       tenants, ops, branches, key, vaultRate, seconds: round(seconds, 2), opsPerSec: Math.round(ops / seconds), failed,
       remoteUnwraps: stats.unwrapCalls, distinctBranchKeysTouched: touched.size, branchKeyLoads: resolver.branchCache.loads, peakRssMb,
+      loadAverage: { before: loadBefore, after: loadavg().map((x) => round(x, 2)) },
       note: "a cold resolver reads each tenant's DEK row once per TTL and each branch-key record once per TTL; the rest is local AES-GCM",
-      targets: { remoteUnwrapsMax: touched.size },
+      targets, targetsMissed: missedTargets({ remoteUnwraps: stats.unwrapCalls, failed }, targets),
     };
   } finally {
     await bed.stop();
