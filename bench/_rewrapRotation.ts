@@ -16,7 +16,7 @@ import { ephemeralSealSigner, memoryLedger } from "../lib/ledger";
 import { appHookDataFor } from "../dev/app/composition";
 import { composeMemory } from "../lib/compose";
 import { KeyVaultRotationAdapter } from "../lib/orchestration/deps";
-import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicies } from "../lib/orchestration/memory";
+import { MemoryEvents, MemoryInventory, MemoryJwks, MemoryPolicyStore } from "../lib/orchestration/memory";
 import { MemoryFenceStore } from "../lib/orchestration/fence";
 import { DURABLE } from "../lib/orchestration/names";
 import type { RotationDeps } from "../lib/orchestration/ports";
@@ -99,7 +99,7 @@ export async function runRotation(c: RotationRunConfig): Promise<RotationRunResu
   await inventory.put(key, undefined);
   const ledger = memoryLedger({ signer: ephemeralSealSigner(), clock: systemClock });
   const deps: RotationDeps = {
-    vault: new KeyVaultRotationAdapter(() => rotationAdapter), inventory, deks, policies: new MemoryPolicies(),
+    vault: new KeyVaultRotationAdapter(() => rotationAdapter), inventory, deks, policies: new MemoryPolicyStore(),
     ledger, sealer: ledger, events: new MemoryEvents(), jwks: new MemoryJwks(), secrets: secretGenerators(), clock: systemClock,
     fences: new MemoryFenceStore(),
   };

@@ -332,7 +332,7 @@ export interface StoredPolicy {
  * replace only that version (changed → RotationConflictError), "*" = create or replace. */
 export type ExpectedEtag = string | undefined;
 
-/** Policies as data (lib/stores/policyStore.ts PolicyStore; MemoryPolicies). No adapter invents a
+/** Policies as data (lib/stores/policyStore.ts PolicyStore; MemoryPolicyStore). No adapter invents a
  * policy: a key governed by none has none. */
 export interface PolicyPort {
   get(tenant: string, policyId: string): Promise<StoredPolicy | undefined>;

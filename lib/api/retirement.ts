@@ -4,12 +4,9 @@
 // workflow proves the zero count again under the key's lock before it disables anything: this
 // pre-check only keeps the timer from starting work that would change nothing.
 import { rotationIds, type ManagedKey } from "../domain/keys";
-import { policyKey, type Policy } from "../domain/policy";
+import { KEEP_FOREVER, policyKey, type Policy } from "../domain/policy";
 import { durationMs } from "../domain/rotation";
 import { retirementCandidates } from "../domain/versions";
-
-/** Signing keys without retainFor keep their old versions (the rotation engine's default: 100 years). */
-const KEEP_FOREVER = "P36500D";
 
 /** The deterministic id of the retirement that `version` (the newest eligible one) names: a timer
  * firing twice finds its own instance, and a version is handed to retirement at most once. */

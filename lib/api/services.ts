@@ -104,7 +104,7 @@ export function memoryApiServices(opts: { clock?: Clock; vaults?: string[]; appr
   const events = new MemoryEventPublisher(rotation.ledger, { clock, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 1 }, healthStore });
   rotation.events = events as unknown as MemoryRotationDeps["events"];
   // The rotation engine, the inventory and the API read one policy store.
-  const policies = rotation.policies.store;
+  const policies = rotation.policies;
   const approvals = new MemoryApprovals();
   // The DEK fan-out plans which tenants are due from the same catalog the timer reads.
   rotation.schedulePolicies = () => policies.all();

@@ -40,6 +40,13 @@ const secretOptions = z.strictObject({
   provider: secretProviderSchema.optional(),
 });
 
+/** A policy's secret options (random bytes and their encoding, or the provider that regenerates it). */
+export type SecretOptions = z.output<typeof secretOptions>;
+/** The secret of a secret policy that names none: 32 random bytes, base64url. */
+export const DEFAULT_SECRET: SecretOptions = { length: 32, encoding: "base64url" };
+/** retainFor absent = old versions kept forever: timers count that as 100 years. */
+export const KEEP_FOREVER = "P36500D";
+
 /** The policy shape (also the OpenAPI document's request and response schema of a policy). */
 export const policySchema = z.strictObject({
   policyId: z.string().regex(POLICY_ID, "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"),

@@ -6,12 +6,13 @@ import { z } from "zod";
 import { familyTag, InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
 import { responderGuidance } from "../domain/guidance";
+import { DEFAULT_SECRET, KEEP_FOREVER, type Policy } from "../domain/policy";
 import { durationMs } from "../domain/rotation";
 import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarget } from "../domain/versions";
 import { dekRecord, dekVersionLabel, type DekRecord } from "../envelope/dekRecord";
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
-import type { RotationDeps, RotationPolicyView } from "./ports";
+import type { RotationDeps } from "./ports";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
 import { providerSecretVersion, retireProviderSlot } from "../secrets/activity";
 import { dekGate, kekPortOver } from "../validation/activity";
@@ -34,7 +35,7 @@ function addIso(iso: string, duration: string | undefined): string | undefined {
   return duration ? new Date(Date.parse(iso) + durationMs(duration)).toISOString() : undefined;
 }
 
-async function policyOf(deps: RotationDeps, key: ManagedKey): Promise<RotationPolicyView> {
+async function policyOf(deps: RotationDeps, key: ManagedKey): Promise<Policy> {
   const p = await deps.policies.policyFor(key);
   if (!p) throw new InvalidRequestError("NoPolicy", `[keyrotor] [rotation] ${key.keyId} has no policy`);
   return p;
@@ -67,7 +68,7 @@ export async function loadRotationContext(deps: RotationDeps, input: z.infer<typ
     ...(key.primaryVersion ? { primaryVersion: key.primaryVersion } : {}),
     versions: key.versions.map((v) => ({ version: v.version, state: v.state, createdAt: v.createdAt, ...(v.demotedAt ? { demotedAt: v.demotedAt } : {}) })),
     policy: {
-      maxAttempts: policy.maxAttempts, overlapMs: durationMs(policy.overlap), retainForMs: durationMs(policy.retainFor),
+      maxAttempts: policy.maxAttempts, overlapMs: durationMs(policy.overlap), retainForMs: durationMs(policy.retainFor ?? KEEP_FOREVER),
       rollbackWindowMs: durationMs(policy.rollbackWindow), revokeOld: policy.revokeOld,
     },
   };
@@ -182,20 +183,10 @@ export async function createSecretVersion(deps: RotationDeps, input: z.infer<typ
     });
   }
   if (input.prepare) return {}; // generated secrets: nothing to prepare
-  const spec = policy.secret ?? { generator: "base64url", length: 32 };
-  const generator = deps.secrets.generators[spec.generator];
-  const provider = deps.secrets.providers[spec.generator];
-  if (generator) {
-    const made = await deps.vault.setSecret(vault, name, generator.generate(spec.length), { rotationId: input.rotationId, ...(expiresOn ? { expiresOn } : {}) });
-    return made;
-  }
-  if (provider) {
-    const currentSlot = versions.find((v) => v.version === key.primaryVersion)?.tags.slot;
-    const rotated = await provider.rotate({ vault, name, rotationId: input.rotationId, ...(currentSlot ? { currentSlot } : {}) });
-    const made = await deps.vault.setSecret(vault, name, rotated.value, { rotationId: input.rotationId, slot: rotated.slot, ...(expiresOn ? { expiresOn } : {}) });
-    return { ...made, slot: rotated.slot };
-  }
-  throw new InvalidRequestError("UnknownSecretGenerator", `[keyrotor] [rotation] no secret generator or provider named "${spec.generator}"`, { field: "secret.generator" });
+  const spec = policy.secret ?? DEFAULT_SECRET;
+  const generator = deps.secrets.generators[spec.encoding];
+  if (!generator) throw new InvalidRequestError("UnknownSecretGenerator", `[keyrotor] [rotation] no secret generator for encoding "${spec.encoding}"`, { field: "secret.encoding" });
+  return deps.vault.setSecret(vault, name, generator.generate(spec.length), { rotationId: input.rotationId, ...(expiresOn ? { expiresOn } : {}) });
 }
 
 // ---- promoteVersion -----------------------------------------------------------------------------

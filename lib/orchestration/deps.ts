@@ -3,8 +3,6 @@
 // calls them; nothing here is held beyond the object returned.
 import type { Config } from "../config";
 import { InvalidRequestError } from "../domain/errors";
-import type { ManagedKey } from "../domain/keys";
-import type { Policy } from "../domain/policy";
 import { createServiceBusEventPublisher } from "../events";
 import { keyVaultClientOptions, keyVaultCredential } from "../identity";
 import { ephemeralSealSigner, HashChainLedger, memoryLedger, tableLedger, type SealSigner } from "../ledger";
@@ -17,9 +15,9 @@ import { TableNotificationHealthStore } from "../stores/notificationHealthStore"
 import { ensureTable, tableClient } from "../stores/tables";
 import { keyVaultsFor, type KeyVaultAdapter } from "../vault/keyVault";
 import {
-  MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicies, MemoryPolicyStore, secretView,
+  MemoryDekStore, MemoryEvents, MemoryInventory, MemoryJwks, MemoryKeyVault, MemoryPolicyStore,
 } from "./memory";
-import type { KeyVaultPort, PublicJwk, RotationDeps, RotationPolicies, RotationPolicyView, VaultVersion } from "./ports";
+import type { KeyVaultPort, PublicJwk, RotationDeps, VaultVersion } from "./ports";
 import { secretGenerators } from "./secrets";
 import { secretProvidersFrom, withSecretProviders } from "../secrets/compose";
 import { TableDekPort } from "./tableDeks";
@@ -90,28 +88,6 @@ export interface ConfiguredRotationDeps extends RotationDeps {
   close(): Promise<void>;
 }
 
-/** Policies as the rotation engine reads them. A key without an attached policy is governed by
- * nothing, except a tenant's DEK, which enters the inventory with its first rotation: it follows
- * its tenant's policy for DEKs. */
-export function policySourceFrom(store: PolicyStore): RotationPolicies {
-  const view = (p: Policy): RotationPolicyView => ({
-    policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
-    maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
-    ...(p.secret ? { secret: secretView(p.secret) } : {}),
-  });
-  return {
-    async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
-      if (key.policyId !== undefined) {
-        const p = await store.policyFor(key);
-        return p ? view(p) : undefined;
-      }
-      if (key.kind !== "dek") return undefined;
-      for await (const s of store.list(key.tenant)) if (s.policy.kinds.includes("dek") && s.policy.status === "active") return view(s.policy);
-      return undefined;
-    },
-  };
-}
-
 /** The ledger's seal signer: the Key Vault key KEYROTOR_SEAL_KEY_ID names (seals then verify in
  * every process), else an ephemeral key (seals verify only in the process that made them). */
 export async function sealSignerFor(cfg: Config): Promise<SealSigner> {
@@ -147,7 +123,9 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     validationVault: keyVaultValidationVault(vaultFor),
     inventory: new Inventory(tableClient(cfg, "inventory"), policies),
     deks: new TableDekPort(tableClient(cfg, "deks")),
-    policies: policySourceFrom(policies),
+    // The store's policyFor is the one governing rule (a tenant's DEK without a policy follows
+    // its tenant's active DEK policy), read in the one policy shape.
+    policies,
     schedulePolicies: () => policies.all(),
     ledger,
     sealer: ledger,
@@ -167,7 +145,7 @@ export interface MemoryRotationDeps extends RotationDeps {
   vault: MemoryKeyVault;
   inventory: MemoryInventory;
   deks: MemoryDekStore;
-  policies: MemoryPolicies;
+  policies: MemoryPolicyStore;
   ledger: HashChainLedger;
   events: MemoryEvents;
   jwks: MemoryJwks;
@@ -178,12 +156,12 @@ export function memoryRotationDeps(opts: { clock?: Clock } = {}): MemoryRotation
   const clock = opts.clock ?? systemClock;
   const ledger = memoryLedger({ signer: ephemeralSealSigner(), clock });
   // One policy store: the engine reads it, the inventory checks attachments against it.
-  const policies = new MemoryPolicies(new MemoryPolicyStore(() => clock.now()));
+  const policies = new MemoryPolicyStore(() => clock.now());
   const vault = new MemoryKeyVault(() => clock.now());
   return {
     vault,
     validationVault: memoryValidationVault(vault),
-    inventory: new MemoryInventory(policies.store),
+    inventory: new MemoryInventory(policies),
     deks: new MemoryDekStore(),
     policies,
     ledger,

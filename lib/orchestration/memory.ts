@@ -1,6 +1,6 @@
 // In-memory adapters of the rotation ports, with real crypto (RSA-OAEP-256 wrap, ECDSA keys) so
 // that "every DEK unwraps to its original plaintext" means the same thing here as on the peer.
-import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomUUID, type KeyObject } from "node:crypto";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { canonicalKeyId, checkCanonicalKeyId, vaultObjectOf, vaultObjectTaken, type ManagedKey, type VersionState } from "../domain/keys";
 import { policyKey, validatePolicy, type Policy } from "../domain/policy";
@@ -16,7 +16,6 @@ import { checkPublicJwks } from "../stores/jwksStore";
 import { policyGoverning } from "../stores/policyStore";
 import { checkDekRecord, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
 import type { DekPort, DekRewrapCounts, KekVersionGuard } from "../ports";
-import type { RotationPolicies, RotationPolicyView } from "./ports";
 
 const OAEP = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" } as const;
 
@@ -349,33 +348,6 @@ export class MemoryPolicyStore implements PolicyPort {
   }
 }
 
-/** The engine's view of a policy (what lib/orchestration/deps.ts policySourceFrom gives the real store). */
-export function rotationPolicyView(p: Policy): RotationPolicyView {
-  return {
-    policyId: p.policyId, overlap: p.overlap, revokeOld: p.revokeOld, retainFor: p.retainFor ?? "P36500D", rollbackWindow: p.rollbackWindow,
-    maxAttempts: p.maxAttempts, ...(p.expiresAfter ? { expiresAfter: p.expiresAfter } : {}),
-    ...(p.secret ? { secret: secretView(p.secret) } : {}),
-  };
-}
-
-/** A provider secret's "generator" is its provider kind (what the validation gate's shape check
- * and the ledger show); the value comes from the provider, not from a generator. */
-export function secretView(s: NonNullable<Policy["secret"]>): NonNullable<RotationPolicyView["secret"]> {
-  return s.provider ? { generator: s.provider.kind, length: s.length, provider: s.provider } : { generator: s.encoding, length: s.length };
-}
-
-/** The rotation engine's policy reads over a memory policy store: a key governed by no policy has
- * none (the engine refuses to rotate it), as with the Table Storage store. */
-export class MemoryPolicies implements RotationPolicies {
-  /** Always undefined: nothing is invented for a key without a policy (kept for callers that read it). */
-  readonly fallback: RotationPolicyView | undefined = undefined;
-  constructor(readonly store: MemoryPolicyStore = new MemoryPolicyStore()) {}
-  async policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined> {
-    const p = await this.store.policyFor(key);
-    return p ? rotationPolicyView(p) : undefined;
-  }
-}
-
 /** The memory event publisher (lib/events MemoryEventPublisher: one copy per messageId, as Service
  * Bus duplicate detection keeps, failures recorded in `ledger` as NotificationFailed), with the
  * events delivered readable as the events published. */
@@ -402,11 +374,3 @@ export class MemoryJwks implements JwksPort {
   }
 }
 
-/** A storage account's key1/key2 in memory, for the dual-credential rotator. */
-export class MemoryStorageAccountKeys {
-  readonly keys: Record<"key1" | "key2", string> = { key1: randomBytes(32).toString("base64"), key2: randomBytes(32).toString("base64") };
-  regenerate(slot: "key1" | "key2"): string {
-    this.keys[slot] = randomBytes(32).toString("base64");
-    return this.keys[slot];
-  }
-}

@@ -1,10 +1,8 @@
 // What the rotation activities need: the resource ports (defined once, in lib/ports.ts) and the
 // engine's policy reads and secret generators. memory.ts implements them in memory for tests and
 // the local host.
-import type { Clock, DekPort, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger } from "../ports";
-import type { ManagedKey } from "../domain/keys";
+import type { Clock, DekPort, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger, PolicyPort } from "../ports";
 import type { Policy } from "../domain/policy";
-import type { SecretProviderSpec } from "../domain/secretProviders";
 import type { ProviderCredentials } from "../secrets/port";
 import type { ProviderCheck, ValidationVault } from "../validation/ports";
 
@@ -12,40 +10,14 @@ export type { DekPort, InventoryPort, JwksDocument, JwksPort, KeyVaultPort, Publ
 
 // ---- Policies, JWKS, secrets ---------------------------------------------------------------------
 
-/** The part of a policy a rotation reads (durations as ISO-8601). */
-export interface RotationPolicyView {
-  policyId: string;
-  expiresAfter?: string;
-  overlap: string;
-  revokeOld: boolean;
-  retainFor: string;
-  rollbackWindow: string;
-  maxAttempts: number;
-  /** `provider`: the service that checks the credential (lib/secrets), instead of a generator. */
-  secret?: { generator: string; length: number; provider?: SecretProviderSpec };
-}
-
-/** The engine's reads of the policy port (lib/ports.ts PolicyPort), in the terms a rotation acts on
- * (lib/domain/planner.ts PolicySource is another thing: the policies a plan is made from). */
-export interface RotationPolicies {
-  policyFor(key: ManagedKey): Promise<RotationPolicyView | undefined>;
-}
-
 /** Built-in generators make a value from nothing but a length. */
 export interface SecretGenerator {
   generate(length: number): string;
 }
 
-/** Provider rotators regenerate a credential at its provider with the dual-credential pattern:
- * the slot not in use is regenerated and becomes current, the other stays valid for `overlap`
- * (e.g. storage account key1/key2). */
-export interface ProviderRotator {
-  rotate(req: { vault: string; name: string; rotationId: string; currentSlot?: string }): Promise<{ value: string; slot: string }>;
-}
-
 export interface SecretGenerators {
+  /** By the policy's secret encoding. */
   generators: Record<string, SecretGenerator>;
-  providers: Record<string, ProviderRotator>;
   /** The providers a policy's secret.provider chooses from (lib/secrets), and a value read. */
   credentials?: ProviderCredentials;
 }
@@ -60,7 +32,8 @@ export interface RotationDeps {
   vault: KeyVaultPort;
   inventory: InventoryPort;
   deks: DekPort;
-  policies: RotationPolicies;
+  /** The policy governing a key, in the one policy shape (lib/domain/policy.ts). */
+  policies: Pick<PolicyPort, "policyFor">;
   ledger: Ledger;
   sealer?: LedgerSealer;
   events: EventPublisher;

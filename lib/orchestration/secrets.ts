@@ -1,7 +1,8 @@
 // Secret values are made inside the createSecretVersion activity and go straight to the vault:
-// built-in generators need only a length; provider rotators use the dual-credential pattern.
+// built-in generators need only a length. Credentials a provider regenerates (dual-credential) are
+// lib/secrets' providers, chosen by the policy's secret.provider.
 import { randomBytes } from "node:crypto";
-import type { ProviderRotator, SecretGenerator, SecretGenerators } from "./ports";
+import type { SecretGenerator, SecretGenerators } from "./ports";
 
 /** `length` is the number of random bytes (the policy's secret length); the name is the policy's
  * secret encoding ("random" is hex, kept for older policies). */
@@ -12,21 +13,6 @@ export const builtInGenerators: Record<string, SecretGenerator> = {
   base64url: { generate: (length) => randomBytes(length).toString("base64url") },
 };
 
-/** A provider with two interchangeable credentials (storage account key1/key2, Cosmos DB keys,
- * ...): regenerate the one not in use, so consumers on the current one keep working during overlap. */
-export interface DualCredentialProvider {
-  regenerate(slot: "key1" | "key2"): Promise<string> | string;
-}
-
-export function dualCredentialRotator(provider: DualCredentialProvider): ProviderRotator {
-  return {
-    async rotate(req) {
-      const slot = req.currentSlot === "key1" ? "key2" : "key1";
-      return { value: await provider.regenerate(slot), slot };
-    },
-  };
-}
-
-export function secretGenerators(providers: Record<string, ProviderRotator> = {}): SecretGenerators {
-  return { generators: { ...builtInGenerators }, providers };
+export function secretGenerators(): SecretGenerators {
+  return { generators: { ...builtInGenerators } };
 }

@@ -280,7 +280,8 @@ export async function secretReadBack(
     value = read.value;
     if (!read.enabled) return "SecretDisabled";
     if (read.value.length === 0) return "SecretEmpty";
-    if (spec && !secretShapeOk(read.value, spec.generator, spec.length)) return "SecretShapeMismatch";
+    // A provider's credential has its provider's shape: only a value is required of it.
+    if (spec && !secretShapeOk(read.value, spec.provider?.kind ?? spec.encoding, spec.length)) return "SecretShapeMismatch";
     return undefined;
   });
   if (failures.length === 0 && value !== undefined && deps.validateAtProvider) {

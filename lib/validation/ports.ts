@@ -2,7 +2,7 @@
 // with the cached public key, a remote unwrap, a remote sign, a secret read-back), and the stores
 // the gates read. Shapes are structural: the rotation deps satisfy them as they are.
 import type { ManagedKey } from "../domain/keys";
-import type { DekPort, Ledger } from "../ports";
+import type { DekPort, Ledger, PolicyPort } from "../ports";
 
 export interface ValidationJwk {
   kid: string;
@@ -33,7 +33,7 @@ export interface ValidationDeps {
   deks: Pick<DekPort, "tenantsPage" | "scanRange">;
   jwks: { get(vault: string, key: string): Promise<{ keys: ValidationJwk[] } | undefined> };
   inventory: { get(keyId: string): Promise<{ key: ManagedKey } | undefined> };
-  policies: { policyFor(key: ManagedKey): Promise<{ secret?: { generator: string; length: number } } | undefined> };
+  policies: Pick<PolicyPort, "policyFor">;
   /** Provider secrets: the provider's own check (a real call). Undefined answer = no provider. */
   validateAtProvider?: ProviderCheck;
 }

@@ -19,7 +19,7 @@ export function testPolicy(tenant: string, policyId: string, kinds: KeyKind[], o
 
 /** Stores `policy` unless a policy with its id exists in its tenant. */
 export async function seedPolicy(deps: MemoryRotationDeps, policy: PolicyInput): Promise<string> {
-  const store = deps.policies.store;
+  const store = deps.policies;
   if (!(await store.get(policy.tenant, policy.policyId))) await store.put(policy, undefined);
   return policy.policyId;
 }

@@ -2,11 +2,9 @@ import { describe, expect, it } from "vitest";
 import { lockEntityKey } from "../../../lib/domain/rotation";
 import type { MemoryRotationDeps } from "../../../lib/orchestration/deps";
 import { DURABLE } from "../../../lib/orchestration/names";
-import { MemoryStorageAccountKeys } from "../../../lib/orchestration/memory";
-import { dualCredentialRotator } from "../../../lib/orchestration/secrets";
 import type { RotationOutput, RotationRequest } from "../../../lib/orchestration/workflows";
 import { Driver } from "./driver";
-import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, seedPolicy, seedSecret, testPolicy, VAULT } from "./fixtures";
+import { assertAllReadable, freshDeps, seedKekWithDeks, seedKey, seedSecret, VAULT } from "./fixtures";
 import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 const O = DURABLE.orchestrators;
@@ -206,26 +204,6 @@ describe("DEK, signing-key and secret rotation", () => {
     const value = deps.vault.secretValue(VAULT, "webhook", out.versionAfter!);
     expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect((await deps.vault.listSecretVersions(VAULT, "webhook")).find((v) => v.version === v1)?.enabled).toBe(true);
-  });
-
-  it("alternates key1/key2 with a dual-credential provider rotator", async () => {
-    const deps = freshDeps();
-    const account = new MemoryStorageAccountKeys();
-    deps.secrets.providers.storageAccount = dualCredentialRotator({ regenerate: (slot) => account.regenerate(slot) });
-    // A policy cannot name a provider rotator yet: the engine's view of policy "sa" names it.
-    await seedPolicy(deps, testPolicy("platform", "sa", ["secret"]));
-    const policyFor = deps.policies.policyFor.bind(deps.policies);
-    deps.policies.policyFor = async (key) => {
-      const p = await policyFor(key);
-      return p && key.policyId === "sa" ? { ...p, secret: { generator: "storageAccount", length: 0 } } : p;
-    };
-    const { keyId } = await seedSecret(deps, "storage-conn");
-    const row = (await deps.inventory.get(keyId))!;
-    await deps.inventory.put({ ...row.key, policyId: "sa" }, row.etag);
-    const first = (await new Driver(deps).run(O.rotation, req(keyId, { rotationId: `${keyId}@manual:a` }))) as RotationOutput;
-    const second = (await new Driver(deps).run(O.rotation, req(keyId, { rotationId: `${keyId}@manual:b` }))) as RotationOutput;
-    expect(deps.vault.secretValue(VAULT, "storage-conn", first.versionAfter!)).toBe(account.keys.key1);
-    expect(deps.vault.secretValue(VAULT, "storage-conn", second.versionAfter!)).toBe(account.keys.key2);
   });
 });
 
