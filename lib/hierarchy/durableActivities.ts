@@ -90,6 +90,15 @@ async function sliced(
       if (input.fence) await checkFence(deps.fences, input.keyId, input.fence);
       if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
     },
+    // Within the one long step, an emergency's DEK re-wrap, a slice also ends at a checkpoint: each
+    // save there records the pages written, so every slice moves on. Not in a KEK rotation, whose
+    // save after the proof of its sample does not (the sample's wraps are not kept); its steps
+    // are bounded by B anyway.
+    ...(kind === "emergency" ? {
+      onSave: async () => {
+        if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
+      },
+    } : {}),
   };
   try {
     const state = await run(d, { ratePerSec: rt.ratePerSec });

@@ -47,6 +47,9 @@ export interface HierarchyDeps {
   publish?(e: BranchKeyEvent): Promise<void>;
   /** After every step (ledger, progress); idempotent by (runId, step). */
   onStep?(runId: string, step: string, counts: Record<string, number>): Promise<void>;
+  /** After every checkpoint within a step. May throw to end the call there (the durable flow's
+   * bounded slices, lib/hierarchy/durableActivities.ts): the checkpoint is saved, the run resumes. */
+  onSave?(runId: string): Promise<void>;
 }
 
 export interface RunOptions {
@@ -113,6 +116,7 @@ class Checkpoint {
   /** Saves progress within a step. */
   async save(): Promise<void> {
     this.etag = await this.d.keys.store.saveRun(this.state.runId, this.state, this.etag);
+    await this.d.onSave?.(this.state.runId);
   }
 
   async step(next: string): Promise<void> {

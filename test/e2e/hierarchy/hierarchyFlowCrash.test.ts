@@ -46,6 +46,24 @@ describe("the hierarchy's durable activities: slices and crashes", () => {
     await expectCleanLedger(h);
   });
 
+  it("an emergency whose slices end at every checkpoint loops until done: every DEK moved once, the compromised version revoked", async () => {
+    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c"], isolated: ["t-iso"], compose: { hierarchy: { sliceMs: 0 } } });
+    const before = await h.rt.store.all(h.kek.keyId);
+    const rotationId = `${h.kek.keyId}@emergency:sliced`;
+    const started = await startRotation(h.s.host.client, { rotationId, keyId: h.kek.keyId, trigger: "emergency", actor: "olivia", mode: "emergency", revokeOld: true, compromisedVersion: h.kek.v1 });
+    const out = (await h.s.host.client.waitForCompletion(started.instanceId, { timeoutMs: 120_000 })).output as RotationOutput;
+    expect(out.outcome, JSON.stringify(out)).toBe("completed");
+    const history = JSON.stringify(await h.s.host.client.getStatus(started.instanceId, { showHistory: true }));
+    // plan → create → validate → rewrap → destroy → revoke: a slice per step.
+    expect(history.split(`"${DURABLE.activities.hierarchyEmergency}"`).length - 1).toBeGreaterThanOrEqual(4);
+    const after = await h.rt.store.all(h.kek.keyId);
+    expect(after.map((r) => `${r.branchId}#${r.version}`).sort()).toEqual(before.map((r) => `${r.branchId}#${r.version + 1}`).sort());
+    for (const row of (await dekRows(h)).values()) expect(row).toMatch(/#2:/);
+    expect(Object.fromEntries((await h.s.deps.vault.listKeyVersions(VAULT, h.kek.name)).map((v) => [v.version, v.enabled]))).toEqual({ [h.kek.v1]: false, [out.versionAfter!]: true });
+    expect(await undecryptable(h)).toEqual([]);
+    await expectCleanLedger(h);
+  });
+
   it("a crash of the host while a KEK rotation re-wraps its branch keys resumes to the end: each branch key once under the new version, no DEK row touched", async () => {
     const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d", "t-e"], slots: 8 });
     const before = await h.rt.store.all(h.kek.keyId);
