@@ -26,6 +26,7 @@ import { coreRegistry, type RegisteredFunction, type RpcParameterBinding } from 
 import { findFunction, invoke, InvocationFailure, triggerOf, typedDataToJson, type UserLog } from "./worker";
 import { dotnetException, workerFailure } from "./activityFailure";
 import { DEFAULT_VISIBILITY_TIMEOUT_MS } from "./visibility";
+import { subOrchestrationFailure } from "./historyView";
 
 export interface EngineOptions {
   store: HistoryStore;
@@ -1024,11 +1025,13 @@ export class DurableEngine {
     const event =
       child.runtimeStatus === "Completed"
         ? ev(EventType.SubOrchestrationInstanceCompleted, at, { TaskScheduledId: child.parentTaskId!, Result: child.output })
-        : ev(EventType.SubOrchestrationInstanceFailed, at, {
-            TaskScheduledId: child.parentTaskId!,
-            Reason: `Sub-orchestration '${child.name}' (${child.instanceId}) ${child.runtimeStatus === "Terminated" ? "was terminated" : "failed"}: ${child.output === null ? "" : JSON.stringify(parseJson(child.output)).replace(/^"|"$/g, "")}`,
-            Details: JSON.stringify({ instanceId: child.instanceId, runtimeStatus: child.runtimeStatus, failureType: child.failureType ?? null }),
-          });
+        : child.runtimeStatus === "Failed"
+          ? ev(EventType.SubOrchestrationInstanceFailed, at, subOrchestrationFailure(child.parentTaskId!, child.name, child.output))
+          : ev(EventType.SubOrchestrationInstanceFailed, at, {
+              TaskScheduledId: child.parentTaskId!,
+              Reason: `Sub-orchestration '${child.name}' (${child.instanceId}) was terminated: ${child.output === null ? "" : JSON.stringify(parseJson(child.output)).replace(/^"|"$/g, "")}`,
+              Details: JSON.stringify({ instanceId: child.instanceId, runtimeStatus: child.runtimeStatus, failureType: child.failureType ?? null }),
+            });
     this.deliver(child.parentInstanceId!, child.parentExecutionId!, event);
   }
 

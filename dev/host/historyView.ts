@@ -105,3 +105,20 @@ export function historyForStatus(events: readonly HistoryEvent[], opts: HistoryV
   }
   return out;
 }
+
+const ORCHESTRATOR_FAILED = /^Orchestrator function '[^']*' failed: /;
+
+/** What a parent's history gets when its child orchestration failed, as the real extension writes it
+ * (test/fixtures/realRuntime/showHistory.json): Reason is the child's output, `Orchestrator function
+ * '<name>' failed: <message>`; Details is the .NET exception's `Message: <message>, StackTrace: ...`
+ * (the stack is the extension's shim, never the app's). */
+export function subOrchestrationFailure(taskScheduledId: number, name: string, output: string | null): Partial<HistoryEvent> {
+  const parsedOutput = parsed(output);
+  const reason = typeof parsedOutput === "string" ? parsedOutput : `Orchestrator function '${name}' failed: ${output ?? ""}`;
+  const message = reason.replace(ORCHESTRATOR_FAILED, "");
+  return {
+    TaskScheduledId: taskScheduledId,
+    Reason: reason,
+    Details: `Message: ${message}, StackTrace:    at Microsoft.Azure.WebJobs.Extensions.DurableTask.TaskOrchestrationShim.InvokeUserCodeAndHandleResults(RegisteredFunctionInfo orchestratorInfo, OrchestrationContext innerContext) (dev/host)`,
+  };
+}

@@ -108,6 +108,19 @@ export function durableHistoryContract(target: () => HistoryTarget): void {
     return (await poll((s) => s === 200, `&${c.query}`)).historyEvents;
   }
 
+  it("a failed sub-orchestration reaches its parent as the real extension words it: Reason 'Orchestrator function ... failed: <message>', Details 'Message: <message>, StackTrace: ...', the parent's error the two joined by ' \\n '", async () => {
+    if (target().record) return;
+    const real = readFixture()["sub-orchestrations: completed and failed"]!.historyEvents as Array<Record<string, unknown>>;
+    const events = (await run(CASES.find((c) => c.orchestrator === "parent")!, `hist-sub-${Date.now().toString(36)}`)) as Array<Record<string, unknown>>;
+    const failed = (list: Array<Record<string, unknown>>) => list.find((e) => e.EventType === "SubOrchestrationInstanceFailed")!;
+    const failure = (list: Array<Record<string, unknown>>) => ((list.at(-1)!.Result as { failure: string }).failure);
+    expect(failed(events).Reason).toBe(failed(real).Reason);
+    const detailsHead = (d: unknown) => String(d).slice(0, "Message: child exploded, StackTrace: ".length);
+    expect(detailsHead(failed(events).Details)).toBe(detailsHead(failed(real).Details));
+    expect(failure(events).split(" \n ")[0]).toBe(failure(real).split(" \n ")[0]);
+    expect(failure(events).startsWith(`${String(failed(events).Reason)} \n ${String(failed(events).Details)}`)).toBe(true);
+  }, 120_000);
+
   CASES.forEach((c, i) => {
     it(`showHistory: ${c.name} (${c.orchestrator}, ${c.query}) has the real extension's shape`, async () => {
       const id = `hist-${i}-${Date.now().toString(36)}`;
