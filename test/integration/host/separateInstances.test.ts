@@ -3,6 +3,7 @@
 // signals to the store; durable instances find them by polling and run them under a lease.
 import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock, MemoryHistoryStore, TableHistoryStore, type DevHost, type HistoryStore, type InstanceRole } from "../../../dev/host";
+import type { InboxMessage } from "../../../dev/host/store";
 import { idleAcross } from "../../../dev/host/instances";
 import { freshTable } from "../../support/tables";
 import { fixtureHost } from "./support";
@@ -97,7 +98,14 @@ describe("HTTP and durable functions on separate instances sharing only storage"
   });
 
   it("two durable instances on one store never run the same episode, and every orchestration completes once (memory store)", async () => {
-    const store = new MemoryHistoryStore();
+    // Counts what goes through storage between the instances (entity answers, children's completions).
+    const kinds: string[] = [];
+    const store = new (class extends MemoryHistoryStore {
+      override async enqueue(targetId: string, message: InboxMessage): Promise<void> {
+        kinds.push(message.payload.kind);
+        return super.enqueue(targetId, message);
+      }
+    })();
     const clock = new ManualClock();
     const http = await instance("http", store, clock);
     const d1 = await instance("durable", store, clock);
@@ -114,6 +122,8 @@ describe("HTTP and durable functions on separate instances sharing only storage"
     // A poll takes at most two new targets (pollBatchSize): both instances got work.
     expect(d1.episodes().length).toBeGreaterThan(0);
     expect(d2.episodes().length).toBeGreaterThan(0);
+    // Each entity key lives on one instance, its callers on both: some answers crossed through storage.
+    expect(kinds.filter((k) => k === "history").length).toBeGreaterThan(0);
     expect(http.episodes()).toEqual([]);
     // Each entity key was used by 4 orchestrations (add 5, signal add 1), whichever instance ran them.
     for (const key of ["si-two-0", "si-two-1"]) expect((await http.client.readEntity<{ total: number }>({ name: "counter", key })).state!.total).toBe(24);
