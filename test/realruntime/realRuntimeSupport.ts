@@ -70,7 +70,7 @@ export interface RealApp {
   stop(): Promise<void>;
 }
 
-export async function startRealApp(opts: { taskHub: string; peers?: Peers; env?: Record<string, string> }): Promise<RealApp> {
+export async function startRealApp(opts: { taskHub: string; peers?: Peers; env?: Record<string, string>; settings?: Record<string, string> }): Promise<RealApp> {
   const peers = opts.peers ?? (await startPeers());
   const cfg = loadConfig({
     KEYROTOR_TABLES_CONNECTION: inject("azuriteConnectionString"),
@@ -79,6 +79,9 @@ export async function startRealApp(opts: { taskHub: string; peers?: Peers; env?:
     KEYROTOR_TABLE_JWKS: uniqueTableName("jwks"), KEYROTOR_TABLE_LOCKS: uniqueTableName("lock"),
     KEYROTOR_VAULT_URLS: `${VAULT}=${peers.vault.url}`, KEYROTOR_KEYVAULT_CA_FILE: peers.caFile, KEYROTOR_KEYVAULT_CREDENTIAL: "local-peer",
     KEYROTOR_SERVICEBUS_CONNECTION: peers.bus.connectionString, KEYROTOR_EVENTS_TOPIC: TOPIC, KEYROTOR_SEAL_KEY_ID: peers.sealKeyId,
+    KEYROTOR_TABLE_BRANCH_KEYS: uniqueTableName("bk"), KEYROTOR_TABLE_BRANCH_DEKS: uniqueTableName("bd"),
+    // More of the app's settings (e.g. the key hierarchy's signing key), over these.
+    ...opts.settings,
   });
   // The app's own composition from these settings, handed to it at appStart as a worker builds it.
   const app = await compose(cfg);
