@@ -825,9 +825,11 @@ export class DurableEngine {
     const terminate = messages.find((m) => m.payload?.kind === "terminate");
     if (terminate && terminate.payload?.kind === "terminate") {
       const reason = terminate.payload.reason;
-      newEvents.push(ev(EventType.ExecutionTerminated, now, { Input: reason === null ? null : JSON.stringify(reason) }));
+      // The reason is stored as written (DurableTask.Core's ExecutionTerminatedEvent.Input); the
+      // status reads it as JSON where it parses, as the extension does.
+      newEvents.push(ev(EventType.ExecutionTerminated, now, { Input: reason }));
       status = "Terminated";
-      output = reason === null ? null : JSON.stringify(reason);
+      output = reason;
     } else {
       // Suspend and resume are history events like any message (DurableTask.Core). A suspended
       // instance takes messages into its history, but nothing its orchestrator asks for happens

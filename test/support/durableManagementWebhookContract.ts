@@ -85,6 +85,14 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
     expect(end.body).toMatchObject({ name: "forever", runtimeStatus: "Terminated", output: "stop it" });
   }, 120_000);
 
+  it("terminate link: the reason is stored as written, so the status reads it as JSON where it is JSON (reason 42: output 42, a number)", async () => {
+    const links = await checkStatus("forever-42", "forever");
+    await pollStatus(links.statusQueryGetUri, (s, b) => s === 202 && b.runtimeStatus === "Running");
+    expect(await answer(fetch(links.terminatePostUri.replace("{text}", "42"), { method: "POST" }))).toEqual({ status: 202, text: "" });
+    const end = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    expect(end.body).toMatchObject({ runtimeStatus: "Terminated", output: 42 });
+  }, 120_000);
+
   it("status link and instance list: createdTime and lastUpdatedTime in whole seconds (yyyy-MM-ddTHH:mm:ssZ, as .NET's ToString(\"s\") + \"Z\")", async () => {
     const links = await checkStatus("seconds-1", "sequence");
     const done = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
