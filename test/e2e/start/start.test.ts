@@ -169,7 +169,7 @@ describe("npm start", () => {
 
     // 1. The plan over a year (the README's): every seeded key, the annual KEK included, the signing key due now (or already rotated by the first timer run).
     const plan = await cliJson<{ items: { keyId: string; kind: string }[] }>(["plan", "--horizon", "P1Y"], "alice:Auditor");
-    expect(plan.items).toHaveLength(23);
+    expect(plan.items).toHaveLength(27); // 23 demo keys + 4 provider secrets (dev/startSecrets)
     expect(plan.items.filter((i) => i.kind === "dek")).toHaveLength(20);
 
     // The overdue signing key is rotated by the timer on its own, within the first minute.
@@ -223,7 +223,7 @@ describe("npm start", () => {
     expect(app.output()).toContain("demo seed      kept from");
     expect(app.output()).not.toContain("seeded now");
     const keys = await cliJson<{ keys: { keyId: string }[] }>(["keys"], "carol:Auditor");
-    expect(keys.keys).toHaveLength(23);
+    expect(keys.keys).toHaveLength(27); // 23 demo keys + 4 provider secrets
 
     const again = await cliJson<{ rotationId: string }>(["rotate", SECRET, "--reason", "after restart"], "alice:Operator");
     expect((await cliJson<RotationView>(["status", again.rotationId, "--watch"], "alice:Auditor")).phase).toBe("completed");
