@@ -1,14 +1,14 @@
-// POST /api/rotations: a manual rotation starts at once (202 running, 409 with the running
+// POST /api/rotations: a normal rotation starts at once (202 running, 409 with the running
 // rotationId); an emergency is recorded and waits for a second person (202 pendingApproval).
 import { app } from "@azure/functions";
 import { httpOptions, rotationClient } from "../lib/api/http";
-import { requestRotation, RotationRequestBody } from "../lib/api/rotations";
+import { PostRotationBody, requestRotation } from "../lib/api/rotations";
 import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, readBody } from "../lib/http/api";
 
 export const postRotation = api({ role: ROUTES.postRotation.role }, async ({ req, ctx, principal }) => {
-  const body = await readBody(req, RotationRequestBody);
+  const body = await readBody(req, PostRotationBody);
   const accepted = await requestRotation((await composition()).api, rotationClient(ctx), principal!, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });

@@ -1,4 +1,4 @@
-// Rotations through the API: manual rotations start at once; emergencies are recorded and wait for
+// Rotations through the API: normal rotations start at once; emergencies are recorded and wait for
 // a second person (lib/domain/approval.ts); status and history for operators and auditors.
 //
 // History (GET /api/rotations) is read from the ledger, not from durable instances: the ledger is
@@ -9,7 +9,7 @@ import { z } from "zod";
 import { MIN_REASON_LENGTH, openEmergency, requesterId, type EmergencyRequest } from "../domain/approval";
 import { InvalidRequestError } from "../domain/errors";
 import { checkEvidence } from "../domain/evidence";
-import { parseKeyId, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
+import { parseKeyId, ROTATION_MODES, rotationIds, TERMINAL_PHASES, type ManagedKey, type RotationPhase, type RotationTrigger } from "../domain/keys";
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
 import { revocationOf, rotationStatusView, runningRewrapLeg, type RevocationView, type RotationStatusView } from "../orchestration/status";
@@ -31,12 +31,22 @@ const reasonField = z.string().min(1).max(500);
 export const RotationRequestBody = z.strictObject({
   keyId: keyIdField,
   reason: reasonField,
-  mode: z.enum(["manual", "emergency"]),
+  mode: z.enum(ROTATION_MODES),
   revokeOld: z.boolean().optional(),
   /** emergency only: the compromised version (default: the current primary). */
   version: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a version id").optional(),
 });
 export type RotationRequestBody = z.output<typeof RotationRequestBody>;
+
+/** POST /api/rotations' body as it arrives over HTTP: RotationRequestBody, where `mode: "manual"`
+ * (the API's word before the API and the workflow shared one) is still accepted as a deprecated
+ * alias and read as "normal" here, at the HTTP edge: nothing past this schema sees "manual". */
+export const PostRotationBody = RotationRequestBody.extend({
+  mode: z.union([
+    z.enum(ROTATION_MODES),
+    z.literal("manual").meta({ deprecated: true, description: "Deprecated alias of \"normal\"" }),
+  ], { error: `must be one of ${ROTATION_MODES.map((m) => `"${m}"`).join(", ")}` }).transform((m) => (m === "manual" ? "normal" : m)),
+});
 
 export const CompromiseBody = z.strictObject({
   keyId: keyIdField,
@@ -109,10 +119,10 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
     throw new InvalidRequestError("VersionNotApplicable", "version names a compromised version: emergency mode only", { field: "version" });
   }
   // Revoking disables a version at once, whatever still references it: one person must never do
-  // that alone (invariant 7). Old versions of a manual rotation retire after the overlap, with a
+  // that alone (invariant 7). Old versions of a normal rotation retire after the overlap, with a
   // zero-reference proof; revoking is for emergencies, which a second person approves.
   if (body.revokeOld === true && body.mode !== "emergency") {
-    throw new InvalidRequestError("RevokeOldNeedsEmergency", "revokeOld needs mode \"emergency\" (a second person's approval); a manual rotation retires the old version after the overlap instead", { field: "revokeOld" });
+    throw new InvalidRequestError("RevokeOldNeedsEmergency", "revokeOld needs mode \"emergency\" (a second person's approval); a normal rotation retires the old version after the overlap instead", { field: "revokeOld" });
   }
   if (body.mode === "emergency") {
     const { version, ...rest } = body;

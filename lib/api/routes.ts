@@ -36,7 +36,7 @@ export const ROUTES = {
   getKeys: { name: "getKeys", method: "GET", route: "keys", role: ROLES.auditor, summary: "Inventory: policy, primary version, next due, expiry" },
   putKey: { name: "putKey", method: "PUT", route: "keys/{*keyId}", role: ROLES.admin, summary: "Register a key or secret of a managed vault in the inventory with its policy (versions read from the vault); the same registration again answers 200" },
   getPlan: { name: "getPlan", method: "GET", route: "plan", role: ROLES.auditor, summary: "Upcoming rotations and expiry warnings (dry run)" },
-  postRotation: { name: "postRotation", method: "POST", route: "rotations", role: ROLES.operator, summary: "Start a manual rotation, or request an emergency rotation (needs a second person's approval)", durableClient: true },
+  postRotation: { name: "postRotation", method: "POST", route: "rotations", role: ROLES.operator, summary: "Start a normal rotation, or request an emergency rotation (needs a second person's approval)", durableClient: true },
   approveRotation: { name: "approveRotation", method: "POST", route: "rotations/approve/{*rotationId}", role: ROLES.approver, summary: "Approve an emergency rotation (a different person than the requester, within the approval window)", durableClient: true },
   rollbackRotation: { name: "rollbackRotation", method: "POST", route: "rotations/rollback/{*rotationId}", role: ROLES.operator, summary: "Roll a rotation back within its policy's rollbackWindow: re-promote the version it replaced (the newer one stays enabled)", durableClient: true },
   getRotation: { name: "getRotation", method: "GET", route: "rotations/{*rotationId}", role: ROLES.auditor, summary: "A rotation's phase, progress, timestamps and error", durableClient: true },

@@ -5,6 +5,7 @@ import path from "node:path";
 import { Command, CommanderError } from "commander";
 import { SingleBar, Presets } from "cli-progress";
 import { apiPath, ROUTES } from "../api/routes";
+import { ROTATION_MODES, type RotationMode } from "../domain/keys";
 import { ApiClient, CliError, parseIdentity } from "./client";
 import { dueText, etaText, rateText, record, shortTime, table, warningText, type PlanDue, type PlanWarning } from "./format";
 import { exitFlushed } from "./exit";
@@ -24,6 +25,14 @@ interface Globals {
   scope?: string;
   credential?: string;
   json?: boolean;
+}
+
+/** `rotate`'s mode: --mode (normal or emergency), --emergency its short form; both must agree. */
+function rotateMode(opts: { mode?: string; emergency?: boolean }): RotationMode {
+  const mode = opts.mode ?? (opts.emergency ? "emergency" : "normal");
+  if (!(ROTATION_MODES as readonly string[]).includes(mode)) throw new CliError(`--mode must be ${ROTATION_MODES.join(" or ")}, got "${mode}"`, 2);
+  if (opts.emergency && mode !== "emergency") throw new CliError(`--emergency contradicts --mode ${mode}`, 2);
+  return mode as RotationMode;
 }
 
 function out(g: Globals, human: () => string, machine: unknown): void {
@@ -193,15 +202,17 @@ export function buildProgram(deps: CliDeps = {}): Command {
 
   program
     .command("rotate <keyId>")
-    .description("rotate now (Operator); --emergency needs a second person's approval")
+    .description("rotate now (Operator); --emergency (--mode emergency) needs a second person's approval")
     .requiredOption("--reason <text>", "why, at least 10 characters (recorded in the ledger)")
-    .option("--emergency", "emergency rotation (two-person approval)")
+    .option("--mode <mode>", `${ROTATION_MODES.join(" or ")} (default normal)`)
+    .option("--emergency", "the same as --mode emergency (two-person approval)")
     .option("--revoke-old", "with --emergency only: disable the compromised version once nothing references it")
-    .action(async (keyId: string, opts: { reason: string; emergency?: boolean; revokeOld?: boolean }, cmd: Command) => {
+    .action(async (keyId: string, opts: { reason: string; mode?: string; emergency?: boolean; revokeOld?: boolean }, cmd: Command) => {
+      const mode = rotateMode(opts);
       // Refused before sending, as the API refuses it: revoking needs a second person (emergency).
-      if (opts.revokeOld && !opts.emergency) throw new CliError("--revoke-old needs --emergency (revoking needs a second person's approval); a manual rotation retires the old version after its overlap", 2);
+      if (opts.revokeOld && mode !== "emergency") throw new CliError("--revoke-old needs --emergency (revoking needs a second person's approval); a normal rotation retires the old version after its overlap", 2);
       const { api, g } = client(cmd);
-      const body = { keyId, reason: opts.reason, mode: opts.emergency ? "emergency" : "manual", ...(opts.revokeOld ? { revokeOld: true } : {}) };
+      const body = { keyId, reason: opts.reason, mode, ...(opts.revokeOld ? { revokeOld: true } : {}) };
       const res = await api.post<{ rotationId: string; status: string }>("/api/rotations", body);
       out(g, () => `${res.body.status === "pendingApproval" ? "awaiting approval" : "started"}: ${res.body.rotationId}`, res.body);
     });

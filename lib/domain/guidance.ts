@@ -59,7 +59,7 @@ export function responderGuidance(input: GuidanceInput): GuidanceResult {
       return fine(`Investigate why ${rot} of ${key} was rolled back (see the ledger for ${key}); the previous version is primary again and every version stays enabled, so encryption and decryption work. Retry the rotation once the cause is fixed.`, "warning");
     case "ExpiryWarning":
       return fine(
-        `${key} expires${when(d)}. If no scheduled rotation runs before then, rotate it now (POST /api/rotations with mode "manual"); after expiry new encryption with it fails.`,
+        `${key} expires${when(d)}. If no scheduled rotation runs before then, rotate it now (POST /api/rotations with mode "normal"); after expiry new encryption with it fails.`,
         "warning",
       );
     case "EmergencyRequested":
@@ -117,7 +117,7 @@ function failed(input: GuidanceInput, rot: string): GuidanceResult {
   const key = input.keyId;
   const phase = input.phase ?? "an unknown phase";
   const why = input.error ? ` (${input.error.code})` : "";
-  const retry = `POST /api/rotations {"keyId":"${key}","mode":"manual"}`;
+  const retry = `POST /api/rotations {"keyId":"${key}","mode":"normal"}`;
   const g = (recommendedAction: string, o: Partial<ResponderGuidance> = {}): GuidanceResult => ({
     severity: "critical",
     guidance: { encryptionImpacted: false, decryptionValid: true, customerActionRequired: false, manualInterventionSafe: true, recommendedAction, ...o },

@@ -104,8 +104,15 @@ export function sameObjectKeyIds(keyId: string): string[] {
   return (["kek", "signing", "secret"] as const).map((kind) => formatKeyId({ kind, vault: p.vault, name: p.name }));
 }
 
+/** Who or what started a rotation ("manual": a person, by hand). Persisted in ledger entries. */
 export const ROTATION_TRIGGERS = ["schedule", "expiry-event", "manual", "emergency"] as const;
 export type RotationTrigger = (typeof ROTATION_TRIGGERS)[number];
+
+/** How a rotation runs: "normal" (propagation wait, old versions retire after the overlap) or
+ * "emergency" (a second person approves; no propagation wait; may revoke). The API, the CLI and
+ * the workflow use these words; the API's deprecated "manual" is read as "normal" at its HTTP edge. */
+export const ROTATION_MODES = ["normal", "emergency"] as const;
+export type RotationMode = (typeof ROTATION_MODES)[number];
 
 export const ROTATION_PHASES = [
   "requested", "approved", "locked", "versionCreated", "promoted", "rewrapping", "rewrapped",

@@ -2,7 +2,7 @@
 // handlers validate with, so the document cannot drift from what the functions accept. A test holds
 // it to the functions that are actually registered.
 import { z } from "zod";
-import { ApproveFields, CompromiseBody, RotationRequestBody } from "../api/rotations";
+import { ApproveFields, CompromiseBody, PostRotationBody } from "../api/rotations";
 import { BreakLockBody } from "../api/locks";
 import { RegisterKeyBody } from "../api/registration";
 import { RollbackBody } from "../api/rollback";
@@ -218,7 +218,7 @@ const registeredKey: Json = {
 
 const BODIES: Partial<Record<string, Json>> = {
   putKey: schema(RegisterKeyBody),
-  postRotation: schema(RotationRequestBody),
+  postRotation: schema(PostRotationBody),
   postCompromise: schema(CompromiseBody),
   approveRotation: schema(ApproveFields),
   rollbackRotation: schema(RollbackBody),

@@ -1,7 +1,7 @@
 // What a rotation orchestration takes and returns. Inputs, outputs and custom status are persisted
 // in history: ids and counts only, never key material.
 import { z } from "zod";
-import { ROTATION_TRIGGERS, type RotationPhase } from "../../domain/keys";
+import { ROTATION_MODES, ROTATION_TRIGGERS, type RotationPhase } from "../../domain/keys";
 import { durationMs } from "../../domain/rotation";
 import type { RewrapProgress } from "../rewrap";
 
@@ -15,7 +15,7 @@ export const RotationInputSchema = z.object({
   reason: z.string().max(500).optional(),
   /** emergency: no propagation wait; with revokeOld the compromised version is disabled after the
    * zero-reference proof. */
-  mode: z.enum(["normal", "emergency"]).default("normal"),
+  mode: z.enum(ROTATION_MODES).default("normal"),
   revokeOld: z.boolean().optional(),
   /** A second approver who explicitly accepts data loss: only then is a version with references
    * left revoked. */

@@ -343,10 +343,28 @@ describe("successful verbs", () => {
     routes["POST /api/rotations"] = (s) => ({ status: 202, body: { rotationId: "r1", status: (s.body as { mode: string }).mode === "emergency" ? "pendingApproval" : "running" } });
     const manual = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "demo");
     expect(manual).toMatchObject({ code: 0, stdout: "started: r1\n" });
-    expect(seen[0]?.body).toEqual({ keyId: "kek:v/k", reason: "demo", mode: "manual" });
+    expect(seen[0]?.body).toEqual({ keyId: "kek:v/k", reason: "demo", mode: "normal" });
     const emergency = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "leak", "--emergency", "--revoke-old");
     expect(emergency.stdout).toBe("awaiting approval: r1\n");
     expect(seen[1]?.body).toEqual({ keyId: "kek:v/k", reason: "leak", mode: "emergency", revokeOld: true });
+  });
+
+  it("rotate --mode takes the workflow's words, normal or emergency, and sends them as the API's mode", async () => {
+    routes["POST /api/rotations"] = (s) => ({ status: 202, body: { rotationId: "r1", status: (s.body as { mode: string }).mode === "emergency" ? "pendingApproval" : "running" } });
+    expect(await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "demo", "--mode", "normal")).toMatchObject({ code: 0, stdout: "started: r1\n" });
+    expect(await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "leak", "--mode", "emergency")).toMatchObject({ code: 0, stdout: "awaiting approval: r1\n" });
+    expect(seen.map((r) => (r.body as { mode: string }).mode)).toEqual(["normal", "emergency"]);
+  });
+
+  it("rotate refuses a mode it does not know (the API's deprecated manual included) and --emergency with --mode normal, sending nothing", async () => {
+    routes["POST /api/rotations"] = () => ({ status: 202, body: { rotationId: "r1", status: "running" } });
+    const manual = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "demo", "--mode", "manual");
+    expect(manual.code).toBe(2);
+    expect(manual.stderr).toMatch(/--mode must be normal or emergency, got "manual"/);
+    const both = await run("--as", "alice:Operator", "rotate", "kek:v/k", "--reason", "demo", "--mode", "normal", "--emergency");
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--emergency contradicts --mode normal/);
+    expect(seen).toEqual([]);
   });
 
   it("approve --accept-data-loss sends acceptDataLoss: true; without it the body is empty", async () => {

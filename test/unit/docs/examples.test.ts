@@ -11,7 +11,7 @@ import { putPolicy } from "../../../lib/api/queries";
 import { RegisterKeyBody } from "../../../lib/api/registration";
 import { RollbackBody } from "../../../lib/api/rollback";
 import type { RotationClient } from "../../../lib/api/ports";
-import { ApproveBody, CompromiseBody, requestRotation, RotationRequestBody } from "../../../lib/api/rotations";
+import { ApproveBody, CompromiseBody, PostRotationBody, requestRotation, RotationRequestBody } from "../../../lib/api/rotations";
 import { memoryApiServices } from "../../../lib/api/services";
 import { canonicalKeyId, parseKeyId } from "../../../lib/domain/keys";
 import { validate } from "../../../lib/http/api";
@@ -34,7 +34,7 @@ const REQUESTS: Record<string, (body: unknown, params: Record<string, string>) =
   // The whole request path but the orchestration: the body rules (reason length, version and
   // revokeOld only in an emergency) run in requestRotation, against the key the docs registered.
   postRotation: async (body) => {
-    const valid = validate(RotationRequestBody, body);
+    const valid = validate(PostRotationBody, body);
     const { services, rotation } = memoryApiServices();
     const { kind } = parseKeyId(valid.keyId);
     await rotation.inventory.put({ keyId: canonicalKeyId(valid.keyId), kind, tenant: "contoso", primaryVersion: "v1", versions: [{ version: "v1", state: "primary", createdAt: "2026-01-01T00:00:00.000Z" }] }, undefined);
