@@ -36,9 +36,18 @@ export function* countRefs(f: Flow, keepVersion: string): Generator<Task, RefCou
   return { byVersion: leg.byVersion, other: leg.other, ...(leg.branchKeys ? { branchKeys: leg.branchKeys } : {}) };
 }
 
+/** Branch-key records under any version but the one kept. */
+const branchKeysLeft = (refs: RefCounts, keepVersion: string): number =>
+  Object.entries(refs.branchKeys ?? {}).filter(([v]) => v !== keepVersion).reduce((s, [, n]) => s + n, 0);
+
+const summed = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+};
+
 /** Flat DEKs under any version but the one kept (what the flat rewrap has to do). */
-const flatPending = (refs: RefCounts, keepVersion: string): number =>
-  refs.other - Object.entries(refs.branchKeys ?? {}).filter(([v]) => v !== keepVersion).reduce((s, [, n]) => s + n, 0);
+const flatPending = (refs: RefCounts, keepVersion: string): number => refs.other - branchKeysLeft(refs, keepVersion);
 
 /** One hierarchy workflow (../../hierarchy/durableActivities) to its end: the activity runs a
  * bounded slice and answers `more` until done; the checkpoint row, not history, holds where it
@@ -105,6 +114,12 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
     if (compromised === newVersion) throw flowError("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${compromised}, is the one this rotation just promoted`);
     hierarchy = yield* branchKeysUnder(f, newVersion, compromised);
     refs = yield* countRefs(f, newVersion);
+    // An emergency replaces the branch keys under the compromised version only; any still under an
+    // older, uncompromised one (a KEK rotation that never finished) move under the new version too.
+    if (compromised && branchKeysLeft(refs, newVersion) > 0) {
+      hierarchy = summed(hierarchy, yield* branchKeysUnder(f, newVersion, undefined));
+      refs = yield* countRefs(f, newVersion);
+    }
   }
   f.total = flatPending(refs, newVersion);
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });
