@@ -1257,7 +1257,8 @@ export class DurableEngine {
                     json: JSON.stringify({
                       self: { name, key },
                       exists: row.exists,
-                      state: row.state ?? undefined,
+                      // null for an entity without state, as the extension sends it (not left out).
+                      state: row.state,
                       // The extension's shape (EntityTriggerAttributeBindingProvider): no request id.
                       batch: fresh.map((p) => ({ name: p.op, input: p.input ?? undefined, isSignal: p.signal })),
                     }),

@@ -42,4 +42,13 @@ describe("payloads in the real extension's shapes", () => {
     expect(batches.find((op) => op.name === "forward")).toEqual({ name: "forward", isSignal: true });
     expect((await host.client.readEntity({ name: "shapescounter", key: "forwarded" })).state).toBe(2);
   });
+
+  it("hands a new entity's first batch state: null (present, not left out), as the real extension does (dev/durable-runtime/README.md, difference 2)", async () => {
+    host = await start();
+    await host.client.signalEntity({ name: "shapescounter", key: "fresh" }, "forward");
+    await host.idle();
+    const first = payloads.find((p) => p.functionName === "shapesCounter" && (p.input as { self: { key: string } }).self.key === "fresh")!.input as Record<string, unknown>;
+    expect(Object.keys(first)).toEqual(["self", "exists", "state", "batch"]);
+    expect({ exists: first.exists, state: first.state }).toEqual({ exists: false, state: null });
+  });
 });
