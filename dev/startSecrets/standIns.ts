@@ -76,7 +76,7 @@ export async function startSecretStandIns(stateDir: string, env: NodeJS.ProcessE
     postgres = await startPostgres({
       port, dataDir: root,
       portRemedy: kept === port
-        ? `stop it: the demo's connection strings (in Key Vault) name port ${port}; or delete ${stateDir} to start over`
+        ? `free it: the demo's connection strings (in Key Vault) name port ${port} (or delete ${stateDir} to start over)`
         : "set KEYROTOR_POSTGRES_PORT to a free port",
     });
     postgresStart = { ms: Math.round(performance.now() - t0), initdb };

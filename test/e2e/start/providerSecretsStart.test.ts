@@ -1,11 +1,12 @@
 // `npm start`'s provider-secret stand-ins across restarts: the first start runs initdb and seeds one
 // secret of each provider kind (the banner says so); Ctrl-C ends PostgreSQL with the app; a restart
 // keeps the cluster (no initdb), the PostgreSQL port and the ARM peer's keys, so the seeded Key
-// Vault secrets still authenticate; a restart whose ARM peer state was deleted alone is refused,
-// naming the secret and the state directory, and leaves nothing running.
+// Vault secrets still authenticate; a restart whose kept PostgreSQL port something else holds is
+// refused, naming the port; a restart whose ARM peer state was deleted alone is refused, naming the
+// secret and the state directory; neither leaves anything running.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, renameSync, rmSync } from "node:fs";
-import { createConnection } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -85,7 +86,7 @@ afterEach(async () => {
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 describe("npm start's provider-secret stand-ins", () => {
-  it("initdb once, the same port and keys after a restart, PostgreSQL ends with the app, and a stand-in whose state was deleted alone is refused", async () => {
+  it("initdb once, the same port and keys after a restart, PostgreSQL ends with the app; a taken PostgreSQL port and a stand-in whose state was deleted alone are refused", async () => {
     const ports = { http: await freePort(), azurite: await freePort(), keyVault: await freePort(), serviceBus: await freePort() };
     const first = await ready(start(ports));
     const pg1 = postgresLine(first);
@@ -105,6 +106,19 @@ describe("npm start's provider-secret stand-ins", () => {
     expect(second).toMatch(/^provider secrets kept/m); // and the agreement check passed: it started
     console.log(`[figures] PostgreSQL start: first ${pg1![3]} s (initdb), restart ${pg2![3]} s`);
     await stop(app!);
+
+    // Something else on the port the secrets' connection strings name: refused, never shared.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", resolve));
+    try {
+      const refused = start(ports);
+      const refusedCode = await refused.exited;
+      app = undefined;
+      expect(refusedCode, refused.output()).not.toBe(0);
+      expect(refused.output()).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 \\(PostgreSQL\\) is already in use.*connection strings \\(in Key Vault\\) name port ${port}`));
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
 
     renameSync(path.join(stateDir, "arm-peer.json"), path.join(stateDir, "arm-peer.json.moved"));
     const third = start(ports);
