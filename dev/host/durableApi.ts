@@ -5,7 +5,7 @@
 // a duplicate start: the client's InvalidOperationException is not caught there; 410 on a finished
 // instance, 412 when purging a running one).
 import { randomBytes } from "node:crypto";
-import { DurableApiError, type DurableEngine } from "./engine";
+import { DurableApiError, type DurableEngine, type InstanceStatus } from "./engine";
 import { historyForStatus } from "./historyView";
 import { TERMINAL_STATUSES, type RuntimeStatus } from "./store";
 import type { HttpInput, HttpResult } from "./triggers";
@@ -128,10 +128,16 @@ function boolParam(query: URLSearchParams, name: string, fallback: boolean): boo
   return v === "true" ? true : v === "false" ? false : fallback;
 }
 
-/** HttpApiHandler writes both times as `DateTime.ToString("s") + "Z"`: whole seconds, truncated. */
-function inWholeSeconds<T extends { createdTime: string; lastUpdatedTime: string }>(status: T): T {
+/** The status as HttpApiHandler.ConvertFrom writes it (StatusResponsePayload): its fields in this
+ * order, both times as `DateTime.ToString("s") + "Z"` (whole seconds, truncated), historyEvents only
+ * when there is a history to show. */
+function statusPayload(status: InstanceStatus, historyEvents?: unknown): Record<string, unknown> {
   const seconds = (iso: string): string => `${new Date(iso).toISOString().slice(0, 19)}Z`;
-  return { ...status, createdTime: seconds(status.createdTime), lastUpdatedTime: seconds(status.lastUpdatedTime) };
+  return {
+    name: status.name, instanceId: status.instanceId, runtimeStatus: status.runtimeStatus, input: status.input, customStatus: status.customStatus,
+    output: status.output, createdTime: seconds(status.createdTime), lastUpdatedTime: seconds(status.lastUpdatedTime),
+    ...(historyEvents === undefined ? {} : { historyEvents }),
+  };
 }
 
 /** The connection the extension's client binds to (HttpApiHandler.GetClient): the first `connection`
@@ -194,7 +200,7 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
         const hub = url.searchParams.get("taskHub");
         if (hub !== null && hub !== TASK_HUB) return json(200, []);
         const statuses = url.searchParams.get("runtimeStatus")?.split(",").filter(Boolean) as RuntimeStatus[] | undefined;
-        return json(200, (await engine.listStatuses(statuses ? { runtimeStatus: statuses } : {})).map(inWholeSeconds));
+        return json(200, (await engine.listStatuses(statuses ? { runtimeStatus: statuses } : {})).map((st) => statusPayload(st)));
       }
       if (!b) {
         if (method === "GET") {
@@ -203,11 +209,10 @@ export async function handleDurableApi(req: HttpInput, engine: DurableEngine, ba
           const status = await engine.getStatus(a, { showHistory, showInput });
           if (!status) return empty(404);
           const running = ["Running", "Pending", "ContinuedAsNew", "Suspended"].includes(status.runtimeStatus);
-          const { historyEvents, ...rest } = inWholeSeconds(status);
           // A Pending instance has no history to show (GetDurableOrchestrationStatusAsync).
-          const body = historyEvents && status.runtimeStatus !== "Pending"
-            ? { ...rest, historyEvents: historyForStatus(historyEvents, { showHistoryOutput: boolParam(url.searchParams, "showHistoryOutput", false), showInput }) }
-            : rest;
+          const body = statusPayload(status, status.historyEvents && status.runtimeStatus !== "Pending"
+            ? historyForStatus(status.historyEvents, { showHistoryOutput: boolParam(url.searchParams, "showHistoryOutput", false), showInput })
+            : undefined);
           return json(running ? 202 : 200, body, running ? { location: url.href, "retry-after": "5" } : {});
         }
         if (method === "DELETE") {

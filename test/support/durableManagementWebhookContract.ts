@@ -93,6 +93,16 @@ export function durableManagementWebhookContract(target: () => ManagementTarget)
     expect(end.body).toMatchObject({ runtimeStatus: "Terminated", output: 42 });
   }, 120_000);
 
+  it("status link: the body's fields in the extension's order (StatusResponsePayload), historyEvents only when asked for", async () => {
+    const links = await checkStatus("keys-1", "sequence");
+    const done = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
+    const withHistory = await pollStatus(`${links.statusQueryGetUri}&showHistory=true`, (s) => s === 200);
+    expect({ plain: Object.keys(done.body), withHistory: Object.keys(withHistory.body) }).toEqual({
+      plain: ["name", "instanceId", "runtimeStatus", "input", "customStatus", "output", "createdTime", "lastUpdatedTime"],
+      withHistory: ["name", "instanceId", "runtimeStatus", "input", "customStatus", "output", "createdTime", "lastUpdatedTime", "historyEvents"],
+    });
+  }, 120_000);
+
   it("status link and instance list: createdTime and lastUpdatedTime in whole seconds (yyyy-MM-ddTHH:mm:ssZ, as .NET's ToString(\"s\") + \"Z\")", async () => {
     const links = await checkStatus("seconds-1", "sequence");
     const done = await pollStatus(links.statusQueryGetUri, (s) => s === 200);
