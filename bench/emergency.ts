@@ -20,7 +20,7 @@
 import { loadavg } from "node:os";
 import type { Rewrite } from "../lib/hierarchy/dekStore";
 import { emergency } from "../lib/hierarchy/workflows";
-import { checkAllDecrypt, keyBits, log, missedTargets, numberOption, round, seedHierarchy, startBed, tableBatchCeiling, tableRewriteCeiling, withRssSampling } from "./_hierarchy";
+import { checkAllDecrypt, collectGarbage, keyBits, log, missedTargets, numberOption, round, seedHierarchy, startBed, tableBatchCeiling, tableRewriteCeiling, withRssSampling } from "./_hierarchy";
 import { cpuMsOf, peakRssMb } from "./_proc";
 
 const say = log("emergency");
@@ -58,6 +58,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       azCpuLast = cpuMsOf(bed.az.pid) ?? 0;
       return n;
     };
+    const gcBeforeRun = collectGarbage();
+    const rssBeforeMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
     const stepAt = new Map<string, number>();
     let revokedAt = 0;
     const loadBefore = loadavg().map((x) => round(x, 2));
@@ -112,7 +114,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       azuriteCpuSeconds: round(azuriteCpuSeconds, 1), benchCpuSeconds: round((ownCpu.user + ownCpu.system) / 1e6, 1),
       azuriteCoreShare: round(azuriteCpuSeconds / seconds, 2),
       stepSeconds: Object.fromEntries([...stepAt].map(([k, v]) => [k, round((v - started) / 1000, 2)])),
-      peakRssMb: rss, processPeakRssMb: peakRssMb("self") ?? null, azuritePeakRssMb: peakRssMb(bed.az.pid) ?? null,
+      peakRssMb: rss, rssBeforeMb, gcBeforeRun, processPeakRssMb: peakRssMb("self") ?? null, azuritePeakRssMb: peakRssMb(bed.az.pid) ?? null,
       rssIncludes: "peakRssMb: this process sampled every 100 ms during the emergency (the workflow, SDK clients); processPeakRssMb also covers seeding and the final check",
       decryptCheck: { ok: check.ok, failed: check.failed, branchKeysOpened: check.remoteUnwraps },
       loadAverage: { before: loadBefore, after: loadAfter },
