@@ -261,6 +261,11 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
       }
     })();
   });
+  // Idle keep-alive connections stay open as long as Kestrel keeps them (KeepAliveTimeout 130 s), not
+  // Node's 5 s: the app's durable client (axios, keep-alive agent) reuses its sockets, and a server
+  // closing one just as the client writes on it answers ECONNRESET, which the app reports as a 500.
+  server.keepAliveTimeout = 130_000;
+  server.headersTimeout = 131_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, "127.0.0.1", () => resolve());
