@@ -14,7 +14,9 @@ export class Pacer {
 
   /** ratePerSec 0 = unpaced. */
   constructor(ratePerSec: number, private readonly maxAttempts = 6) {
-    this.bucket = ratePerSec > 0 ? new TokenBucket({ ratePerSecond: ratePerSec, burst: Math.max(1, ratePerSec / 10) }) : undefined;
+    // No burst: calls leave evenly spaced, so the jitter a loaded host adds on the way does not
+    // bunch them into the vault's own short window (a 429 is a call spent for nothing).
+    this.bucket = ratePerSec > 0 ? new TokenBucket({ ratePerSecond: ratePerSec, burst: 1 }) : undefined;
   }
 
   async run<T>(call: () => Promise<T>): Promise<T> {
