@@ -125,24 +125,29 @@ export function isRolledBack(v: SlotVersion, primary: SlotVersion | undefined): 
 /**
  * May a rotation regenerate `slot`, and what must end first? The live (secondary) versions that
  * hand the slot out decide (an untagged version holds `untaggedSlot`, the first slot, as nextSlot
- * assumes):
- * - a version in its overlap (it was the primary until this secret's last rotation): consumers may
- *   still hold it, so the slot is refused with SlotInOverlap (409) until retirement ends it; only an
- *   emergency (the secret is compromised, two people approved) may cut it off early;
- * - a rolled-back version: the rollback took it out of service on purpose (consumers were told to
- *   go back to the re-promoted version), and it was primary at most for the rollback window. The
- *   next rotation ends it: `retireFirst` lists it, the flow retires it (ledger + Retired event),
- *   which ends its credential at the provider, then rotates into the freed slot. Keeping a
- *   credential the operator backed away from alive through a whole overlap, and blocking every
- *   rotation of the (older, re-promoted) secret meanwhile, is what a security engineer would not want.
+ * assumes). `overlapEnded` names the secondaries whose overlap, counted from their demotion, is
+ * over (the retirement rule's candidates, lib/domain/versions.ts):
+ * - a holder whose overlap is over: retiring it is what the retirement timer would do next, so the
+ *   rotation does it first (`retireFirst`: ledger + Retired event, its credential ends at the
+ *   provider) and rotates into the freed slot;
+ * - a holder inside its overlap, rolled back or not: consumers may still hold its credential (a
+ *   rolled-back one was primary for the rollback window, and a rollback needs only one person), and
+ *   no single person may end a credential before its overlap is over (invariant 7). The slot is
+ *   refused with SlotInOverlap (409), saying when it frees; only an emergency (two people approved)
+ *   may end it early: a rolled-back holder is then retired first (recorded), one in its ordinary
+ *   overlap is regenerated over directly, as emergencies always did.
  */
-export function claimSlot(versions: readonly SlotVersion[], slot: string, emergency: boolean, untaggedSlot?: string): { retireFirst: string[] } {
+export function claimSlot(
+  versions: readonly SlotVersion[], slot: string, emergency: boolean, untaggedSlot?: string,
+  overlapEnded: ReadonlySet<string> = new Set(),
+): { retireFirst: string[] } {
   const primary = versions.find((v) => v.state === "primary");
   const holders = versions.filter((v) => v.state === "secondary" && (v.slot ?? untaggedSlot) === slot);
-  const retireFirst = holders.filter((v) => isRolledBack(v, primary)).map((v) => v.version);
-  const inOverlap = holders.find((v) => !isRolledBack(v, primary));
+  const retireFirst = holders.filter((v) => overlapEnded.has(v.version) || (emergency && isRolledBack(v, primary))).map((v) => v.version);
+  const inOverlap = holders.find((v) => !overlapEnded.has(v.version));
   if (inOverlap && !emergency) {
-    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${slot} still backs secondary version ${inOverlap.version}, inside its overlap; retire it first (or rotate as an emergency)`, { status: 409 });
+    const what = isRolledBack(inOverlap, primary) ? `rolled-back version ${inOverlap.version}` : `secondary version ${inOverlap.version}`;
+    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${slot} still backs ${what}, inside its overlap: consumers may still use its credential, and no single person may end it early. Rotate after its overlap ends (the retirement then frees the slot), or as an emergency with two-person approval`, { status: 409 });
   }
   return { retireFirst };
 }

@@ -7,7 +7,7 @@ import { familyTag, InvalidRequestError, InvariantViolationError } from "../doma
 import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
 import { responderGuidance } from "../domain/guidance";
 import { DEFAULT_SECRET, KEEP_FOREVER, type Policy } from "../domain/policy";
-import { durationMs } from "../domain/rotation";
+import { durationMs, retirementCandidates } from "../domain/rotation";
 import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarget } from "../domain/versions";
 import { dekRecord, dekVersionLabel, type DekRecord } from "../envelope/dekRecord";
 import { eventMessageId } from "../events/message";
@@ -179,6 +179,7 @@ export async function createSecretVersion(deps: RotationDeps, input: z.infer<typ
   if (target) {
     return providerSecretVersion(deps.vault, deps.secrets.credentials, {
       vault, name, rotationId: input.rotationId, key, spec: target, emergency: input.emergency ?? false,
+      overlapEnded: new Set(retirementCandidates(key.versions, input.at, durationMs(policy.overlap)).map((v) => v.version)),
       ...(expiresOn ? { expiresOn } : {}), ...(input.prepare ? { prepare: true } : {}), ...(input.prepared ? { prepared: input.prepared } : {}),
     });
   }

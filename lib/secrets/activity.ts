@@ -16,6 +16,9 @@ export interface ProviderSecretRequest {
   key: ManagedKey;
   spec: SecretProviderSpec;
   emergency: boolean;
+  /** Secondary versions whose overlap (from their demotion) is over: the rotation may retire them
+   * first (lib/domain/secretProviders.ts claimSlot). */
+  overlapEnded?: ReadonlySet<string>;
   expiresOn?: string;
   /** The flow's first call: only choose the slot and fingerprint it (createSecret, part 1). */
   prepare?: boolean;
@@ -45,13 +48,13 @@ export async function providerSecretVersion(
   const rotation = rotationOf(vault, credentials);
   const ref = { vault: req.vault, name: req.name };
   const prepare = async () => rotation.prepare(ref, req.spec, {
-    rotationId: req.rotationId, versions: await versionsOf(vault, req), emergency: req.emergency, ...(req.key.primaryVersion ? { primaryVersion: req.key.primaryVersion } : {}),
+    rotationId: req.rotationId, versions: await versionsOf(vault, req), emergency: req.emergency, ...(req.overlapEnded ? { overlapEnded: req.overlapEnded } : {}), ...(req.key.primaryVersion ? { primaryVersion: req.key.primaryVersion } : {}),
   });
   if (req.prepare) return prepare();
   const prepared = req.prepared ?? (await prepare());
   // Only the flow retires (with its ledger entry and event): never regenerate over a live version.
   if (prepared.retireFirst?.length) {
-    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${prepared.slot} still backs rolled-back version ${prepared.retireFirst.join(", ")}; the rotation retires it before creating a version`, { status: 409 });
+    throw new InvalidRequestError("SlotInOverlap", `[keyrotor] [secrets] slot ${prepared.slot} still backs version ${prepared.retireFirst.join(", ")}, whose overlap is over; the rotation retires it before creating a version`, { status: 409 });
   }
   const made = await rotation.create(ref, req.spec, { rotationId: req.rotationId, prepared, ...(req.expiresOn ? { expiresOn: req.expiresOn } : {}) });
   // testSecret: nothing is promoted unless the stored value authenticates at the provider.

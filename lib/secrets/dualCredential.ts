@@ -57,12 +57,12 @@ export class DualCredentialRotation {
   ) {}
 
   /** createSecret, part 1: which slot this rotation regenerates, and its credential's fingerprint. */
-  async prepare(ref: SecretRef, spec: SecretProviderSpec, req: { rotationId: string; versions: readonly SlotVersion[]; primaryVersion?: string; emergency: boolean }): Promise<Prepared> {
+  async prepare(ref: SecretRef, spec: SecretProviderSpec, req: { rotationId: string; versions: readonly SlotVersion[]; primaryVersion?: string; emergency: boolean; overlapEnded?: ReadonlySet<string> }): Promise<Prepared> {
     const done = await this.ownVersion(ref, req.rotationId);
     if (done) return { slot: this.slotTag(done.tags, ref), version: done.version };
     const current = req.versions.find((v) => v.version === req.primaryVersion)?.slot;
     const slot = nextSlot(spec, current);
-    const { retireFirst } = claimSlot(req.versions, slot, req.emergency, slotsOf(spec)[0]);
+    const { retireFirst } = claimSlot(req.versions, slot, req.emergency, slotsOf(spec)[0], req.overlapEnded);
     if (retireFirst.length > 0) return { slot, retireFirst };
     const provider = this.providers.for(spec);
     if (provider.issuer === "keyrotor") return { slot };

@@ -55,7 +55,7 @@ async function hold(url: string): Promise<pg.Client> {
 const password = (url: string): string => decodeURIComponent(new URL(url).password);
 
 describe("PostgreSQL rollback on the local host", () => {
-  it("rotate, roll back, rotate again: the original connection string never stops working; the rolled-back login works until the next rotation retires it", async () => {
+  it("rotate, roll back, rotate again: the original connection string never stops working; the rolled-back login works through its overlap, and the first rotation after it retires it", async () => {
     const clock = new ManualClock(new Date().toISOString());
     const s = await suite.start({
       clock,
@@ -85,8 +85,14 @@ describe("PostgreSQL rollback on the local host", () => {
     expect(await loginResult(fresh)).toBe("ok");
     expect(await sessionResult(onFresh)).toBe("ok");
 
-    // The next rotation (inside the rolled-back version's overlap) retires it first, then rotates.
+    // Inside the rolled-back version's overlap one person may not end it: the rotation is refused
+    // and the rolled-back login keeps working.
     clock.advance(3_600_000);
+    const early = await run(s, DURABLE.orchestrators.rotation, { rotationId: `${keyId}@manual:early`, keyId });
+    expect(early, JSON.stringify(early)).toMatchObject({ outcome: "failed", error: { code: "SlotInOverlap" } });
+    expect(await loginResult(fresh)).toBe("ok");
+    // Once its overlap (P7D, from the rollback) is over, the next rotation retires it first, then rotates.
+    clock.advance(7 * 86_400_000);
     const next = await run(s, DURABLE.orchestrators.rotation, { rotationId: `${keyId}@manual:2`, keyId });
     expect(next, JSON.stringify(next)).toMatchObject({ outcome: "completed", versionBefore: v1 });
     const newest = (await secretClient(suite.peers.vault).getSecret("orders-rb", { version: next.versionAfter! })).value!;

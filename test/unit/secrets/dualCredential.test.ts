@@ -90,10 +90,11 @@ describe("DualCredentialRotation (provider-issued: ARM keys)", () => {
     await expect(s.rotation.prepare(ref, storage, { rotationId: "r3", versions, primaryVersion: "v2", emergency: true })).resolves.toMatchObject({ slot: "key1" });
   });
 
-  it("after a rollback, prepare names the rolled-back version to retire first and fingerprints nothing (the retirement changes the slot)", async () => {
+  it("after a rollback, prepare refuses the rolled-back version's slot inside its overlap, and once the overlap is over names it to retire first and fingerprints nothing (the retirement changes the slot)", async () => {
     const s = setup(storage);
     const versions: SlotVersion[] = [{ version: "v1", slot: "key1", state: "primary", createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key2", state: "secondary", createdAt: "2026-02-01T00:00:00Z" }];
-    expect(await s.rotation.prepare(ref, storage, { rotationId: "r3", versions, primaryVersion: "v1", emergency: false })).toEqual({ slot: "key2", retireFirst: ["v2"] });
+    await expect(s.rotation.prepare(ref, storage, { rotationId: "r3", versions, primaryVersion: "v1", emergency: false })).rejects.toMatchObject({ code: "SlotInOverlap", status: 409 });
+    expect(await s.rotation.prepare(ref, storage, { rotationId: "r3", versions, primaryVersion: "v1", emergency: false, overlapEnded: new Set(["v2"]) })).toEqual({ slot: "key2", retireFirst: ["v2"] });
     expect(s.pair.calls).toEqual([]);
   });
 

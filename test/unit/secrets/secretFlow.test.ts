@@ -105,7 +105,23 @@ describe("provider secret through the rotation workflow", () => {
     expect(pair.calls).toEqual(["regenerate:key2"]);
   });
 
-  it("after a rollback, the next normal rotation retires the rolled-back version first (its credential ends at the provider) and rotates into that slot", async () => {
+  it("after a rollback, a normal rotation inside the rolled-back version's overlap is refused and ends nothing (one person may not end a credential early)", async () => {
+    const deps = freshDeps();
+    const { keyId, v1, pair } = await seedProviderSecret(deps, storage, "storage-conn");
+    const driver = new Driver(deps);
+    const rotated = (await driver.run(O.rotation, req(keyId, "a"))) as RotationOutput;
+    const rolledBackValue = deps.vault.secretValue(VAULT, "storage-conn", rotated.versionAfter!)!;
+    await driver.run(O.rollback, { rotationId: `${keyId}@rollback:1`, keyId, actor: "alice", reason: "consumers broke", rollbackTo: v1, rollbackFrom: rotated.versionAfter });
+    driver.now = new Date(driver.now.getTime() + 3_600_000);
+    const next = (await driver.run(O.rotation, req(keyId, "b"))) as RotationOutput;
+    expect(next).toMatchObject({ outcome: "failed", error: { code: "SlotInOverlap" } });
+    expect(pair.calls).toEqual(["regenerate:key2"]);
+    expect(pair.authenticates(rolledBackValue)).toBe(true);
+    expect((await deps.inventory.get(keyId))!.key.versions.find((v) => v.version === rotated.versionAfter)?.state).toBe("secondary");
+    expect((await ledgerOf(deps, keyId)).some((e) => e.type === "Retired")).toBe(false);
+  });
+
+  it("after a rollback, the next normal rotation once the rolled-back version's overlap is over retires it first (its credential ends at the provider) and rotates into that slot", async () => {
     const deps = freshDeps();
     const { keyId, v1, pair } = await seedProviderSecret(deps, storage, "storage-conn");
     const driver = new Driver(deps);
@@ -113,6 +129,7 @@ describe("provider secret through the rotation workflow", () => {
     const rotated = (await driver.run(O.rotation, req(keyId, "a"))) as RotationOutput;
     const rolledBackValue = deps.vault.secretValue(VAULT, "storage-conn", rotated.versionAfter!)!;
     await driver.run(O.rollback, { rotationId: `${keyId}@rollback:1`, keyId, actor: "alice", reason: "consumers broke", rollbackTo: v1, rollbackFrom: rotated.versionAfter });
+    driver.now = new Date(driver.now.getTime() + 31 * 86_400_000); // the test policy's overlap is P30D
     const next = (await driver.run(O.rotation, req(keyId, "b"))) as RotationOutput;
     expect(next, JSON.stringify(next)).toMatchObject({ outcome: "completed", versionBefore: v1 });
     // The rolled-back slot was ended (retire), then regenerated for the new version; key1 untouched.

@@ -53,12 +53,20 @@ describe("slots", () => {
     const versions = [{ version: "v0", state: "secondary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v1", slot: "key2", state: "primary" as const, createdAt: "2026-02-01T00:00:00Z" }];
     expect(() => claimSlot(versions, "key1", false, "key1")).toThrow(expect.objectContaining({ code: "SlotInOverlap" }));
   });
-  it("a rolled-back version (secondary, newer than the primary) does not block its slot: the rotation retires it first", () => {
+  it("a rolled-back version inside its overlap blocks its slot like any other: one person rolled back, nobody ends it alone before the overlap is over", () => {
     const versions = [{ version: "v1", slot: "key1", state: "primary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key2", state: "secondary" as const, createdAt: "2026-02-01T00:00:00Z" }];
     expect(isRolledBack(versions[1]!, versions[0])).toBe(true);
     expect(isRolledBack(versions[0]!, versions[0])).toBe(false);
-    expect(claimSlot(versions, "key2", false)).toEqual({ retireFirst: ["v2"] });
+    expect(() => claimSlot(versions, "key2", false)).toThrow(expect.objectContaining({ code: "SlotInOverlap", status: 409, message: expect.stringContaining("rolled-back version v2") }));
+    // Two people (an emergency) may end it now; the rotation records its retirement first.
     expect(claimSlot(versions, "key2", true)).toEqual({ retireFirst: ["v2"] });
+  });
+  it("a holder whose overlap is over is retired first by the rotation, rolled back or not", () => {
+    const rolledBack = [{ version: "v1", slot: "key1", state: "primary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key2", state: "secondary" as const, createdAt: "2026-02-01T00:00:00Z" }];
+    expect(claimSlot(rolledBack, "key2", false, undefined, new Set(["v2"]))).toEqual({ retireFirst: ["v2"] });
+    const ordinary = [{ version: "v1", slot: "key2", state: "secondary" as const, createdAt: "2026-01-01T00:00:00Z" }, { version: "v2", slot: "key1", state: "primary" as const, createdAt: "2026-02-01T00:00:00Z" }];
+    expect(claimSlot(ordinary, "key2", false, undefined, new Set(["v1"]))).toEqual({ retireFirst: ["v1"] });
+    expect(claimSlot(ordinary, "key2", true)).toEqual({ retireFirst: [] });
   });
   it("retires a slot only when no live version shares it", () => {
     expect(slotToRetire([{ version: "v1", slot: "key1", state: "secondary" }, { version: "v2", slot: "key2", state: "primary" }], "v1")).toBe("key1");
