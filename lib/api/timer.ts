@@ -1,17 +1,17 @@
 // The policy timer's work: plan every managed key (lib/domain/planner.ts decides what is due,
 // honouring windows and freezes), emit due expiry warnings exactly once, and start every due
-// rotation under its deterministic rotationId. Running twice in one slot (or past due) starts
+// rotation under its deterministic rotationId. Running twice in one due period (or past due) starts
 // nothing new: a rotationId names one durable instance, and a warning's ledger entryId is its
 // warningId. Tenants' DEKs go through the fan-out orchestrator, a bounded number at a time.
 import { RotationConflictError } from "../domain/errors";
 import { rotationIds, type ManagedKey } from "../domain/keys";
-import { INITIAL_SLOT, Planner, type PlanItem } from "../domain/planner";
+import { INITIAL_PERIOD, Planner, type PlanItem } from "../domain/planner";
 import { policyKey, type Policy } from "../domain/policy";
 import { createLogger, rotationMetrics, type KeyHealth, type LockPastLease } from "../telemetry";
 import { DURABLE } from "../orchestration/names";
 import { startRotation } from "../orchestration/start";
 import { instanceIdFor, type DekFanOutSchema } from "../orchestration/workflows";
-import { dekSlotRotationId, slotRotationFailed } from "../orchestration/dekFanOut";
+import { dekPeriodRotationId, periodRotationFailed } from "../orchestration/dekFanOut";
 import type { z } from "zod";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
@@ -27,14 +27,14 @@ export interface TimerReport {
   isPastDue: boolean;
   keys: number;
   started: string[];
-  /** Due rotations whose instance already exists (running, or completed in this slot). */
+  /** Due rotations whose instance already exists (running, or completed in this due period). */
   alreadyStarted: string[];
   /** Due rotations refused because another rotation of the key holds its lock. */
   conflicts: { rotationId: string; heldBy?: string }[];
   warnings: string[];
-  /** tenants: the slot's due tenants this run saw (the fan-out pages the tenants index itself). */
+  /** tenants: the due period's tenants this run saw (the fan-out pages the tenants index itself). */
   dekFanOuts: { instanceId: string; tenants: number; status: "started" | "alreadyRunning" | "awaitingPerson" }[];
-  /** Scheduled DEK rotations that failed in their slot: never re-run by the timer ("failures stop
+  /** Scheduled DEK rotations that failed in their due period: never re-run by the timer ("failures stop
    * progress"); a person finds the cause and re-runs them by hand. Alerted once (ledger + event). */
   awaitingPerson: { rotationId: string; keyId: string; alerted: boolean }[];
   /** Retirements of old versions past their overlap (signing: retainFor) with no references left;
@@ -51,8 +51,8 @@ export interface TimerOptions {
   decisionTimeoutMs?: number;
 }
 
-export function dekFanOutInstanceId(slot: string): string {
-  return instanceIdFor(rotationIds.dekFanOut(slot));
+export function dekFanOutInstanceId(period: string): string {
+  return instanceIdFor(rotationIds.dekFanOut(period));
 }
 
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -72,11 +72,11 @@ export function keyHealthOf(key: ManagedKey, item: PlanItem, now: Date): KeyHeal
   const nowMs = now.getTime();
   const expiresMs = item.expiresAt ? Date.parse(item.expiresAt) : undefined;
   const dueMs = item.dueAt ? Date.parse(item.dueAt) : undefined;
-  const slotMs = item.slot && item.slot !== INITIAL_SLOT ? Date.parse(item.slot) : undefined;
+  const periodMs = item.slot && item.slot !== INITIAL_PERIOD ? Date.parse(item.slot) : undefined;
   // A rotation is due when one starts now or is scheduled before the primary expires.
   const rotationDue = item.dueNow || (dueMs !== undefined && (expiresMs === undefined || dueMs < expiresMs));
   const overdue = item.reason === "overdue"
-    || (slotMs !== undefined && slotMs <= nowMs && !item.dueNow)
+    || (periodMs !== undefined && periodMs <= nowMs && !item.dueNow)
     || (item.dueNow && dueMs !== undefined && nowMs - dueMs > OVERDUE_GRACE_MS);
   return {
     keyId: key.keyId, kind: key.kind, rotationDue, overdue,
@@ -132,7 +132,7 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   const policyByKey = new Map(policies.map((p) => [policyKey(p.tenant, p.policyId), p]));
   const due: PlanItem[] = [];
   const retire: { key: ManagedKey; policy: Policy }[] = [];
-  const dekBySlot = new Map<string, string[]>();
+  const dekByPeriod = new Map<string, string[]>();
   const health: KeyHealth[] = [];
   const lockable: string[] = [];
   for await (const { key } of s.inventory.list()) {
@@ -151,7 +151,7 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
     // A key due for rotation now retires on a later run: the rotation would hold its lock anyway.
     if (policy?.status === "active" && !item.dueNow && key.kind !== "dek") retire.push({ key, policy });
     if (!item.dueNow || !item.rotationId || !item.slot) continue;
-    if (key.kind === "dek") dekBySlot.set(item.slot, [...(dekBySlot.get(item.slot) ?? []), key.tenant]);
+    if (key.kind === "dek") dekByPeriod.set(item.slot, [...(dekByPeriod.get(item.slot) ?? []), key.tenant]);
     else due.push(item);
   }
 
@@ -180,8 +180,8 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
     }
   });
 
-  for (const [slot, tenants] of dekBySlot) {
-    const instanceId = dekFanOutInstanceId(slot);
+  for (const [period, tenants] of dekByPeriod) {
+    const instanceId = dekFanOutInstanceId(period);
     try {
       const existing = await client.getStatus(instanceId).catch((err: unknown) => {
         if (/404|not found/i.test((err as Error).message ?? "")) return undefined;
@@ -191,19 +191,19 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
         report.dekFanOuts.push({ instanceId, tenants: tenants.length, status: "alreadyRunning" });
         continue;
       }
-      // The slot's fan-out ran before: a tenant still due either failed (it waits for a person and
-      // is never re-run under the same slot id) or was refused or is new (a restarted fan-out, which
+      // The period's fan-out ran before: a tenant still due either failed (it waits for a person and
+      // is never re-run under the same period id) or was refused or is new (a restarted fan-out, which
       // leaves failed ones off its pages, rotates those).
-      if (existing?.runtimeStatus && !(await anyNotFailed(s, tenants, slot, report, logger))) {
+      if (existing?.runtimeStatus && !(await anyNotFailed(s, tenants, period, report, logger))) {
         report.dekFanOuts.push({ instanceId, tenants: tenants.length, status: "awaitingPerson" });
         continue;
       }
       // No tenant list: the fan-out pages the tenants index (input and history stay one page).
-      const input: z.input<typeof DekFanOutSchema> = { slot, trigger: "schedule", actor: TIMER_ACTOR, concurrency: s.settings.dekConcurrency };
+      const input: z.input<typeof DekFanOutSchema> = { slot: period, trigger: "schedule", actor: TIMER_ACTOR, concurrency: s.settings.dekConcurrency };
       await client.startNew(DURABLE.orchestrators.dekFanOut, { instanceId, input });
       report.dekFanOuts.push({ instanceId, tenants: tenants.length, status: "started" });
     } catch (err) {
-      report.failures.push({ keyId: `dek:*@${slot}`, message: (err as Error).message });
+      report.failures.push({ keyId: `dek:*@${period}`, message: (err as Error).message });
     }
   }
   rotationMetrics().setKeyHealth(health);
@@ -219,16 +219,16 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   return report;
 }
 
-/** Sorts the slot's still-due tenants: each whose rotation in the slot failed is alerted once and
+/** Sorts the period's still-due tenants: each whose rotation in the period failed is alerted once and
  * left to a person; returns whether any other (refused, new) remains for a restarted fan-out. */
-async function anyNotFailed(s: ApiServices, tenants: string[], slot: string, report: TimerReport, logger: ReturnType<typeof createLogger>): Promise<boolean> {
+async function anyNotFailed(s: ApiServices, tenants: string[], period: string, report: TimerReport, logger: ReturnType<typeof createLogger>): Promise<boolean> {
   let other = false;
   for (const tenant of tenants) {
-    if (!(await slotRotationFailed(s.ledger, tenant, slot))) {
+    if (!(await periodRotationFailed(s.ledger, tenant, period))) {
       other = true;
       continue;
     }
-    const rotationId = dekSlotRotationId(tenant, slot);
+    const rotationId = dekPeriodRotationId(tenant, period);
     const keyId = `dek:${tenant}`;
     const alerted = await alertAwaitingPerson(s, keyId, rotationId);
     report.awaitingPerson.push({ rotationId, keyId, alerted });

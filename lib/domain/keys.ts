@@ -123,7 +123,7 @@ export const TERMINAL_PHASES: readonly RotationPhase[] = ["completed", "failed",
 
 /** Deterministic rotation ids: a trigger that repeats yields the same id, so it starts nothing new. */
 export const rotationIds = {
-  schedule: (keyId: string, slotIso: string) => `${keyId}@${slotIso}`,
+  schedule: (keyId: string, periodIso: string) => `${keyId}@${periodIso}`,
   expiry: (keyId: string, version: string) => `${keyId}@expiry:${version}`,
   manual: (keyId: string, requestId: string) => `${keyId}@manual:${requestId}`,
   emergency: (keyId: string, requestId: string) => `${keyId}@emergency:${requestId}`,
@@ -131,8 +131,8 @@ export const rotationIds = {
   retirement: (keyId: string, version: string) => `${keyId}@retire:${version}`,
   /** The rollback of `rotationId` (a rotation of `keyId`): posting it twice finds the first one. */
   rollback: (keyId: string, rotationId: string) => `${keyId}@rollback:${rotationId.slice(keyId.length + 1)}`,
-  /** A tenant's DEK rotation in a schedule slot of the DEK fan-out. */
-  dekInSlot: (tenant: string, slot: string) => `dek:${tenant}@${slot}`,
-  /** The DEK fan-out of a schedule slot (not a rotation of one key: the orchestration's own id). */
+  /** A tenant's DEK rotation in a due period of the DEK fan-out. */
+  dekInPeriod: (tenant: string, slot: string) => `dek:${tenant}@${slot}`,
+  /** The DEK fan-out of a due period (not a rotation of one key: the orchestration's own id). */
   dekFanOut: (slot: string) => `dek-fanout@${slot}`,
 };

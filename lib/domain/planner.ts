@@ -1,18 +1,22 @@
 // The rotation planner: for every managed key, when is it due and why. Pure and deterministic —
-// the same (now, keys, policies) always give the same answer, and the same key and slot always
+// the same (now, keys, policies) always give the same answer, and the same key and due period always
 // give the same rotationId, so a timer that fires twice or a host that restarts never starts two
 // rotations (the orchestration starts an instance named by the rotationId, which it can do once).
 //
 // How a key's due time is found:
-//  1. slot: the next scheduled slot after the key's anchor (lastRotatedAt, else the primary
-//     version's createdAt). For `every` schedules slot k is anchor + k × every; for cron and
-//     presets it is the next cron occurrence. If slots passed while nobody looked, the slot is the
-//     LATEST passed one — due now, once — and the reason is "overdue" when more than one passed.
-//  2. rotateBefore: if the primary's expiry minus rotateBefore comes before that slot, that
-//     instant is the slot instead (reason "rotateBefore"). A primary already expired is "overdue".
+//  1. due period: the next scheduled instant after the key's anchor (lastRotatedAt, else the
+//     primary version's createdAt). For `every` schedules period k is anchor + k × every; for cron
+//     and presets it is the next cron occurrence. If periods passed while nobody looked, the due
+//     period is the LATEST passed one — due now, once — and the reason is "overdue" when more than
+//     one passed.
+//  2. rotateBefore: if the primary's expiry minus rotateBefore comes before that period, that
+//     instant is the due period instead (reason "rotateBefore"). A primary already expired is "overdue".
 //  3. windows and freezes: a rotation may start only inside a maintenance window (when the policy
-//     has any) and never inside a freeze; dueAt is the first instant >= the slot that allows it
-//     (reasons "waitingForWindow" and "frozen"). The slot, and so the rotationId, do not move.
+//     has any) and never inside a freeze; dueAt is the first instant >= the due period that allows
+//     it (reasons "waitingForWindow" and "frozen"). The period, and so the rotationId, do not move.
+// "slot" in this code means a credential slot only; the due period keeps the name `slot` where it
+// is persisted or public: PlanItem.slot and DueRotation.slot (the API's plan answers) and the
+// rotationIds built from it (durable instance ids and ledger entries already written).
 import { rotationIds, type KeyKind, type KeyVersion, type ManagedKey } from "./keys";
 import { compilePolicy, DEFAULT_WARN_BEFORE, policyKey, type CompiledPolicy, type Policy } from "./policy";
 import { addDuration, freezeAt, iso, nextWindowTime, parseDuration, type Dur } from "./schedule";
@@ -20,8 +24,9 @@ import { addDuration, freezeAt, iso, nextWindowTime, parseDuration, type Dur } f
 export const PLAN_REASONS = ["schedule", "rotateBefore", "overdue", "noPolicy", "policySuspended", "frozen", "waitingForWindow"] as const;
 export type PlanReason = (typeof PLAN_REASONS)[number];
 
-/** The slot of a key that has no version and was never rotated: its first rotation creates one. */
-export const INITIAL_SLOT = "initial";
+/** The due period of a key that has no version and was never rotated: its first rotation creates
+ * one. Its value "initial" is part of rotationIds already written, so it stays. */
+export const INITIAL_PERIOD = "initial";
 
 export interface ExpiryWarning {
   /** Stable per (key, version, threshold): emit each exactly once (e.g. as the ledger entryId). */
@@ -43,15 +48,16 @@ export interface PlanItem {
   tenant: string;
   policyId?: string;
   reason: PlanReason;
-  /** The instant a (non-emergency) rotation may start. While dueNow it is the slot's time (in the
-   * past when the slot passed); otherwise it is >= now, inside a window and outside freezes.
+  /** The instant a (non-emergency) rotation may start. While dueNow it is the due period's time (in the
+   * past when the period passed); otherwise it is >= now, inside a window and outside freezes.
    * Absent for noPolicy and policySuspended, and when the schedule never fires again. */
   dueAt?: string;
-  /** Start the rotation now: the slot has come and now is allowed (window open, no freeze). */
+  /** Start the rotation now: the due period has come and now is allowed (window open, no freeze). */
   dueNow: boolean;
-  /** The due slot, an ISO instant (or "initial"); stable until the key is rotated. */
+  /** The due period, an ISO instant (or "initial"); stable until the key is rotated. Named `slot`
+   * in the API's plan answers (a public field), so kept. */
   slot?: string;
-  /** rotationIds.schedule(keyId, slot). */
+  /** rotationIds.schedule(keyId, slot): the due period. */
   rotationId?: string;
   /** dueNow, or dueAt within the horizon. */
   withinHorizon: boolean;
@@ -73,11 +79,11 @@ export interface PlanItem {
 
 /** One rotation the schedule will start within the horizon. */
 export interface DueRotation {
-  /** The scheduled slot (ISO instant, or "initial"). */
+  /** The due period (ISO instant, or "initial"); `slot` in the API's plan answers, so kept. */
   slot: string;
-  /** When it may start (the slot, or later for a window or a freeze). */
+  /** When it may start (the due period, or later for a window or a freeze). */
   dueAt: string;
-  /** The next rotation's id only: a later one's slot depends on when the ones before it ran. */
+  /** The next rotation's id only: a later one's due period depends on when the ones before it ran. */
   rotationId?: string;
 }
 
@@ -144,40 +150,40 @@ export class Planner {
       return item;
     }
 
-    // 1. The scheduled slot.
+    // 1. The due period.
     const anchorText = key.lastRotatedAt ?? primary?.createdAt;
-    let slotMs: number | undefined;
+    let periodMs: number | undefined;
     let reason: PlanReason = "schedule";
     if (anchorText === undefined) {
       reason = "overdue";
     } else {
-      const found = this.scheduledSlot(c, Date.parse(anchorText));
+      const found = this.duePeriod(c, Date.parse(anchorText));
       if (found === undefined) {
         item.reason = "schedule";
         item.detail = "the schedule never fires again";
       } else {
-        slotMs = found.slotMs;
+        periodMs = found.periodMs;
         if (found.missedMoreThanOne) reason = "overdue";
       }
     }
     // 2. The safety window before the primary's expiry.
     if (expiresMs !== undefined && anchorText !== undefined) {
       const beforeExpiry = addDuration(expiresMs, c.rotateBefore, -1);
-      if (slotMs === undefined || beforeExpiry < slotMs) {
-        slotMs = beforeExpiry;
+      if (periodMs === undefined || beforeExpiry < periodMs) {
+        periodMs = beforeExpiry;
         reason = "rotateBefore";
       }
       if (expiresMs <= this.nowMs) reason = "overdue";
     }
-    if (slotMs === undefined && anchorText !== undefined) return item;
+    if (periodMs === undefined && anchorText !== undefined) return item;
 
-    const slot = slotMs === undefined ? INITIAL_SLOT : this.iso(slotMs);
-    item.slot = slot;
-    item.rotationId = rotationIds.schedule(key.keyId, slot);
+    const period = periodMs === undefined ? INITIAL_PERIOD : this.iso(periodMs);
+    item.slot = period;
+    item.rotationId = rotationIds.schedule(key.keyId, period);
     item.reason = reason;
 
     // 3. Windows and freezes.
-    const from = slotMs === undefined ? this.nowMs : slotMs;
+    const from = periodMs === undefined ? this.nowMs : periodMs;
     if (from <= this.nowMs && this.allowed(c, this.nowMs)) {
       item.dueNow = true;
       item.withinHorizon = true;
@@ -202,7 +208,7 @@ export class Planner {
 
   /** Lists the item's own rotation (starting at `ranAt`) and every later one within the horizon:
    * after a rotation at t the key's anchor is t and its new primary expires at t + expiresAfter,
-   * so the next slot is the schedule's next after t, or rotateBefore ahead of that expiry if
+   * so the next due period is the schedule's next after t, or rotateBefore ahead of that expiry if
    * sooner, moved on past closed windows and freezes like the first. */
   private fillDue(c: CompiledPolicy, item: PlanItem, ranAt: number): void {
     if (!item.withinHorizon || item.slot === undefined || item.dueAt === undefined) return;
@@ -211,16 +217,16 @@ export class Planner {
     for (;;) {
       const scheduled = c.schedule.type === "every" ? addDuration(t, c.schedule.every, 1) : c.schedule.timeline.nextAfter(t);
       const beforeExpiry = addDuration(addDuration(t, c.expiresAfter, 1), c.rotateBefore, -1);
-      const slot = scheduled === undefined || beforeExpiry < scheduled ? beforeExpiry : scheduled;
-      // A slot at or before the last run (a policy whose rotateBefore eats its whole expiry) would never advance.
-      if (slot <= t || slot > this.horizonEndMs) break;
-      const at = this.firstAllowed(c, slot).at;
+      const period = scheduled === undefined || beforeExpiry < scheduled ? beforeExpiry : scheduled;
+      // A period at or before the last run (a policy whose rotateBefore eats its whole expiry) would never advance.
+      if (period <= t || period > this.horizonEndMs) break;
+      const at = this.firstAllowed(c, period).at;
       if (at === undefined || at > this.horizonEndMs) break;
       if (due.length === MAX_DUE_LISTED) {
         item.dueTruncated = true;
         break;
       }
-      due.push({ slot: this.iso(slot), dueAt: this.iso(at) });
+      due.push({ slot: this.iso(period), dueAt: this.iso(at) });
       t = at;
     }
     item.due = due;
@@ -238,27 +244,27 @@ export class Planner {
     return s;
   }
 
-  /** The due slot after `anchorMs`: the next one, or the latest one already passed. */
-  private scheduledSlot(c: CompiledPolicy, anchorMs: number): { slotMs: number; missedMoreThanOne: boolean } | undefined {
+  /** The due period after `anchorMs`: the next one, or the latest one already passed. */
+  private duePeriod(c: CompiledPolicy, anchorMs: number): { periodMs: number; missedMoreThanOne: boolean } | undefined {
     const now = this.nowMs;
     if (c.schedule.type === "every") {
       const every = c.schedule.every;
       const first = addDuration(anchorMs, every, 1);
-      if (first > now) return { slotMs: first, missedMoreThanOne: false };
+      if (first > now) return { periodMs: first, missedMoreThanOne: false };
       // Latest k with anchor + k × every <= now: estimate, then correct by whole steps.
       const approxMs = every.years * 365.2425 * 86_400_000 + every.months * 30.436875 * 86_400_000 + every.ms;
       let k = Math.max(1, Math.floor((now - anchorMs) / approxMs));
       while (k > 1 && addDuration(anchorMs, every, k) > now) k--;
       while (addDuration(anchorMs, every, k + 1) <= now) k++;
-      return { slotMs: addDuration(anchorMs, every, k), missedMoreThanOne: k > 1 };
+      return { periodMs: addDuration(anchorMs, every, k), missedMoreThanOne: k > 1 };
     }
     const tl = c.schedule.timeline;
     if (anchorMs < now) {
-      const passed = tl.slotsBetween(anchorMs, now);
-      if (passed.count > 0) return { slotMs: passed.latest!, missedMoreThanOne: passed.count > 1 };
+      const passed = tl.occurrencesBetween(anchorMs, now);
+      if (passed.count > 0) return { periodMs: passed.latest!, missedMoreThanOne: passed.count > 1 };
     }
     const next = tl.nextAfter(Math.max(anchorMs, now));
-    return next === undefined ? undefined : { slotMs: next, missedMoreThanOne: false };
+    return next === undefined ? undefined : { periodMs: next, missedMoreThanOne: false };
   }
 
   private allowed(c: CompiledPolicy, t: number): boolean {

@@ -191,7 +191,7 @@ export class CronTimeline {
 
   /** Occurrences in (after, upTo]: the first and the latest, and whether there is more than one.
    * Never walks back further than it must: with two occurrences known, the rest do not matter. */
-  slotsBetween(after: number, upTo: number): { count: 0 | 1 | 2; first?: number; latest?: number } {
+  occurrencesBetween(after: number, upTo: number): { count: 0 | 1 | 2; first?: number; latest?: number } {
     this.extendForwardPast(upTo);
     for (;;) {
       const end = this.upper(upTo);

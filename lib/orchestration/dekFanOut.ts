@@ -4,9 +4,9 @@
 // the size of one page whatever the number of tenants.
 //
 // A tenant is left off a page when
-// - its DEK is not due in the fan-out's slot (the same Planner the policy timer runs, when the
-//   deps can list policies), or
-// - its rotation in this slot (`dek:<tenant>@<slot>`) already failed: "failures stop progress"; the
+// - its DEK is not due in the fan-out's due period (the same Planner the policy timer runs, when
+//   the deps can list policies), or
+// - its rotation in this period (`dek:<tenant>@<period>`) already failed: "failures stop progress"; the
 //   timer alerted a person, who re-runs it by hand. A restarted fan-out never re-runs it.
 import { z } from "zod";
 import { rotationIds } from "../domain/keys";
@@ -16,7 +16,8 @@ import type { RotationDeps } from "./ports";
 export const TENANT_PAGE_MAX = 1000;
 
 export const ListTenantsInput = z.object({
-  /** The fan-out's slot; with it, tenants not due in it, or whose rotation in it failed, are left off. */
+  /** The fan-out's due period; with it, tenants not due in it, or whose rotation in it failed, are
+   * left off. Named `slot` because activity inputs are persisted in orchestration history. */
   slot: z.string().min(1).max(64).optional(),
   /** Opaque, from the previous page. */
   cursor: z.string().min(1).max(2048).optional(),
@@ -24,8 +25,8 @@ export const ListTenantsInput = z.object({
 });
 export type ListTenantsPage = { tenants: string[]; cursor?: string; scanned: number };
 
-/** The rotationId of a tenant's DEK rotation in a fan-out slot. */
-export const dekSlotRotationId = rotationIds.dekInSlot;
+/** The rotationId of a tenant's DEK rotation in a fan-out's due period. */
+export const dekPeriodRotationId = rotationIds.dekInPeriod;
 
 /** The ledger entryId the rotation workflow writes when a rotation fails (recordStep's
  * `<rotationId>#failed`). */
@@ -35,29 +36,29 @@ type EntryLookup = { byEntryId(keyId: string, entryId: string): Promise<unknown>
 const hasLookup = (l: unknown): l is EntryLookup => typeof (l as Partial<EntryLookup>).byEntryId === "function";
 
 /** Whether the rotation already failed (the ledger holds its Failed entry). */
-export async function slotRotationFailed(ledger: unknown, tenant: string, slot: string): Promise<boolean> {
+export async function periodRotationFailed(ledger: unknown, tenant: string, period: string): Promise<boolean> {
   if (!hasLookup(ledger)) return false;
-  return (await ledger.byEntryId(`dek:${tenant}`, failedEntryId(dekSlotRotationId(tenant, slot)))) !== undefined;
+  return (await ledger.byEntryId(`dek:${tenant}`, failedEntryId(dekPeriodRotationId(tenant, period)))) !== undefined;
 }
 
 export async function listTenants(deps: RotationDeps, input: z.output<typeof ListTenantsInput>): Promise<ListTenantsPage> {
   const page = await tenantsPage(deps, input.cursor, input.limit);
   if (!input.slot) return { tenants: page.tenants, scanned: page.tenants.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
-  const slot = input.slot;
+  const period = input.slot;
   const policies = deps.schedulePolicies ? await deps.schedulePolicies() : undefined;
   const planner = policies ? new Planner(deps.clock.now(), policies, "P1D") : undefined;
   const keep = await Promise.all(page.tenants.map(async (tenant) => {
-    if (planner && !(await dueInSlot(deps, planner, tenant, slot))) return false;
-    return !(await slotRotationFailed(deps.ledger, tenant, slot));
+    if (planner && !(await dueInPeriod(deps, planner, tenant, period))) return false;
+    return !(await periodRotationFailed(deps.ledger, tenant, period));
   }));
   return { tenants: page.tenants.filter((_, i) => keep[i]), scanned: page.tenants.length, ...(page.cursor ? { cursor: page.cursor } : {}) };
 }
 
-async function dueInSlot(deps: RotationDeps, planner: Planner, tenant: string, slot: string): Promise<boolean> {
+async function dueInPeriod(deps: RotationDeps, planner: Planner, tenant: string, period: string): Promise<boolean> {
   const row = await deps.inventory.get(`dek:${tenant}`);
   if (!row) return false; // planned by nobody: the timer plans DEKs from the inventory too
   const item = planner.planKey(row.key);
-  return item.dueNow && item.slot === slot;
+  return item.dueNow && item.slot === period;
 }
 
 async function tenantsPage(deps: RotationDeps, cursor: string | undefined, limit: number): Promise<{ tenants: string[]; cursor?: string }> {

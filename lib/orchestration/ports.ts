@@ -43,7 +43,7 @@ export interface RotationDeps {
   /** Each key's latest lock grant, which every mutating activity checks (./fence.ts). */
   fences: FenceStore;
   /** Every policy, for the Planner the DEK fan-out's page activity runs (which tenants are due in
-   * its slot). Without it every tenant on a page counts as due. */
+   * its due period). Without it every tenant on a page counts as due. */
   schedulePolicies?: () => Promise<Policy[]>;
   /** Diagnostic log; never given key material. */
   log?: (line: string) => void;

@@ -12,7 +12,8 @@ import { act } from "./act";
 import type { RotationOutput, RotationRequest } from "./types";
 
 export const DekFanOutSchema = z.object({
-  /** Identifies this fan-out; each tenant's rotationId is rotationIds.dekInSlot(tenant, slot). */
+  /** The due period this fan-out rotates; each tenant's rotationId is rotationIds.dekInPeriod(tenant,
+   * slot). Named `slot` because orchestration inputs are persisted in history (running fan-outs). */
   slot: z.string().min(1).max(64),
   trigger: z.enum(ROTATION_TRIGGERS).default("schedule"),
   actor: z.string().min(1).default("system:timer"),
@@ -39,7 +40,7 @@ export function* dekFanOutOrchestrator(ctx: OrchestrationContext): Generator<Tas
   const counts: Record<string, number> = { tenants: 0, completed: 0, failed: 0, refused: 0, ...input.counts };
   counts.tenants = (counts.tenants ?? 0) + page.tenants.length;
   for (const wave of chunk(page.tenants, input.concurrency)) {
-    const children = wave.map((t) => ({ t, rotationId: rotationIds.dekInSlot(t, input.slot) })).map((c) => ({ ...c, instanceId: instanceIdFor(c.rotationId) }));
+    const children = wave.map((t) => ({ t, rotationId: rotationIds.dekInPeriod(t, input.slot) })).map((c) => ({ ...c, instanceId: instanceIdFor(c.rotationId) }));
     if (children.length === 0) continue;
     // The child id is the slot's rotation id on purpose; a restarted fan-out first waits for the
     // children its earlier run left running (../dekFanOutChildren says why).

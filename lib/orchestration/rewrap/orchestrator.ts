@@ -5,7 +5,7 @@
 //   pass has about `targetLegs` of them, whatever the number of DEKs.
 // - rewrapOrchestrator: owns the vault budget. It runs waves of range activities; each activity
 //   gets an equal share of the current rate and the same time slice, so a wave ends together. An
-//   AIMD controller on the 429s each wave reports sets how many budget slots are open. After
+//   AIMD controller on the 429s each wave reports sets how many budget permits are open. After
 //   `rangesPerEpisode` activities it continues as new, carrying the queue of tenant cursors, the
 //   totals and the AIMD level: no instance's history grows with the number of DEKs.
 // Time only from context.df.currentUtcDateTime; ids and counts only in inputs/outputs/status.

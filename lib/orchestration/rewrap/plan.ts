@@ -8,9 +8,10 @@ export interface Wave {
   rest: Cursor[];
 }
 
-/** Up to `slots` range activities, each with up to `tenantsPerRange` tenants, taken from the front. */
-export function planWave(queue: readonly Cursor[], slots: number, tenantsPerRange: number): Wave {
-  const n = Math.min(Math.max(1, slots), queue.length);
+/** Up to `permits` range activities (one per open budget permit), each with up to `tenantsPerRange`
+ * tenants, taken from the front. */
+export function planWave(queue: readonly Cursor[], permits: number, tenantsPerRange: number): Wave {
+  const n = Math.min(Math.max(1, permits), queue.length);
   if (n === 0) return { ranges: [], rest: [] };
   const k = Math.min(tenantsPerRange, Math.ceil(queue.length / n));
   const ranges: Cursor[][] = [];
@@ -18,14 +19,14 @@ export function planWave(queue: readonly Cursor[], slots: number, tenantsPerRang
   return { ranges: ranges.filter((r) => r.length > 0), rest: queue.slice(n * k) };
 }
 
-/** The rate the rewrap may spend now: the budget split in `maxSlots` slots, `level` of them open
- * (the AIMD level). 0 = unpaced. */
-export function currentRate(budgetPerSec: number, level: number, maxSlots: number): number {
-  return budgetPerSec > 0 ? (budgetPerSec * Math.min(level, maxSlots)) / maxSlots : 0;
+/** The rate the rewrap may spend now: the budget split in `maxPermits` permits, `level` of them
+ * open (the AIMD level). 0 = unpaced. */
+export function currentRate(budgetPerSec: number, level: number, maxPermits: number): number {
+  return budgetPerSec > 0 ? (budgetPerSec * Math.min(level, maxPermits)) / maxPermits : 0;
 }
 
 /** Each activity of a wave gets an equal share of the current rate; in the tail (fewer tenants
- * than slots) the few left get the whole rate. */
+ * than permits) the few left get the whole rate. */
 export function sharePerRange(rate: number, ranges: number): number {
   return rate > 0 ? rate / Math.max(1, ranges) : 0;
 }

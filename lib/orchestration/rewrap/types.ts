@@ -68,7 +68,9 @@ export function countsAfterRewrap(totals: RewrapTotals, total: number, remaining
 
 /** Tuning of one rewrap; every field has a default fit for Key Vault + Table Storage. */
 export const RewrapOptionsSchema = z.object({
-  /** Most range activities in flight (the AIMD ceiling); the vault budget is split in this many slots. */
+  /** Most range activities in flight (the AIMD ceiling); the vault budget is split in this many
+   * permits. Named maxSlots because rewrap options are persisted in orchestration history (and set
+   * by benches and callers): a rename would break running rewraps. */
   maxSlots: z.number().int().min(1).max(64).default(8),
   /** Most DEKs one range activity handles (~500–1,000: one tenant partition page + continuation). */
   dekBatch: z.number().int().min(1).max(1000).default(1000),
@@ -107,7 +109,7 @@ export const RewrapStateSchema = z.object({
   tenantsDone: z.boolean(),
   totals: TotalsSchema,
   aimd: AimdStateSchema,
-  /** Range activities whose slots were throttled in the last wave (diagnostics). */
+  /** The last wave (diagnostics): `slots` = permits it ran (the name is persisted in history). */
   lastWave: z.object({ slots: z.number(), sharePerSec: z.number(), throttled: z.number() }).optional(),
 });
 export type RewrapState = z.infer<typeof RewrapStateSchema>;

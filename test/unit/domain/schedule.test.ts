@@ -96,9 +96,9 @@ describe("cron timelines", () => {
   });
 
   it("count the slots passed since an anchor as none, one, or more than one", () => {
-    expect(tl.slotsBetween(ms("2026-10-02T00:00:00Z"), ms("2026-11-22T00:00:00Z"))).toEqual({ count: 0 });
-    expect(tl.slotsBetween(ms("2026-09-02T00:00:00Z"), ms("2026-11-22T00:00:00Z"))).toMatchObject({ count: 1, latest: ms("2026-10-01T02:00:00Z") });
-    expect(tl.slotsBetween(ms("2015-09-02T00:00:00Z"), ms("2026-11-22T00:00:00Z"))).toMatchObject({ count: 2, latest: ms("2026-10-01T02:00:00Z") });
+    expect(tl.occurrencesBetween(ms("2026-10-02T00:00:00Z"), ms("2026-11-22T00:00:00Z"))).toEqual({ count: 0 });
+    expect(tl.occurrencesBetween(ms("2026-09-02T00:00:00Z"), ms("2026-11-22T00:00:00Z"))).toMatchObject({ count: 1, latest: ms("2026-10-01T02:00:00Z") });
+    expect(tl.occurrencesBetween(ms("2015-09-02T00:00:00Z"), ms("2026-11-22T00:00:00Z"))).toMatchObject({ count: 2, latest: ms("2026-10-01T02:00:00Z") });
   });
 
   it("are shared per pattern and time zone", () => {

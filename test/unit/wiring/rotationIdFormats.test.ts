@@ -32,7 +32,7 @@ describe("rotationId formats", () => {
   it("keep the ids that running and finished rotations already carry", () => {
     expect(retirementId("kek:v/k", "3")).toBe("kek:v/k@retire:3");
     expect(rollbackId("kek:v/k@manual:20260301T000000-ab12")).toBe("kek:v/k@rollback:manual:20260301T000000-ab12");
-    expect(rotationIds.dekInSlot("contoso", "2026-03-01T00:00:00.000Z")).toBe("dek:contoso@2026-03-01T00:00:00.000Z");
+    expect(rotationIds.dekInPeriod("contoso", "2026-03-01T00:00:00.000Z")).toBe("dek:contoso@2026-03-01T00:00:00.000Z");
     expect(dekFanOutInstanceId("2026-03-01T00:00:00.000Z")).toBe(instanceIdFor("dek-fanout@2026-03-01T00:00:00.000Z"));
   });
 });
