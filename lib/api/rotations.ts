@@ -35,6 +35,8 @@ export const RotationRequestBody = z.strictObject({
   revokeOld: z.boolean().optional(),
   /** emergency only: the compromised version (default: the current primary). */
   version: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a version id").optional(),
+  /** normal mode, a KEK: its format-1 DEKs move under branch keys (key hierarchy) instead of being re-wrapped flat. */
+  migrateFlat: z.boolean().optional().describe("Normal mode, a KEK: move its format-1 DEKs under branch keys (docs/key-hierarchy.md) instead of re-wrapping them flat"),
 });
 export type RotationRequestBody = z.output<typeof RotationRequestBody>;
 
@@ -64,7 +66,7 @@ export type CompromiseBody = z.output<typeof CompromiseBody>;
 
 /** An empty body or {} approves. `acceptDataLoss: true` (an emergency with revokeOld only) is the
  * approver's explicit acceptance that a version with references left is revoked anyway: without it
- * such a revoke stops as failed (invariant 2). */
+ * such a revoke stops as failed (nothing may become undecryptable without that acceptance). */
 export const ApproveFields = z.strictObject({
   acceptDataLoss: z.literal(true).optional(),
   /** An emergency of a KEK with branch keys: every tenant also gets a new DEK version, so consumers
@@ -119,18 +121,22 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
     throw new InvalidRequestError("VersionNotApplicable", "version names a compromised version: emergency mode only", { field: "version" });
   }
   // Revoking disables a version at once, whatever still references it: one person must never do
-  // that alone (invariant 7). Old versions of a normal rotation retire after the overlap, with a
+  // that alone (no single person revokes, disables or invalidates a version). Old versions of a normal rotation retire after the overlap, with a
   // zero-reference proof; revoking is for emergencies, which a second person approves.
   if (body.revokeOld === true && body.mode !== "emergency") {
     throw new InvalidRequestError("RevokeOldNeedsEmergency", "revokeOld needs mode \"emergency\" (a second person's approval); a normal rotation retires the old version after the overlap instead", { field: "revokeOld" });
   }
+  if (body.migrateFlat === true && (body.mode === "emergency" || key.kind !== "kek")) {
+    throw new InvalidRequestError("MigrateFlatNotApplicable", "migrateFlat moves a KEK's DEKs under branch keys in a normal rotation: not in emergency mode, and only for a KEK", { field: "migrateFlat" });
+  }
   if (body.mode === "emergency") {
-    const { version, ...rest } = body;
+    const { version, migrateFlat: _migrate, ...rest } = body;
     return requestEmergency(s, who, { ...rest, source: "api", ...compromised(key, version) });
   }
   const rotationId = rotationIds.manual(body.keyId, requestId(s.clock.now()));
   const request: RotationRequest = {
     rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal", revokeOld: false,
+    ...(body.migrateFlat === true ? { migrateFlat: true } : {}),
   };
   await startRotation(client, request, opts);
   return { rotationId, status: "running", statusUrl: statusUrl(rotationId) };

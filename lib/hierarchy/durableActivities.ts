@@ -9,6 +9,8 @@
 // What the flow keeps for itself: the revoke of the compromised KEK version (revokeVersion: the
 // two-person rule, the zero-reference count, the Revoked ledger entry). The workflow is given no
 // revokeKekVersion, so its own revoke step only decides; the flow counts again and acts.
+import { createHash } from "node:crypto";
+import type { TableClient } from "@azure/data-tables";
 import { z } from "zod";
 import { InvariantViolationError } from "../domain/errors";
 import type { BranchKeyEvent } from "../envelope/branchKeyCache";
@@ -17,7 +19,8 @@ import { recordStep } from "../orchestration/activities";
 import { checkFence, FenceInput } from "../orchestration/fence";
 import type { RotationDeps } from "../orchestration/ports";
 import type { HierarchyRuntime } from "./durableRuntime";
-import { emergency, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
+import { DekStore } from "../stores/dekStore";
+import { emergency, migrateFlat, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
 
 const id = z.string().min(1).max(512);
 const version = z.string().min(1).max(64);
@@ -38,6 +41,19 @@ export const HierarchyEmergencyInput = HierarchyKekRotationInput.extend({
   newDekVersions: z.boolean().optional(),
 });
 
+export const HierarchyMigrationInput = z.object({
+  rotationId: id,
+  keyId: id,
+  /** The KEK version new branch keys are wrapped under (the flow's new primary). */
+  kekVersion: version,
+  actor: z.string().min(1),
+  fence: FenceInput.optional(),
+  /** Where this slice's page of tenants starts (the flat tenant index's continuation). */
+  cursor: z.string().min(1).max(4096).optional(),
+  /** Tenants one slice migrates. */
+  pageSize: z.number().int().min(1).max(1000).default(50),
+});
+
 /** One slice's answer: where the run stands, counts only. */
 export interface HierarchySlice {
   more: boolean;
@@ -47,7 +63,7 @@ export interface HierarchySlice {
   outcome?: string;
 }
 
-type Kind = "kek-rotation" | "emergency";
+type Kind = "kek-rotation" | "emergency" | "migration";
 
 /** Thrown from a step hook once the slice's time is up: the checkpoint of the step is saved. */
 class SliceEnd extends Error {}
@@ -68,9 +84,38 @@ export async function hierarchyEmergency(deps: RotationDeps, rt: HierarchyRuntim
   return sliced(deps, rt, input, "emergency", (d, o) => emergency(d, req, o));
 }
 
+/** Format-1 DEKs of the KEK moved under branch keys, one page of the flat tenant index per call: the
+ * page's own run (checkpoint) migrates its tenants, and the answer's cursor is where the next page
+ * starts. A tenant is migrated whole (format 2 written, then format 1 deleted), so a crash or
+ * retry of a page re-reads it and writes nothing twice. */
+export async function hierarchyMigration(deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyMigrationInput>): Promise<HierarchySlice & { cursor?: string }> {
+  const flatTable = rt?.flatTable;
+  if (!rt?.flat || !flatTable) throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] migrating ${input.keyId} needs the format-1 DEK table`);
+  const page = await rt.flat.listTenants({ limit: input.pageSize, ...(input.cursor ? { continuation: input.cursor } : {}) });
+  const pageId = createHash("sha256").update(input.cursor ?? "first").digest("hex").slice(0, 16);
+  const runId = `${hierarchyRunId(input.rotationId, "migration")}~${pageId}`;
+  const out = await sliced(deps, { ...rt, flat: new TenantsPage(flatTable, page.items) }, input, "migration", (d, o) => migrateFlat(d, { runId, kekKeyId: input.keyId, kekVersion: input.kekVersion }, o), { runId, label: `migration~${pageId}` });
+  // A page is one step: its slice ends when the page is migrated, and the flow goes on from the cursor.
+  if (out.more) return out;
+  return { ...out, more: page.continuation !== undefined, ...(page.continuation ? { cursor: page.continuation } : {}) };
+}
+
+/** The flat DEK store seen through one page of its tenant index (what migrateFlat iterates). */
+class TenantsPage extends DekStore {
+  constructor(client: TableClient, private readonly page: readonly string[]) {
+    super(client);
+  }
+
+  override async *tenants(): AsyncIterable<string> {
+    await Promise.resolve();
+    yield* this.page;
+  }
+}
+
 async function sliced(
-  deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyKekRotationInput>, kind: Kind,
+  deps: RotationDeps, rt: HierarchyRuntime | undefined, input: { rotationId: string; keyId: string; actor: string; fence?: { owner: string; token: number } | undefined }, kind: Kind,
   run: (d: HierarchyDeps, o: RunOptions) => Promise<RunState>,
+  names: { runId: string; label: string } = { runId: hierarchyRunId(input.rotationId, kind), label: kind },
 ): Promise<HierarchySlice> {
   const keys = rt?.keys;
   if (!rt || !keys) {
@@ -85,7 +130,7 @@ async function sliced(
     publish: (e) => recordDrop(deps, input, kind, e),
     onStep: async (_runId, step, counts) => {
       // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).
-      await recordStep(deps, { ...entry, step: `hierarchy-${kind}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
+      await recordStep(deps, { ...entry, step: `hierarchy-${names.label}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
       // A lock taken over while this slice ran stops it after the step it finished (invariant 8).
       if (input.fence) await checkFence(deps.fences, input.keyId, input.fence);
       if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
@@ -102,12 +147,12 @@ async function sliced(
   };
   try {
     const state = await run(d, { ratePerSec: rt.ratePerSec });
-    if (state.done) await recordDrop(deps, input, kind, { type: kind === "emergency" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
+    if (state.done && kind !== "migration") await recordDrop(deps, input, kind, { type: kind === "emergency" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
     return sliceOf(state);
   } catch (err) {
     if (!(err instanceof SliceEnd)) throw err;
-    const saved = await keys.store.run<RunState>(hierarchyRunId(input.rotationId, kind));
-    if (!saved) throw new InvariantViolationError("HierarchyCheckpointMissing", `[keyrotor] [hierarchy] run ${hierarchyRunId(input.rotationId, kind)} ended a slice without a checkpoint`);
+    const saved = await keys.store.run<RunState>(names.runId);
+    if (!saved) throw new InvariantViolationError("HierarchyCheckpointMissing", `[keyrotor] [hierarchy] run ${names.runId} ended a slice without a checkpoint`);
     return { ...sliceOf(saved.state), more: !saved.state.done };
   }
 }

@@ -1,4 +1,4 @@
-// Fencing (invariant 8). The keyLock entity grants each lease a token that only grows, but
+// Fencing: every mutating step checks its lock grant before it acts. The keyLock entity grants each lease a token that only grows, but
 // activities cannot read an entity: so the orchestrator records each grant in the key's fence row
 // (claimFence, right after the grant) and passes {owner, token} with every mutating activity, which
 // checks it against the row before it acts (handlers.ts). A rotation whose lease ran out and was
@@ -29,7 +29,7 @@ const D = DURABLE.activities;
  * fenced: a rotation that lost its key must still record that it failed. */
 export const FENCED_ACTIVITIES: ReadonlySet<string> = new Set<string>([
   D.createKeyVersion, D.createSecretVersion, D.promoteVersion, D.setKeyOps, D.disableVersion, D.rotateTenantDek, D.publishJwks, D.rewrapRange,
-  D.hierarchyKekRotation, D.hierarchyEmergency,
+  D.hierarchyKekRotation, D.hierarchyEmergency, D.hierarchyMigration,
 ]);
 
 /** The fence rows, one per key (the port is defined with the others in lib/ports.ts). */

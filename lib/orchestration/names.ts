@@ -33,6 +33,8 @@ export const DURABLE = {
      * branch-key re-wrap, or of an emergency's branch-key replacement. */
     hierarchyKekRotation: "hierarchyKekRotation",
     hierarchyEmergency: "hierarchyEmergency",
+    /** Key hierarchy: one page of tenants' format-1 DEKs moved under branch keys. */
+    hierarchyMigration: "hierarchyMigration",
   },
   entities: {
     keyLock: "keyLock",

@@ -60,6 +60,25 @@ function* hierarchyRun(f: Flow, activity: string, input: Record<string, unknown>
   }
 }
 
+/** The KEK's format-1 DEKs moved under branch keys, a page of tenants per activity call. */
+function* migrated(f: Flow, newVersion: string): Generator<Task, Record<string, number>, unknown> {
+  const i = f.input;
+  let counts: Record<string, number> = {};
+  let cursor: string | undefined;
+  for (;;) {
+    const slice = yield* step<HierarchySlice & { cursor?: string }>(f, A.hierarchyMigration, {
+      rotationId: i.rotationId, keyId: i.keyId, kekVersion: newVersion, actor: i.actor, ...(cursor ? { cursor } : {}),
+    });
+    counts = summed(counts, slice.counts);
+    setPhase(f, "rewrapping", { rewrapped: counts.dekRowsWritten ?? 0, scanned: 0 });
+    if (!slice.more) break;
+    // The next page of tenants (a page not finished would come back with the same cursor).
+    cursor = slice.cursor ?? cursor;
+  }
+  yield* rec(f, "flatMigrated", "RewrapProgress", undefined, { versionAfter: newVersion, counts, details: { hierarchy: "migration" } });
+  return counts;
+}
+
 /** The KEK's branch keys after its new version is primary: re-wrapped under it (a rotation), or
  * replaced by new ones under it with every DEK moved (an emergency, whose compromised version is
  * the revoke target). DEK rows are untouched by a rotation. */
@@ -120,6 +139,12 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
       hierarchy = summed(hierarchy, yield* branchKeysUnder(f, newVersion, undefined));
       refs = yield* countRefs(f, newVersion);
     }
+  }
+  if (f.input.migrateFlat && f.input.mode !== "emergency") {
+    // The flat DEKs move under branch keys wrapped under the new version (one unwrap each, as a
+    // flat rewrap would spend), instead of being re-wrapped flat.
+    hierarchy = summed(hierarchy ?? {}, yield* migrated(f, newVersion));
+    refs = yield* countRefs(f, newVersion);
   }
   f.total = flatPending(refs, newVersion);
   setPhase(f, "rewrapping", { rewrapped: 0, scanned: 0 });

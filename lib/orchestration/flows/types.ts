@@ -27,6 +27,9 @@ export const RotationInputSchema = z.object({
   /** emergency of a KEK with branch keys, the approval's flag: every tenant also gets a new DEK
    * version, so consumers re-encrypt their data (lib/hierarchy/durableActivities.ts). */
   newDekVersions: z.boolean().optional(),
+  /** normal mode: the KEK's format-1 DEKs move under branch keys (wrapped under the new version)
+   * instead of being re-wrapped flat; later rotations then cost one unwrap per branch key. */
+  migrateFlat: z.boolean().optional(),
   /** For a tenant's first DEK: the KEK to wrap it under. */
   kekKeyId: z.string().optional(),
   leaseDuration: duration.default("PT15M"),
