@@ -131,7 +131,7 @@ async function sliced(
     onStep: async (_runId, step, counts) => {
       // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).
       await recordStep(deps, { ...entry, step: `hierarchy-${names.label}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
-      // A lock taken over while this slice ran stops it after the step it finished (invariant 8).
+      // A lock taken over while this slice ran stops it after the step it finished: every mutating step checks its lock grant.
       if (input.fence) await checkFence(deps.fences, input.keyId, input.fence);
       if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
     },

@@ -1,5 +1,5 @@
-// The hierarchy's durable activities at their boundary: fenced like every mutating step (invariant
-// 8), refused with a clear error when the deployment has no branch-key signing key, and the
+// The hierarchy's durable activities at their boundary: fenced like every mutating step (each
+// checks its lock grant before it acts), refused with a clear error when the deployment has no branch-key signing key, and the
 // consumers' dropCachedKeys signal read back from a rotation event.
 import { describe, expect, it } from "vitest";
 import { overPorts } from "../../lib/compose";

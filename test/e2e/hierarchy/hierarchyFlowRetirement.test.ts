@@ -1,4 +1,4 @@
-// Retirement with the key hierarchy (invariant 2): a KEK version that still wraps a branch key
+// Retirement with the key hierarchy (a version is disabled only once nothing references it): a KEK version that still wraps a branch key
 // protects every DEK under that branch key, so the retirement workflow's zero-reference count
 // includes branch-key records, not only flat DEKs. Real parts: durable host with history in
 // Azurite, Key Vault peer, compose(cfg) from settings.
