@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     const info: DemoDbInfo = { keyVaultUrl: running.keyVault.url, caFile: running.keyVault.caFile, secret: "orders-db" };
     writeFileSync(demoDbInfoFile(stateDir), JSON.stringify(info, null, 2));
   }
-  const app = await composeLocalApp(cfg, stateDir, logLine);
+  const app = await composeLocalApp(cfg, stateDir);
   running.host = await startHost({
     entry: functionModules(),
     appHookData: appHookDataFor(app),

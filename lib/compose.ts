@@ -25,8 +25,6 @@ export interface Composition {
 export interface CompositionOverrides {
   /** A ledger built elsewhere (the local host's, sealed with its file key); the one ledger of the app. */
   ledger?: HashChainLedger;
-  /** Diagnostic log for the rotation engine; never given key material. */
-  log?: (line: string) => void;
   rotation?: Omit<RotationDepsOverrides, "ledger">;
   rewrap?: Partial<RewrapDeps>;
   hierarchy?: Partial<HierarchyRuntime>;
@@ -40,7 +38,7 @@ export async function compose(cfg: Config, o: CompositionOverrides = {}): Promis
   const bus = o.rotation?.events ? undefined : eventPublisherFor(cfg, ledger);
   const api = await apiServices(cfg, { ledger, ...(bus ? { publisher: bus.publisher } : {}) });
   const events = o.rotation?.events ?? bus!.publisher;
-  const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events, ...(o.log ? { log: o.log } : {}), ...o.rotation });
+  const rotation = await createRotationDeps(cfg, { ledger, sealer: ledger, events, ...o.rotation });
   const rewrap: RewrapDeps = { ...realRewrapDeps(cfg), fences: rotation.fences, ...o.rewrap };
   // The hierarchy's tables and signing key from the settings, over the configured vaults.
   const hierarchy: HierarchyRuntime = { ...hierarchyRuntimeFrom(cfg, keyVaultsFor(cfg)), ...o.hierarchy };

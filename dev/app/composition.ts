@@ -35,13 +35,13 @@ export interface LocalApp extends Composition {
 }
 
 /** The app as `npm start` runs it: compose(cfg) with the local seal key's ledger. */
-export async function composeLocalApp(cfg: Config, stateDir: string, log: (line: string) => void): Promise<LocalApp> {
+export async function composeLocalApp(cfg: Config, stateDir: string): Promise<LocalApp> {
   const ledger = tableLedger({
     entries: await ensureTable(tableClient(cfg, "ledger")),
     seals: await ensureTable(tableClient(cfg, "seals")),
     signer: localSealSigner(stateDir),
   });
-  return { ...(await compose(cfg, { ledger, log })), ledger };
+  return { ...(await compose(cfg, { ledger })), ledger };
 }
 
 /** The app hook data that hands a composition to the function app at appStart. */

@@ -3,8 +3,9 @@
 // a running holder's only on request (`terminateOwner: true`), and only after its orchestration and
 // the rewrap legs it started are terminated: a holder left running would go on writing. The break
 // is written to the ledger (LockBroken: who, why, the old owner) before anything is touched, and
-// announced, so an auditor sees every hand-broken lock (invariant 1). Steps of the old holder still
-// in flight are refused by the fencing token once the key is granted again (invariant 8).
+// announced, so an auditor sees every hand-broken lock (one rotation per key at a time; breaking the lock by hand
+// is audited). Steps of the old holder still
+// in flight are refused by the fencing token once the key is granted again (every mutating step checks its grant).
 import { z } from "zod";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { parseKeyId } from "../domain/keys";

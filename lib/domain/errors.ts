@@ -92,7 +92,7 @@ export function dispositionOf(err: unknown): ErrorDisposition {
 
 /** Azure Storage (Table, Blob) error codes that stores and their in-memory twins throw with, and
  * the keyrotor code a caller sees instead. A storage code names our implementation, not the
- * caller's situation, and changes with it: it never reaches a caller (issue 21). Stores may keep
+ * caller's situation, and changes with it: it never reaches a caller. Stores may keep
  * throwing them (their own retry logic reads them); only the HTTP body is translated, here. */
 const STORAGE_CODES: Readonly<Record<string, string>> = {
   UpdateConditionNotSatisfied: "ConcurrentUpdate",

@@ -1,4 +1,4 @@
-// What a responder should do about each rotation event (invariant 4): is encryption impacted, is
+// What a responder should do about each rotation event (every phase is observable and says what to do): is encryption impacted, is
 // decryption still valid, must customers act, is it safe for a human to step in — and one sentence
 // that names the key, the rotation, the phase and the next step. Pure: the facts come in, nothing
 // is looked up. "Rotation failed" alone is never an answer.

@@ -1,4 +1,5 @@
-// Managed keys and their versions: the vocabulary of ARCHITECTURE.md as types.
+// Managed keys and their versions: keyrotor's vocabulary (managed key, kind, version state,
+// rotation trigger, mode and phase) as types.
 import { InvalidRequestError, RotationConflictError } from "./errors";
 
 export const KEY_KINDS = ["kek", "dek", "signing", "secret"] as const;

@@ -14,7 +14,7 @@ export interface Lease {
   /** ISO instants from the owner's deterministic clock. */
   since: string;
   leaseUntil: string;
-  /** The fencing token of this grant (invariant 8): every grant, re-grants and take-overs
+  /** The fencing token of this grant (every mutating step checks it before it acts): every grant, re-grants and take-overs
    * included, gets a token greater than any before it. Absent only on leases granted before
    * tokens existed. */
   token?: number;

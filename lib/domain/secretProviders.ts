@@ -132,7 +132,7 @@ export function isRolledBack(v: SlotVersion, primary: SlotVersion | undefined): 
  *   provider) and rotates into the freed slot;
  * - a holder inside its overlap, rolled back or not: consumers may still hold its credential (a
  *   rolled-back one was primary for the rollback window, and a rollback needs only one person), and
- *   no single person may end a credential before its overlap is over (invariant 7). The slot is
+ *   no single person may end a credential before its overlap is over. The slot is
  *   refused with SlotInOverlap (409), saying when it frees; only an emergency (two people approved)
  *   may end it early: a rolled-back holder is then retired first (recorded), one in its ordinary
  *   overlap is regenerated over directly, as emergencies always did.

@@ -1,4 +1,4 @@
-// The hierarchy's validation gate (issue 20): before anything old is destroyed or revoked, the new
+// The hierarchy's validation gate: before anything old is destroyed or revoked, the new
 // KEK version must be shown to open the branch keys wrapped under it — through the vault, giving
 // back the key each record's signed commitment names.
 //

@@ -43,7 +43,7 @@ function checkText(field: string, v: unknown, required: boolean, max = MAX_TEXT)
 }
 
 /** Refuses what the ledger cannot store or hash faithfully. Never inspects for key material: callers
- * must not pass any (see ARCHITECTURE.md invariant 5). */
+ * must not pass any (no plaintext key material ever goes to the ledger, logs, events or history). */
 export function validateAppend(a: LedgerAppend): void {
   checkText("keyId", a.keyId, true, 400);
   checkText("entryId", a.entryId, true, 300);

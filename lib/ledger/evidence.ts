@@ -220,7 +220,7 @@ function exceptionsOf(compliance: KeyCompliance[]): CryptoperiodException[] {
 function emergencyOf(r: RotationRecord): EmergencyRecord {
   const exceptions: EmergencyRecord["exceptions"] = [];
   if (r.approvals.length === 0 && (r.outcome === "completed" || r.seqs.count > 1)) exceptions.push("notApproved");
-  // People are their principal ids (invariant 7): two people may share a display name and one person
+  // People are their principal ids (the two-person rule counts principals, not names): two people may share a display name and one person
   // may change theirs. Names decide only for entries written before ids were recorded.
   const byIds = r.requestedById !== undefined && r.approvals.every((a) => a.byId !== undefined);
   if (r.approvals.some((a) => (byIds ? a.byId === r.requestedById : a.by === r.requestedBy))) exceptions.push("selfApproved");

@@ -45,8 +45,6 @@ export interface RotationDeps {
   /** Every policy, for the Planner the DEK fan-out's page activity runs (which tenants are due in
    * its due period). Without it every tenant on a page counts as due. */
   schedulePolicies?: () => Promise<Policy[]>;
-  /** Diagnostic log; never given key material. */
-  log?: (line: string) => void;
   /** Runs a new version's operations for the validation gates (lib/validation): sign and secret
    * read-back besides wrap/unwrap. Without it the validateVersion activity refuses to run. */
   validationVault?: ValidationVault;

@@ -1,5 +1,5 @@
 // The one way a flow calls an activity: act(). Retries only what is transient, on durable timers,
-// and fences every mutating call with the lock grant the execution holds (invariant 8).
+// and fences every mutating call with the lock grant the execution holds (a step fenced out by a newer grant acts no more).
 import type { OrchestrationContext, Task } from "durable-functions";
 import { historyError } from "../../domain/errors";
 import { retryDelayMs, DEFAULT_RETRY, type RetryPolicy } from "../../domain/rotation";

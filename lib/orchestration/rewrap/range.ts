@@ -281,7 +281,8 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
       const writable = chunk.filter((d) => wrapped.has(d.dekId));
       await settle();
       if (writable.length === 0) continue;
-      // Fenced before every batch, not only at the start (invariant 8): a range still running when
+      // Fenced before every batch, not only at the start (every mutating step checks the lock grant
+      // first): a range still running when
       // its lease ran out and the key was taken over stops here with FencedOut, writing no more.
       if (fence) await checkFence(fence.store, input.kekKeyId, fence.grant);
       committing = commit(writable, wrapped);
