@@ -1,7 +1,7 @@
 // The KEK flow's zero-reference count with the key hierarchy in it: a version is disabled only
-// after a count proves nothing references it, and a KEK version that still wraps a branch key protects every DEK under that branch key, so the count that lets a
-// retirement disable a version, or an emergency revoke it, must count branch-key records as well as
-// flat DEKs. The count runs in legs over the flat DEKs (../orchestration/dekCounts); the branch
+// after a count proves nothing references it, and a KEK version that still wraps a branch key
+// protects every DEK under that branch key, so the count that lets a retirement disable a version,
+// or an emergency revoke it, must count branch-key records as well as flat DEKs. The count runs in legs over the flat DEKs (../orchestration/dekCounts); the branch
 // keys (a few hundred rows per KEK, one partition) are added to the last leg's totals, so only an
 // answer without a cursor, the one callers read as the total, carries them.
 import { countReferences, type ReferenceCount } from "../orchestration/dekCounts";
