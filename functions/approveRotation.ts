@@ -12,7 +12,7 @@ import { api, json, readBody, validate } from "../lib/http/api";
 export const approveRotation = api({ role: ROUTES.approveRotation.role }, async ({ req, ctx, principal }) => {
   const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), routeParams(req.params));
   const body = await readBody(req, ApproveBody);
-  const accepted = await approve((await composition()).api, rotationClient(ctx), principal!, rotationId, {}, body);
+  const accepted = await approve((await composition(ctx)).api, rotationClient(ctx), principal!, rotationId, {}, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

@@ -12,7 +12,7 @@ import { api, json, readBody, validate } from "../lib/http/api";
 export const breakLock = api({ role: ROUTES.breakLock.role }, async ({ req, ctx, principal }) => {
   const { keyId } = validate(z.object({ keyId: z.string().min(1).max(300) }), routeParams(req.params));
   const body = await readBody(req, BreakLockBody);
-  const broken = await breakKeyLock((await composition()).api, rotationClient(ctx), principal!, keyId, body);
+  const broken = await breakKeyLock((await composition(ctx)).api, rotationClient(ctx), principal!, keyId, body);
   return json(broken.confirmed ? 200 : 202, broken);
 });
 

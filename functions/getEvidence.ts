@@ -11,9 +11,9 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
-export const getEvidence = api({ role: ROUTES.getEvidence.role }, async ({ req }) => {
+export const getEvidence = api({ role: ROUTES.getEvidence.role }, async ({ req, ctx }) => {
   const q = validate(EvidenceQuery, queryOf(req));
-  const s = (await composition()).api;
+  const s = (await composition(ctx)).api;
   const answer = await evidenceWithin(s, q);
   if ("page" in answer) return json(202, answer.page);
   const { pack } = answer;

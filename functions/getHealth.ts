@@ -8,8 +8,8 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json } from "../lib/http/api";
 
-export const getHealth = api({ role: ROUTES.getHealth.role }, async () => {
-  const h = await health((await composition()).api);
+export const getHealth = api({ role: ROUTES.getHealth.role }, async ({ ctx }) => {
+  const h = await health((await composition(ctx)).api);
   return json(h.status === "down" ? 503 : 200, h);
 });
 

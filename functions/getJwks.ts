@@ -9,9 +9,9 @@ import { z } from "zod";
 
 const Params = z.object({ vault: JWKS_PART, key: JWKS_PART });
 
-export const getJwks = api({ role: ROUTES.getJwks.role }, async ({ req }) => {
+export const getJwks = api({ role: ROUTES.getJwks.role }, async ({ req, ctx }) => {
   const p = validate(Params, req.params);
-  return json(200, await jwks((await composition()).api, p.vault, p.key), { "cache-control": "public, max-age=300", "content-type": "application/jwk-set+json" });
+  return json(200, await jwks((await composition(ctx)).api, p.vault, p.key), { "cache-control": "public, max-age=300", "content-type": "application/jwk-set+json" });
 });
 
 app.http(ROUTES.getJwks.name, httpOptions(ROUTES.getJwks, getJwks));

@@ -7,9 +7,9 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
-export const getKeys = api({ role: ROUTES.getKeys.role }, async ({ req }) => {
+export const getKeys = api({ role: ROUTES.getKeys.role }, async ({ req, ctx }) => {
   validate(z.strictObject({}), queryOf(req));
-  return json(200, { keys: await listKeys((await composition()).api) });
+  return json(200, { keys: await listKeys((await composition(ctx)).api) });
 });
 
 app.http(ROUTES.getKeys.name, httpOptions(ROUTES.getKeys, getKeys));

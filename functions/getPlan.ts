@@ -6,9 +6,9 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
-export const getPlan = api({ role: ROUTES.getPlan.role }, async ({ req }) => {
+export const getPlan = api({ role: ROUTES.getPlan.role }, async ({ req, ctx }) => {
   const q = validate(PlanQuery, queryOf(req));
-  return json(200, await plan((await composition()).api, q.horizon));
+  return json(200, await plan((await composition(ctx)).api, q.horizon));
 });
 
 app.http(ROUTES.getPlan.name, httpOptions(ROUTES.getPlan, getPlan));

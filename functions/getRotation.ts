@@ -9,7 +9,7 @@ import { api, json, validate } from "../lib/http/api";
 
 export const getRotation = api({ role: ROUTES.getRotation.role }, async ({ req, ctx }) => {
   const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), routeParams(req.params));
-  return json(200, await view((await composition()).api, rotationClient(ctx), rotationId));
+  return json(200, await view((await composition(ctx)).api, rotationClient(ctx), rotationId));
 });
 
 app.http(ROUTES.getRotation.name, httpOptions(ROUTES.getRotation, getRotation));

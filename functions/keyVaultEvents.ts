@@ -12,7 +12,7 @@ import { HANDLED_KEYVAULT_EVENT_TYPES } from "../lib/domain/keyVaultEventTypes";
 export const KEYVAULT_EVENT_TYPES = HANDLED_KEYVAULT_EVENT_TYPES;
 
 export async function keyVaultEvents(event: unknown, ctx: InvocationContext): Promise<void> {
-  const outcome = await handleKeyVaultEvent((await composition()).api, rotationClient(ctx), event, { log: (l) => ctx.log(l) });
+  const outcome = await handleKeyVaultEvent((await composition(ctx)).api, rotationClient(ctx), event, { log: (l) => ctx.log(l) });
   ctx.log(`[keyrotor] [eventgrid] outcome ${outcome.outcome}`);
 }
 

@@ -8,7 +8,7 @@ import { composition } from "./_app";
 
 export async function ledgerAudit(_timer: Timer, ctx: InvocationContext): Promise<void> {
   // The checkpoint is the services' ledgerAudit store (the locks table): runs may land on any instance.
-  const r = await runLedgerAudit((await composition()).api);
+  const r = await runLedgerAudit((await composition(ctx)).api);
   if (r.ok === false) {
     // Not thrown: a retry cannot repair tampering, and the failed run must not hide the next hour's.
     ctx.error(`[keyrotor] [ledger] DOES NOT VERIFY: ${JSON.stringify(r.firstBreak)}; no seal written. See docs/ledger.md.`);

@@ -1,11 +1,12 @@
 // Activity listTenants: parse, one lib call, map (lib/orchestration/activities.ts).
 import * as df from "durable-functions";
+import type { InvocationContext } from "@azure/functions";
 import { runActivity } from "../lib/orchestration/handlers";
 import { composition } from "./_app";
 import { DURABLE } from "../lib/orchestration/names";
 
-export async function listTenants(input: unknown): Promise<unknown> {
-  return runActivity("listTenants", input, await composition());
+export async function listTenants(input: unknown, context: InvocationContext): Promise<unknown> {
+  return runActivity("listTenants", input, await composition(context));
 }
 
 df.app.activity(DURABLE.activities.listTenants, { handler: listTenants });

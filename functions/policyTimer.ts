@@ -7,7 +7,7 @@ import { composition } from "./_app";
 import { runPolicyTimer } from "../lib/api/timer";
 
 export async function policyTimer(timer: Timer, ctx: InvocationContext): Promise<void> {
-  const report = await runPolicyTimer((await composition()).api, rotationClient(ctx), { isPastDue: timer.isPastDue, log: (l) => ctx.log(l) });
+  const report = await runPolicyTimer((await composition(ctx)).api, rotationClient(ctx), { isPastDue: timer.isPastDue, log: (l) => ctx.log(l) });
   if (report.failures.length > 0) {
     throw new Error(`[keyrotor] [timer] ${report.failures.length} key(s) failed: ${report.failures.slice(0, 5).map((f) => `${f.keyId}: ${f.message}`).join("; ")}`);
   }

@@ -7,9 +7,9 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, readBody } from "../lib/http/api";
 
-export const postCompromise = api({ role: ROUTES.postCompromise.role }, async ({ req, principal }) => {
+export const postCompromise = api({ role: ROUTES.postCompromise.role }, async ({ req, ctx, principal }) => {
   const body = await readBody(req, CompromiseBody);
-  const accepted = await reportCompromise((await composition()).api, principal!, body);
+  const accepted = await reportCompromise((await composition(ctx)).api, principal!, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

@@ -9,7 +9,7 @@ import { api, json, readBody } from "../lib/http/api";
 
 export const postRotation = api({ role: ROUTES.postRotation.role }, async ({ req, ctx, principal }) => {
   const body = await readBody(req, PostRotationBody);
-  const accepted = await requestRotation((await composition()).api, rotationClient(ctx), principal!, body);
+  const accepted = await requestRotation((await composition(ctx)).api, rotationClient(ctx), principal!, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

@@ -10,10 +10,10 @@ import { routeParams, ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, readBody, validate } from "../lib/http/api";
 
-export const putKey = api({ role: ROUTES.putKey.role }, async ({ req, principal }) => {
+export const putKey = api({ role: ROUTES.putKey.role }, async ({ req, ctx, principal }) => {
   const { keyId } = validate(z.object({ keyId: z.string().min(1).max(300) }), routeParams(req.params));
   const body = await readBody(req, RegisterKeyBody);
-  const r = await registerKey((await composition()).api, principal!, keyId, body);
+  const r = await registerKey((await composition(ctx)).api, principal!, keyId, body);
   return json(r.created ? 201 : 200, { key: r.key, ...(r.keyTypeChecked !== undefined ? { keyTypeChecked: r.keyTypeChecked } : {}) });
 });
 

@@ -8,10 +8,10 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, readBody, validate } from "../lib/http/api";
 
-export const putPolicy = api({ role: ROUTES.putPolicy.role }, async ({ req, principal }) => {
+export const putPolicy = api({ role: ROUTES.putPolicy.role }, async ({ req, ctx, principal }) => {
   const { policyId } = validate(z.object({ policyId: POLICY_ID }), req.params);
   const body = await readBody(req, z.record(z.string(), z.unknown()));
-  const r = await put((await composition()).api, principal!, policyId, body, req.headers.get("if-match") ?? undefined);
+  const r = await put((await composition(ctx)).api, principal!, policyId, body, req.headers.get("if-match") ?? undefined);
   return json(r.created ? 201 : 200, r.view, { etag: r.view.etag });
 });
 

@@ -12,7 +12,7 @@ import { api, json, readBody, validate } from "../lib/http/api";
 export const rollbackRotation = api({ role: ROUTES.rollbackRotation.role }, async ({ req, ctx, principal }) => {
   const { rotationId } = validate(z.object({ rotationId: ROTATION_ID }), routeParams(req.params));
   const body = await readBody(req, RollbackBody);
-  const accepted = await requestRollback((await composition()).api, rotationClient(ctx), principal!, rotationId, body);
+  const accepted = await requestRollback((await composition(ctx)).api, rotationClient(ctx), principal!, rotationId, body);
   return json(202, accepted, { location: accepted.statusUrl });
 });
 

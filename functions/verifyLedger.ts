@@ -9,9 +9,9 @@ import { ROUTES } from "../lib/api/routes";
 import { composition } from "./_app";
 import { api, json, validate } from "../lib/http/api";
 
-export const verifyLedger = api({ role: ROUTES.verifyLedger.role }, async ({ req }) => {
+export const verifyLedger = api({ role: ROUTES.verifyLedger.role }, async ({ req, ctx }) => {
   const q = validate(VerifyQuery, queryOf(req));
-  const v = await verifyLedgerWithin((await composition()).api, q);
+  const v = await verifyLedgerWithin((await composition(ctx)).api, q);
   return json(v.continuation === undefined ? 200 : 202, v);
 });
 

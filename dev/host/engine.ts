@@ -34,6 +34,8 @@ export interface EngineOptions {
   maxConcurrentActivities: number;
   log: (line: string) => void;
   userLog: UserLog;
+  /** The worker's app hook data, handed to the hooks of every invocation this engine runs. */
+  appHookData: Record<string, unknown>;
   /** Largest timer the storage provider accepts before splitting (Azure Storage: 6 days). */
   maximumShortTimerMs?: number;
   /** Interval of the pieces of a split timer (3 days). */
@@ -944,7 +946,7 @@ export class DurableEngine {
     let state: { isDone?: boolean; actions?: OrchestratorAction[][]; output?: unknown; customStatus?: unknown; error?: unknown } | undefined;
     let errorMessage: string | undefined;
     try {
-      const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data: { json: JSON.stringify(payload) } }] }, this.opts.userLog);
+      const resp = await invoke(fn, { inputData: [{ name: triggerOf(fn).name, data: { json: JSON.stringify(payload) } }] }, this.opts.userLog, this.opts.appHookData);
       const json = typedDataToJson(resp.returnValue);
       state = json ? (JSON.parse(json) as typeof state) : undefined;
     } catch (err) {
@@ -1075,6 +1077,7 @@ export class DurableEngine {
         fn,
         { inputData: [{ name: triggerOf(fn).name, data: input === null || input === undefined ? null : { json: input } }, ...(this.opts.activityInputs?.(fn) ?? [])] },
         this.opts.userLog,
+        this.opts.appHookData,
       );
       return ev(EventType.TaskCompleted, this.opts.clock.now(), { TaskScheduledId: scheduled.EventId, Result: typedDataToJson(resp.returnValue) });
     } catch (err) {
@@ -1267,6 +1270,7 @@ export class DurableEngine {
               ],
             },
             this.opts.userLog,
+            this.opts.appHookData,
           );
           const out = JSON.parse(typedDataToJson(resp.returnValue) ?? "{}") as {
             entityExists?: boolean;

@@ -63,8 +63,10 @@ export interface StartHostOptions {
   visibilityTimeoutMs?: number;
   /** Unowned targets (instances, entities) one poll takes at most (default 32). */
   pollBatchSize?: number;
-  /** The app hook data the appStart hooks receive (what a host hands the app at start; the app's
-   * own composition reads it, see functions/_app.ts). Default: empty, as in Azure. */
+  /** The hook data appStart and appTerminate receive as `hookData` (the worker's app-level-only hook
+   * data: what a host hands the app at start; functions/_app.ts reads its composition there). Each
+   * host also keeps its own app hook data, which all its hooks receive as `appHookData`. Default:
+   * empty, as in Azure. */
   appHookData?: Record<string, unknown>;
 }
 
@@ -189,8 +191,14 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const store: HistoryStore = options.store && options.store !== "memory" ? options.store : new MemoryHistoryStore();
   let baseUrl = "http://127.0.0.1:0";
   const systemKey = newSystemKey();
+  // The worker's two hook-data objects (its AppContext): app-level-only data, which appStart and
+  // appTerminate see as `hookData` (options.appHookData seeds it), and the app hook data every hook
+  // sees as `appHookData`, invocation hooks included. Per host: two hosts are two workers.
+  const appLevelOnlyHookData = options.appHookData ?? {};
+  const appHookData: Record<string, unknown> = {};
   const ctx: TriggerContext = {
     baseUrl: () => baseUrl,
+    appHookData,
     durableClientData: () => durableClientInputData(baseUrl, systemKey),
     log,
     userLog: (fn, _id, level, message) => log(`[${fn}] ${level}: ${message}`),
@@ -203,6 +211,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
     maxConcurrentActivities: options.maxConcurrentActivities ?? 16,
     log,
     userLog: ctx.userLog,
+    appHookData,
     activityInputs: (fn) => extraInputData(fn, ctx),
     durable: has("durable"),
     ...(options.minPollingIntervalMs !== undefined ? { minPollingIntervalMs: options.minPollingIntervalMs } : {}),
@@ -273,7 +282,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const addr = server.address();
   baseUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
 
-  for (const hook of reg.hooks.get("appStart") ?? []) await hook({ hookData: options.appHookData ?? {}, functionAppDirectory: process.cwd() });
+  for (const hook of reg.hooks.get("appStart") ?? []) await hook({ hookData: appLevelOnlyHookData, appHookData, functionAppDirectory: process.cwd() });
   // A durable instance polls the store for work other instances wrote (no-op without the role).
   engine.startBackground();
 
@@ -359,7 +368,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
       if (stopped) return;
       stopped = true;
       for (const c of crons) c.stop();
-      for (const hook of reg.hooks.get("appTerminate") ?? []) await hook({ hookData: options.appHookData ?? {} });
+      for (const hook of reg.hooks.get("appTerminate") ?? []) await hook({ hookData: appLevelOnlyHookData, appHookData });
       await engine.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -24,6 +24,8 @@ export interface HttpResult {
 export interface TriggerContext {
   baseUrl: () => string;
   userLog: UserLog;
+  /** The worker's app hook data every invocation's hooks receive (worker.ts invoke). */
+  appHookData: Record<string, unknown>;
   log: (line: string) => void;
   /** The JSON for a durableClient input binding; default: this host's own durable endpoint (the
    * real-runtime harness, dev/durable-runtime, hands the real extension's client JSON instead). */
@@ -50,7 +52,7 @@ export function extraInputData(fn: RegisteredFunction, ctx: TriggerContext): Rpc
 
 export async function invokeTrigger(fn: RegisteredFunction, data: RpcTypedData | null, ctx: TriggerContext, triggerMetadata?: Record<string, RpcTypedData>) {
   const trigger = triggerOf(fn);
-  return invoke(fn, { inputData: [{ name: trigger.name, data }, ...extraInputData(fn, ctx)], ...(triggerMetadata ? { triggerMetadata } : {}) }, ctx.userLog);
+  return invoke(fn, { inputData: [{ name: trigger.name, data }, ...extraInputData(fn, ctx)], ...(triggerMetadata ? { triggerMetadata } : {}) }, ctx.userLog, ctx.appHookData);
 }
 
 export function functionsByTrigger(type: string): RegisteredFunction[] {

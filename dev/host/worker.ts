@@ -51,10 +51,11 @@ async function runHooks(name: string, ctx: Record<string, unknown>): Promise<voi
   for (const cb of coreRegistry().hooks.get(name) ?? []) await cb(ctx);
 }
 
-const appHookData: Record<string, unknown> = {};
-
-/** Runs one invocation; throws InvocationFailure when the function (or a hook) throws. */
-export async function invoke(fn: RegisteredFunction, input: InvocationInput, userLog: UserLog): Promise<RpcInvocationResponse> {
+/** Runs one invocation; throws InvocationFailure when the function (or a hook) throws. `appHookData`
+ * is the worker's app hook data (the Node.js worker's AppContext.appHookData): the one object every
+ * hook of that worker sees as `appHookData`, appStart's included. Each host passes its own, so two
+ * hosts in one process are two workers, not one. */
+export async function invoke(fn: RegisteredFunction, input: InvocationInput, userLog: UserLog, appHookData: Record<string, unknown>): Promise<RpcInvocationResponse> {
   const model = coreRegistry().model;
   if (!model) throw new Error("[keyrotor] [devhost] no programming model was set: is @azure/functions loaded by the app?");
   const invocationId = randomUUID();

@@ -67,8 +67,9 @@ async function readBody(req: import("node:http").IncomingMessage): Promise<strin
   return Buffer.concat(chunks).toString("utf8");
 }
 
-/** Loads the app's entry modules (once per process, like the worker) and starts the bridge. */
-export async function startBridge(entries: string[]): Promise<Bridge> {
+/** Loads the app's entry modules (once per process, like the worker) and starts the bridge; its
+ * invocations' hooks receive `appHookData`, the worker's app hook data (dev/host/worker.ts invoke). */
+export async function startBridge(entries: string[], appHookData: Record<string, unknown>): Promise<Bridge> {
   for (const entry of entries) await import(entry);
   const functions = durableFunctions();
   if (functions.length === 0) throw new Error("[keyrotor] [durable-runtime] the app registered no durable functions");
@@ -84,7 +85,7 @@ export async function startBridge(entries: string[]): Promise<Bridge> {
         calls.push({ name, kind, payload: payload ?? "" });
         const fn = findFunction(name);
         if (!fn) throw new Error(`[keyrotor] [durable-runtime] no function named ${name}`);
-        const resp = await invoke(fn, inputsFor(fn, kind, payload, client ?? undefined), userLog);
+        const resp = await invoke(fn, inputsFor(fn, kind, payload, client ?? undefined), userLog, appHookData);
         answer = { ok: true, result: typedDataToJson(resp.returnValue) };
       } catch (err) {
         // The worker reports the app's own error (its message and stack), not the wrapper's.

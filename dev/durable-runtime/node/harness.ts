@@ -64,8 +64,8 @@ export interface HttpAnswer {
 
 /** How the app's non-durable triggers are invoked here: dev/host's trigger plumbing, with the
  * durableClient input binding holding the real extension's client JSON. */
-function triggerContext(client: () => ClientJson, log: (line: string) => void): TriggerContext {
-  return { baseUrl: () => "http://127.0.0.1:7071", userLog: () => undefined, log, durableClientData: () => ({ ...client() }) };
+function triggerContext(client: () => ClientJson, log: (line: string) => void, appHookData: Record<string, unknown>): TriggerContext {
+  return { baseUrl: () => "http://127.0.0.1:7071", userLog: () => undefined, appHookData, log, durableClientData: () => ({ ...client() }) };
 }
 
 function httpCaller(ctx: TriggerContext): RealRuntime["invokeHttp"] {
@@ -125,8 +125,8 @@ async function launch(env: NodeJS.ProcessEnv, timeoutMs: number, log: (text: str
 
 /** Runs the app's appStart or appTerminate hooks, as the Functions host does once the worker has
  * loaded the app and when it stops (the app builds its composition at appStart). */
-async function appHooks(name: "appStart" | "appTerminate", hookData: Record<string, unknown>): Promise<void> {
-  for (const hook of coreRegistry().hooks.get(name) ?? []) await hook(name === "appStart" ? { hookData, functionAppDirectory: process.cwd() } : { hookData });
+async function appHooks(name: "appStart" | "appTerminate", hookData: Record<string, unknown>, appHookData: Record<string, unknown>): Promise<void> {
+  for (const hook of coreRegistry().hooks.get(name) ?? []) await hook(name === "appStart" ? { hookData, appHookData, functionAppDirectory: process.cwd() } : { hookData, appHookData });
 }
 
 export async function startRealRuntime(opts: {
@@ -135,9 +135,12 @@ export async function startRealRuntime(opts: {
   appHookData?: Record<string, unknown>;
 }): Promise<RealRuntime> {
   const azurite = await startAzuriteAll();
-  const bridge = await startBridge(opts.entries);
+  // The worker's app-level-only hook data (appStart's `hookData`, seeded by opts.appHookData) and its
+  // app hook data, which every hook, invocation hooks included, receives as `appHookData`.
   const hookData = opts.appHookData ?? {};
-  await appHooks("appStart", hookData);
+  const appHookData: Record<string, unknown> = {};
+  const bridge = await startBridge(opts.entries, appHookData);
+  await appHooks("appStart", hookData, appHookData);
   let log = "";
   const append = (text: string): void => {
     log = (log + text).slice(-200_000);
@@ -165,7 +168,7 @@ export async function startRealRuntime(opts: {
   const stop = async (): Promise<void> => {
     await stopHost();
     await bridge.close();
-    await appHooks("appTerminate", hookData);
+    await appHooks("appTerminate", hookData, appHookData);
     await azurite.stop();
   };
   try {
@@ -175,7 +178,7 @@ export async function startRealRuntime(opts: {
     throw err;
   }
   const client = (): ClientJson => current!.client;
-  const ctx = triggerContext(client, (line) => append(`${line}\n`));
+  const ctx = triggerContext(client, (line) => append(`${line}\n`), appHookData);
   return {
     get client() {
       return client();
