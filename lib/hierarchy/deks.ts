@@ -22,7 +22,7 @@ export class HierarchyDeks {
 
   /** A new primary DEK (version `dekVersion`) for `tenant` under `kekKeyId`'s hierarchy. New branch
    * keys are wrapped under `kekVersion` (the KEK's primary). Returns the record (no plaintext). */
-  async create(spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; isolated?: boolean; createdAt?: string }): Promise<HierarchyDekRecord> {
+  async create(spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; isolated?: boolean; createdAt?: string; rotationRun?: string }): Promise<HierarchyDekRecord> {
     const { record: branch, key: fresh } = await this.keys.forTenant(spec.kekKeyId, spec.kekVersion, spec.tenant, spec.isolated !== undefined ? { isolated: spec.isolated } : {});
     const branchKey = fresh ?? (await this.cache.get({ kekKeyId: spec.kekKeyId, branchId: branch.branchId, version: branch.version }));
     const dek = randomBytes(DEK_BYTES);
@@ -32,6 +32,8 @@ export class HierarchyDeks {
         branchId: branch.branchId, branchVersion: branch.version, alg: "A256GCM",
         wrapped: wrapDek(branchKey, dek, { tenant: spec.tenant, dekVersion: spec.dekVersion, kekKeyId: spec.kekKeyId, branchId: branch.branchId, branchVersion: branch.version }),
         createdAt: spec.createdAt ?? new Date().toISOString(), state: "primary",
+        // The rotation that made it (a DEK rotation's id): its retry finds it and makes none twice.
+        ...(spec.rotationRun ? { rotationRun: spec.rotationRun } : {}),
       };
       await this.store.put(record);
       return record;

@@ -13,6 +13,8 @@ import { dekRecord, dekVersionLabel, type DekRecord } from "../envelope/dekRecor
 import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps } from "./ports";
+import type { HierarchyRuntime } from "../hierarchy/durableRuntime";
+import { hierarchyTenantDeks, kekHasBranchKeys, rotateHierarchyDek } from "../hierarchy/durableDeks";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
 import { providerSecretVersion, retireProviderSlot } from "../secrets/activity";
 import { dekGate, kekPortOver } from "../validation/activity";
@@ -282,28 +284,51 @@ export async function disableVersion(deps: RotationDeps, input: z.infer<typeof D
 export const RotateTenantDekInput = z.object({ rotationId: id, tenant: z.string().min(1), at: iso, kekKeyId: id.optional() });
 
 /** Generates the tenant's new DEK, wraps it under the KEK's primary version and stores it as the
- * tenant's primary; the old one becomes secondary. The plaintext exists only inside this call. */
-export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof RotateTenantDekInput>): Promise<{ dekVersion: string; previous?: string; reused: boolean; kekVersion: string }> {
+ * tenant's primary; the old one becomes secondary. The plaintext exists only inside this call. For
+ * a KEK with branch keys (`hierarchy` tells) the new DEK is a format-2 DEK under the tenant's branch
+ * key instead: a DEK rotation must not take a tenant out of the hierarchy. */
+export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof RotateTenantDekInput>, hierarchy?: HierarchyRuntime): Promise<{ dekVersion: string; previous?: string; reused: boolean; kekVersion: string }> {
   const deks = await deps.deks.tenantDeks(input.tenant);
+  const branched = hierarchy ? await hierarchyTenantDeks(hierarchy, input.tenant) : [];
   const done = deks.find((d) => d.rotationId === input.rotationId);
   const primary = deks.find((d) => d.state === "primary" && d.rotationId !== input.rotationId);
   if (done) {
     await recordDekInventory(deps, input.tenant, dekVersionLabel(done.dekVersion), input);
     return { dekVersion: dekVersionLabel(done.dekVersion), reused: true, kekVersion: done.kekVersion, ...(primary ? { previous: dekVersionLabel(primary.dekVersion) } : {}) };
   }
-  const namedKek = input.kekKeyId ?? primary?.kekKeyId;
+  // The tenant's previous DEK version: the highest of either format below `v` (format 2 is read first).
+  const previousBelow = (v: number): { previous?: string } => {
+    const below = [...deks, ...branched].map((d) => d.dekVersion).filter((x) => x < v);
+    return below.length ? { previous: dekVersionLabel(Math.max(...below)) } : {};
+  };
+  const doneBranched = branched.find((d) => d.rotationRun === input.rotationId);
+  if (doneBranched && hierarchy) {
+    // A retry after the format-2 DEK was written: the same version, nothing made twice.
+    const branch = await hierarchy.store.get(doneBranched.kekKeyId, doneBranched.branchId, doneBranched.branchVersion);
+    await recordDekInventory(deps, input.tenant, dekVersionLabel(doneBranched.dekVersion), input);
+    return { dekVersion: dekVersionLabel(doneBranched.dekVersion), reused: true, kekVersion: branch?.kekVersion ?? "", ...previousBelow(doneBranched.dekVersion) };
+  }
+  const branchedPrimary = branched.find((d) => d.state === "primary");
+  const namedKek = input.kekKeyId ?? branchedPrimary?.kekKeyId ?? primary?.kekKeyId;
   if (!namedKek) throw new InvalidRequestError("NoKek", `[keyrotor] [rotation] tenant ${input.tenant} has no DEK yet; name the KEK to wrap it under`, { field: "kekKeyId" });
   const { key: kek } = await loadKey(deps, namedKek);
   // DEKs name their KEK by the inventory's (canonical) keyId, whatever spelling was asked for:
   // reference counts before a retirement match it exactly.
   const kekKeyId = kek.keyId;
   if (!kek.primaryVersion) throw new InvariantViolationError("KekWithoutPrimary", `[keyrotor] [rotation] ${kekKeyId} has no primary version`);
+  const guard = (w: { kekKeyId: string; kekVersion: string }) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion);
+  if (hierarchy && (await kekHasBranchKeys(hierarchy, kekKeyId))) {
+    const n = [...deks, ...branched].reduce((max, d) => Math.max(max, d.dekVersion), 0) + 1;
+    await guard({ kekKeyId, kekVersion: kek.primaryVersion });
+    const made = await rotateHierarchyDek(hierarchy, { tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, rotationId: input.rotationId, at: input.at });
+    await recordDekInventory(deps, input.tenant, dekVersionLabel(n), input);
+    return { dekVersion: dekVersionLabel(n), reused: false, kekVersion: made.kekVersion, ...previousBelow(n) };
+  }
   const { vault, name } = vaultAndName(kekKeyId);
   const n = deks.reduce((max, d) => Math.max(max, d.dekVersion), 0) + 1;
   const dekVersion = dekVersionLabel(n);
   // Always the KEK's current primary, also on a retry: the store replaces an earlier attempt's
   // intent wrapped under another KEK version, and the guard re-checks right before promotion.
-  const guard = (w: { kekKeyId: string; kekVersion: string }) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion);
   await guard({ kekKeyId, kekVersion: kek.primaryVersion });
   const plaintext = randomBytes(32);
   let next: DekRecord;

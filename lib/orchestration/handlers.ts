@@ -53,7 +53,8 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   // Flat DEKs and branch-key records alike: a KEK version still wrapping a branch key is referenced.
   countReferences: withBoth(a.CountReferencesInput, (d, i) => countAllReferences(d.rotation, d.hierarchy?.store, i)),
   disableVersion: entry(a.DisableVersionInput, a.disableVersion),
-  rotateTenantDek: entry(a.RotateTenantDekInput, a.rotateTenantDek),
+  // A KEK with branch keys gets format-2 DEKs: the hierarchy runtime decides.
+  rotateTenantDek: withBoth(a.RotateTenantDekInput, (d, i) => a.rotateTenantDek(d.rotation, i, d.hierarchy)),
   publishJwks: entry(a.PublishJwksInput, a.publishJwks),
   setKeyOps: entry(a.SetKeyOpsInput, a.setKeyOps),
   sealLedger: entry(a.SealInput, (d, i) => a.sealLedger(d, i)),
