@@ -16,6 +16,7 @@
 import "./host"; // FIRST: installs @azure/functions-core before anything loads @azure/functions
 import path from "node:path";
 import { startHost, TableHistoryStore, type DevHost } from "./host";
+import { newSystemKey } from "./host/systemKeys";
 import { startAzuriteTables, type AzuriteTables } from "./peers/azurite/launcher";
 import { ensurePortFree } from "./peers/ports";
 import { watchLaunchers } from "./peers/lifetime";
@@ -132,7 +133,7 @@ async function ensurePortsFree(hostPort: number): Promise<void> {
 }
 
 /** Starts each stand-in whose real service is not configured, and points the settings at it. */
-async function startStandIns(stateDir: string, hostPort: number): Promise<string[]> {
+async function startStandIns(stateDir: string, hostPort: number, eventGridKey: string): Promise<string[]> {
   const notes: string[] = [];
   if (!tablesGiven()) {
     running.azurite = await startAzuriteTables({
@@ -150,7 +151,8 @@ async function startStandIns(stateDir: string, hostPort: number): Promise<string
       port: portSetting("KEYROTOR_KEYVAULT_PEER_PORT", 8443),
       vaultName: DEMO_VAULT,
       stateFile: path.join(stateDir, "keyvault-peer.json"),
-      eventGridWebhook: `http://127.0.0.1:${hostPort}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
+      // As an Event Grid subscription does, with the host's eventgrid_extension system key.
+      eventGridWebhook: `http://127.0.0.1:${hostPort}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${encodeURIComponent(eventGridKey)}`,
     });
     env.KEYROTOR_VAULT_URLS = `${DEMO_VAULT}=${running.keyVault.url}`;
     env.KEYROTOR_KEYVAULT_CA_FILE = running.keyVault.caFile;
@@ -199,7 +201,7 @@ function banner(url: string, cfg: Config, notes: string[], seed: SeedResult | un
     "keyrotor — automated, auditable key rotation (local host)",
     "",
     `HTTP API       ${url}/api  (health: ${url}/api/health, OpenAPI: ${url}/api/openapi.json)`,
-    `Event Grid     ${url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents`,
+    `Event Grid     ${url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${encodeURIComponent(running.host?.eventGridWebhookKey ?? "")}  (code: the eventgrid_extension system key, new each start)`,
     ...notes,
     `policy timer   ${cfg.KEYROTOR_TIMER_SCHEDULE} (NCRONTAB; ran once at start)`,
     seedLine,
@@ -250,7 +252,10 @@ async function main(): Promise<void> {
   const port = portSetting("PORT", 7071);
   logLine(`starting keyrotor (state in ${stateDir})…`);
   await ensurePortsFree(port);
-  const notes = await startStandIns(stateDir, port);
+  // The host's eventgrid_extension system key, chosen now: the Key Vault peer needs the webhook URL
+  // (with ?code=) before the host starts.
+  const eventGridKey = newSystemKey();
+  const notes = await startStandIns(stateDir, port, eventGridKey);
   const cfg = loadConfig();
 
   const seed = env.KEYROTOR_SEED === "false" ? undefined : await seedDemo(cfg, { log: (l) => logLine(`[seed] ${l}`) });
@@ -265,6 +270,7 @@ async function main(): Promise<void> {
     entry: functionModules(),
     appHookData: appHookDataFor(app),
     port,
+    eventGridWebhookKey: eventGridKey,
     store: new TableHistoryStore(hostTable(cfg, HISTORY_TABLE)),
     log: logLine,
   });

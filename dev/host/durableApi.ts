@@ -4,10 +4,10 @@
 // land in the engine. Status codes follow the extension's HttpApiHandler (500 "Something went wrong" on
 // a duplicate start: the client's InvalidOperationException is not caught there; 410 on a finished
 // instance, 412 when purging a running one).
-import { randomBytes } from "node:crypto";
 import { DurableApiError, type DurableEngine, type InstanceStatus } from "./engine";
 import { historyForStatus } from "./historyView";
 import { TERMINAL_STATUSES, type RuntimeStatus } from "./store";
+import { systemKeyGiven, systemKeyRefused } from "./systemKeys";
 import type { HttpInput, HttpResult } from "./triggers";
 
 export const TASK_HUB = "devhost";
@@ -16,12 +16,6 @@ export const WEBHOOK_PATH = "/runtime/webhooks/durabletask";
  * Azure): what durable-functions calls through `rpcBaseUrl`. It is not behind the Functions host,
  * so no key is asked there. dev/host serves it on its own port. */
 export const RPC_PATH = "/durabletask";
-
-/** A host's `durabletask_extension` system key: the Functions host creates one per app on demand
- * (DefaultScriptWebHookProvider.GetOrCreateExtensionKey) and asks for it on /runtime/webhooks/durabletask. */
-export function newSystemKey(): string {
-  return randomBytes(40).toString("base64url");
-}
 
 /** The JSON the extension hands a function's durableClient input binding. The webhook URL the host
  * gives the extension carries `?code=<system key>`, so every link and `requiredQueryStringParameters`
@@ -50,15 +44,6 @@ function codeQuery(systemKey: string | undefined): string {
 function managementQuery(systemKey: string | undefined): string {
   const code = codeQuery(systemKey);
   return `taskHub=${TASK_HUB}&connection=Storage${code ? `&${code}` : ""}`;
-}
-
-/** The Functions host's SystemKeyAuthLevel check on the webhook route: the key from the
- * `x-functions-key` header, else the `code` query parameter, must be the extension's system key. A
- * missing or unknown key authenticates no one, so the host challenges: an empty 401. */
-function keyAccepted(req: HttpInput, url: URL, systemKey: string): boolean {
-  const header = Object.entries(req.headers).find(([k]) => k.toLowerCase() === "x-functions-key")?.[1];
-  const given = header !== undefined && header !== "" ? header : url.searchParams.get("code");
-  return given === systemKey;
 }
 
 function managementUrls(instance: string, q: string, id: string): Record<string, string> {
@@ -171,7 +156,7 @@ export function resolveConnection(query: URLSearchParams, env: NodeJS.ProcessEnv
 export async function handleDurableApi(req: HttpInput, engine: DurableEngine, baseUrl: string, systemKey?: string): Promise<HttpResult> {
   const url = new URL(req.url, baseUrl);
   const viaRpc = url.pathname === RPC_PATH || url.pathname.startsWith(`${RPC_PATH}/`);
-  if (!viaRpc && systemKey !== undefined && !keyAccepted(req, url, systemKey)) return empty(401);
+  if (!viaRpc && systemKey !== undefined && !systemKeyGiven(req, url, systemKey)) return systemKeyRefused();
   const rest = url.pathname.slice((viaRpc ? RPC_PATH : WEBHOOK_PATH).length).split("/").filter((p) => p.length > 0).map(decodeSegmentTwice);
   // The real endpoint matches its routes on the decoded path, so a segment that decodes to hold "/"
   // (an id or key sent with "%2F" or "%252F") splits and matches no route there: 404.

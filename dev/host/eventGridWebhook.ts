@@ -19,7 +19,7 @@ const empty = (status: number, headers: Record<string, string> = {}): HttpResult
 const text = (status: number, value: string): HttpResult => ({ status, headers: { "content-type": "text/plain; charset=utf-8" }, body: Buffer.from(value, "utf8") });
 
 /** Verbs the host's route (HostController.ExtensionWebHookHandler) takes; others are 405 before the extension. */
-const ROUTE_VERBS = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
+export const EVENT_GRID_ROUTE_VERBS: ReadonlySet<string> = new Set(["GET", "POST", "DELETE", "OPTIONS"]);
 
 /** Json.NET's JsonReader.MaxDepth: a deeper body fails JToken.Parse. */
 const MAX_DEPTH = 64;
@@ -134,7 +134,7 @@ async function notify(fn: RegisteredFunction, token: unknown, ctx: TriggerContex
 /** GET/POST/DELETE/OPTIONS /runtime/webhooks/eventgrid?functionName=<name>, as the extension answers them. */
 export async function handleEventGrid(req: HttpInput, ctx: TriggerContext): Promise<HttpResult> {
   const method = req.method.toUpperCase();
-  if (!ROUTE_VERBS.has(method)) return empty(405);
+  if (!EVENT_GRID_ROUTE_VERBS.has(method)) return empty(405);
   const name = new URL(req.url, ctx.baseUrl()).searchParams.get("functionName") ?? "";
   // The extension keys its listeners by function name in an ordinal (case-sensitive) dictionary.
   const fn = name ? functionsByTrigger("eventGridTrigger").find((f) => f.metadata.name === name) : undefined;

@@ -9,12 +9,13 @@ import { ManualClock, RealClock, type HostClock } from "./clock";
 import { functionTimeoutFromHostJson, HTTP_RESPONSE_TIMEOUT_MS, setHostLimits } from "./limits";
 import { timeZoneNotice, timerJob } from "./schedule";
 import { visibilityTimeoutFromHostJson } from "./visibility";
-import { durableClientInputData, handleDurableApi, newSystemKey, RPC_PATH, WEBHOOK_PATH } from "./durableApi";
+import { durableClientInputData, handleDurableApi, RPC_PATH, WEBHOOK_PATH } from "./durableApi";
+import { newSystemKey, systemKeyGiven, systemKeyRefused } from "./systemKeys";
 import { DurableEngine, DurableApiError, type EpisodeRecord, type InstanceStatus } from "./engine";
 import { coreRegistry, type RegisteredFunction } from "./functionsCore";
 import { MemoryHistoryStore, type HistoryStore } from "./store";
 import { decodeRequestPath, extraInputData, fireTimerFunction, functionsByTrigger, invokeHttpFunction, invokeTrigger, type HttpInput, type HttpResult, type TriggerContext } from "./triggers";
-import { handleEventGrid } from "./eventGridWebhook";
+import { EVENT_GRID_ROUTE_VERBS, handleEventGrid } from "./eventGridWebhook";
 import { triggerOf } from "./worker";
 
 export { ManualClock, RealClock, type HostClock } from "./clock";
@@ -68,6 +69,9 @@ export interface StartHostOptions {
    * host also keeps its own app hook data, which all its hooks receive as `appHookData`. Default:
    * empty, as in Azure. */
   appHookData?: Record<string, unknown>;
+  /** This host's `eventgrid_extension` system key (default: a new one). Given when a caller must know
+   * the webhook URL before the host starts (npm start hands it to the Key Vault peer). */
+  eventGridWebhookKey?: string;
 }
 
 export type InstanceRole = "http" | "durable" | "timer";
@@ -100,6 +104,9 @@ export interface DevHost {
    * `code` (or `x-functions-key`), as the Functions host does; `code=<key>` is what the app's
    * durable client binding carries in requiredQueryStringParameters and its management links. */
   readonly durableWebhookKey: string;
+  /** This host's `eventgrid_extension` system key: /runtime/webhooks/eventgrid asks for it as `code`
+   * (or `x-functions-key`), as the Functions host does; without it an empty 401 (dev/host/systemKeys.ts). */
+  readonly eventGridWebhookKey: string;
   readonly functions: FunctionInfo[];
   readonly client: HostClient;
   readonly clock: HostClock;
@@ -191,6 +198,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const store: HistoryStore = options.store && options.store !== "memory" ? options.store : new MemoryHistoryStore();
   let baseUrl = "http://127.0.0.1:0";
   const systemKey = newSystemKey();
+  const eventGridKey = options.eventGridWebhookKey ?? newSystemKey();
   // The worker's two hook-data objects (its AppContext): app-level-only data, which appStart and
   // appTerminate see as `hookData` (options.appHookData seeds it), and the app hook data every hook
   // sees as `appHookData`, invocation hooks included. Per host: two hosts are two workers.
@@ -231,7 +239,11 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
   const route = async (req: HttpInput): Promise<HttpResult> => {
     const pathname = new URL(req.url, baseUrl).pathname;
     if (pathname === WEBHOOK_PATH || pathname.startsWith(`${WEBHOOK_PATH}/`) || pathname.startsWith(`${RPC_PATH}/`)) return handleDurableApi(req, engine, baseUrl, systemKey);
-    if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid" && has("http")) return handleEventGrid(req, ctx);
+    if (pathname.toLowerCase() === "/runtime/webhooks/eventgrid" && has("http")) {
+      // The host authorizes before the extension runs; a verb its route does not take never gets that far.
+      if (EVENT_GRID_ROUTE_VERBS.has(req.method.toUpperCase()) && !systemKeyGiven(req, new URL(req.url, baseUrl), eventGridKey)) return systemKeyRefused();
+      return handleEventGrid(req, ctx);
+    }
     const admin = /^\/admin\/functions\/([^/]+)$/.exec(pathname);
     if (admin && req.method.toUpperCase() === "POST") return adminInvoke(decodeRequestPath(admin[1]!) ?? "", req);
     // Azure decodes the path before it routes (triggers.ts): /api%2Fhealth is /api/health there.
@@ -336,6 +348,7 @@ export async function startHost(options: StartHostOptions): Promise<DevHost> {
       return baseUrl;
     },
     durableWebhookKey: systemKey,
+    eventGridWebhookKey: eventGridKey,
     functions: [...reg.functions.values()].map(describe),
     client,
     clock,

@@ -13,5 +13,5 @@ describe("dev/host's Event Grid webhook", () => {
     await host?.stop();
   });
 
-  eventGridWebhookContract(() => host.url);
+  eventGridWebhookContract(() => host.url, () => host.eventGridWebhookKey);
 });

@@ -2,6 +2,11 @@
 // function (test/fixtures/durableApp/triggers.ts), run against the real Event Grid extension 3.3.0
 // (test/realruntime/eventGridWebhook.test.ts) and against dev/host (test/e2e/eventGridWebhook.test.ts),
 // so dev/host's answers are the real extension's. `origin` is the server's http://host:port.
+//
+// `systemKey` is the host's `eventgrid_extension` system key, sent as `code` with every request, as
+// Event Grid's subscription URL carries it in Azure. Only dev/host checks it (an empty 401 without it,
+// test/integration/host/eventGridSystemKey.test.ts): the harness has the real extension but no
+// Functions host, and the key is the host's check, made before the extension sees the request.
 import { expect, it } from "vitest";
 import { fixture } from "../fixtures/durableApp/state";
 
@@ -25,9 +30,9 @@ const validationEvent = (code: unknown) => ({
   eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", eventTime: "2026-03-01T00:00:00Z", metadataVersion: "1", dataVersion: "1",
 });
 
-export function eventGridWebhookContract(origin: () => string): void {
+export function eventGridWebhookContract(origin: () => string, systemKey: () => string): void {
   async function send(method: string, body: string | undefined, headers: Record<string, string>, functionName: string | null = "keyEvents"): Promise<Answer> {
-    const query = functionName === null ? "" : `?functionName=${functionName}`;
+    const query = `?${functionName === null ? "" : `functionName=${functionName}&`}code=${encodeURIComponent(systemKey())}`;
     const res = await fetch(`${origin()}/runtime/webhooks/eventgrid${query}`, {
       method, headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers }, ...(body !== undefined ? { body } : {}),
     });

@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 function deliver(api: ApiHost, body: string) {
-  return api.host.invokeHttp("POST", WEBHOOK, { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body });
+  return api.host.invokeHttp("POST", WEBHOOK, { headers: { "x-functions-key": api.host.eventGridWebhookKey, "aeg-event-type": "Notification", "content-type": "application/json" }, body });
 }
 
 function keyEvent(type: string, name: string, version: string, data: Record<string, unknown> = {}) {

@@ -40,7 +40,7 @@ function cloudShape(type: string, name: string, version: string) {
 }
 
 async function deliver(api: ApiHost, events: unknown, kind = "Notification") {
-  return api.host.invokeHttp("POST", WEBHOOK, { headers: { "aeg-event-type": kind, "content-type": "application/json" }, body: typeof events === "string" ? events : JSON.stringify(events) });
+  return api.host.invokeHttp("POST", WEBHOOK, { headers: { "x-functions-key": api.host.eventGridWebhookKey, "aeg-event-type": kind, "content-type": "application/json" }, body: typeof events === "string" ? events : JSON.stringify(events) });
 }
 
 describe("Key Vault events", () => {

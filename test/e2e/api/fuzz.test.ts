@@ -80,7 +80,7 @@ describe("fuzzing", () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.array(event, { minLength: 1, maxLength: 3 }), event), async (payload) => {
-        const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify(payload) });
+        const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "x-functions-key": h.host.eventGridWebhookKey, "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify(payload) });
         // The Event Grid extension cannot bind a non-object event: a 500 before the app runs
         // (test/support/eventGridWebhookContract.ts); every object event reaches the app, which never fails it.
         const events: unknown[] = Array.isArray(payload) ? payload : [payload];
@@ -174,7 +174,7 @@ describe("fuzzing hostile input (issue 21)", () => {
     await fc.assert(
       fc.asyncProperty(deep, fc.constantFrom("batch", "event", "bare"), async (value, shape) => {
         const body = shape === "batch" ? `[${event(value)}]` : shape === "event" ? event(value) : value;
-        const r = await h.host.invokeHttp("POST", WEBHOOK, { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body });
+        const r = await h.host.invokeHttp("POST", WEBHOOK, { headers: { "x-functions-key": h.host.eventGridWebhookKey, "aeg-event-type": "Notification", "content-type": "application/json" }, body });
         // Past Json.NET's 64 levels, or a bare array (no object event), the Event Grid extension
         // throws before the app runs: its 500 (test/support/eventGridWebhookContract.ts).
         const depth = (body.match(/[[{]/g) ?? []).length;
@@ -231,7 +231,7 @@ describe("fuzzing hostile input (issue 21)", () => {
           ? { specversion: "1.0", id, type: `Microsoft.KeyVault.${e.type}`, source: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/demo-vault", subject: e.name, time: "2026-03-01T00:00:00Z", data }
           : { id, eventType: `Microsoft.KeyVault.${e.type}`, subject: e.name, eventTime: "2026-03-01T00:00:00Z", dataVersion: "1", metadataVersion: "1", data };
         seen.add(id);
-        const r = await h.host.invokeHttp("POST", WEBHOOK, { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify([ev]) });
+        const r = await h.host.invokeHttp("POST", WEBHOOK, { headers: { "x-functions-key": h.host.eventGridWebhookKey, "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify([ev]) });
         expect(r.status, JSON.stringify(ev)).toBeLessThan(300);
       }),
       { numRuns: 150 },

@@ -123,7 +123,7 @@ describe("one vault object, one managed key", () => {
       eventType: "Microsoft.KeyVault.KeyNearExpiry", eventTime: "2026-03-01T00:00:00Z", dataVersion: "1", metadataVersion: "1",
       data: { Id: `https://${vault}.vault.azure.net/keys/${name}/${v1}`, VaultName: vault, ObjectType: "Key", ObjectName: name, Version: v1, NBF: "1559081980", EXP: "1559082102" },
     };
-    const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify([event]) });
+    const r = await h.host.invokeHttp("POST", "/runtime/webhooks/eventgrid?functionName=keyVaultEvents", { headers: { "x-functions-key": h.host.eventGridWebhookKey, "aeg-event-type": "Notification", "content-type": "application/json" }, body: JSON.stringify([event]) });
     expect(r.status).toBeLessThan(300);
     const done = await h.host.client.waitForCompletion(instanceIdFor(`${keyId}@expiry:${v1}`), { timeoutMs: 60_000 });
     expect(done.runtimeStatus).toBe("Completed");

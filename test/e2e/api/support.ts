@@ -108,6 +108,9 @@ export async function startApiHost(opts: { at?: string; vaults?: string[]; httpR
     get durableWebhookKey() {
       return http.durableWebhookKey;
     },
+    get eventGridWebhookKey() {
+      return http.eventGridWebhookKey;
+    },
     functions: http.functions,
     client: http.client,
     clock,

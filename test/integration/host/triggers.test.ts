@@ -86,10 +86,13 @@ describe("the app's DurableClient against the host", () => {
 });
 
 describe("Event Grid trigger", () => {
-  const path = "/runtime/webhooks/eventgrid?functionName=keyEvents";
+  // The host's eventgrid_extension system key, as Event Grid's subscription URL carries it.
+  const path = "/runtime/webhooks/eventgrid?functionName=keyEvents&code=";
+  const gridCall = (method: string, p: string, body?: unknown, headers: Record<string, string> = {}) =>
+    call(method, p.endsWith("code=") ? `${p}${encodeURIComponent(host.eventGridWebhookKey)}` : p, body, headers);
 
   it("answers the subscription validation handshake", async () => {
-    const r = await call("POST", path, [{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", subject: "", data: { validationCode: "abc-123" }, eventTime: new Date().toISOString(), dataVersion: "1" }], {
+    const r = await gridCall("POST", path, [{ id: "v", eventType: "Microsoft.EventGrid.SubscriptionValidationEvent", subject: "", data: { validationCode: "abc-123" }, eventTime: new Date().toISOString(), dataVersion: "1" }], {
       "aeg-event-type": "SubscriptionValidation",
     });
     expect(r.status).toBe(200);
@@ -97,27 +100,27 @@ describe("Event Grid trigger", () => {
   });
 
   it("answers the CloudEvents abuse-protection handshake", async () => {
-    const r = await call("OPTIONS", path, undefined, { "webhook-request-origin": "eventgrid.azure.net" });
+    const r = await gridCall("OPTIONS", path, undefined, { "webhook-request-origin": "eventgrid.azure.net" });
     expect(r.status).toBe(200);
     expect(r.headers.get("webhook-allowed-origin")).toBe("eventgrid.azure.net");
   });
 
   it("delivers notifications to the function (202) and reports a failing handler (500)", async () => {
     const event = { id: "ev1", eventType: "Microsoft.KeyVault.KeyNearExpiry", subject: "kek1", data: { VaultName: "v" }, eventTime: new Date().toISOString(), dataVersion: "1" };
-    const r = await call("POST", path, [event], { "aeg-event-type": "Notification" });
+    const r = await gridCall("POST", path, [event], { "aeg-event-type": "Notification" });
     expect(r.status).toBe(202);
     expect(fixture.gridEvents).toContainEqual(expect.objectContaining({ id: "ev1", subject: "kek1" }));
     expect((await host.client.waitForCompletion("grid-ev1")).output).toEqual(["Hello kek1"]);
-    const bad = await call("POST", path, [{ ...event, id: "ev2", data: { fail: true } }], { "aeg-event-type": "Notification" });
+    const bad = await gridCall("POST", path, [{ ...event, id: "ev2", data: { fail: true } }], { "aeg-event-type": "Notification" });
     expect(bad.status).toBe(500);
-    expect((await call("POST", "/runtime/webhooks/eventgrid?functionName=nope", [event])).status).toBe(404);
+    expect((await gridCall("POST", "/runtime/webhooks/eventgrid?functionName=nope&code=", [event])).status).toBe(404);
   });
 
   it("answers a batch holding a non-object event with the extension's 500, after invoking the batch's object events", async () => {
     // The real Event Grid extension cannot bind a non-object event and throws (test/support/eventGridWebhookContract.ts).
     const before = fixture.gridEvents.length;
     for (const batch of [[null], [{ id: "ok", eventType: "x", data: {} }, 42], "text"]) {
-      expect((await call("POST", path, batch, { "aeg-event-type": "Notification" })).status).toBe(500);
+      expect((await gridCall("POST", path, batch, { "aeg-event-type": "Notification" })).status).toBe(500);
     }
     expect(fixture.gridEvents.slice(before).map((e) => (e as { id: string }).id)).toEqual(["ok"]);
   });
