@@ -10,7 +10,7 @@ import type { AccessToken, TokenCredential } from "@azure/core-auth";
 import { AzureNamedKeyCredential, odata, TableClient, type TransactionAction } from "@azure/data-tables";
 import { KeyClient } from "@azure/keyvault-keys";
 import { DEVSTORE_ACCOUNT, DEVSTORE_KEY, startAzuriteTables, type AzuriteTables } from "../dev/peers/azurite/launcher";
-import { branchIdOf, slotFor } from "../lib/domain/branchKeys";
+import { branchIdOf, sharedIndexFor } from "../lib/domain/branchKeys";
 import { kekFromVaults, type KekPort } from "../lib/envelope/kek";
 import { dekIdFor } from "../lib/envelope/dekRecord";
 import { BranchKeyStore } from "../lib/hierarchy/branchKeyStore";
@@ -83,7 +83,7 @@ export async function startBed(bits: number, branches: number): Promise<Bed> {
     const table = (name: string) => new TableClient(az.url, name, new AzureNamedKeyCredential(DEVSTORE_ACCOUNT, DEVSTORE_KEY), { allowInsecureConnection: true });
     const kek = kekFromVaults(() => vault);
     const kekKeyId = `kek:${vaultName}/tenant-kek`;
-    const keys = new BranchKeys(new BranchKeyStore(table("branchkeys")), kek, vaultSigner(`signing:${vaultName}/branch-signer`, vault), { slots: branches });
+    const keys = new BranchKeys(new BranchKeyStore(table("branchkeys")), kek, vaultSigner(`signing:${vaultName}/branch-signer`, vault), { sharedBranches: branches });
     return {
       az, peer, vaultName, vault, kc, kek, kekKeyId, kekVersion, bits, keys, deks: new HierarchyDekStore(table("branchdeks")), table,
       newKekVersion: async () => (await kc.createRsaKey("tenant-kek", { keySize: bits, keyOps: ["wrapKey", "unwrapKey"] })).properties.version!,
@@ -100,13 +100,13 @@ export async function startBed(bits: number, branches: number): Promise<Bed> {
   }
 }
 
-/** B signed shared branch keys, T tenants assigned by slot, N DEKs (format 2) spread over them;
+/** B signed shared branch keys, T tenants assigned by shared index, N DEKs (format 2) spread over them;
  * the last DEK of each tenant is its primary. */
 export async function seedHierarchy(bed: Bed, deks: number, tenants: number, branches: number, say: (m: string) => void): Promise<void> {
   const started = performance.now();
   const plain = new Map<string, { key: Buffer; version: number }>();
-  await forEachLimited(Array.from({ length: branches }, (_, i) => i), 16, async (slot) => {
-    const branchId = branchIdOf({ kind: "shared", slot, slots: branches });
+  await forEachLimited(Array.from({ length: branches }, (_, i) => i), 16, async (index) => {
+    const branchId = branchIdOf({ kind: "shared", index, count: branches });
     const { record, key } = await bed.keys.create({ kekKeyId: bed.kekKeyId, kekVersion: bed.kekVersion, branchId, version: 1, state: "primary" });
     plain.set(branchId, { key: key ?? (await bed.keys.open(record)), version: record.version });
   });
@@ -115,7 +115,7 @@ export async function seedHierarchy(bed: Bed, deks: number, tenants: number, bra
   let done = 0;
   await forEachLimited(Array.from({ length: tenants }, (_, t) => t), 16, async (t) => {
     const tenant = tenantName(t);
-    const branchId = branchIdOf({ kind: "shared", slot: slotFor(tenant, branches), slots: branches });
+    const branchId = branchIdOf({ kind: "shared", index: sharedIndexFor(tenant, branches), count: branches });
     await bed.keys.store.assign({ tenant, kekKeyId: bed.kekKeyId, branchId });
     const b = plain.get(branchId)!;
     const count = Math.floor(deks / tenants) + (t < deks % tenants ? 1 : 0);

@@ -5,7 +5,7 @@
 // random order. Each DEK resolves through its branch key: remote unwraps must not exceed the number
 // of distinct branch-key versions touched, however many tenants and operations.
 import { loadavg } from "node:os";
-import { branchIdOf, slotFor } from "../lib/domain/branchKeys";
+import { branchIdOf, sharedIndexFor } from "../lib/domain/branchKeys";
 import { Envelope } from "../lib/envelope/envelope";
 import { HierarchyDekResolver } from "../lib/envelope/hierarchyResolver";
 import { forEachLimited } from "../lib/hierarchy/pace";
@@ -40,7 +40,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const loadBefore = loadavg().map((x) => round(x, 2));
     const started = performance.now();
     const { peakRssMb } = await withRssSampling(() => forEachLimited(order, concurrency, async (t) => {
-      touched.add(branchIdOf({ kind: "shared", slot: slotFor(tenantName(t), branches), slots: branches }));
+      touched.add(branchIdOf({ kind: "shared", index: sharedIndexFor(tenantName(t), branches), count: branches }));
       const out = await cold.decrypt(cts[t]!);
       if (out.toString() !== `record of ${tenantName(t)}`) failed++;
     }));

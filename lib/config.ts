@@ -2,7 +2,7 @@
 // start with a message that names it. Nothing else in lib/ or functions/ reads process.env.
 import { z } from "zod";
 import { Duration } from "luxon";
-import { DEFAULT_SHARED_SLOTS, MAX_SHARED_SLOTS } from "./domain/branchKeys";
+import { DEFAULT_SHARED_BRANCHES, MAX_SHARED_BRANCHES } from "./domain/branchKeys";
 
 const isoDuration = z.string().refine((s) => Duration.fromISO(s).isValid, "must be an ISO-8601 duration, e.g. PT1H");
 const tableName = z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, "must be a valid Table name (3-63 letters/digits)");
@@ -63,7 +63,7 @@ export const settingsSchema = {
   KEYROTOR_BRANCH_SIGNING_KEY_ID: z.string().regex(/^signing:[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/, "must be signing:<vault>/<key>, a signing key of a vault in KEYROTOR_VAULT_URLS").optional(),
   /** Key hierarchy: shared branch keys per KEK for tenants assigned from now on (stored
    * assignments keep theirs, so changing it never moves a tenant). */
-  KEYROTOR_BRANCH_KEYS_PER_KEK: positiveInt.max(MAX_SHARED_SLOTS).default(DEFAULT_SHARED_SLOTS),
+  KEYROTOR_BRANCH_KEYS_PER_KEK: positiveInt.max(MAX_SHARED_BRANCHES).default(DEFAULT_SHARED_BRANCHES),
   /** Key hierarchy: how long one activity call of a hierarchy workflow runs before it returns with
    * more to do (well under the host's functionTimeout, 10 min in host.json). */
   KEYROTOR_HIERARCHY_SLICE_SECONDS: positiveInt.max(300).default(120),

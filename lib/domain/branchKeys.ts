@@ -7,58 +7,61 @@
 //   label under the branch key), not the wrapped bytes. A KEK rotation re-wraps the branch key
 //   under a new KEK version without a new signature (no remote sign per branch key), and a record
 //   whose `wrapped` was replaced by a wrap of another key fails the commitment after unwrap.
-// - A shared branch key signs its slot and the slot count; the tenant's stored assignment must
-//   name the slot slotFor(tenant, slots) gives. A dedicated branch key signs the tenant it belongs
-//   to. So a swapped assignment (to another slot, or to another tenant's dedicated key) is refused
-//   from signed data alone, without signing each of millions of assignments.
+// - A shared branch key signs its index and the count of shared branch keys (both inside its
+//   branch id); the tenant's stored assignment must name the index sharedIndexFor(tenant, count)
+//   gives. A dedicated branch key signs the tenant it belongs to. So a swapped assignment (to
+//   another shared key, or to another tenant's dedicated key) is refused from signed data alone,
+//   without signing each of millions of assignments.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { InvalidRequestError, InvariantViolationError } from "./errors";
 
 export const BRANCH_KEY_BYTES = 32;
-export const DEFAULT_SHARED_SLOTS = 256;
-export const MAX_SHARED_SLOTS = 65_536;
+export const DEFAULT_SHARED_BRANCHES = 256;
+export const MAX_SHARED_BRANCHES = 65_536;
 const COMMITMENT_LABEL = "keyrotor branch key commitment v1";
 
 /** Where a tenant's DEKs live: one of N shared branch keys of the KEK, or a key of its own. */
 export type BranchAssignment =
-  | { kind: "shared"; slot: number; slots: number }
+  | { kind: "shared"; index: number; count: number }
   | { kind: "dedicated"; tenant: string };
 
-/** The slot of a tenant among `slots` shared branch keys: the first 4 bytes of SHA-256(tenant),
- * mod slots. Stable (a tenant never moves unless its assignment row is rewritten) and even. */
-export function slotFor(tenant: string, slots: number): number {
-  assertSlots(slots);
-  return createHash("sha256").update(tenant, "utf8").digest().readUInt32BE(0) % slots;
+/** The index of a tenant's shared branch key among `count`: the first 4 bytes of SHA-256(tenant),
+ * mod count. Stable (a tenant never moves unless its assignment row is rewritten) and even. */
+export function sharedIndexFor(tenant: string, count: number): number {
+  assertSharedCount(count);
+  return createHash("sha256").update(tenant, "utf8").digest().readUInt32BE(0) % count;
 }
 
-export function assertSlots(slots: number): void {
-  if (!Number.isInteger(slots) || slots < 1 || slots > MAX_SHARED_SLOTS) {
-    throw new InvalidRequestError("BranchSlotsInvalid", `[keyrotor] [hierarchy] shared branch keys per KEK must be an integer 1-${MAX_SHARED_SLOTS}, got ${slots}`, { field: "branches" });
+export function assertSharedCount(count: number): void {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_SHARED_BRANCHES) {
+    throw new InvalidRequestError("BranchCountInvalid", `[keyrotor] [hierarchy] shared branch keys per KEK must be an integer 1-${MAX_SHARED_BRANCHES}, got ${count}`, { field: "branches" });
   }
 }
 
-/** The assignment a new tenant gets: dedicated when its policy asks for isolation, else its slot. */
-export function assignTenant(tenant: string, opts: { slots: number; isolated: boolean }): BranchAssignment {
-  return opts.isolated ? { kind: "dedicated", tenant } : { kind: "shared", slot: slotFor(tenant, opts.slots), slots: opts.slots };
+/** The assignment a new tenant gets: dedicated when its policy asks for isolation, else its shared key. */
+export function assignTenant(tenant: string, opts: { sharedBranches: number; isolated: boolean }): BranchAssignment {
+  return opts.isolated ? { kind: "dedicated", tenant } : { kind: "shared", index: sharedIndexFor(tenant, opts.sharedBranches), count: opts.sharedBranches };
 }
 
-/** Branch ids are row-key safe and say what they are: `s256-017` (slot 17 of 256), `d-<tenant>`. */
+/** Branch ids are row-key safe and say what they are: `s256-00017` (shared key 17 of 256),
+ * `d-<tenant>`. The id is persisted (RowKeys, signed records, DEK associated data), so this format
+ * never changes. */
 export function branchIdOf(a: BranchAssignment): string {
-  return a.kind === "shared" ? `s${a.slots}-${String(a.slot).padStart(5, "0")}` : `d-${a.tenant}`;
+  return a.kind === "shared" ? `s${a.count}-${String(a.index).padStart(5, "0")}` : `d-${a.tenant}`;
 }
 
 export function assignmentOfBranchId(branchId: string): BranchAssignment {
   const shared = /^s([1-9][0-9]{0,4})-([0-9]{5})$/.exec(branchId);
   if (shared) {
-    const slots = Number(shared[1]);
-    const slot = Number(shared[2]);
-    assertSlots(slots);
-    if (slot >= slots) throw new InvalidRequestError("BranchIdInvalid", `[keyrotor] [hierarchy] branch id ${branchId}: slot ${slot} is not below ${slots}`, { field: "branchId" });
-    return { kind: "shared", slot, slots };
+    const count = Number(shared[1]);
+    const index = Number(shared[2]);
+    assertSharedCount(count);
+    if (index >= count) throw new InvalidRequestError("BranchIdInvalid", `[keyrotor] [hierarchy] branch id ${branchId}: index ${index} is not below ${count}`, { field: "branchId" });
+    return { kind: "shared", index, count };
   }
   const dedicated = /^d-([A-Za-z0-9-]{1,127})$/.exec(branchId);
   if (dedicated) return { kind: "dedicated", tenant: dedicated[1]! };
-  throw new InvalidRequestError("BranchIdInvalid", `[keyrotor] [hierarchy] branch id "${branchId.slice(0, 80)}" is neither s<slots>-<slot> nor d-<tenant>`, { field: "branchId" });
+  throw new InvalidRequestError("BranchIdInvalid", `[keyrotor] [hierarchy] branch id "${branchId.slice(0, 80)}" is neither s<count>-<index> nor d-<tenant>`, { field: "branchId" });
 }
 
 /** The fields of a branch-key record the Key Vault signature covers (everything that must not
@@ -93,13 +96,13 @@ export function commitmentMatches(branchKey: Uint8Array, commitment: string): bo
 }
 
 /** May `tenant` use the branch key `branchId` (from a signed record)? Refuses a swapped assignment:
- * a shared slot other than the tenant's, another tenant's dedicated key, or a shared key for a
+ * a shared key other than the tenant's, another tenant's dedicated key, or a shared key for a
  * tenant that has a dedicated one (an isolation downgrade). */
 export function checkTenantBranch(tenant: string, branchId: string, opts: { hasDedicated: boolean }): void {
   const a = assignmentOfBranchId(branchId);
   const refuse = (why: string) => new InvariantViolationError("BranchAssignmentForged", `[keyrotor] [hierarchy] tenant ${tenant} is assigned branch key ${branchId}, ${why}: the assignment row was altered; refusing to use it`);
   if (a.kind === "dedicated" && a.tenant !== tenant) throw refuse(`which is dedicated to tenant ${a.tenant}`);
-  if (a.kind === "shared" && slotFor(tenant, a.slots) !== a.slot) throw refuse(`but the tenant's slot of ${a.slots} is ${slotFor(tenant, a.slots)}`);
+  if (a.kind === "shared" && sharedIndexFor(tenant, a.count) !== a.index) throw refuse(`but the tenant's shared key of ${a.count} is ${sharedIndexFor(tenant, a.count)}`);
   if (a.kind === "shared" && opts.hasDedicated) throw refuse("a shared key, while the tenant has a dedicated one");
 }
 

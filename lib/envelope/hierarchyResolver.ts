@@ -78,7 +78,7 @@ export class HierarchyDekResolver {
     if (record.state === "retired" || record.state === "revoked") {
       throw new InvalidRequestError("DekRetired", `[keyrotor] [envelope] DEK v${record.dekVersion} of tenant ${record.tenant} is ${record.state}`, { status: 410 });
     }
-    // A DEK row pointing at another slot or another tenant's dedicated key is refused before any
+    // A DEK row pointing at another tenant's shared key or another tenant's dedicated key is refused before any
     // unwrap (its AAD would fail too, but only after spending a vault call on that branch key).
     checkTenantBranch(record.tenant, record.branchId, { hasDedicated: false });
     const branchKey = await this.branchCache.get({ kekKeyId: record.kekKeyId, branchId: record.branchId, version: record.branchVersion });

@@ -3,7 +3,7 @@
 // tenant → branch key resolution that refuses forged assignments.
 import { randomBytes } from "node:crypto";
 import {
-  assignTenant, BRANCH_KEY_BYTES, branchIdOf, checkTenantBranch, commitmentMatches, commitmentOf, DEFAULT_SHARED_SLOTS,
+  assignTenant, BRANCH_KEY_BYTES, branchIdOf, checkTenantBranch, commitmentMatches, commitmentOf, DEFAULT_SHARED_BRANCHES,
 } from "../domain/branchKeys";
 import { InvariantViolationError } from "../domain/errors";
 import type { KekPort } from "../envelope/kek";
@@ -13,7 +13,7 @@ import { signIdentity, verifyRecord, type BranchSigner } from "./signer";
 
 export interface BranchKeysOptions {
   /** Shared branch keys per KEK for tenants created from now on (stored assignments keep theirs). */
-  slots?: number;
+  sharedBranches?: number;
   now?: () => Date;
 }
 
@@ -24,12 +24,12 @@ export interface RemoteCounts {
 }
 
 export class BranchKeys {
-  readonly slots: number;
+  readonly sharedBranches: number;
   readonly remote: RemoteCounts = { unwraps: 0, signs: 0 };
   private readonly now: () => Date;
 
   constructor(readonly store: BranchKeyStore, private readonly kek: KekPort, readonly signer: BranchSigner, opts: BranchKeysOptions = {}) {
-    this.slots = opts.slots ?? DEFAULT_SHARED_SLOTS;
+    this.sharedBranches = opts.sharedBranches ?? DEFAULT_SHARED_BRANCHES;
     this.now = opts.now ?? (() => new Date());
   }
 
@@ -83,7 +83,7 @@ export class BranchKeys {
    * checked against the signed branch ids, and that branch key's current version (version 1 made
    * now, under `kekVersion`, if the branch key does not exist yet). */
   async forTenant(kekKeyId: string, kekVersion: string, tenant: string, opts: { isolated?: boolean } = {}): Promise<{ record: StoredBranchKey; key?: Buffer }> {
-    const wanted = branchIdOf(assignTenant(tenant, { slots: this.slots, isolated: opts.isolated ?? false }));
+    const wanted = branchIdOf(assignTenant(tenant, { sharedBranches: this.sharedBranches, isolated: opts.isolated ?? false }));
     const stored = (await this.store.assignment(kekKeyId, tenant)) ?? (await this.store.assign({ tenant, kekKeyId, branchId: wanted }));
     const hasDedicated = stored.branchId === `d-${tenant}` || (await this.store.versions(kekKeyId, `d-${tenant}`)).length > 0;
     checkTenantBranch(tenant, stored.branchId, { hasDedicated });

@@ -41,7 +41,7 @@ export function hierarchyRuntimeFrom(cfg: Config, vaultFor: (vaultName: string) 
   const kek = kekFromVaults(vaultFor);
   const signerId = cfg.KEYROTOR_BRANCH_SIGNING_KEY_ID;
   const keys = signerId
-    ? new BranchKeys(store, kek, vaultSigner(signerId, vaultFor(parseKeyId(signerId, "KEYROTOR_BRANCH_SIGNING_KEY_ID").vault!)), { slots: cfg.KEYROTOR_BRANCH_KEYS_PER_KEK })
+    ? new BranchKeys(store, kek, vaultSigner(signerId, vaultFor(parseKeyId(signerId, "KEYROTOR_BRANCH_SIGNING_KEY_ID").vault!)), { sharedBranches: cfg.KEYROTOR_BRANCH_KEYS_PER_KEK })
     : undefined;
   const flatTable = tableClient(cfg, "deks");
   return {

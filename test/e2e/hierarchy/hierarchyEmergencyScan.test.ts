@@ -2,7 +2,7 @@
 // written and checkpointed, the resumed run starts from the checkpoint and writes each DEK once.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { branchIdOf, slotFor } from "../../../lib/domain/branchKeys";
+import { branchIdOf, sharedIndexFor } from "../../../lib/domain/branchKeys";
 import { dekIdFor } from "../../../lib/envelope/dekRecord";
 import { kekFromVaults } from "../../../lib/envelope/kek";
 import type { HierarchyDekStore } from "../../../lib/hierarchy/dekStore";
@@ -23,13 +23,13 @@ const PER_TENANT = 200; // 2,400 DEKs: three pages of the scan
 it("an emergency crashed mid-scan resumes from its checkpointed page: 2,400 DEKs each written once, all under the new branch keys, all unwrapping", async () => {
   const plain = new Map<string, Buffer>();
   for (let slot = 0; slot < 2; slot++) {
-    const branchId = branchIdOf({ kind: "shared", slot, slots: 2 });
+    const branchId = branchIdOf({ kind: "shared", index: slot, count: 2 });
     const { key } = await h.keys.create({ kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, branchId, version: 1, state: "primary" });
     plain.set(branchId, key!);
   }
   for (let t = 0; t < TENANTS; t++) {
     const tenant = `scan${t}`;
-    const branchId = branchIdOf({ kind: "shared", slot: slotFor(tenant, 2), slots: 2 });
+    const branchId = branchIdOf({ kind: "shared", index: sharedIndexFor(tenant, 2), count: 2 });
     await h.keys.store.assign({ tenant, kekKeyId: h.kekKeyId, branchId });
     const records: HierarchyDekRecord[] = Array.from({ length: PER_TENANT }, (_, i) => ({
       format: DEK_FORMAT_2, tenant, dekId: dekIdFor(i + 1), dekVersion: i + 1, kekKeyId: h.kekKeyId, branchId, branchVersion: 1, alg: "A256GCM",

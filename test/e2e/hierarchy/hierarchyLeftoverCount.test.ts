@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => stopHierarchy(h));
 
 const SLOTS = 16;
-const branch = (slot: number) => branchIdOf({ kind: "shared", slot, slots: SLOTS });
+const branch = (slot: number) => branchIdOf({ kind: "shared", index: slot, count: SLOTS });
 
 /** One tenant per slot; tenant i has DEKs under versions 1..(i % 3 + 1) of its branch key, two each;
  * plus rows of another KEK under version 1 that no count of this KEK may see. */

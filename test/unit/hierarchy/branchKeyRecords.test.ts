@@ -3,7 +3,7 @@
 // refused. Real Key Vault peer (sign, unwrap) and Azurite.
 import { constants, publicEncrypt, randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { branchRowKey, commitmentOf, slotFor } from "../../../lib/domain/branchKeys";
+import { branchRowKey, commitmentOf, sharedIndexFor } from "../../../lib/domain/branchKeys";
 import { InvariantViolationError } from "../../../lib/domain/errors";
 import { Envelope } from "../../../lib/envelope/envelope";
 import { HierarchyDekResolver } from "../../../lib/envelope/hierarchyResolver";
@@ -20,9 +20,9 @@ afterEach(() => stopHierarchy(h));
 
 const bpk = (kek: string) => `b|${kek.replace(/\//g, "%2f")}`;
 
-/** A tenant whose slot of 4 is `slot`. */
-function tenantInSlot(slot: number, prefix: string): string {
-  for (let i = 0; ; i++) if (slotFor(`${prefix}${i}`, 4) === slot) return `${prefix}${i}`;
+/** A tenant whose shared key of 4 is `index`. */
+function tenantInShare(index: number, prefix: string): string {
+  for (let i = 0; ; i++) if (sharedIndexFor(`${prefix}${i}`, 4) === index) return `${prefix}${i}`;
 }
 
 describe("branch-key records", () => {
@@ -31,7 +31,7 @@ describe("branch-key records", () => {
     const writer = new HierarchyDeks(h.keys, h.deks);
     await writer.create({ tenant: "acme", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
     expect((h.peer.admin.stats().calls.sign ?? 0) - signsBefore).toBe(1);
-    const branch = await h.keys.current(h.kekKeyId, `s4-${String(slotFor("acme", 4)).padStart(5, "0")}`);
+    const branch = await h.keys.current(h.kekKeyId, `s4-${String(sharedIndexFor("acme", 4)).padStart(5, "0")}`);
     expect(branch?.signerKeyId).toBe(h.signingKeyId);
 
     const cold = new Envelope(new HierarchyDekResolver(h.deks, h.keys));
@@ -40,7 +40,7 @@ describe("branch-key records", () => {
   });
 
   it("a planted record (a key of the attacker's choosing wrapped under the real KEK's public key) is refused before any unwrap", async () => {
-    const tenant = tenantInSlot(1, "planted");
+    const tenant = tenantInShare(1, "planted");
     const branchId = "s4-00001";
     const own = randomBytes(32);
     const pub = await keyClient(h.peer).getKey("tenant-kek", { version: h.kekVersion });
@@ -59,7 +59,7 @@ describe("branch-key records", () => {
   });
 
   it("a record re-signed by another Key Vault key (valid signature, untrusted signer) is refused", async () => {
-    const tenant = tenantInSlot(2, "resigned");
+    const tenant = tenantInShare(2, "resigned");
     const writer = new HierarchyDeks(h.keys, h.deks);
     await writer.create({ tenant, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
     const genuine = (await h.keys.current(h.kekKeyId, "s4-00002"))!;
@@ -75,26 +75,26 @@ describe("branch-key records", () => {
   });
 
   it("a signed record whose wrap was replaced by a wrap of another key fails the signed commitment", async () => {
-    const tenant = tenantInSlot(3, "rewrapped");
+    const tenant = tenantInShare(3, "rewrapped");
     await new HierarchyDeks(h.keys, h.deks).create({ tenant, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
     const other = await h.vault.wrap("tenant-kek", h.kekVersion, randomBytes(32));
     await h.branchTable.updateEntity({ partitionKey: bpk(h.kekKeyId), rowKey: branchRowKey("s4-00003", 1), wrapped: other.toString("base64url") }, "Merge");
     await expect(new HierarchyDekResolver(h.deks, h.keys).resolve(tenant, 1)).rejects.toMatchObject({ code: "BranchKeyCommitmentMismatch" });
   });
 
-  it("a swapped tenant assignment is refused: another slot, another tenant's dedicated key, or shared when the tenant has a dedicated one", async () => {
+  it("a swapped tenant assignment is refused: another shared key, another tenant's dedicated key, or shared when the tenant has a dedicated one", async () => {
     const writer = new HierarchyDeks(h.keys, h.deks);
-    const victim = tenantInSlot(0, "victim");
+    const victim = tenantInShare(0, "victim");
     const apk = `a|${h.kekKeyId.replace(/\//g, "%2f")}`;
     await h.branchTable.createEntity({ partitionKey: apk, rowKey: victim, branchId: "s4-00001" });
     await expect(writer.create({ tenant: victim, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion })).rejects.toBeInstanceOf(InvariantViolationError);
 
     await writer.create({ tenant: "isolated-co", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, isolated: true });
-    const snoop = tenantInSlot(0, "snoop");
+    const snoop = tenantInShare(0, "snoop");
     await h.branchTable.createEntity({ partitionKey: apk, rowKey: snoop, branchId: "d-isolated-co" });
     await expect(writer.create({ tenant: snoop, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion })).rejects.toMatchObject({ code: "BranchAssignmentForged" });
 
-    await h.branchTable.updateEntity({ partitionKey: apk, rowKey: "isolated-co", branchId: `s4-${String(slotFor("isolated-co", 4)).padStart(5, "0")}` }, "Merge");
+    await h.branchTable.updateEntity({ partitionKey: apk, rowKey: "isolated-co", branchId: `s4-${String(sharedIndexFor("isolated-co", 4)).padStart(5, "0")}` }, "Merge");
     await expect(writer.create({ tenant: "isolated-co", dekVersion: 2, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion })).rejects.toMatchObject({ code: "BranchAssignmentForged" });
     expect(await h.deks.get(victim, "v00000001")).toBeUndefined();
     expect((await h.deks.getPrimary("isolated-co"))?.dekVersion).toBe(1);
@@ -102,8 +102,8 @@ describe("branch-key records", () => {
 
   it("a DEK row copied into another tenant's partition does not authenticate there", async () => {
     const writer = new HierarchyDeks(h.keys, h.deks);
-    const a = tenantInSlot(0, "copyfrom");
-    const b = tenantInSlot(0, "copyto");
+    const a = tenantInShare(0, "copyfrom");
+    const b = tenantInShare(0, "copyto");
     const rec = await writer.create({ tenant: a, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
     await h.deks.put({ ...rec, tenant: b });
     await expect(new HierarchyDekResolver(h.deks, h.keys).resolve(b, 1)).rejects.toMatchObject({ code: "DekWrapInvalid" });

@@ -1,31 +1,31 @@
 // The hierarchy's pure rules (lib/domain/branchKeys.ts).
 import { describe, expect, it } from "vitest";
 import {
-  assignmentOfBranchId, assignTenant, branchIdOf, checkTenantBranch, commitmentMatches, commitmentOf, dekAad, kekRevokeDecision, slotFor,
+  assignmentOfBranchId, assignTenant, branchIdOf, checkTenantBranch, commitmentMatches, commitmentOf, dekAad, kekRevokeDecision, sharedIndexFor,
 } from "../../../lib/domain/branchKeys";
 import { InvalidRequestError, InvariantViolationError } from "../../../lib/domain/errors";
 
 describe("branch-key rules", () => {
-  it("spreads tenants evenly over the shared slots and never moves one for the same slot count", () => {
+  it("spreads tenants evenly over the shared branch keys and never moves one for the same count", () => {
     const counts = new Array<number>(16).fill(0);
-    for (let t = 0; t < 16_000; t++) counts[slotFor(`tenant-${t}`, 16)]!++;
+    for (let t = 0; t < 16_000; t++) counts[sharedIndexFor(`tenant-${t}`, 16)]!++;
     expect(Math.min(...counts)).toBeGreaterThan(850);
     expect(Math.max(...counts)).toBeLessThan(1150);
-    expect(slotFor("acme", 256)).toBe(slotFor("acme", 256));
+    expect(sharedIndexFor("acme", 256)).toBe(sharedIndexFor("acme", 256));
   });
 
   it("names shared and dedicated branch keys so the name says which tenants they may serve", () => {
-    const shared = assignTenant("acme", { slots: 256, isolated: false });
+    const shared = assignTenant("acme", { sharedBranches: 256, isolated: false });
     expect(assignmentOfBranchId(branchIdOf(shared))).toEqual(shared);
-    expect(branchIdOf(assignTenant("acme", { slots: 256, isolated: true }))).toBe("d-acme");
+    expect(branchIdOf(assignTenant("acme", { sharedBranches: 256, isolated: true }))).toBe("d-acme");
     expect(() => checkTenantBranch("acme", branchIdOf(shared), { hasDedicated: false })).not.toThrow();
     expect(() => checkTenantBranch("acme", "d-other", { hasDedicated: false })).toThrow(InvariantViolationError);
     expect(() => checkTenantBranch("acme", branchIdOf(shared), { hasDedicated: true })).toThrow(InvariantViolationError);
   });
 
-  it("refuses malformed branch ids and slot counts with a 4xx that names the field", () => {
+  it("refuses malformed branch ids and shared-key counts with a 4xx that names the field", () => {
     for (const bad of ["s0-00000", "s4-00004", "x-1", "d-", "s4-1"]) expect(() => assignmentOfBranchId(bad)).toThrow(InvalidRequestError);
-    expect(() => slotFor("acme", 0)).toThrow(expect.objectContaining({ status: 400, field: "branches" }) as Error);
+    expect(() => sharedIndexFor("acme", 0)).toThrow(expect.objectContaining({ status: 400, field: "branches" }) as Error);
   });
 
   it("binds the DEK's tenant, version and branch key id/version into its associated data", () => {

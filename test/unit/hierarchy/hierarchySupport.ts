@@ -42,7 +42,7 @@ export async function startHierarchy(opts: { slots?: number } = {}): Promise<Hie
   const dekTable = await freshTable("branchdeks");
   const flatTable = await freshTable("deks");
   const store = new BranchKeyStore(branchTable);
-  const keys = new BranchKeys(store, kekFromVaults(() => vault), vaultSigner(signingKeyId, vault), { slots: opts.slots ?? 4 });
+  const keys = new BranchKeys(store, kekFromVaults(() => vault), vaultSigner(signingKeyId, vault), { sharedBranches: opts.slots ?? 4 });
   return {
     peer, vault, kekKeyId, kekVersion: kek.properties.version!, signingKeyId, branchTable, dekTable, flatTable, keys, store,
     deks: new HierarchyDekStore(dekTable), flat: new DekStore(flatTable),
