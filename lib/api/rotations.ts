@@ -37,6 +37,8 @@ export const RotationRequestBody = z.strictObject({
   version: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a version id").optional(),
   /** normal mode, a KEK: its format-1 DEKs move under branch keys (key hierarchy) instead of being re-wrapped flat. */
   migrateFlat: z.boolean().optional().describe("Normal mode, a KEK: move its format-1 DEKs under branch keys (docs/key-hierarchy.md) instead of re-wrapping them flat"),
+  branchKeys: z.union([z.literal(true), z.strictObject({ tenants: z.array(z.string().min(1).max(512)).min(1).max(1000) })]).optional()
+    .describe("Normal mode, a KEK with branch keys: also rotate its branch keys (true: every one; {tenants}: the branch keys those tenants are assigned to), each a new version under the new KEK version with its DEKs re-wrapped locally and the old version destroyed (docs/key-hierarchy.md)"),
 });
 export type RotationRequestBody = z.output<typeof RotationRequestBody>;
 
@@ -129,14 +131,18 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
   if (body.migrateFlat === true && (body.mode === "emergency" || key.kind !== "kek")) {
     throw new InvalidRequestError("MigrateFlatNotApplicable", "migrateFlat moves a KEK's DEKs under branch keys in a normal rotation: not in emergency mode, and only for a KEK", { field: "migrateFlat" });
   }
+  if (body.branchKeys !== undefined && (body.mode === "emergency" || key.kind !== "kek")) {
+    throw new InvalidRequestError("BranchKeysNotApplicable", "branchKeys rotates a KEK's branch keys in a normal rotation: not in emergency mode (which replaces them anyway), and only for a KEK", { field: "branchKeys" });
+  }
   if (body.mode === "emergency") {
-    const { version, migrateFlat: _migrate, ...rest } = body;
+    const { version, migrateFlat: _migrate, branchKeys: _branchKeys, ...rest } = body;
     return requestEmergency(s, who, { ...rest, source: "api", ...compromised(key, version) });
   }
   const rotationId = rotationIds.manual(body.keyId, requestId(s.clock.now()));
   const request: RotationRequest = {
     rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal", revokeOld: false,
     ...(body.migrateFlat === true ? { migrateFlat: true } : {}),
+    ...(body.branchKeys !== undefined ? { branchKeys: body.branchKeys } : {}),
   };
   await startRotation(client, request, opts);
   return { rotationId, status: "running", statusUrl: statusUrl(rotationId) };

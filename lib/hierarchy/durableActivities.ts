@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import type { TableClient } from "@azure/data-tables";
 import { z } from "zod";
-import { InvariantViolationError } from "../domain/errors";
+import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import type { BranchKeyEvent } from "../envelope/branchKeyCache";
 import { dropCachedKeysDetails } from "../envelope/branchKeyCache";
 import { recordStep } from "../orchestration/activities";
@@ -20,18 +20,22 @@ import { checkFence, FenceInput } from "../orchestration/fence";
 import type { RotationDeps } from "../orchestration/ports";
 import type { HierarchyRuntime } from "./durableRuntime";
 import { DekStore } from "../stores/dekStore";
-import { emergency, migrateFlat, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
+import { emergency, migrateFlat, rotateBranchKey, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
 
 const id = z.string().min(1).max(512);
 const version = z.string().min(1).max(64);
 
-export const HierarchyKekRotationInput = z.object({
+/** What every hierarchy activity is called with: the rotation, the KEK (the key the flow holds the
+ * lock of), who asked, and the lock's grant. */
+const HierarchyCallInput = z.object({
   rotationId: id,
-  /** The KEK (the key the flow holds the lock of). */
   keyId: id,
-  newVersion: version,
   actor: z.string().min(1),
   fence: FenceInput.optional(),
+});
+
+export const HierarchyKekRotationInput = HierarchyCallInput.extend({
+  newVersion: version,
 });
 
 export const HierarchyEmergencyInput = HierarchyKekRotationInput.extend({
@@ -41,17 +45,22 @@ export const HierarchyEmergencyInput = HierarchyKekRotationInput.extend({
   newDekVersions: z.boolean().optional(),
 });
 
-export const HierarchyMigrationInput = z.object({
-  rotationId: id,
-  keyId: id,
+export const HierarchyMigrationInput = HierarchyCallInput.extend({
   /** The KEK version new branch keys are wrapped under (the flow's new primary). */
   kekVersion: version,
-  actor: z.string().min(1),
-  fence: FenceInput.optional(),
   /** Where this slice's page of tenants starts (the flat tenant index's continuation). */
   cursor: z.string().min(1).max(4096).optional(),
   /** Tenants one slice migrates. */
   pageSize: z.number().int().min(1).max(1000).default(50),
+});
+
+/** Branch-key rotation (every branch key of the KEK, or the branch keys of the named tenants): each
+ * gets a new version under `kekVersion`, its DEKs re-wrapped locally, the old version destroyed. */
+export const HierarchyBranchRotationInput = HierarchyCallInput.extend({
+  /** The KEK version the new branch-key versions are wrapped under (the flow's new primary). */
+  kekVersion: version,
+  /** Absent: every branch key of the KEK. Else the branch keys these tenants are assigned to. */
+  tenants: z.array(z.string().min(1).max(512)).min(1).max(1000).optional(),
 });
 
 /** One slice's answer: where the run stands, counts only. */
@@ -63,7 +72,7 @@ export interface HierarchySlice {
   outcome?: string;
 }
 
-type Kind = "kek-rotation" | "emergency" | "migration";
+type Kind = "kek-rotation" | "emergency" | "migration" | "branch-rotation";
 
 /** Thrown from a step hook once the slice's time is up: the checkpoint of the step is saved. */
 class SliceEnd extends Error {}
@@ -100,6 +109,33 @@ export async function hierarchyMigration(deps: RotationDeps, rt: HierarchyRuntim
   return { ...out, more: page.continuation !== undefined, ...(page.continuation ? { cursor: page.continuation } : {}) };
 }
 
+/** One branch key per call (sorted by id; its own run and checkpoint, so a retried or resumed call
+ * goes on with it and a finished one is skipped); `more` while another is left. Counts are the
+ * call's branch key's (the flow sums them). */
+export async function hierarchyBranchRotation(deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyBranchRotationInput>): Promise<HierarchySlice> {
+  const branchIds = await branchesToRotate(rt, input);
+  for (const [i, branchId] of branchIds.entries()) {
+    const runId = `${hierarchyRunId(input.rotationId, "branch-rotation")}~${branchId}`;
+    const saved = await rt?.store.run<RunState>(runId);
+    if (saved?.state.done) continue;
+    const out = await sliced(deps, rt, input, "branch-rotation", (d, o) => rotateBranchKey(d, { runId, kekKeyId: input.keyId, kekVersion: input.kekVersion, branchId }, o), { runId, label: `branch-rotation~${branchId}` });
+    return { ...out, more: out.more || i < branchIds.length - 1 };
+  }
+  return { more: false, step: "done", counts: {} };
+}
+
+async function branchesToRotate(rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyBranchRotationInput>): Promise<string[]> {
+  if (!rt) return [];
+  if (!input.tenants) return [...new Set((await rt.store.all(input.keyId)).map((r) => r.branchId))].sort();
+  const ids = new Set<string>();
+  for (const tenant of input.tenants) {
+    const a = await rt.store.assignment(input.keyId, tenant);
+    if (!a) throw new InvalidRequestError("TenantHasNoBranchKey", `[keyrotor] [hierarchy] tenant ${tenant} has no branch key under ${input.keyId}`, { field: "branchKeys.tenants" });
+    ids.add(a.branchId);
+  }
+  return [...ids].sort();
+}
+
 /** The flat DEK store seen through one page of its tenant index (what migrateFlat iterates). */
 class TenantsPage extends DekStore {
   constructor(client: TableClient, private readonly page: readonly string[]) {
@@ -122,12 +158,14 @@ async function sliced(
     throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] ${input.keyId} has branch keys, but no branch-key signing key is configured (KEYROTOR_BRANCH_SIGNING_KEY_ID): they cannot be opened or re-wrapped; nothing was changed`);
   }
   const started = Date.now();
+  // A branch-key rotation's events are one per branch key (each its own run), not one per rotation.
+  const dropLabel = kind === "branch-rotation" ? names.label : kind;
   const at = () => deps.clock.now().toISOString();
   const entry = { rotationId: input.rotationId, keyId: input.keyId, actor: input.actor } as const;
   const d: HierarchyDeps = {
     keys, deks: rt.deks, kek: rt.kek,
     ...(rt.flat ? { flat: rt.flat } : {}), ...(rt.flatTable ? { flatTable: rt.flatTable } : {}),
-    publish: (e) => recordDrop(deps, input, kind, e),
+    publish: (e) => recordDrop(deps, input, dropLabel, e),
     onStep: async (_runId, step, counts) => {
       // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).
       await recordStep(deps, { ...entry, step: `hierarchy-${names.label}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
@@ -147,7 +185,7 @@ async function sliced(
   };
   try {
     const state = await run(d, { ratePerSec: rt.ratePerSec });
-    if (state.done && kind !== "migration") await recordDrop(deps, input, kind, { type: kind === "emergency" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
+    if (state.done && kind !== "migration") await recordDrop(deps, input, dropLabel, { type: kind === "emergency" || kind === "branch-rotation" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
     return sliceOf(state);
   } catch (err) {
     if (!(err instanceof SliceEnd)) throw err;
@@ -166,7 +204,7 @@ function sliceOf(s: RunState): HierarchySlice {
 /** The consumers' signal to drop cached branch keys and DEKs: a ledger entry and its event,
  * carrying dropCachedKeys (lib/envelope/branchKeyCache.ts reads it). One per kind of event and
  * scope in a run, whatever the number of slices or retries. */
-async function recordDrop(deps: RotationDeps, input: { rotationId: string; keyId: string; actor: string }, kind: Kind, e: BranchKeyEvent): Promise<void> {
+async function recordDrop(deps: RotationDeps, input: { rotationId: string; keyId: string; actor: string }, kind: string, e: BranchKeyEvent): Promise<void> {
   const scope = e.branchIds ? `some-${e.branchIds.length}` : "all";
   await recordStep(deps, {
     rotationId: input.rotationId, keyId: input.keyId, actor: input.actor, step: `hierarchy-${kind}:event:${e.type}:${scope}`,

@@ -29,7 +29,7 @@ const D = DURABLE.activities;
  * fenced: a rotation that lost its key must still record that it failed. */
 export const FENCED_ACTIVITIES: ReadonlySet<string> = new Set<string>([
   D.createKeyVersion, D.createSecretVersion, D.promoteVersion, D.setKeyOps, D.disableVersion, D.rotateTenantDek, D.publishJwks, D.rewrapRange,
-  D.hierarchyKekRotation, D.hierarchyEmergency, D.hierarchyMigration,
+  D.hierarchyKekRotation, D.hierarchyEmergency, D.hierarchyMigration, D.hierarchyBranchRotation,
 ]);
 
 /** The fence rows, one per key (the port is defined with the others in lib/ports.ts). */

@@ -12,7 +12,7 @@ import { DURABLE } from "./names";
 import { validateVersion, validationDepsOf, ValidateVersionInput } from "../validation/activity";
 import { rewrapRange, RewrapRangeInput, type RewrapDeps } from "./rewrap";
 import { countAllReferences } from "../hierarchy/durableCounts";
-import { hierarchyEmergency, HierarchyEmergencyInput, hierarchyKekRotation, HierarchyKekRotationInput, hierarchyMigration, HierarchyMigrationInput } from "../hierarchy/durableActivities";
+import { hierarchyBranchRotation, HierarchyBranchRotationInput, hierarchyEmergency, HierarchyEmergencyInput, hierarchyKekRotation, HierarchyKekRotationInput, hierarchyMigration, HierarchyMigrationInput } from "../hierarchy/durableActivities";
 import type { HierarchyRuntime } from "../hierarchy/durableRuntime";
 
 export { activityTelemetryContext, observeActivity } from "./activityTelemetry";
@@ -64,6 +64,7 @@ const ACTIVITIES: { [K in ActivityName]: Entry<z.ZodType> } = {
   hierarchyKekRotation: withBoth(HierarchyKekRotationInput, (d, i) => hierarchyKekRotation(d.rotation, d.hierarchy, i)),
   hierarchyEmergency: withBoth(HierarchyEmergencyInput, (d, i) => hierarchyEmergency(d.rotation, d.hierarchy, i)),
   hierarchyMigration: withBoth(HierarchyMigrationInput, (d, i) => hierarchyMigration(d.rotation, d.hierarchy, i)),
+  hierarchyBranchRotation: withBoth(HierarchyBranchRotationInput, (d, i) => hierarchyBranchRotation(d.rotation, d.hierarchy, i)),
 };
 
 /** Runs one activity by its key in DURABLE.activities; a mutating one only under the latest grant

@@ -35,6 +35,7 @@ export const DURABLE = {
     hierarchyEmergency: "hierarchyEmergency",
     /** Key hierarchy: one page of tenants' format-1 DEKs moved under branch keys. */
     hierarchyMigration: "hierarchyMigration",
+    hierarchyBranchRotation: "hierarchyBranchRotation",
   },
   entities: {
     keyLock: "keyLock",

@@ -94,6 +94,22 @@ function* branchKeysUnder(f: Flow, newVersion: string, compromised: string | und
   return counts;
 }
 
+/** Branch-key rotation: each asked branch key a new version under the new KEK version (one call
+ * per branch key, sliced), its DEKs re-wrapped locally, the old version destroyed. */
+function* branchKeysRotated(f: Flow, newVersion: string): Generator<Task, Record<string, number>, unknown> {
+  const i = f.input;
+  const scope = i.branchKeys && i.branchKeys !== true ? { tenants: i.branchKeys.tenants } : {};
+  let counts: Record<string, number> = {};
+  for (;;) {
+    const slice = yield* step<HierarchySlice>(f, A.hierarchyBranchRotation, { rotationId: i.rotationId, keyId: i.keyId, kekVersion: newVersion, actor: i.actor, ...scope });
+    counts = summed(counts, slice.counts);
+    setPhase(f, "rewrapping", { rewrapped: counts.dekRowsWritten ?? 0, scanned: 0 });
+    if (!slice.more) break;
+  }
+  yield* rec(f, "branchKeysRotated", "RewrapProgress", undefined, { versionAfter: newVersion, counts, details: { hierarchy: "branch-rotation" } });
+  return counts;
+}
+
 /** One rewrap pass (../rewrap): progress as this rotation's custom status, RewrapProgress ledger
  * entries, and the lease renewed between legs. */
 function* rewrapPass(f: Flow, newVersion: string, pass: number, pending: number | undefined): Generator<Task, RewrapTotals, unknown> {
@@ -139,6 +155,11 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
       hierarchy = summed(hierarchy, yield* branchKeysUnder(f, newVersion, undefined));
       refs = yield* countRefs(f, newVersion);
     }
+  }
+  if (f.input.branchKeys && f.input.mode !== "emergency" && refs.branchKeys) {
+    // The asked branch keys get new versions under the new KEK version, DEKs re-wrapped locally.
+    hierarchy = summed(hierarchy ?? {}, yield* branchKeysRotated(f, newVersion));
+    refs = yield* countRefs(f, newVersion);
   }
   if (f.input.migrateFlat && f.input.mode !== "emergency") {
     // The flat DEKs move under branch keys wrapped under the new version (one unwrap each, as a

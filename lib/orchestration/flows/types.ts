@@ -30,6 +30,9 @@ export const RotationInputSchema = z.object({
   /** normal mode: the KEK's format-1 DEKs move under branch keys (wrapped under the new version)
    * instead of being re-wrapped flat; later rotations then cost one unwrap per branch key. */
   migrateFlat: z.boolean().optional(),
+  /** normal mode, a KEK with branch keys: after they are under the new version, the branch keys
+   * (every one: `true`; or those of the named tenants) get new versions, their DEKs re-wrapped locally. */
+  branchKeys: z.union([z.literal(true), z.object({ tenants: z.array(z.string().min(1).max(512)).min(1).max(1000) })]).optional(),
   /** For a tenant's first DEK: the KEK to wrap it under. */
   kekKeyId: z.string().optional(),
   leaseDuration: duration.default("PT15M"),
