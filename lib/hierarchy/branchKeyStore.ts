@@ -6,12 +6,13 @@
 //
 // Branch keys of one KEK share a partition: there are few (256 shared + the dedicated ones), a KEK
 // rotation reads them in one scan and re-wraps them with If-Match updates. Assignments are stored
-// (not recomputed) so changing the slot count later never moves an existing tenant; they are
-// checked against the signed branch record before use (lib/domain/branchKeys.ts checkTenantBranch).
+// (not recomputed) so changing the count of shared branch keys later never moves an existing
+// tenant; they are checked against the signed branch record before use (lib/domain/branchKeys.ts
+// checkTenantBranch).
 import { odata, type TableClient, type TableEntityResult } from "@azure/data-tables";
 import { RotationConflictError } from "../domain/errors";
 import { branchRowKey } from "../domain/branchKeys";
-import { ensureTable, escapeKey, statusOf, translateTableError, unescapeKey } from "../stores/tables";
+import { ensureTable, getRowOrUndefined, escapeKey, statusOf, translateTableError, unescapeKey } from "../stores/tables";
 import { checkBranchRecord, type BranchKeyRecord, type BranchState } from "./records";
 
 export interface StoredBranchKey extends BranchKeyRecord {
@@ -72,12 +73,8 @@ export class BranchKeyStore {
 
   async get(kekKeyId: string, branchId: string, version: number): Promise<StoredBranchKey | undefined> {
     const t = await this.table();
-    try {
-      return fromEntity(await t.getEntity<BranchEntity>(bpk(kekKeyId), branchRowKey(branchId, version)));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `get branch key ${branchId}#${version}`);
-    }
+    const row = await getRowOrUndefined<BranchEntity>(t, bpk(kekKeyId), branchRowKey(branchId, version), `get branch key ${branchId}#${version}`);
+    return row && fromEntity(row);
   }
 
   /** Every version of one branch key, oldest first. */
@@ -147,13 +144,9 @@ export class BranchKeyStore {
 
   async assignment(kekKeyId: string, tenant: string): Promise<Assignment | undefined> {
     const t = await this.table();
-    try {
-      const e = await t.getEntity<{ branchId: string }>(apk(kekKeyId), escapeKey(tenant));
-      return { tenant, kekKeyId, branchId: e.branchId };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `get the branch assignment of ${tenant}`);
-    }
+    const e = await getRowOrUndefined<{ branchId: string }>(t, apk(kekKeyId), escapeKey(tenant), `get the branch assignment of ${tenant}`);
+    if (!e) return undefined;
+    return { tenant, kekKeyId, branchId: e.branchId };
   }
 
   /** Stores the tenant's assignment if it has none; returns the stored one either way. */
@@ -186,13 +179,9 @@ export class BranchKeyStore {
 
   async run<S>(runId: string): Promise<{ state: S; etag: string } | undefined> {
     const t = await this.table();
-    try {
-      const e = await t.getEntity<{ state: string }>(RUNS, escapeKey(runId));
-      return { state: JSON.parse(e.state) as S, etag: e.etag };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `read run ${runId}`);
-    }
+    const e = await getRowOrUndefined<{ state: string }>(t, RUNS, escapeKey(runId), `read run ${runId}`);
+    if (!e) return undefined;
+    return { state: JSON.parse(e.state) as S, etag: e.etag };
   }
 
   /** Writes a checkpoint; If-Match on the one read (a second runner of the same run loses). */

@@ -9,7 +9,7 @@
 // is "create here, then delete there" (consumers read here first, so the order is safe).
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
-import { ensureTable, escapeKey, statusOf, translateTableError } from "../stores/tables";
+import { ensureTable, getRowOrUndefined, escapeKey, translateTableError } from "../stores/tables";
 import { checkHierarchyDek, type HierarchyDekRecord } from "./records";
 
 export const PRIMARY_ROW = "~primary";
@@ -49,23 +49,14 @@ export class HierarchyDekStore {
 
   async get(tenant: string, dekId: string): Promise<StoredHierarchyDek | undefined> {
     const t = await this.table();
-    try {
-      return fromEntity(await t.getEntity<Entity>(escapeKey(tenant), dekId));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `get DEK ${tenant}/${dekId}`);
-    }
+    const row = await getRowOrUndefined<Entity>(t, escapeKey(tenant), dekId, `get DEK ${tenant}/${dekId}`);
+    return row && fromEntity(row);
   }
 
   async getPrimary(tenant: string): Promise<StoredHierarchyDek | undefined> {
     const t = await this.table();
-    let pointer: { primaryDekId: string } | undefined;
-    try {
-      pointer = await t.getEntity<{ primaryDekId: string }>(escapeKey(tenant), PRIMARY_ROW);
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `get the primary DEK pointer of ${tenant}`);
-    }
+    const pointer = await getRowOrUndefined<{ primaryDekId: string }>(t, escapeKey(tenant), PRIMARY_ROW, `get the primary DEK pointer of ${tenant}`);
+    if (!pointer) return undefined;
     return this.get(tenant, pointer.primaryDekId);
   }
 

@@ -10,7 +10,7 @@
 import type { TableClient } from "@azure/data-tables";
 import { RotationConflictError } from "../domain/errors";
 import type { LedgerBreak } from "../ports";
-import { ensureTable, statusOf, translateTableError } from "../stores/tables";
+import { ensureTable, getRowOrUndefined, statusOf, translateTableError } from "../stores/tables";
 import type { EvidencePeriod, KeySection } from "./evidence";
 
 /** An export's place. */
@@ -97,13 +97,9 @@ export class TableEvidenceExportStore implements EvidenceExportStore {
 
   async read(exportId: string) {
     const table = await this.ready();
-    try {
-      const row = await table.getEntity<{ state: string }>(partition(exportId), STATE_ROW);
-      return { state: JSON.parse(row.state) as EvidenceExport, etag: row.etag, updatedAt: new Date(row.timestamp ?? 0) };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, "evidence export: read");
-    }
+    const row = await getRowOrUndefined<{ state: string }>(table, partition(exportId), STATE_ROW, "evidence export: read");
+    if (!row) return undefined;
+    return { state: JSON.parse(row.state) as EvidenceExport, etag: row.etag, updatedAt: new Date(row.timestamp ?? 0) };
   }
 
   async save(state: EvidenceExport, etag: string | undefined, newParts: EvidencePart[]): Promise<string> {

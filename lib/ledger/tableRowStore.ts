@@ -3,7 +3,7 @@
 // or 412 UpdateConditionNotSatisfied (the head row's ETag changed).
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { queryPages } from "../stores/tableQuery";
-import { ensureTable, statusOf, translateTableError } from "../stores/tables";
+import { ensureTable, getRowOrUndefined, statusOf, translateTableError } from "../stores/tables";
 import type { RowProps } from "./entry";
 import type { CommitResult, HeadWrite, ListRange, RowStore, StoredRow } from "./rowStore";
 
@@ -28,13 +28,9 @@ export class TableRowStore implements RowStore {
 
   async get(pk: string, rk: string): Promise<{ props: Record<string, unknown>; etag: string } | undefined> {
     const t = await this.table();
-    try {
-      const e = await t.getEntity<Record<string, unknown>>(pk, rk);
-      return { props: propsOf(e), etag: e.etag };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, `[${this.what}] read ${pk}/${rk}`);
-    }
+    const e = await getRowOrUndefined<Record<string, unknown>>(t, pk, rk, `[${this.what}] read ${pk}/${rk}`);
+    if (!e) return undefined;
+    return { props: propsOf(e), etag: e.etag };
   }
 
   async commit(pk: string, creates: { rowKey: string; props: RowProps }[], head: HeadWrite): Promise<CommitResult> {

@@ -11,7 +11,7 @@
 // append unsealed entries; neither can make a tampered sealed entry verify.
 import type { TableClient } from "@azure/data-tables";
 import type { LedgerBreak } from "../ports";
-import { ensureTable, statusOf, translateTableError } from "../stores/tables";
+import { ensureTable, getRowOrUndefined, translateTableError } from "../stores/tables";
 
 /** Breaks carried from page to page (a Table string property holds 32K characters). */
 export const MAX_CARRIED_BREAKS = 50;
@@ -68,13 +68,8 @@ export class TableAuditCheckpointStore implements AuditCheckpointStore {
 
   async read(): Promise<AuditRecord> {
     const table = await this.ready();
-    let row;
-    try {
-      row = await table.getEntity<{ sweep?: string; last?: string }>(PARTITION, ROW);
-    } catch (err) {
-      if (statusOf(err) === 404) return {};
-      return translateTableError(err, "ledger audit checkpoint: read");
-    }
+    const row = await getRowOrUndefined<{ sweep?: string; last?: string }>(table, PARTITION, ROW, "ledger audit checkpoint: read");
+    if (!row) return {};
     return {
       ...(typeof row.sweep === "string" && row.sweep ? { sweep: JSON.parse(row.sweep) as AuditSweep } : {}),
       ...(typeof row.last === "string" && row.last ? { last: JSON.parse(row.last) as LastVerification } : {}),

@@ -5,7 +5,7 @@ import type { TableClient } from "@azure/data-tables";
 import type { EmergencyRequest } from "../domain/approval";
 import { InvalidRequestError } from "../domain/errors";
 import type { ApprovalPort, StoredEmergency } from "../ports";
-import { ensureTable, escapeKey, statusOf, translateTableError } from "./tables";
+import { ensureTable, getRowOrUndefined, escapeKey, translateTableError } from "./tables";
 
 export type { StoredEmergency } from "../ports";
 
@@ -32,13 +32,9 @@ export class ApprovalStore implements ApprovalPort {
   async get(rotationId: string): Promise<StoredEmergency | undefined> {
     await ensureTable(this.table);
     const keyId = rotationId.split("@")[0] ?? "";
-    try {
-      const e = await this.table.getEntity<ApprovalEntity>(escapeKey(keyId), escapeKey(rotationId));
-      return { request: JSON.parse(e.body) as EmergencyRequest, etag: e.etag };
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, `read approval ${rotationId}`);
-    }
+    const e = await getRowOrUndefined<ApprovalEntity>(this.table, escapeKey(keyId), escapeKey(rotationId), `read approval ${rotationId}`);
+    if (!e) return undefined;
+    return { request: JSON.parse(e.body) as EmergencyRequest, etag: e.etag };
   }
 
   async require(rotationId: string): Promise<StoredEmergency> {

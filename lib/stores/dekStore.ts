@@ -18,7 +18,7 @@ import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { add, dekVersionView, demote, promote, setVersionState, stateChanges, type VersionedKey } from "../domain/versions";
 import { checkDekRecord, DEK_RECORD_FORMAT, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
 import type { DekSource } from "../envelope/resolver";
-import { ensureTable, escapeKey, statusOf, tableClient, tableErrorCode, translateTableError, unescapeKey } from "./tables";
+import { ensureTable, getRowOrUndefined, escapeKey, statusOf, tableClient, tableErrorCode, translateTableError, unescapeKey } from "./tables";
 
 export const TENANTS_PARTITION = "~tenants";
 export const PRIMARY_ROW = "~primary";
@@ -185,12 +185,8 @@ export class DekStore implements DekSource {
 
   async get(tenant: string, dekId: string): Promise<StoredDek | undefined> {
     const t = await this.table();
-    try {
-      return fromEntity(await t.getEntity<DekEntity>(escapeKey(tenant), dekId));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `get DEK ${tenant}/${dekId}`);
-    }
+    const row = await getRowOrUndefined<DekEntity>(t, escapeKey(tenant), dekId, `get DEK ${tenant}/${dekId}`);
+    return row && fromEntity(row);
   }
 
   async getPrimary(tenant: string): Promise<StoredDek | undefined> {
@@ -200,12 +196,7 @@ export class DekStore implements DekSource {
 
   private async primaryPointer(tenant: string): Promise<TableEntityResult<PointerEntity> | undefined> {
     const t = await this.table();
-    try {
-      return await t.getEntity<PointerEntity>(escapeKey(tenant), PRIMARY_ROW);
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      translateTableError(err, `get primary DEK pointer of ${tenant}`);
-    }
+    return getRowOrUndefined<PointerEntity>(t, escapeKey(tenant), PRIMARY_ROW, `get primary DEK pointer of ${tenant}`);
   }
 
   /** The rule book's view of a tenant's DEKs (versions of `dek:<tenant>`, version = dekId): every

@@ -8,7 +8,7 @@
 import type { TableClient } from "@azure/data-tables";
 import { InvariantViolationError } from "../domain/errors";
 import type { FenceRecord, FenceStore } from "../orchestration/fence";
-import { ensureTable, escapeKey, statusOf, translateTableError } from "./tables";
+import { ensureTable, getRowOrUndefined, escapeKey, translateTableError } from "./tables";
 
 const PARTITION = "fence";
 
@@ -32,13 +32,8 @@ export class TableFenceStore implements FenceStore {
 
   async read(keyId: string): Promise<{ record: FenceRecord; etag: string } | undefined> {
     const table = await this.ready();
-    let e: FenceEntity & { etag: string };
-    try {
-      e = await table.getEntity<FenceEntity>(PARTITION, escapeKey(keyId));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, `locks: read the fence of ${keyId}`);
-    }
+    const e = await getRowOrUndefined<FenceEntity>(table, PARTITION, escapeKey(keyId), `locks: read the fence of ${keyId}`);
+    if (!e) return undefined;
     if (typeof e.owner !== "string" || !Number.isSafeInteger(e.token) || e.token < 1) {
       throw new InvariantViolationError("FenceRowMalformed", `[keyrotor] [lock] the fence row of ${keyId} is malformed`);
     }

@@ -12,7 +12,7 @@ import { InvalidRequestError, InvariantViolationError, RotationConflictError } f
 import { canonicalKeyId, checkCanonicalKeyId, parseKeyId, vaultObjectOf, vaultObjectTaken, VERSION_STATES, type KeyVersion, type ManagedKey, type VersionState } from "../domain/keys";
 import { add, checkTransition, checkVersions, promote, retire, revoke, VersionRuleError } from "../domain/versions";
 import type { InventoryPort, PolicyPort, StoredKey } from "../ports";
-import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
+import { ensureTable, getRowOrUndefined, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
 import { policyStoreFromConfig } from "./policyStore";
 
 export type { StoredKey } from "../ports";
@@ -147,12 +147,8 @@ export class Inventory implements InventoryPort {
 
   private async getExact(keyId: string): Promise<StoredKey | undefined> {
     const table = await this.ready();
-    try {
-      return fromEntity(await table.getEntity<KeyEntity>(escapeKey(keyId), ROW));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, `inventory: get ${keyId}`);
-    }
+    const row = await getRowOrUndefined<KeyEntity>(table, escapeKey(keyId), ROW, `inventory: get ${keyId}`);
+    return row && fromEntity(row);
   }
 
   /** One page of keys (optionally one tenant's), for HTTP paging. */

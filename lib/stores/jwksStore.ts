@@ -9,7 +9,7 @@ import type { TableClient } from "@azure/data-tables";
 import type { Config } from "../config";
 import { InvariantViolationError } from "../domain/errors";
 import type { JwksDocument, JwksPort } from "../ports";
-import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
+import { ensureTable, getRowOrUndefined, escapeKey, tableClient, translateTableError } from "./tables";
 
 export type { JwksDocument } from "../ports";
 
@@ -69,13 +69,8 @@ export class JwksStore implements JwksPort {
   /** The published document and when it was written; undefined when none was published. */
   async read(vault: string, key: string): Promise<PublishedJwks | undefined> {
     const table = await this.ready();
-    let e: JwksEntity;
-    try {
-      e = await table.getEntity<JwksEntity>(escapeKey(vault.toLowerCase()), escapeKey(key));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, `jwks: get ${vault}/${key}`);
-    }
+    const e = await getRowOrUndefined<JwksEntity>(table, escapeKey(vault.toLowerCase()), escapeKey(key), `jwks: get ${vault}/${key}`);
+    if (!e) return undefined;
     let json = "";
     for (let i = 0; i < e.chunks; i++) json += e[`doc${i}`] ?? "";
     return { jwks: JSON.parse(json) as JwksDocument, updatedAt: e.updatedAt };

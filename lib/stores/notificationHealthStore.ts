@@ -6,7 +6,7 @@
 // count is a read-modify-write under the row's ETag, retried when another instance wrote first.
 import type { TableClient } from "@azure/data-tables";
 import type { NotificationHealthRecord, NotificationHealthStore } from "../events/healthStore";
-import { ensureTable, statusOf, translateTableError } from "./tables";
+import { ensureTable, getRowOrUndefined, statusOf, translateTableError } from "./tables";
 
 const PARTITION = "health";
 const ROW = "notifications";
@@ -34,12 +34,7 @@ export class TableNotificationHealthStore implements NotificationHealthStore {
   }
 
   private async readRow(table: TableClient): Promise<(HealthEntity & { etag: string }) | undefined> {
-    try {
-      return await table.getEntity<HealthEntity>(PARTITION, ROW);
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, "notification health: read");
-    }
+    return getRowOrUndefined<HealthEntity>(table, PARTITION, ROW, "notification health: read");
   }
 
   async read(): Promise<NotificationHealthRecord> {

@@ -7,7 +7,7 @@ import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import type { ManagedKey } from "../domain/keys";
 import { parsePolicyShape, validatePolicy, type Policy } from "../domain/policy";
 import type { ExpectedEtag, PolicyPort, StoredPolicy } from "../ports";
-import { ensureTable, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
+import { ensureTable, getRowOrUndefined, escapeKey, statusOf, tableClient, translateTableError } from "./tables";
 
 export type { ExpectedEtag, StoredPolicy } from "../ports";
 
@@ -45,12 +45,8 @@ export class PolicyStore implements PolicyPort {
 
   async get(tenant: string, policyId: string): Promise<StoredPolicy | undefined> {
     const table = await this.ready();
-    try {
-      return this.read(await table.getEntity<PolicyEntity>(escapeKey(tenant), escapeKey(policyId)));
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      return translateTableError(err, `policies: get ${tenant}/${policyId}`);
-    }
+    const row = await getRowOrUndefined<PolicyEntity>(table, escapeKey(tenant), escapeKey(policyId), `policies: get ${tenant}/${policyId}`);
+    return row && this.read(row);
   }
 
   /** A tenant's policies, or with no tenant every tenant's (the planner's view). */

@@ -1,5 +1,5 @@
 // Table Storage plumbing shared by every store: clients from config, key escaping, error reading.
-import { TableClient, type TableServiceClientOptions } from "@azure/data-tables";
+import { TableClient, type TableEntityResult, type TableServiceClientOptions } from "@azure/data-tables";
 import { RestError } from "@azure/core-rest-pipeline";
 import { DefaultAzureCredential } from "@azure/identity";
 import type { Config } from "../config";
@@ -60,6 +60,17 @@ export function tableErrorCode(err: unknown): string | undefined {
 
 export function statusOf(err: unknown): number | undefined {
   return err instanceof RestError ? err.statusCode : undefined;
+}
+
+/** The row at (partitionKey, rowKey), or undefined when there is none (404); any other failure
+ * goes through translateTableError with `what` naming the read. */
+export async function getRowOrUndefined<T extends object>(table: TableClient, partitionKey: string, rowKey: string, what: string): Promise<TableEntityResult<T> | undefined> {
+  try {
+    return await table.getEntity<T>(partitionKey, rowKey);
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    return translateTableError(err, what);
+  }
 }
 
 /** Maps storage failures into keyrotor's error families: 412/409 are conflicts, 408/429/5xx and
