@@ -207,12 +207,14 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .option("--mode <mode>", `${ROTATION_MODES.join(" or ")} (default normal)`)
     .option("--emergency", "the same as --mode emergency (two-person approval)")
     .option("--revoke-old", "with --emergency only: disable the compromised version once nothing references it")
-    .action(async (keyId: string, opts: { reason: string; mode?: string; emergency?: boolean; revokeOld?: boolean }, cmd: Command) => {
+    .option("--migrate-flat", "a KEK, normal mode only: move its format-1 DEKs under branch keys instead of re-wrapping them flat")
+    .action(async (keyId: string, opts: { reason: string; mode?: string; emergency?: boolean; revokeOld?: boolean; migrateFlat?: boolean }, cmd: Command) => {
       const mode = rotateMode(opts);
       // Refused before sending, as the API refuses it: revoking needs a second person (emergency).
       if (opts.revokeOld && mode !== "emergency") throw new CliError("--revoke-old needs --emergency (revoking needs a second person's approval); a normal rotation retires the old version after its overlap", 2);
+      if (opts.migrateFlat && mode === "emergency") throw new CliError("--migrate-flat is for a normal rotation: an emergency replaces the branch keys and re-wraps every DEK anyway", 2);
       const { api, g } = client(cmd);
-      const body = { keyId, reason: opts.reason, mode, ...(opts.revokeOld ? { revokeOld: true } : {}) };
+      const body = { keyId, reason: opts.reason, mode, ...(opts.revokeOld ? { revokeOld: true } : {}), ...(opts.migrateFlat ? { migrateFlat: true } : {}) };
       const res = await api.post<{ rotationId: string; status: string }>("/api/rotations", body);
       out(g, () => `${res.body.status === "pendingApproval" ? "awaiting approval" : "started"}: ${res.body.rotationId}`, res.body);
     });
@@ -221,9 +223,11 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .command("approve <rotationId>")
     .description("approve an emergency rotation (Approver; not the requester)")
     .option("--accept-data-loss", "revoke even if references remain (emergency with --revoke-old only; recorded in the ledger)")
-    .action(async (rotationId: string, opts: { acceptDataLoss?: boolean }, cmd: Command) => {
+    .option("--new-dek-versions", "a KEK with branch keys: every tenant also gets a new DEK version, so consumers re-encrypt their data (recorded in the ledger)")
+    .action(async (rotationId: string, opts: { acceptDataLoss?: boolean; newDekVersions?: boolean }, cmd: Command) => {
       const { api, g } = client(cmd);
-      const res = await api.post<{ rotationId: string; status: string }>(apiPath(ROUTES.approveRotation, { rotationId }), opts.acceptDataLoss ? { acceptDataLoss: true } : {});
+      const body = { ...(opts.acceptDataLoss ? { acceptDataLoss: true } : {}), ...(opts.newDekVersions ? { newDekVersions: true } : {}) };
+      const res = await api.post<{ rotationId: string; status: string }>(apiPath(ROUTES.approveRotation, { rotationId }), body);
       out(g, () => `approved: ${res.body.rotationId} (${res.body.status})`, res.body);
     });
 

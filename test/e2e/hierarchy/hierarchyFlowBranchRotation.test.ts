@@ -54,7 +54,7 @@ describe("branch-key rotation through the durable KEK flow", () => {
     for (const dek of (await h.rt.deks.scan("t-a")).items) expect(dek.branchVersion).toBe(afterOne.get(branchOfA)![0]);
     expect(await undecryptable(h)).toEqual([]);
     const entries = await ledgerEntries(h.s, h.kek.keyId);
-    expect(entries.find((e) => e.type === "RewrapProgress" && e.details?.hierarchy === "branch-rotation")?.counts).toMatchObject({ branchKeysCreated: 1 });
+    expect(entries.find((e) => e.type === "RewrapProgress" && e.details?.hierarchy === "branch-rotation")).toMatchObject({ counts: { branchKeysCreated: 1 } });
     expect(entries.some((e) => e.details?.dropCachedKeys === true && e.details.branchKeyEvent === "BranchKeysDestroyed")).toBe(true);
 
     const all = await rotate(h, { branchKeys: true });

@@ -1,0 +1,64 @@
+// The key hierarchy's request flags on the CLI: `rotate --migrate-flat` (a KEK's format-1 DEKs move
+// under branch keys) and `approve --new-dek-versions` (an emergency also gives every tenant a new DEK
+// version) send the API's fields; --migrate-flat with --emergency is refused before anything is sent.
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { main } from "../../../lib/cli/main";
+
+let server: Server;
+let url = "";
+let seen: { method: string; path: string; body: unknown }[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = "";
+    req.on("data", (c: Buffer) => (raw += c.toString()));
+    req.on("end", () => {
+      seen.push({ method: req.method ?? "", path: decodeURIComponent(req.url ?? ""), body: raw ? JSON.parse(raw) as unknown : undefined });
+      res.writeHead(202, { "content-type": "application/json" });
+      res.end(JSON.stringify({ rotationId: "r1", status: "running" }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const addr = server.address();
+  url = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+beforeEach(() => {
+  seen = [];
+});
+
+async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+  vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+  try {
+    return { code: await main(["--url", url, ...args]), stdout, stderr };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+describe("the key hierarchy's CLI flags", () => {
+  it("rotate --migrate-flat sends migrateFlat: true in a normal rotation; without it the body has no such field", async () => {
+    expect(await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "move under branch keys", "--migrate-flat")).toMatchObject({ code: 0, stdout: "started: r1\n" });
+    expect(seen[0]).toMatchObject({ method: "POST", path: "/api/rotations", body: { keyId: "kek:v/k", reason: "move under branch keys", mode: "normal", migrateFlat: true } });
+    expect((await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "routine rotation")).code).toBe(0);
+    expect(seen[1]?.body).toEqual({ keyId: "kek:v/k", reason: "routine rotation", mode: "normal" });
+  });
+
+  it("rotate --migrate-flat with --emergency is bad usage (exit 2) and sends nothing", async () => {
+    const r = await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "private key leaked", "--emergency", "--migrate-flat");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--migrate-flat is for a normal rotation/);
+    expect(seen).toEqual([]);
+  });
+
+  it("approve --new-dek-versions sends newDekVersions: true, beside --accept-data-loss when both are given", async () => {
+    expect(await run("--as", "adam:Approver", "approve", "x@emergency:1", "--new-dek-versions")).toMatchObject({ code: 0, stdout: "approved: r1 (running)\n" });
+    expect(seen[0]).toMatchObject({ method: "POST", path: "/api/rotations/approve/x@emergency:1", body: { newDekVersions: true } });
+    expect((await run("--as", "adam:Approver", "approve", "x@emergency:1", "--new-dek-versions", "--accept-data-loss")).code).toBe(0);
+    expect(seen[1]?.body).toEqual({ acceptDataLoss: true, newDekVersions: true });
+  });
+});
