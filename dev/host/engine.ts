@@ -161,6 +161,12 @@ function parseEntityInstanceId(id: string): { name: string; key: string } {
   return { name: id.substring(1, pos), key: id.substring(pos + 1) };
 }
 
+/** The reason a terminated instance was given (its output is the reason as JSON text). */
+function terminateReason(output: string | null | undefined): string {
+  const reason = parseJson(output);
+  return reason === null ? "" : typeof reason === "string" ? reason : JSON.stringify(reason);
+}
+
 function parseJson(text: string | null | undefined): unknown {
   if (text === null || text === undefined || text === "") return null;
   try {
@@ -970,6 +976,7 @@ export class DurableEngine {
     });
     if (outcome.violation) {
       this.opts.log(`[keyrotor] [devhost] ${row.name} (${row.instanceId}): ${outcome.violation.type}: ${outcome.violation.message}`);
+      if (outcome.violation.bare) return { ...fail(outcome.violation.type, ""), output: JSON.stringify(outcome.violation.message), customStatus };
       return { ...fail(outcome.violation.type, `${outcome.violation.type}: ${outcome.violation.message}`), customStatus };
     }
     if (errorMessage !== undefined) return { ...fail("Error", errorMessage), customStatus };
@@ -1031,10 +1038,11 @@ export class DurableEngine {
         ? ev(EventType.SubOrchestrationInstanceCompleted, at, { TaskScheduledId: child.parentTaskId!, Result: child.output })
         : child.runtimeStatus === "Failed"
           ? ev(EventType.SubOrchestrationInstanceFailed, at, subOrchestrationFailure(child.parentTaskId!, child.name, child.output))
-          : ev(EventType.SubOrchestrationInstanceFailed, at, {
+          : // Terminated: DurableTask.Core hands the parent the terminate reason as Reason and no Details
+            // (recorded on the real extension: test/support/terminatedSubOrchestrationContract.ts).
+            ev(EventType.SubOrchestrationInstanceFailed, at, {
               TaskScheduledId: child.parentTaskId!,
-              Reason: `Sub-orchestration '${child.name}' (${child.instanceId}) was terminated: ${child.output === null ? "" : JSON.stringify(parseJson(child.output)).replace(/^"|"$/g, "")}`,
-              Details: JSON.stringify({ instanceId: child.instanceId, runtimeStatus: child.runtimeStatus, failureType: child.failureType ?? null }),
+              Reason: terminateReason(child.output),
             });
     this.deliver(child.parentInstanceId!, child.parentExecutionId!, event);
   }

@@ -65,7 +65,7 @@ export interface ReplayOutcome {
   newEvents: HistoryEvent[];
   continueAsNew?: { input: string | null };
   /** Set when replay found the orchestrator non-deterministic or using an unsupported API. */
-  violation?: { type: "NonDeterministicOrchestrationException" | "NotSupportedException"; message: string };
+  violation?: { type: "NonDeterministicOrchestrationException" | "NotSupportedException"; message: string; bare?: boolean };
 }
 
 /** JSON text of an action input as the shim serializes it (durable-functions pre-stringifies strings for some actions). */
@@ -92,6 +92,8 @@ class Violation extends Error {
   constructor(
     readonly type: "NonDeterministicOrchestrationException" | "NotSupportedException",
     message: string,
+    /** The failure's output is the message alone, as DurableTask.Core's own replay check words it. */
+    readonly bare = false,
   ) {
     super(message);
   }
@@ -177,6 +179,16 @@ class Simulation {
       case EventType.EventSent:
         if (!this.allocated.has(e.EventId)) {
           const r = this.recorded.get(e.EventId);
+          // A sub-orchestration: DurableTask.Core's own check (TaskOrchestrationContext), recorded on the
+          // real extension when durable-functions schedules nothing after a terminated child
+          // (test/support/terminatedSubOrchestrationContract.ts): its wording, and the message alone.
+          if (e.EventType === EventType.SubOrchestrationInstanceCreated) {
+            throw new Violation(
+              "NonDeterministicOrchestrationException",
+              `Non-Deterministic workflow detected: A previous execution of this orchestration scheduled a sub-orchestration task with sequence ID ${e.EventId} and name '${e.Name ?? ""}' (version '${e.Version ?? ""}', instance ID '${e.InstanceId ?? ""}'), but the current replay execution hasn't (yet?) scheduled this task. Was a change made to the orchestrator code after this instance had already started running?`,
+              true,
+            );
+          }
           throw new Violation(
             "NonDeterministicOrchestrationException",
             `Non-Deterministic workflow detected: A previous execution of this orchestration scheduled ${kindLabel[r?.kind ?? ""] ?? eventTypeName(e.EventType)} with sequence ID ${e.EventId}${r?.name ? ` and name '${r.name}'` : ""}, but the current replay execution hasn't (yet?) scheduled this task. Was a change made to the orchestrator code after this instance had already started running?`,
@@ -465,7 +477,7 @@ export function replay(history: HistoryEvent[], actions: OrchestratorAction[], o
   try {
     for (const e of history) sim.process(e);
   } catch (err) {
-    if (err instanceof Violation) return { newEvents: [], violation: { type: err.type, message: err.message } };
+    if (err instanceof Violation) return { newEvents: [], violation: { type: err.type, message: err.message, bare: err.bare } };
     throw err;
   }
   return { newEvents: sim.newEvents, ...(sim.continueAsNew ? { continueAsNew: sim.continueAsNew } : {}) };
