@@ -13,6 +13,7 @@ import { parseKeyId, ROTATION_MODES, rotationIds, TERMINAL_PHASES, type ManagedK
 import { entryIdFor } from "../orchestration/activities";
 import { startRotation, type StartOptions } from "../orchestration/start";
 import { revocationOf, rotationStatusView, runningRewrapLeg, type RevocationView, type RotationStatusView } from "../orchestration/status";
+import { BranchKeysScopeSchema } from "../orchestration/flows/types";
 import { instanceIdFor, type RotationOutput, type RotationRequest, type RotationStatus } from "../orchestration/workflows";
 import type { LedgerEntry } from "../ports";
 import type { Principal } from "../http/principal";
@@ -37,8 +38,8 @@ export const RotationRequestBody = z.strictObject({
   version: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a version id").optional(),
   /** normal mode, a KEK: its format-1 DEKs move under branch keys (key hierarchy) instead of being re-wrapped flat. */
   migrateFlat: z.boolean().optional().describe("Normal mode, a KEK: move its format-1 DEKs under branch keys (docs/key-hierarchy.md) instead of re-wrapping them flat"),
-  branchKeys: z.union([z.literal(true), z.strictObject({ tenants: z.array(z.string().min(1).max(512)).min(1).max(1000) })]).optional()
-    .describe("Normal mode, a KEK with branch keys: also rotate its branch keys (true: every one; {tenants}: the branch keys those tenants are assigned to), each a new version under the new KEK version with its DEKs re-wrapped locally and the old version destroyed (docs/key-hierarchy.md)"),
+  branchKeys: BranchKeysScopeSchema.optional()
+    .describe("Normal mode, a KEK with branch keys: also rotate its branch keys (true: every one; {tenants}: the branch keys those tenants are assigned to; {branchIds}: the named branch keys), each a new version under the new KEK version with its DEKs re-wrapped locally and the old version destroyed (docs/key-hierarchy.md)"),
 });
 export type RotationRequestBody = z.output<typeof RotationRequestBody>;
 

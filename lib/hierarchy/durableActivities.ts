@@ -16,6 +16,7 @@ import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import type { BranchKeyEvent } from "../envelope/branchKeyCache";
 import { dropCachedKeysDetails } from "../envelope/branchKeyCache";
 import { recordStep } from "../orchestration/activities";
+import { BranchIdSchema } from "../orchestration/flows/types";
 import { checkFence, FenceInput } from "../orchestration/fence";
 import type { RotationDeps } from "../orchestration/ports";
 import type { HierarchyRuntime } from "./durableRuntime";
@@ -59,9 +60,11 @@ export const HierarchyMigrationInput = HierarchyCallInput.extend({
 export const HierarchyBranchRotationInput = HierarchyCallInput.extend({
   /** The KEK version the new branch-key versions are wrapped under (the flow's new primary). */
   kekVersion: version,
-  /** Absent: every branch key of the KEK. Else the branch keys these tenants are assigned to. */
+  /** Absent (and no branchIds): every branch key of the KEK. Else the branch keys these tenants are assigned to. */
   tenants: z.array(z.string().min(1).max(512)).min(1).max(1000).optional(),
-});
+  /** The named branch keys of the KEK (ids as the branch-key store names them). */
+  branchIds: z.array(BranchIdSchema).min(1).max(1000).optional(),
+}).refine((i) => !(i.tenants && i.branchIds), "name tenants or branchIds, not both");
 
 /** One slice's answer: where the run stands, counts only. */
 export interface HierarchySlice {
@@ -124,8 +127,18 @@ export async function hierarchyBranchRotation(deps: RotationDeps, rt: HierarchyR
   return { more: false, step: "done", counts: {} };
 }
 
-async function branchesToRotate(rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyBranchRotationInput>): Promise<string[]> {
+/** The branch ids a rotation plans, sorted; a named tenant without a branch key or a named branch id
+ * the KEK has no version of is the caller's mistake (4xx), found before anything is changed. */
+export async function branchesToRotate(rt: HierarchyRuntime | undefined, input: Pick<z.output<typeof HierarchyBranchRotationInput>, "keyId" | "tenants" | "branchIds">): Promise<string[]> {
   if (!rt) return [];
+  if (input.branchIds) {
+    const unknown: string[] = [];
+    for (const branchId of new Set(input.branchIds)) if ((await rt.store.versions(input.keyId, branchId)).length === 0) unknown.push(branchId);
+    if (unknown.length > 0) {
+      throw new InvalidRequestError("BranchKeyUnknown", `[keyrotor] [hierarchy] ${input.keyId} has no branch key ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` (and ${unknown.length - 5} more)` : ""}; nothing was rotated`, { field: "branchKeys.branchIds" });
+    }
+    return [...new Set(input.branchIds)].sort();
+  }
   if (!input.tenants) return [...new Set((await rt.store.all(input.keyId)).map((r) => r.branchId))].sort();
   const ids = new Set<string>();
   for (const tenant of input.tenants) {

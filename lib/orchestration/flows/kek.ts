@@ -98,7 +98,7 @@ function* branchKeysUnder(f: Flow, newVersion: string, compromised: string | und
  * per branch key, sliced), its DEKs re-wrapped locally, the old version destroyed. */
 function* branchKeysRotated(f: Flow, newVersion: string): Generator<Task, Record<string, number>, unknown> {
   const i = f.input;
-  const scope = i.branchKeys && i.branchKeys !== true ? { tenants: i.branchKeys.tenants } : {};
+  const scope = i.branchKeys && i.branchKeys !== true ? i.branchKeys : {};
   let counts: Record<string, number> = {};
   for (;;) {
     const slice = yield* step<HierarchySlice>(f, A.hierarchyBranchRotation, { rotationId: i.rotationId, keyId: i.keyId, kekVersion: newVersion, actor: i.actor, ...scope });

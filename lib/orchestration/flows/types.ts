@@ -2,10 +2,24 @@
 // in history: ids and counts only, never key material.
 import { z } from "zod";
 import { ROTATION_MODES, ROTATION_TRIGGERS, type RotationPhase } from "../../domain/keys";
+import { assignmentOfBranchId } from "../../domain/branchKeys";
 import { durationMs } from "../../domain/rotation";
 import type { RewrapProgress } from "../rewrap";
 
 const duration = z.string().refine((s) => { try { durationMs(s); return true; } catch { return false; } }, "must be an ISO-8601 duration");
+
+/** A branch id as the branch-key store names it: `s<count>-<index>` (shared) or `d-<tenant>`
+ * (dedicated); the shape is checked here, existence when the rotation plans. */
+export const BranchIdSchema = z.string().min(1).max(140).refine((b) => { try { assignmentOfBranchId(b); return true; } catch { return false; } }, "must be a branch id: s<count>-<index> or d-<tenant>");
+
+/** Which branch keys of a KEK a branch-key rotation gives new versions: every one (`true`), those
+ * the named tenants are assigned to, or the named branch ids. Strict objects: one variant each. */
+export const BranchKeysScopeSchema = z.union([
+  z.literal(true),
+  z.strictObject({ tenants: z.array(z.string().min(1).max(512)).min(1).max(1000) }),
+  z.strictObject({ branchIds: z.array(BranchIdSchema).min(1).max(1000) }),
+]);
+export type BranchKeysScope = z.output<typeof BranchKeysScopeSchema>;
 
 export const RotationInputSchema = z.object({
   rotationId: z.string().min(1).max(400),
@@ -30,9 +44,9 @@ export const RotationInputSchema = z.object({
   /** normal mode: the KEK's format-1 DEKs move under branch keys (wrapped under the new version)
    * instead of being re-wrapped flat; later rotations then cost one unwrap per branch key. */
   migrateFlat: z.boolean().optional(),
-  /** normal mode, a KEK with branch keys: after they are under the new version, the branch keys
-   * (every one: `true`; or those of the named tenants) get new versions, their DEKs re-wrapped locally. */
-  branchKeys: z.union([z.literal(true), z.object({ tenants: z.array(z.string().min(1).max(512)).min(1).max(1000) })]).optional(),
+  /** normal mode, a KEK with branch keys: the branch keys (every one: `true`; those of the named
+   * tenants; or the named branch ids) get new versions, their DEKs re-wrapped locally. */
+  branchKeys: BranchKeysScopeSchema.optional(),
   /** For a tenant's first DEK: the KEK to wrap it under. */
   kekKeyId: z.string().optional(),
   leaseDuration: duration.default("PT15M"),
