@@ -1,7 +1,8 @@
 // Secret providers whose credentials Azure Resource Manager regenerates, through the official ARM
 // clients: storage account keys (key1/key2), Service Bus SAS rule keys (primary/secondary) and
 // Cosmos DB account keys (primary/secondary or the read-only pair). The secret holds the
-// connection string of one slot; validate() asks ARM whether that slot still holds its key.
+// connection string of one slot (Cosmos DB's with the endpoint ARM states for the account);
+// validate() asks ARM whether that slot still holds its key.
 import { CosmosDBManagementClient } from "@azure/arm-cosmosdb";
 import { ServiceBusManagementClient } from "@azure/arm-servicebus";
 import { StorageManagementClient } from "@azure/arm-storage";
@@ -136,19 +137,43 @@ export function serviceBusSasProvider(spec: ProviderSpecOf<"serviceBusSas">, c: 
 
 // ---- Cosmos DB ---------------------------------------------------------------------------------
 
+/** An https origin with a DNS name (and a port), nothing else: no credentials, path, query, or
+ * `;` that would add parts to the connection string it goes into. */
+const DOCUMENT_ENDPOINT = /^https:\/\/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+)(?::(\d{1,5}))?\/?$/i;
+
+/**
+ * The account's data endpoint as ARM states it (`properties.documentEndpoint`), never built from
+ * the account's name: sovereign clouds (documents.azure.us, documents.azure.cn) and custom
+ * endpoints differ. An answer that is not an https origin is refused before any key is touched: a
+ * connection string pointing elsewhere would hand the new key to whoever answers there.
+ */
+export function cosmosDocumentEndpoint(value: unknown, where: string): string {
+  const m = typeof value === "string" ? DOCUMENT_ENDPOINT.exec(value) : null;
+  const port = m?.[2] === undefined ? 443 : Number(m[2]);
+  if (!m || port < 1 || port > 65535) {
+    const shown = typeof value === "string" ? JSON.stringify(value.slice(0, 200)) : String(value);
+    throw new InvariantViolationError("CosmosEndpointInvalid", `[keyrotor] [secrets] ARM get ${where} answered documentEndpoint ${shown}, not an https endpoint (https://<host>[:port]/); no key was regenerated`);
+  }
+  return value as string;
+}
+
 export function cosmosDbKeyProvider(spec: ProviderSpecOf<"cosmosDbKey">, c: ArmConnection): ProviderIssuedCredentials {
   const client = new CosmosDBManagementClient(c.credential, spec.subscriptionId, clientOptions(c));
   const slots = spec.readOnly ? (["primaryReadonly", "secondaryReadonly"] as const) : (["primary", "secondary"] as const);
   const where = `Microsoft.DocumentDB/databaseAccounts/${spec.account}`;
-  const endpoint = `https://${spec.account}.documents.azure.com:443/`;
+  // Read on every use (one GET), not cached: a provider lives for one activity call.
+  const endpoint = async (): Promise<string> => {
+    const account = await call(`get ${where}`, () => client.databaseAccounts.get(spec.resourceGroup, spec.account));
+    return cosmosDocumentEndpoint(account.documentEndpoint, where);
+  };
   const keys = async (): Promise<Record<string, string | undefined>> => {
     const k = await call(`listKeys ${where}`, () => client.databaseAccounts.listKeys(spec.resourceGroup, spec.account));
     return { primary: k.primaryMasterKey, secondary: k.secondaryMasterKey, primaryReadonly: k.primaryReadonlyMasterKey, secondaryReadonly: k.secondaryReadonlyMasterKey };
   };
-  const valueOf = (k: Record<string, string | undefined>, slot: string): string => {
+  const valueOf = (at: string, k: Record<string, string | undefined>, slot: string): string => {
     const key = k[slot];
     if (!key) throw new DependencyUnavailableError("arm", `[keyrotor] [secrets] ARM listKeys ${where} returned no ${slot} key`);
-    return cosmosConnectionString(endpoint, key);
+    return cosmosConnectionString(at, key);
   };
   const regenerate = async (slot: string): Promise<void> => {
     const keyKind = slotOf(slots, slot, "cosmosDbKey");
@@ -157,10 +182,15 @@ export function cosmosDbKeyProvider(spec: ProviderSpecOf<"cosmosDbKey">, c: ArmC
   };
   return {
     kind: "cosmosDbKey", issuer: "provider", slots,
-    read: async (slot) => valueOf(await keys(), slotOf(slots, slot, "cosmosDbKey")),
+    async read(slot) {
+      const s = slotOf(slots, slot, "cosmosDbKey");
+      return valueOf(await endpoint(), await keys(), s);
+    },
     async regenerate(slot) {
+      // The endpoint first: an account ARM answers badly for gets no new key.
+      const at = await endpoint();
       await regenerate(slot);
-      return valueOf(await keys(), slot);
+      return valueOf(at, await keys(), slot);
     },
     async validate(credential) {
       const k = await keys();

@@ -53,7 +53,10 @@ export interface ArmPeer {
   readonly calls: ArmCall[];
   addStorageAccount(subscriptionId: string, resourceGroup: string, account: string): void;
   addServiceBusRule(subscriptionId: string, resourceGroup: string, namespace: string, rule: string, entity?: { queue?: string; topic?: string }): void;
-  addCosmosAccount(subscriptionId: string, resourceGroup: string, account: string): void;
+  /** `documentEndpoint`: what the account's GET states (default: the public cloud's
+   * https://<account>.documents.azure.com:443/); any string, so tests can serve a sovereign
+   * cloud's, a custom one or a hostile one. */
+  addCosmosAccount(subscriptionId: string, resourceGroup: string, account: string, opts?: { documentEndpoint?: string }): void;
   /** The key a slot holds now (tests compare; never printed). */
   key(resourceId: string, slot: string): string | undefined;
   stop(): Promise<void>;
@@ -72,6 +75,8 @@ interface Resource {
   id?: string;
   /** Cosmos DB: a stable instance id, as ARM assigns one per account. */
   instanceId?: string;
+  /** Cosmos DB: the account's data endpoint, when not the public cloud's default. */
+  documentEndpoint?: string;
 }
 
 const newKey = (bytes: number): string => randomBytes(bytes).toString("base64");
@@ -202,7 +207,7 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     return {
       id: r.id, name: r.account, type: "Microsoft.DocumentDB/databaseAccounts", location: "West Europe", tags: {}, kind: "GlobalDocumentDB",
       properties: {
-        provisioningState: "Succeeded", documentEndpoint: `https://${r.account}.documents.azure.com:443/`, databaseAccountOfferType: "Standard",
+        provisioningState: "Succeeded", documentEndpoint: r.documentEndpoint ?? `https://${r.account}.documents.azure.com:443/`, databaseAccountOfferType: "Standard",
         instanceId: r.instanceId, disableLocalAuth: false, enableAutomaticFailover: false, enableMultipleWriteLocations: false, isVirtualNetworkFilterEnabled: false,
       },
     };
@@ -302,11 +307,12 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
         kind: "servicebus", keys: keySet(["PrimaryKey", "SecondaryKey"], 32), namespace, rule, ...(ent ? { entity: ent } : {}),
       }));
     },
-    addCosmosAccount(sub, rg, account) {
+    addCosmosAccount(sub, rg, account, opts = {}) {
       const rest = `Microsoft.DocumentDB/databaseAccounts/${account}`;
       add(id(sub, rg, rest), () => ({
         kind: "cosmos", keys: keySet(["primary", "secondary", "primaryReadonly", "secondaryReadonly"], 64), account,
         id: `/subscriptions/${sub}/resourceGroups/${rg}/providers/${rest}`, instanceId: randomUUID(),
+        ...(opts.documentEndpoint !== undefined ? { documentEndpoint: opts.documentEndpoint } : {}),
       }));
     },
     key(resourceId, slot) {
