@@ -81,16 +81,21 @@ resource serviceBusKeys 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 }]
 
 // No built-in Cosmos DB role lists keys without also managing the account (DocumentDB Account
-// Contributor): a custom role with listKeys and regenerateKey only.
+// Contributor): a custom role with listKeys and regenerateKey, plus databaseAccounts/read for the
+// account's GET (the provider puts properties.documentEndpoint, which differs in sovereign clouds
+// and custom setups, in the connection string). That read is an action here, not the built-in
+// Cosmos DB Account Reader Role: that role also grants readonlykeys/action (read access to the
+// account's data), Microsoft.DocumentDB/*/read, Microsoft.Authorization/*/read and support tickets.
 resource cosmosKeyOperator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = if (!empty(cosmosAccounts)) {
   name: guid(resourceGroup().id, 'keyrotor-cosmosdb-key-operator')
   properties: {
     roleName: 'keyrotor Cosmos DB Key Operator (${resourceGroup().name})'
-    description: 'Lists and regenerates Cosmos DB account keys; nothing else.'
+    description: 'Reads Cosmos DB accounts (their endpoint), lists and regenerates their keys; nothing else.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
+          'Microsoft.DocumentDB/databaseAccounts/read'
           'Microsoft.DocumentDB/databaseAccounts/listKeys/action'
           'Microsoft.DocumentDB/databaseAccounts/regenerateKey/action'
         ]

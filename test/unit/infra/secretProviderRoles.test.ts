@@ -1,4 +1,5 @@
-// The secret providers' rights in infra/: key operations on the named resources, nothing more.
+// The secret providers' rights in infra/: key operations on the named resources (and the Cosmos DB
+// account's read, for its documentEndpoint), nothing more.
 import { describe, expect, it } from "vitest";
 import { read, resources } from "./bicep";
 
@@ -13,12 +14,13 @@ const KEY_ACTIONS = new Set([
   "Microsoft.ServiceBus/namespaces/queues/authorizationRules/regenerateKeys/action",
   "Microsoft.ServiceBus/namespaces/topics/authorizationRules/listkeys/action",
   "Microsoft.ServiceBus/namespaces/topics/authorizationRules/regenerateKeys/action",
+  "Microsoft.DocumentDB/databaseAccounts/read",
   "Microsoft.DocumentDB/databaseAccounts/listKeys/action",
   "Microsoft.DocumentDB/databaseAccounts/regenerateKey/action",
 ]);
 
 describe("secret provider access", () => {
-  it("custom roles grant only list/regenerate-key actions, no wildcard, no data actions, assignable in their resource group only", () => {
+  it("custom roles grant only the actions the providers call (list/regenerate keys, the Cosmos DB account's read), no wildcard, no data actions, assignable in their resource group only", () => {
     const defs = resources(src, "Microsoft.Authorization/roleDefinitions");
     expect(defs.map((d) => d.symbol).sort()).toEqual(["cosmosKeyOperator", "serviceBusKeyOperator"]);
     for (const d of defs) {
