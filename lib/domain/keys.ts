@@ -132,6 +132,9 @@ export const rotationIds = {
   retirement: (keyId: string, version: string) => `${keyId}@retire:${version}`,
   /** The rollback of `rotationId` (a rotation of `keyId`): posting it twice finds the first one. */
   rollback: (keyId: string, rotationId: string) => `${keyId}@rollback:${rotationId.slice(keyId.length + 1)}`,
+  /** A KEK's scheduled branch-key rotation in a due period (when its oldest primary branch key
+   * turned `branchKeys.every` old): at most once per KEK and period. */
+  branchKeys: (keyId: string, periodIso: string) => `${keyId}@branchKeys:${periodIso}`,
   /** A tenant's DEK rotation in a due period of the DEK fan-out. */
   dekInPeriod: (tenant: string, slot: string) => `dek:${tenant}@${slot}`,
   /** The DEK fan-out of a due period (not a rotation of one key: the orchestration's own id). */

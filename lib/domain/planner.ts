@@ -75,7 +75,42 @@ export interface PlanItem {
   due?: DueRotation[];
   /** More rotations fall within the horizon than MAX_DUE_LISTED. */
   dueTruncated?: boolean;
+  /** A KEK whose policy has branchKeys.every: its next (or due) branch-key rotation. */
+  branchKeys?: BranchKeysDue;
 }
+
+/** One primary branch-key version of a KEK, as old as its (signed) createdAt. */
+export interface BranchKeyAge {
+  branchId: string;
+  version: number;
+  createdAt: string;
+}
+
+/** A KEK's scheduled branch-key rotation: one rotation of the KEK for every primary branch key whose
+ * version is (or by dueAt will be) `every` old. */
+export interface BranchKeysDue {
+  every: string;
+  /** The due period: when the oldest primary version turns `every` old. Stable until that branch key
+   * is rotated, so it names the rotation (`slot`, like the key's own). */
+  slot: string;
+  /** rotationIds.branchKeys(keyId, slot): two timer firings (or instances) start it once. */
+  rotationId: string;
+  /** When it may start: the due period, or later for a window or a freeze (like the key's own). */
+  dueAt?: string;
+  dueNow: boolean;
+  reason: "schedule" | "frozen" | "waitingForWindow";
+  frozenUntil?: string;
+  withinHorizon: boolean;
+  /** The branch keys it rotates (due now: those `every` old; else those due by dueAt), oldest
+   * first, at most MAX_BRANCH_IDS_PER_ROTATION. */
+  branchIds: string[];
+  /** How many are due in all (more than branchIds holds: the rest go in the next rotation). */
+  dueCount: number;
+  detail?: string;
+}
+
+/** Branch ids one rotation input carries at most (the rotation input's own bound). */
+export const MAX_BRANCH_IDS_PER_ROTATION = 1000;
 
 /** One rotation the schedule will start within the horizon. */
 export interface DueRotation {
@@ -204,6 +239,51 @@ export class Planner {
     item.withinHorizon = held.at <= this.horizonEndMs;
     if (this.listDue) this.fillDue(c, item, held.at);
     return item;
+  }
+
+  /** The KEK's scheduled branch-key rotation from its primary branch keys' ages, or undefined when
+   * its policy (found, for kind kek, active) sets no branchKeys.every or it has no branch keys.
+   * Windows and freezes hold it exactly as they hold the key's own rotation. */
+  planBranchKeys(key: ManagedKey, primaries: readonly BranchKeyAge[]): BranchKeysDue | undefined {
+    if (key.kind !== "kek" || key.policyId === undefined || primaries.length === 0) return undefined;
+    const c = this.policies.get(policyKey(key.tenant, key.policyId));
+    const every = c?.branchKeysEvery;
+    if (!c || !every || !c.policy.kinds.includes("kek") || c.policy.status !== "active") return undefined;
+    const dueTimes = primaries
+      .map((b) => ({ branchId: b.branchId, at: addDuration(Date.parse(b.createdAt), every, 1) }))
+      .filter((b) => !Number.isNaN(b.at))
+      .sort((a, b) => a.at - b.at || (a.branchId < b.branchId ? -1 : a.branchId > b.branchId ? 1 : 0));
+    const first = dueTimes[0];
+    if (!first) return undefined;
+    const slot = this.iso(first.at);
+    const out: BranchKeysDue = {
+      every: every.iso, slot, rotationId: rotationIds.branchKeys(key.keyId, slot), dueNow: false, reason: "schedule", withinHorizon: false, branchIds: [], dueCount: 0,
+    };
+    let by: number;
+    if (first.at <= this.nowMs && this.allowed(c, this.nowMs)) {
+      out.dueNow = true;
+      out.withinHorizon = true;
+      out.dueAt = slot;
+      by = this.nowMs;
+    } else {
+      const held = this.firstAllowed(c, Math.max(first.at, this.nowMs));
+      if (held.frozenUntil !== undefined) {
+        out.reason = "frozen";
+        out.frozenUntil = this.iso(held.frozenUntil);
+      } else if (held.byWindow) out.reason = "waitingForWindow";
+      if (held.at === undefined) {
+        out.detail = "no maintenance window opens again";
+        by = first.at;
+      } else {
+        out.dueAt = this.iso(held.at);
+        out.withinHorizon = held.at <= this.horizonEndMs;
+        by = held.at;
+      }
+    }
+    const due = dueTimes.filter((b) => b.at <= by);
+    out.dueCount = due.length;
+    out.branchIds = due.slice(0, MAX_BRANCH_IDS_PER_ROTATION).map((b) => b.branchId);
+    return out;
   }
 
   /** Lists the item's own rotation (starting at `ranAt`) and every later one within the horizon:

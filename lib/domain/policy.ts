@@ -18,6 +18,10 @@ export type PolicyStatus = (typeof POLICY_STATUSES)[number];
  * cryptographic keys at most daily, since each rotation means a vault CREATE and a rewrap). */
 export const MIN_INTERVAL_MS: Record<KeyKind, number> = { kek: DAY, dek: DAY, signing: DAY, secret: HOUR };
 
+/** branchKeys.every bounds: at least a day, at most five years (the plan's longest horizon). */
+export const MIN_BRANCH_KEYS_EVERY_MS = DAY;
+export const MAX_BRANCH_KEYS_EVERY_MS = 5 * 366 * DAY;
+
 const POLICY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TENANT = /^[A-Za-z0-9-]{1,127}$/;
 
@@ -39,6 +43,9 @@ const secretOptions = z.strictObject({
    * regenerates it there (dual-credential) instead of making a random value. */
   provider: secretProviderSchema.optional(),
 });
+/** A KEK's branch keys get new versions once their current version is `every` old (the timer starts
+ * one branch-key rotation of the KEK for those due; the KEK itself keeps its own schedule). */
+const branchKeys = z.strictObject({ every: duration });
 
 /** A policy's secret options (random bytes and their encoding, or the provider that regenerates it). */
 export type SecretOptions = z.output<typeof secretOptions>;
@@ -72,6 +79,8 @@ export const policySchema = z.strictObject({
   complianceTags: z.array(z.string().min(1).max(64)).max(32).default([]),
   status: z.enum(POLICY_STATUSES).default("active"),
   secret: secretOptions.optional(),
+  /** kind kek only: scheduled rotation of the KEK's branch keys (docs/key-hierarchy.md). */
+  branchKeys: branchKeys.optional(),
   description: z.string().max(1000).optional(),
 });
 
@@ -97,6 +106,8 @@ export interface CompiledPolicy {
   windows: CompiledWindow[];
   /** Merged and sorted. */
   freezes: CompiledFreeze[];
+  /** branchKeys.every: how old a branch key's current version may get. */
+  branchKeysEvery?: Dur;
 }
 
 function invalid(field: string, message: string, cause?: unknown): InvalidRequestError {
@@ -160,6 +171,7 @@ export function compilePolicy(policy: Policy, nowMs = Date.now()): CompiledPolic
       overlap: parseDuration(policy.overlap, "overlap"),
       rollbackWindow: parseDuration(policy.rollbackWindow, "rollbackWindow"),
       ...(policy.retainFor !== undefined ? { retainFor: parseDuration(policy.retainFor, "retainFor") } : {}),
+      ...(policy.branchKeys !== undefined ? { branchKeysEvery: parseDuration(policy.branchKeys.every, "branchKeys.every") } : {}),
       warnBefore: policy.warnBefore.map((w, i) => parseDuration(w, `warnBefore.${i}`)),
       windows: policy.windows.map((w, i) => {
         const d = parseDuration(w.duration, `windows.${i}.duration`);
@@ -200,6 +212,13 @@ export function validatePolicy(input: unknown, opts: { now?: Date } = {}): Polic
 
   if (new Set(policy.kinds).size !== policy.kinds.length) throw invalid("kinds", "lists a kind twice");
   if (policy.secret && !policy.kinds.includes("secret")) throw invalid("secret", "applies only to policies for kind secret");
+  if (policy.branchKeys && !policy.kinds.includes("kek")) throw invalid("branchKeys", "applies only to policies for kind kek (branch keys belong to a KEK)");
+  if (c.branchKeysEvery) {
+    const b = durationBounds(c.branchKeysEvery);
+    // Each branch-key rotation costs a remote unwrap and sign per branch key and a re-wrap of its DEKs.
+    if (b.minMs < MIN_BRANCH_KEYS_EVERY_MS) throw invalid("branchKeys.every", "must be at least P1D");
+    if (b.maxMs > MAX_BRANCH_KEYS_EVERY_MS) throw invalid("branchKeys.every", "must be at most P5Y (the plan's longest horizon, so the next one can always be seen coming)");
+  }
 
   const field = scheduleField(policy);
   const interval = intervalBounds(c, nowMs);
