@@ -186,14 +186,24 @@ describe("ARM peer against the official Cosmos DB specification (2026-03-15, the
     expect(last.responseBody).toBeUndefined();
   });
 
-  it("databaseAccounts get answers DatabaseAccountGetResults (common-types Resource plus the account's properties), with the account's documentEndpoint", async () => {
+  it("databaseAccounts get (DatabaseAccounts_Get) answers the DatabaseAccountGetResults it declares (common-types Resource plus the account's properties), with the account's documentEndpoint", async () => {
     const from = peer.calls.length;
     const got = await client().databaseAccounts.get(RG, account);
     const call = peer.calls.slice(from)[0]!;
     expect(`${call.method} ${call.status}`).toBe("GET 200");
-    cosmosValid("DatabaseAccountGetResults", call.responseBody);
+    const op = cosmosOperation("/databaseAccounts/{accountName}", "get");
+    expect(op.operationId).toBe("DatabaseAccounts_Get");
+    cosmosValid(declaredBody(op, 200), call.responseBody);
     expect(got).toMatchObject({ name: account, type: "Microsoft.DocumentDB/databaseAccounts", documentEndpoint: `https://${account}.documents.azure.com:443/` });
     expect(got.id?.toLowerCase()).toBe(`/subscriptions/${SUB}/resourcegroups/${RG}/providers/microsoft.documentdb/databaseaccounts/${account}`);
+  });
+
+  it("an account given another documentEndpoint (a sovereign cloud's) answers it in the same declared shape", async () => {
+    peer.addCosmosAccount(SUB, RG, "gov-cosmos", { documentEndpoint: "https://gov-cosmos.documents.azure.us:443/" });
+    const from = peer.calls.length;
+    const got = await client().databaseAccounts.get(RG, "gov-cosmos");
+    cosmosValid(declaredBody(cosmosOperation("/databaseAccounts/{accountName}", "get"), 200), peer.calls.slice(from)[0]?.responseBody);
+    expect(got.documentEndpoint).toBe("https://gov-cosmos.documents.azure.us:443/");
   });
 
   it("the Cosmos DB validation can fail: an undeclared field, a key kind the spec lacks, a field whose definition is not vendored", () => {

@@ -37,6 +37,8 @@ export interface ArmPeerOptions {
 export interface ArmCall {
   method: string;
   path: string;
+  /** The request's api-version query parameter. */
+  apiVersion?: string;
   status: number;
   requestBody?: unknown;
   responseBody?: unknown;
@@ -264,7 +266,7 @@ export async function startArmPeer(opts: ArmPeerOptions = {}): Promise<ArmPeer> 
     const reply = (status: number, body: unknown, headers: Record<string, string> = {}, requestBody?: unknown) => {
       const payload = body === undefined ? "" : JSON.stringify(body);
       calls.push({
-        method: req.method ?? "GET", path: url.pathname, status, ...(requestBody !== undefined ? { requestBody } : {}), ...(body !== undefined ? { responseBody: body } : {}),
+        method: req.method ?? "GET", path: url.pathname, ...(url.searchParams.has("api-version") ? { apiVersion: url.searchParams.get("api-version")! } : {}), status, ...(requestBody !== undefined ? { requestBody } : {}), ...(body !== undefined ? { responseBody: body } : {}),
         ...(Object.keys(headers).length > 0 ? { responseHeaders: headers } : {}),
       });
       res.writeHead(status, { ...(payload ? { "content-type": "application/json; charset=utf-8" } : {}), "content-length": Buffer.byteLength(payload), "x-ms-request-id": randomUUID(), ...headers });

@@ -62,8 +62,8 @@ describe("Cosmos DB provider: the account's endpoint comes from ARM", () => {
     const value = await provider("cosmos-private").read("primary");
     expect(connectionPart(value, "AccountEndpoint")).toBe(ENDPOINTS["cosmos-private"]);
     expect(connectionPart(value, "AccountKey")).toBe(peer.key(resourceId("cosmos-private"), "primary"));
-    const calls = peer.calls.slice(from).map((c) => `${c.method} ${c.path.split("/").pop()}`);
-    expect(calls).toEqual(["GET cosmos-private", "POST listKeys"]);
+    const calls = peer.calls.slice(from);
+    expect(calls.map((c) => `${c.method} ${c.path.split("/").pop()} ${c.apiVersion}`)).toEqual(["GET cosmos-private 2026-03-15", "POST listKeys 2026-03-15"]);
   });
 
   it("a public-cloud account keeps the endpoint ARM states for it (https://<account>.documents.azure.com:443/)", async () => {
