@@ -87,6 +87,20 @@ export class BranchKeyStore {
     return this.query(kekKeyId, odata`PartitionKey eq ${bpk(kekKeyId)}`);
   }
 
+  /** Whether the KEK has any branch-key record: the first row of its partition, one column of it
+   * (a tenant's DEK rotation asks this; reading all of them would cost a row per branch key). A
+   * page may come back empty with a continuation, so pages are followed until one has a row. */
+  async hasAny(kekKeyId: string): Promise<boolean> {
+    const t = await this.table();
+    try {
+      const pages = t.listEntities({ queryOptions: { filter: odata`PartitionKey eq ${bpk(kekKeyId)}`, select: ["RowKey"] } }).byPage({ maxPageSize: 1 });
+      for await (const page of pages) if (page.length > 0) return true;
+    } catch (err) {
+      translateTableError(err, `look for branch keys of ${kekKeyId}`);
+    }
+    return false;
+  }
+
   /** The versions still wrapped under a KEK version other than `kekVersion` (what a KEK rotation
    * has left to do). */
   async notUnder(kekKeyId: string, kekVersion: string): Promise<StoredBranchKey[]> {

@@ -2,19 +2,35 @@
 // checked against signed data), a fresh 256-bit DEK wrapped locally with AES-256-GCM under it.
 // No remote call per DEK: at most one unwrap per branch-key version per TTL (the cache).
 import { randomBytes } from "node:crypto";
-import { BranchKeyCache, type BranchKeyCacheOptions } from "../envelope/branchKeyCache";
+import { BranchKeyCache, type BranchKeyCacheOptions, type BranchKeyRef } from "../envelope/branchKeyCache";
 import { DEK_BYTES, dekIdFor } from "../envelope/dekRecord";
 import type { BranchKeys } from "./branchKeys";
+import type { StoredBranchKey } from "./branchKeyStore";
 import type { HierarchyDekStore } from "./dekStore";
 import { wrapDek } from "./dekWrap";
 import { DEK_FORMAT_2, type HierarchyDekRecord } from "./records";
 
+export interface CreateSpec {
+  tenant: string;
+  dekVersion: number;
+  kekKeyId: string;
+  kekVersion: string;
+  isolated?: boolean;
+  createdAt?: string;
+  rotationRun?: string;
+}
+
+const refKey = (r: BranchKeyRef) => `${r.kekKeyId}|${r.branchId}|${r.version}`;
+
 export class HierarchyDeks {
   readonly cache: BranchKeyCache;
+  /** Branch-key records create() has just read (forTenant), by cache key: the cache's load opens
+   * that record instead of reading the same row again. */
+  private readonly justRead = new Map<string, StoredBranchKey>();
 
   constructor(private readonly keys: BranchKeys, private readonly store: HierarchyDekStore, opts: BranchKeyCacheOptions & { now?: () => number } = {}) {
     this.cache = new BranchKeyCache(async (ref) => {
-      const r = await keys.store.get(ref.kekKeyId, ref.branchId, ref.version);
+      const r = this.justRead.get(refKey(ref)) ?? (await keys.store.get(ref.kekKeyId, ref.branchId, ref.version));
       if (!r) throw new Error(`[keyrotor] [hierarchy] branch key ${ref.branchId}#${ref.version} vanished`);
       return keys.open(r);
     }, opts);
@@ -22,9 +38,24 @@ export class HierarchyDeks {
 
   /** A new primary DEK (version `dekVersion`) for `tenant` under `kekKeyId`'s hierarchy. New branch
    * keys are wrapped under `kekVersion` (the KEK's primary). Returns the record (no plaintext). */
-  async create(spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; isolated?: boolean; createdAt?: string; rotationRun?: string }): Promise<HierarchyDekRecord> {
+  async create(spec: CreateSpec): Promise<HierarchyDekRecord> {
+    return (await this.createWithBranch(spec)).dek;
+  }
+
+  /** create(), also returning the branch-key record the DEK went under (which KEK version wraps it,
+   * for the rotation's ledger entry), so the caller never reads that row again. */
+  async createWithBranch(spec: CreateSpec): Promise<{ dek: HierarchyDekRecord; branch: StoredBranchKey }> {
     const { record: branch, key: fresh } = await this.keys.forTenant(spec.kekKeyId, spec.kekVersion, spec.tenant, spec.isolated !== undefined ? { isolated: spec.isolated } : {});
-    const branchKey = fresh ?? (await this.cache.get({ kekKeyId: spec.kekKeyId, branchId: branch.branchId, version: branch.version }));
+    const ref = { kekKeyId: spec.kekKeyId, branchId: branch.branchId, version: branch.version };
+    let branchKey = fresh;
+    if (!branchKey) {
+      this.justRead.set(refKey(ref), branch);
+      try {
+        branchKey = await this.cache.get(ref);
+      } finally {
+        this.justRead.delete(refKey(ref));
+      }
+    }
     const dek = randomBytes(DEK_BYTES);
     try {
       const record: HierarchyDekRecord = {
@@ -36,7 +67,7 @@ export class HierarchyDeks {
         ...(spec.rotationRun ? { rotationRun: spec.rotationRun } : {}),
       };
       await this.store.put(record);
-      return record;
+      return { dek: record, branch };
     } finally {
       dek.fill(0);
       fresh?.fill(0);

@@ -19,9 +19,17 @@ export async function hierarchyTenantDeks(rt: HierarchyRuntime, tenant: string):
 }
 
 /** True when the KEK has branch-key records: its tenants' new DEKs go under branch keys (what the
- * KEK flow decides by, its reference count's branch keys). */
+ * KEK flow decides by, its reference count's branch keys). One row read, however many branch keys
+ * the KEK has: every tenant's quarterly DEK rotation asks. */
 export async function kekHasBranchKeys(rt: HierarchyRuntime, kekKeyId: string): Promise<boolean> {
-  return (await rt.store.all(kekKeyId)).length > 0;
+  return rt.store.hasAny(kekKeyId);
+}
+
+/** Whether a tenant's new DEK goes under `kekKeyId`'s branch keys: yes at once when the tenant
+ * already has a format-2 DEK under that KEK (read anyway; no Table request), else whether the KEK
+ * has branch keys at all (one row). */
+export async function dekGoesUnderBranchKeys(rt: HierarchyRuntime, kekKeyId: string, tenantDeks: readonly StoredHierarchyDek[]): Promise<boolean> {
+  return tenantDeks.some((d) => d.kekKeyId === kekKeyId) || (await kekHasBranchKeys(rt, kekKeyId));
 }
 
 /** Creates the tenant's new primary DEK (version `dekVersion`) under its branch key, marked with
@@ -35,9 +43,9 @@ export async function rotateHierarchyDek(
   if (!keys) {
     throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] ${spec.kekKeyId} has branch keys, but no branch-key signing key is configured (KEYROTOR_BRANCH_SIGNING_KEY_ID): tenant ${spec.tenant}'s new DEK cannot be wrapped under its branch key; nothing was changed`);
   }
-  const made = await new HierarchyDeks(keys, rt.deks).create({
+  // The branch-key record comes back with the DEK: its row is not read a second time.
+  const { branch } = await new HierarchyDeks(keys, rt.deks).createWithBranch({
     tenant: spec.tenant, dekVersion: spec.dekVersion, kekKeyId: spec.kekKeyId, kekVersion: spec.kekVersion, createdAt: spec.at, rotationRun: spec.rotationId,
   });
-  const branch = await rt.store.get(spec.kekKeyId, made.branchId, made.branchVersion);
-  return { kekVersion: branch?.kekVersion ?? spec.kekVersion };
+  return { kekVersion: branch.kekVersion };
 }

@@ -14,7 +14,7 @@ import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps } from "./ports";
 import type { HierarchyRuntime } from "../hierarchy/durableRuntime";
-import { hierarchyTenantDeks, kekHasBranchKeys, rotateHierarchyDek } from "../hierarchy/durableDeks";
+import { dekGoesUnderBranchKeys, hierarchyTenantDeks, rotateHierarchyDek } from "../hierarchy/durableDeks";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
 import { providerSecretVersion, retireProviderSlot } from "../secrets/activity";
 import { dekGate, kekPortOver } from "../validation/activity";
@@ -317,7 +317,7 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   const kekKeyId = kek.keyId;
   if (!kek.primaryVersion) throw new InvariantViolationError("KekWithoutPrimary", `[keyrotor] [rotation] ${kekKeyId} has no primary version`);
   const guard = (w: { kekKeyId: string; kekVersion: string }) => assertKekVersionUsable(deps, w.kekKeyId, w.kekVersion);
-  if (hierarchy && (await kekHasBranchKeys(hierarchy, kekKeyId))) {
+  if (hierarchy && (await dekGoesUnderBranchKeys(hierarchy, kekKeyId, branched))) {
     const n = [...deks, ...branched].reduce((max, d) => Math.max(max, d.dekVersion), 0) + 1;
     await guard({ kekKeyId, kekVersion: kek.primaryVersion });
     const made = await rotateHierarchyDek(hierarchy, { tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, rotationId: input.rotationId, at: input.at });
