@@ -9,6 +9,7 @@ import type { HashChainLedger } from "./ledger";
 import { createLedger, createRotationDeps, type ConfiguredRotationDeps, type RotationDeps, type RotationDepsOverrides } from "./orchestration/deps";
 import { fromRotationDeps, realRewrapDeps, type RewrapDeps } from "./orchestration/rewrap/deps";
 import { hierarchyRuntimeFrom, type HierarchyRuntime } from "./hierarchy/durableRuntime";
+import { branchKeyAges } from "./hierarchy/branchKeyAges";
 import { keyVaultsFor } from "./vault/keyVault";
 
 /** What function handlers receive: the API's services, the rotation activities' and the rewrap's. */
@@ -42,6 +43,8 @@ export async function compose(cfg: Config, o: CompositionOverrides = {}): Promis
   const rewrap: RewrapDeps = { ...realRewrapDeps(cfg), fences: rotation.fences, ...o.rewrap };
   // The hierarchy's tables and signing key from the settings, over the configured vaults.
   const hierarchy: HierarchyRuntime = { ...hierarchyRuntimeFrom(cfg, keyVaultsFor(cfg)), ...o.hierarchy };
+  // The policy timer and the plan read the branch keys' ages for the branch-key schedule.
+  api.branchKeys ??= branchKeyAges(hierarchy.store);
   return { api, rotation, rewrap, hierarchy, close: async () => { await bus?.close(); await rotation.close(); } };
 }
 

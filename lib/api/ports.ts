@@ -1,6 +1,7 @@
 // What the HTTP API, the policy timer and the Event Grid trigger need: the resource ports (defined
 // once, in lib/ports.ts) and the durable client. apiServices(cfg) in services.ts wires the real
 // adapters or the memory ones.
+import type { BranchKeyAge } from "../domain/planner";
 import type { LockState } from "../domain/rotation";
 import type { RotationStarterClient } from "../orchestration/start";
 import type { DekPort } from "../ports";
@@ -61,9 +62,17 @@ export interface ApiServices {
    * timer pages through the ledger with it; /api/health shows the last result). Optional: without it
    * the audit verifies the whole ledger in one run and health shows no ledger verification. */
   ledgerAudit?: AuditCheckpointStore;
+  /** The primary branch keys of a KEK and their ages, read by the policy timer and the plan for
+   * policies with branchKeys.every. Optional: without the key hierarchy no KEK has branch keys. */
+  branchKeys?: BranchKeyAges;
   /** Paged evidence exports' places and parts (lib/ledger/evidenceCheckpoint.ts), in storage every
    * instance shares. Optional: without it GET /api/evidence builds the pack in one call. */
   evidenceExports?: EvidenceExportStore;
+}
+
+/** A KEK's primary branch-key versions with their (signed) creation times. */
+export interface BranchKeyAges {
+  primaries(kekKeyId: string): Promise<BranchKeyAge[]>;
 }
 
 /** DEKs per KEK version: the DEK port's counts. */

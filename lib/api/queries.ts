@@ -4,7 +4,7 @@ import { z } from "zod";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { parseKeyId } from "../domain/keys";
 import { Planner, type PlanItem } from "../domain/planner";
-import { compilePolicy, type Policy } from "../domain/policy";
+import { compilePolicy, policyKey, type Policy } from "../domain/policy";
 import { durationBounds, parseDuration } from "../domain/schedule";
 import { buildEvidencePack, type EvidencePack, type EvidencePolicy } from "../ledger/evidence";
 import type { LedgerEntry, LedgerVerification } from "../ports";
@@ -13,6 +13,8 @@ import { rotationMetrics } from "../telemetry";
 import type { AuditRecord } from "../ledger/verifyCheckpoint";
 import { ledgerVerificationComponent, reusedVaultComponent } from "./healthComponents";
 import type { ApiServices, ComponentHealth } from "./ports";
+import { branchKeysPlanOf } from "./branchSchedule";
+import { policyOf } from "./retirement";
 
 // ---- keys and plan ------------------------------------------------------------------------------
 
@@ -56,10 +58,15 @@ export async function getPlan(s: ApiServices, horizon: string): Promise<{ genera
   const b = durationBounds(dur);
   if (b.minMs <= 0 || b.maxMs > MAX_HORIZON_MS) throw new InvalidRequestError("HorizonInvalid", "horizon must be longer than zero and at most five years", { field: "horizon" });
   const now = s.clock.now();
-  const planner = new Planner(now, await s.policies.all(), dur, { listDue: true });
+  const policies = await s.policies.all();
+  const planner = new Planner(now, policies, dur, { listDue: true });
+  const policyByKey = new Map(policies.map((p) => [policyKey(p.tenant, p.policyId), p]));
   const items: PlanItem[] = [];
   for await (const { key } of s.inventory.list()) {
     const item = planner.planKey(key);
+    // A KEK whose policy rotates its branch keys: the next (or due) branch-key rotation.
+    const branchKeys = await branchKeysPlanOf(s, planner, key, policyOf(key, policyByKey));
+    if (branchKeys) item.branchKeys = branchKeys;
     if (inPlan(item)) items.push(item);
   }
   return { generatedAt: now.toISOString(), horizon, items };
@@ -69,7 +76,7 @@ export async function getPlan(s: ApiServices, horizon: string): Promise<{ genera
  * that will never rotate whatever the horizon (no usable policy, suspended, a schedule or window
  * that never comes), which someone must look at. A key next due after the horizon is left out. */
 function inPlan(item: PlanItem): boolean {
-  return item.withinHorizon || item.warnings.length > 0 || item.dueAt === undefined;
+  return item.withinHorizon || item.branchKeys?.withinHorizon === true || item.warnings.length > 0 || item.dueAt === undefined;
 }
 
 // ---- policies -----------------------------------------------------------------------------------

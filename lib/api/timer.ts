@@ -16,6 +16,7 @@ import type { z } from "zod";
 import { notify } from "./notify";
 import type { ApiServices, RotationClient } from "./ports";
 import { eligibleForRetirement, policyOf, retirementId } from "./retirement";
+import { branchKeysPlanOf, branchKeysRotationRequest } from "./branchSchedule";
 
 export const TIMER_ACTOR = "system:timer";
 /** Rotations started at once by one run (each start waits for its lock decision). */
@@ -40,6 +41,9 @@ export interface TimerReport {
   /** Retirements of old versions past their overlap (signing: retainFor) with no references left;
    * refused ones (a rotation holds the key) are in `conflicts` and start again on a later run. */
   retirements: { rotationId: string; keyId: string; versions: string[]; status: "started" | "alreadyRunning" | "alreadyCompleted" }[];
+  /** Scheduled branch-key rotations (policy branchKeys.every) of KEKs whose primary branch keys are
+   * due; refused ones (a rotation holds the KEK) are in `conflicts` and start again on a later run. */
+  branchRotations: { rotationId: string; keyId: string; branchIds: number; status: "started" | "alreadyRunning" | "alreadyCompleted" }[];
   failures: { keyId: string; message: string }[];
 }
 
@@ -125,13 +129,14 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   const sink = opts.log;
   const logger = createLogger("timer", {}, sink ? (_level, line) => sink(line) : () => {});
   const now = s.clock.now();
-  const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], awaitingPerson: [], retirements: [], failures: [] };
+  const report: TimerReport = { at: now.toISOString(), isPastDue: opts.isPastDue ?? false, keys: 0, started: [], alreadyStarted: [], conflicts: [], warnings: [], dekFanOuts: [], awaitingPerson: [], retirements: [], branchRotations: [], failures: [] };
   if (report.isPastDue) logger.info("past-due run: planning as of now, as any other run");
   const policies = await s.policies.all();
   const planner = new Planner(now, policies, "P1D");
   const policyByKey = new Map(policies.map((p) => [policyKey(p.tenant, p.policyId), p]));
   const due: PlanItem[] = [];
   const retire: { key: ManagedKey; policy: Policy }[] = [];
+  const branchScheduled: { key: ManagedKey; policy: Policy }[] = [];
   const dekByPeriod = new Map<string, string[]>();
   const health: KeyHealth[] = [];
   const lockable: string[] = [];
@@ -150,6 +155,8 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
     const policy = policyOf(key, policyByKey);
     // A key due for rotation now retires on a later run: the rotation would hold its lock anyway.
     if (policy?.status === "active" && !item.dueNow && key.kind !== "dek") retire.push({ key, policy });
+    // Likewise its branch keys: a KEK due now rotates first (its rotation holds the lock).
+    if (policy?.branchKeys && !item.dueNow && key.kind === "kek") branchScheduled.push({ key, policy });
     if (!item.dueNow || !item.rotationId || !item.slot) continue;
     if (key.kind === "dek") dekByPeriod.set(item.slot, [...(dekByPeriod.get(item.slot) ?? []), key.tenant]);
     else due.push(item);
@@ -175,6 +182,14 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   await pool(retire, START_CONCURRENCY, async ({ key, policy }) => {
     try {
       await startRetirement(s, client, key, policy, now, report, opts, logger);
+    } catch (err) {
+      report.failures.push({ keyId: key.keyId, message: (err as Error).message });
+    }
+  });
+
+  await pool(branchScheduled, START_CONCURRENCY, async ({ key, policy }) => {
+    try {
+      await startBranchKeyRotation(s, client, planner, key, policy, report, opts, logger);
     } catch (err) {
       report.failures.push({ keyId: key.keyId, message: (err as Error).message });
     }
@@ -213,7 +228,8 @@ export async function runPolicyTimer(s: ApiServices, client: RotationClient, opt
   for (const started of report.started) logger.info("rotation started", { rotationId: started, phase: "requested", trigger: "schedule" });
   for (const f of report.failures) logger.error(`failed: ${f.message}`.slice(0, 500), { keyId: f.keyId });
   for (const r of report.retirements.filter((x) => x.status === "started")) logger.info("retirement started", { rotationId: r.rotationId, keyId: r.keyId, versions: r.versions.join(" ") });
-  logger.info(`${report.keys} keys: started ${report.started.length}, already started ${report.alreadyStarted.length}, conflicts ${report.conflicts.length}, warnings ${report.warnings.length}, DEK fan-outs ${report.dekFanOuts.length}, retirements ${report.retirements.length}, failures ${report.failures.length}`, {
+  for (const r of report.branchRotations.filter((x) => x.status === "started")) logger.info("branch-key rotation started", { rotationId: r.rotationId, keyId: r.keyId, branchKeys: r.branchIds, trigger: "schedule" });
+  logger.info(`${report.keys} keys: started ${report.started.length}, already started ${report.alreadyStarted.length}, conflicts ${report.conflicts.length}, warnings ${report.warnings.length}, DEK fan-outs ${report.dekFanOuts.length}, retirements ${report.retirements.length}, branch-key rotations ${report.branchRotations.length}, failures ${report.failures.length}`, {
     keys: report.keys, overdue: health.filter((h) => h.overdue).length, started: report.started.length, failures: report.failures.length,
   });
   return report;
@@ -297,6 +313,26 @@ async function startRetirement(
     if (!(err instanceof RotationConflictError)) throw err;
     report.conflicts.push({ rotationId, ...(err.runningRotationId ? { heldBy: err.runningRotationId } : {}) });
     logger.warn(`retirement not started: ${err.message}`, { rotationId, keyId: key.keyId, phase: "aborted", errorCode: err.code, heldBy: err.runningRotationId });
+  }
+}
+
+/** Starts the KEK's scheduled branch-key rotation when its primary branch keys are due (the planner
+ * decides, windows, freezes and status included), through the rotations' start path under the due
+ * period's id: a second firing or a second timer instance finds the same instance. A rotation of the
+ * KEK holding its lock refuses it; the next firing tries again under the same id. */
+async function startBranchKeyRotation(
+  s: ApiServices, client: RotationClient, planner: Planner, key: ManagedKey, policy: Policy, report: TimerReport, opts: TimerOptions,
+  logger: ReturnType<typeof createLogger>,
+): Promise<void> {
+  const due = await branchKeysPlanOf(s, planner, key, policy);
+  if (!due?.dueNow || due.branchIds.length === 0) return;
+  try {
+    const r = await startRotation(client, branchKeysRotationRequest(key.keyId, due, TIMER_ACTOR), { decisionTimeoutMs: opts.decisionTimeoutMs ?? 0 });
+    report.branchRotations.push({ rotationId: due.rotationId, keyId: key.keyId, branchIds: due.branchIds.length, status: r.status });
+  } catch (err) {
+    if (!(err instanceof RotationConflictError)) throw err;
+    report.conflicts.push({ rotationId: due.rotationId, ...(err.runningRotationId ? { heldBy: err.runningRotationId } : {}) });
+    logger.warn(`branch-key rotation not started: ${err.message}`, { rotationId: due.rotationId, keyId: key.keyId, phase: "aborted", errorCode: err.code, heldBy: err.runningRotationId });
   }
 }
 

@@ -59,6 +59,16 @@ const dueRotation: Json = {
   type: "object", required: ["slot", "dueAt"],
   properties: { slot: str, dueAt: instant, rotationId: { ...str, description: "The scheduled rotation's id (the next one only; later ones get theirs when they come)" } },
 };
+const branchKeysDue: Json = {
+  type: "object", required: ["every", "slot", "rotationId", "dueNow", "reason", "withinHorizon", "branchIds", "dueCount"],
+  description: "A KEK whose policy has branchKeys.every: its next (or due) branch-key rotation, one rotation of the KEK for the primary branch keys that are (or by dueAt will be) that old",
+  properties: {
+    every: str, slot: { ...str, description: "When the oldest primary branch key turns `every` old (names the rotation)" }, rotationId: str,
+    dueAt: instant, dueNow: { type: "boolean" }, reason: { enum: ["schedule", "frozen", "waitingForWindow"] }, frozenUntil: instant,
+    withinHorizon: { type: "boolean" }, branchIds: { type: "array", items: str, description: "The branch keys it rotates, oldest first (at most 1000)" },
+    dueCount: { type: "integer", description: "Branch keys due in all (more than branchIds: the rest go in the next rotation)" }, detail: str,
+  },
+};
 const planItem: Json = {
   type: "object", required: ["keyId", "kind", "tenant", "reason", "dueNow", "withinHorizon", "warnings"],
   properties: {
@@ -68,6 +78,7 @@ const planItem: Json = {
     due: { type: "array", items: dueRotation, description: "Every rotation due within the horizon, in order (the first is dueAt), assuming each runs when due" },
     dueTruncated: { type: "boolean", description: "More rotations fall within the horizon than are listed (500)" },
     warnings: { type: "array", items: expiryWarning },
+    branchKeys: branchKeysDue,
   },
 };
 const plan: Json = {
