@@ -66,18 +66,17 @@ export function historyForStatus(events: readonly HistoryEvent[], opts: HistoryV
           Generation: e.Generation ? null : 0, GenerateNewTrace: false, Timestamp: at, FunctionName: e.Name ?? "",
         });
         break;
+      // A task's and a sub-orchestration's outcome read alike; a sub-orchestration's adds InstanceId.
       case EventType.TaskCompleted:
-        out.push({ EventType: type, ...result(e), Timestamp: at, ...origin(scheduled.get(`task:${e.TaskScheduledId}`), false) });
-        break;
       case EventType.TaskFailed:
-        out.push({ EventType: type, Reason: e.Reason ?? null, Details: e.Details ?? null, FailureDetails: null, Timestamp: at, ...origin(scheduled.get(`task:${e.TaskScheduledId}`), false) });
-        break;
       case EventType.SubOrchestrationInstanceCompleted:
-        out.push({ EventType: type, ...result(e), Timestamp: at, ...origin(scheduled.get(`sub:${e.TaskScheduledId}`), true) });
+      case EventType.SubOrchestrationInstanceFailed: {
+        const sub = e.EventType === EventType.SubOrchestrationInstanceCompleted || e.EventType === EventType.SubOrchestrationInstanceFailed;
+        const failed = e.EventType === EventType.TaskFailed || e.EventType === EventType.SubOrchestrationInstanceFailed;
+        const outcome = failed ? { Reason: e.Reason ?? null, Details: e.Details ?? null, FailureDetails: null } : result(e);
+        out.push({ EventType: type, ...outcome, Timestamp: at, ...origin(scheduled.get(`${sub ? "sub" : "task"}:${e.TaskScheduledId}`), sub) });
         break;
-      case EventType.SubOrchestrationInstanceFailed:
-        out.push({ EventType: type, Reason: e.Reason ?? null, Details: e.Details ?? null, FailureDetails: null, Timestamp: at, ...origin(scheduled.get(`sub:${e.TaskScheduledId}`), true) });
-        break;
+      }
       case EventType.TimerCreated:
       case EventType.TimerFired:
         out.push({ EventType: type, FireAt: e.FireAt ? jsonNetTimestamp(e.FireAt) : null, Timestamp: at });
