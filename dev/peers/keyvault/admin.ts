@@ -63,7 +63,7 @@ export function createAdmin(rt: PeerRuntime): KeyVaultPeerAdmin {
     resetStats: () => {
       const keep = { eventsDelivered: 0, eventDeliveryFailures: 0 };
       Object.assign(rt.stats, {
-        calls: {}, total: 0, unwrapCalls: 0, wrapCalls: 0, throttled429: 0, faultsInjected: 0, droppedConnections: 0, challenges401: 0, ...keep,
+        calls: {}, throttledCalls: {}, total: 0, unwrapCalls: 0, wrapCalls: 0, throttled429: 0, faultsInjected: 0, droppedConnections: 0, challenges401: 0, ...keep,
       });
     },
   };

@@ -106,6 +106,9 @@ export interface BrokenVersionSpec {
 export interface KeyVaultPeerStats {
   /** Authorized data-plane calls per operation (including those answered 429 or by a fault). */
   calls: Partial<Record<KeyVaultOperation, number>>;
+  /** Of those, the ones answered 429 by the throttle, per operation (a caller's served calls are
+   * calls minus these). */
+  throttledCalls: Partial<Record<KeyVaultOperation, number>>;
   total: number;
   unwrapCalls: number;
   wrapCalls: number;

@@ -23,7 +23,7 @@ const JSON_TYPE = "application/json; charset=utf-8";
 
 export function emptyStats(): KeyVaultPeerStats {
   return {
-    calls: {}, total: 0, unwrapCalls: 0, wrapCalls: 0, throttled429: 0, faultsInjected: 0,
+    calls: {}, throttledCalls: {}, total: 0, unwrapCalls: 0, wrapCalls: 0, throttled429: 0, faultsInjected: 0,
     droppedConnections: 0, challenges401: 0, eventsDelivered: 0, eventDeliveryFailures: 0,
   };
 }
@@ -159,6 +159,7 @@ export async function startPeerServer(opts: KeyVaultPeerOptions): Promise<KeyVau
     }
     if (rt.throttle && !rt.throttle.admit(throttleClass(rt, r))) {
       stats.throttled429 += 1;
+      stats.throttledCalls[r.op] = (stats.throttledCalls[r.op] ?? 0) + 1;
       req.resume();
       // Like the live service often does: no Retry-After header.
       throw new PeerError(429, "Throttled", "Request was not processed because too many requests were received. Reason: VaultRequestTypeLimitReached");
