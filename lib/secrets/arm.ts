@@ -38,12 +38,23 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** ARM's token scope, whatever the endpoint: the classic clients (Service Bus) derive the scope
- * from a custom endpoint otherwise, and ARM refuses a token for any other audience. */
+/** The public cloud's ARM token scope. Set explicitly for every client: the classic clients
+ * (Service Bus) derive the scope from a custom endpoint otherwise (the local peer's URL), and ARM
+ * refuses a token for any other audience. */
 const ARM_SCOPE = "https://management.azure.com/.default";
 
+/** Sovereign clouds' Resource Manager hosts (infra sets the endpoint to environment().resourceManager):
+ * their ARM accepts only a token for itself. */
+const SOVEREIGN_ARM_HOSTS: ReadonlySet<string> = new Set(["management.usgovcloudapi.net", "management.chinacloudapi.cn"]);
+
+function armScope(endpoint: string | undefined): string {
+  const host = endpoint && URL.canParse(endpoint) ? new URL(endpoint).hostname.toLowerCase() : undefined;
+  return host && SOVEREIGN_ARM_HOSTS.has(host) ? `https://${host}/.default` : ARM_SCOPE;
+}
+
 function clientOptions(c: ArmConnection): { endpoint?: string; tlsOptions?: { ca: string }; credentials: { scopes: string[] }; credentialScopes: string[] } {
-  return { ...(c.endpoint ? { endpoint: c.endpoint } : {}), ...(c.ca ? { tlsOptions: { ca: c.ca } } : {}), credentials: { scopes: [ARM_SCOPE] }, credentialScopes: [ARM_SCOPE] };
+  const scope = armScope(c.endpoint);
+  return { ...(c.endpoint ? { endpoint: c.endpoint } : {}), ...(c.ca ? { tlsOptions: { ca: c.ca } } : {}), credentials: { scopes: [scope] }, credentialScopes: [scope] };
 }
 
 /** The value of `name` in a `k=v;k=v` connection string. */
