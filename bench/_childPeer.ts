@@ -8,6 +8,8 @@ import path from "node:path";
 export interface ChildPeer {
   url: string;
   caPem: string;
+  /** The peer's CA as a file (what the app's KEYROTOR_KEYVAULT_CA_FILE setting names). */
+  caFile: string;
   pid: number;
   /** The peer's admin API (throttle, stats, faults) over HTTPS, trusting only its CA. */
   admin(method: string, route: string, body?: unknown): Promise<ReturnType<typeof JSON.parse>>;
@@ -52,7 +54,7 @@ export async function startChildPeer(env: Record<string, string> = {}): Promise<
     });
   };
   return {
-    url, caPem, pid: child.pid ?? 0, admin,
+    url, caPem, caFile, pid: child.pid ?? 0, admin,
     stop: () => new Promise<void>((resolve) => {
       if (child.exitCode !== null) return resolve();
       child.once("exit", () => resolve());

@@ -66,7 +66,8 @@ export interface Bed {
   deks: HierarchyDekStore;
   table(name: string): TableClient;
   newKekVersion(): Promise<string>;
-  stats(): Promise<{ unwrapCalls: number; throttled429: number; calls: Record<string, number> }>;
+  /** The peer's counts: calls (requests, those answered 429 included) and throttledCalls per operation. */
+  stats(): Promise<{ unwrapCalls: number; throttled429: number; calls: Record<string, number>; throttledCalls: Record<string, number> }>;
   stop(): Promise<void>;
 }
 
@@ -87,7 +88,7 @@ export async function startBed(bits: number, branches: number): Promise<Bed> {
     return {
       az, peer, vaultName, vault, kc, kek, kekKeyId, kekVersion, bits, keys, deks: new HierarchyDekStore(table("branchdeks")), table,
       newKekVersion: async () => (await kc.createRsaKey("tenant-kek", { keySize: bits, keyOps: ["wrapKey", "unwrapKey"] })).properties.version!,
-      stats: async () => (await peer.admin("GET", "/admin/stats")) as { unwrapCalls: number; throttled429: number; calls: Record<string, number> },
+      stats: async () => (await peer.admin("GET", "/admin/stats")) as { unwrapCalls: number; throttled429: number; calls: Record<string, number>; throttledCalls: Record<string, number> },
       stop: async () => {
         await peer.stop();
         await az.stop();
