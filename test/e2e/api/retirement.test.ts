@@ -5,7 +5,7 @@ import { retirementId } from "../../../lib/api/retirement";
 import { DURABLE } from "../../../lib/orchestration/names";
 import { instanceIdFor, type RotationRequest } from "../../../lib/orchestration/workflows";
 import type { LedgerEntry } from "../../../lib/ports";
-import { chain, seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
+import { chain, fireTimerAndSettle, seedKey, startApiHost, T0, VAULT, type ApiHost } from "./support";
 import { dekRecord } from "../../../lib/envelope/dekRecord";
 
 let h: ApiHost | undefined;
@@ -22,8 +22,7 @@ async function rotatedByTimer(api: ApiHost, kind: "kek" | "signing", policy: Rec
   await api.mem.policies.put({ policyId: "monthly", tenant: "platform", kinds: [kind], schedule: { every: "P30D" }, expiresAfter: "P120D", overlap: "P7D", ...policy }, undefined);
   const name = kind === "kek" ? "tenant-kek" : "token-signer";
   const { keyId, v1 } = await seedKey(api.mem, kind, name, { policyId: "monthly", lastRotatedAt: at(-40) });
-  await api.host.fireTimer("policyTimer");
-  await api.host.idle();
+  await fireTimerAndSettle(api);
   const key = (await api.mem.rotation.inventory.get(keyId))!.key;
   expect(key.versions.find((v) => v.version === v1)?.state).toBe("secondary");
   return { keyId, v1, name };
@@ -31,12 +30,8 @@ async function rotatedByTimer(api: ApiHost, kind: "kek" | "signing", policy: Rec
 
 async function fireTwice(api: ApiHost, when: string): Promise<void> {
   api.clock.set(when);
-  // The durable instance picks up what a timer starts by polling the store: let the first firing's
-  // work (a due rotation holds the key's lock) finish before the second firing looks at the key.
-  await api.host.fireTimer("policyTimer");
-  await api.host.idle();
-  await api.host.fireTimer("policyTimer", { isPastDue: true });
-  await api.host.idle();
+  await fireTimerAndSettle(api);
+  await fireTimerAndSettle(api, { isPastDue: true });
 }
 
 const retiredEntries = async (api: ApiHost, keyId: string): Promise<LedgerEntry[]> => (await chain(api.mem, keyId)).filter((e) => e.type === "Retired");

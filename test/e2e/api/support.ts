@@ -146,6 +146,18 @@ export async function startApiHost(opts: { at?: string; vaults?: string[]; httpR
   };
 }
 
+/**
+ * Fires the policy timer (on the timer instance) and waits for what that firing started to finish on
+ * the durable instance. The durable instance picks up what a timer starts by polling the store, so a
+ * second firing right after the first would see the key before, during or after the first firing's
+ * work (a due rotation holds the key's lock) depending on polling timing: a test that fires more than
+ * once settles each firing, so every firing sees the one before it done.
+ */
+export async function fireTimerAndSettle(api: Pick<ApiHost, "host">, opts: { isPastDue?: boolean } = {}): Promise<void> {
+  await api.host.fireTimer("policyTimer", opts);
+  await api.host.idle();
+}
+
 /** A managed KEK (or signing key) with one version in the memory vault and the inventory, governed
  * by `extra.policyId` or else by the platform's default policy. */
 export async function seedKey(mem: MemoryApi, kind: "kek" | "signing", name: string, extra: Partial<ManagedKey> = {}, expiresAt?: string): Promise<{ keyId: string; v1: string }> {
