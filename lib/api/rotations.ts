@@ -39,7 +39,7 @@ export const RotationRequestBody = z.strictObject({
   /** normal mode, a KEK: its format-1 DEKs move under branch keys (key hierarchy) instead of being re-wrapped flat. */
   migrateFlat: z.boolean().optional().describe("Normal mode, a KEK: move its format-1 DEKs under branch keys (docs/key-hierarchy.md) instead of re-wrapping them flat"),
   branchKeys: BranchKeysScopeSchema.optional()
-    .describe("Normal mode, a KEK with branch keys: also rotate its branch keys (true: every one; {tenants}: the branch keys those tenants are assigned to; {branchIds}: the named branch keys), each a new version under the new KEK version with its DEKs re-wrapped locally and the old version destroyed (docs/key-hierarchy.md)"),
+    .describe("Normal mode, a KEK with branch keys: a branch-key rotation instead of a KEK rotation (no new KEK version): the branch keys named (true: every one; {tenants}: the ones those tenants are assigned to; {branchIds}: these) each get a new version wrapped under the KEK's current primary version, their DEKs re-wrapped locally, the old version destroyed (docs/key-hierarchy.md). Not with version or migrateFlat"),
 });
 export type RotationRequestBody = z.output<typeof RotationRequestBody>;
 
@@ -120,6 +120,9 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
   const key = await managedKey(s, body.keyId);
   // The inventory's (canonical) spelling from here on: every spelling of one key takes one lock.
   body = { ...body, keyId: key.keyId };
+  if (body.branchKeys !== undefined && (body.version !== undefined || body.migrateFlat !== undefined)) {
+    throw new InvalidRequestError("BranchKeysStandalone", "branchKeys asks for a branch-key rotation, which makes no new KEK version: it takes neither version nor migrateFlat (rotate the KEK in a request of its own)", { field: "branchKeys" });
+  }
   if (body.version !== undefined && body.mode !== "emergency") {
     throw new InvalidRequestError("VersionNotApplicable", "version names a compromised version: emergency mode only", { field: "version" });
   }

@@ -21,6 +21,7 @@ import { checkFence, FenceInput } from "../orchestration/fence";
 import type { RotationDeps } from "../orchestration/ports";
 import type { HierarchyRuntime } from "./durableRuntime";
 import { DekStore } from "../stores/dekStore";
+import type { BranchKeyStore } from "./branchKeyStore";
 import { emergency, migrateFlat, rotateBranchKey, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
 
 const id = z.string().min(1).max(512);
@@ -70,7 +71,11 @@ export const HierarchyBranchRotationInput = HierarchyCallInput.extend({
 export interface HierarchySlice {
   more: boolean;
   step: string;
+  /** The run's RUNNING totals (its checkpoint's): a run that takes several slices answers them
+   * each time, so the flow keeps the latest per run and sums across runs. */
   counts: Record<string, number>;
+  /** The run the counts are of (absent when the call found nothing left to do). */
+  run?: string;
   /** The workflow's own revoke decision (emergency; informative: the flow decides and acts). */
   outcome?: string;
 }
@@ -114,9 +119,10 @@ export async function hierarchyMigration(deps: RotationDeps, rt: HierarchyRuntim
 
 /** One branch key per call (sorted by id; its own run and checkpoint, so a retried or resumed call
  * goes on with it and a finished one is skipped); `more` while another is left. Counts are the
- * call's branch key's (the flow sums them). */
+ * call's branch key's run's running totals, and the answer names that run. */
 export async function hierarchyBranchRotation(deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyBranchRotationInput>): Promise<HierarchySlice> {
-  const branchIds = await branchesToRotate(rt, input);
+  if (!rt) throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] rotating the branch keys of ${input.keyId} needs the branch-key tables`);
+  const branchIds = await branchesToRotate(rt.store, input);
   for (const [i, branchId] of branchIds.entries()) {
     const runId = `${hierarchyRunId(input.rotationId, "branch-rotation")}~${branchId}`;
     const saved = await rt?.store.run<RunState>(runId);
@@ -127,22 +133,26 @@ export async function hierarchyBranchRotation(deps: RotationDeps, rt: HierarchyR
   return { more: false, step: "done", counts: {} };
 }
 
-/** The branch ids a rotation plans, sorted; a named tenant without a branch key or a named branch id
- * the KEK has no version of is the caller's mistake (4xx), found before anything is changed. */
-export async function branchesToRotate(rt: HierarchyRuntime | undefined, input: Pick<z.output<typeof HierarchyBranchRotationInput>, "keyId" | "tenants" | "branchIds">): Promise<string[]> {
-  if (!rt) return [];
+/** The branch ids a rotation plans, sorted; a named tenant without a branch key, a named branch id
+ * the KEK has no version of, or a KEK with no branch key at all is the caller's mistake (4xx),
+ * found before anything is changed (the API asks the same before it starts a rotation). */
+export async function branchesToRotate(store: Pick<BranchKeyStore, "versions" | "all" | "assignment">, input: Pick<z.output<typeof HierarchyBranchRotationInput>, "keyId" | "tenants" | "branchIds">): Promise<string[]> {
   if (input.branchIds) {
     const unknown: string[] = [];
-    for (const branchId of new Set(input.branchIds)) if ((await rt.store.versions(input.keyId, branchId)).length === 0) unknown.push(branchId);
+    for (const branchId of new Set(input.branchIds)) if ((await store.versions(input.keyId, branchId)).length === 0) unknown.push(branchId);
     if (unknown.length > 0) {
       throw new InvalidRequestError("BranchKeyUnknown", `[keyrotor] [hierarchy] ${input.keyId} has no branch key ${unknown.slice(0, 5).join(", ")}${unknown.length > 5 ? ` (and ${unknown.length - 5} more)` : ""}; nothing was rotated`, { field: "branchKeys.branchIds" });
     }
     return [...new Set(input.branchIds)].sort();
   }
-  if (!input.tenants) return [...new Set((await rt.store.all(input.keyId)).map((r) => r.branchId))].sort();
+  if (!input.tenants) {
+    const all = [...new Set((await store.all(input.keyId)).map((r) => r.branchId))].sort();
+    if (all.length === 0) throw new InvalidRequestError("KekHasNoBranchKeys", `[keyrotor] [hierarchy] ${input.keyId} has no branch keys to rotate; nothing was rotated`, { field: "branchKeys" });
+    return all;
+  }
   const ids = new Set<string>();
   for (const tenant of input.tenants) {
-    const a = await rt.store.assignment(input.keyId, tenant);
+    const a = await store.assignment(input.keyId, tenant);
     if (!a) throw new InvalidRequestError("TenantHasNoBranchKey", `[keyrotor] [hierarchy] tenant ${tenant} has no branch key under ${input.keyId}`, { field: "branchKeys.tenants" });
     ids.add(a.branchId);
   }
@@ -179,12 +189,16 @@ async function sliced(
     keys, deks: rt.deks, kek: rt.kek,
     ...(rt.flat ? { flat: rt.flat } : {}), ...(rt.flatTable ? { flatTable: rt.flatTable } : {}),
     publish: (e) => recordDrop(deps, input, dropLabel, e),
-    onStep: async (_runId, step, counts) => {
+    onStep: async (_runId, step, counts, next) => {
       // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).
       await recordStep(deps, { ...entry, step: `hierarchy-${names.label}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
       // A lock taken over while this slice ran stops it after the step it finished: every mutating step checks its lock grant.
       if (input.fence) await checkFence(deps.fences, input.keyId, input.fence);
-      if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
+      // Never after the last step (what follows it, the consumers' drop events, must run), nor
+      // between a branch key's creation and its DEKs' re-wrap: the new key is held in memory only
+      // there, and a slice ending would cost a remote unwrap of it in the next one.
+      const keepGoing = next === "done" || (kind === "branch-rotation" && step === "create");
+      if (!keepGoing && Date.now() - started >= rt.sliceMs) throw new SliceEnd();
     },
     // Within the one long step, an emergency's DEK re-wrap, a slice also ends at a checkpoint: each
     // save there records the pages written, so every slice moves on. Not in a KEK rotation, whose
@@ -199,12 +213,12 @@ async function sliced(
   try {
     const state = await run(d, { ratePerSec: rt.ratePerSec });
     if (state.done && kind !== "migration") await recordDrop(deps, input, dropLabel, { type: kind === "emergency" || kind === "branch-rotation" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
-    return sliceOf(state);
+    return { ...sliceOf(state), run: names.runId };
   } catch (err) {
     if (!(err instanceof SliceEnd)) throw err;
     const saved = await keys.store.run<RunState>(names.runId);
     if (!saved) throw new InvariantViolationError("HierarchyCheckpointMissing", `[keyrotor] [hierarchy] run ${names.runId} ended a slice without a checkpoint`);
-    return { ...sliceOf(saved.state), more: !saved.state.done };
+    return { ...sliceOf(saved.state), more: !saved.state.done, run: names.runId };
   }
 }
 

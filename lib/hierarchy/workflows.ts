@@ -45,8 +45,9 @@ export interface HierarchyDeps {
   /** Disables a KEK version in the vault (emergency, after the zero-reference proof). */
   revokeKekVersion?(kekKeyId: string, version: string): Promise<void>;
   publish?(e: BranchKeyEvent): Promise<void>;
-  /** After every step (ledger, progress); idempotent by (runId, step). */
-  onStep?(runId: string, step: string, counts: Record<string, number>): Promise<void>;
+  /** After every step (ledger, progress); idempotent by (runId, step). `next` is the step the
+   * checkpoint now stands at ("done" after the last). */
+  onStep?(runId: string, step: string, counts: Record<string, number>, next: string): Promise<void>;
   /** After every checkpoint within a step. May throw to end the call there (the durable flow's
    * bounded slices, lib/hierarchy/durableActivities.ts): the checkpoint is saved, the run resumes. */
   onSave?(runId: string): Promise<void>;
@@ -124,7 +125,7 @@ class Checkpoint {
     this.state.step = next;
     this.state.done = next === "done";
     this.etag = await this.d.keys.store.saveRun(this.state.runId, this.state, this.etag);
-    await this.d.onStep?.(this.state.runId, finished, this.state.counts);
+    await this.d.onStep?.(this.state.runId, finished, this.state.counts, next);
   }
 }
 

@@ -11,6 +11,7 @@ import { rollOut, rolledOut } from "./promote";
 import { revokes, revokeTarget, revokeVersion } from "./revoke";
 import type { HierarchySlice } from "../../hierarchy/durableActivities";
 import { validate } from "./validate";
+import { branchKeyFlow, prefixed, RunCounts } from "./branchKeys";
 
 const A = DURABLE.activities;
 
@@ -63,18 +64,20 @@ function* hierarchyRun(f: Flow, activity: string, input: Record<string, unknown>
 /** The KEK's format-1 DEKs moved under branch keys, a page of tenants per activity call. */
 function* migrated(f: Flow, newVersion: string): Generator<Task, Record<string, number>, unknown> {
   const i = f.input;
-  let counts: Record<string, number> = {};
+  // Each page is its own run; a page that takes several slices answers its running totals each time.
+  const runs = new RunCounts();
   let cursor: string | undefined;
   for (;;) {
     const slice = yield* step<HierarchySlice & { cursor?: string }>(f, A.hierarchyMigration, {
       rotationId: i.rotationId, keyId: i.keyId, kekVersion: newVersion, actor: i.actor, ...(cursor ? { cursor } : {}),
     });
-    counts = summed(counts, slice.counts);
-    setPhase(f, "rewrapping", { rewrapped: counts.dekRowsWritten ?? 0, scanned: 0 });
+    runs.add(slice);
+    setPhase(f, "rewrapping", { rewrapped: runs.total.dekRowsWritten ?? 0, scanned: 0 });
     if (!slice.more) break;
     // The next page of tenants (a page not finished would come back with the same cursor).
     cursor = slice.cursor ?? cursor;
   }
+  const counts = runs.total;
   yield* rec(f, "flatMigrated", "RewrapProgress", undefined, { versionAfter: newVersion, counts, details: { hierarchy: "migration" } });
   return counts;
 }
@@ -91,22 +94,6 @@ function* branchKeysUnder(f: Flow, newVersion: string, compromised: string | und
   yield* rec(f, compromised ? "branchKeysReplaced" : "branchKeysRewrapped", "RewrapProgress", undefined, {
     versionAfter: newVersion, ...(compromised ? { versionBefore: compromised } : {}), counts, details: { hierarchy: compromised ? "emergency" : "kek-rotation" },
   });
-  return counts;
-}
-
-/** Branch-key rotation: each asked branch key a new version under the new KEK version (one call
- * per branch key, sliced), its DEKs re-wrapped locally, the old version destroyed. */
-function* branchKeysRotated(f: Flow, newVersion: string): Generator<Task, Record<string, number>, unknown> {
-  const i = f.input;
-  const scope = i.branchKeys && i.branchKeys !== true ? i.branchKeys : {};
-  let counts: Record<string, number> = {};
-  for (;;) {
-    const slice = yield* step<HierarchySlice>(f, A.hierarchyBranchRotation, { rotationId: i.rotationId, keyId: i.keyId, kekVersion: newVersion, actor: i.actor, ...scope });
-    counts = summed(counts, slice.counts);
-    setPhase(f, "rewrapping", { rewrapped: counts.dekRowsWritten ?? 0, scanned: 0 });
-    if (!slice.more) break;
-  }
-  yield* rec(f, "branchKeysRotated", "RewrapProgress", undefined, { versionAfter: newVersion, counts, details: { hierarchy: "branch-rotation" } });
   return counts;
 }
 
@@ -132,6 +119,8 @@ function* rewrapPass(f: Flow, newVersion: string, pass: number, pending: number 
 
 export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, FlowResult, unknown> {
   const { input } = f;
+  // A branch-key rotation is one of its own: no new KEK version (./branchKeys).
+  if (input.branchKeys !== undefined) return yield* branchKeyFlow(f, kc);
   const out = yield* rollOut(f, kc, {
     create: A.createKeyVersion, details: (c) => ({ reused: c.reused ?? false }),
     // A probe wrapped locally (the rewrap's path) must unwrap in the vault before anything uses it.
@@ -155,11 +144,6 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
       hierarchy = summed(hierarchy, yield* branchKeysUnder(f, newVersion, undefined));
       refs = yield* countRefs(f, newVersion);
     }
-  }
-  if (f.input.branchKeys && f.input.mode !== "emergency" && refs.branchKeys) {
-    // The asked branch keys get new versions under the new KEK version, DEKs re-wrapped locally.
-    hierarchy = summed(hierarchy ?? {}, yield* branchKeysRotated(f, newVersion));
-    refs = yield* countRefs(f, newVersion);
   }
   if (f.input.migrateFlat && f.input.mode !== "emergency") {
     // The flat DEKs move under branch keys wrapped under the new version (one unwrap each, as a
@@ -193,11 +177,4 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
   yield* rec(f, "rewrapped", "RewrapCompleted", undefined, { counts, versionAfter: newVersion });
   if (revoke && target) yield* revokeVersion(f, target, targetRefs);
   return { ...rolledOut(out), counts };
-}
-
-/** The hierarchy's counts beside the flat rewrap's, under names of their own. */
-function prefixed(counts: Record<string, number> | undefined): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(counts ?? {})) out[`hierarchy.${k}`] = v;
-  return out;
 }

@@ -55,6 +55,12 @@ export const RotationInputSchema = z.object({
   batchSize: z.number().int().min(1).max(1000).default(500),
   /** Range activities per rewrap sub-orchestration episode before continueAsNew (bounded history). */
   batchesPerEpisode: z.number().int().min(1).max(500).default(30),
+}).superRefine((i, ctx) => {
+  // A branch-key rotation is a rotation of its own (no new KEK version): it combines with nothing
+  // that makes one, and only a KEK has branch keys.
+  if (i.branchKeys === undefined) return;
+  const clash = !i.keyId.startsWith("kek:") ? "a KEK's keyId" : i.mode === "emergency" ? "normal mode" : i.migrateFlat ? "no migrateFlat" : i.compromisedVersion ? "no compromisedVersion" : undefined;
+  if (clash) ctx.addIssue({ code: "custom", path: ["branchKeys"], message: `a branch-key rotation needs ${clash} (it makes no new KEK version)` });
 });
 export type RotationInput = z.output<typeof RotationInputSchema>;
 export type RotationRequest = z.input<typeof RotationInputSchema>;
