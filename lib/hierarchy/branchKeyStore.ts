@@ -10,7 +10,7 @@
 // tenant; they are checked against the signed branch record before use (lib/domain/branchKeys.ts
 // checkTenantBranch).
 import { odata, type TableClient, type TableEntityResult } from "@azure/data-tables";
-import { RotationConflictError } from "../domain/errors";
+import { InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { branchRowKey } from "../domain/branchKeys";
 import { ensureTable, getRowOrUndefined, escapeKey, statusOf, translateTableError, unescapeKey } from "../stores/tables";
 import { checkBranchRecord, type BranchKeyRecord, type BranchState } from "./records";
@@ -35,8 +35,19 @@ const RUNS = "r";
 type BranchEntity = Omit<BranchKeyRecord, never> & { partitionKey: string; rowKey: string };
 
 function fromEntity(e: TableEntityResult<BranchEntity>): StoredBranchKey {
-  const { partitionKey: _pk, rowKey: _rk, etag, timestamp: _ts, ...rest } = e as TableEntityResult<BranchEntity> & { timestamp?: string };
+  const { partitionKey: pk, rowKey: rk, etag, timestamp: _ts, ...rest } = e as TableEntityResult<BranchEntity> & { timestamp?: string };
+  checkPlacement(pk, rk, rest);
   return { ...(rest), etag };
+}
+
+/** The signature covers a record's identity (KEK, branch id, version), not the row it sits in: a
+ * signed record copied to another row would pass as the version that row names (a rotation would
+ * plan from it and destroy the real one; a tenant's DEKs would go under another tenant's key). So
+ * every read refuses, as forged, a record whose identity is not its partition and row key. */
+function checkPlacement(pk: string | undefined, rk: string | undefined, r: Pick<BranchKeyRecord, "kekKeyId" | "branchId" | "version">): void {
+  const at = Number.isInteger(r.version) && r.version >= 1 ? branchRowKey(String(r.branchId), r.version) : undefined;
+  if (typeof r.kekKeyId === "string" && pk === bpk(r.kekKeyId) && at !== undefined && rk === at) return;
+  throw new InvariantViolationError("BranchRecordMisplaced", `[keyrotor] [hierarchy] the branch-key row ${String(pk)}/${String(rk)} holds the record of ${String(r.kekKeyId)} ${String(r.branchId)}#${String(r.version)}: a record copied to another row is forged; refusing it`);
 }
 
 export class BranchKeyStore {
