@@ -27,41 +27,17 @@ import { functionModules } from "../dev/app/functions";
 import { startServiceBusPeer, type ServiceBusPeer } from "../dev/peers/servicebus";
 import { compose, type Composition } from "../lib/compose";
 import { loadConfig } from "../lib/config";
-import { branchIdOf, sharedIndexFor } from "../lib/domain/branchKeys";
 import { encodePrincipal, ROLES } from "../lib/http/principal";
 import { ephemeralSealSigner, tableLedger } from "../lib/ledger";
 import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/orchestration/workflows";
 import { Inventory } from "../lib/stores/inventory";
 import { PolicyStore } from "../lib/stores/policyStore";
 import { ensureTable, tableClient } from "../lib/stores/tables";
-import { checkAllDecrypt, keyBits, log, missedTargets, numberOption, option, round, seedHierarchy, startBed, tenantName, withRssSampling, type Bed } from "./_hierarchy";
+import { checkAllDecrypt, keyBits, log, missedTargets, numberOption, option, round, seedHierarchy, startBed, withRssSampling, type Bed } from "./_hierarchy";
+import { parseScope, scopeRequest } from "./_branchScope";
 import { peakRssMb } from "./_proc";
 
 const say = log("branch-rotation");
-
-/** Which branch keys the request asks for: every one, or those the first K tenants are assigned to. */
-export type Scope = { kind: "all" } | { kind: "tenants"; count: number };
-
-/** The request's API limit on named tenants (lib/api/rotations.ts: branchKeys.tenants max 1000). */
-const MAX_NAMED_TENANTS = 1000;
-
-export function parseScope(raw: string, tenants: number): Scope {
-  if (raw === "all") return { kind: "all" };
-  const m = /^tenants:(\d+)$/.exec(raw);
-  const count = m ? Number(m[1]) : NaN;
-  if (!Number.isInteger(count) || count < 1 || count > Math.min(tenants, MAX_NAMED_TENANTS)) {
-    throw new Error(`[keyrotor] [bench] --scope must be "all" or "tenants:K" with 1 ≤ K ≤ ${Math.min(tenants, MAX_NAMED_TENANTS)} (the tenants seeded, at most the API's ${MAX_NAMED_TENANTS}), got "${raw}"`);
-  }
-  return { kind: "tenants", count };
-}
-
-/** The request body's branchKeys field and the branch ids it covers (the seeding's assignment). */
-export function scopeRequest(scope: Scope, branches: number): { branchKeys: true | { tenants: string[] }; branchIds: Set<string> } {
-  const all = Array.from({ length: branches }, (_, index) => branchIdOf({ kind: "shared", index, count: branches }));
-  if (scope.kind === "all") return { branchKeys: true, branchIds: new Set(all) };
-  const tenants = Array.from({ length: scope.count }, (_, t) => tenantName(t));
-  return { branchKeys: { tenants }, branchIds: new Set(tenants.map((t) => branchIdOf({ kind: "shared", index: sharedIndexFor(t, branches), count: branches }))) };
-}
 
 /** The intended request validates nothing remotely: the new branch-key versions are wrapped under
  * the KEK version already in use (proven when it was rolled out), so no proof sample is spent
