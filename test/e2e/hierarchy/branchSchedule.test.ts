@@ -14,11 +14,13 @@ import { HierarchyDeks } from "../../../lib/hierarchy/deks";
 import { encodePrincipal, ROLES } from "../../../lib/http/principal";
 import type { BranchKeysDue, PlanItem } from "../../../lib/domain/planner";
 import type { LedgerEntry } from "../../../lib/ports";
-import { instanceIdFor, type RotationOutput } from "../../../lib/orchestration/workflows";
+import { DURABLE } from "../../../lib/orchestration/names";
+import { instanceIdFor, type RotationOutput, type RotationRequest, type RotationStatus } from "../../../lib/orchestration/workflows";
 import { register, stackSuite, TENANT, VAULT } from "../rotation/stack";
 import { startHierarchyStack, undecryptable, type HierarchyStack } from "./hierarchyFlowSupport";
 
 const DAY = 86_400_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // The timer runs when the test fires it: its own schedule (resolved when the host starts) is put
 // where it never comes during a test.
@@ -187,6 +189,29 @@ describe("scheduled branch-key rotation (policy branchKeys.every)", () => {
     const done = await h.s.host.client.waitForCompletion(instanceIdFor(frozen.rotationId), { timeoutMs: 120_000 });
     expect((done.output as RotationOutput).outcome, JSON.stringify(done.output)).toBe("completed");
     expect(await lockHolders(h, old.keyId)).toEqual([frozen.rotationId]);
+    expect(await undecryptable(old.view)).toEqual([]);
+  });
+
+  it("a KEK whose lock another rotation holds is not an error: the branch-key rotation is refused and the next firing starts it under the same id", async () => {
+    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a"], slots: 2 });
+    await putPolicy(h, "branch-p", branchPolicy());
+    const old = await seedOldKek(h, "branch-p", 100, ["o-a", "o-b"]);
+    const due = (await plan(h, old.keyId))?.branchKeys as BranchKeysDue;
+    // A manual KEK rotation that holds the lock for a while (its propagation wait).
+    const slow = `${old.keyId}@manual:slow`;
+    const input: RotationRequest = { rotationId: slow, keyId: old.keyId, trigger: "manual", actor: "olivia", reason: "slow rollout", propagationDelay: "PT8S" };
+    await h.s.host.client.startNew(DURABLE.orchestrators.rotation, { instanceId: instanceIdFor(slow), input });
+    for (let i = 0; i < 200 && ((await h.s.host.client.getStatus(instanceIdFor(slow)))?.customStatus as RotationStatus | undefined)?.lock !== "held"; i++) await sleep(50);
+
+    await h.s.host.fireTimer("policyTimer"); // resolves: a refusal is no failure of the timer
+    const refused = await h.s.host.client.waitForCompletion(instanceIdFor(due.rotationId), { timeoutMs: 60_000 });
+    expect(refused.output).toMatchObject({ outcome: "refused", heldBy: slow });
+    expect((await h.s.host.client.waitForCompletion(instanceIdFor(slow), { timeoutMs: 120_000 })).output).toMatchObject({ outcome: "completed" });
+
+    await h.s.host.fireTimer("policyTimer");
+    const done = await h.s.host.client.waitForCompletion(instanceIdFor(due.rotationId), { timeoutMs: 120_000 });
+    expect((done.output as RotationOutput).outcome, JSON.stringify(done.output)).toBe("completed");
+    expect(await lockHolders(h, old.keyId)).toEqual([slow, due.rotationId]);
     expect(await undecryptable(old.view)).toEqual([]);
   });
 });
