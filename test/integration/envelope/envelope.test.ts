@@ -1,24 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createWrappedDek, DekResolver, Envelope, kekFromVaults } from "../../../lib/envelope";
 import { DekStore } from "../../../lib/stores/dekStore";
-import { KeyVaultAdapter } from "../../../lib/vault/keyVault";
-import { peerCredential, sdkOptions, startTestVault } from "../../support/keyvault";
+import { useVaultPeer } from "../../support/keyVaultAdapterPeer";
 import { freshTable } from "../../support/tables";
-import type { KeyVaultPeer } from "../../../dev/peers/keyvault";
 
-let peer: KeyVaultPeer;
-let vault: KeyVaultAdapter;
-
-beforeAll(async () => {
-  peer = await startTestVault();
-  vault = new KeyVaultAdapter({ vaultName: peer.vaultName, vaultUrl: peer.url, credential: peerCredential, clientOptions: sdkOptions(peer) });
-});
-afterAll(async () => {
-  await peer?.stop();
-});
+const kv = useVaultPeer();
 
 describe("Envelope over Key Vault and Table Storage", () => {
   it("decrypts across DEK rotations and across a KEK rewrap, unwrapping through the vault only on cache misses", async () => {
+    const { peer, vault } = kv;
     const kekKeyId = `kek:${peer.vaultName}/tenant-kek`;
     const kek = kekFromVaults(() => vault);
     const store = new DekStore(await freshTable("deks"));
