@@ -2,6 +2,7 @@
 // checked against signed data), a fresh 256-bit DEK wrapped locally with AES-256-GCM under it.
 // No remote call per DEK: at most one unwrap per branch-key version per TTL (the cache).
 import { randomBytes } from "node:crypto";
+import { commitmentMatches } from "../domain/branchKeys";
 import { BranchKeyCache, type BranchKeyCacheOptions, type BranchKeyRef } from "../envelope/branchKeyCache";
 import { DEK_BYTES, dekIdFor } from "../envelope/dekRecord";
 import type { BranchKeys } from "./branchKeys";
@@ -47,14 +48,14 @@ export class HierarchyDeks {
   async createWithBranch(spec: CreateSpec): Promise<{ dek: HierarchyDekRecord; branch: StoredBranchKey }> {
     const { record: branch, key: fresh } = await this.keys.forTenant(spec.kekKeyId, spec.kekVersion, spec.tenant, spec.isolated !== undefined ? { isolated: spec.isolated } : {});
     const ref = { kekKeyId: spec.kekKeyId, branchId: branch.branchId, version: branch.version };
-    let branchKey = fresh;
-    if (!branchKey) {
-      this.justRead.set(refKey(ref), branch);
-      try {
-        branchKey = await this.cache.get(ref);
-      } finally {
-        this.justRead.delete(refKey(ref));
-      }
+    const branchKey = fresh ?? (await this.openCached(ref, branch));
+    // A branch key made just now goes into the cache too: the next tenant under it (a later DEK
+    // rotation through the same writer) spends no remote unwrap on it.
+    // Whatever the cache held under this id is gone: a fresh version exists only where the branch
+    // key had no current version left.
+    if (fresh) {
+      this.cache.onEvent({ type: "BranchKeysDestroyed", kekKeyId: ref.kekKeyId, branchIds: [ref.branchId] });
+      this.cache.seed(ref, Buffer.from(fresh));
     }
     const dek = randomBytes(DEK_BYTES);
     try {
@@ -71,6 +72,21 @@ export class HierarchyDeks {
     } finally {
       dek.fill(0);
       fresh?.fill(0);
+    }
+  }
+
+  /** The plaintext of `branch` (just read) through the cache. A cached key must match the record's
+   * signed commitment: one that does not was cached under the same id and version before that
+   * version was destroyed and made again, and is dropped, never used for a new DEK. */
+  private async openCached(ref: BranchKeyRef, branch: StoredBranchKey): Promise<Buffer> {
+    this.justRead.set(refKey(ref), branch);
+    try {
+      const cached = await this.cache.get(ref);
+      if (commitmentMatches(cached, branch.commitment)) return cached;
+      this.cache.onEvent({ type: "BranchKeysDestroyed", kekKeyId: ref.kekKeyId, branchIds: [ref.branchId] });
+      return await this.cache.get(ref);
+    } finally {
+      this.justRead.delete(refKey(ref));
     }
   }
 }

@@ -7,6 +7,22 @@ import { HierarchyDeks } from "./deks";
 import type { HierarchyRuntime } from "./durableRuntime";
 import type { StoredHierarchyDek } from "./dekStore";
 
+/** One DEK writer per runtime (the composition builds one), so its branch-key cache outlives an
+ * activity call: the tenants of one branch key, rotated one activity each, share ONE remote unwrap
+ * per branch-key version per TTL instead of one each (2,000 tenants over 256 branch keys: 256, not
+ * 2,000). Safe without the consumers' rotation events: a DEK goes under the version the table says
+ * is current, read every time, so a cached older version is never used for a new DEK. */
+const writers = new WeakMap<HierarchyRuntime, HierarchyDeks>();
+
+function writerFor(rt: HierarchyRuntime, keys: NonNullable<HierarchyRuntime["keys"]>): HierarchyDeks {
+  let w = writers.get(rt);
+  if (!w) {
+    w = new HierarchyDeks(keys, rt.deks);
+    writers.set(rt, w);
+  }
+  return w;
+}
+
 /** Every format-2 DEK of a tenant (few per tenant: one per DEK version). */
 export async function hierarchyTenantDeks(rt: HierarchyRuntime, tenant: string): Promise<StoredHierarchyDek[]> {
   const out: StoredHierarchyDek[] = [];
@@ -44,7 +60,7 @@ export async function rotateHierarchyDek(
     throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] ${spec.kekKeyId} has branch keys, but no branch-key signing key is configured (KEYROTOR_BRANCH_SIGNING_KEY_ID): tenant ${spec.tenant}'s new DEK cannot be wrapped under its branch key; nothing was changed`);
   }
   // The branch-key record comes back with the DEK: its row is not read a second time.
-  const { branch } = await new HierarchyDeks(keys, rt.deks).createWithBranch({
+  const { branch } = await writerFor(rt, keys).createWithBranch({
     tenant: spec.tenant, dekVersion: spec.dekVersion, kekKeyId: spec.kekKeyId, kekVersion: spec.kekVersion, createdAt: spec.at, rotationRun: spec.rotationId,
   });
   return { kekVersion: branch.kekVersion };

@@ -6,7 +6,9 @@
 // activity over memory ports for the inventory, ledger and flat DEKs.
 import type { TableClient } from "@azure/data-tables";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { branchIdOf } from "../../../lib/domain/branchKeys";
+import { branchIdOf, sharedIndexFor } from "../../../lib/domain/branchKeys";
+import { Envelope } from "../../../lib/envelope/envelope";
+import { HierarchyDekResolver } from "../../../lib/envelope/hierarchyResolver";
 import { kekFromVaults } from "../../../lib/envelope/kek";
 import { HierarchyDeks } from "../../../lib/hierarchy/deks";
 import type { HierarchyRuntime } from "../../../lib/hierarchy/durableRuntime";
@@ -128,5 +130,41 @@ describe("a tenant's DEK rotation under a KEK with branch keys", () => {
     expect(branchTable.counts, JSON.stringify(branchTable.counts)).toEqual({ requests: 1, reads: 1, rows: 1 });
     expect(dekTable.counts.requests - dekTable.counts.reads).toBe(0);
     expect(dekTable.counts.reads).toBe(1);
+  });
+});
+
+/** `n` tenants that share one shared branch key of the KEK's 256. */
+function tenantsOfOneBranch(n: number, prefix: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (sharedIndexFor(`${prefix}${i}`, SHARED) === 7) out.push(`${prefix}${i}`);
+  return out;
+}
+
+describe("the tenant DEK rotations of one worker", () => {
+  it("spend one remote unwrap on a branch key its tenants share, not one per tenant's rotation", async () => {
+    const tenants = tenantsOfOneBranch(3, "shared");
+    const seeder = new HierarchyDeks(h.keys, h.deks);
+    for (const tenant of tenants) await seeder.create({ tenant, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    const before = await h.unwraps();
+    for (const tenant of tenants) expect((await rotate(tenant, `dek:${tenant}@2026Q2`)).dekVersion).toBe("v2");
+    expect(await h.unwraps() - before).toBe(1);
+  });
+
+  it("never wrap a new DEK under a cached branch key whose version was destroyed and made again: the record's signed commitment decides", async () => {
+    const [first, second, third] = tenantsOfOneBranch(3, "remade");
+    const branchId = branchIdOf({ kind: "shared", index: 7, count: SHARED });
+    await createEveryBranchKey();
+    await new HierarchyDeks(h.keys, h.deks).create({ tenant: first!, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    await rotate(first!, `dek:${first}@2026Q2`);
+    // Every version of that branch key gone (the worker's cache still holds version 1's key), then
+    // a tenant's first DEK makes version 1 again, with another key; the next tenant finds it.
+    await h.store.destroy(h.kekKeyId, branchId, 1);
+    await rotate(second!, `dek:${second}@2026Q2`, h.kekKeyId);
+    await rotate(third!, `dek:${third}@2026Q2`, h.kekKeyId);
+    for (const tenant of [second!, third!]) {
+      expect(await h.deks.getPrimary(tenant)).toMatchObject({ branchId, branchVersion: 1 });
+      const env = new Envelope(new HierarchyDekResolver(h.deks, h.keys));
+      expect((await env.decrypt(await env.encrypt(tenant, Buffer.from(`${tenant} data`)))).toString()).toBe(`${tenant} data`);
+    }
   });
 });
