@@ -10,6 +10,7 @@ import { createLedger, createRotationDeps, type ConfiguredRotationDeps, type Rot
 import { fromRotationDeps, realRewrapDeps, type RewrapDeps } from "./orchestration/rewrap/deps";
 import { hierarchyRuntimeFrom, type HierarchyRuntime } from "./hierarchy/durableRuntime";
 import { branchKeyAges } from "./hierarchy/branchKeyAges";
+import { branchScopeCheck } from "./hierarchy/durableActivities";
 import { keyVaultsFor } from "./vault/keyVault";
 
 /** What function handlers receive: the API's services, the rotation activities' and the rewrap's. */
@@ -45,6 +46,8 @@ export async function compose(cfg: Config, o: CompositionOverrides = {}): Promis
   const hierarchy: HierarchyRuntime = { ...hierarchyRuntimeFrom(cfg, keyVaultsFor(cfg)), ...o.hierarchy };
   // The policy timer and the plan read the branch keys' ages for the branch-key schedule.
   api.branchKeys ??= branchKeyAges(hierarchy.store);
+  // A branch-key rotation's named tenants or branch ids are checked before it starts.
+  api.branchScope ??= branchScopeCheck(hierarchy.store);
   return { api, rotation, rewrap, hierarchy, close: async () => { await bus?.close(); await rotation.close(); } };
 }
 

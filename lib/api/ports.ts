@@ -3,6 +3,7 @@
 // adapters or the memory ones.
 import type { BranchKeyAge } from "../domain/planner";
 import type { LockState } from "../domain/rotation";
+import type { BranchKeysScope } from "../orchestration/flows/types";
 import type { RotationStarterClient } from "../orchestration/start";
 import type { DekPort } from "../ports";
 import type { ApprovalPort, Clock, EventPublisher, FenceStore, InventoryPort, LedgerEntry, PolicyPort, VaultReader, VerifiableLedger } from "../ports";
@@ -65,12 +66,21 @@ export interface ApiServices {
   /** The primary branch keys of a KEK and their ages, read by the policy timer and the plan for
    * policies with branchKeys.every. Optional: without the key hierarchy no KEK has branch keys. */
   branchKeys?: BranchKeyAges;
+  /** Checks the branch keys a branch-key rotation names before it starts (a tenant without a branch
+   * key, a branch id the KEK lacks, or a KEK without branch keys is a 4xx). Optional: without it the
+   * rotation's first step refuses the same, after the 202. */
+  branchScope?: BranchScopeCheck;
   /** Paged evidence exports' places and parts (lib/ledger/evidenceCheckpoint.ts), in storage every
    * instance shares. Optional: without it GET /api/evidence builds the pack in one call. */
   evidenceExports?: EvidenceExportStore;
 }
 
 /** A KEK's primary branch-key versions with their (signed) creation times. */
+/** Throws InvalidRequestError when `scope` names a branch key `kekKeyId` does not have. */
+export interface BranchScopeCheck {
+  check(kekKeyId: string, scope: BranchKeysScope): Promise<void>;
+}
+
 export interface BranchKeyAges {
   primaries(kekKeyId: string): Promise<BranchKeyAge[]>;
 }

@@ -142,6 +142,8 @@ export async function requestRotation(s: ApiServices, client: RotationClient, wh
     const { version, migrateFlat: _migrate, branchKeys: _branchKeys, ...rest } = body;
     return requestEmergency(s, who, { ...rest, source: "api", ...compromised(key, version) });
   }
+  // Named tenants and branch ids must be the KEK's: a 4xx before anything starts.
+  if (body.branchKeys !== undefined) await s.branchScope?.check(body.keyId, body.branchKeys);
   const rotationId = rotationIds.manual(body.keyId, requestId(s.clock.now()));
   const request: RotationRequest = {
     rotationId, keyId: body.keyId, trigger: "manual", actor: who.name, reason: body.reason, mode: "normal", revokeOld: false,

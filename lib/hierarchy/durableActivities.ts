@@ -16,7 +16,7 @@ import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import type { BranchKeyEvent } from "../envelope/branchKeyCache";
 import { dropCachedKeysDetails } from "../envelope/branchKeyCache";
 import { recordStep } from "../orchestration/activities";
-import { BranchIdSchema } from "../orchestration/flows/types";
+import { BranchIdSchema, type BranchKeysScope } from "../orchestration/flows/types";
 import { checkFence, FenceInput } from "../orchestration/fence";
 import type { RotationDeps } from "../orchestration/ports";
 import type { HierarchyRuntime } from "./durableRuntime";
@@ -157,6 +157,15 @@ export async function branchesToRotate(store: Pick<BranchKeyStore, "versions" | 
     ids.add(a.branchId);
   }
   return [...ids].sort();
+}
+
+/** The API's check of a branch-key rotation's scope before it starts (the same rules as the run's). */
+export function branchScopeCheck(store: Pick<BranchKeyStore, "versions" | "all" | "assignment">): { check(kekKeyId: string, scope: BranchKeysScope): Promise<void> } {
+  return {
+    check: async (kekKeyId, scope) => {
+      await branchesToRotate(store, { keyId: kekKeyId, ...(scope === true ? {} : scope) });
+    },
+  };
 }
 
 /** The flat DEK store seen through one page of its tenant index (what migrateFlat iterates). */

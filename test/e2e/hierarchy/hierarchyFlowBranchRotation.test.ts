@@ -127,9 +127,10 @@ describe("standalone branch-key rotation (POST /api/rotations branchKeys)", () =
     expect(view.versionBefore).toBeUndefined();
   });
 
-  it("refuses bad input with a 4xx and changes nothing: malformed scopes, branchKeys with version or migrateFlat, in emergency mode, on a non-KEK", async () => {
+  it("refuses bad input with a 4xx and changes nothing: malformed scopes, an unknown tenant or branch id, a KEK without branch keys, branchKeys with version or migrateFlat, in emergency mode, on a non-KEK", async () => {
     const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b"], slots: 2 });
     const signing = await seedVaultKey(h.s, suite.peers, "signing", "branch-rot-signing");
+    const bare = await seedVaultKey(h.s, suite.peers, "kek", "branch-rot-bare-kek");
     const kekBefore = await kekState(h);
     const before = JSON.stringify([...(await versions(h))]);
     const rowsBefore = await dekRows(h);
@@ -144,6 +145,9 @@ describe("standalone branch-key rotation (POST /api/rotations branchKeys)", () =
       [{ branchKeys: true, version: h.kek.v1 }, 400, /BranchKeysStandalone/],
       [{ branchKeys: true, mode: "emergency", revokeOld: true }, 400, /branchKeys/],
       [{ keyId: signing.keyId, branchKeys: true }, 400, /BranchKeysNotApplicable/],
+      [{ branchKeys: { tenants: ["t-a", "t-nobody"] } }, 400, /TenantHasNoBranchKey.*t-nobody/],
+      [{ branchKeys: { branchIds: ["d-nobody", "s4-00003"] } }, 400, /BranchKeyUnknown.*d-nobody, s4-00003/],
+      [{ keyId: bare.keyId, branchKeys: true }, 400, /KekHasNoBranchKeys/],
     ];
     for (const [body, status, code] of cases) {
       const r = await post(h, body);
