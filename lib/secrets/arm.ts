@@ -168,6 +168,11 @@ export function cosmosDocumentEndpoint(value: unknown, where: string): string {
   return value as string;
 }
 
+/** Same scheme, host and port (https://a.example:443/ is https://A.example). */
+function sameOrigin(a: string, b: string): boolean {
+  return URL.canParse(a) && URL.canParse(b) && new URL(a).origin === new URL(b).origin;
+}
+
 export function cosmosDbKeyProvider(spec: ProviderSpecOf<"cosmosDbKey">, c: ArmConnection): ProviderIssuedCredentials {
   const client = new CosmosDBManagementClient(c.credential, spec.subscriptionId, clientOptions(c));
   const slots = spec.readOnly ? (["primaryReadonly", "secondaryReadonly"] as const) : (["primary", "secondary"] as const);
@@ -204,6 +209,10 @@ export function cosmosDbKeyProvider(spec: ProviderSpecOf<"cosmosDbKey">, c: ArmC
       return valueOf(at, await keys(), slot);
     },
     async validate(credential) {
+      // A current key sent to another endpoint authenticates nowhere (and hands the key to it).
+      const at = await endpoint();
+      const stated = connectionPart(credential, "AccountEndpoint");
+      if (!stated || !sameOrigin(stated, at)) return { ok: false, reason: `the secret's AccountEndpoint is not the account's documentEndpoint ${at}` };
       const k = await keys();
       return checkKey(slots.map((s) => k[s]), connectionPart(credential, "AccountKey"));
     },

@@ -87,6 +87,22 @@ describe("Cosmos DB provider: the account's endpoint comes from ARM", () => {
   });
 });
 
+describe("Cosmos DB provider: validate checks the endpoint too", () => {
+  it("a connection string with a current key but another endpoint than the account's documentEndpoint does not validate", async () => {
+    const p = provider("cosmos-usgov");
+    const key = peer.key(resourceId("cosmos-usgov"), "primary")!;
+    expect(await p.validate(`AccountEndpoint=https://cosmos-usgov.documents.azure.com:443/;AccountKey=${key};`)).toEqual({ ok: false, reason: `the secret's AccountEndpoint is not the account's documentEndpoint ${ENDPOINTS["cosmos-usgov"]}` });
+    expect(await p.validate(`AccountKey=${key};`)).toMatchObject({ ok: false });
+  });
+
+  it("the same endpoint spelled without the default port or in upper case validates with a current key", async () => {
+    const p = provider("cosmos-usgov");
+    const key = peer.key(resourceId("cosmos-usgov"), "primary")!;
+    expect(await p.validate(`AccountEndpoint=https://COSMOS-USGOV.documents.azure.us/;AccountKey=${key};`)).toEqual({ ok: true });
+    expect(await p.validate(await p.read("primary"))).toEqual({ ok: true });
+  });
+});
+
 describe("Cosmos DB provider: an endpoint ARM answers that is not https://<host>[:port]/ is refused and nothing is regenerated", () => {
   it.each(Object.keys(HOSTILE) as (keyof typeof HOSTILE)[])("%s: regenerate refuses with CosmosEndpointInvalid before asking ARM to regenerate", async (account) => {
     const before = keysAt(account);
