@@ -3,7 +3,7 @@
 // DEK is still a flat format-1 record (not migrated yet) falls through to the flat DekResolver, so
 // ciphertexts never say which format their DEK is in and migration changes no ciphertext.
 import { checkTenantBranch } from "../domain/branchKeys";
-import { InvalidRequestError } from "../domain/errors";
+import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import type { BranchKeys } from "../hierarchy/branchKeys";
 import type { HierarchyDekStore } from "../hierarchy/dekStore";
 import { unwrapDek } from "../hierarchy/dekWrap";
@@ -27,6 +27,14 @@ export interface ResolvedKey {
    * version for format 2; envelope usage metrics read these. */
   record: { dekVersion: number; format: 1 | 2; kekKeyId: string; kekVersion?: string; branchId?: string; branchVersion?: number };
   key: Buffer;
+}
+
+/** The DEK's AAD authenticates the tenant and version written in its record, so the record must be
+ * the one asked for, read from its own row: the tenant's partition and the row key of its version
+ * (a row copied to another tenant or version would otherwise decrypt as that tenant's DEK). */
+function checkIdentity(record: HierarchyDekRecord, tenant: string, dekVersion: number): HierarchyDekRecord {
+  if (record.tenant === tenant && record.dekVersion === dekVersion && record.dekId === dekIdFor(dekVersion)) return record;
+  throw new InvariantViolationError("DekRecordMisplaced", `[keyrotor] [envelope] tenant ${tenant}'s DEK row ${record.dekId} holds the record of ${record.tenant} v${record.dekVersion}: a DEK copied to another tenant or version is forged; refusing it`);
 }
 
 export class HierarchyDekResolver {
@@ -59,6 +67,10 @@ export class HierarchyDekResolver {
       const r = await this.flat.primary(tenant);
       return { record: { dekVersion: r.record.dekVersion, format: 1, kekKeyId: r.record.kekKeyId, kekVersion: r.record.kekVersion }, key: r.key };
     }
+    checkIdentity(record, tenant, record.dekVersion);
+    // As the flat resolver: the pointer may name a row that is no longer (or never was) primary;
+    // encrypting under it would hand out a superseded (or retired) DEK.
+    if (record.state !== "primary") throw new InvalidRequestError("DekNotPrimary", `[keyrotor] [envelope] tenant ${tenant}'s primary pointer names DEK v${record.dekVersion}, which is ${record.state}`, { status: 409 });
     this.primaries.set(tenant, { dekVersion: record.dekVersion, expiresAt: this.now() + this.primaryTtlMs });
     return this.open(record);
   }
@@ -67,7 +79,7 @@ export class HierarchyDekResolver {
     const hit = this.deks.get(`${tenant}/${dekVersion}`);
     if (hit && hit.expiresAt > this.now()) return hit.resolved;
     const record = await this.store.get(tenant, dekIdFor(dekVersion));
-    if (record) return this.open(record);
+    if (record) return this.open(checkIdentity(record, tenant, dekVersion));
     if (!this.flat) throw new InvalidRequestError("DekUnknown", `[keyrotor] [envelope] tenant ${tenant} has no DEK v${dekVersion}`, { status: 404 });
     const r = await this.flat.resolve(tenant, dekVersion);
     return { record: { dekVersion, format: 1, kekKeyId: r.record.kekKeyId, kekVersion: r.record.kekVersion }, key: r.key };

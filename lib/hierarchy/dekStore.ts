@@ -8,7 +8,8 @@
 // cannot read; with two tables neither workflow ever sees the other's rows, and migrating a DEK
 // is "create here, then delete there" (consumers read here first, so the order is safe).
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
-import { InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
+import { dekIdFor } from "../envelope/dekRecord";
 import { ensureTable, getRowOrUndefined, escapeKey, translateTableError } from "../stores/tables";
 import { checkHierarchyDek, type HierarchyDekRecord } from "./records";
 
@@ -24,6 +25,16 @@ type Entity = HierarchyDekRecord & { partitionKey: string; rowKey: string } & Re
 function fromEntity(e: TableEntityResult<Entity>): StoredHierarchyDek {
   const { partitionKey: _pk, rowKey, etag, timestamp: _ts, rewrappedAt: _at, ...rest } = e as TableEntityResult<Entity> & { timestamp?: string; rewrappedAt?: string };
   return { ...(rest as HierarchyDekRecord), dekId: rowKey ?? rest.dekId, etag };
+}
+
+/** The AAD binds a wrap to the tenant and DEK version inside its record, not to the row it sits
+ * in: a row copied to another tenant's partition or another version's row key would still
+ * authenticate, so a read compares the record's identity with where it was found. */
+function checkDekPlacement(tenant: string, dekId: string, r: StoredHierarchyDek): StoredHierarchyDek {
+  const chainRow = /^v[0-9]{8}$/.test(dekId);
+  const versionRow = Number.isInteger(r.dekVersion) && r.dekVersion >= 1 ? dekIdFor(r.dekVersion) : undefined;
+  if (r.tenant === tenant && (!chainRow || versionRow === dekId)) return r;
+  throw new InvariantViolationError("DekRecordMisplaced", `[keyrotor] [hierarchy] the DEK row ${tenant}/${dekId} holds the record of ${String(r.tenant)} v${String(r.dekVersion)}: a DEK copied to another tenant or version is forged; refusing it`);
 }
 
 const toEntity = (r: HierarchyDekRecord): Entity => ({ partitionKey: escapeKey(r.tenant), rowKey: r.dekId, ...r });
@@ -47,10 +58,12 @@ export class HierarchyDekStore {
     return this.ready;
   }
 
+  /** Refuses (DekRecordMisplaced) a row whose record is not the one asked for: another tenant's
+   * record in this partition, or a chain row (v0000000N) holding another DEK version. */
   async get(tenant: string, dekId: string): Promise<StoredHierarchyDek | undefined> {
     const t = await this.table();
     const row = await getRowOrUndefined<Entity>(t, escapeKey(tenant), dekId, `get DEK ${tenant}/${dekId}`);
-    return row && fromEntity(row);
+    return row && checkDekPlacement(tenant, dekId, fromEntity(row));
   }
 
   async getPrimary(tenant: string): Promise<StoredHierarchyDek | undefined> {

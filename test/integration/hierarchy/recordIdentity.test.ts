@@ -3,10 +3,11 @@
 // refused as forged on read, never used, and a rotation meeting one stops before it creates or
 // destroys anything. Real Key Vault peer (sign, unwrap) and Azurite.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { branchRowKey } from "../../../lib/domain/branchKeys";
+import { branchRowKey, sharedIndexFor } from "../../../lib/domain/branchKeys";
 import { kekFromVaults } from "../../../lib/envelope/kek";
 import { HierarchyDekResolver } from "../../../lib/envelope/hierarchyResolver";
 import { HierarchyDeks } from "../../../lib/hierarchy/deks";
+import { PRIMARY_ROW } from "../../../lib/hierarchy/dekStore";
 import { rotateBranchKey, type HierarchyDeps } from "../../../lib/hierarchy/workflows";
 import { startHierarchy, stopHierarchy, type Hierarchy } from "../../unit/hierarchy/hierarchySupport";
 
@@ -85,5 +86,64 @@ describe("branch-key records are read only from their own row", () => {
     expect(`${dek.branchId}#${dek.branchVersion}`).toBe(`${a.branchId}#1`);
     const resolved = await new HierarchyDekResolver(h.deks, h.keys).resolve("t-a", 1);
     expect(resolved.record).toMatchObject({ branchId: a.branchId, branchVersion: 1 });
+  });
+});
+
+describe("DEKs are served only for the tenant and version their row says", () => {
+  async function twoTenants(): Promise<void> {
+    const writer = new HierarchyDeks(h.keys, h.deks);
+    await writer.create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    await writer.create({ tenant: "t-b", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+  }
+
+  it("a tenant's DEK row copied into another tenant's partition as its new primary is refused (DekRecordMisplaced), by version and as primary", async () => {
+    await twoTenants();
+    const { etag: _e, ...row } = (await h.deks.get("t-a", "v00000001"))!;
+    await h.dekTable.upsertEntity({ partitionKey: "t-b", rowKey: "v00000002", ...row }, "Replace");
+    await h.dekTable.upsertEntity({ partitionKey: "t-b", rowKey: PRIMARY_ROW, primaryDekId: "v00000002", primaryVersion: 2 }, "Replace");
+
+    await expect(h.deks.get("t-b", "v00000002")).rejects.toMatchObject({ code: "DekRecordMisplaced" });
+    await expect(new HierarchyDekResolver(h.deks, h.keys).primary("t-b")).rejects.toMatchObject({ code: "DekRecordMisplaced" });
+    await expect(new HierarchyDekResolver(h.deks, h.keys).resolve("t-b", 2)).rejects.toMatchObject({ code: "DekRecordMisplaced" });
+    // t-a's own DEK is untouched.
+    expect((await new HierarchyDekResolver(h.deks, h.keys).resolve("t-a", 1)).record.dekVersion).toBe(1);
+  });
+
+  it("a copied row whose tenant and version were edited to match its new place fails authentication (the AAD binds them): DekWrapInvalid", async () => {
+    // A second tenant under the same shared branch key: only the AAD stands between them.
+    let mate = "mate0";
+    for (let i = 1; sharedIndexFor(mate, 2) !== sharedIndexFor("t-a", 2); i++) mate = `mate${i}`;
+    const writer = new HierarchyDeks(h.keys, h.deks);
+    await writer.create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    await writer.create({ tenant: mate, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    const { etag: _e, ...row } = (await h.deks.get("t-a", "v00000001"))!;
+    await h.dekTable.upsertEntity({ partitionKey: mate, rowKey: "v00000002", ...row, tenant: mate, dekVersion: 2, dekId: "v00000002" }, "Replace");
+    await expect(new HierarchyDekResolver(h.deks, h.keys).resolve(mate, 2)).rejects.toMatchObject({ code: "DekWrapInvalid" });
+  });
+
+  it("a DEK row copied to another version's row of the same tenant is refused for that version", async () => {
+    await twoTenants();
+    const { etag: _e, ...row } = (await h.deks.get("t-a", "v00000001"))!;
+    await h.dekTable.upsertEntity({ partitionKey: "t-a", rowKey: "v00000005", ...row }, "Replace");
+    await expect(new HierarchyDekResolver(h.deks, h.keys).resolve("t-a", 5)).rejects.toMatchObject({ code: "DekRecordMisplaced" });
+  });
+
+  it("a primary pointer naming an off-chain row (a copy of the tenant's own DEK under another row key) is refused", async () => {
+    await twoTenants();
+    const { etag: _e, ...row } = (await h.deks.get("t-a", "v00000001"))!;
+    await h.dekTable.upsertEntity({ partitionKey: "t-a", rowKey: "planted", ...row }, "Replace");
+    await h.dekTable.upsertEntity({ partitionKey: "t-a", rowKey: PRIMARY_ROW, primaryDekId: "planted", primaryVersion: 1 }, "Replace");
+    await expect(new HierarchyDekResolver(h.deks, h.keys).primary("t-a")).rejects.toMatchObject({ code: "DekRecordMisplaced" });
+  });
+
+  it("the primary pointer naming a DEK that is not in state primary is refused (DekNotPrimary), as the flat resolver does", async () => {
+    const writer = new HierarchyDeks(h.keys, h.deks);
+    await writer.create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    await writer.create({ tenant: "t-a", dekVersion: 2, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    expect((await h.deks.get("t-a", "v00000001"))?.state).toBe("secondary");
+    await h.dekTable.upsertEntity({ partitionKey: "t-a", rowKey: PRIMARY_ROW, primaryDekId: "v00000001", primaryVersion: 1 }, "Replace");
+    await expect(new HierarchyDekResolver(h.deks, h.keys).primary("t-a")).rejects.toMatchObject({ code: "DekNotPrimary" });
+    // Decrypting under the secondary DEK still works.
+    expect((await new HierarchyDekResolver(h.deks, h.keys).resolve("t-a", 1)).record.dekVersion).toBe(1);
   });
 });
