@@ -10,11 +10,13 @@ import { branchIdOf, sharedIndexFor } from "../../../lib/domain/branchKeys";
 import { Envelope } from "../../../lib/envelope/envelope";
 import { HierarchyDekResolver } from "../../../lib/envelope/hierarchyResolver";
 import { kekFromVaults } from "../../../lib/envelope/kek";
+import { BranchKeyStore } from "../../../lib/hierarchy/branchKeyStore";
 import { HierarchyDeks } from "../../../lib/hierarchy/deks";
 import type { HierarchyRuntime } from "../../../lib/hierarchy/durableRuntime";
 import { rotateTenantDek } from "../../../lib/orchestration/activities";
 import { KeyVaultRotationAdapter, type RotationDeps } from "../../../lib/orchestration/deps";
 import { freshDeps, seedPolicy, T0, testPolicy } from "../orchestration/fixtures";
+import { freshTable } from "../../support/tables";
 import { startHierarchy, stopHierarchy, type Hierarchy } from "./hierarchySupport";
 
 const SHARED = 256;
@@ -53,7 +55,7 @@ let branchTable: ReturnType<typeof countRequests>;
 let dekTable: ReturnType<typeof countRequests>;
 
 beforeEach(async () => {
-  h = await startHierarchy({ slots: SHARED });
+  h = await startHierarchy({ sharedBranches: SHARED });
   branchTable = countRequests(h.branchTable);
   dekTable = countRequests(h.dekTable);
   // The activity's own ports in memory, but its KEK checks against the peer's real versions.
@@ -166,5 +168,32 @@ describe("the tenant DEK rotations of one worker", () => {
       const env = new Envelope(new HierarchyDekResolver(h.deks, h.keys));
       expect((await env.decrypt(await env.encrypt(tenant, Buffer.from(`${tenant} data`)))).toString()).toBe(`${tenant} data`);
     }
+  });
+});
+
+describe("BranchKeyStore.hasAny (whether a KEK has branch keys, from one row)", () => {
+  it("is false for a KEK without branch-key records, whatever other KEKs, its own assignments or run checkpoints hold, and true once it has one", async () => {
+    const store = new BranchKeyStore(await freshTable("branchkeys"));
+    const kek = h.kekKeyId;
+    expect(await store.hasAny(kek)).toBe(false);
+    // Rows in other partitions: a KEK whose id extends this one's, this KEK's tenant assignments, a
+    // workflow checkpoint.
+    const other = await h.keys.create({ kekKeyId: kek, kekVersion: h.kekVersion, branchId: "s256-00001", version: 1, state: "primary" });
+    other.key?.fill(0);
+    const { etag: _etag, ...record } = other.record;
+    await store.create({ ...record, kekKeyId: `${kek}2` });
+    await store.assign({ tenant: "acme", kekKeyId: kek, branchId: "s256-00001" });
+    await store.saveRun("run-1", { step: 1 });
+    expect(await store.hasAny(kek)).toBe(false);
+    expect(await store.hasAny(`${kek}2`)).toBe(true);
+    await store.create(record);
+    expect(await store.hasAny(kek)).toBe(true);
+  });
+
+  it("reads one row of a KEK with 256 branch keys in one request", async () => {
+    await createEveryBranchKey();
+    branchTable.reset();
+    expect(await h.store.hasAny(h.kekKeyId)).toBe(true);
+    expect(branchTable.counts).toEqual({ requests: 1, reads: 1, rows: 1 });
   });
 });
