@@ -106,6 +106,19 @@ export function checkTenantBranch(tenant: string, branchId: string, opts: { hasD
   if (a.kind === "shared" && opts.hasDedicated) throw refuse("a shared key, while the tenant has a dedicated one");
 }
 
+/** May keyrotor create the branch key `branchId` (it has no version yet) for `tenant`'s stored
+ * assignment? Only the key the configuration assigns now: the tenant's shared key of the configured
+ * count, or its dedicated key when isolation is asked. An assignment naming another count (kept
+ * from a count configured earlier) or a dedicated key not asked for may only point at a key that
+ * exists and is signed: were it created because a row says so, it would be signed and trusted, and
+ * one edited row per tenant naming, say, `s1-00000` (which every tenant's index of 1 matches) would
+ * pull every tenant onto one key. */
+export function checkBranchCreatable(tenant: string, branchId: string, opts: { sharedBranches: number; isolated: boolean }): void {
+  const shared = branchIdOf(assignTenant(tenant, { sharedBranches: opts.sharedBranches, isolated: false }));
+  if (branchId === shared || (opts.isolated && branchId === branchIdOf({ kind: "dedicated", tenant }))) return;
+  throw new InvariantViolationError("BranchAssignmentForged", `[keyrotor] [hierarchy] tenant ${tenant} is assigned branch key ${branchId}, which does not exist and is not the key this configuration assigns (${opts.isolated ? `d-${tenant}` : shared}): the assignment row was altered; refusing to create it`);
+}
+
 /** Associated data of a DEK wrapped under a branch key: the wrap cannot be moved to another
  * tenant, DEK version or branch key (id or version) without failing authentication. */
 export function dekAad(b: { tenant: string; dekVersion: number; kekKeyId: string; branchId: string; branchVersion: number }): Buffer {

@@ -3,7 +3,7 @@
 // tenant → branch key resolution that refuses forged assignments.
 import { randomBytes } from "node:crypto";
 import {
-  assignTenant, BRANCH_KEY_BYTES, branchIdOf, checkTenantBranch, commitmentMatches, commitmentOf, DEFAULT_SHARED_BRANCHES,
+  assignTenant, BRANCH_KEY_BYTES, branchIdOf, checkBranchCreatable, checkTenantBranch, commitmentMatches, commitmentOf, DEFAULT_SHARED_BRANCHES,
 } from "../domain/branchKeys";
 import { InvariantViolationError } from "../domain/errors";
 import type { KekPort } from "../envelope/kek";
@@ -81,7 +81,8 @@ export class BranchKeys {
 
   /** The branch key a tenant's new DEK goes under: its stored assignment (made now if it has none),
    * checked against the signed branch ids, and that branch key's current version (version 1 made
-   * now, under `kekVersion`, if the branch key does not exist yet). */
+   * now, under `kekVersion`, if the branch key does not exist yet and is the one this configuration
+   * assigns: see checkBranchCreatable). */
   async forTenant(kekKeyId: string, kekVersion: string, tenant: string, opts: { isolated?: boolean } = {}): Promise<{ record: StoredBranchKey; key?: Buffer }> {
     const wanted = branchIdOf(assignTenant(tenant, { sharedBranches: this.sharedBranches, isolated: opts.isolated ?? false }));
     const stored = (await this.store.assignment(kekKeyId, tenant)) ?? (await this.store.assign({ tenant, kekKeyId, branchId: wanted }));
@@ -89,6 +90,7 @@ export class BranchKeys {
     checkTenantBranch(tenant, stored.branchId, { hasDedicated });
     const current = await this.current(kekKeyId, stored.branchId);
     if (current) return { record: current };
+    checkBranchCreatable(tenant, stored.branchId, { sharedBranches: this.sharedBranches, isolated: opts.isolated ?? false });
     return this.create({ kekKeyId, kekVersion, branchId: stored.branchId, version: 1, state: "primary" });
   }
 }
