@@ -33,6 +33,7 @@ import { instanceIdFor, type RotationOutput, type RotationStatus } from "../lib/
 import { Inventory } from "../lib/stores/inventory";
 import { PolicyStore } from "../lib/stores/policyStore";
 import { ensureTable, tableClient } from "../lib/stores/tables";
+import { setDefaultLogSink } from "../lib/telemetry/log";
 import { checkAllDecrypt, keyBits, log, missedTargets, numberOption, option, round, seedHierarchy, startBed, withRssSampling, type Bed } from "./_hierarchy";
 import { parseScope, scopeRequest } from "./_branchScope";
 import { peakRssMb } from "./_proc";
@@ -54,6 +55,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
   const { key, bits } = keyBits(args);
   const asked = scopeRequest(scope, branches);
 
+  // The app's structured log lines would go to stdout, which carries only the final JSON line here:
+  // warnings and errors go to stderr with the progress, the rest (one line per activity) is dropped.
+  setDefaultLogSink((level, line) => {
+    if (level === "warn" || level === "error") process.stderr.write(`${line}\n`);
+  });
   const bed = await startBed(bits, branches);
   let bus: ServiceBusPeer | undefined;
   let app: Composition | undefined;
@@ -73,7 +79,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     const loadBefore = loadavg().map((x) => round(x, 2));
     const started = performance.now();
     const h = host;
-    const { result: out, peakRssMb: rss } = await withRssSampling(() => rotateBranchKeys(h, bed.kekKeyId, asked.branchKeys, timeoutMs, started));
+    const { result: { out, instanceId }, peakRssMb: rss } = await withRssSampling(() => rotateBranchKeys(h, bed.kekKeyId, asked.branchKeys, timeoutMs, started));
     const seconds = (performance.now() - started) / 1000;
     const loadAfter = loadavg().map((x) => round(x, 2));
     const stats = await bed.stats();
@@ -111,6 +117,11 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       kekVersionsCreated, kekVersionOfBranchKeyRecords: kekVersionsOfRecords.length === 1 && kekVersionsOfRecords[0] === bed.kekVersion ? "unchanged" : kekVersionsOfRecords,
       dekRowsWritten, dekRowsMoved,
       seconds: round(seconds, 2), dekRowsPerSec: seconds > 0 ? Math.round(dekRowsWritten / seconds) : 0,
+      // Where the time goes: the vault's share (served calls at the peer's limit) against the whole;
+      // the flow runs one branch key per activity call, one after another.
+      vaultFloorSeconds: vaultRate > 0 ? round((remoteUnwraps + remoteSigns) / vaultRate, 1) : 0,
+      secondsPerBranchKey: rotated.length > 0 ? round(seconds / rotated.length, 2) : null,
+      branchRotationActivityCalls: host.activityExecutions("hierarchyBranchRotation"), maxHistoryEvents: host.maxHistoryEventCount(instanceId),
       peakRssMb: rss, processPeakRssMb: peakRssMb("self") ?? null, azuritePeakRssMb: peakRssMb(bed.az.pid) ?? null,
       rssIncludes: "peakRssMb: this process sampled every 100 ms during the rotation (local host, the app's composition and SDK clients, the Service Bus peer); processPeakRssMb also covers seeding and the final check",
       allDecrypt, decryptCheck: { ok: check.ok, failed: check.failed, branchKeysOpened: check.remoteUnwraps },
@@ -137,6 +148,7 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     if (host === undefined) await app?.close();
     await bus?.stop();
     await bed.stop();
+    setDefaultLogSink(undefined);
   }
 }
 
@@ -173,7 +185,7 @@ async function startApp(bed: Bed, branches: number): Promise<{ bus: ServiceBusPe
 }
 
 /** POST /api/rotations with branchKeys, then the orchestration followed to its end. */
-async function rotateBranchKeys(host: DevHost, kekKeyId: string, branchKeys: true | { tenants: string[] }, timeoutMs: number, started: number): Promise<RotationOutput> {
+async function rotateBranchKeys(host: DevHost, kekKeyId: string, branchKeys: true | { tenants: string[] }, timeoutMs: number, started: number): Promise<{ out: RotationOutput; instanceId: string }> {
   const r = await host.invokeHttp("POST", "/api/rotations", {
     headers: { "content-type": "application/json", "x-ms-client-principal": encodePrincipal("bench", [ROLES.operator]) },
     body: { keyId: kekKeyId, reason: "branch-rotation bench", mode: "normal", branchKeys },
@@ -186,7 +198,7 @@ async function rotateBranchKeys(host: DevHost, kekKeyId: string, branchKeys: tru
     const now = performance.now();
     if (st && ["Completed", "Failed", "Terminated"].includes(String(st.runtimeStatus))) {
       const out = st.output as RotationOutput | undefined;
-      return out ?? { rotationId: instanceId, keyId: kekKeyId, outcome: "failed", phase: "failed", error: { code: String(st.runtimeStatus), message: JSON.stringify(st.output ?? null) } };
+      return { instanceId, out: out ?? { rotationId: instanceId, keyId: kekKeyId, outcome: "failed", phase: "failed", error: { code: String(st.runtimeStatus), message: JSON.stringify(st.output ?? null) } } };
     }
     if (now - started > timeoutMs) throw new Error(`[keyrotor] [bench] the rotation did not end within ${timeoutMs / 60_000} min (status ${JSON.stringify(st?.customStatus ?? null)})`);
     if (now - lastLog > 5000) {
