@@ -35,6 +35,21 @@ function rotateMode(opts: { mode?: string; emergency?: boolean }): RotationMode 
   return mode as RotationMode;
 }
 
+interface RotateOptions { reason: string; mode?: string; emergency?: boolean; revokeOld?: boolean; migrateFlat?: boolean; branchKeys?: boolean; branchTenants?: string; branchIds?: string }
+
+/** The body's branchKeys from --branch-keys / --branch-tenants / --branch-ids (one of them): a
+ * branch-key rotation makes no new KEK version, so it goes with neither --emergency nor --migrate-flat. */
+function branchKeysOf(opts: RotateOptions, mode: string): true | { tenants: string[] } | { branchIds: string[] } | undefined {
+  const list = (v: string) => v.split(",").map((x) => x.trim()).filter((x) => x !== "");
+  const asked = [opts.branchKeys ? "--branch-keys" : "", opts.branchTenants !== undefined ? "--branch-tenants" : "", opts.branchIds !== undefined ? "--branch-ids" : ""].filter((x) => x !== "");
+  if (asked.length === 0) return undefined;
+  if (asked.length > 1) throw new CliError(`${asked.join(" and ")}: give one of them`, 2);
+  if (mode === "emergency" || opts.migrateFlat) throw new CliError(`${asked[0]} asks for a branch-key rotation, which makes no new KEK version: not with --emergency or --migrate-flat`, 2);
+  if (opts.branchTenants !== undefined) return { tenants: list(opts.branchTenants) };
+  if (opts.branchIds !== undefined) return { branchIds: list(opts.branchIds) };
+  return true;
+}
+
 function out(g: Globals, human: () => string, machine: unknown): void {
   process.stdout.write(g.json ? `${JSON.stringify(machine, null, 2)}\n` : `${human()}\n`);
 }
@@ -208,13 +223,20 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .option("--emergency", "the same as --mode emergency (two-person approval)")
     .option("--revoke-old", "with --emergency only: disable the compromised version once nothing references it")
     .option("--migrate-flat", "a KEK, normal mode only: move its format-1 DEKs under branch keys instead of re-wrapping them flat")
-    .action(async (keyId: string, opts: { reason: string; mode?: string; emergency?: boolean; revokeOld?: boolean; migrateFlat?: boolean }, cmd: Command) => {
+    .option("--branch-keys", "a KEK with branch keys: a branch-key rotation instead (no new KEK version) of every branch key")
+    .option("--branch-tenants <tenants>", "the same, of the branch keys these tenants (comma-separated) are assigned to")
+    .option("--branch-ids <ids>", "the same, of these branch keys (comma-separated ids, e.g. s256-00017,d-acme)")
+    .action(async (keyId: string, opts: RotateOptions, cmd: Command) => {
       const mode = rotateMode(opts);
       // Refused before sending, as the API refuses it: revoking needs a second person (emergency).
       if (opts.revokeOld && mode !== "emergency") throw new CliError("--revoke-old needs --emergency (revoking needs a second person's approval); a normal rotation retires the old version after its overlap", 2);
       if (opts.migrateFlat && mode === "emergency") throw new CliError("--migrate-flat is for a normal rotation: an emergency replaces the branch keys and re-wraps every DEK anyway", 2);
+      const branchKeys = branchKeysOf(opts, mode);
       const { api, g } = client(cmd);
-      const body = { keyId, reason: opts.reason, mode, ...(opts.revokeOld ? { revokeOld: true } : {}), ...(opts.migrateFlat ? { migrateFlat: true } : {}) };
+      const body = {
+        keyId, reason: opts.reason, mode, ...(opts.revokeOld ? { revokeOld: true } : {}), ...(opts.migrateFlat ? { migrateFlat: true } : {}),
+        ...(branchKeys !== undefined ? { branchKeys } : {}),
+      };
       const res = await api.post<{ rotationId: string; status: string }>("/api/rotations", body);
       out(g, () => `${res.body.status === "pendingApproval" ? "awaiting approval" : "started"}: ${res.body.rotationId}`, res.body);
     });

@@ -1,6 +1,7 @@
 // The key hierarchy's request flags on the CLI: `rotate --migrate-flat` (a KEK's format-1 DEKs move
 // under branch keys) and `approve --new-dek-versions` (an emergency also gives every tenant a new DEK
-// version) send the API's fields; --migrate-flat with --emergency is refused before anything is sent.
+// version) send the API's fields; --migrate-flat with --emergency is refused before anything is sent;
+// `rotate --branch-keys | --branch-tenants | --branch-ids` asks for a branch-key rotation (branchKeys).
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { main } from "../../../lib/cli/main";
@@ -52,6 +53,24 @@ describe("the key hierarchy's CLI flags", () => {
     const r = await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "private key leaked", "--emergency", "--migrate-flat");
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--migrate-flat is for a normal rotation/);
+    expect(seen).toEqual([]);
+  });
+
+  it("rotate --branch-keys / --branch-tenants / --branch-ids send branchKeys true / {tenants} / {branchIds} (a branch-key rotation, no new KEK version)", async () => {
+    expect(await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "branch keys are due", "--branch-keys")).toMatchObject({ code: 0, stdout: "started: r1\n" });
+    expect(seen[0]?.body).toEqual({ keyId: "kek:v/k", reason: "branch keys are due", mode: "normal", branchKeys: true });
+    expect((await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "branch keys are due", "--branch-tenants", "t-a, t-b")).code).toBe(0);
+    expect(seen[1]?.body).toMatchObject({ branchKeys: { tenants: ["t-a", "t-b"] } });
+    expect((await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "branch keys are due", "--branch-ids", "s256-00017,d-acme")).code).toBe(0);
+    expect(seen[2]?.body).toMatchObject({ branchKeys: { branchIds: ["s256-00017", "d-acme"] } });
+  });
+
+  it("a branch-key flag with --emergency or --migrate-flat, or two of them at once, is bad usage (exit 2) and sends nothing", async () => {
+    for (const extra of [["--emergency"], ["--migrate-flat"], ["--branch-ids", "d-acme"]]) {
+      const r = await run("--as", "olivia:Operator", "rotate", "kek:v/k", "--reason", "branch keys are due", "--branch-keys", ...extra);
+      expect(r.code, extra.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/--branch-keys/);
+    }
     expect(seen).toEqual([]);
   });
 
