@@ -101,7 +101,7 @@ async function expectCleanLedger(h: HierarchyStack): Promise<void> {
 
 async function gatedStack(gate: DekGate, tenants = ["t-a", "t-b", "t-c", "t-d", "t-e"]): Promise<HierarchyStack> {
   // One shared branch key for every tenant: its re-wrap spans five tenant partitions.
-  const h = await startHierarchyStack(suite, { tenants, slots: 1, compose: { hierarchy: { deks: gate.store() } } });
+  const h = await startHierarchyStack(suite, { tenants, sharedBranches: 1, compose: { hierarchy: { deks: gate.store() } } });
   gate.inner = h.rt.deks;
   return h;
 }

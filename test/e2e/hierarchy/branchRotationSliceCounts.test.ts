@@ -14,7 +14,7 @@ const suite = stackSuite();
 
 describe("branch-key rotation counts across slices", () => {
   it("a run forced into many slices reports dekRowsWritten equal to the number of DEKs, one creation and one destruction per branch key, and every branch key's drop event", async () => {
-    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d"], isolated: ["t-iso"], slots: 2, compose: { hierarchy: { sliceMs: 0 } } });
+    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d"], isolated: ["t-iso"], sharedBranches: 2, compose: { hierarchy: { sliceMs: 0 } } });
     const deks = (await dekRows(h)).size;
     const branches = new Set((await h.rt.store.all(h.kek.keyId)).map((r) => r.branchId)).size;
     const rotationId = `${h.kek.keyId}@manual:branch-sliced`;

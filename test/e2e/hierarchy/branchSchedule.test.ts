@@ -115,7 +115,7 @@ async function instanceExists(h: HierarchyStack, rotationId: string): Promise<bo
 
 describe("scheduled branch-key rotation (policy branchKeys.every)", () => {
   it("the timer starts exactly one branch-key rotation for a KEK whose branch keys are older than every, even fired twice at once and again after; none for a KEK whose branch keys are fresh; the plan shows both; no KEK version is created and every DEK decrypts", async () => {
-    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a", "t-b", "t-c"], slots: 2 });
+    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a", "t-b", "t-c"], sharedBranches: 2 });
     // The stack's own KEK (branch keys made just now) under a policy that rotates them every 90 days.
     await putPolicy(h, "kek-policy", { ...branchPolicy(), kinds: ["kek", "dek", "signing", "secret"], rollbackWindow: "P7D" });
     await putPolicy(h, "branch-p", branchPolicy());
@@ -158,7 +158,7 @@ describe("scheduled branch-key rotation (policy branchKeys.every)", () => {
   });
 
   it("a freeze, a closed maintenance window and a suspended policy hold a due branch-key rotation back (the plan says why); once allowed the timer starts it", async () => {
-    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a"], slots: 2 });
+    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a"], sharedBranches: 2 });
     const day = (offset: number) => new Date(Date.now() + offset * DAY).toISOString().slice(0, 10);
     await putPolicy(h, "branch-p", branchPolicy({ freezes: [{ from: day(-1), to: day(2), reason: "change freeze" }] }));
     const old = await seedOldKek(h, "branch-p", 100, ["o-a"]);
@@ -193,7 +193,7 @@ describe("scheduled branch-key rotation (policy branchKeys.every)", () => {
   });
 
   it("a KEK whose lock another rotation holds is not an error: the branch-key rotation is refused and the next firing starts it under the same id", async () => {
-    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a"], slots: 2 });
+    const h = await startHierarchyStack(suite, { withPolicyTimer: true, tenants: ["t-a"], sharedBranches: 2 });
     await putPolicy(h, "branch-p", branchPolicy());
     const old = await seedOldKek(h, "branch-p", 100, ["o-a", "o-b"]);
     const due = (await plan(h, old.keyId))?.branchKeys as BranchKeysDue;

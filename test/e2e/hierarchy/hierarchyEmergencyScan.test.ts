@@ -13,7 +13,7 @@ import { startHierarchy, stopHierarchy, type Hierarchy } from "../../unit/hierar
 
 let h: Hierarchy;
 beforeAll(async () => {
-  h = await startHierarchy({ slots: 2 });
+  h = await startHierarchy({ sharedBranches: 2 });
 });
 afterAll(() => stopHierarchy(h));
 

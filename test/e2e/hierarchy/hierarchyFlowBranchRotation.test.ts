@@ -64,7 +64,7 @@ async function remoteCalls<T>(h: HierarchyStack, run: () => Promise<T>): Promise
 
 describe("standalone branch-key rotation (POST /api/rotations branchKeys)", () => {
   it("rotates a tenant group's branch key, then named branch ids, then every branch key: no new KEK version, each new branch-key version under the KEK's current primary, 1 remote unwrap + 1 remote sign per branch key, every DEK decrypts", async () => {
-    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d"], isolated: ["t-iso"], slots: 2 });
+    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d"], isolated: ["t-iso"], sharedBranches: 2 });
     const kekBefore = await kekState(h);
     const before = await versions(h);
     expect(before.size).toBe(3); // two shared, one dedicated
@@ -128,7 +128,7 @@ describe("standalone branch-key rotation (POST /api/rotations branchKeys)", () =
   });
 
   it("refuses bad input with a 4xx and changes nothing: malformed scopes, an unknown tenant or branch id, a KEK without branch keys, branchKeys with version or migrateFlat, in emergency mode, on a non-KEK", async () => {
-    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b"], slots: 2 });
+    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b"], sharedBranches: 2 });
     const signing = await seedVaultKey(h.s, suite.peers, "signing", "branch-rot-signing");
     const bare = await seedVaultKey(h.s, suite.peers, "kek", "branch-rot-bare-kek");
     const kekBefore = await kekState(h);

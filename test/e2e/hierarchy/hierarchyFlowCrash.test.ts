@@ -65,7 +65,7 @@ describe("the hierarchy's durable activities: slices and crashes", () => {
   });
 
   it("a crash of the host while a KEK rotation re-wraps its branch keys resumes to the end: each branch key once under the new version, no DEK row touched", async () => {
-    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d", "t-e"], slots: 8 });
+    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d", "t-e"], sharedBranches: 8 });
     const before = await h.rt.store.all(h.kek.keyId);
     const rows = await dekRows(h);
     suite.peers.vault.admin.setLatency("unwrapKey", 300);
@@ -89,7 +89,7 @@ describe("the hierarchy's durable activities: slices and crashes", () => {
   });
 
   it("a crash of the host while an emergency creates its new branch keys resumes to the end: one new version per branch key, every DEK moved once, the compromised version revoked", async () => {
-    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d"], isolated: ["t-iso"], slots: 4 });
+    const h = await startHierarchyStack(suite, { tenants: ["t-a", "t-b", "t-c", "t-d"], isolated: ["t-iso"], sharedBranches: 4 });
     const before = await h.rt.store.all(h.kek.keyId);
     suite.peers.vault.admin.setLatency("sign", 300);
     const rotationId = `${h.kek.keyId}@emergency:crash`;

@@ -32,13 +32,13 @@ export interface HierarchyStack {
 
 /** A stack with the hierarchy configured (HTTP functions too), a KEK whose tenants have two DEKs
  * each under branch keys wrapped under its first version, and a ciphertext under every DEK. */
-export async function startHierarchyStack(suite: StackSuite, opts: { tenants?: string[]; isolated?: string[]; compose?: CompositionOverrides; slots?: number; withPolicyTimer?: boolean } = {}): Promise<HierarchyStack> {
+export async function startHierarchyStack(suite: StackSuite, opts: { tenants?: string[]; isolated?: string[]; compose?: CompositionOverrides; sharedBranches?: number; withPolicyTimer?: boolean } = {}): Promise<HierarchyStack> {
   await ensureSigner(suite.peers);
   const s = await suite.start({
     // withPolicyTimer: the timer is loaded too (fired by the test: set its schedule out of the way).
     functions: opts.withPolicyTimer ? [...APP_FUNCTIONS, path.join(FUNCTIONS_DIR, "policyTimer.ts")] : APP_FUNCTIONS,
     env: {
-      KEYROTOR_BRANCH_SIGNING_KEY_ID: `signing:${VAULT}/${SIGNER}`, KEYROTOR_BRANCH_KEYS_PER_KEK: String(opts.slots ?? 2),
+      KEYROTOR_BRANCH_SIGNING_KEY_ID: `signing:${VAULT}/${SIGNER}`, KEYROTOR_BRANCH_KEYS_PER_KEK: String(opts.sharedBranches ?? 2),
     },
     ...(opts.compose ? { compose: opts.compose } : {}),
   });

@@ -13,7 +13,7 @@ import { startHierarchy, stopHierarchy, type Hierarchy } from "../../unit/hierar
 
 let h: Hierarchy;
 beforeEach(async () => {
-  h = await startHierarchy({ slots: 2 });
+  h = await startHierarchy({ sharedBranches: 2 });
 });
 afterEach(() => stopHierarchy(h));
 

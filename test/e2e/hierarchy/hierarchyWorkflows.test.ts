@@ -16,7 +16,7 @@ import { startHierarchy, stopHierarchy, type Hierarchy } from "../../unit/hierar
 
 let h: Hierarchy;
 beforeEach(async () => {
-  h = await startHierarchy({ slots: 2 });
+  h = await startHierarchy({ sharedBranches: 2 });
 });
 afterEach(() => stopHierarchy(h));
 
@@ -124,7 +124,7 @@ describe("key hierarchy workflows", () => {
   it("an emergency crashed at each step resumes to the same end: every DEK decrypts, each DEK written once, each branch key created once", async () => {
     for (const crashAt of ["sign", "rewrite", "count", "revoke"] as const) {
       await stopHierarchy(h);
-      h = await startHierarchy({ slots: 2 });
+      h = await startHierarchy({ sharedBranches: 2 });
       const cts = await seed();
       const newKek = await h.newKekVersion();
       let armed = true;

@@ -48,7 +48,7 @@ describe("BranchKeyCache", () => {
 describe("HierarchyDekResolver against the Key Vault peer", () => {
   let h: Hierarchy;
   beforeAll(async () => {
-    h = await startHierarchy({ slots: 2 });
+    h = await startHierarchy({ sharedBranches: 2 });
   });
   afterAll(() => stopHierarchy(h));
 

@@ -14,7 +14,7 @@ import { startHierarchy, stopHierarchy, type Hierarchy } from "./hierarchySuppor
 
 let h: Hierarchy;
 beforeEach(async () => {
-  h = await startHierarchy({ slots: 4 });
+  h = await startHierarchy({ sharedBranches: 4 });
 });
 afterEach(() => stopHierarchy(h));
 

@@ -30,7 +30,8 @@ export interface Hierarchy {
   unwraps(): Promise<number>;
 }
 
-export async function startHierarchy(opts: { slots?: number } = {}): Promise<Hierarchy> {
+/** `sharedBranches`: how many shared branch keys the KEK gets (tenants are spread over them). */
+export async function startHierarchy(opts: { sharedBranches?: number } = {}): Promise<Hierarchy> {
   const peer = await startTestVault();
   const kc = keyClient(peer);
   const kek = await kc.createRsaKey("tenant-kek", { keySize: 2048, keyOps: ["wrapKey", "unwrapKey"] });
@@ -42,7 +43,7 @@ export async function startHierarchy(opts: { slots?: number } = {}): Promise<Hie
   const dekTable = await freshTable("branchdeks");
   const flatTable = await freshTable("deks");
   const store = new BranchKeyStore(branchTable);
-  const keys = new BranchKeys(store, kekFromVaults(() => vault), vaultSigner(signingKeyId, vault), { sharedBranches: opts.slots ?? 4 });
+  const keys = new BranchKeys(store, kekFromVaults(() => vault), vaultSigner(signingKeyId, vault), { sharedBranches: opts.sharedBranches ?? 4 });
   return {
     peer, vault, kekKeyId, kekVersion: kek.properties.version!, signingKeyId, branchTable, dekTable, flatTable, keys, store,
     deks: new HierarchyDekStore(dekTable), flat: new DekStore(flatTable),
