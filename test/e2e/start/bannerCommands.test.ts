@@ -3,54 +3,22 @@
 // host was given: started here as start.test.ts starts it (its own process group, ephemeral ports,
 // state in a temporary directory), the commands are taken from the printed banner and run in one
 // bash session, and every one must exit 0.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../../dev/peers/azurite/launcher";
+import { spawnNpmStart, stopStartedApp, untilReady, type StartedApp } from "./npmStart";
 
 const ROOT = path.resolve(__dirname, "../../..");
 const stateDir = mkdtempSync(path.join(tmpdir(), "keyrotor-banner-"));
-let app: { child: ChildProcess; output: () => string; exited: Promise<unknown> } | undefined;
+let app: StartedApp | undefined;
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function startApp(): Promise<NonNullable<typeof app>> {
+async function startApp(): Promise<StartedApp> {
   const ports = { http: await freePort(), azurite: await freePort(), keyVault: await freePort(), serviceBus: await freePort() };
-  let out = "";
-  const child = spawn("npm", ["start", "--silent"], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      PORT: String(ports.http),
-      KEYROTOR_AZURITE_PORT: String(ports.azurite),
-      KEYROTOR_KEYVAULT_PEER_PORT: String(ports.keyVault),
-      KEYROTOR_SERVICEBUS_PEER_PORT: String(ports.serviceBus),
-      KEYROTOR_STATE_DIR: stateDir,
-      KEYROTOR_TABLES_URL: "", KEYROTOR_TABLES_CONNECTION: "", KEYROTOR_VAULT_URLS: "",
-      KEYROTOR_SERVICEBUS_NAMESPACE: "", KEYROTOR_SERVICEBUS_CONNECTION: "",
-    },
-  });
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise((resolve) => child.once("close", resolve));
-  app = { child, output: () => out, exited };
-  const deadline = Date.now() + 60_000;
-  while (!out.includes("keyrotor ready")) {
-    if (child.exitCode !== null) throw new Error(`npm start exited:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`npm start not ready:\n${out.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  app = spawnNpmStart(ports, stateDir);
+  await untilReady(app);
   return app;
 }
 
@@ -89,11 +57,7 @@ function runSession(cmds: string[]): Promise<{ codes: number[]; output: string }
 afterEach(async () => {
   const a = app;
   app = undefined;
-  if (!a?.child.pid || !groupAlive(a.child.pid)) return;
-  process.kill(-a.child.pid, "SIGINT");
-  const timer = setTimeout(() => groupAlive(a.child.pid!) && process.kill(-a.child.pid!, "SIGKILL"), 15_000);
-  await a.exited;
-  clearTimeout(timer);
+  await stopStartedApp(a);
 });
 
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -112,5 +76,5 @@ describe("npm start's banner", () => {
     // The emergency was approved by the second person and the evidence landed in the state dir.
     expect(output).toMatch(/approved: secret:/);
     expect(existsSync(path.join(stateDir, "evidence")) && readdirSync(path.join(stateDir, "evidence"))).toContain("manifest.json");
-  }, 240_000);
+  }, 330_000);
 });

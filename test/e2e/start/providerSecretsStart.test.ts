@@ -4,57 +4,25 @@
 // Vault secrets still authenticate; a restart whose kept PostgreSQL port something else holds is
 // refused, naming the port; a restart whose ARM peer state was deleted alone is refused, naming the
 // secret and the state directory; neither leaves anything running.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, renameSync, rmSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../../dev/peers/azurite/launcher";
+import { groupAlive, spawnNpmStart, stopStartedApp, untilReady, type StartPorts, type StartedApp } from "./npmStart";
 
-const ROOT = path.resolve(__dirname, "../../..");
 const stateDir = mkdtempSync(path.join(tmpdir(), "keyrotor-provider-start-"));
-let app: { child: ChildProcess; output: () => string; exited: Promise<number | null> } | undefined;
+let app: StartedApp | undefined;
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function start(ports: Record<"http" | "azurite" | "keyVault" | "serviceBus", number>): NonNullable<typeof app> {
-  let out = "";
-  const child = spawn("npm", ["start", "--silent"], {
-    cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      PORT: String(ports.http), KEYROTOR_AZURITE_PORT: String(ports.azurite), KEYROTOR_KEYVAULT_PEER_PORT: String(ports.keyVault), KEYROTOR_SERVICEBUS_PEER_PORT: String(ports.serviceBus),
-      KEYROTOR_STATE_DIR: stateDir,
-      KEYROTOR_TABLES_URL: "", KEYROTOR_TABLES_CONNECTION: "", KEYROTOR_VAULT_URLS: "", KEYROTOR_SERVICEBUS_NAMESPACE: "", KEYROTOR_SERVICEBUS_CONNECTION: "",
-      KEYROTOR_ARM_ENDPOINT: "", KEYROTOR_POSTGRES_PORT: "", KEYROTOR_ARM_PEER_PORT: "",
-    },
-  });
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  app = { child, output: () => out, exited };
+function start(ports: StartPorts): StartedApp {
+  app = spawnNpmStart(ports, stateDir, { KEYROTOR_ARM_ENDPOINT: "", KEYROTOR_POSTGRES_PORT: "", KEYROTOR_ARM_PEER_PORT: "" });
   return app;
 }
 
-async function ready(a: NonNullable<typeof app>): Promise<string> {
-  const deadline = Date.now() + 180_000;
-  while (!a.output().includes("keyrotor ready")) {
-    if (a.child.exitCode !== null) throw new Error(`npm start exited:\n${a.output()}`);
-    if (Date.now() > deadline) throw new Error(`npm start not ready:\n${a.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return a.output();
-}
+const ready = (a: StartedApp): Promise<string> => untilReady(a, 180_000);
 
-async function stop(a: NonNullable<typeof app>): Promise<void> {
+async function stop(a: StartedApp): Promise<void> {
   if (a.child.pid && groupAlive(a.child.pid)) process.kill(-a.child.pid, "SIGINT");
   await a.exited;
   app = undefined;
@@ -77,11 +45,7 @@ const postgresLine = (banner: string) => /^PostgreSQL +127\.0\.0\.1:(\d+) .*; (i
 afterEach(async () => {
   const a = app;
   app = undefined;
-  if (!a?.child.pid || !groupAlive(a.child.pid)) return;
-  process.kill(-a.child.pid, "SIGINT");
-  const timer = setTimeout(() => groupAlive(a.child.pid!) && process.kill(-a.child.pid!, "SIGKILL"), 15_000);
-  await a.exited;
-  clearTimeout(timer);
+  await stopStartedApp(a);
 });
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
@@ -112,7 +76,7 @@ describe("npm start's provider-secret stand-ins", () => {
     await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", resolve));
     try {
       const refused = start(ports);
-      const refusedCode = await refused.exited;
+      const refusedCode = (await refused.exited).code;
       app = undefined;
       expect(refusedCode, refused.output()).not.toBe(0);
       expect(refused.output()).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 \\(PostgreSQL\\) is already in use.*connection strings \\(in Key Vault\\) name port ${port}`));
@@ -122,7 +86,7 @@ describe("npm start's provider-secret stand-ins", () => {
 
     renameSync(path.join(stateDir, "arm-peer.json"), path.join(stateDir, "arm-peer.json.moved"));
     const third = start(ports);
-    const code = await third.exited;
+    const { code } = await third.exited;
     app = undefined;
     expect(code, third.output()).not.toBe(0);
     expect(third.output()).toMatch(/secret:demo-vault\/storage-conn \(Key Vault version \w+\) does not authenticate at its provider/);

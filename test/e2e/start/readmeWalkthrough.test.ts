@@ -5,16 +5,17 @@
 // named by KEYROTOR_STATE_DIR, and `./evidence` goes into it), and the rotationIds the README shows as samples, which are the
 // ones the earlier commands printed. Each command must exit as the README says (`# exit 1: …`, else
 // 0) and print what its `# …` line shows.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../../dev/peers/azurite/launcher";
+import { spawnNpmStart, stopStartedApp, untilReady, type StartPorts, type StartedApp } from "./npmStart";
 
 const ROOT = path.resolve(__dirname, "../../..");
 const stateDir = mkdtempSync(path.join(tmpdir(), "keyrotor-readme-"));
-let app: { child: ChildProcess; output: () => string; exited: Promise<unknown> } | undefined;
+let app: StartedApp | undefined;
 
 interface Step {
   command: string;
@@ -47,38 +48,9 @@ export function walkthroughSteps(readme: string): Step[] {
   return steps;
 }
 
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function startApp(ports: Record<"http" | "azurite" | "keyVault" | "serviceBus", number>): Promise<NonNullable<typeof app>> {
-  let out = "";
-  const child = spawn("npm", ["start", "--silent"], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      PORT: String(ports.http), KEYROTOR_AZURITE_PORT: String(ports.azurite), KEYROTOR_KEYVAULT_PEER_PORT: String(ports.keyVault), KEYROTOR_SERVICEBUS_PEER_PORT: String(ports.serviceBus),
-      KEYROTOR_STATE_DIR: stateDir,
-      KEYROTOR_TABLES_URL: "", KEYROTOR_TABLES_CONNECTION: "", KEYROTOR_VAULT_URLS: "", KEYROTOR_SERVICEBUS_NAMESPACE: "", KEYROTOR_SERVICEBUS_CONNECTION: "",
-    },
-  });
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise((resolve) => child.once("close", resolve));
-  app = { child, output: () => out, exited };
-  const deadline = Date.now() + 90_000;
-  while (!out.includes("keyrotor ready")) {
-    if (child.exitCode !== null) throw new Error(`npm start exited:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`npm start not ready:\n${out.slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+async function startApp(ports: StartPorts): Promise<StartedApp> {
+  app = spawnNpmStart(ports, stateDir);
+  await untilReady(app);
   return app;
 }
 
@@ -96,11 +68,7 @@ function bash(command: string, env: NodeJS.ProcessEnv): Promise<{ code: number |
 afterEach(async () => {
   const a = app;
   app = undefined;
-  if (!a?.child.pid || !groupAlive(a.child.pid)) return;
-  process.kill(-a.child.pid, "SIGINT");
-  const timer = setTimeout(() => groupAlive(a.child.pid!) && process.kill(-a.child.pid!, "SIGKILL"), 15_000);
-  await a.exited;
-  clearTimeout(timer);
+  await stopStartedApp(a);
 });
 
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));

@@ -2,7 +2,7 @@
 // README's walkthrough through the keyrotor CLI and HTTP, Ctrl-C (SIGINT to the group), and then a
 // restart on the same state: the ledger chain carries on and nothing is seeded twice. Every port is
 // a free ephemeral one (PORT and the KEYROTOR_*_PORT overrides), state in a temporary directory.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +10,7 @@ import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../../dev/peers/azurite/launcher";
 import { encodePrincipal } from "../../../lib/http/principal";
+import { groupAlive, spawnNpmStart, stopStartedApp, untilReady, type StartedApp } from "./npmStart";
 
 const ROOT = path.resolve(__dirname, "../../..");
 const CLI = path.join(ROOT, "bin", "keyrotor");
@@ -18,57 +19,17 @@ const KEK = `kek:${VAULT}/tenant-kek`;
 const SIGNING = `signing:${VAULT}/token-signing`;
 const SECRET = `secret:${VAULT}/webhook-secret`;
 
-interface App {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 let ports: { http: number; azurite: number; keyVault: number; serviceBus: number };
 const stateDir = mkdtempSync(path.join(tmpdir(), "keyrotor-e2e-"));
-let running: App | undefined;
+let running: StartedApp | undefined;
 
-function start(): App {
-  let out = "";
-  const child = spawn("npm", ["start", "--silent"], {
-    cwd: ROOT,
-    detached: true, // own process group, like a shell job: SIGINT to -pid is Ctrl-C
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      PORT: String(ports.http),
-      KEYROTOR_AZURITE_PORT: String(ports.azurite),
-      KEYROTOR_KEYVAULT_PEER_PORT: String(ports.keyVault),
-      KEYROTOR_SERVICEBUS_PEER_PORT: String(ports.serviceBus),
-      KEYROTOR_STATE_DIR: stateDir,
-      // The stand-ins must start: no real service settings leak in from the test environment.
-      KEYROTOR_TABLES_URL: "", KEYROTOR_TABLES_CONNECTION: "", KEYROTOR_VAULT_URLS: "",
-      KEYROTOR_SERVICEBUS_NAMESPACE: "", KEYROTOR_SERVICEBUS_CONNECTION: "",
-    },
-  });
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-  // "close": npm has exited AND every process holding its output (the app) has let go of it.
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("close", (code, signal) => resolve({ code, signal })));
-  return { child, output: () => out, exited };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, app?: App): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, app?: StartedApp): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${app ? `; output:\n${app.output().slice(-3000)}` : ""}`);
     await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-function groupAlive(pid: number): boolean {
-  try {
-    process.kill(-pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -108,15 +69,15 @@ async function http(pathname: string, as?: { name: string; roles: string[] }): P
   return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined };
 }
 
-async function startAndWaitReady(): Promise<App> {
-  const app = start();
+async function startAndWaitReady(): Promise<StartedApp> {
+  const app = spawnNpmStart(ports, stateDir);
   running = app;
-  await until("the ready line", () => (app.output().includes("keyrotor ready") ? true : app.child.exitCode !== null ? Promise.reject(new Error(`npm start exited:\n${app.output()}`)) : undefined), 60_000, app);
+  await untilReady(app);
   return app;
 }
 
 /** Ctrl-C: SIGINT to the whole process group; then nothing of it may be left and the ports are free. */
-async function interruptAndCheck(app: App): Promise<void> {
+async function interruptAndCheck(app: StartedApp): Promise<void> {
   const pid = app.child.pid!;
   process.kill(-pid, "SIGINT");
   const { code, signal } = await app.exited;
@@ -144,11 +105,7 @@ async function ledgerOf(keyId: string): Promise<LedgerEntry[]> {
 afterEach(async () => {
   const app = running;
   running = undefined;
-  if (!app?.child.pid || !groupAlive(app.child.pid)) return;
-  process.kill(-app.child.pid, "SIGINT");
-  const timer = setTimeout(() => groupAlive(app.child.pid!) && process.kill(-app.child.pid!, "SIGKILL"), 15_000);
-  await app.exited;
-  clearTimeout(timer);
+  await stopStartedApp(app);
 });
 
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -216,7 +173,7 @@ describe("npm start", () => {
 
     await interruptAndCheck(app);
     expect(existsSync(path.join(stateDir, "azurite"))).toBe(true);
-  }, 150_000);
+  }, 300_000);
 
   it("restarts on the same state: nothing is seeded twice and the ledger chain carries on", async () => {
     const app = await startAndWaitReady();
@@ -237,5 +194,5 @@ describe("npm start", () => {
     expect(verified.entries).toBeGreaterThan(entriesBefore);
 
     await interruptAndCheck(app);
-  }, 120_000);
+  }, 240_000);
 });
