@@ -10,7 +10,7 @@ const duration = z.string().refine((s) => { try { durationMs(s); return true; } 
 
 /** A branch id as the branch-key store names it: `s<count>-<index>` (shared) or `d-<tenant>`
  * (dedicated); the shape is checked here, existence when the rotation plans. */
-export const BranchIdSchema = z.string().min(1).max(140).refine((b) => { try { assignmentOfBranchId(b); return true; } catch { return false; } }, "must be a branch id: s<count>-<index> or d-<tenant>");
+export const BranchIdSchema = z.string().min(1).max(140).regex(/^(s[1-9][0-9]{0,4}-[0-9]{5}|d-[A-Za-z0-9-]{1,127})$/, "must be a branch id: s<count>-<index> or d-<tenant>").refine((b) => { try { assignmentOfBranchId(b); return true; } catch { return false; } }, "must be a branch id: s<count>-<index> or d-<tenant>");
 
 /** Which branch keys of a KEK a branch-key rotation gives new versions: every one (`true`), those
  * the named tenants are assigned to, or the named branch ids. Strict objects: one variant each. */
