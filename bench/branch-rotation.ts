@@ -36,7 +36,7 @@ import { ensureTable, tableClient } from "../lib/stores/tables";
 import { setDefaultLogSink } from "../lib/telemetry/log";
 import { checkAllDecrypt, keyBits, log, missedTargets, numberOption, option, round, seedHierarchy, startBed, withRssSampling, type Bed } from "./_hierarchy";
 import { parseScope, scopeRequest } from "./_branchScope";
-import { peakRssMb } from "./_proc";
+import { cpuMsOf, peakRssMb } from "./_proc";
 
 const say = log("branch-rotation");
 
@@ -77,10 +77,14 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
     await bed.peer.admin("PUT", "/admin/throttle", vaultRate > 0 ? { ratePerSecond: vaultRate } : false);
     await bed.peer.admin("POST", "/admin/stats/reset");
     const loadBefore = loadavg().map((x) => round(x, 2));
+    const azCpu0 = cpuMsOf(bed.az.pid) ?? 0;
+    const ownCpu0 = process.cpuUsage();
     const started = performance.now();
     const h = host;
     const { result: { out, instanceId }, peakRssMb: rss } = await withRssSampling(() => rotateBranchKeys(h, bed.kekKeyId, asked.branchKeys, timeoutMs, started));
     const seconds = (performance.now() - started) / 1000;
+    const ownCpu = process.cpuUsage(ownCpu0);
+    const azuriteCpuSeconds = ((cpuMsOf(bed.az.pid) ?? 0) - azCpu0) / 1000;
     const loadAfter = loadavg().map((x) => round(x, 2));
     const stats = await bed.stats();
     await bed.peer.admin("PUT", "/admin/throttle", false);
@@ -122,6 +126,8 @@ export async function run(args: string[]): Promise<Record<string, unknown>> {
       vaultFloorSeconds: vaultRate > 0 ? round((remoteUnwraps + remoteSigns) / vaultRate, 1) : 0,
       secondsPerBranchKey: rotated.length > 0 ? round(seconds / rotated.length, 2) : null,
       branchRotationActivityCalls: host.activityExecutions("hierarchyBranchRotation"), maxHistoryEvents: host.maxHistoryEventCount(instanceId),
+      // CPU during the rotation: Azurite's (its queries scan whole tables) and this process's (host, app, SDK clients).
+      azuriteCpuSeconds: round(azuriteCpuSeconds, 1), appCpuSeconds: round((ownCpu.user + ownCpu.system) / 1e6, 1),
       peakRssMb: rss, processPeakRssMb: peakRssMb("self") ?? null, azuritePeakRssMb: peakRssMb(bed.az.pid) ?? null,
       rssIncludes: "peakRssMb: this process sampled every 100 ms during the rotation (local host, the app's composition and SDK clients, the Service Bus peer); processPeakRssMb also covers seeding and the final check",
       allDecrypt, decryptCheck: { ok: check.ok, failed: check.failed, branchKeysOpened: check.remoteUnwraps },
