@@ -54,7 +54,12 @@ const keyOf = (r: BranchKeyRef) => `${r.kekKeyId}|${r.branchId}|${r.version}`;
 
 export class BranchKeyCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<Buffer>>();
+  private readonly inflight = new Map<string, { generation: number; promise: Promise<Buffer> }>();
+  /** Bumped by every event (and clear): a load that started before it may be loading the very key
+   * the event dropped (a destroyed version read just before its row went), so a load finishing
+   * under an older generation is handed to its callers but never cached, and a miss after the event
+   * starts a load of its own instead of joining it. */
+  private generation = 0;
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -73,17 +78,22 @@ export class BranchKeyCache {
     const hit = this.entries.get(k);
     if (hit && hit.expiresAt > this.now()) return hit.key;
     if (hit) this.evict(k);
-    let p = this.inflight.get(k);
-    if (!p) {
-      p = this.fetch(k, ref).finally(() => this.inflight.delete(k));
-      this.inflight.set(k, p);
-    }
-    return p;
+    const running = this.inflight.get(k);
+    if (running && running.generation === this.generation) return running.promise;
+    const generation = this.generation;
+    const promise: Promise<Buffer> = this.fetch(k, ref, generation).finally(() => {
+      if (this.inflight.get(k)?.promise === promise) this.inflight.delete(k);
+    });
+    this.inflight.set(k, { generation, promise });
+    return promise;
   }
 
-  private async fetch(k: string, ref: BranchKeyRef): Promise<Buffer> {
+  private async fetch(k: string, ref: BranchKeyRef, generation: number): Promise<Buffer> {
     this.loads++;
     const key = await this.load(ref);
+    // Loaded across an event: its callers get it (they asked before the event), the cache does not
+    // keep it (not zeroed here: the callers still hold it).
+    if (generation !== this.generation) return key;
     while (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next().value;
       if (oldest === undefined) break;
@@ -105,6 +115,7 @@ export class BranchKeyCache {
 
   /** Drops (and zeroes) the entries an event names. */
   onEvent(e: BranchKeyEvent): number {
+    this.generation++;
     let n = 0;
     const prefix = `${e.kekKeyId}|`;
     for (const k of [...this.entries.keys()]) {
@@ -117,6 +128,7 @@ export class BranchKeyCache {
   }
 
   clear(): void {
+    this.generation++;
     for (const k of [...this.entries.keys()]) this.evict(k);
   }
 

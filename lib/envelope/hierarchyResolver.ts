@@ -45,6 +45,9 @@ export class HierarchyDekResolver {
   private readonly dekTtlMs: number;
   private readonly maxDeks: number;
   private readonly primaryTtlMs: number;
+  /** Bumped by onEvent: a primary pointer or DEK read before an event is returned to its caller but
+   * not cached (it may be what the event replaced or destroyed; see BranchKeyCache). */
+  private generation = 0;
 
   constructor(private readonly store: HierarchyDekStore, branchKeys: BranchKeys, private readonly flat?: DekResolver, opts: HierarchyResolverOptions = {}) {
     this.now = opts.now ?? Date.now;
@@ -61,6 +64,7 @@ export class HierarchyDekResolver {
   async primary(tenant: string): Promise<ResolvedKey> {
     const cached = this.primaries.get(tenant);
     if (cached && cached.expiresAt > this.now()) return this.resolve(tenant, cached.dekVersion);
+    const generation = this.generation;
     const record = await this.store.getPrimary(tenant);
     if (!record) {
       if (!this.flat) throw new InvalidRequestError("DekMissing", `[keyrotor] [envelope] tenant ${tenant} has no primary DEK`, { status: 404, field: "tenant" });
@@ -71,21 +75,22 @@ export class HierarchyDekResolver {
     // As the flat resolver: the pointer may name a row that is no longer (or never was) primary;
     // encrypting under it would hand out a superseded (or retired) DEK.
     if (record.state !== "primary") throw new InvalidRequestError("DekNotPrimary", `[keyrotor] [envelope] tenant ${tenant}'s primary pointer names DEK v${record.dekVersion}, which is ${record.state}`, { status: 409 });
-    this.primaries.set(tenant, { dekVersion: record.dekVersion, expiresAt: this.now() + this.primaryTtlMs });
-    return this.open(record);
+    if (generation === this.generation) this.primaries.set(tenant, { dekVersion: record.dekVersion, expiresAt: this.now() + this.primaryTtlMs });
+    return this.open(record, generation);
   }
 
   async resolve(tenant: string, dekVersion: number): Promise<ResolvedKey> {
     const hit = this.deks.get(`${tenant}/${dekVersion}`);
     if (hit && hit.expiresAt > this.now()) return hit.resolved;
+    const generation = this.generation;
     const record = await this.store.get(tenant, dekIdFor(dekVersion));
-    if (record) return this.open(checkIdentity(record, tenant, dekVersion));
+    if (record) return this.open(checkIdentity(record, tenant, dekVersion), generation);
     if (!this.flat) throw new InvalidRequestError("DekUnknown", `[keyrotor] [envelope] tenant ${tenant} has no DEK v${dekVersion}`, { status: 404 });
     const r = await this.flat.resolve(tenant, dekVersion);
     return { record: { dekVersion, format: 1, kekKeyId: r.record.kekKeyId, kekVersion: r.record.kekVersion }, key: r.key };
   }
 
-  private async open(record: HierarchyDekRecord): Promise<ResolvedKey> {
+  private async open(record: HierarchyDekRecord, generation: number): Promise<ResolvedKey> {
     checkHierarchyDek(record);
     if (record.state === "retired" || record.state === "revoked") {
       throw new InvalidRequestError("DekRetired", `[keyrotor] [envelope] DEK v${record.dekVersion} of tenant ${record.tenant} is ${record.state}`, { status: 410 });
@@ -96,6 +101,8 @@ export class HierarchyDekResolver {
     const branchKey = await this.branchCache.get({ kekKeyId: record.kekKeyId, branchId: record.branchId, version: record.branchVersion });
     const key = unwrapDek(branchKey, record.wrapped, record);
     const resolved: ResolvedKey = { record: { dekVersion: record.dekVersion, format: 2, kekKeyId: record.kekKeyId, branchId: record.branchId, branchVersion: record.branchVersion }, key };
+    // Read before an event arrived: the caller gets it, the cache does not keep it.
+    if (generation !== this.generation) return resolved;
     while (this.deks.size >= this.maxDeks) {
       const oldest = this.deks.keys().next().value;
       if (oldest === undefined) break;
@@ -111,6 +118,7 @@ export class HierarchyDekResolver {
   /** A rotation event: drop the branch keys it names and every cached DEK (they may have been
    * re-wrapped under new branch keys; the next use reads the row again). */
   onEvent(e: BranchKeyEvent): void {
+    this.generation++;
     this.branchCache.onEvent(e);
     for (const v of this.deks.values()) v.resolved.key.fill(0);
     this.deks.clear();
