@@ -74,6 +74,8 @@ interface PlanItem extends PlanDue {
   reason: string;
   expiresAt?: string;
   warnings?: PlanWarning[];
+  /** A KEK's scheduled branch-key rotation (policy branchKeys.every). */
+  branchKeys?: PlanDue & { reason: string; dueCount: number };
 }
 interface RotationView {
   rotationId: string;
@@ -184,9 +186,12 @@ export function buildProgram(deps: CliDeps = {}): Command {
     .action(async (opts: { horizon: string }, cmd: Command) => {
       const { api, g } = client(cmd);
       const res = await api.get<{ items: PlanItem[] }>(`/api/plan?horizon=${encodeURIComponent(opts.horizon)}`);
-      out(g, () => table(["key", "kind", "tenant", "due", "reason", "expiry", "warnings"], res.items.map((i) => [
+      out(g, () => table(["key", "kind", "tenant", "due", "reason", "expiry", "warnings"], res.items.flatMap((i) => [[
         i.keyId, i.kind, i.tenant, dueText(i), i.reason, shortTime(i.expiresAt), (i.warnings ?? []).map(warningText).join("\n"),
-      ])), res);
+      ], ...(i.branchKeys ? [[
+        // A KEK's scheduled branch-key rotation: a row of its own under the KEK's.
+        `${i.keyId} branch keys (${i.branchKeys.dueCount})`, i.kind, i.tenant, dueText(i.branchKeys), i.branchKeys.reason, undefined, undefined,
+      ]] : [])])), res);
     });
 
   program
