@@ -61,6 +61,12 @@ export const settingsSchema = {
    * Unset: KEKs cannot have branch keys rotated (a KEK flow that finds some fails, changing nothing
    * old). */
   KEYROTOR_BRANCH_SIGNING_KEY_ID: z.string().regex(/^signing:[A-Za-z0-9-]+\/[A-Za-z0-9-]+$/, "must be signing:<vault>/<key>, a signing key of a vault in KEYROTOR_VAULT_URLS").optional(),
+  /** Format-1 DEKs (docs/flat-dek-signatures.md): new ones are signed by KEYROTOR_BRANCH_SIGNING_KEY_ID
+   * whenever it is set, and a signed row is always verified before use. This refuses, besides,
+   * every UNSIGNED (legacy) row — in the rewrap, the migration and every reader built from the
+   * settings. Off by default so an upgrade reads the DEKs written before signing (the health
+   * endpoint says so, as a warning); turn it on once no legacy row is left in use. Needs the signing key. */
+  KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE: flag.default(false),
   /** Key hierarchy: shared branch keys per KEK for tenants assigned from now on (stored
    * assignments keep theirs, so changing it never moves a tenant). */
   KEYROTOR_BRANCH_KEYS_PER_KEK: positiveInt.max(MAX_SHARED_BRANCHES).default(DEFAULT_SHARED_BRANCHES),
@@ -120,6 +126,10 @@ const configSchema = z
   .refine((c) => !c.KEYROTOR_BRANCH_SIGNING_KEY_ID || signingVaultListed(c.KEYROTOR_BRANCH_SIGNING_KEY_ID, c.KEYROTOR_VAULT_URLS), {
     message: "names a vault that is not in KEYROTOR_VAULT_URLS (keyrotor reaches only the vaults listed there)",
     path: ["KEYROTOR_BRANCH_SIGNING_KEY_ID"],
+  })
+  .refine((c) => !c.KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE || c.KEYROTOR_BRANCH_SIGNING_KEY_ID, {
+    message: "needs KEYROTOR_BRANCH_SIGNING_KEY_ID: flat DEKs can be required to be signed only when a signing key signs and verifies them",
+    path: ["KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE"],
   });
 
 /** Is the vault of `signing:<vault>/<key>` one of the configured vaults? */

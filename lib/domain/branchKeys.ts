@@ -12,8 +12,9 @@
 //   gives. A dedicated branch key signs the tenant it belongs to. So a swapped assignment (to
 //   another shared key, or to another tenant's dedicated key) is refused from signed data alone,
 //   without signing each of millions of assignments.
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
 import { InvalidRequestError, InvariantViolationError } from "./errors";
+import { keyCommitment, keyCommitmentMatches } from "./keyCommitment";
 
 export const BRANCH_KEY_BYTES = 32;
 export const DEFAULT_SHARED_BRANCHES = 256;
@@ -85,14 +86,12 @@ export function signedContent(id: BranchKeyIdentity): Buffer {
 }
 
 export function commitmentOf(branchKey: Uint8Array): string {
-  return createHmac("sha256", branchKey).update(COMMITMENT_LABEL, "utf8").digest().toString("base64url");
+  return keyCommitment(branchKey, COMMITMENT_LABEL);
 }
 
 /** Does the unwrapped key match the signed commitment? (constant time) */
 export function commitmentMatches(branchKey: Uint8Array, commitment: string): boolean {
-  const a = Buffer.from(commitmentOf(branchKey), "base64url");
-  const b = Buffer.from(commitment, "base64url");
-  return a.length === b.length && timingSafeEqual(a, b);
+  return keyCommitmentMatches(branchKey, commitment, COMMITMENT_LABEL);
 }
 
 /** May `tenant` use the branch key `branchId` (from a signed record)? Refuses a swapped assignment:

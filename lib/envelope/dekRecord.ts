@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { InvalidRequestError } from "../domain/errors";
 import type { VersionState } from "../domain/keys";
 import type { KekPort, WrapAlg } from "./kek";
+import type { FlatDekAuth } from "./flatDekAuth";
 
 export const DEK_RECORD_FORMAT = 1;
 export const WRAP_ALGS = ["RSA-OAEP-256", "A256KW"] as const;
@@ -29,7 +30,21 @@ export interface DekRecord {
   /** The rotation that made this DEK, when a rotation did. Not a column of the DEK row: the rotation
    * engine keeps it in its intent row (lib/orchestration/tableDeks.ts) and reports it on read. */
   rotationId?: string;
+  /** Signed DEK (./flatDekAuth.ts): base64url HMAC-SHA256 of a fixed label under the plaintext DEK,
+   * checked after every unwrap. With the three signature fields; all four absent on a legacy row. */
+  commitment?: string;
+  /** The Key Vault signing key (`signing:<vault>/<key>`) and version that signed the DEK's identity
+   * (tenant, dekId, dekVersion, kekKeyId, commitment, createdAt; not the wrap or the KEK version,
+   * which a KEK re-wrap changes). */
+  signerKeyId?: string;
+  signerVersion?: string;
+  /** base64url PS256 signature over flatDekSignedContent(record). */
+  signature?: string;
 }
+
+/** The fields a signed DEK carries (all or none). */
+export const DEK_SIGNATURE_FIELDS = ["commitment", "signerKeyId", "signerVersion", "signature"] as const;
+export type DekSignatureFields = Required<Pick<DekRecord, (typeof DEK_SIGNATURE_FIELDS)[number]>>;
 
 /** A DEK as read from the store, with the ETag a conditional write needs. */
 export interface StoredDek extends DekRecord {
@@ -79,6 +94,13 @@ export function checkDekRecord(r: DekRecord): DekRecord {
   if (!r.kekVersion) throw bad("kekVersion", "is missing");
   if (!(WRAP_ALGS as readonly string[]).includes(r.alg)) throw bad("alg", `must be one of ${WRAP_ALGS.join(", ")}`);
   if (!/^[A-Za-z0-9_-]+$/.test(r.wrapped)) throw bad("wrapped", "must be base64url");
+  const signed = DEK_SIGNATURE_FIELDS.filter((f) => r[f] !== undefined);
+  if (signed.length > 0) {
+    // Half a signature is no signature: a row carrying some of the fields is refused, not read as legacy.
+    for (const f of DEK_SIGNATURE_FIELDS) if (!r[f]) throw bad(f, "is missing (a signed DEK carries commitment, signerKeyId, signerVersion and signature)");
+    if (!/^signing:[^/]+\/.+$/.test(r.signerKeyId ?? "")) throw bad("signerKeyId", "must be signing:<vault>/<key>");
+    for (const f of ["commitment", "signature"] as const) if (!/^[A-Za-z0-9_-]+$/.test(r[f] ?? "")) throw bad(f, "must be base64url");
+  }
   return r;
 }
 
@@ -86,7 +108,7 @@ export function checkDekRecord(r: DekRecord): DekRecord {
  * unless named, RSA-OAEP-256 and primary unless named. */
 export function dekRecord(spec: {
   tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; wrapped: Uint8Array; createdAt: string;
-  alg?: WrapAlg; state?: VersionState; dekId?: string; rotationId?: string;
+  alg?: WrapAlg; state?: VersionState; dekId?: string; rotationId?: string; signed?: DekSignatureFields;
 }): DekRecord {
   return checkDekRecord({
     format: DEK_RECORD_FORMAT,
@@ -100,7 +122,16 @@ export function dekRecord(spec: {
     createdAt: spec.createdAt,
     state: spec.state ?? "primary",
     ...(spec.rotationId ? { rotationId: spec.rotationId } : {}),
+    ...(spec.signed ? signatureOf(spec.signed) : {}),
   });
+}
+
+/** The signature fields of a record (none on a legacy row), to carry them to a copy of it. */
+export function signatureOf(r: Partial<DekSignatureFields>): Partial<DekSignatureFields> {
+  // Field by field: a row carrying only some of them keeps exactly those, so checkDekRecord refuses it.
+  const out: Partial<DekSignatureFields> = {};
+  for (const f of DEK_SIGNATURE_FIELDS) if (r[f] !== undefined) out[f] = r[f];
+  return out;
 }
 
 /** Generates a fresh 256-bit DEK, wraps it under the given KEK version and returns only the record.
@@ -109,13 +140,16 @@ export async function createWrappedDek(
   spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; alg?: WrapAlg; state?: VersionState; dekId?: string },
   kek: KekPort,
   now: Date,
+  /** Signs the record when it has a signing key (./flatDekAuth.ts); without one the record is unsigned. */
+  auth?: FlatDekAuth,
 ): Promise<DekRecord> {
   assertTenant(spec.tenant);
   const plaintext = randomBytes(DEK_BYTES);
   try {
     const alg = spec.alg ?? "RSA-OAEP-256";
     const wrapped = await kek.wrap(spec.kekKeyId, spec.kekVersion, plaintext, alg);
-    return dekRecord({ ...spec, alg, wrapped, createdAt: now.toISOString() });
+    const record = dekRecord({ ...spec, alg, wrapped, createdAt: now.toISOString() });
+    return auth ? await auth.sign(record, plaintext) : record;
   } finally {
     plaintext.fill(0);
   }

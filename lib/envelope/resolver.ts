@@ -10,8 +10,15 @@
 //   every consumer within that time; the DEK workflow's propagation wait must exceed it.
 // - A DEK retired or revoked after it was cached stays usable until its entry expires (ttlMs):
 //   retirement happens only after a zero-reference proof, and revocation's propagation wait covers it.
-import { InvalidRequestError } from "../domain/errors";
+//
+// Every row is authenticated before its DEK is used (./flatDekAuth.ts, `auth`): a signed row's
+// signature is verified locally before the unwrap and the DEK checked against its signed commitment
+// after; an unsigned (legacy) row is read only while the auth allows it. Without `auth` the resolver
+// reads legacy rows and refuses signed ones (UNVERIFIED_FLAT_DEKS): pass flatDekAuth with the
+// signing key to read DEKs keyrotor signs. A refused row is never cached or used.
+import { InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import { checkDekRecord, dekIdFor, type DekRecord } from "./dekRecord";
+import { UNVERIFIED_FLAT_DEKS, type FlatDekAuth } from "./flatDekAuth";
 import type { KekPort } from "./kek";
 
 /** Read access to stored DEK records (implemented by lib/stores/dekStore.ts). */
@@ -25,6 +32,8 @@ export interface DekResolverOptions {
   primaryTtlMs?: number;
   maxEntries?: number;
   now?: () => number;
+  /** How rows are authenticated (the signing key, whether legacy unsigned rows are refused). */
+  auth?: FlatDekAuth;
 }
 
 export interface ResolvedDek {
@@ -45,6 +54,7 @@ export class DekResolver {
   private readonly primaryTtlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly auth: FlatDekAuth;
   unwraps = 0;
 
   constructor(private readonly source: DekSource, private readonly kek: KekPort, opts: DekResolverOptions = {}) {
@@ -52,6 +62,7 @@ export class DekResolver {
     this.primaryTtlMs = opts.primaryTtlMs ?? 30_000;
     this.maxEntries = opts.maxEntries ?? 10_000;
     this.now = opts.now ?? Date.now;
+    this.auth = opts.auth ?? UNVERIFIED_FLAT_DEKS;
   }
 
   /** The tenant's primary DEK, for encrypting. */
@@ -90,8 +101,14 @@ export class DekResolver {
     if (record.state === "retired" || record.state === "revoked") {
       throw new InvalidRequestError("DekRetired", `[keyrotor] [envelope] DEK v${dekVersion} of tenant ${tenant} is ${record.state}; data under it can no longer be decrypted here`, { status: 410 });
     }
-    this.unwraps++;
-    const key = await this.kek.unwrap(record.kekKeyId, record.kekVersion, Buffer.from(record.wrapped, "base64url"), record.alg);
+    if (record.tenant !== tenant || record.dekVersion !== dekVersion) {
+      // The row named (or the pointer's target) holds another tenant's or version's DEK: a moved row.
+      throw new InvariantViolationError("DekRecordMismatch", `[keyrotor] [envelope] the row read for tenant ${tenant} DEK v${dekVersion} holds ${record.tenant} v${record.dekVersion}; refusing it`);
+    }
+    const key = await this.auth.open(record, () => {
+      this.unwraps++;
+      return this.kek.unwrap(record.kekKeyId, record.kekVersion, Buffer.from(record.wrapped, "base64url"), record.alg);
+    });
     const entry: Entry = { record, key, expiresAt: this.now() + this.ttlMs };
     while (this.keys.size >= this.maxEntries) {
       const oldest = this.keys.keys().next().value;

@@ -196,7 +196,7 @@ async function sliced(
   const entry = { rotationId: input.rotationId, keyId: input.keyId, actor: input.actor } as const;
   const d: HierarchyDeps = {
     keys, deks: rt.deks, kek: rt.kek,
-    ...(rt.flat ? { flat: rt.flat } : {}), ...(rt.flatTable ? { flatTable: rt.flatTable } : {}),
+    ...(rt.flat ? { flat: rt.flat } : {}), ...(rt.flatTable ? { flatTable: rt.flatTable } : {}), ...(rt.flatAuth ? { flatAuth: rt.flatAuth } : {}),
     publish: (e) => recordDrop(deps, input, dropLabel, e),
     onStep: async (_runId, step, counts, next) => {
       // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).

@@ -12,6 +12,8 @@ import { BranchKeys } from "./branchKeys";
 import { BranchKeyStore } from "./branchKeyStore";
 import { HierarchyDekStore } from "./dekStore";
 import { vaultSigner } from "./signer";
+import type { FlatDekAuth } from "../envelope/flatDekAuth";
+import { flatDekAuthFrom } from "../orchestration/flatDekAuthFrom";
 
 /** Key Vault's lowest documented per-vault limit for unwrap (RSA-4096 HSM: 250 per 10 s). The
  * hierarchy spends few remote calls (2 per branch key), so it paces at the budget share of the
@@ -29,6 +31,9 @@ export interface HierarchyRuntime {
   /** Format-1 DEKs (migration's source, part of the emergency's revoke proof). */
   flat?: DekStore;
   flatTable?: TableClient;
+  /** How format-1 rows are authenticated before migration unwraps them (the settings' signing key
+   * and KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE). */
+  flatAuth?: FlatDekAuth;
   /** Wall time one activity call runs before it returns with more to do. */
   sliceMs: number;
   /** Remote calls per second one run may spend (0 = unpaced, in-memory vaults). */
@@ -46,7 +51,7 @@ export function hierarchyRuntimeFrom(cfg: Config, vaultFor: (vaultName: string) 
   const flatTable = tableClient(cfg, "deks");
   return {
     store, ...(keys ? { keys } : {}), deks: new HierarchyDekStore(tableClient(cfg, "branchDeks")), kek,
-    flat: new DekStore(flatTable), flatTable,
+    flat: new DekStore(flatTable), flatTable, flatAuth: flatDekAuthFrom(cfg, vaultFor),
     sliceMs: cfg.KEYROTOR_HIERARCHY_SLICE_SECONDS * 1000,
     ratePerSec: LOWEST_UNWRAP_LIMIT_PER_SEC * cfg.KEYROTOR_VAULT_BUDGET_FRACTION,
   };

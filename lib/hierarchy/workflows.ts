@@ -20,10 +20,11 @@
 import { randomBytes } from "node:crypto";
 import type { TableClient, TransactionAction } from "@azure/data-tables";
 import { kekRevokeDecision } from "../domain/branchKeys";
-import { DependencyUnavailableError, InvalidRequestError, RotationConflictError } from "../domain/errors";
+import { DependencyUnavailableError, InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { BranchKeyCache, type BranchKeyEvent } from "../envelope/branchKeyCache";
 import type { KekPort } from "../envelope/kek";
 import { DEK_BYTES, dekIdFor } from "../envelope/dekRecord";
+import { FlatDekAuth, isSignedDek } from "../envelope/flatDekAuth";
 import type { DekStore } from "../stores/dekStore";
 import { escapeKey, statusOf, translateTableError } from "../stores/tables";
 import type { BranchKeys } from "./branchKeys";
@@ -42,6 +43,9 @@ export interface HierarchyDeps {
   flat?: DekStore;
   /** The format-1 table, to delete rows once migrated. */
   flatTable?: TableClient;
+  /** How format-1 rows are authenticated before migration unwraps them (lib/envelope/flatDekAuth.ts).
+   * Absent: signed rows verified with the branch-key signer, unsigned (legacy) rows accepted. */
+  flatAuth?: FlatDekAuth;
   /** Disables a KEK version in the vault (emergency, after the zero-reference proof). */
   revokeKekVersion?(kekKeyId: string, version: string): Promise<void>;
   publish?(e: BranchKeyEvent): Promise<void>;
@@ -621,6 +625,10 @@ export async function migrateFlat(d: HierarchyDeps, req: { runId: string; kekKey
   }, { maxEntries: 100_000, ttlMs: 24 * 3600_000 });
   const tenants: string[] = [];
   for await (const t of flat.tenants()) tenants.push(t);
+  // A row that does not authenticate is refused (never migrated, so never laundered into a signed
+  // format-2 DEK) and left where it is, counted (flatRowsRefused) for a person to look at; unsigned
+  // rows the settings still accept are migrated and counted (flatRowsUnsignedAdopted).
+  const auth = d.flatAuth ?? new FlatDekAuth({ signer: d.keys.signer });
   await forEachLimited(tenants, o.partitions ?? 8, async (tenant) => {
     const migrated = new Set<string>();
     for (let c: string | undefined, first = true; first || c; first = false) {
@@ -634,6 +642,7 @@ export async function migrateFlat(d: HierarchyDeps, req: { runId: string; kekKey
       const page = await flat.scanRange(tenant, continuation ? { continuation } : {});
       continuation = page.continuation;
       const mine = page.items.filter((x) => x.kekKeyId === req.kekKeyId);
+      const refused = new Set<string>();
       const out: HierarchyDekRecord[] = [];
       let primary: HierarchyDekRecord | undefined;
       for (const dek of mine) {
@@ -645,7 +654,16 @@ export async function migrateFlat(d: HierarchyDeps, req: { runId: string; kekKey
         }
         const b = branch;
         const branchKey = await branchKeys.get({ kekKeyId: req.kekKeyId, branchId: b.branchId, version: b.version });
-        const plain = await pacer.run(() => d.kek.unwrap(dek.kekKeyId, dek.kekVersion, Buffer.from(dek.wrapped, "base64url"), dek.alg));
+        let plain: Buffer;
+        try {
+          plain = await auth.open(dek, () => pacer.run(() => d.kek.unwrap(dek.kekKeyId, dek.kekVersion, Buffer.from(dek.wrapped, "base64url"), dek.alg)));
+        } catch (err) {
+          if (!(err instanceof InvariantViolationError && err.code.startsWith("FlatDek"))) throw err;
+          refused.add(dek.dekId);
+          cp.add("flatRowsRefused", 1);
+          continue;
+        }
+        if (!isSignedDek(dek)) cp.add("flatRowsUnsignedAdopted", 1);
         try {
           const rec: HierarchyDekRecord = {
             format: DEK_FORMAT_2, tenant, dekId: dek.dekId, dekVersion: dek.dekVersion, kekKeyId: req.kekKeyId, branchId: b.branchId, branchVersion: b.version,
@@ -663,8 +681,9 @@ export async function migrateFlat(d: HierarchyDeps, req: { runId: string; kekKey
       await d.deks.putMany(tenant, out);
       if (primary) await d.deks.setPrimaryPointer(tenant, primary.dekId, primary.dekVersion);
       cp.add("dekRowsWritten", out.length);
-      await deleteFlatRows(table, tenant, mine.map((x) => ({ dekId: x.dekId })));
-      cp.add("flatRowsDeleted", mine.length);
+      const moved = mine.filter((x) => !refused.has(x.dekId));
+      await deleteFlatRows(table, tenant, moved.map((x) => ({ dekId: x.dekId })));
+      cp.add("flatRowsDeleted", moved.length);
     } while (continuation);
     await deleteFlatRows(table, tenant, [{ dekId: "~primary" }]);
   });

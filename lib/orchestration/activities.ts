@@ -335,9 +335,12 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   try {
     const wrapped = await deps.vault.wrapKey(vault, name, kek.primaryVersion, plaintext);
     next = dekRecord({ tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, wrapped, createdAt: input.at });
+    // Signed (one remote sign) when a signing key is configured: a row anyone with the KEK's public
+    // key could write is otherwise indistinguishable from ours (lib/envelope/flatDekAuth.ts).
+    if (deps.flatDekAuth) next = await deps.flatDekAuth.sign(next, plaintext);
     // Before it becomes primary, the DEK as stored must decrypt through lib/envelope a probe it
     // encrypted (lib/validation); a failure records the verdict and stops here, nothing promoted.
-    await dekGate(deps, kekPortOver(deps.vault, vault, name), { rotationId: input.rotationId, keyId: `dek:${input.tenant}`, actor: "system:orchestrator", at: input.at }, next, plaintext);
+    await dekGate(deps, kekPortOver(deps.vault, vault, name), { rotationId: input.rotationId, keyId: `dek:${input.tenant}`, actor: "system:orchestrator", at: input.at }, next, plaintext, deps.flatDekAuth);
   } finally {
     plaintext.fill(0);
   }

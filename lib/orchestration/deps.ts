@@ -24,6 +24,7 @@ import { TableDekPort } from "./tableDeks";
 import { keyVaultValidationVault, memoryValidationVault } from "../validation/vaults";
 import { MemoryFenceStore } from "./fence";
 import { TableFenceStore } from "../stores/fenceStore";
+import { flatDekAuthFrom } from "./flatDekAuthFrom";
 
 export type * from "./ports";
 
@@ -134,6 +135,7 @@ export async function createRotationDeps(cfg: Config, overrides: RotationDepsOve
     secrets: secretGenerators(),
     clock: systemClock,
     fences: new TableFenceStore(tableClient(cfg, "locks")),
+    flatDekAuth: flatDekAuthFrom(cfg, vaultFor),
     ...overrides,
     close: async () => {
       await bus?.close();

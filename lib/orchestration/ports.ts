@@ -3,6 +3,7 @@
 // the local host.
 import type { Clock, DekPort, EventPublisher, FenceStore, InventoryPort, JwksPort, KeyVaultPort, Ledger, PolicyPort } from "../ports";
 import type { Policy } from "../domain/policy";
+import type { FlatDekAuth } from "../envelope/flatDekAuth";
 import type { ProviderCredentials } from "../secrets/port";
 import type { ProviderCheck, ValidationVault } from "../validation/ports";
 
@@ -50,4 +51,7 @@ export interface RotationDeps {
   validationVault?: ValidationVault;
   /** Provider secrets: does a value authenticate at its provider (the secret gate calls it). */
   validateAtProvider?: ProviderCheck;
+  /** Format-1 DEKs (lib/envelope/flatDekAuth.ts): signs each new one when a signing key is
+   * configured; the KEK rewrap and the DEK gate verify rows with it. Absent = unsigned DEKs. */
+  flatDekAuth?: FlatDekAuth;
 }

@@ -14,7 +14,7 @@
 // intent under any other KEK version (revoked or superseded in between) is replaced, never promoted.
 import { odata, type TableClient } from "@azure/data-tables";
 import { RotationConflictError } from "../domain/errors";
-import { dekIdFor, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
+import { dekIdFor, signatureOf, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
 import type { DekPort, DekRewrapCounts, KekVersionGuard } from "../ports";
 import { DekStore } from "../stores/dekStore";
 import { ensureTable, escapeKey, statusOf, translateTableError } from "../stores/tables";
@@ -35,6 +35,12 @@ type IntentEntity = {
   /** Pending only: the same KEK version under the column names the reference count reads. */
   kekKeyId?: string;
   kekVersion?: string;
+  /** Pending only, signed DEKs: the signature of the DEK the intent holds (lib/envelope/flatDekAuth.ts),
+   * so promoting an earlier attempt's intent promotes that DEK with its own signature. */
+  commitment?: string;
+  signerKeyId?: string;
+  signerVersion?: string;
+  signature?: string;
   /** Set when the DEK was promoted. */
   settledAt?: string;
   etag?: string;
@@ -153,9 +159,10 @@ export class TableDekPort implements DekPort {
     }
     await guard?.({ kekKeyId: intent.wrapKek, kekVersion: intent.wrapKekVersion });
     // The intent's DEK: `next` unless an earlier attempt's intent (same KEK version) is promoted.
-    const { rotationId: _made, ...dek } = next;
+    const { rotationId: _made, commitment: _c, signerKeyId: _k, signerVersion: _v, signature: _s, ...dek } = next;
     const record: DekRecord = {
       ...dek, dekId: dekIdFor(intent.dekVersion), dekVersion: intent.dekVersion, wrapped: intent.wrappedDek, createdAt: intent.createdAt, state: "primary",
+      ...signatureOf(intent),
     };
     // The intent is settled in the promotion's own transaction: no crash leaves a promoted DEK
     // with a pending intent (which would count as a second reference, and after a rewrap no longer
@@ -178,7 +185,7 @@ export class TableDekPort implements DekPort {
     return {
       partitionKey: escapeKey(tenant), rowKey: `${INTENT_PREFIX}${escapeKey(next.rotationId)}`, rotationId: next.rotationId,
       dekVersion: next.dekVersion, wrappedDek: next.wrapped, wrapKek: next.kekKeyId, wrapKekVersion: next.kekVersion,
-      kekKeyId: next.kekKeyId, kekVersion: next.kekVersion, createdAt: next.createdAt,
+      kekKeyId: next.kekKeyId, kekVersion: next.kekVersion, createdAt: next.createdAt, ...signatureOf(next),
     };
   }
 

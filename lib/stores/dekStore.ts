@@ -10,13 +10,15 @@
 // The inventory mirrors it (dek:<tenant> primaryVersion) for display and planning.
 // "~" sorts after every character a dekId may use, so DEK scans stop before the pointer row.
 //
+// A signed DEK's commitment and signature (lib/envelope/flatDekAuth.ts) are columns of its row; a
+// rewrap merges only the wrap columns, so they stay as signed.
 // Every entity carries kekKeyId + kekVersion: the rewrap's work list and the zero-reference proof
 // (countByKekVersion) both read it. Nothing here holds plaintext key material.
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import type { Config } from "../config";
 import { InvalidRequestError, RotationConflictError } from "../domain/errors";
 import { add, dekVersionView, demote, promote, setVersionState, stateChanges, type VersionedKey } from "../domain/versions";
-import { checkDekRecord, DEK_RECORD_FORMAT, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
+import { checkDekRecord, DEK_RECORD_FORMAT, signatureOf, type DekRecord, type DekWrap, type StoredDek } from "../envelope/dekRecord";
 import type { DekSource } from "../envelope/resolver";
 import { ensureTable, getRowOrUndefined, escapeKey, statusOf, tableClient, tableErrorCode, translateTableError, unescapeKey } from "./tables";
 
@@ -69,6 +71,11 @@ type DekEntity = {
   createdAt: string;
   state: string;
   rewrappedAt?: string;
+  /** Signed DEKs only (lib/envelope/flatDekAuth.ts); a legacy row has none of the four. */
+  commitment?: string;
+  signerKeyId?: string;
+  signerVersion?: string;
+  signature?: string;
 };
 
 type PointerEntity = {
@@ -82,6 +89,7 @@ function toEntity(r: DekRecord): DekEntity {
   return {
     partitionKey: escapeKey(r.tenant), rowKey: r.dekId, format: r.format, tenant: r.tenant, dekVersion: r.dekVersion,
     kekKeyId: r.kekKeyId, kekVersion: r.kekVersion, alg: r.alg, wrapped: r.wrapped, createdAt: r.createdAt, state: r.state,
+    ...signatureOf(r),
   };
 }
 
@@ -97,6 +105,7 @@ function fromEntity(e: TableEntityResult<DekEntity>): StoredDek {
     wrapped: e.wrapped,
     createdAt: e.createdAt,
     state: e.state as DekRecord["state"],
+    ...signatureOf(e),
     etag: e.etag,
   };
 }
@@ -148,7 +157,7 @@ export class DekStore implements DekSource {
     } catch (err) {
       if (statusOf(err) === 409) {
         const existing = await this.get(record.tenant, record.dekId);
-        if (existing && existing.wrapped === record.wrapped && existing.kekVersion === record.kekVersion) return;
+        if (existing && existing.wrapped === record.wrapped && existing.kekVersion === record.kekVersion && existing.signature === record.signature) return;
         throw new RotationConflictError("DekExists", `[keyrotor] [deks] DEK ${record.tenant}/${record.dekId} already exists with other contents`, { cause: err });
       }
       translateTableError(err, `put DEK ${record.tenant}/${record.dekId}`);

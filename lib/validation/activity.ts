@@ -7,6 +7,7 @@ import { InvariantViolationError } from "../domain/errors";
 import { ROTATION_TRIGGERS } from "../domain/keys";
 import type { KekPort } from "../envelope/kek";
 import type { DekRecord } from "../envelope/dekRecord";
+import type { FlatDekAuth } from "../envelope/flatDekAuth";
 import { dekProbe, kekRewrapSampleLeg, kekRewrapSampleVerdict, kekRoundTrip, secretReadBack, signingProbe, signingPublished, type ProbeToken, type SampleLeg } from "./gates";
 import type { ValidationDeps } from "./ports";
 
@@ -110,9 +111,9 @@ export async function recordValidation(
  * validation and throws ValidationFailed (nothing promoted) when it does not. */
 export async function dekGate(
   deps: Pick<ValidationDeps, "ledger">, kek: KekPort, ctx: { rotationId: string; keyId: string; actor: string; at: string },
-  dek: DekRecord, plaintext: Buffer,
+  dek: DekRecord, plaintext: Buffer, auth?: FlatDekAuth,
 ): Promise<ValidationResult> {
-  const r = await dekProbe(kek, dek, plaintext);
+  const r = await dekProbe(kek, dek, plaintext, auth);
   await recordValidation(deps, ctx, r);
   if (r.outcome === "failed") throw validationFailed(ctx.keyId, r);
   return r;

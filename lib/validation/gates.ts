@@ -10,6 +10,7 @@ import { DEK_BYTES, dekVersionLabel, type DekRecord } from "../envelope/dekRecor
 import { Envelope } from "../envelope/envelope";
 import type { KekPort } from "../envelope/kek";
 import { DekResolver } from "../envelope/resolver";
+import type { FlatDekAuth } from "../envelope/flatDekAuth";
 import type { SigningAlg, ValidationDeps, ValidationJwk, ValidationVault } from "./ports";
 
 const PROBE_BYTES = 32;
@@ -119,14 +120,15 @@ export function kekRewrapSampleVerdict(version: string, leg: SampleLeg): Validat
 /** Before the new DEK becomes primary: lib/envelope encrypts a probe with the DEK as generated and
  * decrypts it the way a consumer will, resolving the stored (wrapped) DEK through the vault. A
  * wrap that does not unwrap to the same DEK fails authentication, so the gate fails. */
-export async function dekProbe(kek: KekPort, dek: DekRecord, plaintext: Buffer): Promise<ValidationResult> {
+export async function dekProbe(kek: KekPort, dek: DekRecord, plaintext: Buffer, auth?: FlatDekAuth): Promise<ValidationResult> {
   const version = dekVersionLabel(dek.dekVersion);
   const record: DekRecord = { ...dek, state: "primary" };
   const source = { get: async () => record, getPrimary: async () => record };
   // The encrypting side holds the DEK as generated (a copy: the resolver zeroes what it evicts).
   const asGenerated: KekPort = { wrap: () => Promise.reject(new Error("not used")), unwrap: async () => Buffer.from(plaintext) };
-  const writer = new DekResolver(source, asGenerated);
-  const reader = new DekResolver(source, kek);
+  // Both authenticate the row as a consumer does (signature, then commitment after the unwrap).
+  const writer = new DekResolver(source, asGenerated, auth ? { auth } : {});
+  const reader = new DekResolver(source, kek, auth ? { auth } : {});
   const failures: ProbeFailure[] = [];
   const data = randomBytes(PROBE_BYTES);
   try {

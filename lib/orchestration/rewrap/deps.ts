@@ -8,8 +8,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Config } from "../../config";
 import { parseKeyId } from "../../domain/keys";
-import { InvalidRequestError } from "../../domain/errors";
-import type { DekWrap } from "../../envelope/dekRecord";
+import { InvalidRequestError, type InvariantViolationError } from "../../domain/errors";
+import type { DekWrap, StoredDek } from "../../envelope/dekRecord";
+import type { FlatDekAuth } from "../../envelope/flatDekAuth";
 import { keyVaultsFor, type KeyVaultAdapter } from "../../vault/keyVault";
 import { TableFenceStore } from "../../stores/fenceStore";
 import { tableClient } from "../../stores/tables";
@@ -17,6 +18,7 @@ import type { FenceStore } from "../fence";
 import type { DekPort } from "../../ports";
 import type { RotationDeps } from "../ports";
 import { TableDekPort } from "../tableDeks";
+import { flatDekAuthFrom } from "../flatDekAuthFrom";
 
 export type RewrapTarget = DekWrap;
 
@@ -44,6 +46,12 @@ export interface RewrapDeps {
    * each batch it commits, so a range still running after a take-over stops writing at its next
    * batch. Absent (a bench's own wiring) = checked only when the activity starts (handlers.ts). */
   fences?: FenceStore;
+  /** How DEK rows are authenticated before they are re-wrapped (lib/envelope/flatDekAuth.ts): the
+   * signing key, whether unsigned rows are refused. Absent = UNVERIFIED_FLAT_DEKS (legacy rows
+   * re-wrapped, signed ones refused: nothing here could verify them). */
+  flatAuth?: FlatDekAuth;
+  /** Told of each row refused (code FlatDek*), for the log; the range's result counts them. */
+  onRefused?(dek: StoredDek, err: InvariantViolationError): void;
   now(): number;
   sleep(ms: number): Promise<void>;
   random(): number;
@@ -82,6 +90,7 @@ export function realRewrapDeps(cfg: Config, opts: { vaultLimitPer10s?: number } 
     budgetFraction: cfg.KEYROTOR_VAULT_BUDGET_FRACTION,
     dekBatch: cfg.KEYROTOR_REWRAP_BATCH_SIZE,
     fences: new TableFenceStore(tableClient(cfg, "locks")),
+    flatAuth: flatDekAuthFrom(cfg, keyVaultsFor(cfg)),
     ...(opts.vaultLimitPer10s !== undefined ? { vaultLimitPer10s: opts.vaultLimitPer10s } : {}),
     ...runtime,
   };
@@ -109,6 +118,7 @@ export function fromRotationDeps(deps: RotationDeps, opts: { budgetFraction?: nu
     },
     budgetFraction: opts.budgetFraction ?? 0.8,
     fences: deps.fences,
+    ...(deps.flatDekAuth ? { flatAuth: deps.flatDekAuth } : {}),
     ...(opts.vaultLimitPer10s !== undefined ? { vaultLimitPer10s: opts.vaultLimitPer10s } : {}),
     ...runtime,
   };

@@ -8,6 +8,7 @@ import { acquire, keyVaultBackoffMs, TokenBucket } from "../../domain/rateContro
 import { keyShapeOf, vaultBudgetPerSecond, vaultLimitPer10s } from "../../domain/vaultLimits";
 import { checkFence } from "../fence";
 import type { StoredDek } from "../../envelope/dekRecord";
+import { UNVERIFIED_FLAT_DEKS } from "../../envelope/flatDekAuth";
 import { type RewrapDeps, type RewrapTarget, type RewrapVault } from "./deps";
 import { RewrapRangeInput, type Cursor, type PlanOp, type RangeOp, type RangeResult, type RewrapPlan, type RewrapRangeOutput, type RewrapRangeRequest, type TenantsOp, type TenantsPage } from "./types";
 
@@ -63,11 +64,29 @@ interface Meter {
   unwrapCalls: number;
   throttled: number;
   unreadable: number;
+  refused: number;
 }
 
-/** Unwrap (remote, paced, 429 → back off and retry this DEK) then wrap locally. undefined = the
- * DEK cannot be unwrapped (corrupt or its version is gone): it keeps its old version, counted. */
+/** The refusals of lib/envelope/flatDekAuth.ts: the row is not what keyrotor signed. */
+const REFUSALS = new Set(["FlatDekUnsigned", "FlatDekSignatureInvalid", "FlatDekSignerMissing", "FlatDekCommitmentMismatch"]);
+const isRefusal = (err: unknown): boolean => err instanceof InvariantViolationError && REFUSALS.has(err.code);
+
+/** Authenticate (local: the row's signature, before any unwrap), unwrap (remote, paced, 429 → back
+ * off and retry this DEK), check the DEK against its signed commitment, then wrap locally.
+ * undefined = the DEK cannot be unwrapped (corrupt or its version is gone) or its row does not
+ * authenticate: it keeps its old version, counted (unreadable / refused). The re-wrap carries the
+ * row's signature over unchanged (merged wrap columns only): it never signs, it cannot vouch for a
+ * row, so a row that does not verify is never re-wrapped. */
 async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBucket | undefined, dek: StoredDek, newVersion: string, m: Meter): Promise<Uint8Array | undefined> {
+  const auth = deps.flatAuth ?? UNVERIFIED_FLAT_DEKS;
+  try {
+    await auth.verify(dek);
+  } catch (err) {
+    if (!isRefusal(err)) throw err;
+    m.refused++;
+    deps.onRefused?.(dek, err as InvariantViolationError);
+    return undefined;
+  }
   let plaintext: Buffer | undefined;
   for (let attempt = 0; plaintext === undefined; attempt++) {
     if (bucket) await acquire(bucket, () => deps.now(), (ms) => deps.sleep(ms));
@@ -89,6 +108,14 @@ async function rewrapOne(deps: RewrapDeps, vault: RewrapVault, bucket: TokenBuck
       }
       throw err;
     }
+  }
+  try {
+    auth.checkKey(dek, plaintext);
+  } catch (err) {
+    if (!isRefusal(err)) throw err;
+    m.refused++;
+    deps.onRefused?.(dek, err as InvariantViolationError);
+    return undefined;
   }
   try {
     return await vault.wrap(newVersion, plaintext);
@@ -158,14 +185,14 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
     max: concurrency,
     starved: () => bucket !== undefined && bucket.available(deps.now()) >= bucket.burst,
   };
-  const m: Meter = { unwrapCalls: 0, throttled: 0, unreadable: 0 };
+  const m: Meter = { unwrapCalls: 0, throttled: 0, unreadable: 0, refused: 0 };
   const fence = input.fence && deps.fences ? { store: deps.fences, grant: input.fence } : undefined;
-  const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
+  const r: RangeResult = { cursors: [], tenantsDone: 0, scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, refused: 0, unwrapCalls: 0, throttled: 0, missing: 0, elapsedMs: 0 };
   let budget = Math.min(input.maxDeks, deps.dekBatch ?? input.maxDeks);
   const timeLeft = () => deadline - deps.now();
   const recompute = async (dek: StoredDek): Promise<Uint8Array> => {
     const w = await rewrapOne(deps, vault, bucket, dek, input.newVersion, m);
-    if (!w) throw new InvariantViolationError("DekUnreadable", `[keyrotor] [rewrap] DEK ${dek.tenant}/${dek.dekId} changed during the rewrap and can no longer be unwrapped`);
+    if (!w) throw new InvariantViolationError("DekUnreadable", `[keyrotor] [rewrap] DEK ${dek.tenant}/${dek.dekId} changed during the rewrap and can no longer be unwrapped or no longer authenticates`);
     return w;
   };
 
@@ -258,6 +285,7 @@ export async function rewrapCursors(deps: RewrapDeps, input: RangeOp): Promise<R
   r.unwrapCalls = m.unwrapCalls;
   r.throttled = m.throttled;
   r.unreadable = m.unreadable;
+  r.refused = m.refused;
   r.elapsedMs = deps.now() - started;
   return r;
 

@@ -22,6 +22,11 @@ export const TotalsSchema = z.object({
   skipped: z.number(),
   conflicts: z.number(),
   unreadable: z.number(),
+  /** DEKs whose row did not authenticate (lib/envelope/flatDekAuth.ts: FlatDekUnsigned,
+   * FlatDekSignatureInvalid, FlatDekSignerMissing, FlatDekCommitmentMismatch): never re-wrapped, left
+   * under their old KEK version (which therefore stays referenced), quarantined for a person to look
+   * at. Defaults to 0 for totals carried from before the field existed. */
+  refused: z.number().default(0),
   /** Remote unwrap calls made (429-answered ones included). */
   unwrapCalls: z.number(),
   /** 429 answers met (each one backed off and retried within its activity). */
@@ -31,9 +36,10 @@ export const TotalsSchema = z.object({
 });
 export type RewrapTotals = z.infer<typeof TotalsSchema>;
 
-export const zeroTotals = (): RewrapTotals => ({ scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, unwrapCalls: 0, throttled: 0, ranges: 0 });
+export const zeroTotals = (): RewrapTotals => ({ scanned: 0, rewrapped: 0, skipped: 0, conflicts: 0, unreadable: 0, refused: 0, unwrapCalls: 0, throttled: 0, ranges: 0 });
 export function addTotals(a: RewrapTotals, b: Partial<RewrapTotals>): RewrapTotals {
-  const out = { ...a };
+  // Over the fields of zeroTotals: totals carried in state from an older build may lack a newer field.
+  const out: RewrapTotals = { ...zeroTotals(), ...a };
   for (const k of Object.keys(out) as (keyof RewrapTotals)[]) out[k] += b[k] ?? 0;
   return out;
 }
