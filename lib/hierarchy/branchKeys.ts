@@ -41,11 +41,13 @@ export class BranchKeys {
     if (existing) return { record: existing };
     const key = randomBytes(BRANCH_KEY_BYTES);
     try {
+      // The local wrap first: it may have to fetch the KEK version's public key, and a fetch that
+      // fails (a 429) must not have cost a remote sign the retry then spends again.
+      const wrapped = (await this.kek.wrap(spec.kekKeyId, spec.kekVersion, key, "RSA-OAEP-256")).toString("base64url");
       const { identity, signature } = await signIdentity(this.signer, {
         kekKeyId: spec.kekKeyId, branchId: spec.branchId, version: spec.version, commitment: commitmentOf(key), createdAt: this.now().toISOString(),
       });
       this.remote.signs++;
-      const wrapped = (await this.kek.wrap(spec.kekKeyId, spec.kekVersion, key, "RSA-OAEP-256")).toString("base64url");
       const { record, created } = await this.store.create({
         ...identity, format: BRANCH_RECORD_FORMAT, kekVersion: spec.kekVersion, alg: "RSA-OAEP-256", wrapped, signatureAlg: "PS256", signature, state: spec.state,
       });
