@@ -15,6 +15,7 @@ import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps } from "./ports";
 import type { HierarchyRuntime } from "../hierarchy/durableRuntime";
 import { dekGoesUnderBranchKeys, hierarchyTenantDeks, rotateHierarchyDek } from "../hierarchy/durableDeks";
+import { settleRotatedDek } from "../hierarchy/durableDekRace";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
 import { providerSecretVersion, retireProviderSlot } from "../secrets/activity";
 import { dekGate, kekPortOver } from "../validation/activity";
@@ -301,12 +302,16 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
     const below = [...deks, ...branched].map((d) => d.dekVersion).filter((x) => x < v);
     return below.length ? { previous: dekVersionLabel(Math.max(...below)) } : {};
   };
-  const doneBranched = branched.find((d) => d.rotationRun === input.rotationId);
-  if (doneBranched && hierarchy) {
-    // A retry after the format-2 DEK was written: the same version, nothing made twice.
-    const branch = await hierarchy.store.get(doneBranched.kekKeyId, doneBranched.branchId, doneBranched.branchVersion);
+  // The newest: an attempt whose DEK had been lost made another version above it.
+  const doneBranched = branched.filter((d) => d.rotationRun === input.rotationId).sort((a, b) => b.dekVersion - a.dekVersion)[0];
+  // A retry after the format-2 DEK was written: the same version, nothing made twice, once it is
+  // under a live primary branch-key version (re-wrapped there if its own was demoted since). One
+  // whose version was destroyed (the earlier attempt ended between its write and its check) can no
+  // longer be opened and is not reported: a new version is made above it.
+  const settled = doneBranched && hierarchy ? await settleRotatedDek(hierarchy, doneBranched) : undefined;
+  if (doneBranched && settled) {
     await recordDekInventory(deps, input.tenant, dekVersionLabel(doneBranched.dekVersion), input);
-    return { dekVersion: dekVersionLabel(doneBranched.dekVersion), reused: true, kekVersion: branch?.kekVersion ?? "", ...previousBelow(doneBranched.dekVersion) };
+    return { dekVersion: dekVersionLabel(doneBranched.dekVersion), reused: true, kekVersion: settled.kekVersion, ...previousBelow(doneBranched.dekVersion) };
   }
   const branchedPrimary = branched.find((d) => d.state === "primary");
   const namedKek = input.kekKeyId ?? branchedPrimary?.kekKeyId ?? primary?.kekKeyId;

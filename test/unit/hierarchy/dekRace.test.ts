@@ -10,7 +10,10 @@ import { HierarchyDekResolver } from "../../../lib/envelope/hierarchyResolver";
 import { kekFromVaults } from "../../../lib/envelope/kek";
 import { HierarchyDeks } from "../../../lib/hierarchy/deks";
 import { HierarchyDekStore } from "../../../lib/hierarchy/dekStore";
-import type { HierarchyDekRecord } from "../../../lib/hierarchy/records";
+import type { HierarchyRuntime } from "../../../lib/hierarchy/durableRuntime";
+import { rotateTenantDek } from "../../../lib/orchestration/activities";
+import { KeyVaultRotationAdapter, type RotationDeps } from "../../../lib/orchestration/deps";
+import { freshDeps, seedPolicy, T0, testPolicy } from "../orchestration/fixtures";
 import { emergency, rotateBranchKey, type HierarchyDeps } from "../../../lib/hierarchy/workflows";
 import { startHierarchy, stopHierarchy, type Hierarchy } from "./hierarchySupport";
 
@@ -39,11 +42,11 @@ class HeldStore extends HierarchyDekStore {
     this.entered = new Promise((r) => { this.enter = r; });
     this.gate = new Promise((r) => { this.release = r; });
   }
-  override async put(r: HierarchyDekRecord): Promise<void> {
-    if (this.when === "after") await super.put(r);
+  override async put(...args: Parameters<HierarchyDekStore["put"]>): Promise<void> {
+    if (this.when === "after") await super.put(...args);
     this.enter();
     await this.gate;
-    if (this.when === "before") await super.put(r);
+    if (this.when === "before") await super.put(...args);
   }
 }
 
@@ -123,5 +126,55 @@ describe("a tenant's DEK rotation racing the KEK's branch-key work", () => {
     const made = await racing;
     expect(made.branchVersion).toBe(2);
     expect(await broken(["t-a"])).toEqual([]);
+  });
+});
+
+describe("a retried tenant DEK rotation that finds the DEK its earlier attempt wrote", () => {
+  let rdeps: RotationDeps;
+  let rt: HierarchyRuntime;
+  beforeEach(async () => {
+    const mem = freshDeps();
+    const policyId = await seedPolicy(mem, testPolicy("platform", "platform-default", ["kek"]));
+    await mem.inventory.put({ keyId: h.kekKeyId, kind: "kek", tenant: "platform", policyId, primaryVersion: h.kekVersion, versions: [{ version: h.kekVersion, state: "primary", createdAt: T0 }] }, undefined);
+    rdeps = { ...mem, vault: new KeyVaultRotationAdapter(() => h.vault) };
+    rt = { store: h.store, keys: h.keys, deks: h.deks, kek: kekFromVaults(() => h.vault), sliceMs: 60_000, ratePerSec: 0 };
+  });
+  const at = "2026-04-01T00:00:00.000Z";
+
+  /** A branch-key rotation's create step alone (version 2 made primary, version 1 demoted), the DEKs
+   * not moved yet; `destroy`: version 1 destroyed too, as a run whose count came before the DEK's
+   * write does. */
+  async function demote(branchId: string, destroy: boolean): Promise<void> {
+    const made = await h.keys.create({ kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, branchId, version: 2, state: "primary" });
+    made.key?.fill(0);
+    const v1 = (await h.store.get(h.kekKeyId, branchId, 1))!;
+    await h.store.setState(v1, "secondary");
+    if (destroy) await h.store.destroy(h.kekKeyId, branchId, 1);
+  }
+
+  it("is reported as reused only once it sits under a primary branch-key version: one under a demoted version is re-wrapped under the current one first", async () => {
+    const first = await new HierarchyDeks(h.keys, h.deks).create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    expect(await rotateTenantDek(rdeps, { rotationId: "dek:t-a@q4", tenant: "t-a", at }, rt)).toMatchObject({ dekVersion: "v2", reused: false });
+    await demote(first.branchId, false);
+
+    const again = await rotateTenantDek(rdeps, { rotationId: "dek:t-a@q4", tenant: "t-a", at }, rt);
+    expect(again).toMatchObject({ dekVersion: "v2", reused: true, kekVersion: h.kekVersion });
+    expect(await h.deks.get("t-a", "v00000002")).toMatchObject({ branchVersion: 2, state: "primary" });
+    expect(await broken(["t-a"])).toEqual([]);
+  });
+
+  it("whose branch-key version was destroyed (the attempt ended between its write and its check) is not reported: a new primary version is made under the current branch version", async () => {
+    const first = await new HierarchyDeks(h.keys, h.deks).create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    expect(await rotateTenantDek(rdeps, { rotationId: "dek:t-a@q4", tenant: "t-a", at }, rt)).toMatchObject({ dekVersion: "v2", reused: false });
+    await demote(first.branchId, true);
+
+    const again = await rotateTenantDek(rdeps, { rotationId: "dek:t-a@q4", tenant: "t-a", at }, rt);
+    expect(again).toMatchObject({ dekVersion: "v3", reused: false, kekVersion: h.kekVersion, previous: "v2" });
+    const primary = await h.deks.getPrimary("t-a");
+    expect(primary).toMatchObject({ dekVersion: 3, branchVersion: 2, rotationRun: "dek:t-a@q4" });
+    const env = new Envelope(new HierarchyDekResolver(h.deks, h.keys));
+    expect((await env.decrypt(await env.encrypt("t-a", Buffer.from("after")))).toString()).toBe("after");
+    // A third attempt finds the newest DEK of the rotation and makes none.
+    expect(await rotateTenantDek(rdeps, { rotationId: "dek:t-a@q4", tenant: "t-a", at }, rt)).toMatchObject({ dekVersion: "v3", reused: true });
   });
 });
