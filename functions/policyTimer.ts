@@ -1,5 +1,6 @@
 // Timer policyTimer (KEYROTOR_TIMER_SCHEDULE, NCRONTAB): plans every key and starts what is due,
-// emits due expiry warnings once (lib/api/timer.ts). A past-due fire does the same.
+// emits due expiry warnings once, starts KEKs' due branch-key rotations (lib/api/timer.ts). A
+// past-due fire does the same.
 import { app, type InvocationContext, type Timer } from "@azure/functions";
 import * as df from "durable-functions";
 import { rotationClient } from "../lib/api/http";

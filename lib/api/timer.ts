@@ -2,7 +2,9 @@
 // honouring windows and freezes), emit due expiry warnings exactly once, and start every due
 // rotation under its deterministic rotationId. Running twice in one due period (or past due) starts
 // nothing new: a rotationId names one durable instance, and a warning's ledger entryId is its
-// warningId. Tenants' DEKs go through the fan-out orchestrator, a bounded number at a time.
+// warningId. Tenants' DEKs go through the fan-out orchestrator, a bounded number at a time. A KEK
+// whose policy has branchKeys.every gets one branch-key rotation for its due branch keys
+// (./branchSchedule.ts), named by the due period like any scheduled rotation.
 import { RotationConflictError } from "../domain/errors";
 import { rotationIds, type ManagedKey } from "../domain/keys";
 import { INITIAL_PERIOD, Planner, type PlanItem } from "../domain/planner";

@@ -14,6 +14,8 @@
 //  3. windows and freezes: a rotation may start only inside a maintenance window (when the policy
 //     has any) and never inside a freeze; dueAt is the first instant >= the due period that allows
 //     it (reasons "waitingForWindow" and "frozen"). The period, and so the rotationId, do not move.
+// A KEK policy's branchKeys.every plans the KEK's branch-key rotation the same way (planBranchKeys):
+// its due period is when the oldest primary branch key turns `every` old, held by windows and freezes.
 // "slot" in this code means a credential slot only; the due period keeps the name `slot` where it
 // is persisted or public: PlanItem.slot and DueRotation.slot (the API's plan answers) and the
 // rotationIds built from it (durable instance ids and ledger entries already written).
@@ -249,7 +251,11 @@ export class Planner {
     const c = this.policies.get(policyKey(key.tenant, key.policyId));
     const every = c?.branchKeysEvery;
     if (!c || !every || !c.policy.kinds.includes("kek") || c.policy.status !== "active") return undefined;
-    const dueTimes = primaries
+    // A branch key's current version is its newest primary (an older one may linger as primary
+    // for a moment during its own rotation): one age per branch key.
+    const current = new Map<string, BranchKeyAge>();
+    for (const b of primaries) if ((current.get(b.branchId)?.version ?? 0) < b.version) current.set(b.branchId, b);
+    const dueTimes = [...current.values()]
       .map((b) => ({ branchId: b.branchId, at: addDuration(Date.parse(b.createdAt), every, 1) }))
       .filter((b) => !Number.isNaN(b.at))
       .sort((a, b) => a.at - b.at || (a.branchId < b.branchId ? -1 : a.branchId > b.branchId ? 1 : 0));

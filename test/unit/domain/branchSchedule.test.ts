@@ -119,6 +119,11 @@ describe("planner: a KEK's scheduled branch-key rotation", () => {
     expect(new Planner(NOW, [signingPolicy]).planBranchKeys({ ...kek, keyId: "signing:vault1/s1", kind: "signing" }, [branch("s2-00000", 100)])).toBeUndefined();
   });
 
+  it("ages a branch key by its current (newest primary) version, once", () => {
+    const due = planned(policy(), [branch("s2-00000", 100, 1), branch("s2-00000", 3, 2), branch("s2-00001", 95)])!;
+    expect(due).toMatchObject({ dueNow: true, dueCount: 1, branchIds: ["s2-00001"] });
+  });
+
   it("names at most as many branch ids as one rotation input carries, and counts the rest", () => {
     const many = Array.from({ length: MAX_BRANCH_IDS_PER_ROTATION + 5 }, (_, i) => branch(`s2000-${String(i).padStart(5, "0")}`, 100 + (i % 7)));
     const due = planned(policy(), many)!;
