@@ -10,6 +10,8 @@ import { createLedger, createRotationDeps, type ConfiguredRotationDeps, type Rot
 import { fromRotationDeps, realRewrapDeps, type RewrapDeps } from "./orchestration/rewrap/deps";
 import { hierarchyRuntimeFrom, type HierarchyRuntime } from "./hierarchy/durableRuntime";
 import { branchKeyAges } from "./hierarchy/branchKeyAges";
+import { flatDekAuthWarning } from "./orchestration/flatDekAuthFrom";
+import { createLogger } from "./telemetry/log";
 import { branchScopeCheck } from "./hierarchy/durableActivities";
 import { keyVaultsFor } from "./vault/keyVault";
 
@@ -44,6 +46,9 @@ export async function compose(cfg: Config, o: CompositionOverrides = {}): Promis
   const rewrap: RewrapDeps = { ...realRewrapDeps(cfg), fences: rotation.fences, ...o.rewrap };
   // The hierarchy's tables and signing key from the settings, over the configured vaults.
   const hierarchy: HierarchyRuntime = { ...hierarchyRuntimeFrom(cfg, keyVaultsFor(cfg)), ...o.hierarchy };
+  // Format-1 DEKs not fully authenticated: said at start (and on /api/health), never silently.
+  const flatWarning = flatDekAuthWarning(cfg);
+  if (flatWarning) createLogger("envelope").warn(flatWarning.message, { errorCode: flatWarning.code });
   // The policy timer and the plan read the branch keys' ages for the branch-key schedule.
   api.branchKeys ??= branchKeyAges(hierarchy.store);
   // A branch-key rotation's named tenants or branch ids are checked before it starts.

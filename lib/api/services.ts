@@ -22,6 +22,7 @@ import { keyVaultsFor } from "../vault/keyVault";
 import type { MemoryPolicyStore } from "../orchestration/memory";
 import { MemoryApprovals } from "./memory";
 import type { ApiLedger, ApiServices, ApiSettings, ComponentHealth } from "./ports";
+import { flatDeksComponent } from "../orchestration/flatDekAuthFrom";
 
 export const DEFAULT_DEK_CONCURRENCY = 8;
 
@@ -77,6 +78,9 @@ export async function apiServices(cfg: Config, opts: { clock?: Clock; ledger?: A
     notificationHealth: () => publisher.sharedNotificationHealth(),
     probes: {
       tables: () => probe("tables", () => ensureTable(inventoryTable)),
+      // Never silent about unauthenticated format-1 DEKs (docs/flat-dek-signatures.md): a warning,
+      // not a degradation (an upgrade that still reads legacy DEKs is working as configured).
+      flatDeks: () => Promise.resolve(flatDeksComponent(cfg)),
     },
     references: new TableDekPort(tableClient(cfg, "deks")),
     fences: new TableFenceStore(tableClient(cfg, "locks")),

@@ -23,3 +23,11 @@ export function flatDekAuthWarning(cfg: Pick<Config, "KEYROTOR_BRANCH_SIGNING_KE
   }
   return undefined;
 }
+
+/** The /api/health component `flatDeks`: "ok" with the warning's code and text while format-1 DEKs
+ * are not fully authenticated, "ok" with `signed` and `unsignedRefused` once they are. */
+export function flatDeksComponent(cfg: Pick<Config, "KEYROTOR_BRANCH_SIGNING_KEY_ID" | "KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE">): { status: "ok"; detail?: string; warning?: string; signed: boolean; unsignedRefused: boolean } {
+  const w = flatDekAuthWarning(cfg);
+  const state = { signed: cfg.KEYROTOR_BRANCH_SIGNING_KEY_ID !== undefined, unsignedRefused: cfg.KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE };
+  return w ? { status: "ok", warning: w.code, detail: `[keyrotor] [health] ${w.message}`, ...state } : { status: "ok", ...state };
+}

@@ -19,6 +19,7 @@ import type { DekPort } from "../../ports";
 import type { RotationDeps } from "../ports";
 import { TableDekPort } from "../tableDeks";
 import { flatDekAuthFrom } from "../flatDekAuthFrom";
+import { createLogger } from "../../telemetry/log";
 
 export type RewrapTarget = DekWrap;
 
@@ -91,6 +92,7 @@ export function realRewrapDeps(cfg: Config, opts: { vaultLimitPer10s?: number } 
     dekBatch: cfg.KEYROTOR_REWRAP_BATCH_SIZE,
     fences: new TableFenceStore(tableClient(cfg, "locks")),
     flatAuth: flatDekAuthFrom(cfg, keyVaultsFor(cfg)),
+    onRefused: (dek, err) => createLogger("rewrap").warn(`DEK ${dek.tenant}/${dek.dekId} refused, not re-wrapped (left under ${dek.kekVersion}): ${err.message}`.slice(0, 500), { keyId: dek.kekKeyId, errorCode: err.code }),
     ...(opts.vaultLimitPer10s !== undefined ? { vaultLimitPer10s: opts.vaultLimitPer10s } : {}),
     ...runtime,
   };
