@@ -74,6 +74,10 @@ param rewrapBatchSize string = '500'
 @description('Key hierarchy: the signing key trusted to sign branch-key records, signing:<vault>/<key> of a managed vault (empty: no KEK may have branch keys rotated).')
 param branchSigningKeyId string = ''
 
+@description('Format-1 DEKs: refuse unsigned (legacy) rows; needs branchSigningKeyId (docs/flat-dek-signatures.md says when to turn it on).')
+@allowed(['true', 'false'])
+param flatDeksRequireSignature string = 'false'
+
 @description('Key hierarchy: shared branch keys per KEK for newly assigned tenants.')
 param branchKeysPerKek string = '256'
 
@@ -260,6 +264,7 @@ module functionApp 'modules/functionApp.bicep' = {
     vaultBudgetFraction: vaultBudgetFraction
     rewrapBatchSize: rewrapBatchSize
     branchSigningKeyId: branchSigningKeyId
+    flatDeksRequireSignature: flatDeksRequireSignature
     branchKeysPerKek: branchKeysPerKek
     hierarchySliceSeconds: hierarchySliceSeconds
     emergencyApprovalWindow: emergencyApprovalWindow

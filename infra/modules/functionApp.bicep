@@ -21,6 +21,7 @@ param timerSchedule string
 param vaultBudgetFraction string
 param rewrapBatchSize string
 param branchSigningKeyId string
+param flatDeksRequireSignature string
 param branchKeysPerKek string
 param hierarchySliceSeconds string
 param emergencyApprovalWindow string
@@ -109,6 +110,8 @@ var appSettings = {
   KEYROTOR_REWRAP_BATCH_SIZE: rewrapBatchSize
   // Key hierarchy (docs/key-hierarchy.md); an empty signing key id reads as unset.
   KEYROTOR_BRANCH_SIGNING_KEY_ID: branchSigningKeyId
+  // Signed format-1 DEKs (docs/flat-dek-signatures.md): true refuses unsigned legacy rows.
+  KEYROTOR_FLAT_DEKS_REQUIRE_SIGNATURE: flatDeksRequireSignature
   KEYROTOR_BRANCH_KEYS_PER_KEK: branchKeysPerKek
   KEYROTOR_HIERARCHY_SLICE_SECONDS: hierarchySliceSeconds
   KEYROTOR_EMERGENCY_APPROVAL_WINDOW: emergencyApprovalWindow
