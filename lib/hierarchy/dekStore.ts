@@ -39,6 +39,12 @@ function checkDekPlacement(tenant: string, dekId: string, r: StoredHierarchyDek)
 
 const toEntity = (r: HierarchyDekRecord): Entity => ({ partitionKey: escapeKey(r.tenant), rowKey: r.dekId, ...r });
 
+export interface TenantPartition {
+  deks: StoredHierarchyDek[];
+  /** The tenant's primary-DEK pointer row, absent before its first format-2 DEK. */
+  pointer?: { primaryDekId: string; etag: string };
+}
+
 export interface Rewrite {
   dek: StoredHierarchyDek;
   branchVersion: number;
@@ -73,20 +79,42 @@ export class HierarchyDekStore {
     return this.get(tenant, pointer.primaryDekId);
   }
 
+  /** A tenant's whole partition in one query: its DEKs and its primary pointer. A DEK rotation reads
+   * it once (which versions exist, whether a retry already wrote its DEK) and hands it to put(),
+   * which then reads neither the pointer nor the previous primary again. */
+  async partition(tenant: string): Promise<TenantPartition> {
+    const t = await this.table();
+    const out: TenantPartition = { deks: [] };
+    try {
+      for await (const e of t.listEntities<Entity>({ queryOptions: { filter: odata`PartitionKey eq ${escapeKey(tenant)}` } })) {
+        if (e.rowKey === PRIMARY_ROW) out.pointer = { primaryDekId: String(e.primaryDekId), etag: e.etag };
+        else out.deks.push(fromEntity(e));
+      }
+    } catch (err) {
+      translateTableError(err, `read DEKs of ${tenant}`);
+    }
+    return out;
+  }
+
   /** Inserts a DEK; a primary one moves the tenant's pointer in the same transaction (the previous
-   * primary becomes secondary). Idempotent: the same record again is a no-op. */
-  async put(r: HierarchyDekRecord): Promise<void> {
+   * primary becomes secondary). Idempotent: the same record again is a no-op. With `read` (the
+   * tenant's partition as the caller read it) the previous primary and the pointer are taken from
+   * it, and the transaction holds If-Match on both (created, when there was no pointer), so a change
+   * since that read fails the write instead of being overwritten. */
+  async put(r: HierarchyDekRecord, read?: TenantPartition): Promise<void> {
     checkHierarchyDek(r);
     const t = await this.table();
     const pk = escapeKey(r.tenant);
     const actions: TransactionAction[] = [["create", toEntity(r)]];
     if (r.state === "primary") {
-      const previous = await this.getPrimary(r.tenant);
+      const previous = read ? read.deks.find((d) => d.dekId === read.pointer?.primaryDekId) : await this.getPrimary(r.tenant);
       if (previous && previous.dekVersion >= r.dekVersion && previous.dekId !== r.dekId) {
         throw new InvalidRequestError("DekVersionStale", `[keyrotor] [hierarchy] tenant ${r.tenant} is at DEK v${previous.dekVersion}; v${r.dekVersion} cannot become primary`, { status: 409 });
       }
       if (previous && previous.dekId !== r.dekId) actions.push(["update", { partitionKey: pk, rowKey: previous.dekId, state: "secondary" }, "Merge", { etag: previous.etag }]);
-      actions.push(["upsert", { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: r.dekId, primaryVersion: r.dekVersion }, "Replace"]);
+      const pointer = { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: r.dekId, primaryVersion: r.dekVersion };
+      if (!read) actions.push(["upsert", pointer, "Replace"]);
+      else actions.push(read.pointer ? ["update", pointer, "Replace", { etag: read.pointer.etag }] : ["create", pointer]);
     }
     try {
       await t.submitTransaction(actions);

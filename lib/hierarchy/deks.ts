@@ -8,7 +8,7 @@ import { BranchKeyCache, type BranchKeyCacheOptions, type BranchKeyRef } from ".
 import { DEK_BYTES, dekIdFor } from "../envelope/dekRecord";
 import type { BranchKeys } from "./branchKeys";
 import type { StoredBranchKey } from "./branchKeyStore";
-import type { HierarchyDekStore, StoredHierarchyDek } from "./dekStore";
+import type { HierarchyDekStore, StoredHierarchyDek, TenantPartition } from "./dekStore";
 import { unwrapDek, wrapDek } from "./dekWrap";
 import { DEK_FORMAT_2, type HierarchyDekRecord } from "./records";
 
@@ -20,6 +20,9 @@ export interface CreateSpec {
   isolated?: boolean;
   createdAt?: string;
   rotationRun?: string;
+  /** The tenant's partition as the caller just read it (a DEK rotation): the write takes the
+   * previous primary and the pointer from it instead of reading them again. */
+  read?: TenantPartition;
 }
 
 const refKey = (r: BranchKeyRef) => `${r.kekKeyId}|${r.branchId}|${r.version}`;
@@ -77,7 +80,7 @@ export class HierarchyDeks {
         // The rotation that made it (a DEK rotation's id): its retry finds it and makes none twice.
         ...(spec.rotationRun ? { rotationRun: spec.rotationRun } : {}),
       };
-      await this.store.put(record);
+      await this.store.put(record, spec.read);
       const settled = await this.settle(spec.tenant, record.dekId, dek, record);
       if (!settled) throw new RotationConflictError("BranchKeyGone", `[keyrotor] [hierarchy] branch key ${branch.branchId}#${branch.version} vanished under tenant ${spec.tenant}'s new DEK v${spec.dekVersion}`);
       return settled;

@@ -5,7 +5,7 @@
 import { InvariantViolationError } from "../domain/errors";
 import { HierarchyDeks } from "./deks";
 import type { HierarchyRuntime } from "./durableRuntime";
-import type { StoredHierarchyDek } from "./dekStore";
+import type { StoredHierarchyDek, TenantPartition } from "./dekStore";
 
 /** One DEK writer per runtime (the composition builds one), so its branch-key cache outlives an
  * activity call: the tenants of one branch key, rotated one activity each, share ONE remote unwrap
@@ -25,13 +25,13 @@ function writerFor(rt: HierarchyRuntime, keys: NonNullable<HierarchyRuntime["key
 
 /** Every format-2 DEK of a tenant (few per tenant: one per DEK version). */
 export async function hierarchyTenantDeks(rt: HierarchyRuntime, tenant: string): Promise<StoredHierarchyDek[]> {
-  const out: StoredHierarchyDek[] = [];
-  for (let c: string | undefined, first = true; first || c; first = false) {
-    const page = await rt.deks.scan(tenant, c);
-    out.push(...page.items);
-    c = page.continuation;
-  }
-  return out;
+  return (await rt.deks.partition(tenant)).deks;
+}
+
+/** The tenant's format-2 DEKs and primary pointer in one query: what a DEK rotation reads first, and
+ * hands to rotateHierarchyDek so the write reads neither again. */
+export function hierarchyTenant(rt: HierarchyRuntime, tenant: string): Promise<TenantPartition> {
+  return rt.deks.partition(tenant);
 }
 
 /** True when the KEK has branch-key records: its tenants' new DEKs go under branch keys (what the
@@ -53,7 +53,7 @@ export async function dekGoesUnderBranchKeys(rt: HierarchyRuntime, kekKeyId: str
  * are wrapped under `kekVersion` (the KEK's primary). Returns the KEK version the DEK's branch key
  * is wrapped under. One remote unwrap at most (the branch key's), none per DEK. */
 export async function rotateHierarchyDek(
-  rt: HierarchyRuntime, spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; rotationId: string; at: string },
+  rt: HierarchyRuntime, spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; rotationId: string; at: string; read?: TenantPartition },
 ): Promise<{ kekVersion: string }> {
   const keys = rt.keys;
   if (!keys) {
@@ -62,6 +62,7 @@ export async function rotateHierarchyDek(
   // The branch-key record comes back with the DEK: its row is not read a second time.
   const { branch } = await writerFor(rt, keys).createWithBranch({
     tenant: spec.tenant, dekVersion: spec.dekVersion, kekKeyId: spec.kekKeyId, kekVersion: spec.kekVersion, createdAt: spec.at, rotationRun: spec.rotationId,
+    ...(spec.read ? { read: spec.read } : {}),
   });
   return { kekVersion: branch.kekVersion };
 }

@@ -14,7 +14,7 @@ import { eventMessageId } from "../events/message";
 import { LEDGER_ENTRY_TYPES, ROTATION_EVENT_TYPES } from "../ports";
 import type { RotationDeps } from "./ports";
 import type { HierarchyRuntime } from "../hierarchy/durableRuntime";
-import { dekGoesUnderBranchKeys, hierarchyTenantDeks, rotateHierarchyDek } from "../hierarchy/durableDeks";
+import { dekGoesUnderBranchKeys, hierarchyTenant, rotateHierarchyDek } from "../hierarchy/durableDeks";
 import { settleRotatedDek } from "../hierarchy/durableDekRace";
 import { assertKekVersionUsable, rollBackTenantDek } from "./dekGuards";
 import { providerSecretVersion, retireProviderSlot } from "../secrets/activity";
@@ -290,7 +290,9 @@ export const RotateTenantDekInput = z.object({ rotationId: id, tenant: z.string(
  * key instead: a DEK rotation must not take a tenant out of the hierarchy. */
 export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof RotateTenantDekInput>, hierarchy?: HierarchyRuntime): Promise<{ dekVersion: string; previous?: string; reused: boolean; kekVersion: string }> {
   const deks = await deps.deks.tenantDeks(input.tenant);
-  const branched = hierarchy ? await hierarchyTenantDeks(hierarchy, input.tenant) : [];
+  // The tenant's format-2 DEKs and primary pointer, read once: the write below reads neither again.
+  const tenantRows = hierarchy ? await hierarchyTenant(hierarchy, input.tenant) : undefined;
+  const branched = tenantRows?.deks ?? [];
   const done = deks.find((d) => d.rotationId === input.rotationId);
   const primary = deks.find((d) => d.state === "primary" && d.rotationId !== input.rotationId);
   if (done) {
@@ -325,7 +327,7 @@ export async function rotateTenantDek(deps: RotationDeps, input: z.infer<typeof 
   if (hierarchy && (await dekGoesUnderBranchKeys(hierarchy, kekKeyId, branched))) {
     const n = [...deks, ...branched].reduce((max, d) => Math.max(max, d.dekVersion), 0) + 1;
     await guard({ kekKeyId, kekVersion: kek.primaryVersion });
-    const made = await rotateHierarchyDek(hierarchy, { tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, rotationId: input.rotationId, at: input.at });
+    const made = await rotateHierarchyDek(hierarchy, { tenant: input.tenant, dekVersion: n, kekKeyId, kekVersion: kek.primaryVersion, rotationId: input.rotationId, at: input.at, ...(tenantRows ? { read: tenantRows } : {}) });
     await recordDekInventory(deps, input.tenant, dekVersionLabel(n), input);
     return { dekVersion: dekVersionLabel(n), reused: false, kekVersion: made.kekVersion, ...previousBelow(n) };
   }

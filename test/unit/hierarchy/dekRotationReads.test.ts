@@ -16,6 +16,7 @@ import type { HierarchyRuntime } from "../../../lib/hierarchy/durableRuntime";
 import { rotateTenantDek } from "../../../lib/orchestration/activities";
 import { KeyVaultRotationAdapter, type RotationDeps } from "../../../lib/orchestration/deps";
 import { freshDeps, seedPolicy, T0, testPolicy } from "../orchestration/fixtures";
+import { RotationConflictError } from "../../../lib/domain/errors";
 import { freshTable } from "../../support/tables";
 import { startHierarchy, stopHierarchy, type Hierarchy } from "./hierarchySupport";
 
@@ -89,7 +90,7 @@ async function rotate(tenant: string, rotationId: string, kekKeyId?: string): Pr
 }
 
 describe("a tenant's DEK rotation under a KEK with branch keys", () => {
-  it("reads the same few rows whether the KEK has 2 branch keys or 256: at most 6 read requests and 6 rows on the hierarchy's tables, one write", async () => {
+  it("reads the same few rows whether the KEK has 2 branch keys or 256: at most 5 read requests and 5 rows on the hierarchy's tables, one write", async () => {
     const writer = new HierarchyDeks(h.keys, h.deks);
     for (const tenant of ["acme", "globex"]) await writer.create({ tenant, dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
     expect((await h.store.all(h.kekKeyId)).length).toBeLessThanOrEqual(2);
@@ -99,12 +100,13 @@ describe("a tenant's DEK rotation under a KEK with branch keys", () => {
     const many = await rotate("globex", "dek:globex@2026Q2");
     console.info(`[dekRotationReads] 2 branch keys: ${JSON.stringify(few)}; 256 branch keys: ${JSON.stringify(many)}`);
 
-    // The bound: the tenant's DEK partition (one query, its DEK rows), its assignment, its branch
-    // key's versions, the previous primary; nothing per branch key of the KEK.
+    // The bound: the tenant's DEK partition (one query: its DEK rows and primary pointer, which the
+    // write then uses), its assignment, whether it has a dedicated branch key, its branch key's
+    // versions, the branch-key check after the write; nothing per branch key of the KEK.
     const reads = (c: { branchKeys: Counts; deks: Counts }) => ({ reads: c.branchKeys.reads + c.deks.reads, rows: c.branchKeys.rows + c.deks.rows });
     expect(reads(many), JSON.stringify(many)).toEqual(reads(few));
-    expect(reads(many).reads, JSON.stringify(many)).toBeLessThanOrEqual(6);
-    expect(reads(many).rows, JSON.stringify(many)).toBeLessThanOrEqual(6);
+    expect(reads(many).reads, JSON.stringify(many)).toBeLessThanOrEqual(5);
+    expect(reads(many).rows, JSON.stringify(many)).toBeLessThanOrEqual(5);
     // The only write: the DEK and the moved primary pointer, in one transaction.
     expect(many.branchKeys.requests - many.branchKeys.reads + many.deks.requests - many.deks.reads).toBe(1);
     expect(many.dekVersion).toBe("v2");
@@ -195,5 +197,32 @@ describe("BranchKeyStore.hasAny (whether a KEK has branch keys, from one row)", 
     branchTable.reset();
     expect(await h.store.hasAny(h.kekKeyId)).toBe(true);
     expect(branchTable.counts).toEqual({ requests: 1, reads: 1, rows: 1 });
+  });
+});
+
+describe("a DEK write with the tenant's partition as read before it", () => {
+  it("fails, changing nothing, when the tenant's primary moved since that read (If-Match on the previous primary and the pointer)", async () => {
+    const writer = new HierarchyDeks(h.keys, h.deks);
+    await writer.create({ tenant: "acme", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    const read = await h.deks.partition("acme");
+    expect(read.pointer?.primaryDekId).toBe("v00000001");
+    expect(read.deks.map((d) => d.dekId)).toEqual(["v00000001"]);
+    // Another writer moves the primary to v2 after that read.
+    await writer.create({ tenant: "acme", dekVersion: 2, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    await expect(writer.create({ tenant: "acme", dekVersion: 3, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, read })).rejects.toBeInstanceOf(RotationConflictError);
+    expect(await h.deks.getPrimary("acme")).toMatchObject({ dekVersion: 2, state: "primary" });
+    expect(await h.deks.get("acme", "v00000003")).toBeUndefined();
+    expect((await h.deks.get("acme", "v00000001"))?.state).toBe("secondary");
+  });
+
+  it("creates the pointer of a tenant that had none, and fails if another write made one since", async () => {
+    const writer = new HierarchyDeks(h.keys, h.deks);
+    const empty = await h.deks.partition("globex");
+    expect(empty).toEqual({ deks: [] });
+    await writer.create({ tenant: "globex", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, read: empty });
+    expect(await h.deks.getPrimary("globex")).toMatchObject({ dekVersion: 1 });
+    await expect(writer.create({ tenant: "globex", dekVersion: 2, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, read: empty })).rejects.toBeInstanceOf(RotationConflictError);
+    expect(await h.deks.getPrimary("globex")).toMatchObject({ dekVersion: 1 });
+    expect(await h.deks.get("globex", "v00000002")).toBeUndefined();
   });
 });
