@@ -41,6 +41,18 @@ export function* countRefs(f: Flow, keepVersion: string): Generator<Task, RefCou
 const branchKeysLeft = (refs: RefCounts, keepVersion: string): number =>
   Object.entries(refs.branchKeys ?? {}).filter(([v]) => v !== keepVersion).reduce((s, [, n]) => s + n, 0);
 
+/** After the emergency's replacement, a branch key still wrapped under the compromised version (made
+ * under it after the run planned, e.g. by a tenant DEK rotation that checked the KEK's primary before
+ * the promotion) must be replaced, never re-wrapped: a plain re-wrap keeps key material an attacker
+ * holding the compromised version may have unwrapped, and would let the version be revoked as if
+ * nothing referenced it. The flow stops loudly, nothing revoked; a new emergency replaces it. */
+function assertNoneUnderCompromised(refs: RefCounts, compromised: string, keyId: string): void {
+  const left = refs.branchKeys?.[compromised] ?? 0;
+  if (left > 0) {
+    throw flowError("invariantViolation", "BranchKeysUnderCompromisedVersion", `${left} branch keys of ${keyId} are still wrapped under the compromised version ${compromised} after the emergency replaced them; they must be replaced (run the emergency again), never re-wrapped; nothing was revoked`);
+  }
+}
+
 const summed = (a: Record<string, number>, b: Record<string, number>): Record<string, number> => {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
@@ -138,11 +150,13 @@ export function* kekFlow(f: Flow, kc: RotationContextView): Generator<Task, Flow
     if (compromised === newVersion) throw flowError("invariantViolation", "RevokeNewPrimary", `the version to revoke, ${compromised}, is the one this rotation just promoted`);
     hierarchy = yield* branchKeysUnder(f, newVersion, compromised);
     refs = yield* countRefs(f, newVersion);
+    if (compromised) assertNoneUnderCompromised(refs, compromised, f.input.keyId);
     // An emergency replaces the branch keys under the compromised version only; any still under an
     // older, uncompromised one (a KEK rotation that never finished) move under the new version too.
     if (compromised && branchKeysLeft(refs, newVersion) > 0) {
       hierarchy = summed(hierarchy, yield* branchKeysUnder(f, newVersion, undefined));
       refs = yield* countRefs(f, newVersion);
+      assertNoneUnderCompromised(refs, compromised, f.input.keyId);
     }
   }
   if (f.input.migrateFlat && f.input.mode !== "emergency") {
