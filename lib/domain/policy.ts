@@ -18,6 +18,18 @@ export type PolicyStatus = (typeof POLICY_STATUSES)[number];
  * cryptographic keys at most daily, since each rotation means a vault CREATE and a rewrap). */
 export const MIN_INTERVAL_MS: Record<KeyKind, number> = { kek: DAY, dek: DAY, signing: DAY, secret: HOUR };
 
+/** Shortest dual-running time per kind (F10, docs/policies.md "Floors"). A signing key's old version
+ * (retired after retainFor) and a secret's old value or provider credential (retired after overlap)
+ * are disabled by the timer with no reference count: nothing proves that no token in flight, JWKS
+ * cache or consumer still holding the old secret needs them. Without a floor, one Admin setting
+ * PT0S would make the timer disable them right after the next rotation, which invariant 7 forbids
+ * ("no single person can invalidate a version"). A day covers the usual token lifetimes (an hour
+ * to a day), a daily JWKS or secret-cache refresh and a consumer restart. KEK versions retire only
+ * after a zero-reference count under the key's lock, and DEK versions are never retired by the
+ * timer, so their overlap may be shorter. Shorter values have no production use and no second
+ * person to ask: they are refused, not approved (tests use a fake clock instead). */
+export const MIN_OVERLAP_MS: Record<KeyKind, number> = { kek: 0, dek: 0, signing: DAY, secret: DAY };
+
 /** branchKeys.every bounds: at least a day, at most five years (the plan's longest horizon). */
 export const MIN_BRANCH_KEYS_EVERY_MS = DAY;
 export const MAX_BRANCH_KEYS_EVERY_MS = 5 * 366 * DAY;
@@ -242,6 +254,17 @@ export function validatePolicy(input: unknown, opts: { now?: Date } = {}): Polic
   }
   if (overlap.maxMs >= expires.minMs) throw invalid("overlap", `must be shorter than expiresAfter (${policy.expiresAfter}), or the old version expires while still in use`);
   if (rollback.maxMs > overlap.minMs) throw invalid("rollbackWindow", `must not be longer than overlap (${policy.overlap}): a rollback needs the old version still secondary`);
+  const minOverlap = Math.max(...policy.kinds.map((k) => MIN_OVERLAP_MS[k]));
+  if (overlap.minMs < minOverlap) {
+    const kinds = policy.kinds.filter((k) => MIN_OVERLAP_MS[k] === minOverlap).join(", ");
+    throw invalid("overlap", `must be at least P1D for ${kinds}: the timer then disables the old version with no count proving it unused (tokens in flight, consumers still holding the old secret)`);
+  }
+  if (c.retainFor) {
+    const retain = durationBounds(c.retainFor);
+    // Signing keys retire after retainFor (verifiers keep the old version that long): shorter than
+    // the overlap would retire the old version while the policy still calls it dual-running.
+    if (retain.minMs < overlap.maxMs) throw invalid("retainFor", `must not be shorter than overlap (${policy.overlap}): old versions are kept at least as long as they run alongside the new one`);
+  }
   const seen = new Set<number>();
   c.warnBefore.forEach((w, i) => {
     const b = durationBounds(w);

@@ -54,7 +54,8 @@ describe("validatePolicy accepts", () => {
   });
 
   it("an hourly schedule for secrets, with generator options", () => {
-    const p = accepts({ ...base, kinds: ["secret"], schedule: { every: "PT1H" }, expiresAfter: "PT4H", rotateBefore: "PT1H", overlap: "PT1H", rollbackWindow: "PT30M", warnBefore: ["PT2H"], secret: { length: 48 } });
+    // overlap P1D: the floor for secrets (overlapFloor.test.ts), so expiresAfter is longer than it.
+    const p = accepts({ ...base, kinds: ["secret"], schedule: { every: "PT1H" }, expiresAfter: "P2D", rotateBefore: "PT1H", overlap: "P1D", rollbackWindow: "PT30M", warnBefore: ["PT2H"], secret: { length: 48 } });
     expect(p.secret).toEqual({ length: 48, encoding: "base64url" });
   });
 
