@@ -23,11 +23,6 @@ function writerFor(rt: HierarchyRuntime, keys: NonNullable<HierarchyRuntime["key
   return w;
 }
 
-/** Every format-2 DEK of a tenant (few per tenant: one per DEK version). */
-export async function hierarchyTenantDeks(rt: HierarchyRuntime, tenant: string): Promise<StoredHierarchyDek[]> {
-  return (await rt.deks.partition(tenant)).deks;
-}
-
 /** The tenant's format-2 DEKs and primary pointer in one query: what a DEK rotation reads first, and
  * hands to rotateHierarchyDek so the write reads neither again. */
 export function hierarchyTenant(rt: HierarchyRuntime, tenant: string): Promise<TenantPartition> {
