@@ -18,12 +18,12 @@ export type PolicyStatus = (typeof POLICY_STATUSES)[number];
  * cryptographic keys at most daily, since each rotation means a vault CREATE and a rewrap). */
 export const MIN_INTERVAL_MS: Record<KeyKind, number> = { kek: DAY, dek: DAY, signing: DAY, secret: HOUR };
 
-/** Shortest dual-running time per kind (F10, docs/policies.md "Floors"). A signing key's old version
+/** Shortest dual-running time per kind (docs/policies.md "Floors"). A signing key's old version
  * (retired after retainFor) and a secret's old value or provider credential (retired after overlap)
  * are disabled by the timer with no reference count: nothing proves that no token in flight, JWKS
  * cache or consumer still holding the old secret needs them. Without a floor, one Admin setting
- * PT0S would make the timer disable them right after the next rotation, which invariant 7 forbids
- * ("no single person can invalidate a version"). A day covers the usual token lifetimes (an hour
+ * PT0S would make the timer disable them right after the next rotation: one person invalidating a
+ * version, which the two-person rule forbids. A day covers the usual token lifetimes (an hour
  * to a day), a daily JWKS or secret-cache refresh and a consumer restart. KEK versions retire only
  * after a zero-reference count under the key's lock, and DEK versions are never retired by the
  * timer, so their overlap may be shorter. Shorter values have no production use and no second

@@ -22,6 +22,7 @@ const ALLOWED: Record<string, string> = {
   "stores/tableQuery.ts:sharedHttpClient": "the HTTP connection pool (keep-alive), no adapter",
   "orchestration/flows/act.ts:grants": "lock grants per orchestration execution, keyed by its context",
   "api/healthComponents.ts:recentProbes": "probe results keyed by the composition's own vault reader",
+  "hierarchy/durableDeks.ts:writers": "a DEK writer (its branch-key cache) keyed by the composition's own hierarchy runtime: two compositions never share one",
   "domain/policy.ts:compiled": "a pure memo of compiled policies",
   "domain/schedule.ts:timelines": "a pure memo of parsed cron timelines",
   "functions/_app.ts:attached": "each invocation's composition keyed by its InvocationContext, set by preInvocation from the worker's app hook data; nothing outlives the invocation",
