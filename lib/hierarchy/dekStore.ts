@@ -10,7 +10,7 @@
 import { odata, type TableClient, type TableEntityResult, type TransactionAction } from "@azure/data-tables";
 import { InvalidRequestError, InvariantViolationError, RotationConflictError } from "../domain/errors";
 import { dekIdFor } from "../envelope/dekRecord";
-import { ensureTable, getRowOrUndefined, escapeKey, translateTableError } from "../stores/tables";
+import { ensureTable, getRowOrUndefined, escapeKey, statusOf, translateTableError } from "../stores/tables";
 import { checkHierarchyDek, type HierarchyDekRecord } from "./records";
 
 export const PRIMARY_ROW = "~primary";
@@ -141,6 +141,31 @@ export class HierarchyDekStore {
         translateTableError(err, `bulk put DEKs of ${tenant}`);
       }
     }
+  }
+
+  /** Moves the tenant's primary pointer to `dekId` only when it has none or names an older version
+   * (If-Match on the pointer read; a create when there is none): a migration running beside a
+   * tenant's DEK rotation never moves the pointer back below the rotation's newer primary. True when
+   * the pointer names `dekId` afterwards, false when a newer version holds it. */
+  async movePrimaryPointerUp(tenant: string, dekId: string, dekVersion: number): Promise<boolean> {
+    const t = await this.table();
+    const pk = escapeKey(tenant);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await getRowOrUndefined<{ primaryDekId: string; primaryVersion: number }>(t, pk, PRIMARY_ROW, `get the primary DEK pointer of ${tenant}`);
+      if (cur?.primaryDekId === dekId) return true;
+      if (cur && Number(cur.primaryVersion) >= dekVersion) return false;
+      const entity = { partitionKey: pk, rowKey: PRIMARY_ROW, primaryDekId: dekId, primaryVersion: dekVersion };
+      try {
+        if (cur) await t.updateEntity(entity, "Replace", { etag: cur.etag });
+        else await t.createEntity(entity);
+        return true;
+      } catch (err) {
+        // Moved (412) or made (409) meanwhile: read it again.
+        const status = statusOf(err);
+        if (status !== 412 && status !== 409) translateTableError(err, `move the primary DEK pointer of ${tenant}`);
+      }
+    }
+    throw new RotationConflictError("DekPointerChanging", `[keyrotor] [hierarchy] the primary DEK pointer of ${tenant} kept changing; retry later`);
   }
 
   async setPrimaryPointer(tenant: string, dekId: string, dekVersion: number): Promise<void> {

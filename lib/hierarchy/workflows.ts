@@ -679,7 +679,9 @@ export async function migrateFlat(d: HierarchyDeps, req: { runId: string; kekKey
       // Written here first, deleted there after: consumers read format 2 first, so a crash between
       // the two leaves both copies of the same DEK, never none.
       await d.deks.putMany(tenant, out);
-      if (primary) await d.deks.setPrimaryPointer(tenant, primary.dekId, primary.dekVersion);
+      // The pointer moves up only: a tenant DEK rotation (locked on the tenant, not the KEK) may have
+      // made a newer primary meanwhile, which the migrated one must not undo; it stays secondary.
+      if (primary && !(await d.deks.movePrimaryPointerUp(tenant, primary.dekId, primary.dekVersion))) await d.deks.putMany(tenant, [{ ...primary, state: "secondary" }]);
       cp.add("dekRowsWritten", out.length);
       const moved = mine.filter((x) => !refused.has(x.dekId));
       await deleteFlatRows(table, tenant, moved.map((x) => ({ dekId: x.dekId })));
