@@ -90,6 +90,23 @@ export function openEmergency(args: {
   };
 }
 
+/**
+ * The form in which two ids are compared: NFKC, default-ignorable code points (zero-width joiners
+ * and spaces, soft hyphens...) removed, whitespace trimmed and collapsed, case folded. Object ids
+ * (GUIDs) are compared case-insensitively, so one person spelt "AAAA..." and "aaaa..." is one person
+ * even in requests stored before principal.ts lower-cased them; a local name-only id ("alice",
+ * "alice ", "ａｌｉｃｅ", "ali\u200dce") is one person too. Folding can only merge two ids, never split
+ * one, so at worst it refuses an approval, never lets a requester approve their own request.
+ */
+export function canonicalPersonId(id: string): string {
+  return id.normalize("NFKC").replace(/\p{Default_Ignorable_Code_Point}/gu, "").replace(/\s+/gu, " ").trim().toLowerCase().normalize("NFKC");
+}
+
+/** Whether two ids name the same person (canonicalPersonId). */
+export function samePerson(a: string | undefined, b: string | undefined): boolean {
+  return a !== undefined && b !== undefined && canonicalPersonId(a) === canonicalPersonId(b);
+}
+
 export const requesterId = (req: EmergencyRequest): string => req.requestedById ?? req.requestedBy;
 export const approverId = (req: EmergencyRequest): string | undefined => req.approvedById ?? req.approvedBy;
 
@@ -100,7 +117,8 @@ export type ApprovalDecision = { kind: "claim"; next: EmergencyRequest } | { kin
 
 /**
  * Decides an approval; throws 400 when acceptDataLoss does not apply, 403 on self-approval, 410
- * when late, 409 when someone else approved it or when acceptDataLoss comes after the approval.
+ * when late, 409 when someone else approved it, when acceptDataLoss comes after the approval, or
+ * when the request has no requester id (RequesterUnidentified: stored before ids existed).
  * Pure: every refusal happens before anything is written.
  */
 export function decideApproval(req: EmergencyRequest, approver: Person, now: Date, opts: { acceptDataLoss?: boolean } = {}): ApprovalDecision {
@@ -109,7 +127,7 @@ export function decideApproval(req: EmergencyRequest, approver: Person, now: Dat
     throw new InvalidRequestError("DataLossNotApplicable", "acceptDataLoss applies only to an emergency rotation with revokeOld", { field: "acceptDataLoss" });
   }
   if (req.status !== "pendingApproval") {
-    if (approverId(req) !== approver.id) {
+    if (!samePerson(approverId(req), approver.id)) {
       // `approving` too: the claim keeps everyone else out until its start is decided (a claim left
       // by a crash is finished by the same approver submitting again, or lapses with the window).
       const how = req.status === "approved" ? "was already approved" : "is being approved";
@@ -125,7 +143,15 @@ export function decideApproval(req: EmergencyRequest, approver: Person, now: Dat
     }
     return { kind: "repeat", request: req };
   }
-  if (approver.id === requesterId(req)) {
+  if (req.requestedById === undefined) {
+    // Recorded before ids existed: its requester is known only by a display name, which cannot be
+    // compared with the approver's object id (the requester themselves would pass as "different").
+    throw new RotationConflictError(
+      "RequesterUnidentified",
+      `${req.rotationId} was requested before keyrotor recorded requester ids, so a different approver cannot be proven; request a new emergency rotation`,
+    );
+  }
+  if (samePerson(approver.id, req.requestedById)) {
     throw new InvalidRequestError("SelfApproval", "an emergency must be approved by a different person than the requester", { status: 403 });
   }
   if (now.getTime() > Date.parse(req.approveBy)) {

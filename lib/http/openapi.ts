@@ -299,7 +299,7 @@ function operation(spec: RouteSpec, path: string): Json {
     responses["412"] = err("The policy changed since it was read");
   }
   if (spec.role !== "none") {
-    responses["401"] = err("Missing, garbled or refused x-ms-client-principal (non-canonical base64, a reserved system: name, control or bidi characters)");
+    responses["401"] = err("Missing, garbled or refused x-ms-client-principal (non-canonical base64, a reserved system: name, control or bidi characters; on App Service a principal without an object id: NameOnlyPrincipal)");
     responses["403"] = err(`The principal lacks ${spec.role}`);
   }
   if (spec.method !== "GET") {
@@ -308,7 +308,7 @@ function operation(spec: RouteSpec, path: string): Json {
   }
   if (spec.name === "postRotation") responses["409"] = err("Another rotation holds the key (error.rotationId names it)");
   if (spec.name === "approveRotation") {
-    responses["409"] = err("Approved by someone else, acceptDataLoss after the approval, or the key is locked by another rotation (nothing recorded)");
+    responses["409"] = err("Approved by someone else, acceptDataLoss after the approval, the key is locked by another rotation, or the request predates requester ids (RequesterUnidentified) (nothing recorded)");
     responses["410"] = err("The approval window has closed");
   }
   if (spec.name === "getHealth") responses["503"] = { description: "A component is down", content: { "application/json": { schema: ref("Health") } } };

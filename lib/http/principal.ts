@@ -81,8 +81,25 @@ function checkIdentity(what: "id" | "name", value: string): void {
   }
 }
 
-/** Parses the principal header; a missing, garbled or unsafe header is a 401. */
-export function parsePrincipal(headerValue: string | null | undefined): Principal {
+/** Object ids are GUIDs, which Entra ID may spell in either case: one person, one id. */
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Whether a principal with only a name (no object id, no subject) is accepted: only off App Service.
+ * Azure sets WEBSITE_SITE_NAME and WEBSITE_INSTANCE_ID on every plan (the Functions host itself
+ * tells App Service apart by WEBSITE_INSTANCE_ID); there Easy Auth always sends an object id (Entra
+ * ID users, guests and app-only tokens alike: test/fixtures/easyauth), so a name-only principal
+ * means a header Easy Auth did not make. A name can be respelt ("alice ", full-width, zero-width
+ * joiners, Cyrillic look-alikes) and so cannot carry the two-person rule. Locally (npm start, the
+ * CLI, the tests: encodePrincipal) the host trusts its caller anyway, who can send any name.
+ */
+export function nameOnlyPrincipalsAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !env.WEBSITE_SITE_NAME && !env.WEBSITE_INSTANCE_ID;
+}
+
+/** Parses the principal header; a missing, garbled or unsafe header is a 401, and so is a
+ * name-only principal where those are not allowed (nameOnlyPrincipalsAllowed). */
+export function parsePrincipal(headerValue: string | null | undefined, opts: { allowNameOnly?: boolean } = {}): Principal {
   if (!headerValue) throw unauthorized(`missing ${PRINCIPAL_HEADER} header (App Service Authentication principal)`);
   if (headerValue.length > MAX_HEADER) throw unauthorized(`${PRINCIPAL_HEADER} header is too large`);
   const decoded = decodeStrict(headerValue);
@@ -106,11 +123,14 @@ export function parsePrincipal(headerValue: string | null | undefined): Principa
   const name = first([nameTyp, ...CLAIM.name]) ?? str(payload.userDetails) ?? first(CLAIM.app);
   const rawRoles = [...valuesOf([roleTyp, ...CLAIM.roles]), ...(Array.isArray(payload.userRoles) ? payload.userRoles.filter((r): r is string => typeof r === "string") : [])];
   if (objectId === undefined && name === undefined) throw unauthorized(`${PRINCIPAL_HEADER} carries neither an object id nor a name claim`);
+  if (objectId === undefined && !(opts.allowNameOnly ?? nameOnlyPrincipalsAllowed())) {
+    throw new InvalidRequestError("NameOnlyPrincipal", `${PRINCIPAL_HEADER} carries no object id or subject claim: on App Service keyrotor identifies people by their object id, never by a name`, { status: 401 });
+  }
   // Rules compare the object id (or another provider's subject): a display name can change or
   // repeat (guests, renamed people). Only local-development headers (encodePrincipal, the README's
   // curl line) come without either; there the name is the id, which is safe only because the local
   // host trusts its caller anyway.
-  const id = objectId ?? name!;
+  const id = objectId !== undefined && GUID.test(objectId) ? objectId.toLowerCase() : (objectId ?? name!);
   const display = name ?? objectId!;
   checkIdentity("id", id);
   checkIdentity("name", display);

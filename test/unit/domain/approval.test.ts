@@ -84,8 +84,9 @@ describe("emergency approval", () => {
     expect(failure(() => decideApproval(req(false), bob, later, { acceptDataLoss: true }))).toBe("400 DataLossNotApplicable");
   });
 
-  it("a request recorded before ids existed compares its requester's name as the id", () => {
+  it("a request recorded before ids existed cannot be approved: its requester's name cannot be compared with an approver's object id (409 RequesterUnidentified)", () => {
     const { requestedById: _id, ...legacy } = openEmergency({ rotationId: "r@e", keyId: "k", requestedBy: { id: "alice", name: "alice" }, reason: "key material leaked", revokeOld: false, now: t0, windowMs: 60_000 });
-    expect(failure(() => decideApproval(legacy, { id: "alice", name: "alice" }, t0))).toBe("403 SelfApproval");
+    expect(failure(() => decideApproval(legacy, { id: "alice", name: "alice" }, t0))).toBe("409 RequesterUnidentified");
+    expect(failure(() => decideApproval(legacy, { id: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", name: "alice" }, t0))).toBe("409 RequesterUnidentified");
   });
 });
