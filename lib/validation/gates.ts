@@ -75,7 +75,7 @@ export interface SampleLeg {
  * partition in one page of tenants, each unwrapped in the vault under the new version. A DEK that
  * does not unwrap, or unwraps to something that is not a DEK, fails the sample. */
 export async function kekRewrapSampleLeg(
-  deps: Pick<ValidationDeps, "validationVault" | "deks">,
+  deps: Pick<ValidationDeps, "validationVault" | "deks" | "flatDekAuth">,
   input: { keyId: string; version: string; cursor?: string; perTenant: number; tenantsPerLeg: number; scanRows: number; before?: Omit<SampleLeg, "cursor"> },
 ): Promise<SampleLeg> {
   const { vault: v, name } = vaultAndName(input.keyId);
@@ -92,8 +92,12 @@ export async function kekRewrapSampleLeg(
       // Failures keep the first few only: the verdict needs the count and the first reason.
       const sink: ProbeFailure[] = [];
       await probe(input.version, sink, async () => {
+        // A row that does not authenticate fails the sample with its code (FlatDek*), unwrapped never
+        // or checked against its signed commitment after.
+        await deps.flatDekAuth?.verify(d);
         const dek = await deps.validationVault.unwrapKey(v, name, input.version, Buffer.from(d.wrapped, "base64url"));
         try {
+          deps.flatDekAuth?.checkKey(d, dek);
           return dek.length === DEK_BYTES ? undefined : "NotADek";
         } finally {
           dek.fill(0);

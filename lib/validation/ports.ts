@@ -3,6 +3,7 @@
 // the gates read. Shapes are structural: the rotation deps satisfy them as they are.
 import type { ManagedKey } from "../domain/keys";
 import type { DekPort, Ledger, PolicyPort } from "../ports";
+import type { FlatDekAuth } from "../envelope/flatDekAuth";
 
 export interface ValidationJwk {
   kid: string;
@@ -36,4 +37,7 @@ export interface ValidationDeps {
   policies: Pick<PolicyPort, "policyFor">;
   /** Provider secrets: the provider's own check (a real call). Undefined answer = no provider. */
   validateAtProvider?: ProviderCheck;
+  /** Format-1 DEK authentication (lib/envelope/flatDekAuth.ts): the KEK rewrap sample verifies each
+   * sampled row before its unwrap and its commitment after. */
+  flatDekAuth?: FlatDekAuth;
 }

@@ -15,6 +15,8 @@ import { TableDekPort } from "../../../lib/orchestration/tableDeks";
 import { migrateFlat } from "../../../lib/hierarchy/workflows";
 import { HierarchyDekResolver } from "../../../lib/envelope/hierarchyResolver";
 import { keyClient } from "../../support/keyvault";
+import { kekRewrapSampleLeg } from "../../../lib/validation/gates";
+import { keyVaultValidationVault } from "../../../lib/validation/vaults";
 import { startHierarchy, stopHierarchy, type Hierarchy } from "../../unit/hierarchy/hierarchySupport";
 
 let h: Hierarchy;
@@ -221,5 +223,21 @@ describe("migrateFlat", () => {
     // No consumer encrypts under the planted DEK afterwards.
     const env = new Envelope(new HierarchyDekResolver(h.deks, h.keys, new DekResolver(h.flat, kek, { auth: strict })));
     await expect(env.encrypt("t-m", Buffer.from("tenant secret"))).rejects.toThrow();
+  });
+});
+
+describe("the KEK rewrap sample gate", () => {
+  it("fails on a sampled row whose wrap was replaced after the re-wrap (commitment), naming the code", async () => {
+    await h.flat.addPrimary(await mint("t-g", 1));
+    const v2 = await h.newKekVersion();
+    expect(await rewrapTenants(rewrapDeps(strict), ["t-g"], v2)).toMatchObject({ rewrapped: 1 });
+    const sample = (auth?: FlatDekAuth) => kekRewrapSampleLeg(
+      { validationVault: keyVaultValidationVault(() => h.vault), deks: new TableDekPort(h.flatTable), ...(auth ? { flatDekAuth: auth } : {}) },
+      { keyId: h.kekKeyId, version: v2, perTenant: 2, tenantsPerLeg: 10, scanRows: 100 },
+    );
+    expect(await sample(strict)).toMatchObject({ checked: 1, failed: 0 });
+    const { row } = await planted("t-g", 1, v2);
+    await h.flatTable.updateEntity({ partitionKey: "t-g", rowKey: dekIdFor(1), wrapped: row.wrapped }, "Merge");
+    expect(await sample(strict)).toMatchObject({ checked: 1, failed: 1, failures: [{ version: v2, reason: expect.stringContaining("FlatDekCommitmentMismatch") }] });
   });
 });
