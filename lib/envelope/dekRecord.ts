@@ -5,7 +5,6 @@ import { randomBytes } from "node:crypto";
 import { InvalidRequestError } from "../domain/errors";
 import type { VersionState } from "../domain/keys";
 import type { KekPort, WrapAlg } from "./kek";
-import type { FlatDekAuth } from "./flatDekAuth";
 
 export const DEK_RECORD_FORMAT = 1;
 export const WRAP_ALGS = ["RSA-OAEP-256", "A256KW"] as const;
@@ -140,8 +139,9 @@ export async function createWrappedDek(
   spec: { tenant: string; dekVersion: number; kekKeyId: string; kekVersion: string; alg?: WrapAlg; state?: VersionState; dekId?: string },
   kek: KekPort,
   now: Date,
-  /** Signs the record when it has a signing key (./flatDekAuth.ts); without one the record is unsigned. */
-  auth?: FlatDekAuth,
+  /** Signs the record when it has a signing key (a FlatDekAuth, ./flatDekAuth.ts, which imports this
+   * module: named by shape here); without one the record is unsigned. */
+  auth?: { sign(r: DekRecord, dek: Uint8Array): Promise<DekRecord> },
 ): Promise<DekRecord> {
   assertTenant(spec.tenant);
   const plaintext = randomBytes(DEK_BYTES);
