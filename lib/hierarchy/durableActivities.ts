@@ -22,7 +22,7 @@ import type { RotationDeps } from "../orchestration/ports";
 import type { HierarchyRuntime } from "./durableRuntime";
 import { DekStore } from "../stores/dekStore";
 import type { BranchKeyStore } from "./branchKeyStore";
-import { emergency, migrateFlat, rotateBranchKey, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
+import { emergency, migrateFlat, rotateBranchKeys, rotateKek, type HierarchyDeps, type RunOptions, type RunState } from "./workflows";
 
 const id = z.string().min(1).max(512);
 const version = z.string().min(1).max(64);
@@ -117,20 +117,17 @@ export async function hierarchyMigration(deps: RotationDeps, rt: HierarchyRuntim
   return { ...out, more: page.continuation !== undefined, ...(page.continuation ? { cursor: page.continuation } : {}) };
 }
 
-/** One branch key per call (sorted by id; its own run and checkpoint, so a retried or resumed call
- * goes on with it and a finished one is skipped); `more` while another is left. Counts are the
- * call's branch key's run's running totals, and the answer names that run. */
+/** The rotation's asked branch keys in ONE run (its plan holds them all, so the whole-table count
+ * that proves no DEK is left under an old version is paid once per rotation), sliced like an
+ * emergency: `more` until the run is done. The scope is resolved (and refused with a 4xx) when the
+ * run is planned; a planned run goes on from its checkpoint. Counts are the run's running totals. */
 export async function hierarchyBranchRotation(deps: RotationDeps, rt: HierarchyRuntime | undefined, input: z.output<typeof HierarchyBranchRotationInput>): Promise<HierarchySlice> {
   if (!rt) throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] rotating the branch keys of ${input.keyId} needs the branch-key tables`);
-  const branchIds = await branchesToRotate(rt.store, input);
-  for (const [i, branchId] of branchIds.entries()) {
-    const runId = `${hierarchyRunId(input.rotationId, "branch-rotation")}~${branchId}`;
-    const saved = await rt?.store.run<RunState>(runId);
-    if (saved?.state.done) continue;
-    const out = await sliced(deps, rt, input, "branch-rotation", (d, o) => rotateBranchKey(d, { runId, kekKeyId: input.keyId, kekVersion: input.kekVersion, branchId }, o), { runId, label: `branch-rotation~${branchId}` });
-    return { ...out, more: out.more || i < branchIds.length - 1 };
-  }
-  return { more: false, step: "done", counts: {} };
+  const runId = hierarchyRunId(input.rotationId, "branch-rotation");
+  const saved = await rt.store.run<RunState>(runId);
+  if (saved?.state.done) return { ...sliceOf(saved.state), run: runId };
+  const branchIds = saved && saved.state.step !== "plan" ? [] : await branchesToRotate(rt.store, input);
+  return sliced(deps, rt, input, "branch-rotation", (d, o) => rotateBranchKeys(d, { runId, kekKeyId: input.keyId, kekVersion: input.kekVersion, branchIds }, o));
 }
 
 /** The branch ids a rotation plans, sorted; a named tenant without a branch key, a named branch id
@@ -190,30 +187,28 @@ async function sliced(
     throw new InvariantViolationError("HierarchyNotConfigured", `[keyrotor] [hierarchy] ${input.keyId} has branch keys, but no branch-key signing key is configured (KEYROTOR_BRANCH_SIGNING_KEY_ID): they cannot be opened or re-wrapped; nothing was changed`);
   }
   const started = Date.now();
-  // A branch-key rotation's events are one per branch key (each its own run), not one per rotation.
-  const dropLabel = kind === "branch-rotation" ? names.label : kind;
   const at = () => deps.clock.now().toISOString();
   const entry = { rotationId: input.rotationId, keyId: input.keyId, actor: input.actor } as const;
   const d: HierarchyDeps = {
     keys, deks: rt.deks, kek: rt.kek,
     ...(rt.flat ? { flat: rt.flat } : {}), ...(rt.flatTable ? { flatTable: rt.flatTable } : {}), ...(rt.flatAuth ? { flatAuth: rt.flatAuth } : {}),
-    publish: (e) => recordDrop(deps, input, dropLabel, e),
+    publish: (e) => recordDrop(deps, input, kind, e),
     onStep: async (_runId, step, counts, next) => {
       // One ledger entry per workflow step (idempotent by entryId: a resumed run writes none twice).
       await recordStep(deps, { ...entry, step: `hierarchy-${names.label}:${step}`, type: "RewrapProgress", at: at(), counts: { ...counts }, details: { hierarchyStep: step } });
       // A lock taken over while this slice ran stops it after the step it finished: every mutating step checks its lock grant.
       if (input.fence) await checkFence(deps.fences, input.keyId, input.fence);
-      // Never after the last step (what follows it, the consumers' drop events, must run), nor
-      // between a branch key's creation and its DEKs' re-wrap: the new key is held in memory only
-      // there, and a slice ending would cost a remote unwrap of it in the next one.
-      const keepGoing = next === "done" || (kind === "branch-rotation" && step === "create");
-      if (!keepGoing && Date.now() - started >= rt.sliceMs) throw new SliceEnd();
+      // Never after the last step: what follows it, the consumers' drop events, must run. (A
+      // branch-key rotation's creation and re-wrap of one branch key are one step, replace.)
+      if (next !== "done" && Date.now() - started >= rt.sliceMs) throw new SliceEnd();
     },
-    // Within the one long step, an emergency's DEK re-wrap, a slice also ends at a checkpoint: each
-    // save there records the pages written, so every slice moves on. Not in a KEK rotation, whose
-    // save after the proof of its sample does not (the sample's wraps are not kept); its steps
-    // are bounded by B anyway.
-    ...(kind === "emergency" ? {
+    // Within the one long step, an emergency's DEK re-wrap or a branch-key rotation's replace, a
+    // slice also ends at a checkpoint: each save there records the pages or branch keys done, so
+    // every slice moves on (a branch-key rotation's replace starts no new branch key once a save
+    // ended the slice and saves again when the ones in flight are done: the next slice re-opens no
+    // key). Not in a KEK rotation, whose save after the proof of its sample does not (the sample's
+    // wraps are not kept); its steps are bounded by B anyway.
+    ...(kind === "emergency" || kind === "branch-rotation" ? {
       onSave: async () => {
         if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
       },
@@ -221,7 +216,7 @@ async function sliced(
   };
   try {
     const state = await run(d, { ratePerSec: rt.ratePerSec });
-    if (state.done && kind !== "migration") await recordDrop(deps, input, dropLabel, { type: kind === "emergency" || kind === "branch-rotation" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
+    if (state.done && kind !== "migration") await recordDrop(deps, input, kind, { type: kind === "emergency" || kind === "branch-rotation" ? "BranchKeysDestroyed" : "BranchKeysRotated", kekKeyId: input.keyId });
     return { ...sliceOf(state), run: names.runId };
   } catch (err) {
     if (!(err instanceof SliceEnd)) throw err;

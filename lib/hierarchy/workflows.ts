@@ -6,9 +6,10 @@
 // - rotateKek: new KEK version → re-wrap the BRANCH KEYS only (one remote unwrap each, local wrap),
 //   each new wrap proven to unwrap under the new version before it is written (validateUnderKek).
 //   DEK rows are not touched, so its cost does not depend on the number of DEKs.
-// - rotateBranchKey: new version of one branch key → local re-wrap of its DEKs, tenant partition by
-//   partition (one remote unwrap of the old version), old version destroyed once a count proves no
-//   DEK references it.
+// - rotateBranchKeys: new version of each asked branch key → local re-wrap of its DEKs, tenant
+//   partition by partition (one remote unwrap of the old version), all in ONE run: the old versions
+//   are destroyed once ONE count over the KEK's DEKs proves none is referenced (the count is a scan
+//   of the whole DEK table, so it is paid once per rotation, never once per branch key).
 // - emergency: a compromised KEK version → new branch-key versions under the new KEK version (never
 //   under the compromised one), every DEK re-wrapped locally, old branch-key records destroyed after
 //   the count, the compromised KEK version revoked only once a count proves nothing references it,
@@ -97,6 +98,9 @@ export interface RunState {
   proof?: { kekVersion: string; sampled: number };
   /** Emergency: every tenant also gets a new primary DEK version (fixed when the run is planned). */
   newDekVersions?: boolean;
+  /** Branch-key rotation: the plan's first `replaced` entries are done (new version created, DEKs
+   * re-wrapped); a resumed run or the next slice goes on from there. */
+  replaced?: number;
 }
 
 const MAX_PASSES = 3;
@@ -247,15 +251,32 @@ async function writeRewrap(d: HierarchyDeps, r: StoredBranchKey, kekVersion: str
 
 // ---- branch-key rotation ----------------------------------------------------------------------------
 
+/** One branch key (rotateBranchKeys with a plan of one). */
 export async function rotateBranchKey(d: HierarchyDeps, req: { runId: string; kekKeyId: string; kekVersion: string; branchId: string }, o: RunOptions = {}): Promise<RunState> {
+  return rotateBranchKeys(d, { runId: req.runId, kekKeyId: req.kekKeyId, kekVersion: req.kekVersion, branchIds: [req.branchId] }, o);
+}
+
+/** The asked branch keys in one run: plan (every asked branch key's versions and its target, saved
+ * before anything is created) → replace (each branch key's new version created and its DEKs
+ * re-wrapped before its slot is free for the next) → destroy (one count over the KEK's DEKs, then
+ * every old version) → done. `branchIds` is read only when the run is planned. */
+export async function rotateBranchKeys(d: HierarchyDeps, req: { runId: string; kekKeyId: string; kekVersion: string; branchIds: readonly string[] }, o: RunOptions = {}): Promise<RunState> {
   const cp = await Checkpoint.open(d, req.runId, "branch-rotation", "plan");
   if (cp.state.step === "plan") {
-    const versions = await d.keys.store.versions(req.kekKeyId, req.branchId);
-    const newest = Math.max(0, ...versions.map((v) => v.version));
-    cp.state.plan = [{ branchId: req.branchId, from: versions.map((v) => v.version), to: newest + 1 }];
-    await cp.step("create");
+    const ids = [...new Set(req.branchIds)].sort();
+    const plan = new Map<string, BranchPlan>();
+    await forEachLimited(ids, o.concurrency ?? 16, async (branchId) => {
+      const versions = await d.keys.store.versions(req.kekKeyId, branchId);
+      const newest = Math.max(0, ...versions.map((v) => v.version));
+      plan.set(branchId, { branchId, from: versions.map((v) => v.version), to: newest + 1 });
+    });
+    cp.state.plan = ids.flatMap((b) => plan.get(b) ?? []);
+    cp.state.counts.branches = cp.state.plan.length;
+    await cp.step("replace");
   }
-  return finishReplacement(d, cp, req.kekKeyId, req.kekVersion, o);
+  // A retry pass (DEKs the count found left) goes tenant partition by tenant partition: only the
+  // planned branch keys' tenants are read, not every DEK of the KEK.
+  return finishReplacement(d, cp, req.kekKeyId, req.kekVersion, { scan: "partitions", ...o });
 }
 
 // ---- emergency -------------------------------------------------------------------------------------
@@ -325,8 +346,8 @@ class KeyRing {
   }
 }
 
-/** create → (validate) → rewrap → destroy → (newDeks) → (revoke) → done, shared by branch-key
- * rotation and emergency. */
+/** Emergency: create → validate → rewrap → destroy → (newDeks) → revoke → done. Branch-key rotation:
+ * replace → destroy → done (a destroy whose count finds DEKs left goes back to rewrap in both). */
 async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, kekVersion: string, o: RunOptions, compromised?: string): Promise<RunState> {
   const plan = cp.state.plan ?? [];
   const pacer = new Pacer(o.ratePerSec ?? 0);
@@ -334,16 +355,12 @@ async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
   const afterDestroy = cp.state.newDekVersions ? "newDeks" : compromised ? "revoke" : "done";
   try {
     if (cp.state.step === "create") {
-      await forEachLimited(plan, o.concurrency ?? 16, async (p) => {
-        const { record, key } = await pacer.run(() => d.keys.create({ kekKeyId, kekVersion, branchId: p.branchId, version: p.to, state: "primary" }));
-        if (key) {
-          ring.hold(p.branchId, p.to, key, true);
-          cp.add("branchKeysCreated");
-        }
-        // New DEKs go under the new version from now on.
-        for (const v of await d.keys.store.versions(kekKeyId, p.branchId)) if (v.version !== record.version) await d.keys.store.setState(v, "secondary");
-      });
+      await forEachLimited(plan, o.concurrency ?? 16, (p) => createVersion(d, cp, ring, pacer, kekKeyId, kekVersion, p));
       await cp.step(compromised ? "validate" : "rewrap");
+    }
+    if (cp.state.step === "replace") {
+      await replaceEach(d, cp, ring, pacer, kekKeyId, kekVersion, plan, o);
+      await cp.step("destroy");
     }
     if (cp.state.step === "validate") {
       // Emergency: the new branch-key versions are the records under the new KEK version; they must
@@ -413,6 +430,66 @@ async function finishReplacement(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
   return cp.state;
 }
 
+/** A planned branch key's new version (one remote sign; its key held by the ring), and its older
+ * versions made secondary: new DEKs go under the new version from then on. Found already created
+ * (an earlier attempt): its key is opened when a DEK needs it. */
+async function createVersion(d: HierarchyDeps, cp: Checkpoint, ring: KeyRing, pacer: Pacer, kekKeyId: string, kekVersion: string, p: BranchPlan): Promise<void> {
+  const { record, key } = await pacer.run(() => d.keys.create({ kekKeyId, kekVersion, branchId: p.branchId, version: p.to, state: "primary" }));
+  if (key) {
+    ring.hold(p.branchId, p.to, key, true);
+    cp.add("branchKeysCreated");
+  }
+  for (const v of await d.keys.store.versions(kekKeyId, p.branchId)) if (v.version !== record.version) await d.keys.store.setState(v, "secondary");
+}
+
+/** Branch-key rotation's replace step: each planned branch key (`concurrency` at once, in plan
+ * order) gets its new version and then its tenants' partitions re-wrapped (`partitions` at once
+ * across all of them); the tenants come from one pass over the KEK's assignments. The checkpoint is
+ * saved after each branch key with the count of plan entries done in order; a save may end the
+ * slice (onSave), and then no new branch key starts while the ones in flight finish, so a slice
+ * never ends between a branch key's creation and its DEKs' re-wrap: the next slice needs none of
+ * the keys this one held (no remote unwrap is spent twice). Only a crash leaves branch keys behind
+ * the saved count; their re-do finds the version created (one remote unwrap of it when its DEKs
+ * are not all re-wrapped yet) and skips the DEKs already under it. */
+async function replaceEach(d: HierarchyDeps, cp: Checkpoint, ring: KeyRing, pacer: Pacer, kekKeyId: string, kekVersion: string, plan: BranchPlan[], o: RunOptions): Promise<void> {
+  const start = cp.state.replaced ?? 0;
+  const todo = plan.slice(start);
+  if (todo.length === 0) return;
+  const tenantsOf = new Map(todo.map((p) => [p.branchId, [] as string[]]));
+  const only = plan.length === 1 ? plan[0]?.branchId : undefined;
+  for await (const page of d.keys.store.tenants(kekKeyId, only)) for (const a of page) tenantsOf.get(a.branchId)?.push(a.tenant);
+  const partitions = new Limiter(o.partitions ?? 8);
+  const open = (branchId: string, version: number) => ring.open(branchId, version);
+  const finished = todo.map(() => false);
+  let mark = 0;
+  // Saves one after the other (each is If-Match on the one before); each writes the state as it is then.
+  let saving = Promise.resolve();
+  await forEachLimited(todo.map((p, i) => ({ p, i })), o.concurrency ?? 16, async ({ p, i }) => {
+    await createVersion(d, cp, ring, pacer, kekKeyId, kekVersion, p);
+    const results = await Promise.allSettled((tenantsOf.get(p.branchId) ?? []).map((tenant) => partitions.run(() => rewrapPartitionRetrying(d, cp, tenant, p, open))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+    finished[i] = true;
+    while (mark < finished.length && finished[mark]) mark++;
+    cp.state.replaced = start + mark;
+    const save = saving.then(() => cp.save());
+    saving = save.catch(() => undefined);
+    await save;
+  });
+}
+
+async function rewrapPartitionRetrying(d: HierarchyDeps, cp: Checkpoint, tenant: string, p: BranchPlan, open: (b: string, v: number) => Promise<Buffer>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rewrapPartition(d, cp, tenant, p, open);
+      return;
+    } catch (err) {
+      if (!(err instanceof RotationConflictError) || attempt >= 4) throw err;
+      cp.add("conflicts");
+    }
+  }
+}
+
 /** Every DEK under an old version of a planned branch key, re-wrapped locally under its new
  * version (If-Match; a partition that changed is read again). */
 async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, plan: BranchPlan[], ring: KeyRing, o: RunOptions): Promise<void> {
@@ -431,17 +508,7 @@ async function rewrapDeks(d: HierarchyDeps, cp: Checkpoint, kekKeyId: string, pl
       if (p) work.push({ tenant: a.tenant, p });
     }
   }
-  await forEachLimited(work, o.partitions ?? 8, async ({ tenant, p }) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await rewrapPartition(d, cp, tenant, p, open);
-        return;
-      } catch (err) {
-        if (!(err instanceof RotationConflictError) || attempt >= 4) throw err;
-        cp.add("conflicts");
-      }
-    }
-  });
+  await forEachLimited(work, o.partitions ?? 8, ({ tenant, p }) => rewrapPartitionRetrying(d, cp, tenant, p, open));
 }
 
 /** Pages of re-wrap writes in flight at once: page N+1 is re-wrapped (local CPU) while page N's
@@ -543,12 +610,14 @@ async function rewrapByTableScan(d: HierarchyDeps, cp: Checkpoint, kekKeyId: str
 }
 
 async function rewrapPartition(d: HierarchyDeps, cp: Checkpoint, tenant: string, p: BranchPlan, open: (b: string, v: number) => Promise<Buffer>): Promise<void> {
-  const target = await open(p.branchId, p.to);
   let continuation: string | undefined;
   do {
     const page = await d.deks.notUnder(tenant, p.branchId, p.to, continuation);
     const rewrites: Rewrite[] = [];
+    // Opened only when a DEK needs it: a partition found done (a retry pass) costs no remote unwrap.
+    const target = page.items.length > 0 ? await open(p.branchId, p.to) : undefined;
     for (const dek of page.items) {
+      if (!target) break;
       const old = await open(dek.branchId, dek.branchVersion);
       const plain = unwrapDek(old, dek.wrapped, dek);
       try {

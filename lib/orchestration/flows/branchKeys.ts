@@ -2,8 +2,9 @@
 // the branch-key schedule): under the KEK's lock, but NO new KEK version. Each asked branch key gets
 // a new version wrapped locally under the KEK's CURRENT primary version (the record signed once,
 // remotely, as every record is at creation), its DEKs re-wrapped locally tenant partition by tenant
-// partition (one remote unwrap: the old version), and the old version destroyed once a count proves
-// no DEK references it (lib/hierarchy/workflows.ts rotateBranchKey).
+// partition (one remote unwrap: the old version), and the old versions destroyed once ONE count
+// over the KEK's DEKs proves none is referenced: all asked branch keys are one run
+// (lib/hierarchy/workflows.ts rotateBranchKeys), so that whole-table count is paid once per rotation.
 import type { Task } from "durable-functions";
 import type { HierarchySlice } from "../../hierarchy/durableActivities";
 import type { RotationContextView } from "../activities";
@@ -31,8 +32,8 @@ export class RunCounts {
   }
 }
 
-/** The asked branch keys rotated under `kekVersion`: one hierarchyBranchRotation call per slice (a
- * branch key's own run each, sorted by id), until none is left. */
+/** The asked branch keys rotated under `kekVersion`: one hierarchyBranchRotation call per slice (the
+ * rotation's one run over all of them), until it is done. */
 export function* branchKeysRotated(f: Flow, kekVersion: string): Generator<Task, Record<string, number>, unknown> {
   const i = f.input;
   const scope = i.branchKeys && i.branchKeys !== true ? i.branchKeys : {};

@@ -21,9 +21,10 @@ describe("branch-key rotation counts across slices", () => {
     const started = await startRotation(h.s.host.client, { rotationId, keyId: h.kek.keyId, trigger: "manual", actor: "alice", branchKeys: true });
     const out = (await h.s.host.client.waitForCompletion(started.instanceId, { timeoutMs: 120_000 })).output as RotationOutput;
     expect(out.outcome, JSON.stringify(out)).toBe("completed");
-    // More than one slice per branch key (plan | create + re-wrap | destroy).
+    // The rotation's one run over every branch key, in more than two slices (plan | replace | destroy):
+    // its running totals are answered several times and must count once.
     const history = JSON.stringify(await h.s.host.client.getStatus(started.instanceId, { showHistory: true }));
-    expect(history.split(`"${DURABLE.activities.hierarchyBranchRotation}"`).length - 1).toBeGreaterThan(2 * branches);
+    expect(history.split(`"${DURABLE.activities.hierarchyBranchRotation}"`).length - 1).toBeGreaterThan(2);
     expect(out.counts).toMatchObject({ "hierarchy.dekRowsWritten": deks, "hierarchy.branchKeysCreated": branches, "hierarchy.branchKeysDestroyed": branches });
     const entries = (await ledgerEntries(h.s, h.kek.keyId)) as { type: string; rotationId?: string; counts?: Record<string, number>; details?: Record<string, unknown> }[];
     const mine = entries.filter((e) => e.rotationId === rotationId);
