@@ -4,8 +4,7 @@
 // workflow proves the zero count again under the key's lock before it disables anything: this
 // pre-check only keeps the timer from starting work that would change nothing.
 import { rotationIds, type ManagedKey } from "../domain/keys";
-import { KEEP_FOREVER, policyKey, type Policy } from "../domain/policy";
-import { durationMs } from "../domain/rotation";
+import { dualRunningMs, policyKey, type Policy } from "../domain/policy";
 import { retirementCandidates } from "../domain/versions";
 
 /** The deterministic id of the retirement that `version` (the newest eligible one) names: a timer
@@ -18,8 +17,8 @@ export function retirementId(keyId: string, version: string): string {
  * first. `references`: DEKs per KEK version (KEKs only; undefined = not known here). */
 export function eligibleForRetirement(key: ManagedKey, policy: Policy, now: Date, references?: Record<string, number>): string[] {
   if (key.kind === "dek") return [];
-  const wait = key.kind === "signing" ? (policy.retainFor ?? KEEP_FOREVER) : policy.overlap;
-  return retirementCandidates(key.versions, now.toISOString(), durationMs(wait))
+  const waits = dualRunningMs(policy, key.kind);
+  return retirementCandidates(key.versions, now.toISOString(), key.kind === "signing" ? waits.retainForMs : waits.overlapMs)
     .filter((v) => v.version !== key.primaryVersion && (references?.[v.version] ?? 0) === 0)
     .map((v) => v.version);
 }

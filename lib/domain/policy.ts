@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { InvalidRequestError } from "./errors";
 import { KEY_KINDS, type KeyKind } from "./keys";
+import { durationMs } from "./rotation";
 import { secretProviderSchema } from "./secretProviders";
 import {
   DAY, HOUR, PRESET_CRON, SCHEDULE_PRESETS, cronGaps, cronTimeline, durationBounds, longestWindowWait, mergeFreezes,
@@ -29,6 +30,14 @@ export const MIN_INTERVAL_MS: Record<KeyKind, number> = { kek: DAY, dek: DAY, si
  * timer, so their overlap may be shorter. Shorter values have no production use and no second
  * person to ask: they are refused, not approved (tests use a fake clock instead). */
 export const MIN_OVERLAP_MS: Record<KeyKind, number> = { kek: 0, dek: 0, signing: DAY, secret: DAY };
+
+/** The dual-running times the workflows honour for a key of `kind`: a policy stored before the
+ * floors existed keeps its short overlap/retainFor on record, yet no old version is retired (or its
+ * provider slot reused) sooner than MIN_OVERLAP_MS allows. */
+export function dualRunningMs(policy: Pick<Policy, "overlap" | "retainFor">, kind: KeyKind): { overlapMs: number; retainForMs: number } {
+  const floor = MIN_OVERLAP_MS[kind];
+  return { overlapMs: Math.max(durationMs(policy.overlap), floor), retainForMs: Math.max(durationMs(policy.retainFor ?? KEEP_FOREVER), floor) };
+}
 
 /** branchKeys.every bounds: at least a day, at most five years (the plan's longest horizon). */
 export const MIN_BRANCH_KEYS_EVERY_MS = DAY;

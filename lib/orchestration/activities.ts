@@ -6,7 +6,7 @@ import { z } from "zod";
 import { familyTag, InvalidRequestError, InvariantViolationError } from "../domain/errors";
 import { parseKeyId, type KeyKind, type KeyVersion, type ManagedKey, type RotationPhase, type VersionState } from "../domain/keys";
 import { responderGuidance } from "../domain/guidance";
-import { DEFAULT_SECRET, KEEP_FOREVER, type Policy } from "../domain/policy";
+import { DEFAULT_SECRET, dualRunningMs, type Policy } from "../domain/policy";
 import { durationMs, retirementCandidates } from "../domain/rotation";
 import { add, demote, findRollbackTarget, promote, retire, revoke, rollbackTarget } from "../domain/versions";
 import { dekRecord, dekVersionLabel, type DekRecord } from "../envelope/dekRecord";
@@ -71,7 +71,7 @@ export async function loadRotationContext(deps: RotationDeps, input: z.infer<typ
     ...(key.primaryVersion ? { primaryVersion: key.primaryVersion } : {}),
     versions: key.versions.map((v) => ({ version: v.version, state: v.state, createdAt: v.createdAt, ...(v.demotedAt ? { demotedAt: v.demotedAt } : {}) })),
     policy: {
-      maxAttempts: policy.maxAttempts, overlapMs: durationMs(policy.overlap), retainForMs: durationMs(policy.retainFor ?? KEEP_FOREVER),
+      maxAttempts: policy.maxAttempts, ...dualRunningMs(policy, key.kind),
       rollbackWindowMs: durationMs(policy.rollbackWindow), revokeOld: policy.revokeOld,
     },
   };
@@ -182,7 +182,7 @@ export async function createSecretVersion(deps: RotationDeps, input: z.infer<typ
   if (target) {
     return providerSecretVersion(deps.vault, deps.secrets.credentials, {
       vault, name, rotationId: input.rotationId, key, spec: target, emergency: input.emergency ?? false,
-      overlapEnded: new Set(retirementCandidates(key.versions, input.at, durationMs(policy.overlap)).map((v) => v.version)),
+      overlapEnded: new Set(retirementCandidates(key.versions, input.at, dualRunningMs(policy, "secret").overlapMs).map((v) => v.version)),
       ...(expiresOn ? { expiresOn } : {}), ...(input.prepare ? { prepare: true } : {}), ...(input.prepared ? { prepared: input.prepared } : {}),
     });
   }

@@ -4,7 +4,9 @@
 // own. KEK versions retire only after a zero-reference count, DEK versions never by the timer.
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../../lib/domain/errors";
-import { MIN_OVERLAP_MS, validatePolicy } from "../../../lib/domain/policy";
+import { eligibleForRetirement } from "../../../lib/api/retirement";
+import type { ManagedKey } from "../../../lib/domain/keys";
+import { dualRunningMs, MIN_OVERLAP_MS, parsePolicyShape, validatePolicy } from "../../../lib/domain/policy";
 import { DAY } from "../../../lib/domain/schedule";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
@@ -50,5 +52,29 @@ describe("overlap and retainFor floors", () => {
     ["a DEK with overlap PT1H (never retired by the timer)", { ...signing, kinds: ["dek"], overlap: "PT1H", rollbackWindow: "PT1H" }],
   ])("accepts %s", (_, input) => {
     expect(fieldRefused(input)).toBeUndefined();
+  });
+});
+
+describe("a policy stored before the floors", () => {
+  // Rows read back are parsed for shape only (parsePolicyShape), so a PT0S written earlier still
+  // loads; the timer and the workflows must not honour it below the floor.
+  const stored = parsePolicyShape({ ...signing, overlap: "PT0S", retainFor: "PT0S", rollbackWindow: "PT0S" });
+  const key = (kind: "signing" | "secret"): ManagedKey => ({
+    keyId: `${kind}:vault1/k`, kind, tenant: "platform", policyId: "p1", primaryVersion: "v2",
+    versions: [
+      { version: "v1", state: "secondary", createdAt: "2026-01-01T00:00:00Z", demotedAt: "2026-04-15T00:00:00Z" },
+      { version: "v2", state: "primary", createdAt: "2026-04-15T00:00:00Z" },
+    ],
+  });
+
+  it("has its overlap and retainFor raised to the floor of the key's kind", () => {
+    expect(dualRunningMs(stored, "signing")).toEqual({ overlapMs: DAY, retainForMs: DAY });
+    expect(dualRunningMs(stored, "secret")).toEqual({ overlapMs: DAY, retainForMs: DAY });
+    expect(dualRunningMs(stored, "kek")).toEqual({ overlapMs: 0, retainForMs: 0 });
+  });
+
+  it.each(["signing", "secret"] as const)("does not hand a %s's old version to retirement until a day after its demotion", (kind) => {
+    expect(eligibleForRetirement(key(kind), stored, new Date("2026-04-15T00:00:01Z"))).toEqual([]);
+    expect(eligibleForRetirement(key(kind), stored, new Date("2026-04-16T00:00:00Z"))).toEqual(["v1"]);
   });
 });
