@@ -210,6 +210,9 @@ async function sliced(
     // wraps are not kept); its steps are bounded by B anyway.
     ...(kind === "emergency" || kind === "branch-rotation" ? {
       onSave: async () => {
+        // A branch-key rotation's replace step creates versions all along (one per branch key, each
+        // followed by a save): its lock grant is checked there, as after every step.
+        if (kind === "branch-rotation" && input.fence) await checkFence(deps.fences, input.keyId, input.fence);
         if (Date.now() - started >= rt.sliceMs) throw new SliceEnd();
       },
     } : {}),
