@@ -31,6 +31,8 @@ export interface Assignment {
 const bpk = (kekKeyId: string) => `b|${escapeKey(kekKeyId)}`;
 const apk = (kekKeyId: string) => `a|${escapeKey(kekKeyId)}`;
 const RUNS = "r";
+/** Characters per part of a checkpoint's state (a Table string property holds at most 32K). */
+const RUN_PART = 30_000;
 
 type BranchEntity = Omit<BranchKeyRecord, never> & { partitionKey: string; rowKey: string };
 
@@ -204,15 +206,21 @@ export class BranchKeyStore {
 
   async run<S>(runId: string): Promise<{ state: S; etag: string } | undefined> {
     const t = await this.table();
-    const e = await getRowOrUndefined<{ state: string }>(t, RUNS, escapeKey(runId), `read run ${runId}`);
+    const e = await getRowOrUndefined<Record<string, unknown> & { state: string }>(t, RUNS, escapeKey(runId), `read run ${runId}`);
     if (!e) return undefined;
-    return { state: JSON.parse(e.state) as S, etag: e.etag };
+    let json = e.state;
+    for (let n = 1; typeof e[`state${n}`] === "string"; n++) json += e[`state${n}`] as string;
+    return { state: JSON.parse(json) as S, etag: e.etag };
   }
 
-  /** Writes a checkpoint; If-Match on the one read (a second runner of the same run loses). */
+  /** Writes a checkpoint; If-Match on the one read (a second runner of the same run loses). A
+   * string property holds at most 32K characters, so a long state (a run's plan of many branch
+   * keys) is split over `state`, `state1`, `state2`… (Replace drops parts a shorter state left). */
   async saveRun<S>(runId: string, state: S, etag?: string): Promise<string> {
     const t = await this.table();
-    const entity = { partitionKey: RUNS, rowKey: escapeKey(runId), state: JSON.stringify(state) };
+    const json = JSON.stringify(state);
+    const entity: Record<string, string> & { partitionKey: string; rowKey: string } = { partitionKey: RUNS, rowKey: escapeKey(runId), state: json.slice(0, RUN_PART) };
+    for (let n = 1; n * RUN_PART < json.length; n++) entity[`state${n}`] = json.slice(n * RUN_PART, (n + 1) * RUN_PART);
     try {
       const res = etag ? await t.updateEntity(entity, "Replace", { etag }) : await t.createEntity(entity);
       return res.etag ?? "";
