@@ -220,27 +220,33 @@ export class Planner {
     item.reason = reason;
 
     // 3. Windows and freezes.
-    const from = periodMs === undefined ? this.nowMs : periodMs;
-    if (from <= this.nowMs && this.allowed(c, this.nowMs)) {
-      item.dueNow = true;
-      item.withinHorizon = true;
-      item.dueAt = this.iso(from);
-      if (this.listDue) this.fillDue(c, item, this.nowMs);
-      return item;
-    }
-    const held = this.firstAllowed(c, from > this.nowMs ? from : this.nowMs);
-    if (held.frozenUntil !== undefined) {
-      item.reason = "frozen";
-      item.frozenUntil = this.iso(held.frozenUntil);
-    } else if (held.byWindow) item.reason = "waitingForWindow";
-    if (held.at === undefined) {
-      item.detail = "no maintenance window opens again";
-      return item;
-    }
-    item.dueAt = this.iso(held.at);
-    item.withinHorizon = held.at <= this.horizonEndMs;
-    if (this.listDue) this.fillDue(c, item, held.at);
+    const at = this.placeInWindows(c, periodMs === undefined ? this.nowMs : periodMs, item);
+    if (at !== undefined && this.listDue) this.fillDue(c, item, at);
     return item;
+  }
+
+  /** Where a rotation due at `from` lands once windows and freezes have their say: now, when it is
+   * due and allowed now; else the first instant they allow, with why it waits. Sets that on `out`
+   * and returns the instant it may run, undefined when no maintenance window opens again. */
+  private placeInWindows(c: CompiledPolicy, from: number, out: Pick<PlanItem, "dueNow" | "withinHorizon" | "dueAt" | "frozenUntil" | "detail"> & { reason: PlanReason | BranchKeysDue["reason"] }): number | undefined {
+    if (from <= this.nowMs && this.allowed(c, this.nowMs)) {
+      out.dueNow = true;
+      out.withinHorizon = true;
+      out.dueAt = this.iso(from);
+      return this.nowMs;
+    }
+    const held = this.firstAllowed(c, Math.max(from, this.nowMs));
+    if (held.frozenUntil !== undefined) {
+      out.reason = "frozen";
+      out.frozenUntil = this.iso(held.frozenUntil);
+    } else if (held.byWindow) out.reason = "waitingForWindow";
+    if (held.at === undefined) {
+      out.detail = "no maintenance window opens again";
+      return undefined;
+    }
+    out.dueAt = this.iso(held.at);
+    out.withinHorizon = held.at <= this.horizonEndMs;
+    return held.at;
   }
 
   /** The KEK's scheduled branch-key rotation from its primary branch keys' ages, or undefined when
@@ -265,27 +271,7 @@ export class Planner {
     const out: BranchKeysDue = {
       every: every.iso, slot, rotationId: rotationIds.branchKeys(key.keyId, slot), dueNow: false, reason: "schedule", withinHorizon: false, branchIds: [], dueCount: 0,
     };
-    let by: number;
-    if (first.at <= this.nowMs && this.allowed(c, this.nowMs)) {
-      out.dueNow = true;
-      out.withinHorizon = true;
-      out.dueAt = slot;
-      by = this.nowMs;
-    } else {
-      const held = this.firstAllowed(c, Math.max(first.at, this.nowMs));
-      if (held.frozenUntil !== undefined) {
-        out.reason = "frozen";
-        out.frozenUntil = this.iso(held.frozenUntil);
-      } else if (held.byWindow) out.reason = "waitingForWindow";
-      if (held.at === undefined) {
-        out.detail = "no maintenance window opens again";
-        by = first.at;
-      } else {
-        out.dueAt = this.iso(held.at);
-        out.withinHorizon = held.at <= this.horizonEndMs;
-        by = held.at;
-      }
-    }
+    const by = this.placeInWindows(c, first.at, out) ?? first.at;
     const due = dueTimes.filter((b) => b.at <= by);
     out.dueCount = due.length;
     out.branchIds = due.slice(0, MAX_BRANCH_IDS_PER_ROTATION).map((b) => b.branchId);
