@@ -2,16 +2,12 @@
 // its own under the KEK's: when it comes, why it waits and how many branch keys it rotates (the
 // answer is the API's real getPlan over the memory adapters, the branch keys' ages through the
 // API's branchKeys port, served over HTTP to the CLI).
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { getPlan } from "../../../lib/api/queries";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryApiServices } from "../../../lib/api/services";
-import { main } from "../../../lib/cli/main";
+import { planOutput, servePlan } from "./planOverHttp";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
-let server: Server;
-let url = "";
+let served: Awaited<ReturnType<typeof servePlan>>;
 
 beforeAll(async () => {
   const mem = memoryApiServices({ clock: { now: () => NOW } });
@@ -26,27 +22,11 @@ beforeAll(async () => {
     ...mem.services,
     branchKeys: { primaries: () => Promise.resolve([{ branchId: "s2-00000", version: 1, createdAt: "2026-08-01T00:00:00Z" }, { branchId: "s2-00001", version: 1, createdAt: "2026-11-01T00:00:00Z" }]) },
   };
-  server = createServer((req, res) => {
-    const u = new URL(req.url ?? "/", "http://x");
-    void getPlan(services, u.searchParams.get("horizon") ?? "P90D").then((plan) => {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(plan));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await servePlan(services);
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => served.close());
 
-async function plan(horizon: string): Promise<string> {
-  let stdout = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  try {
-    expect(await main(["--url", url, "--as", "audrey:Auditor", "plan", "--horizon", horizon])).toBe(0);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return stdout;
-}
+const plan = (horizon: string): Promise<string> => planOutput(served.url, horizon);
 
 describe("keyrotor plan with a branch-key schedule", () => {
   it("shows the KEK's branch-key rotation on its own row: held by the freeze until its end, one branch key due", async () => {

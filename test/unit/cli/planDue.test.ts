@@ -1,17 +1,13 @@
 // `keyrotor plan` shows the date of every rotation due within the horizon: `plan --horizon P1Y` lists
 // the year's four quarterly rotations of a key and its yearly one (the answer is the API's real
 // getPlan over the memory adapters, served over HTTP to the CLI).
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { getPlan } from "../../../lib/api/queries";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryApiServices } from "../../../lib/api/services";
-import { main } from "../../../lib/cli/main";
+import { planOutput, servePlan } from "./planOverHttp";
 import type { ManagedKey } from "../../../lib/domain/keys";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
-let server: Server;
-let url = "";
+let served: Awaited<ReturnType<typeof servePlan>>;
 
 beforeAll(async () => {
   const mem = memoryApiServices({ clock: { now: () => NOW } });
@@ -23,27 +19,11 @@ beforeAll(async () => {
   });
   await mem.rotation.inventory.put(key("q", "quarterly"), undefined);
   await mem.rotation.inventory.put(key("a", "yearly"), undefined);
-  server = createServer((req, res) => {
-    const u = new URL(req.url ?? "/", "http://x");
-    void getPlan(mem.services, u.searchParams.get("horizon") ?? "P90D").then((plan) => {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(plan));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await servePlan(mem.services);
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => served.close());
 
-async function plan(horizon: string): Promise<string> {
-  let stdout = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  try {
-    expect(await main(["--url", url, "--as", "audrey:Auditor", "plan", "--horizon", horizon])).toBe(0);
-  } finally {
-    vi.restoreAllMocks();
-  }
-  return stdout;
-}
+const plan = (horizon: string): Promise<string> => planOutput(served.url, horizon);
 
 /** The table's "due" cells of a key's row (its row and the continuation lines under it). */
 function dueDates(table: string, keyId: string): string[] {
