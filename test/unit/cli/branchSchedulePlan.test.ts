@@ -4,7 +4,7 @@
 // API's branchKeys port, served over HTTP to the CLI).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryApiServices } from "../../../lib/api/services";
-import { planOutput, servePlan } from "./planOverHttp";
+import { planOutput, servePlan } from "./cliHarness";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
 let served: Awaited<ReturnType<typeof servePlan>>;

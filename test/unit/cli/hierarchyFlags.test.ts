@@ -2,44 +2,22 @@
 // under branch keys) and `approve --new-dek-versions` (an emergency also gives every tenant a new DEK
 // version) send the API's fields; --migrate-flat with --emergency is refused before anything is sent;
 // `rotate --branch-keys | --branch-tenants | --branch-ids` asks for a branch-key rotation (branchKeys).
-import { createServer, type Server } from "node:http";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { main } from "../../../lib/cli/main";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { recordingApi, runCli, type CliRun, type SeenRequest } from "./cliHarness";
 
-let server: Server;
-let url = "";
-let seen: { method: string; path: string; body: unknown }[] = [];
+let api: Awaited<ReturnType<typeof recordingApi>>;
+let seen: SeenRequest[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = "";
-    req.on("data", (c: Buffer) => (raw += c.toString()));
-    req.on("end", () => {
-      seen.push({ method: req.method ?? "", path: decodeURIComponent(req.url ?? ""), body: raw ? JSON.parse(raw) as unknown : undefined });
-      res.writeHead(202, { "content-type": "application/json" });
-      res.end(JSON.stringify({ rotationId: "r1", status: "running" }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const addr = server.address();
-  url = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+  api = await recordingApi();
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => api.close());
 beforeEach(() => {
-  seen = [];
+  api.seen.length = 0;
+  seen = api.seen;
 });
 
-async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await main(["--url", url, ...args]), stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const run = (...args: string[]): Promise<CliRun> => runCli(["--url", api.url, ...args]);
 
 describe("the key hierarchy's CLI flags", () => {
   it("rotate --migrate-flat sends migrateFlat: true in a normal rotation; without it the body has no such field", async () => {

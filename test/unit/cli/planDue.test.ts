@@ -3,7 +3,7 @@
 // getPlan over the memory adapters, served over HTTP to the CLI).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryApiServices } from "../../../lib/api/services";
-import { planOutput, servePlan } from "./planOverHttp";
+import { planOutput, servePlan } from "./cliHarness";
 import type { ManagedKey } from "../../../lib/domain/keys";
 
 const NOW = new Date("2026-11-22T12:00:00Z");
