@@ -98,33 +98,30 @@ describe("a tenant's DEK rotation racing the KEK's branch-key work", () => {
     expect(await broken(["t-a", "t-b"])).toEqual([]);
   });
 
-  it("a new DEK whose branch version a branch-key rotation counted, found unreferenced and destroyed before its write is re-wrapped under the new version", async () => {
-    const writer = new HierarchyDeks(h.keys, h.deks);
-    const first = await writer.create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
-    const held = new HeldStore(h.dekTable, "before");
+  /** Tenant t-a's DEK v2 written while a branch-key rotation of its branch key runs to the end: the
+   * write held just before it lands ("before") or just after ("after"), released once the rotation
+   * is done. Answers the rotation's counts and the DEK's branch version. */
+  async function dekWriteAcrossBranchRotation(hold: "before" | "after", runId: string): Promise<{ counts: Record<string, number>; branchVersion: number }> {
+    const first = await new HierarchyDeks(h.keys, h.deks).create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
+    const held = new HeldStore(h.dekTable, hold);
     const racing = new HierarchyDeks(h.keys, held).create({ tenant: "t-a", dekVersion: 2, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, rotationRun: "dek:t-a@q4" });
     await held.entered;
-    const br = await rotateBranchKey(deps(), { runId: "br-x", kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, branchId: first.branchId });
-    expect(br.counts.branchKeysDestroyed).toBe(1);
-
+    const br = await rotateBranchKey(deps(), { runId, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, branchId: first.branchId });
     held.release();
-    const made = await racing;
-    expect(made.branchVersion).toBe(2);
+    return { counts: br.counts, branchVersion: (await racing).branchVersion };
+  }
+
+  it("a new DEK whose branch version a branch-key rotation counted, found unreferenced and destroyed before its write is re-wrapped under the new version", async () => {
+    const r = await dekWriteAcrossBranchRotation("before", "br-x");
+    expect(r.counts.branchKeysDestroyed).toBe(1);
+    expect(r.branchVersion).toBe(2);
     expect(await broken(["t-a"])).toEqual([]);
   });
 
   it("a new DEK written before a branch-key rotation marks its version is found by the rotation's count and moved with the others before the version is destroyed", async () => {
-    const writer = new HierarchyDeks(h.keys, h.deks);
-    const first = await writer.create({ tenant: "t-a", dekVersion: 1, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion });
-    const held = new HeldStore(h.dekTable, "after");
-    const racing = new HierarchyDeks(h.keys, held).create({ tenant: "t-a", dekVersion: 2, kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, rotationRun: "dek:t-a@q4" });
-    await held.entered;
-    const br = await rotateBranchKey(deps(), { runId: "br-y", kekKeyId: h.kekKeyId, kekVersion: h.kekVersion, branchId: first.branchId });
-    expect(br.counts.dekRowsWritten).toBe(2);
-
-    held.release();
-    const made = await racing;
-    expect(made.branchVersion).toBe(2);
+    const r = await dekWriteAcrossBranchRotation("after", "br-y");
+    expect(r.counts.dekRowsWritten).toBe(2);
+    expect(r.branchVersion).toBe(2);
     expect(await broken(["t-a"])).toEqual([]);
   });
 });
